@@ -1,0 +1,172 @@
+// Core commands: start, migrate, sql, ingest, config check, hash-key.
+import { createReadStream, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import type { DataFormat } from '@clickhouse/client';
+import { loadConfig, ConfigError } from '../config/load.ts';
+import { ingestNdjson } from '../pipeline/ingest.ts';
+import { isSignal } from '../records/validate.ts';
+import { migrate } from '../schema/migrations.ts';
+import { SIGNALS } from '../schema/tables.ts';
+import { openStore } from '../store/store.ts';
+import { startCollector } from '../runtime.ts';
+import { keyDigestHex } from '../security/keys.ts';
+import { runCommand, untilSignal, UsageError, type CliContext } from './context.ts';
+import type { Config } from '../config/schema.ts';
+
+const READ_PREFIX = /^\s*(\(?\s*SELECT|WITH|SHOW|DESC|DESCRIBE|EXPLAIN|EXISTS)\b/i;
+
+function isLockError(err: unknown): boolean {
+  const msg = err instanceof Error ? `${err.message} ${String((err as { cause?: unknown }).cause ?? '')}` : String(err);
+  return /Cannot lock file|Another server instance|Failed to create connection for path/i.test(msg);
+}
+
+/** Sends SQL to a running collector's /api/sql (the embedded store is held by that process). */
+async function sqlViaCollector(config: Config, sql: string, format: string): Promise<string> {
+  const url = `http://${config.http.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:')}/api/sql?format=${encodeURIComponent(format)}`;
+  const headers: Record<string, string> = { 'content-type': 'text/plain' };
+  const key = process.env.LLMETER_ADMIN_KEY;
+  if (key) headers.authorization = `Bearer ${key}`;
+  const res = await fetch(url, { method: 'POST', body: sql, headers });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`collector at ${url} answered ${res.status}: ${text}`);
+  return text;
+}
+
+export function registerCoreCommands(program: Command, cli: CliContext): void {
+  program
+    .command('start')
+    .description('run the collector: embedded ClickHouse, record pipeline, HTTP endpoint and the configured exporters, until Ctrl-C')
+    .option('--listen <host:port>', 'HTTP address (config http.listen)')
+    .action((o: { listen?: string }) =>
+      runCommand(async () => {
+        const { config, file } = cli.load({ 'http.listen': o.listen });
+        const log = cli.logger(config.log_level);
+        const collector = await startCollector(config, log);
+        const where = collector.store.mode === 'embedded' ? `embedded chDB at ${collector.store.dataDir}` : `ClickHouse server ${config.store.url}`;
+        process.stdout.write(
+          [
+            `llmeter collector running (${file ? `config ${file}` : 'default configuration'})`,
+            `  store:    ${where}, database ${collector.store.database}`,
+            `  http:     http://${collector.address}  (/healthz /readyz /metrics /api/sql)`,
+            `  exporters: ${collector.components.map((c) => c.name).join(', ') || 'none enabled (see docs/configuration.md)'}`,
+            'Press Ctrl-C to stop; buffered records are flushed first.',
+            '',
+          ].join('\n'),
+        );
+        const sig = await untilSignal(log);
+        log.info('shutting down', { signal: sig });
+        await collector.shutdown();
+        const dropped = await collector.registry.getSingleMetric('llmeter_rows_dropped_total')?.get();
+        const lost = dropped?.values.reduce((a, v) => a + v.value, 0) ?? 0;
+        log.info('stopped', { rows_dropped: lost });
+        return 0;
+      }),
+    );
+
+  program
+    .command('migrate')
+    .description('create or update the ClickHouse schema (idempotent)')
+    .action(() =>
+      runCommand(async () => {
+        const { config } = cli.load();
+        const store = await openStore(config.store);
+        try {
+          const r = await migrate(store, store.ddlTarget());
+          for (const a of r.applied) process.stdout.write(`applied migration ${a.version}: ${a.name} (${a.statements} statements)\n`);
+          process.stdout.write(`schema at version ${Math.max(0, ...r.applied.map((a) => a.version), ...r.alreadyApplied)} (${r.applied.length} applied now, ${r.alreadyApplied.length} already applied)\n`);
+        } finally {
+          await store.close();
+        }
+      }),
+    );
+
+  program
+    .command('sql')
+    .description('run SQL against the configured store and print the result (embedded mode has no clickhouse-client)')
+    .argument('<query>', 'the SQL; "-" reads it from stdin')
+    .option('-f, --format <format>', 'ClickHouse output format (default: PrettyCompactMonoBlock on a terminal, TabSeparatedWithNames otherwise)')
+    .action((query: string, o: { format?: string }) =>
+      runCommand(async () => {
+        const sql = query === '-' ? await readStdin() : query;
+        const format = o.format ?? (process.stdout.isTTY ? 'PrettyCompactMonoBlock' : 'TabSeparatedWithNames');
+        const { config } = cli.load();
+        let store;
+        try {
+          store = await openStore(config.store);
+        } catch (err) {
+          if (config.store.url || !isLockError(err)) throw err;
+          // Another llmeter process holds the embedded store: ask it.
+          process.stdout.write(await sqlViaCollector(config, sql, format));
+          return;
+        }
+        try {
+          if (store.mode === 'embedded') await migrate(store, store.ddlTarget());
+          if (READ_PREFIX.test(sql)) process.stdout.write(await store.queryText(sql, format as DataFormat));
+          else await store.command(sql);
+        } finally {
+          await store.close();
+        }
+      }),
+    );
+
+  program
+    .command('ingest')
+    .description(`load canonical records (NDJSON) of one signal: ${SIGNALS.join(', ')}`)
+    .argument('<signal>', 'signal name')
+    .argument('<file>', 'NDJSON file, or "-" for stdin')
+    .action((signal: string, file: string) =>
+      runCommand(async () => {
+        if (!isSignal(signal)) throw new UsageError(`unknown signal ${JSON.stringify(signal)}; expected one of ${SIGNALS.join(', ')}`);
+        if (file !== '-' && !existsSync(file)) throw new UsageError(`no such file: ${file}`);
+        const { config } = cli.load();
+        const log = cli.logger(config.log_level);
+        const collector = await startCollector(config, log, { withoutFeatures: true, withoutHttp: true });
+        let report;
+        try {
+          const input = file === '-' ? process.stdin : createReadStream(file);
+          report = await ingestNdjson(collector.pipeline, signal, input, { source: 'ingest' });
+          await report.durable;
+        } finally {
+          await collector.shutdown();
+        }
+        process.stdout.write(`${signal}: ${report.accepted} accepted, ${report.rejected} rejected (to dead_letters)${report.dropped ? `, ${report.dropped} dropped` : ''}\n`);
+        for (const r of report.reasons.slice(0, 20)) process.stdout.write(`  ${r.count} × ${r.reason}\n`);
+        return report.rejected > 0 || report.dropped > 0 ? 3 : 0;
+      }),
+    );
+
+  const configCmd = program.command('config').description('configuration tools');
+  configCmd
+    .command('check')
+    .description('validate a configuration file (and the environment overrides) without starting anything')
+    .argument('[file]', 'file to check (default: the one llmeter would load)')
+    .action((file: string | undefined) =>
+      runCommand(async () => {
+        if (file && !existsSync(file)) throw new ConfigError(file, ['file not found']);
+        const { file: used, config } = loadConfig({ file: file ?? cli.globals.config });
+        process.stdout.write(`${used ?? 'defaults (no llmeter.yaml found)'}: valid\n`);
+        process.stdout.write(`  store: ${config.store.url ? `server ${config.store.url}` : `embedded chDB in ${config.store.data_dir}`}; transport: ${config.transport.kind}; http: ${config.http.listen}\n`);
+      }),
+    );
+
+  program
+    .command('hash-key')
+    .description('print the sha256 digest of an API key for the configuration (reads the key from stdin; --new makes one)')
+    .option('--new', 'generate a new random key and print it with its digest')
+    .action((o: { new?: boolean }) =>
+      runCommand(async () => {
+        const key = o.new ? `llm_${randomBytes(24).toString('base64url')}` : (await readStdin()).trim();
+        if (!key) throw new UsageError('no key on stdin');
+        if (o.new) process.stdout.write(`key:    ${key}\n`);
+        process.stdout.write(`digest: sha256:${keyDigestHex(key)}\n`);
+      }),
+    );
+
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}

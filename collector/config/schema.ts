@@ -1,0 +1,85 @@
+// The one configuration schema, validated at start-up. Each feature owns its section's schema in its
+// own module; this file puts them together. Objects are strict so a misspelt key is an error that
+// names it, not a silently ignored setting.
+import { z } from 'zod';
+import { proxyConfigSchema } from '../../exporters/proxy/config.ts';
+import { scrapeConfigSchema } from '../../exporters/scrape/config.ts';
+import { pricesConfigSchema } from '../../exporters/prices/config.ts';
+
+export const listenAddress = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464');
+
+export const storeConfigSchema = z
+  .strictObject({
+    url: z.url().optional().describe('ClickHouse server URL (http[s]://host:8123). Absent: embedded chDB.'),
+    user: z.string().default('default').describe('ClickHouse user (server mode).'),
+    password: z.string().default('').describe('ClickHouse password; prefer password_file or CLICKHOUSE_PASSWORD.'),
+    password_file: z.string().optional().describe('File holding the ClickHouse password.'),
+    database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'letters, digits and _ only').default('llmeter').describe('Database for all tables.'),
+    cluster: z.string().optional().describe('Cluster name: ReplicatedMergeTree + Distributed tables ON CLUSTER.'),
+    data_dir: z.string().default('./data').describe('Embedded mode: where chDB keeps its files.'),
+    request_timeout_ms: z.number().int().positive().default(30_000).describe('Server mode: per-request timeout.'),
+    max_open_connections: z.number().int().positive().default(10).describe('Server mode: HTTP connection pool size.'),
+    ttl_days: z
+      .strictObject({
+        raw: z.number().int().min(0).default(90).describe('Retention of raw signal rows (0 = forever).'),
+        reference: z.number().int().min(0).default(730).describe('Retention of prices, events, nodes, dead letters.'),
+        rollup: z.number().int().min(0).default(730).describe('Retention of hourly rollups.'),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+export const pipelineConfigSchema = z
+  .strictObject({
+    queue_capacity: z.number().int().positive().default(100_000).describe('Rows a table queue holds before producers are paused.'),
+    batch_rows: z.number().int().positive().default(20_000).describe('Flush a batch at this many rows…'),
+    batch_ms: z.number().int().positive().default(1_000).describe('…or after this many milliseconds, whichever comes first.'),
+    max_inflight: z.number().int().positive().default(2).describe('Concurrent inserts per table.'),
+    retry: z
+      .strictObject({
+        max_attempts: z.number().int().positive().default(8),
+        initial_ms: z.number().int().positive().default(200),
+        max_ms: z.number().int().positive().default(30_000),
+      })
+      .prefault({}),
+    shutdown_timeout_ms: z.number().int().positive().default(60_000).describe('How long shutdown waits for the final flush.'),
+  })
+  .prefault({});
+
+export const httpConfigSchema = z
+  .strictObject({
+    listen: listenAddress.default('127.0.0.1:9464').describe('Collector HTTP endpoint (/healthz, /metrics, /api/*).'),
+    max_body_bytes: z.number().int().positive().default(8 * 1024 * 1024).describe('Largest request body accepted.'),
+    admin_keys: z
+      .array(z.string().regex(/^sha256:[0-9a-fA-F]{64}$/, 'expected sha256:<64 hex digits> (make one with `llmeter hash-key`)'))
+      .default([])
+      .describe('Digests of admin keys for /api/sql and /api/v1/ingest. With none, those accept loopback clients only.'),
+    admin_key_file: z.string().optional().describe('File holding an admin key (hashed at start-up).'),
+  })
+  .prefault({});
+
+export const transportConfigSchema = z
+  .strictObject({
+    kind: z.enum(['embedded', 'kafka']).default('embedded').describe('embedded: in-process queue; kafka: scale-out.'),
+  })
+  .prefault({});
+
+export const configSchema = z
+  .strictObject({
+    store: storeConfigSchema,
+    pipeline: pipelineConfigSchema,
+    http: httpConfigSchema,
+    transport: transportConfigSchema,
+    proxy: proxyConfigSchema,
+    scrape: scrapeConfigSchema,
+    prices: pricesConfigSchema,
+    log_level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  })
+  .prefault({});
+
+export type Config = z.infer<typeof configSchema>;
+export type StoreConfig = Config['store'];
+export type PipelineConfig = Config['pipeline'];
+export type HttpConfig = Config['http'];

@@ -1,0 +1,189 @@
+// The in-process flow: records are validated at the collector's edge, good rows go to their table's
+// writer, bad records go to dead_letters with the reason. One bad record never takes the good
+// records of its batch with it.
+import path from 'node:path';
+import type { Registry } from 'prom-client';
+import type { PipelineConfig } from '../config/schema.ts';
+import { once, type Component } from '../lifecycle/component.ts';
+import type { Logger } from '../log.ts';
+import { chTime } from '../schema/columns.ts';
+import { deadLetters, SIGNAL_TABLES, SIGNALS, type Signal, type SignalRecords } from '../schema/tables.ts';
+import { validatorFor, type Row } from '../records/validate.ts';
+import type { Store } from '../store/store.ts';
+import { PipelineMetrics } from './metrics.ts';
+import { TableWriter, type EnqueueOptions, type Inserter } from './table-writer.ts';
+
+export interface Origin {
+  /** Who produced the records: proxy, ingest, http, kafka, scrape… */
+  source: string;
+  topic?: string;
+  partition?: number;
+  /** Kafka offset of each record, index-aligned with the records (for dead letters). */
+  offsets?: readonly number[];
+}
+
+export interface SubmitResult {
+  accepted: number;
+  rejected: number;
+  dropped: number;
+  /** Up to 20 distinct rejection reasons, with counts. */
+  reasons: { reason: string; count: number }[];
+  /** Resolves when every accepted row is in ClickHouse. */
+  durable: Promise<void>;
+}
+
+/** What exporters write records to. The embedded pipeline implements it; so does the Kafka producer. */
+export interface RecordSink {
+  submit<S extends Signal>(signal: S, records: readonly SignalRecords[S][], origin: Origin, opts?: EnqueueOptions): Promise<SubmitResult>;
+}
+
+const MAX_PAYLOAD = 1 << 20;
+
+export function storeInserter(store: Store): Inserter {
+  return {
+    insert: (table, rows, token) =>
+      store.insert(`${store.database}.${table}`, rows, {
+        insert_deduplicate: 1,
+        insert_deduplication_token: token,
+        deduplicate_blocks_in_dependent_materialized_views: 1,
+      }),
+  };
+}
+
+export interface PipelineOptions {
+  config: PipelineConfig;
+  inserter: Inserter;
+  registry: Registry;
+  log: Logger;
+  /** Directory for rows that shutdown could not insert in time. */
+  spillDir?: string;
+}
+
+export class Pipeline implements RecordSink, Component {
+  readonly name = 'pipeline';
+  readonly metrics: PipelineMetrics;
+  private readonly writers = new Map<string, TableWriter>();
+  private readonly dead: TableWriter;
+  private readonly cfg: PipelineConfig;
+  private readonly log: Logger;
+
+  constructor(o: PipelineOptions) {
+    this.cfg = o.config;
+    this.log = o.log;
+    this.metrics = new PipelineMetrics(o.registry);
+    const spillDir = o.spillDir;
+    this.dead = new TableWriter({
+      table: deadLetters.name,
+      config: o.config,
+      inserter: o.inserter,
+      metrics: this.metrics,
+      log: o.log,
+      // A dead letter ClickHouse itself refuses has nowhere left to go but the log.
+      onReject: (row, reason) => o.log.error('dead letter refused by ClickHouse', { reason, signal: row.signal }),
+      spillDir,
+    });
+    for (const signal of SIGNALS) {
+      const table = SIGNAL_TABLES[signal].name;
+      this.writers.set(signal, new TableWriter({
+        table,
+        config: o.config,
+        inserter: o.inserter,
+        metrics: this.metrics,
+        log: o.log,
+        onReject: (row, reason) => void this.deadLetter(signal, row, reason, { source: 'clickhouse' }),
+        spillDir,
+      }));
+    }
+  }
+
+  async start(): Promise<void> {}
+
+  writer(signal: Signal): TableWriter {
+    return this.writers.get(signal)!;
+  }
+
+  async submit<S extends Signal>(signal: S, records: readonly SignalRecords[S][], origin: Origin, opts?: EnqueueOptions): Promise<SubmitResult> {
+    const validate = validatorFor(signal);
+    const good: Row[] = [];
+    const reasons = new Map<string, number>();
+    const dead: Row[] = [];
+    for (let i = 0; i < records.length; i++) {
+      const rec = records[i];
+      const v = validate(rec);
+      if (v.ok) {
+        good.push(v.row);
+        continue;
+      }
+      const reason = v.errors.join('; ');
+      if (reasons.size < 20 || reasons.has(reason)) reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+      dead.push(this.deadLetterRow(signal, rec, reason, origin, origin.offsets?.[i]));
+    }
+    this.metrics.rowsReceived.inc({ signal, source: origin.source }, records.length);
+    const durables: Promise<void>[] = [];
+    if (dead.length > 0) {
+      this.metrics.rowsRejected.inc({ signal, source: origin.source }, dead.length);
+      this.metrics.deadLetters.inc({ signal, source: origin.source }, dead.length);
+      const d = await this.dead.enqueue(dead, opts?.token !== undefined ? { token: `${opts.token}/dead` } : {});
+      durables.push(d.durable);
+    }
+    const r = await this.writer(signal).enqueue(good, opts);
+    durables.push(r.durable);
+    return {
+      accepted: r.accepted,
+      rejected: dead.length,
+      dropped: r.dropped,
+      reasons: [...reasons].map(([reason, count]) => ({ reason, count })),
+      durable: Promise.all(durables).then(() => undefined),
+    };
+  }
+
+  /** Raw records that cannot even be parsed (bad JSON lines) go to dead letters too. */
+  async submitUnparsable(signal: string, payload: string, reason: string, origin: Origin, offset?: number): Promise<void> {
+    this.metrics.rowsReceived.inc({ signal, source: origin.source });
+    this.metrics.rowsRejected.inc({ signal, source: origin.source });
+    this.metrics.deadLetters.inc({ signal, source: origin.source });
+    await this.dead.enqueue([this.deadLetterRow(signal, payload, reason, origin, offset)]);
+  }
+
+  private deadLetter(signal: string, row: Row, reason: string, origin: Origin): Promise<unknown> {
+    this.metrics.deadLetters.inc({ signal, source: origin.source });
+    return this.dead.enqueue([this.deadLetterRow(signal, row, reason, origin)]);
+  }
+
+  private deadLetterRow(signal: string, record: unknown, reason: string, origin: Origin, offset?: number): Row {
+    let payload: string;
+    try {
+      payload = typeof record === 'string' ? record : JSON.stringify(record) ?? String(record);
+    } catch {
+      payload = String(record);
+    }
+    if (payload.length > MAX_PAYLOAD) payload = payload.slice(0, MAX_PAYLOAD);
+    return {
+      ts: chTime(Date.now()),
+      signal,
+      reason: reason.slice(0, 2048),
+      payload,
+      source: origin.source,
+      topic: origin.topic ?? '',
+      partition: origin.partition ?? -1,
+      offset: offset ?? -1,
+    };
+  }
+
+  async forceFlush(): Promise<void> {
+    await Promise.all([...this.writers.values()].map((w) => w.flush()));
+    await this.dead.flush();
+  }
+
+  /** Stops intake, flushes every table, then the dead letters the flush may have produced. */
+  shutdown = once(async () => {
+    const deadline = this.cfg.shutdown_timeout_ms;
+    await Promise.all([...this.writers.values()].map((w) => w.close(deadline)));
+    await this.dead.close(deadline);
+    this.log.debug('pipeline flushed');
+  });
+}
+
+export function defaultSpillDir(dataDir: string): string {
+  return path.join(dataDir, 'spill');
+}

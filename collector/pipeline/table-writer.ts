@@ -1,0 +1,304 @@
+// One table's bounded queue and batcher. Rows are buffered and cut into batches at `batchRows` or
+// after `batchMs`, whichever comes first; at most `maxInflight` inserts run at once. A batch keeps
+// its deduplication token across retries, so a retried insert that had in fact landed is discarded
+// by ClickHouse instead of counted twice. Bad rows are isolated by splitting the batch in halves
+// and dead-lettered one by one; everything else is retried with backoff, never dropped.
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { PipelineConfig } from '../config/schema.ts';
+import { backoffMs, sleep } from '../lifecycle/component.ts';
+import type { Logger } from '../log.ts';
+import type { Row } from '../records/validate.ts';
+import { classifyInsertError, errorMessage } from '../store/errors.ts';
+import type { PipelineMetrics } from './metrics.ts';
+
+export interface Inserter {
+  insert(table: string, rows: readonly Row[], dedupToken: string): Promise<void>;
+}
+
+/** What happens to rows ClickHouse refuses as bad data, one by one. */
+export type RejectHandler = (row: Row, reason: string) => void;
+
+export interface EnqueueOptions {
+  /** Insert these rows as one batch with exactly this deduplication token (Kafka offsets). */
+  token?: string;
+  /** When the queue and its waiting room are full: wait (default) or drop and count. */
+  onFull?: 'wait' | 'drop';
+}
+
+export interface EnqueueResult {
+  accepted: number;
+  dropped: number;
+  /** Resolves once ClickHouse has acknowledged every accepted row (or they were dead-lettered). */
+  durable: Promise<void>;
+}
+
+interface Batch {
+  rows: Row[];
+  token: string;
+  cutAt: number;
+  acks: (() => void)[];
+}
+
+interface Waiter {
+  rows: number;
+  since: number;
+  resolve: () => void;
+}
+
+export interface TableWriterOptions {
+  table: string;
+  config: PipelineConfig;
+  inserter: Inserter;
+  metrics: PipelineMetrics;
+  log: Logger;
+  onReject: RejectHandler;
+  /** Where rows go that shutdown could not insert in time. */
+  spillDir?: string;
+}
+
+export class TableWriter {
+  readonly table: string;
+  private readonly cfg: PipelineConfig;
+  private readonly inserter: Inserter;
+  private readonly m: PipelineMetrics;
+  private readonly log: Logger;
+  private readonly onReject: RejectHandler;
+  private readonly spillDir?: string;
+  private readonly runId = randomUUID().slice(0, 8);
+  private seq = 0;
+
+  private buffer: Row[] = [];
+  private bufferAcks: (() => void)[] = [];
+  private bufferSince = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly ready: Batch[] = [];
+  private inflight = 0;
+  private readonly inflightBatches = new Set<Batch>();
+  /** Rows held: buffered + batched + in flight. Bounded by queue_capacity. */
+  private held = 0;
+  private readonly waiters: Waiter[] = [];
+  private waitingRows = 0;
+  private closed = false;
+  private readonly stopRetries = new AbortController();
+  private idleResolvers: (() => void)[] = [];
+
+  constructor(o: TableWriterOptions) {
+    this.table = o.table;
+    this.cfg = o.config;
+    this.inserter = o.inserter;
+    this.m = o.metrics;
+    this.log = o.log;
+    this.onReject = o.onReject;
+    this.spillDir = o.spillDir;
+    this.m.queueCapacity.set({ table: this.table }, this.cfg.queue_capacity);
+    this.m.queueRows.set({ table: this.table }, 0);
+  }
+
+  get heldRows(): number {
+    return this.held;
+  }
+
+  get isFull(): boolean {
+    return this.held >= this.cfg.queue_capacity;
+  }
+
+  /**
+   * Adds rows. When the queue is full the returned promise waits for room (the producer is paused)
+   * as long as the waiting room, as large as the queue itself, has space; past that, rows are dropped
+   * and counted. With `onFull: 'drop'` a full queue drops at once.
+   */
+  async enqueue(rows: Row[], opts: EnqueueOptions = {}): Promise<EnqueueResult> {
+    const n = rows.length;
+    if (n === 0) return { accepted: 0, dropped: 0, durable: Promise.resolve() };
+    if (this.closed) return this.drop(n, 'closed');
+    if (this.held + n > this.cfg.queue_capacity && this.held > 0) {
+      if (opts.onFull === 'drop' || this.waitingRows + n > this.cfg.queue_capacity) return this.drop(n, 'queue_full');
+      await this.waitForRoom(n);
+      if (this.closed) return this.drop(n, 'closed');
+    }
+    this.held += n;
+    this.m.queueRows.set({ table: this.table }, this.held);
+    let ack!: () => void;
+    const durable = new Promise<void>((r) => (ack = r));
+    if (opts.token !== undefined) {
+      this.ready.push({ rows, token: opts.token, cutAt: Date.now(), acks: [ack] });
+    } else {
+      if (this.buffer.length > 0 && this.buffer.length + n > this.cfg.batch_rows) this.cut();
+      if (this.buffer.length === 0) this.bufferSince = Date.now();
+      if (n >= this.cfg.batch_rows && this.buffer.length === 0) {
+        this.buffer = rows;
+      } else {
+        for (let i = 0; i < n; i++) this.buffer.push(rows[i]!);
+      }
+      this.bufferAcks.push(ack);
+      if (this.buffer.length >= this.cfg.batch_rows) this.cut();
+      else this.arm();
+    }
+    this.pump();
+    return { accepted: n, dropped: 0, durable };
+  }
+
+  private drop(n: number, reason: string): EnqueueResult {
+    this.m.rowsDropped.inc({ table: this.table, reason }, n);
+    return { accepted: 0, dropped: n, durable: Promise.resolve() };
+  }
+
+  private waitForRoom(n: number): Promise<void> {
+    this.m.producerPauses.inc({ table: this.table });
+    this.waitingRows += n;
+    return new Promise((resolve) => this.waiters.push({ rows: n, since: performance.now(), resolve }));
+  }
+
+  private wakeWaiters(): void {
+    while (this.waiters.length > 0) {
+      const w = this.waiters[0]!;
+      if (!this.closed && this.held + w.rows > this.cfg.queue_capacity && this.held > 0) break;
+      this.waiters.shift();
+      this.waitingRows -= w.rows;
+      this.m.producerPausedSeconds.inc({ table: this.table }, (performance.now() - w.since) / 1000);
+      w.resolve();
+    }
+  }
+
+  private arm(): void {
+    if (this.timer || this.buffer.length === 0) return;
+    const due = Math.max(0, this.bufferSince + this.cfg.batch_ms - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.cut();
+      this.pump();
+    }, due);
+    this.timer.unref();
+  }
+
+  private cut(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.buffer.length === 0) return;
+    this.ready.push({ rows: this.buffer, token: `${this.table}-${this.runId}-${++this.seq}`, cutAt: Date.now(), acks: this.bufferAcks });
+    this.buffer = [];
+    this.bufferAcks = [];
+  }
+
+  private pump(): void {
+    while (this.inflight < this.cfg.max_inflight && this.ready.length > 0) {
+      const batch = this.ready.shift()!;
+      this.inflight++;
+      this.inflightBatches.add(batch);
+      this.m.inflightInserts.set({ table: this.table }, this.inflight);
+      void this.run(batch).finally(() => {
+        this.inflight--;
+        this.inflightBatches.delete(batch);
+        this.m.inflightInserts.set({ table: this.table }, this.inflight);
+        this.held -= batch.rows.length;
+        this.m.queueRows.set({ table: this.table }, this.held);
+        for (const a of batch.acks) a();
+        this.wakeWaiters();
+        this.pump();
+        this.checkIdle();
+      });
+    }
+  }
+
+  private async run(batch: Batch): Promise<void> {
+    this.m.batchRows.observe({ table: this.table }, batch.rows.length);
+    const done = await this.insertWithRetry(batch.rows, batch.token);
+    if (done) this.m.queueWaitSeconds.observe({ table: this.table }, (Date.now() - batch.cutAt) / 1000);
+    else this.spill(batch.rows);
+  }
+
+  /** Returns false only when shutdown gave up on the rows (they are spilled by the caller). */
+  private async insertWithRetry(rows: readonly Row[], token: string): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      const t0 = performance.now();
+      try {
+        await this.inserter.insert(this.table, rows, token);
+        this.m.insertSeconds.observe({ table: this.table }, (performance.now() - t0) / 1000);
+        this.m.rowsWritten.inc({ table: this.table }, rows.length);
+        return true;
+      } catch (err) {
+        const cls = classifyInsertError(err);
+        if ((cls === 'bad_data' || cls === 'too_large') && rows.length > 1) {
+          this.m.batchSplits.inc({ table: this.table, class: cls });
+          const mid = rows.length >> 1;
+          const a = await this.insertWithRetry(rows.slice(0, mid), `${token}/a`);
+          const b = await this.insertWithRetry(rows.slice(mid), `${token}/b`);
+          return a && b;
+        }
+        if (cls === 'bad_data' || cls === 'too_large') {
+          this.onReject(rows[0]!, `ClickHouse refused the row: ${errorMessage(err).slice(0, 500)}`);
+          return true;
+        }
+        if (this.stopRetries.signal.aborted) return false;
+        this.m.insertRetries.inc({ table: this.table, class: cls });
+        const wait = backoffMs(attempt, this.cfg.retry.initial_ms, this.cfg.retry.max_ms);
+        const level = attempt + 1 >= this.cfg.retry.max_attempts ? 'error' : 'warn';
+        this.log[level]('insert failed; retrying', { table: this.table, rows: rows.length, attempt: attempt + 1, class: cls, in_ms: wait, error: errorMessage(err).slice(0, 300) });
+        await sleep(wait, this.stopRetries.signal);
+        if (this.stopRetries.signal.aborted) return false;
+      }
+    }
+  }
+
+  private spill(rows: readonly Row[]): void {
+    if (rows.length === 0) return;
+    if (!this.spillDir) {
+      this.m.rowsDropped.inc({ table: this.table, reason: 'shutdown_timeout' }, rows.length);
+      this.log.error('rows lost at shutdown: no spill directory', { table: this.table, rows: rows.length });
+      return;
+    }
+    mkdirSync(this.spillDir, { recursive: true });
+    const file = path.join(this.spillDir, `${this.table}-${Date.now()}-${this.runId}-${++this.seq}.ndjson`);
+    writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    this.m.rowsSpilled.inc({ table: this.table }, rows.length);
+    this.log.error('could not insert before the shutdown deadline; rows spilled to disk, reload with `llmeter ingest`', { table: this.table, rows: rows.length, file });
+  }
+
+  /** Cuts the buffer and resolves when everything enqueued so far is in ClickHouse. */
+  async flush(): Promise<void> {
+    this.cut();
+    this.pump();
+    if (this.held === 0) return;
+    await new Promise<void>((r) => this.idleResolvers.push(r));
+  }
+
+  private checkIdle(): void {
+    if (this.held === 0 && this.buffer.length === 0) {
+      const rs = this.idleResolvers;
+      this.idleResolvers = [];
+      for (const r of rs) r();
+    }
+  }
+
+  /** Stops intake, flushes, and waits up to `timeoutMs`; what is still unwritten then is spilled. */
+  async close(timeoutMs: number): Promise<void> {
+    this.closed = true;
+    this.wakeWaiters();
+    const flushed = this.flush();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      flushed.then(() => false),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(true), timeoutMs);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      // In-flight retries give up at their next backoff and spill their own rows; queued batches
+      // are spilled here.
+      this.stopRetries.abort();
+      for (const b of this.ready.splice(0)) {
+        this.spill(b.rows);
+        this.held -= b.rows.length;
+        for (const a of b.acks) a();
+      }
+      await flushed;
+    }
+    this.m.queueRows.set({ table: this.table }, this.held);
+  }
+}

@@ -1,0 +1,110 @@
+// Assembles a running collector: store (migrated), pipeline, HTTP endpoint, and whichever exporters
+// the configuration enables. Shutdown runs in the order that loses nothing: fail readiness, stop the
+// exporters (intake), drain and flush the pipeline, close the HTTP server, close the store.
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Config } from './config/schema.ts';
+import { mountAdminApi } from './http/admin-api.ts';
+import { HttpServer } from './http/server.ts';
+import { once, type Component } from './lifecycle/component.ts';
+import type { Logger } from './log.ts';
+import { defaultSpillDir, Pipeline, storeInserter, type RecordSink } from './pipeline/pipeline.ts';
+import { migrate } from './schema/migrations.ts';
+import { openStore, type Store } from './store/store.ts';
+import { proxyComponents } from '../exporters/proxy/index.ts';
+import { scrapeComponents } from '../exporters/scrape/index.ts';
+import { pricesComponents } from '../exporters/prices/index.ts';
+
+/** What a feature gets to build its components from. */
+export interface RuntimeContext {
+  config: Config;
+  store: Store;
+  sink: RecordSink;
+  registry: Registry;
+  log: Logger;
+  http: HttpServer;
+}
+
+export type ComponentFactory = (ctx: RuntimeContext) => Component[] | Promise<Component[]>;
+
+const FEATURES: readonly ComponentFactory[] = [proxyComponents, scrapeComponents, pricesComponents];
+
+export interface Collector {
+  readonly store: Store;
+  readonly pipeline: Pipeline;
+  readonly http: HttpServer;
+  readonly registry: Registry;
+  readonly components: readonly Component[];
+  /** host:port the HTTP endpoint listens on. */
+  readonly address: string;
+  shutdown(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Extra component factories (tests, demo). */
+  features?: readonly ComponentFactory[];
+  /** Leave out the configured features (for `llmeter ingest`, which needs only the pipeline). */
+  withoutFeatures?: boolean;
+  /** Skip the HTTP endpoint. */
+  withoutHttp?: boolean;
+}
+
+export async function startCollector(config: Config, log: Logger, opts: StartOptions = {}): Promise<Collector> {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service: 'llmeter' });
+  collectDefaultMetrics({ register: registry, prefix: 'llmeter_process_' });
+  const store = await openStore(config.store);
+  const started: Component[] = [];
+  try {
+    const m = await migrate(store, store.ddlTarget());
+    if (m.applied.length) log.info('schema migrated', { applied: m.applied.map((a) => a.version) });
+    const pipeline = new Pipeline({
+      config: config.pipeline,
+      inserter: storeInserter(store),
+      registry,
+      log: log.child('pipeline'),
+      spillDir: store.dataDir ? defaultSpillDir(store.dataDir) : undefined,
+    });
+    await pipeline.start();
+    const http = new HttpServer({ listen: config.http.listen, registry, log: log.child('http') });
+    mountAdminApi(http, store, pipeline, config);
+    const ctx: RuntimeContext = { config, store, sink: pipeline, registry, log, http };
+    const factories = [...(opts.withoutFeatures ? [] : FEATURES), ...(opts.features ?? [])];
+    const components: Component[] = [];
+    for (const f of factories) components.push(...(await f(ctx)));
+    if (!opts.withoutHttp) {
+      await http.start();
+      started.push(http);
+    }
+    for (const c of components) {
+      await c.start();
+      started.push(c);
+    }
+    http.setReady(true);
+    const shutdown = once(async () => {
+      http.setReady(false);
+      for (const c of [...components].reverse()) {
+        try {
+          await c.shutdown();
+        } catch (err) {
+          log.error('component shutdown failed', { component: c.name, error: (err as Error).message });
+        }
+      }
+      await pipeline.shutdown();
+      if (!opts.withoutHttp) await http.shutdown();
+      await store.close();
+    });
+    return {
+      store,
+      pipeline,
+      http,
+      registry,
+      components,
+      address: opts.withoutHttp ? '' : http.address(),
+      shutdown,
+    };
+  } catch (err) {
+    for (const c of started.reverse()) await c.shutdown().catch(() => {});
+    await store.close().catch(() => {});
+    throw err;
+  }
+}

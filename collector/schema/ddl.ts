@@ -1,0 +1,181 @@
+// Generates ClickHouse DDL from the table definitions, for a single server (or chDB) and for a
+// cluster (ReplicatedMergeTree local tables + Distributed tables over them, ON CLUSTER).
+import { ALL_TABLES, type TableDef } from './tables.ts';
+
+export interface DdlTarget {
+  database: string;
+  /** Cluster name from the configuration; absent for a single server or chDB. */
+  cluster?: string;
+  /** Retention of raw signal rows, in days (0 keeps them forever). */
+  rawTtlDays: number;
+  /** Retention of reference rows (prices, events, nodes, dead letters), in days (0 = forever). */
+  referenceTtlDays: number;
+  /** Retention of hourly rollups, in days (0 = forever). */
+  rollupTtlDays: number;
+}
+
+const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+const q = (ident: string) => '`' + ident.replace(/`/g, '``') + '`';
+
+export function localName(t: string, target: DdlTarget): string {
+  return target.cluster ? `${t}_local` : t;
+}
+
+function onCluster(target: DdlTarget): string {
+  return target.cluster ? ` ON CLUSTER ${q(target.cluster)}` : '';
+}
+
+function engineClause(kind: 'MergeTree' | 'ReplacingMergeTree' | 'AggregatingMergeTree', version: string | undefined, table: string, target: DdlTarget): string {
+  const args: string[] = [];
+  if (target.cluster) {
+    args.push(`'/clickhouse/tables/{shard}/${target.database}/${table}'`, `'{replica}'`);
+  }
+  if (version) args.push(version);
+  return `${target.cluster ? 'Replicated' : ''}${kind}(${args.join(', ')})`;
+}
+
+function ttlClause(column: string, days: number, wrap = true): string {
+  if (days <= 0) return '';
+  return `\nTTL ${wrap ? `toDateTime(${column})` : column} + INTERVAL ${days} DAY`;
+}
+
+function ttlDays(t: TableDef, target: DdlTarget): number {
+  return t.retention === 'raw' ? target.rawTtlDays : target.referenceTtlDays;
+}
+
+// Deduplication of retried inserts needs a window on non-replicated MergeTree (replicated tables have
+// one by default).
+const SETTINGS = `\nSETTINGS index_granularity = 8192, non_replicated_deduplication_window = 1000`;
+
+export function createTableSql(t: TableDef, target: DdlTarget): string {
+  const db = q(target.database);
+  const local = localName(t.name, target);
+  const cols = Object.entries(t.columns)
+    // ClickHouse wants COMMENT before CODEC.
+    .map(([name, col]) => `  ${q(name)} ${col.type}${col.doc ? ` COMMENT ${sqlString(col.doc)}` : ''}${col.codec ? ` CODEC(${col.codec})` : ''}`)
+    .join(',\n');
+  const engine = t.engine.kind === 'replacing'
+    ? engineClause('ReplacingMergeTree', t.engine.version, local, target)
+    : engineClause('MergeTree', undefined, local, target);
+  return `CREATE TABLE IF NOT EXISTS ${db}.${q(local)}${onCluster(target)}\n(\n${cols}\n)\nENGINE = ${engine}\nPARTITION BY ${t.partitionBy}\nORDER BY (${t.orderBy.join(', ')})${ttlClause(t.ttlColumn, ttlDays(t, target))}${SETTINGS}`;
+}
+
+export function createDistributedSql(name: string, shardingKey: string, target: DdlTarget): string {
+  if (!target.cluster) throw new Error('createDistributedSql needs a cluster');
+  const db = q(target.database);
+  return `CREATE TABLE IF NOT EXISTS ${db}.${q(name)}${onCluster(target)} AS ${db}.${q(localName(name, target))}\nENGINE = Distributed(${q(target.cluster)}, ${db}, ${q(localName(name, target))}, ${shardingKey})`;
+}
+
+export interface RollupDef {
+  name: string;
+  source: string;
+  doc: string;
+  columns: string;
+  orderBy: string;
+  select: string;
+  groupBy: string;
+  shardingKey: string;
+}
+
+// Hourly rollups, filled by materialized views on insert. AggregatingMergeTree with
+// SimpleAggregateFunction for sums/min/max (readable without -Merge) and quantile states for latency.
+export const ROLLUPS: readonly RollupDef[] = [
+  {
+    name: 'llm_requests_hourly',
+    source: 'llm_requests',
+    doc: 'Requests per hour by tenant, model, backend and node.',
+    columns: `
+  hour DateTime('UTC'),
+  tenant LowCardinality(String),
+  model LowCardinality(String),
+  backend LowCardinality(String),
+  node LowCardinality(String),
+  requests SimpleAggregateFunction(sum, UInt64),
+  errors SimpleAggregateFunction(sum, UInt64),
+  input_tokens SimpleAggregateFunction(sum, UInt64),
+  output_tokens SimpleAggregateFunction(sum, UInt64),
+  cached_tokens SimpleAggregateFunction(sum, UInt64),
+  load_ns SimpleAggregateFunction(sum, UInt64),
+  prompt_eval_ns SimpleAggregateFunction(sum, UInt64),
+  eval_ns SimpleAggregateFunction(sum, UInt64),
+  duration_ms_sum SimpleAggregateFunction(sum, Float64),
+  ttft_ms_q AggregateFunction(quantiles(0.5, 0.95, 0.99), Float64),
+  duration_ms_q AggregateFunction(quantiles(0.5, 0.95, 0.99), Float64)`,
+    orderBy: 'tenant, model, backend, node, hour',
+    select: `toStartOfHour(ts) AS hour, tenant, model, backend, node,
+  count() AS requests,
+  countIf(error != '' OR status >= 400) AS errors,
+  sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, sum(cached_tokens) AS cached_tokens,
+  sum(load_duration_ns) AS load_ns, sum(prompt_eval_duration_ns) AS prompt_eval_ns, sum(eval_duration_ns) AS eval_ns,
+  sum(duration_ms) AS duration_ms_sum,
+  quantilesStateIf(0.5, 0.95, 0.99)(assumeNotNull(ttft_ms), ttft_ms IS NOT NULL) AS ttft_ms_q,
+  quantilesState(0.5, 0.95, 0.99)(duration_ms) AS duration_ms_q`,
+    groupBy: 'hour, tenant, model, backend, node',
+    shardingKey: 'cityHash64(tenant)',
+  },
+  {
+    name: 'gpu_metrics_hourly',
+    source: 'gpu_metrics',
+    doc: 'Per GPU (or MIG slice) and field: min, max, sum and count of samples per hour.',
+    columns: `
+  hour DateTime('UTC'),
+  node LowCardinality(String),
+  gpu_uuid LowCardinality(String),
+  mig_instance LowCardinality(String),
+  gpu_model LowCardinality(String),
+  field LowCardinality(String),
+  unit LowCardinality(String),
+  samples SimpleAggregateFunction(sum, UInt64),
+  sum_value SimpleAggregateFunction(sum, Float64),
+  min_value SimpleAggregateFunction(min, Float64),
+  max_value SimpleAggregateFunction(max, Float64)`,
+    orderBy: 'node, gpu_uuid, mig_instance, field, gpu_model, unit, hour',
+    select: `toStartOfHour(ts) AS hour, node, gpu_uuid, mig_instance, gpu_model, field, unit,
+  count() AS samples, sum(value) AS sum_value, min(value) AS min_value, max(value) AS max_value`,
+    groupBy: 'hour, node, gpu_uuid, mig_instance, gpu_model, field, unit',
+    shardingKey: 'cityHash64(node)',
+  },
+];
+
+export function createRollupSql(r: RollupDef, target: DdlTarget): string[] {
+  const db = q(target.database);
+  const local = localName(r.name, target);
+  const stmts = [
+    `CREATE TABLE IF NOT EXISTS ${db}.${q(local)}${onCluster(target)}\n(${r.columns}\n)\nENGINE = ${engineClause('AggregatingMergeTree', undefined, local, target)}\nPARTITION BY toYYYYMM(hour)\nORDER BY (${r.orderBy})${ttlClause('hour', target.rollupTtlDays, false)}`,
+    // The view reads the local source table so that, in a cluster, each shard rolls up its own rows.
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${q(r.name + '_mv')}${onCluster(target)} TO ${db}.${q(local)}\nAS SELECT ${r.select}\nFROM ${db}.${q(localName(r.source, target))}\nGROUP BY ${r.groupBy}`,
+  ];
+  if (target.cluster) stmts.push(createDistributedSql(r.name, r.shardingKey, target));
+  return stmts;
+}
+
+export function createDatabaseSql(target: DdlTarget): string {
+  return `CREATE DATABASE IF NOT EXISTS ${q(target.database)}${onCluster(target)}`;
+}
+
+/** Every statement of the current schema, in dependency order. */
+export function schemaSql(target: DdlTarget): string[] {
+  const out: string[] = [];
+  for (const t of ALL_TABLES) {
+    out.push(createTableSql(t, target));
+    if (target.cluster) out.push(createDistributedSql(t.name, t.shardingKey, target));
+  }
+  for (const r of ROLLUPS) out.push(...createRollupSql(r, target));
+  return out;
+}
+
+/** Brings TTLs in line with the configuration; run on every migrate, harmless when unchanged. */
+export function ttlSql(target: DdlTarget): string[] {
+  const db = q(target.database);
+  const out: string[] = [];
+  for (const t of ALL_TABLES) {
+    const days = ttlDays(t, target);
+    const tbl = `${db}.${q(localName(t.name, target))}${onCluster(target)}`;
+    out.push(days > 0 ? `ALTER TABLE ${tbl} MODIFY TTL toDateTime(${t.ttlColumn}) + INTERVAL ${days} DAY` : `ALTER TABLE ${tbl} REMOVE TTL`);
+  }
+  for (const r of ROLLUPS) {
+    const tbl = `${db}.${q(localName(r.name, target))}${onCluster(target)}`;
+    out.push(target.rollupTtlDays > 0 ? `ALTER TABLE ${tbl} MODIFY TTL hour + INTERVAL ${target.rollupTtlDays} DAY` : `ALTER TABLE ${tbl} REMOVE TTL`);
+  }
+  return out;
+}

@@ -1,0 +1,129 @@
+// The one way into ClickHouse. Every caller goes through @clickhouse/client; only the connection
+// differs: chDB in-process (embedded default) or a ClickHouse server over HTTP.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { createClient, type ClickHouseClient, type ClickHouseSettings, type DataFormat } from '@clickhouse/client';
+import type { StoreConfig } from '../config/schema.ts';
+import type { DdlTarget } from '../schema/ddl.ts';
+
+export interface Store {
+  readonly mode: 'embedded' | 'server';
+  readonly database: string;
+  /** Where chDB keeps its files (embedded mode). */
+  readonly dataDir?: string;
+  readonly client: ClickHouseClient;
+  command(sql: string, settings?: ClickHouseSettings): Promise<void>;
+  queryRows<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<T[]>;
+  queryText(sql: string, format: DataFormat, params?: Record<string, unknown>): Promise<string>;
+  insert(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void>;
+  ddlTarget(): DdlTarget;
+  close(): Promise<void>;
+}
+
+// Decimals and 64-bit integers come back as strings so money is never turned into a float.
+const READ_SETTINGS: ClickHouseSettings = {
+  output_format_json_quote_64bit_integers: 1,
+  output_format_json_quote_decimals: 1,
+};
+
+class ClickHouseStore implements Store {
+  readonly mode: 'embedded' | 'server';
+  readonly database: string;
+  readonly dataDir?: string;
+  readonly client: ClickHouseClient;
+  private readonly cfg: StoreConfig;
+  private closed = false;
+
+  constructor(mode: 'embedded' | 'server', client: ClickHouseClient, cfg: StoreConfig, dataDir?: string) {
+    this.mode = mode;
+    this.client = client;
+    this.cfg = cfg;
+    this.database = cfg.database;
+    this.dataDir = dataDir;
+  }
+
+  async command(sql: string, settings?: ClickHouseSettings): Promise<void> {
+    await this.client.command({ query: sql, clickhouse_settings: settings });
+  }
+
+  async queryRows<T>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<T[]> {
+    const rs = await this.client.query({ query: sql, format: 'JSONEachRow', query_params: params, clickhouse_settings: { ...READ_SETTINGS, ...settings } });
+    return rs.json<T>();
+  }
+
+  async queryText(sql: string, format: DataFormat, params?: Record<string, unknown>): Promise<string> {
+    const rs = await this.client.query({ query: sql, format, query_params: params, clickhouse_settings: READ_SETTINGS });
+    return rs.text();
+  }
+
+  async insert(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void> {
+    await this.client.insert({ table, values: rows as object[], format: 'JSONEachRow', clickhouse_settings: settings });
+  }
+
+  ddlTarget(): DdlTarget {
+    return {
+      database: this.database,
+      cluster: this.mode === 'server' ? this.cfg.cluster : undefined,
+      rawTtlDays: this.cfg.ttl_days.raw,
+      referenceTtlDays: this.cfg.ttl_days.reference,
+      rollupTtlDays: this.cfg.ttl_days.rollup,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.client.close();
+  }
+}
+
+export interface OpenStoreOptions {
+  /** Make `database` the current one (creating it if needed), so unqualified names resolve. */
+  useDatabase?: boolean;
+}
+
+export async function openStore(cfg: StoreConfig, opts: OpenStoreOptions = { useDatabase: true }): Promise<Store> {
+  if (cfg.url) {
+    const client = createClient({
+      url: cfg.url,
+      username: cfg.user,
+      password: cfg.password,
+      database: 'default',
+      request_timeout: cfg.request_timeout_ms,
+      max_open_connections: cfg.max_open_connections,
+      compression: { request: true, response: true },
+    });
+    const store = new ClickHouseStore('server', client, cfg);
+    if (opts.useDatabase) {
+      await store.command(`CREATE DATABASE IF NOT EXISTS \`${cfg.database}\`${cfg.cluster ? ` ON CLUSTER \`${cfg.cluster}\`` : ''}`);
+      // A fresh client bound to the database: @clickhouse/client sends it with every request.
+      await client.close();
+      const bound = createClient({
+        url: cfg.url,
+        username: cfg.user,
+        password: cfg.password,
+        database: cfg.database,
+        request_timeout: cfg.request_timeout_ms,
+        max_open_connections: cfg.max_open_connections,
+        compression: { request: true, response: true },
+      });
+      return new ClickHouseStore('server', bound, cfg);
+    }
+    return store;
+  }
+  const dataDir = path.resolve(cfg.data_dir);
+  mkdirSync(dataDir, { recursive: true });
+  // Imported lazily: the native engine (hundreds of MB) is only loaded in embedded mode.
+  const { createChdbConnection } = await import('chdb/connection');
+  // chdb types its connection against its own copy of @clickhouse/client-common; the runtime
+  // contract is the same, the declarations differ only by package identity.
+  type ConnectionOption = NonNullable<Parameters<typeof createClient>[0]>['connection'];
+  const client = createClient({ connection: createChdbConnection({ path: dataDir }) as unknown as ConnectionOption });
+  const store = new ClickHouseStore('embedded', client, cfg, dataDir);
+  if (opts.useDatabase) {
+    await store.command(`CREATE DATABASE IF NOT EXISTS \`${cfg.database}\``);
+    // chDB keeps one session per process; USE makes unqualified names (user SQL) resolve.
+    await store.command(`USE \`${cfg.database}\``);
+  }
+  return store;
+}

@@ -1,0 +1,5 @@
+// `llmeter` subcommands of this feature.
+import type { Command } from 'commander';
+import type { CliContext } from '../../collector/cli/context.ts';
+
+export function registerScrapeCommands(_program: Command, _cli: CliContext): void {}
