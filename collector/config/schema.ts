@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { proxyConfigSchema } from '../../exporters/proxy/config.ts';
 import { scrapeConfigSchema } from '../../exporters/scrape/config.ts';
 import { pricesConfigSchema } from '../../exporters/prices/config.ts';
+import { kafkaConfigSchema } from '../transport/kafka/config.ts';
 
 export const listenAddress = z
   .string()
@@ -63,6 +64,7 @@ export const httpConfigSchema = z
 export const transportConfigSchema = z
   .strictObject({
     kind: z.enum(['embedded', 'kafka']).default('embedded').describe('embedded: in-process queue; kafka: scale-out.'),
+    kafka: kafkaConfigSchema,
   })
   .prefault({});
 
