@@ -7,7 +7,7 @@ import { openTestStore, type TestStore } from './helpers/store.ts';
 describe('migrations on embedded ClickHouse', () => {
   let t: TestStore;
   beforeAll(async () => {
-    t = await openTestStore();
+    t = await openTestStore({ store: { ttl_days: { raw: 90 } } });
   });
   afterAll(async () => t?.close());
 

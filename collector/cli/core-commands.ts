@@ -11,6 +11,7 @@ import { SIGNALS } from '../schema/tables.ts';
 import { openStore } from '../store/store.ts';
 import { startCollector } from '../runtime.ts';
 import { keyDigestHex } from '../security/keys.ts';
+import { clearRunningCollector, readRunningCollector, writeRunningCollector } from './running.ts';
 import { runCommand, untilSignal, UsageError, type CliContext } from './context.ts';
 import type { Config } from '../config/schema.ts';
 
@@ -23,13 +24,20 @@ function isLockError(err: unknown): boolean {
 
 /** Sends SQL to a running collector's /api/sql (the embedded store is held by that process). */
 async function sqlViaCollector(config: Config, sql: string, format: string): Promise<string> {
-  const url = `http://${config.http.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:')}/api/sql?format=${encodeURIComponent(format)}`;
+  const running = readRunningCollector(config.store.data_dir);
+  const address = running?.address ?? config.http.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:');
+  const url = `http://${address}/api/sql?format=${encodeURIComponent(format)}`;
   const headers: Record<string, string> = { 'content-type': 'text/plain' };
   const key = process.env.LLMETER_ADMIN_KEY;
   if (key) headers.authorization = `Bearer ${key}`;
-  const res = await fetch(url, { method: 'POST', body: sql, headers });
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'POST', body: sql, headers });
+  } catch (err) {
+    throw new Error(`the embedded store in ${config.store.data_dir} is held by another process, and no collector answered at ${address}: ${(err as Error).message}`);
+  }
   const text = await res.text();
-  if (!res.ok) throw new Error(`collector at ${url} answered ${res.status}: ${text}`);
+  if (!res.ok) throw new Error(`collector at ${address} answered ${res.status}: ${text}`);
   return text;
 }
 
@@ -43,6 +51,7 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
         const { config, file } = cli.load({ 'http.listen': o.listen });
         const log = cli.logger(config.log_level);
         const collector = await startCollector(config, log);
+        if (collector.store.dataDir) writeRunningCollector(collector.store.dataDir, collector.address);
         const where = collector.store.mode === 'embedded' ? `embedded chDB at ${collector.store.dataDir}` : `ClickHouse server ${config.store.url}`;
         process.stdout.write(
           [
@@ -57,10 +66,11 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
         const sig = await untilSignal(log);
         log.info('shutting down', { signal: sig });
         await collector.shutdown();
-        const dropped = await collector.registry.getSingleMetric('llmeter_rows_dropped_total')?.get();
-        const lost = dropped?.values.reduce((a, v) => a + v.value, 0) ?? 0;
-        log.info('stopped', { rows_dropped: lost });
-        return 0;
+        if (collector.store.dataDir) clearRunningCollector(collector.store.dataDir);
+        const total = async (name: string) => ((await collector.registry.getSingleMetric(name)?.get())?.values ?? []).reduce((a, v) => a + v.value, 0);
+        const [written, dropped, spilled] = [await total('llmeter_rows_written_total'), await total('llmeter_rows_dropped_total'), await total('llmeter_rows_spilled_total')];
+        process.stdout.write(`llmeter stopped: ${written} rows written, ${dropped} dropped, ${spilled} spilled to disk\n`);
+        return dropped > 0 ? 1 : 0;
       }),
     );
 
@@ -91,6 +101,11 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
         const sql = query === '-' ? await readStdin() : query;
         const format = o.format ?? (process.stdout.isTTY ? 'PrettyCompactMonoBlock' : 'TabSeparatedWithNames');
         const { config } = cli.load();
+        // A live collector holds the embedded store: ask it rather than fail on chDB's lock.
+        if (!config.store.url && isAlive(readRunningCollector(config.store.data_dir)?.pid)) {
+          process.stdout.write(await sqlViaCollector(config, sql, format));
+          return;
+        }
         let store;
         try {
           store = await openStore(config.store);
@@ -163,6 +178,16 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
       }),
     );
 
+}
+
+function isAlive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function readStdin(): Promise<string> {

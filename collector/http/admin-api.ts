@@ -2,6 +2,7 @@
 // one process per data directory): read-only SQL and NDJSON ingest. Guarded by admin keys; with none
 // configured, only loopback clients are served.
 import type { IncomingMessage } from 'node:http';
+import type { DataFormat } from '@clickhouse/client';
 import type { Config } from '../config/schema.ts';
 import type { Pipeline } from '../pipeline/pipeline.ts';
 import { isSignal } from '../records/validate.ts';
@@ -13,6 +14,7 @@ import { Readable } from 'node:stream';
 
 const SQL_FORMATS = new Set(['JSONEachRow', 'JSON', 'JSONCompact', 'TabSeparated', 'TabSeparatedWithNames', 'CSV', 'CSVWithNames', 'PrettyCompact', 'PrettyCompactMonoBlock', 'Pretty', 'Markdown', 'Vertical']);
 const MAX_SQL_BYTES = 256 * 1024;
+const READ_ONLY_SQL = /^\s*(\(?\s*SELECT|WITH|SHOW|DESC|DESCRIBE|EXPLAIN|EXISTS)\b/i;
 
 export function adminKeyRing(cfg: Config['http']): KeyRing<'admin'> {
   const ring = new KeyRing<'admin'>();
@@ -42,10 +44,13 @@ export function mountAdminApi(http: HttpServer, store: Store, pipeline: Pipeline
     if (!SQL_FORMATS.has(format)) throw new HttpError(400, `format must be one of ${[...SQL_FORMATS].join(', ')}`);
     const sql = (await readBody(req, MAX_SQL_BYTES)).toString('utf8').trim();
     if (!sql) throw new HttpError(400, 'empty query: send the SQL as the request body');
+    // One statement, and a reading one: chDB cannot scope `readonly` to a request, so the statement
+    // kind is checked here; a ClickHouse server additionally enforces readonly=2.
+    if (!READ_ONLY_SQL.test(sql) || /;\s*\S/.test(sql.replace(/'(?:[^'\\]|\\.)*'/g, "''"))) {
+      throw new HttpError(400, 'only a single SELECT, WITH, SHOW, DESCRIBE, EXPLAIN or EXISTS statement is allowed');
+    }
     try {
-      // readonly=2: reads only, but the query may still set its own settings.
-      const rs = await store.client.query({ query: sql, format: format as 'JSONEachRow', clickhouse_settings: { readonly: '2', output_format_json_quote_decimals: 1, output_format_json_quote_64bit_integers: 1 } });
-      const text = await rs.text();
+      const text = await store.queryText(sql, format as DataFormat, undefined, store.mode === 'server' ? { readonly: '2' } : undefined);
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
       res.end(text);
     } catch (err) {

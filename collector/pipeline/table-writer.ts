@@ -115,8 +115,9 @@ export class TableWriter {
     if (this.closed) return this.drop(n, 'closed');
     if (this.held + n > this.cfg.queue_capacity && this.held > 0) {
       if (opts.onFull === 'drop' || this.waitingRows + n > this.cfg.queue_capacity) return this.drop(n, 'queue_full');
+      // Rows a paused producer holds are admitted even if shutdown starts meanwhile: they are
+      // already in memory and the waiting room is bounded, so the final flush takes them too.
       await this.waitForRoom(n);
-      if (this.closed) return this.drop(n, 'closed');
     }
     this.held += n;
     this.m.queueRows.set({ table: this.table }, this.held);
@@ -125,19 +126,37 @@ export class TableWriter {
     if (opts.token !== undefined) {
       this.ready.push({ rows, token: opts.token, cutAt: Date.now(), acks: [ack] });
     } else {
-      if (this.buffer.length > 0 && this.buffer.length + n > this.cfg.batch_rows) this.cut();
-      if (this.buffer.length === 0) this.bufferSince = Date.now();
-      if (n >= this.cfg.batch_rows && this.buffer.length === 0) {
-        this.buffer = rows;
-      } else {
-        for (let i = 0; i < n; i++) this.buffer.push(rows[i]!);
-      }
-      this.bufferAcks.push(ack);
-      if (this.buffer.length >= this.cfg.batch_rows) this.cut();
-      else this.arm();
+      this.append(rows, ack);
+      if (this.closed) this.cut();
     }
     this.pump();
     return { accepted: n, dropped: 0, durable };
+  }
+
+  /** Adds rows to the buffer, cutting batches of `batchRows`; `ack` runs when every piece landed. */
+  private append(rows: Row[], ack: () => void): void {
+    let pieces = 0;
+    let sealed = false;
+    const piece = () => {
+      if (--pieces === 0 && sealed) ack();
+    };
+    const max = this.cfg.batch_rows;
+    let i = 0;
+    while (i < rows.length) {
+      if (this.buffer.length === 0) this.bufferSince = Date.now();
+      const take = Math.min(max - this.buffer.length, rows.length - i);
+      if (this.buffer.length === 0 && take === max) this.buffer = rows.slice(i, i + take);
+      else for (let k = i; k < i + take; k++) this.buffer.push(rows[k]!);
+      i += take;
+      if (this.bufferAcks[this.bufferAcks.length - 1] !== piece) {
+        pieces++;
+        this.bufferAcks.push(piece);
+      }
+      if (this.buffer.length >= max) this.cut();
+    }
+    sealed = true;
+    if (pieces === 0) ack();
+    this.arm();
   }
 
   private drop(n: number, reason: string): EnqueueResult {
@@ -170,7 +189,7 @@ export class TableWriter {
       this.cut();
       this.pump();
     }, due);
-    this.timer.unref();
+    // Deliberately not unref'd: while rows wait in the buffer the process must stay up to write them.
   }
 
   private cut(): void {

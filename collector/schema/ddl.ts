@@ -44,7 +44,8 @@ function ttlDays(t: TableDef, target: DdlTarget): number {
 }
 
 // Deduplication of retried inserts needs a window on non-replicated MergeTree (replicated tables have
-// one by default).
+// one by default) — on the rollup tables too, or a retried insert is deduplicated in the raw table but
+// counted twice by the materialized view.
 const SETTINGS = `\nSETTINGS index_granularity = 8192, non_replicated_deduplication_window = 1000`;
 
 export function createTableSql(t: TableDef, target: DdlTarget): string {
@@ -141,7 +142,7 @@ export function createRollupSql(r: RollupDef, target: DdlTarget): string[] {
   const db = q(target.database);
   const local = localName(r.name, target);
   const stmts = [
-    `CREATE TABLE IF NOT EXISTS ${db}.${q(local)}${onCluster(target)}\n(${r.columns}\n)\nENGINE = ${engineClause('AggregatingMergeTree', undefined, local, target)}\nPARTITION BY toYYYYMM(hour)\nORDER BY (${r.orderBy})${ttlClause('hour', target.rollupTtlDays, false)}`,
+    `CREATE TABLE IF NOT EXISTS ${db}.${q(local)}${onCluster(target)}\n(${r.columns}\n)\nENGINE = ${engineClause('AggregatingMergeTree', undefined, local, target)}\nPARTITION BY toYYYYMM(hour)\nORDER BY (${r.orderBy})${ttlClause('hour', target.rollupTtlDays, false)}${SETTINGS}`,
     // The view reads the local source table so that, in a cluster, each shard rolls up its own rows.
     `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${q(r.name + '_mv')}${onCluster(target)} TO ${db}.${q(local)}\nAS SELECT ${r.select}\nFROM ${db}.${q(localName(r.source, target))}\nGROUP BY ${r.groupBy}`,
   ];

@@ -52,6 +52,13 @@ export async function migrate(store: Store, target: DdlTarget): Promise<Migratio
     result.applied.push({ version: m.version, name: m.name, statements: stmts.length });
   }
   // Retention follows the configuration, so it is reconciled on every run, not frozen at creation.
-  for (const sql of ttlSql(target)) await store.command(sql);
+  for (const sql of ttlSql(target)) {
+    try {
+      await store.command(sql);
+    } catch (err) {
+      // REMOVE TTL on a table that has none is already the wanted state.
+      if (!/doesn't have any table TTL/i.test((err as Error).message)) throw err;
+    }
+  }
   return result;
 }

@@ -11,10 +11,11 @@ export interface Store {
   readonly database: string;
   /** Where chDB keeps its files (embedded mode). */
   readonly dataDir?: string;
+  /** The raw client. Pass no clickhouse_settings through it: in embedded mode they stick (see settings()). */
   readonly client: ClickHouseClient;
   command(sql: string, settings?: ClickHouseSettings): Promise<void>;
   queryRows<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<T[]>;
-  queryText(sql: string, format: DataFormat, params?: Record<string, unknown>): Promise<string>;
+  queryText(sql: string, format: DataFormat, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<string>;
   insert(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void>;
   ddlTarget(): DdlTarget;
   close(): Promise<void>;
@@ -33,6 +34,7 @@ class ClickHouseStore implements Store {
   readonly client: ClickHouseClient;
   private readonly cfg: StoreConfig;
   private closed = false;
+  private readonly defaults = new Map<string, string | number>();
 
   constructor(mode: 'embedded' | 'server', client: ClickHouseClient, cfg: StoreConfig, dataDir?: string) {
     this.mode = mode;
@@ -43,21 +45,41 @@ class ClickHouseStore implements Store {
   }
 
   async command(sql: string, settings?: ClickHouseSettings): Promise<void> {
-    await this.client.command({ query: sql, clickhouse_settings: settings });
+    await this.client.command({ query: sql, clickhouse_settings: await this.settings(settings) });
   }
 
   async queryRows<T>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<T[]> {
-    const rs = await this.client.query({ query: sql, format: 'JSONEachRow', query_params: params, clickhouse_settings: { ...READ_SETTINGS, ...settings } });
+    const rs = await this.client.query({ query: sql, format: 'JSONEachRow', query_params: params, clickhouse_settings: await this.settings({ ...READ_SETTINGS, ...settings }) });
     return rs.json<T>();
   }
 
-  async queryText(sql: string, format: DataFormat, params?: Record<string, unknown>): Promise<string> {
-    const rs = await this.client.query({ query: sql, format, query_params: params, clickhouse_settings: READ_SETTINGS });
+  async queryText(sql: string, format: DataFormat, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<string> {
+    const rs = await this.client.query({ query: sql, format, query_params: params, clickhouse_settings: await this.settings({ ...READ_SETTINGS, ...settings }) });
     return rs.text();
   }
 
   async insert(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void> {
-    await this.client.insert({ table, values: rows as object[], format: 'JSONEachRow', clickhouse_settings: settings });
+    await this.client.insert({ table, values: rows as object[], format: 'JSONEachRow', clickhouse_settings: await this.settings(settings) });
+  }
+
+  /**
+   * chDB's connection applies per-request settings as session-wide `SET`s, so a setting given once
+   * (an insert deduplication token!) would silently apply to every later request. In embedded mode
+   * every request therefore restates each setting ever used: its own value, or the engine default.
+   */
+  private async settings(s: ClickHouseSettings | undefined): Promise<ClickHouseSettings | undefined> {
+    if (this.mode !== 'embedded') return s;
+    const keys = Object.keys(s ?? {});
+    if (keys.includes('readonly')) throw new Error('readonly cannot be set per request on the embedded store: it would stay on for the whole session');
+    const unknown = keys.filter((k) => !this.defaults.has(k));
+    if (unknown.length > 0) {
+      const rs = await this.client.query({ query: 'SELECT name, default FROM system.settings WHERE name IN {names:Array(String)}', query_params: { names: unknown }, format: 'JSONEachRow' });
+      for (const r of await rs.json<{ name: string; default: string }>()) this.defaults.set(r.name, /^-?\d+$/.test(r.default) ? Number(r.default) : r.default);
+    }
+    if (this.defaults.size === 0) return s;
+    const out: Record<string, unknown> = {};
+    for (const [k, d] of this.defaults) out[k] = d;
+    return { ...(out as ClickHouseSettings), ...s };
   }
 
   ddlTarget(): DdlTarget {

@@ -1,0 +1,119 @@
+// The `llmeter` command line as a user runs it: child processes on the project's Node, a real
+// embedded store in a temporary directory.
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tempDir } from './helpers/store.ts';
+
+const root = path.resolve(import.meta.dirname, '..');
+const bin = path.join(root, 'bin', 'llmeter.js');
+const dataDir = tempDir();
+// Fixture dates are fixed: keep rows forever so retention never ages them out of the test.
+writeFileSync(path.join(dataDir, 'llmeter.yaml'), 'store:\n  ttl_days: { raw: 0, reference: 0, rollup: 0 }\n');
+const env = { ...process.env, LLMETER_DATA_DIR: dataDir, LLMETER_LOG_LEVEL: 'warn', LLMETER_CONFIG: '' };
+
+function llmeter(args: string[], input?: string) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: dataDir, env, input, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function good(n: number, tenant: string): string {
+  return Array.from({ length: n }, (_, i) => JSON.stringify({ ts: Date.UTC(2026, 10, 1, 9) + i * 1000, request_id: `${tenant}-${i}`, tenant, model: 'm', input_tokens: 1, output_tokens: 2, duration_ms: 10 })).join('\n') + '\n';
+}
+
+describe('llmeter CLI', () => {
+  afterAll(() => undefined);
+
+  it('--help works everywhere', () => {
+    for (const args of [['--help'], ['start', '--help'], ['sql', '--help'], ['ingest', '--help'], ['config', 'check', '--help'], ['migrate', '--help']]) {
+      const r = llmeter(args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.out).toMatch(/^Usage: llmeter/m);
+    }
+  });
+
+  it('migrate is idempotent', () => {
+    expect(llmeter(['migrate']).out).toMatch(/applied migration 1: .*\nschema at version 1 \(1 applied now, 0 already applied\)/);
+    expect(llmeter(['migrate']).out).toMatch(/schema at version 1 \(0 applied now, 1 already applied\)/);
+  });
+
+  it('ingests a good file, a bad file and a mixed file with exact counts in the tables and dead_letters', () => {
+    const dir = tempDir();
+    writeFileSync(path.join(dir, 'good.ndjson'), good(250, 'good'));
+    writeFileSync(path.join(dir, 'bad.ndjson'), '{"tenant":"x"}\n[1,2]\nnot json\n');
+    const g = llmeter(['ingest', 'llm_request', path.join(dir, 'good.ndjson')]);
+    expect(g.code).toBe(0);
+    expect(g.out).toContain('llm_request: 250 accepted, 0 rejected');
+    const b = llmeter(['ingest', 'llm_request', path.join(dir, 'bad.ndjson')]);
+    expect(b.code).toBe(3);
+    expect(b.out).toContain('llm_request: 0 accepted, 3 rejected');
+    expect(b.out).toMatch(/1 × ts: required; request_id: required/);
+    expect(b.out).toMatch(/1 × record: expected a JSON object, got array/);
+    expect(b.out).toMatch(/1 × not valid JSON/);
+    const m = llmeter(['ingest', 'llm_request', path.join(root, 'test/fixtures/records/llm_request-mixed.ndjson')]);
+    expect(m.code).toBe(3);
+    expect(m.out).toContain('llm_request: 4 accepted, 3 rejected');
+    const counts = llmeter(['sql', "SELECT (SELECT count() FROM llm_requests) AS req, (SELECT count() FROM dead_letters WHERE signal = 'llm_request') AS dead, (SELECT sum(cached_tokens) FROM llm_requests) AS cached, (SELECT load_duration_ns FROM llm_requests WHERE request_id = 'm-1') AS load", '--format', 'JSONEachRow']);
+    expect(counts.code).toBe(0);
+    expect(JSON.parse(counts.out)).toEqual({ req: '254', dead: '6', cached: '8', load: '2035134917' });
+  });
+
+  it('reads records from stdin', () => {
+    const r = llmeter(['ingest', 'llm_request', '-'], good(5, 'stdin'));
+    expect(r.out).toContain('5 accepted');
+  });
+
+  it('config check names the bad key and exits 2', () => {
+    const dir = tempDir();
+    writeFileSync(path.join(dir, 'bad.yaml'), 'http:\n  listen: nowhere\n');
+    const r = llmeter(['config', 'check', path.join(dir, 'bad.yaml')]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/http\.listen: expected host:port/);
+    writeFileSync(path.join(dir, 'ok.yaml'), 'pipeline:\n  batch_rows: 5000\n');
+    expect(llmeter(['config', 'check', path.join(dir, 'ok.yaml')]).out).toContain('ok.yaml: valid');
+  });
+
+  it('start serves /healthz and /metrics, answers sql through the running collector, and Ctrl-C exits 0 after flushing', async () => {
+    const child = spawn(process.execPath, [bin, 'start', '--listen', '127.0.0.1:0'], { cwd: dataDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    let errOut = '';
+    child.stderr.on('data', (d) => (errOut += d));
+    const base = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no address printed: ${out} ${errOut}`)), 30_000);
+      child.stdout.on('data', () => {
+        const m = /http:\s+(http:\/\/[\d.:]+)/.exec(out);
+        if (m) {
+          clearTimeout(t);
+          resolve(m[1]!);
+        }
+      });
+    });
+    expect(out).toContain('Press Ctrl-C to stop');
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok' });
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toContain('llmeter_queue_capacity_rows{table="llm_requests",service="llmeter"} 100000');
+    expect(metrics).toContain('# TYPE llmeter_insert_duration_seconds histogram');
+    // The store is held by the running collector: `llmeter sql` goes through its /api/sql.
+    const r = llmeter(['sql', "SELECT count() AS n FROM llm_requests WHERE tenant = 'good'", '--format', 'JSONEachRow']);
+    expect(r.err).toBe('');
+    expect(JSON.parse(r.out)).toEqual({ n: '250' });
+    // /api/sql is read-only.
+    const write = await fetch(`${base}/api/sql`, { method: 'POST', body: 'DROP TABLE llm_requests' });
+    expect(write.status).toBe(400);
+    expect(await write.text()).toMatch(/only a single SELECT/);
+    // Records posted to the running collector are flushed by Ctrl-C before it exits.
+    const post = await fetch(`${base}/api/v1/ingest/llm_request`, { method: 'POST', body: good(40, 'live') });
+    expect(await post.json()).toMatchObject({ accepted: 40, rejected: 0 });
+    const big = await fetch(`${base}/api/v1/ingest/llm_request`, { method: 'POST', body: 'x'.repeat(9 * 1024 * 1024) });
+    expect(big.status).toBe(413);
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    expect(code).toBe(0);
+    expect(out).toMatch(/llmeter stopped: 40 rows written, 0 dropped, 0 spilled to disk/);
+    const after = llmeter(['sql', "SELECT count() AS n FROM llm_requests WHERE tenant = 'live'", '--format', 'JSONEachRow']);
+    expect(JSON.parse(after.out)).toEqual({ n: '40' });
+  });
+});

@@ -1,0 +1,185 @@
+// The in-process flow against the real embedded ClickHouse, with faults injected in our own
+// inserter wrapper (never a fake database).
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configSchema } from '../collector/config/schema.ts';
+import { silentLogger } from '../collector/log.ts';
+import { Pipeline, storeInserter } from '../collector/pipeline/pipeline.ts';
+import type { Inserter } from '../collector/pipeline/table-writer.ts';
+import type { LlmRequestRecord } from '../collector/schema/tables.ts';
+import { count, openTestStore, tempDir, type TestStore } from './helpers/store.ts';
+
+let t: TestStore;
+beforeAll(async () => {
+  t = await openTestStore();
+});
+afterAll(async () => t?.close());
+
+function requests(tenant: string, n: number, t0 = Date.UTC(2026, 10, 1, 12)): LlmRequestRecord[] {
+  return Array.from({ length: n }, (_, i) => ({
+    ts: t0 + i,
+    request_id: `${tenant}-${i}`,
+    tenant,
+    model: 'llama3.2:3b',
+    input_tokens: 10,
+    output_tokens: 20,
+    duration_ms: 100,
+    prompt_eval_duration_ns: 1_000_000,
+    eval_duration_ns: 9_000_000,
+  }));
+}
+
+function pipelineConfig(patch: Record<string, unknown> = {}) {
+  return configSchema.parse({ pipeline: { batch_ms: 20, retry: { initial_ms: 5, max_ms: 20 }, ...patch } }).pipeline;
+}
+
+async function metric(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
+  const m = await registry.getSingleMetric(name)?.get();
+  return (m?.values ?? []).filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((a, v) => a + v.value, 0);
+}
+
+describe('pipeline into embedded ClickHouse', () => {
+  it('a retried batch whose first insert did land is not counted twice', async () => {
+    const real = storeInserter(t.store);
+    let calls = 0;
+    // The insert reaches ClickHouse, then the acknowledgement is "lost": the writer must retry with
+    // the same deduplication token and ClickHouse must discard the second copy.
+    const lossy: Inserter = {
+      async insert(table, rows, token) {
+        calls++;
+        await real.insert(table, rows, token);
+        if (calls <= 2) throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+      },
+    };
+    const registry = new Registry();
+    const p = new Pipeline({ config: pipelineConfig(), inserter: lossy, registry, log: silentLogger });
+    const r = await p.submit('llm_request', requests('dedup', 500), { source: 'test' });
+    expect(r.accepted).toBe(500);
+    await r.durable;
+    await p.shutdown();
+    expect(calls).toBe(3);
+    expect(await count(t.store, `llm_requests WHERE tenant = 'dedup'`)).toBe(500);
+    // The hourly rollup is fed once as well.
+    const roll = await t.store.queryRows<{ n: string }>(`SELECT sum(requests) AS n FROM llm_requests_hourly WHERE tenant = 'dedup'`);
+    expect(Number(roll[0]!.n)).toBe(500);
+    expect(await metric(registry, 'llmeter_insert_retries_total', { table: 'llm_requests' })).toBe(2);
+  });
+
+  it('one bad record never drops its batch: good rows stored, bad ones dead-lettered with the reason', async () => {
+    const p = new Pipeline({ config: pipelineConfig(), inserter: storeInserter(t.store), registry: new Registry(), log: silentLogger });
+    const recs: unknown[] = requests('mixed', 10);
+    recs.splice(3, 0, { ...requests('mixed', 1)[0], request_id: undefined });
+    recs.splice(7, 0, { ...requests('mixed', 1)[0], request_id: 'neg', output_tokens: -3 });
+    const r = await p.submit('llm_request', recs as LlmRequestRecord[], { source: 'test' });
+    expect(r).toMatchObject({ accepted: 10, rejected: 2, dropped: 0 });
+    expect(r.reasons.map((x) => x.reason).sort()).toEqual(['output_tokens: out of range 0..4294967295: -3', 'request_id: required']);
+    await r.durable;
+    await p.shutdown();
+    expect(await count(t.store, `llm_requests WHERE tenant = 'mixed'`)).toBe(10);
+    const dl = await t.store.queryRows<{ reason: string; payload: string; source: string }>(`SELECT reason, payload, source FROM dead_letters WHERE signal = 'llm_request' AND source = 'test' ORDER BY reason`);
+    expect(dl.map((d) => d.reason)).toEqual(['output_tokens: out of range 0..4294967295: -3', 'request_id: required']);
+    expect(JSON.parse(dl[0]!.payload).request_id).toBe('neg');
+  });
+
+  it('rows ClickHouse itself refuses are isolated by splitting and dead-lettered one by one', async () => {
+    const real = storeInserter(t.store);
+    // Fault injection: the "engine" refuses any batch containing the poisoned request id.
+    const picky: Inserter = {
+      async insert(table, rows, token) {
+        if (table === 'llm_requests' && rows.some((r) => r.request_id === 'split-13')) {
+          throw Object.assign(new Error('Cannot parse input: expected , before: poisoned'), { code: '27' });
+        }
+        await real.insert(table, rows, token);
+      },
+    };
+    const registry = new Registry();
+    const p = new Pipeline({ config: pipelineConfig(), inserter: picky, registry, log: silentLogger });
+    const r = await p.submit('llm_request', requests('split', 40), { source: 'test' });
+    await r.durable;
+    await p.shutdown();
+    expect(await count(t.store, `llm_requests WHERE tenant = 'split'`)).toBe(39);
+    const dl = await t.store.queryRows<{ reason: string; payload: string }>(`SELECT reason, payload FROM dead_letters WHERE source = 'clickhouse'`);
+    expect(dl).toHaveLength(1);
+    expect(dl[0]!.reason).toMatch(/^ClickHouse refused the row: Cannot parse input/);
+    expect(JSON.parse(dl[0]!.payload).request_id).toBe('split-13');
+    expect(await metric(registry, 'llmeter_batch_splits_total', { table: 'llm_requests' })).toBeGreaterThanOrEqual(5);
+  });
+
+  it('a full queue pauses producers, and shutdown flushes everything it holds', async () => {
+    const real = storeInserter(t.store);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow: Inserter = {
+      async insert(table, rows, token) {
+        await gate;
+        await real.insert(table, rows, token);
+      },
+    };
+    const registry = new Registry();
+    const p = new Pipeline({ config: pipelineConfig({ queue_capacity: 1000, batch_rows: 250, max_inflight: 1 }), inserter: slow, registry, log: silentLogger });
+    // 1000 rows fill the queue; the next 900 must wait (the producer is paused), not be dropped.
+    const first = await p.submit('llm_request', requests('full', 1000), { source: 'test' });
+    expect(first.accepted).toBe(1000);
+    expect(p.writer('llm_request').isFull).toBe(true);
+    let secondDone = false;
+    const second = p.submit('llm_request', requests('full', 900, Date.UTC(2026, 10, 2)), { source: 'test' }).then((r) => {
+      secondDone = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(secondDone).toBe(false);
+    expect(await metric(registry, 'llmeter_producer_pauses_total', { table: 'llm_requests' })).toBe(1);
+    // More than the waiting room holds is dropped and counted, never silently lost.
+    const overflow = await p.submit('llm_request', requests('overflow', 200), { source: 'test' });
+    expect(overflow).toMatchObject({ accepted: 0, dropped: 200 });
+    expect(await metric(registry, 'llmeter_rows_dropped_total', { table: 'llm_requests', reason: 'queue_full' })).toBe(200);
+    const closing = p.shutdown();
+    release();
+    await closing;
+    expect((await second).accepted + (await second).dropped).toBe(900);
+    expect(await count(t.store, `llm_requests WHERE tenant = 'full'`)).toBe(1000 + (await second).accepted);
+    expect((await second).accepted).toBe(900);
+  });
+
+  it('flushes at batch_rows and after batch_ms, whichever comes first', async () => {
+    const sizes: number[] = [];
+    const real = storeInserter(t.store);
+    const spy: Inserter = {
+      async insert(table, rows, token) {
+        sizes.push(rows.length);
+        await real.insert(table, rows, token);
+      },
+    };
+    const p = new Pipeline({ config: pipelineConfig({ batch_rows: 100, batch_ms: 30 }), inserter: spy, registry: new Registry(), log: silentLogger });
+    const a = await p.submit('llm_request', requests('batching', 250), { source: 'test' });
+    await a.durable;
+    expect(sizes).toEqual([100, 100, 50]);
+    await p.shutdown();
+  });
+
+  it('spills what shutdown could not insert in time to disk instead of losing it', async () => {
+    const dir = tempDir();
+    const down: Inserter = {
+      async insert() {
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123'), { code: 'ECONNREFUSED' });
+      },
+    };
+    const registry = new Registry();
+    const p = new Pipeline({ config: pipelineConfig({ shutdown_timeout_ms: 100 }), inserter: down, registry, log: silentLogger, spillDir: dir });
+    await p.submit('llm_request', requests('spill', 30), { source: 'test' });
+    await p.shutdown();
+    expect(await metric(registry, 'llmeter_rows_spilled_total', { table: 'llm_requests' })).toBe(30);
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const files = readdirSync(dir);
+    expect(files).toHaveLength(1);
+    const lines = readFileSync(`${dir}/${files[0]}`, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(30);
+    // Spilled rows are canonical records again: `llmeter ingest` takes them back.
+    const back = new Pipeline({ config: pipelineConfig(), inserter: storeInserter(t.store), registry: new Registry(), log: silentLogger });
+    const r = await back.submit('llm_request', lines.map((l) => JSON.parse(l)), { source: 'test' });
+    expect(r.accepted).toBe(30);
+    await r.durable;
+    await back.shutdown();
+    expect(await count(t.store, `llm_requests WHERE tenant = 'spill'`)).toBe(30);
+  });
+});
