@@ -6,9 +6,10 @@ import { configSchema } from '../collector/config/schema.ts';
 import { silentLogger } from '../collector/log.ts';
 import { Pipeline, storeInserter } from '../collector/pipeline/pipeline.ts';
 import type { Inserter } from '../collector/pipeline/table-writer.ts';
-import type { LlmRequestRecord } from '../collector/schema/tables.ts';
+import { llmRequests, type LlmRequestRecord } from '../collector/schema/tables.ts';
 import { count, openTestStore, tempDir, type TestStore } from './helpers/store.ts';
 
+const REQUEST_ID = Object.keys(llmRequests.columns).indexOf('request_id');
 let t: TestStore;
 beforeAll(async () => {
   t = await openTestStore();
@@ -86,7 +87,7 @@ describe('pipeline into embedded ClickHouse', () => {
     // Fault injection: the "engine" refuses any batch containing the poisoned request id.
     const picky: Inserter = {
       async insert(table, rows, token) {
-        if (table === 'llm_requests' && rows.some((r) => r.request_id === 'split-13')) {
+        if (table === 'llm_requests' && rows.some((r) => r[REQUEST_ID] === 'split-13')) {
           throw Object.assign(new Error('Cannot parse input: expected , before: poisoned'), { code: '27' });
         }
         await real.insert(table, rows, token);

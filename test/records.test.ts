@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { compileValidator, validatorFor } from '../collector/records/validate.ts';
-import { llmRequests } from '../collector/schema/tables.ts';
+import { compileValidator, rowToObject, validatorFor, type Validation } from '../collector/records/validate.ts';
+import { llmRequests, pricePoints, type TableDef } from '../collector/schema/tables.ts';
+
+function obj(table: TableDef, v: Validation) {
+  if (!v.ok) throw new Error(v.errors.join('; '));
+  return rowToObject(table, v.row);
+}
 
 const good = {
   ts: '2026-11-01T10:00:00.250Z',
@@ -21,20 +26,23 @@ describe('record validation at the collector edge', () => {
   it('normalises a good record: UTC time text, defaults for absent optional fields', () => {
     const r = v(good);
     expect(r.ok).toBe(true);
-    if (!r.ok) return;
-    expect(r.row.ts).toBe('2026-11-01 10:00:00.250');
-    expect(r.row.load_duration_ns).toBe(1_234_567_890_123);
-    expect(r.row.error).toBe('');
-    expect(r.row.ttfb_ms).toBeNull();
-    expect(r.row.cached_tokens).toBe(0);
-    expect(Object.keys(r.row)).toEqual(Object.keys(llmRequests.columns));
+    const row = obj(llmRequests, r);
+    expect(row.ts).toBe('2026-11-01 10:00:00.250');
+    expect(row.load_duration_ns).toBe(1_234_567_890_123);
+    expect(row.error).toBe('');
+    expect(row.ttfb_ms).toBeNull();
+    expect(row.cached_tokens).toBe(0);
+    expect(r.ok && r.row).toHaveLength(Object.keys(llmRequests.columns).length);
   });
 
   it('accepts epoch milliseconds and ClickHouse time text as UTC', () => {
     const a = v({ ...good, ts: Date.UTC(2026, 10, 1, 10, 0, 0, 250) });
     const b = v({ ...good, ts: '2026-11-01 10:00:00.250' });
-    expect(a.ok && a.row.ts).toBe('2026-11-01 10:00:00.250');
-    expect(b.ok && b.row.ts).toBe('2026-11-01 10:00:00.250');
+    expect(obj(llmRequests, a).ts).toBe('2026-11-01 10:00:00.250');
+    expect(obj(llmRequests, b).ts).toBe('2026-11-01 10:00:00.250');
+    // Cached second prefixes must not leak between seconds.
+    expect(obj(llmRequests, v({ ...good, ts: Date.UTC(2026, 10, 1, 10, 0, 1, 5) })).ts).toBe('2026-11-01 10:00:01.005');
+    expect(obj(llmRequests, v({ ...good, ts: Date.UTC(2026, 10, 1, 10, 0, 0, 999) })).ts).toBe('2026-11-01 10:00:00.999');
   });
 
   it('names every bad field and why', () => {
@@ -62,13 +70,13 @@ describe('record validation at the collector edge', () => {
     const p = validatorFor('price_point');
     const base = { effective_from: '2026-11-01T00:00:00Z', provider: 'aws', instance_type: 'g5.xlarge', capacity_type: 'spot' };
     const ok = p({ ...base, usd_per_hour: '0.123456789' });
-    expect(ok.ok && ok.row.usd_per_hour).toBe('0.123456789');
+    expect(obj(pricePoints, ok).usd_per_hour).toBe('0.123456789');
     const bad = p({ ...base, usd_per_hour: 0.1 });
     expect(bad.ok).toBe(false);
     const tooPrecise = p({ ...base, usd_per_hour: '0.1234567891' });
     expect(tooPrecise.ok).toBe(false);
     const int = p({ ...base, usd_per_hour: 2 });
-    expect(int.ok && int.row.usd_per_hour).toBe('2');
+    expect(obj(pricePoints, int).usd_per_hour).toBe('2');
   });
 
   it('bounds strings and label maps', () => {

@@ -8,7 +8,7 @@ import { once, type Component } from '../lifecycle/component.ts';
 import type { Logger } from '../log.ts';
 import { chTime } from '../schema/columns.ts';
 import { deadLetters, SIGNAL_TABLES, SIGNALS, type Signal, type SignalRecords } from '../schema/tables.ts';
-import { validatorFor, type Row } from '../records/validate.ts';
+import { columnNames, rowToObject, validatorFor, type Row } from '../records/validate.ts';
 import type { Store } from '../store/store.ts';
 import { PipelineMetrics } from './metrics.ts';
 import { TableWriter, type EnqueueOptions, type Inserter } from './table-writer.ts';
@@ -38,11 +38,13 @@ export interface RecordSink {
 }
 
 const MAX_PAYLOAD = 1 << 20;
+const DEAD_COLUMNS = columnNames(deadLetters);
+const DEAD_SIGNAL = DEAD_COLUMNS.indexOf('signal');
 
 export function storeInserter(store: Store): Inserter {
   return {
     insert: (table, rows, token) =>
-      store.insert(`${store.database}.${table}`, rows, {
+      store.insertRows(`${store.database}.${table}`, rows, {
         insert_deduplicate: 1,
         insert_deduplication_token: token,
         deduplicate_blocks_in_dependent_materialized_views: 1,
@@ -73,24 +75,24 @@ export class Pipeline implements RecordSink, Component {
     this.metrics = new PipelineMetrics(o.registry);
     const spillDir = o.spillDir;
     this.dead = new TableWriter({
-      table: deadLetters.name,
+      table: deadLetters,
       config: o.config,
       inserter: o.inserter,
       metrics: this.metrics,
       log: o.log,
       // A dead letter ClickHouse itself refuses has nowhere left to go but the log.
-      onReject: (row, reason) => o.log.error('dead letter refused by ClickHouse', { reason, signal: row.signal }),
+      onReject: (row, reason) => o.log.error('dead letter refused by ClickHouse', { reason, signal: row[DEAD_SIGNAL] }),
       spillDir,
     });
     for (const signal of SIGNALS) {
-      const table = SIGNAL_TABLES[signal].name;
+      const table = SIGNAL_TABLES[signal];
       this.writers.set(signal, new TableWriter({
         table,
         config: o.config,
         inserter: o.inserter,
         metrics: this.metrics,
         log: o.log,
-        onReject: (row, reason) => void this.deadLetter(signal, row, reason, { source: 'clickhouse' }),
+        onReject: (row, reason) => void this.deadLetter(signal, rowToObject(table, row), reason, { source: 'clickhouse' }),
         spillDir,
       }));
     }
@@ -145,7 +147,7 @@ export class Pipeline implements RecordSink, Component {
     await this.dead.enqueue([this.deadLetterRow(signal, payload, reason, origin, offset)]);
   }
 
-  private deadLetter(signal: string, row: Row, reason: string, origin: Origin): Promise<unknown> {
+  private deadLetter(signal: string, row: Record<string, unknown>, reason: string, origin: Origin): Promise<unknown> {
     this.metrics.deadLetters.inc({ signal, source: origin.source });
     return this.dead.enqueue([this.deadLetterRow(signal, row, reason, origin)]);
   }
@@ -158,7 +160,7 @@ export class Pipeline implements RecordSink, Component {
       payload = String(record);
     }
     if (payload.length > MAX_PAYLOAD) payload = payload.slice(0, MAX_PAYLOAD);
-    return {
+    const byName: Record<string, Row[number]> = {
       ts: chTime(Date.now()),
       signal,
       reason: reason.slice(0, 2048),
@@ -168,6 +170,7 @@ export class Pipeline implements RecordSink, Component {
       partition: origin.partition ?? -1,
       offset: offset ?? -1,
     };
+    return DEAD_COLUMNS.map((c) => byName[c]!);
   }
 
   async forceFlush(): Promise<void> {

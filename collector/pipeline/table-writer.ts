@@ -9,7 +9,8 @@ import path from 'node:path';
 import type { PipelineConfig } from '../config/schema.ts';
 import { backoffMs, sleep } from '../lifecycle/component.ts';
 import type { Logger } from '../log.ts';
-import type { Row } from '../records/validate.ts';
+import { rowToObject, type Row } from '../records/validate.ts';
+import type { TableDef } from '../schema/tables.ts';
 import { classifyInsertError, errorMessage } from '../store/errors.ts';
 import type { PipelineMetrics } from './metrics.ts';
 
@@ -48,7 +49,7 @@ interface Waiter {
 }
 
 export interface TableWriterOptions {
-  table: string;
+  table: TableDef;
   config: PipelineConfig;
   inserter: Inserter;
   metrics: PipelineMetrics;
@@ -60,6 +61,7 @@ export interface TableWriterOptions {
 
 export class TableWriter {
   readonly table: string;
+  private readonly def: TableDef;
   private readonly cfg: PipelineConfig;
   private readonly inserter: Inserter;
   private readonly m: PipelineMetrics;
@@ -85,7 +87,8 @@ export class TableWriter {
   private idleResolvers: (() => void)[] = [];
 
   constructor(o: TableWriterOptions) {
-    this.table = o.table;
+    this.def = o.table;
+    this.table = o.table.name;
     this.cfg = o.config;
     this.inserter = o.inserter;
     this.m = o.metrics;
@@ -272,7 +275,7 @@ export class TableWriter {
     }
     mkdirSync(this.spillDir, { recursive: true });
     const file = path.join(this.spillDir, `${this.table}-${Date.now()}-${this.runId}-${++this.seq}.ndjson`);
-    writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    writeFileSync(file, rows.map((r) => JSON.stringify(rowToObject(this.def, r))).join('\n') + '\n');
     this.m.rowsSpilled.inc({ table: this.table }, rows.length);
     this.log.error('could not insert before the shutdown deadline; rows spilled to disk, reload with `llmeter ingest`', { table: this.table, rows: rows.length, file });
   }

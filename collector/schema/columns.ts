@@ -59,14 +59,23 @@ export function typeOf(v: unknown): string {
 const pad2 = (n: number) => (n < 10 ? '0' : '') + n;
 const pad3 = (n: number) => (n < 10 ? '00' : n < 100 ? '0' : '') + n;
 
-/** Formats epoch milliseconds the way ClickHouse's basic DateTime64 parser reads them (UTC). */
+let lastSecond = NaN;
+let lastPrefix = '';
+
+/**
+ * Formats epoch milliseconds the way ClickHouse's basic DateTime64 parser reads them (UTC). The
+ * date-and-seconds prefix is cached: records arrive in time order, so most share the last second.
+ */
 export function chTime(ms: number): string {
-  const d = new Date(ms);
-  return (
-    d.getUTCFullYear() + '-' + pad2(d.getUTCMonth() + 1) + '-' + pad2(d.getUTCDate()) + ' ' +
-    pad2(d.getUTCHours()) + ':' + pad2(d.getUTCMinutes()) + ':' + pad2(d.getUTCSeconds()) + '.' +
-    pad3(d.getUTCMilliseconds())
-  );
+  const sec = Math.floor(ms / 1000);
+  if (sec !== lastSecond) {
+    const d = new Date(sec * 1000);
+    lastPrefix =
+      d.getUTCFullYear() + '-' + pad2(d.getUTCMonth() + 1) + '-' + pad2(d.getUTCDate()) + ' ' +
+      pad2(d.getUTCHours()) + ':' + pad2(d.getUTCMinutes()) + ':' + pad2(d.getUTCSeconds()) + '.';
+    lastSecond = sec;
+  }
+  return lastPrefix + pad3(Math.floor(ms - sec * 1000));
 }
 
 // 2000-01-01 .. 2100-01-01: anything outside is a unit mistake (seconds vs ms) or garbage.

@@ -17,8 +17,14 @@ export interface Store {
   queryRows<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<T[]>;
   queryText(sql: string, format: DataFormat, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<string>;
   insert(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void>;
+  /** Positional rows in the table's column order (JSONCompactEachRow): the pipeline's fast path. */
+  insertRows(table: string, rows: readonly (readonly unknown[])[], settings?: ClickHouseSettings): Promise<void>;
   ddlTarget(): DdlTarget;
   close(): Promise<void>;
+}
+
+interface RawInserter {
+  rawInsert(p: { table: string; values: Buffer; format: 'JSONCompactEachRow'; settings?: Record<string, string | number | boolean> }): Promise<unknown>;
 }
 
 // Decimals and 64-bit integers come back as strings so money is never turned into a float.
@@ -36,7 +42,10 @@ class ClickHouseStore implements Store {
   private closed = false;
   private readonly defaults = new Map<string, string | number>();
 
-  constructor(mode: 'embedded' | 'server', client: ClickHouseClient, cfg: StoreConfig, dataDir?: string) {
+  private readonly raw?: RawInserter;
+
+  constructor(mode: 'embedded' | 'server', client: ClickHouseClient, cfg: StoreConfig, dataDir?: string, raw?: RawInserter) {
+    this.raw = raw;
     this.mode = mode;
     this.client = client;
     this.cfg = cfg;
@@ -60,6 +69,18 @@ class ClickHouseStore implements Store {
 
   async insert(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void> {
     await this.client.insert({ table, values: rows as object[], format: 'JSONEachRow', clickhouse_settings: await this.settings(settings) });
+  }
+
+  async insertRows(table: string, rows: readonly (readonly unknown[])[], settings?: ClickHouseSettings): Promise<void> {
+    if (this.raw) {
+      // chDB's raw insert hands the payload to the engine's parser without copying and puts the
+      // settings in the statement itself (they do not stick to the session).
+      let text = '';
+      for (const r of rows) text += JSON.stringify(r) + '\n';
+      await this.raw.rawInsert({ table, values: Buffer.from(text), format: 'JSONCompactEachRow', settings: settings as Record<string, string | number | boolean> });
+      return;
+    }
+    await this.client.insert({ table, values: rows as unknown[][], format: 'JSONCompactEachRow', clickhouse_settings: settings });
   }
 
   /**
@@ -140,8 +161,9 @@ export async function openStore(cfg: StoreConfig, opts: OpenStoreOptions = { use
   // chdb types its connection against its own copy of @clickhouse/client-common; the runtime
   // contract is the same, the declarations differ only by package identity.
   type ConnectionOption = NonNullable<Parameters<typeof createClient>[0]>['connection'];
-  const client = createClient({ connection: createChdbConnection({ path: dataDir }) as unknown as ConnectionOption });
-  const store = new ClickHouseStore('embedded', client, cfg, dataDir);
+  const conn = createChdbConnection({ path: dataDir });
+  const client = createClient({ connection: conn as unknown as ConnectionOption });
+  const store = new ClickHouseStore('embedded', client, cfg, dataDir, conn.chdb as unknown as RawInserter);
   if (opts.useDatabase) {
     await store.command(`CREATE DATABASE IF NOT EXISTS \`${cfg.database}\``);
     // chDB keeps one session per process; USE makes unqualified names (user SQL) resolve.

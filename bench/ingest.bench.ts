@@ -1,0 +1,150 @@
+// Records/s through the in-process flow (validate → queue → batcher → insert) into embedded
+// ClickHouse, against the limit: the same engine ingesting the same rows from a file with file().
+// Run: npm run bench            (or: node bench/ingest.bench.ts [rows])
+import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { once } from 'node:events';
+import { Registry } from 'prom-client';
+import { configSchema } from '../collector/config/schema.ts';
+import { silentLogger } from '../collector/log.ts';
+import { Pipeline, storeInserter } from '../collector/pipeline/pipeline.ts';
+import { validatorFor } from '../collector/records/validate.ts';
+import { migrate } from '../collector/schema/migrations.ts';
+import type { GpuSampleRecord, LlmRequestRecord } from '../collector/schema/tables.ts';
+import { openStore } from '../collector/store/store.ts';
+
+const ROWS = Number(process.argv[2] ?? 1_000_000);
+const CHUNK = 5_000;
+const T0 = Date.UTC(2026, 10, 1);
+const TENANTS = Array.from({ length: 50 }, (_, i) => `tenant-${i}`);
+const MODELS = ['llama3.2:3b', 'qwen2.5:7b', 'gemma3:12b', 'llama3.1:70b'];
+const FIELDS = ['gpu_utilization', 'memory_used_bytes', 'temperature_celsius', 'power_watts', 'sm_clock_hz', 'energy_joules'];
+
+function llmRequest(i: number): LlmRequestRecord {
+  return {
+    ts: T0 + i * 7,
+    request_id: `req-${i}`,
+    tenant: TENANTS[i % TENANTS.length]!,
+    model: MODELS[i % MODELS.length]!,
+    endpoint: '/api/chat',
+    api: 'ollama',
+    backend: `ollama-${i % 8}`,
+    node: `gpu-node-${i % 32}`,
+    status: 200,
+    stream: true,
+    input_tokens: 20 + (i % 400),
+    output_tokens: 50 + (i % 900),
+    cached_tokens: i % 3 === 0 ? 16 : 0,
+    ttfb_ms: 40 + (i % 50),
+    ttft_ms: 120 + (i % 300),
+    duration_ms: 900 + (i % 4000),
+    proxy_overhead_ms: 0.2,
+    load_duration_ns: i % 100 === 0 ? 2_035_134_917 : 0,
+    prompt_eval_duration_ns: 130_078_000 + i,
+    eval_duration_ns: 4_103_180_000 + i,
+    total_duration_ns: 6_291_839_542 + i,
+    source: 'proxy',
+  };
+}
+
+function gpuSample(i: number): GpuSampleRecord {
+  const gpu = i % 8;
+  return {
+    ts: T0 + Math.floor(i / 48) * 15_000,
+    node: `gpu-node-${Math.floor(i / 48) % 32}`,
+    gpu_uuid: `GPU-0000-${gpu}`,
+    gpu_index: gpu,
+    gpu_model: 'NVIDIA H100 80GB HBM3',
+    field: FIELDS[i % FIELDS.length]!,
+    value: (i % 1000) / 10,
+    unit: 'ratio',
+  };
+}
+
+interface Result {
+  path: string;
+  rows: number;
+  seconds: number;
+  peakRssMb: number;
+}
+
+let peakRss = 0;
+const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 50);
+
+async function viaPipeline(store: Awaited<ReturnType<typeof openStore>>, signal: 'llm_request' | 'gpu_sample', make: (i: number) => object): Promise<Result & { rssByRound: number[] }> {
+  const cfg = configSchema.parse({}).pipeline;
+  const p = new Pipeline({ config: cfg, inserter: storeInserter(store), registry: new Registry(), log: silentLogger });
+  // Records are made before the clock starts, as the limit's file is written before its clock.
+  const chunks: object[][] = [];
+  for (let i = 0; i < ROWS; i += CHUNK) {
+    const chunk = [];
+    for (let k = i; k < Math.min(ROWS, i + CHUNK); k++) chunk.push(make(k));
+    chunks.push(chunk);
+  }
+  peakRss = process.memoryUsage.rss();
+  const rssByRound: number[] = [];
+  const t = performance.now();
+  const durables: Promise<void>[] = [];
+  for (let c = 0; c < chunks.length; c++) {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the bench feeds either signal
+    const r = await p.submit(signal, chunks[c] as any, { source: 'bench' });
+    chunks[c] = [];
+    durables.push(r.durable);
+    if (c % Math.ceil(chunks.length / 4) === 0) rssByRound.push(process.memoryUsage.rss());
+  }
+  await Promise.all(durables);
+  await p.shutdown();
+  const seconds = (performance.now() - t) / 1000;
+  return { path: 'llmeter pipeline', rows: ROWS, seconds, peakRssMb: peakRss / 2 ** 20, rssByRound };
+}
+
+async function viaFile(store: Awaited<ReturnType<typeof openStore>>, table: string, signal: 'llm_request' | 'gpu_sample', make: (i: number) => object, dir: string): Promise<Result> {
+  // The same rows, already normalised the way the collector sends them, written to a file first
+  // (not timed): this is the engine parsing JSONEachRow and writing parts on its own.
+  const file = path.join(dir, `${table}.ndjson`);
+  const out = createWriteStream(file);
+  const v = validatorFor(signal);
+  for (let i = 0; i < ROWS; i++) {
+    const r = v(make(i));
+    if (!r.ok) throw new Error(r.errors.join('; '));
+    if (!out.write(JSON.stringify(r.row) + '\n')) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+  peakRss = process.memoryUsage.rss();
+  const t = performance.now();
+  await store.command(`INSERT INTO ${store.database}.${table} SELECT * FROM file('${file}', JSONCompactEachRow)`);
+  const seconds = (performance.now() - t) / 1000;
+  return { path: `ClickHouse file() (${(statSync(file).size / 2 ** 20).toFixed(0)} MiB)`, rows: ROWS, seconds, peakRssMb: peakRss / 2 ** 20 };
+}
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'llmeter-bench-'));
+const store = await openStore(configSchema.parse({ store: { data_dir: path.join(dir, 'data'), ttl_days: { raw: 0, reference: 0, rollup: 0 } } }).store);
+await migrate(store, store.ddlTarget());
+
+const lines: string[] = [];
+for (const [table, signal, make] of [
+  ['llm_requests', 'llm_request', llmRequest],
+  ['gpu_metrics', 'gpu_sample', gpuSample],
+] as const) {
+  const limit = await viaFile(store, table, signal, make, dir);
+  await store.command(`TRUNCATE TABLE ${table}`);
+  const ours = await viaPipeline(store, signal, make);
+  const n = await store.queryRows<{ n: string }>(`SELECT count() AS n FROM ${table}`);
+  if (Number(n[0]!.n) !== ROWS) throw new Error(`${table}: expected ${ROWS} rows, found ${n[0]!.n}`);
+  await store.command(`TRUNCATE TABLE ${table}`);
+  const rate = (r: Result) => r.rows / r.seconds;
+  lines.push(
+    `| ${table} | ${limit.path} | ${Math.round(rate(limit)).toLocaleString('en')} | 1.00 | ${limit.peakRssMb.toFixed(0)} |`,
+    `| ${table} | ${ours.path} | ${Math.round(rate(ours)).toLocaleString('en')} | ${(rate(ours) / rate(limit)).toFixed(2)} | ${ours.peakRssMb.toFixed(0)} (RSS at 0/25/50/75%: ${ours.rssByRound.map((b) => (b / 2 ** 20).toFixed(0)).join(' / ')} MiB) |`,
+  );
+}
+clearInterval(sampler);
+await store.close();
+rmSync(dir, { recursive: true, force: true });
+
+console.log(`\n${ROWS.toLocaleString('en')} rows per table, Node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'})\n`);
+console.log('| table | path | rows/s | ratio to limit | peak RSS MiB |');
+console.log('|---|---|---|---|---|');
+for (const l of lines) console.log(l);
