@@ -34,7 +34,7 @@ async function sqlViaCollector(config: Config, sql: string, format: string): Pro
   try {
     res = await fetch(url, { method: 'POST', body: sql, headers });
   } catch (err) {
-    throw new Error(`the embedded store in ${config.store.data_dir} is held by another process, and no collector answered at ${address}: ${(err as Error).message}`);
+    throw new Error(`the embedded store in ${config.store.data_dir} is held by another process, and no collector answered at ${address}: ${(err as Error).message}`, { cause: err });
   }
   const text = await res.text();
   if (!res.ok) throw new Error(`collector at ${address} answered ${res.status}: ${text}`);

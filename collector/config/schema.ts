@@ -40,9 +40,9 @@ export const pipelineConfigSchema = z
     max_inflight: z.number().int().positive().default(2).describe('Concurrent inserts per table.'),
     retry: z
       .strictObject({
-        max_attempts: z.number().int().positive().default(8),
-        initial_ms: z.number().int().positive().default(200),
-        max_ms: z.number().int().positive().default(30_000),
+        max_attempts: z.number().int().positive().default(8).describe('Attempts after which a failing insert is logged as an error (it keeps retrying: rows are never dropped for a retryable error).'),
+        initial_ms: z.number().int().positive().default(200).describe('First retry delay; doubles each attempt, with jitter.'),
+        max_ms: z.number().int().positive().default(30_000).describe('Longest retry delay.'),
       })
       .prefault({}),
     shutdown_timeout_ms: z.number().int().positive().default(60_000).describe('How long shutdown waits for the final flush.'),
