@@ -38,8 +38,8 @@ export function recordsReference(): string {
   const parts = [`Contract version: **${RECORDS_VERSION}**.`, ''];
   for (const [signal, t] of Object.entries(SIGNAL_TABLES)) parts.push(tableDoc(t, signal), '');
   parts.push(tableDoc(deadLetters), '');
-  parts.push('### Hourly rollups', '', '| table | from | what |', '|---|---|---|');
-  for (const r of ROLLUPS) parts.push(`| \`${r.name}\` | \`${r.source}\` | ${esc(r.doc)} |`);
+  parts.push('### Rollups (filled by materialized views)', '', '| table | from | what |', '|---|---|---|');
+  for (const r of ROLLUPS) parts.push(`| \`${r.name}\` | ${r.views.map((v) => `\`${v.source}\``).join(', ')} | ${esc(r.doc)} |`);
   return parts.join('\n');
 }
 

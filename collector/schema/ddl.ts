@@ -67,23 +67,30 @@ export function createDistributedSql(name: string, shardingKey: string, target: 
   return `CREATE TABLE IF NOT EXISTS ${db}.${q(name)}${onCluster(target)} AS ${db}.${q(localName(name, target))}\nENGINE = Distributed(${q(target.cluster)}, ${db}, ${q(localName(name, target))}, ${shardingKey})`;
 }
 
-export interface RollupDef {
+export interface RollupView {
+  /** Materialized view name. */
   name: string;
   source: string;
+  select: string;
+  groupBy: string;
+}
+
+export interface RollupDef {
+  name: string;
   doc: string;
   columns: string;
   orderBy: string;
-  select: string;
-  groupBy: string;
+  /** The rollup's time bucket column (partitioning and retention). */
+  timeColumn: string;
   shardingKey: string;
+  views: RollupView[];
 }
 
-// Hourly rollups, filled by materialized views on insert. AggregatingMergeTree with
-// SimpleAggregateFunction for sums/min/max (readable without -Merge) and quantile states for latency.
+// Rollups filled by materialized views on insert. AggregatingMergeTree with SimpleAggregateFunction
+// for sums/min/max (readable without -Merge) and quantile states for latency.
 export const ROLLUPS: readonly RollupDef[] = [
   {
     name: 'llm_requests_hourly',
-    source: 'llm_requests',
     doc: 'Requests per hour by tenant, model, backend and node.',
     columns: `
   hour DateTime('UTC'),
@@ -103,7 +110,13 @@ export const ROLLUPS: readonly RollupDef[] = [
   ttft_ms_q AggregateFunction(quantiles(0.5, 0.95, 0.99), Float64),
   duration_ms_q AggregateFunction(quantiles(0.5, 0.95, 0.99), Float64)`,
     orderBy: 'tenant, model, backend, node, hour',
-    select: `toStartOfHour(ts) AS hour, tenant, model, backend, node,
+    timeColumn: 'hour',
+    shardingKey: 'cityHash64(tenant)',
+    views: [
+      {
+        name: 'llm_requests_hourly_mv',
+        source: 'llm_requests',
+        select: `toStartOfHour(ts) AS hour, tenant, model, backend, node,
   count() AS requests,
   countIf(error != '' OR status >= 400) AS errors,
   sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, sum(cached_tokens) AS cached_tokens,
@@ -111,12 +124,12 @@ export const ROLLUPS: readonly RollupDef[] = [
   sum(duration_ms) AS duration_ms_sum,
   quantilesStateIf(0.5, 0.95, 0.99)(assumeNotNull(ttft_ms), ttft_ms IS NOT NULL) AS ttft_ms_q,
   quantilesState(0.5, 0.95, 0.99)(duration_ms) AS duration_ms_q`,
-    groupBy: 'hour, tenant, model, backend, node',
-    shardingKey: 'cityHash64(tenant)',
+        groupBy: 'hour, tenant, model, backend, node',
+      },
+    ],
   },
   {
     name: 'gpu_metrics_hourly',
-    source: 'gpu_metrics',
     doc: 'Per GPU (or MIG slice) and field: min, max, sum and count of samples per hour.',
     columns: `
   hour DateTime('UTC'),
@@ -131,10 +144,32 @@ export const ROLLUPS: readonly RollupDef[] = [
   min_value SimpleAggregateFunction(min, Float64),
   max_value SimpleAggregateFunction(max, Float64)`,
     orderBy: 'node, gpu_uuid, mig_instance, field, gpu_model, unit, hour',
-    select: `toStartOfHour(ts) AS hour, node, gpu_uuid, mig_instance, gpu_model, field, unit,
-  count() AS samples, sum(value) AS sum_value, min(value) AS min_value, max(value) AS max_value`,
-    groupBy: 'hour, node, gpu_uuid, mig_instance, gpu_model, field, unit',
+    timeColumn: 'hour',
     shardingKey: 'cityHash64(node)',
+    views: [
+      {
+        name: 'gpu_metrics_hourly_mv',
+        source: 'gpu_metrics',
+        select: `toStartOfHour(ts) AS hour, node, gpu_uuid, mig_instance, gpu_model, field, unit,
+  count() AS samples, sum(value) AS sum_value, min(value) AS min_value, max(value) AS max_value`,
+        groupBy: 'hour, node, gpu_uuid, mig_instance, gpu_model, field, unit',
+      },
+    ],
+  },
+  {
+    name: 'node_minutes',
+    doc: 'Minutes in which a node was seen (any GPU sample or inventory observation): the up-time that node cost is charged for.',
+    columns: `
+  minute DateTime('UTC'),
+  node LowCardinality(String),
+  observations SimpleAggregateFunction(sum, UInt64)`,
+    orderBy: 'node, minute',
+    timeColumn: 'minute',
+    shardingKey: 'cityHash64(node)',
+    views: [
+      { name: 'node_minutes_from_gpu_mv', source: 'gpu_metrics', select: 'toStartOfMinute(ts) AS minute, node, count() AS observations', groupBy: 'minute, node' },
+      { name: 'node_minutes_from_nodes_mv', source: 'nodes', select: 'toStartOfMinute(ts) AS minute, node, count() AS observations', groupBy: 'minute, node' },
+    ],
   },
 ];
 
@@ -142,10 +177,12 @@ export function createRollupSql(r: RollupDef, target: DdlTarget): string[] {
   const db = q(target.database);
   const local = localName(r.name, target);
   const stmts = [
-    `CREATE TABLE IF NOT EXISTS ${db}.${q(local)}${onCluster(target)}\n(${r.columns}\n)\nENGINE = ${engineClause('AggregatingMergeTree', undefined, local, target)}\nPARTITION BY toYYYYMM(hour)\nORDER BY (${r.orderBy})${ttlClause('hour', target.rollupTtlDays, false)}${SETTINGS}`,
-    // The view reads the local source table so that, in a cluster, each shard rolls up its own rows.
-    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${q(r.name + '_mv')}${onCluster(target)} TO ${db}.${q(local)}\nAS SELECT ${r.select}\nFROM ${db}.${q(localName(r.source, target))}\nGROUP BY ${r.groupBy}`,
+    `CREATE TABLE IF NOT EXISTS ${db}.${q(local)}${onCluster(target)}\n(${r.columns}\n)\nENGINE = ${engineClause('AggregatingMergeTree', undefined, local, target)}\nPARTITION BY toYYYYMM(${r.timeColumn})\nORDER BY (${r.orderBy})${ttlClause(r.timeColumn, target.rollupTtlDays, false)}${SETTINGS}`,
   ];
+  for (const v of r.views) {
+    // The view reads the local source table so that, in a cluster, each shard rolls up its own rows.
+    stmts.push(`CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${q(v.name)}${onCluster(target)} TO ${db}.${q(local)}\nAS SELECT ${v.select}\nFROM ${db}.${q(localName(v.source, target))}\nGROUP BY ${v.groupBy}`);
+  }
   if (target.cluster) stmts.push(createDistributedSql(r.name, r.shardingKey, target));
   return stmts;
 }
@@ -176,7 +213,7 @@ export function ttlSql(target: DdlTarget): string[] {
   }
   for (const r of ROLLUPS) {
     const tbl = `${db}.${q(localName(r.name, target))}${onCluster(target)}`;
-    out.push(target.rollupTtlDays > 0 ? `ALTER TABLE ${tbl} MODIFY TTL hour + INTERVAL ${target.rollupTtlDays} DAY` : `ALTER TABLE ${tbl} REMOVE TTL`);
+    out.push(target.rollupTtlDays > 0 ? `ALTER TABLE ${tbl} MODIFY TTL ${r.timeColumn} + INTERVAL ${target.rollupTtlDays} DAY` : `ALTER TABLE ${tbl} REMOVE TTL`);
   }
   return out;
 }

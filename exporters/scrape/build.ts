@@ -1,0 +1,95 @@
+// Puts the scrape feature together from its configuration: one page handler per target (dcgm or
+// vllm), the scraper that runs them, the node directory they share and the node inventory.
+import { readFileSync } from 'node:fs';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../../collector/log.ts';
+import type { RecordSink } from '../../collector/pipeline/pipeline.ts';
+import { DcgmMapper } from '../dcgm/map.ts';
+import { NodeDirectory } from '../inventory/directory.ts';
+import { Inventory, inventorySource } from '../inventory/inventory.ts';
+import { KubernetesNodes, kubeConfigFrom } from '../inventory/kubernetes.ts';
+import { VllmMapper } from '../vllm/map.ts';
+import type { ScrapeConfig, ScrapeTarget } from './config.ts';
+import type { PageHandler } from './handler.ts';
+import { ScrapeMetrics } from './metrics.ts';
+import { Scraper, type TargetSpec } from './scraper.ts';
+
+export interface ScrapeFeature {
+  scraper: Scraper;
+  directory: NodeDirectory;
+  inventory: Inventory | undefined;
+  metrics: ScrapeMetrics;
+}
+
+export interface BuildOptions {
+  config: ScrapeConfig;
+  sink: RecordSink;
+  registry: Registry;
+  log: Logger;
+  /** Build the inventory component (default: config.inventory.enabled). */
+  inventory?: boolean;
+  now?: () => number;
+  random?: () => number;
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return '';
+  }
+}
+
+export function handlerFor(t: ScrapeTarget, c: ScrapeConfig, directory: NodeDirectory, startedAt: number): PageHandler {
+  const fallbackNode = t.node ?? hostOf(t.url);
+  if (t.kind === 'dcgm') {
+    return new DcgmMapper({ target: t.name, node: t.node, fallbackNode, directory, maxSeries: c.max_series_per_target });
+  }
+  return new VllmMapper({
+    server: t.name,
+    node: fallbackNode,
+    prefixes: c.vllm_prefixes,
+    initial: c.counter_initial,
+    startedAt,
+    maxSeries: c.max_series_per_target,
+  });
+}
+
+export function buildScrape(o: BuildOptions): ScrapeFeature {
+  const c = o.config;
+  const now = o.now ?? Date.now;
+  const startedAt = now();
+  const metrics = new ScrapeMetrics(o.registry);
+  const directory = new NodeDirectory(c.node_aliases);
+  const targets: TargetSpec[] = c.targets.map((t) => {
+    const headers = { ...t.headers };
+    if (t.bearer_token_file) headers.authorization = `Bearer ${readFileSync(t.bearer_token_file, 'utf8').trim()}`;
+    return {
+      name: t.name,
+      url: t.url,
+      intervalMs: t.interval_ms ?? c.interval_ms,
+      timeoutMs: t.timeout_ms ?? c.timeout_ms,
+      headers,
+      handler: handlerFor(t, c, directory, startedAt),
+    };
+  });
+  const scraper = new Scraper({
+    targets,
+    sink: o.sink,
+    metrics,
+    log: o.log.child('scrape'),
+    maxBodyBytes: c.max_body_bytes,
+    jitterRatio: c.jitter_ratio,
+    staleAfterMs: c.stale_after_ms,
+    now,
+    random: o.random,
+  });
+  let inventory: Inventory | undefined;
+  if (o.inventory ?? c.inventory.enabled) {
+    const k8s = inventorySource(c.inventory) === 'kubernetes'
+      ? new KubernetesNodes(kubeConfigFrom(c.inventory.kubernetes), c.inventory.kubernetes.label_selector)
+      : undefined;
+    inventory = new Inventory({ config: c.inventory, directory, sink: o.sink, metrics, log: o.log.child('inventory'), kubernetes: k8s, now });
+  }
+  return { scraper, directory, inventory, metrics };
+}

@@ -1,0 +1,297 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../collector/log.ts';
+import { startCollector, type Collector } from '../../collector/runtime.ts';
+import { DcgmMapper } from '../../exporters/dcgm/map.ts';
+import { identityOf } from '../../exporters/dcgm/identity.ts';
+import { fieldTable, resolveField } from '../../exporters/dcgm/fields.ts';
+import { isBlankSentinel } from '../../exporters/dcgm/units.ts';
+import { NodeDirectory } from '../../exporters/inventory/directory.ts';
+import { parsePrometheusText } from '../../exporters/prom/parse.ts';
+import { scrapeConfigSchema } from '../../exporters/scrape/config.ts';
+import { buildScrape, type ScrapeFeature } from '../../exporters/scrape/build.ts';
+import type { GpuSampleRecord } from '../../collector/schema/tables.ts';
+import { testConfig } from '../helpers/store.ts';
+import { fixture, PageServer } from './page-server.ts';
+
+const FILES = [
+  'dcgm-k8s-empty-pod-labels-8gpu-titanv.prom',
+  'dcgm-k8s-pod-attributed-t4.prom',
+  'dcgm-mig-2xa30-bare.prom',
+  'dcgm-mig-a100-7g-empty-pod-labels.prom',
+  'dcgm-multi-gpu-4xv100-hostname.prom',
+  'dcgm-readme-quickstart.prom',
+  'dcgm-render-template-test.prom',
+  'dcgm-rtxa5000-driver-label.prom',
+];
+
+interface Row {
+  node: string;
+  gpu_uuid: string;
+  gpu_index: number;
+  gpu_model: string;
+  mig_instance: string;
+  mig_profile: string;
+  field: string;
+  value: number;
+  unit: string;
+  namespace: string;
+  pod: string;
+  container: string;
+}
+
+describe('dcgm-exporter pages scraped over HTTP into ClickHouse', () => {
+  const pages = new PageServer();
+  let collector: Collector;
+  let feature: ScrapeFeature;
+  let rows: Row[];
+
+  beforeAll(async () => {
+    await pages.start();
+    for (const f of FILES) pages.set(`/${f}`, { body: fixture('dcgm', f) });
+    collector = await startCollector(testConfig({ pipeline: { batch_ms: 50 } }), silentLogger, { withoutHttp: true });
+    const config = scrapeConfigSchema.parse({
+      enabled: true,
+      node_aliases: { 'dcgm-exporter-lcxpl': 'gpu-node-titan' },
+      targets: FILES.map((f) => ({
+        name: f.replace(/\.prom$/, ''),
+        kind: 'dcgm',
+        url: pages.url(`/${f}`),
+        ...(f === 'dcgm-readme-quickstart.prom' ? { node: 'readme-host' } : {}),
+      })),
+      inventory: {
+        nodes: [{ node: 'gpu-node-t4', aliases: ['nvidia-dcgm-exporter-ml2wh'], instance_type: 'g4dn.xlarge', provider: 'aws', region: 'us-east-1', zone: 'us-east-1a', capacity_type: 'spot' }],
+      },
+    });
+    feature = buildScrape({ config, sink: collector.pipeline, registry: collector.registry, log: silentLogger });
+    const results = await feature.scraper.scrapeAll();
+    for (const r of results) expect(r.ok, r.error).toBe(true);
+    await Promise.all(results.map((r) => r.durable));
+    rows = (await collector.store.queryRows<Row>('SELECT * FROM gpu_metrics ORDER BY node, gpu_uuid, mig_instance, field')).map((r) => ({
+      ...r,
+      value: Number(r.value),
+      gpu_index: Number(r.gpu_index),
+    }));
+  });
+  afterAll(async () => {
+    await collector?.shutdown();
+    await pages.stop();
+  });
+
+  const of = (node: string, field?: string) => rows.filter((r) => r.node === node && (field === undefined || r.field === field));
+
+  it('2.x Kubernetes page: exporter pod name mapped to the node, empty pod labels mean unallocated, MHz → Hz', () => {
+    const r = of('gpu-node-titan', 'sm_clock');
+    expect(r).toHaveLength(5);
+    expect(of('dcgm-exporter-lcxpl')).toHaveLength(0);
+    const gpu4 = r.find((x) => x.gpu_index === 4)!;
+    expect(gpu4).toMatchObject({ gpu_uuid: 'GPU-58fae45b-e5a5-0c62-d478-8ff7c485e74e', gpu_model: 'NVIDIA TITAN V', value: 1335e6, unit: 'hz', namespace: '', pod: '', container: '', mig_instance: '' });
+  });
+
+  it('pod-attributed T4: attribution kept, MiB → bytes, static inventory alias names the node, XID 0 is no event', async () => {
+    const r = of('gpu-node-t4');
+    expect(r.map((x) => x.field).sort()).toEqual(['dec_util', 'enc_util', 'fb_free', 'xid_errors']);
+    for (const x of r) expect(x).toMatchObject({ namespace: 'default', pod: 'dcgmproftester', container: 'dcgmproftester11', gpu_model: 'Tesla T4', gpu_index: 0 });
+    expect(r.find((x) => x.field === 'fb_free')).toMatchObject({ value: 15109 * 1024 * 1024, unit: 'bytes' });
+    expect(r.find((x) => x.field === 'enc_util')).toMatchObject({ value: 0, unit: 'ratio' });
+    const events = await collector.store.queryRows<{ n: string }>("SELECT count() AS n FROM capacity_events WHERE kind = 'xid'");
+    expect(Number(events[0]!.n)).toBe(0);
+  });
+
+  it('MIG on 2× A30: one series per GPU instance, keyed by GPU uuid + GPU_I_ID, with the profile', () => {
+    const r = of('yg-data-k8s-gpu-a30-node-test-test0003.mt');
+    expect(r).toHaveLength(12);
+    const slices = new Set(r.map((x) => `${x.gpu_uuid}/${x.mig_instance}`));
+    expect(slices.size).toBe(6);
+    expect(r.every((x) => x.mig_profile === '1g.6gb')).toBe(true);
+    const fb = r.filter((x) => x.field === 'fb_used');
+    expect(fb.every((x) => x.value === 3 * 1024 * 1024 && x.unit === 'bytes')).toBe(true);
+    expect(r.filter((x) => x.field === 'gpu_temp').every((x) => x.value === 35 && x.unit === 'celsius')).toBe(true);
+    // No GPU_UTIL and no engine-active field on this page: no utilisation row is invented.
+    expect(r.some((x) => x.field === 'utilization')).toBe(false);
+  });
+
+  it('MIG 7g slice on A100: GPU_I_ID "0" is a real instance, driver label ignored for identity', () => {
+    expect(of('metal-gpu-08')).toEqual([
+      expect.objectContaining({ gpu_uuid: 'GPU-06357e72-c3ee-614b-775f-a89e18e8cc08', mig_instance: '0', mig_profile: '7g.79gb', field: 'sm_clock', value: 1410e6, unit: 'hz', pod: '' }),
+    ]);
+  });
+
+  it('bare-metal 4× V100: %f values, counters, and a utilization row derived from GPU_UTIL', () => {
+    const r = of('r6i3n0');
+    expect(r.filter((x) => x.field === 'power_mgmt_limit').map((x) => [x.gpu_index, x.value, x.unit])).toEqual([
+      [2, 300, 'watts'],
+      [3, 300, 'watts'],
+    ]);
+    expect(r.filter((x) => x.field === 'pcie_replay_counter')).toHaveLength(4);
+    expect(r.filter((x) => x.field === 'utilization')).toEqual([expect.objectContaining({ gpu_index: 0, value: 0, unit: 'ratio' })]);
+  });
+
+  it('README page: "..." lines skipped and counted, blank sentinel rejected, configured node wins', async () => {
+    const r = of('readme-host');
+    expect(r.map((x) => [x.field, x.value])).toEqual([
+      ['mem_clock', 405e6],
+      ['sm_clock', 139e6],
+    ]);
+    const metrics = await collector.registry.getMetricsAsJSON();
+    const get = (name: string, labels: Record<string, string>) =>
+      metrics.find((m) => m.name === name)?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value;
+    expect(get('llmeter_scrape_invalid_lines_total', { target: 'dcgm-readme-quickstart' })).toBe(2);
+    expect(get('llmeter_scrape_samples_ignored_total', { target: 'dcgm-readme-quickstart', reason: 'blank_sentinel' })).toBe(1);
+    expect(get('llmeter_scrape_up', { target: 'dcgm-readme-quickstart' })).toBe(1);
+    const st = feature.scraper.statuses().find((s) => s.name === 'dcgm-readme-quickstart')!;
+    expect(st.lastError).toContain('2 invalid line(s)');
+  });
+
+  it('current template page: lower-case hostname read; a non-DCGM metric is counted, not stored', async () => {
+    const p = parsePrometheusText(fixture('dcgm', 'dcgm-render-template-test.prom'));
+    expect(identityOf(p.samples[0]!.labels)).toMatchObject({ hostname: 'testhost', uuid: 'GPU-00000000-0000-0000-0000-000000000000', model: 'NVIDIA T400 4GB', index: 0 });
+    expect(of('testhost')).toHaveLength(0);
+    const m = await collector.registry.getSingleMetric('llmeter_scrape_samples_ignored_total')!.get();
+    expect(m.values.find((v) => v.labels.target === 'dcgm-render-template-test' && v.labels.reason === 'other_metric')?.value).toBe(1);
+  });
+
+  it('driver-label page: MiB → bytes and the driver version reaches the node record', async () => {
+    expect(of('k8s-gpu1', 'fb_used')).toEqual([expect.objectContaining({ gpu_uuid: 'GPU-7ad09335-aadb-19c3-e3a8', value: 21383 * 1048576, unit: 'bytes' })]);
+    const inv = await feature.inventory!.refresh();
+    await inv.result!.durable;
+    const nodes = await collector.store.queryRows<{ node: string; capacity_type: string; gpu_model: string; gpu_count: number; tier: string; instance_type: string; labels: Record<string, string> }>(
+      'SELECT node, capacity_type, gpu_model, gpu_count, tier, instance_type, labels FROM nodes ORDER BY node',
+    );
+    const byNode = new Map(nodes.map((n) => [n.node, n]));
+    expect(byNode.get('gpu-node-t4')).toMatchObject({ capacity_type: 'spot', gpu_model: 'Tesla T4', gpu_count: 1, tier: 'premium', instance_type: 'g4dn.xlarge' });
+    expect(byNode.get('k8s-gpu1')).toMatchObject({ gpu_model: 'NVIDIA RTX A5000', gpu_count: 1 });
+    expect(byNode.get('k8s-gpu1')!.labels['nvidia.com/driver-version']).toBe('550.54.15');
+    expect(byNode.get('r6i3n0')).toMatchObject({ gpu_count: 4, gpu_model: 'Tesla V100-SXM2-32GB' });
+    expect(byNode.get('gpu-node-titan')).toMatchObject({ gpu_count: 5 });
+  });
+
+  it('XID: the last-XID gauge becomes one capacity event per change, stored once per event id', async () => {
+    const page = (xid: number) =>
+      `# HELP DCGM_FI_DEV_XID_ERRORS Value of the last XID error encountered.\n# TYPE DCGM_FI_DEV_XID_ERRORS gauge\n` +
+      `DCGM_FI_DEV_XID_ERRORS{gpu="0",UUID="GPU-e1200d64-e918-4277-cad9-75da90b9f618",device="nvidia0",modelName="Tesla T4",Hostname="xid-node"} ${xid}\n`;
+    const cfg = scrapeConfigSchema.parse({ enabled: true, targets: [{ name: 'xid', kind: 'dcgm', url: pages.url('/xid') }], inventory: { enabled: false } });
+    const f = buildScrape({ config: cfg, sink: collector.pipeline, registry: new (await import('prom-client')).Registry(), log: silentLogger });
+    for (const x of [0, 43, 43, 79, 79]) {
+      pages.set('/xid', { body: page(x) });
+      const r = await f.scraper.scrapeNow('xid');
+      await r.durable;
+      await new Promise((res) => setTimeout(res, 5));
+    }
+    const ev = await collector.store.queryRows<{ event_id: string; action: string; node: string; detail: string }>(
+      "SELECT event_id, action, node, detail FROM capacity_events FINAL WHERE kind = 'xid' AND node = 'xid-node' ORDER BY ts",
+    );
+    expect(ev.map((e) => e.action)).toEqual(['xid_43', 'xid_79']);
+    expect(JSON.parse(ev[1]!.detail)).toMatchObject({ xid: 79, previous: 43, gpu_uuid: 'GPU-e1200d64-e918-4277-cad9-75da90b9f618', gpu_model: 'Tesla T4' });
+    expect(ev[0]!.event_id).toMatch(/^xid:xid-node:GPU-e1200d64-e918-4277-cad9-75da90b9f618:43:\d+$/);
+  });
+});
+
+// Pages below are constructed in the shape of the fixtures to exercise behaviour no capture shows.
+describe('dcgm mapping rules', () => {
+  const HDR = (name: string, help: string) => `# HELP ${name} ${help}\n# TYPE ${name} gauge\n`;
+  const GPU = 'gpu="0",UUID="GPU-aaaa",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",Hostname="h100-node"';
+  const mapper = () => new DcgmMapper({ target: 't', fallbackNode: 'fallback', directory: new NodeDirectory(), maxSeries: 100 });
+  const gpuRows = (m: ReturnType<DcgmMapper['map']>) => m.batches.find((b) => b.signal === 'gpu_sample')!.records as GpuSampleRecord[];
+  const eventsOf = (m: ReturnType<DcgmMapper['map']>) => m.batches.find((b) => b.signal === 'capacity_event')!.records;
+
+  it('time-sliced GPU repeated per pod: one row per field, pods listed, never double-counted', () => {
+    const text =
+      HDR('DCGM_FI_DEV_FB_USED', 'Framebuffer memory used (in MiB).') +
+      `DCGM_FI_DEV_FB_USED{${GPU},container="vllm",namespace="team-a",pod="vllm-a"} 1000\n` +
+      `DCGM_FI_DEV_FB_USED{${GPU},container="vllm",namespace="team-b",pod="vllm-b"} 1000\n` +
+      HDR('DCGM_FI_DEV_GPU_UTIL', 'GPU utilization (in %).') +
+      `DCGM_FI_DEV_GPU_UTIL{${GPU},container="vllm",namespace="team-b",pod="vllm-b"} 80\n` +
+      `DCGM_FI_DEV_GPU_UTIL{${GPU},container="vllm",namespace="team-a",pod="vllm-a"} 80\n`;
+    const m = mapper().map(parsePrometheusText(text), 1_800_000_000_000);
+    const rows = gpuRows(m);
+    expect(rows.filter((r) => r.field === 'fb_used')).toEqual([expect.objectContaining({ value: 1000 * 1048576, pod: 'vllm-a,vllm-b', namespace: 'team-a,team-b', container: 'vllm' })]);
+    expect(rows.filter((r) => r.field === 'gpu_util')).toEqual([expect.objectContaining({ value: 0.8, pod: 'vllm-a,vllm-b' })]);
+    expect(m.ignored.get('shared_gpu_duplicate')).toBe(2);
+  });
+
+  it('absent and empty pod labels are the same: an unallocated GPU', () => {
+    const a = gpuRows(mapper().map(parsePrometheusText(`DCGM_FI_DEV_GPU_TEMP{${GPU}} 40\n`), 1_800_000_000_000))[0]!;
+    const b = gpuRows(mapper().map(parsePrometheusText(`DCGM_FI_DEV_GPU_TEMP{${GPU},container="",namespace="",pod=""} 40\n`), 1_800_000_000_000))[0]!;
+    expect(a).toEqual(b);
+    expect(a).toMatchObject({ namespace: '', pod: '', container: '' });
+  });
+
+  it('MIG slice without GPU_UTIL: utilization comes from the profiling engine-active field', () => {
+    const mig = `${GPU},GPU_I_PROFILE="1g.10gb",GPU_I_ID="9"`;
+    const text = HDR('DCGM_FI_PROF_GR_ENGINE_ACTIVE', 'Ratio of time the graphics engine is active.') + `DCGM_FI_PROF_GR_ENGINE_ACTIVE{${mig}} 0.42\n`;
+    const rows = gpuRows(mapper().map(parsePrometheusText(text), 1_800_000_000_000));
+    expect(rows.find((r) => r.field === 'utilization')).toMatchObject({ value: 0.42, unit: 'ratio', mig_instance: '9', mig_profile: '1g.10gb' });
+  });
+
+  it('one unit per field whatever the exporter version reports: HELP, name suffix, then the default', () => {
+    const old =
+      HDR('DCGM_FI_DEV_SM_CLOCK', 'SM clock frequency (in MHz).') + `DCGM_FI_DEV_SM_CLOCK{${GPU}} 1980\n` +
+      HDR('DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION', 'Total energy consumption since boot (in mJ).') + `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{${GPU}} 123456789\n` +
+      HDR('DCGM_FI_DEV_GPU_UTIL', 'GPU utilization (in %).') + `DCGM_FI_DEV_GPU_UTIL{${GPU}} 75\n` +
+      HDR('DCGM_FI_DEV_FB_USED', 'Framebuffer memory used (in MiB).') + `DCGM_FI_DEV_FB_USED{${GPU}} 2048\n` +
+      HDR('DCGM_FI_DEV_POWER_VIOLATION', 'Throttling duration due to power constraints (in us).') + `DCGM_FI_DEV_POWER_VIOLATION{${GPU}} 2500000\n`;
+    const renamed =
+      HDR('DCGM_FI_DEV_SM_CLOCK', 'SM clock frequency (in Hz).') + `DCGM_FI_DEV_SM_CLOCK{${GPU}} 1980000000\n` +
+      HDR('DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION', 'Total energy consumption since boot (in J).') + `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{${GPU}} 123456.789\n` +
+      HDR('DCGM_FI_DEV_GPU_UTIL', 'GPU utilization ratio (0-1).') + `DCGM_FI_DEV_GPU_UTIL{${GPU}} 0.75\n` +
+      HDR('DCGM_FI_DEV_FB_USED_bytes', 'Framebuffer memory used.') + `DCGM_FI_DEV_FB_USED_bytes{${GPU}} 2147483648\n` +
+      HDR('DCGM_FI_DEV_POWER_VIOLATION', 'Throttling duration due to power constraints (in ns).') + `DCGM_FI_DEV_POWER_VIOLATION{${GPU}} 2500000000\n`;
+    // A page with TYPE/HELP removed (e.g. filtered through grep) falls back to the field defaults.
+    const bare = old.split('\n').filter((l) => !l.startsWith('#')).join('\n');
+    const norm = (text: string) =>
+      Object.fromEntries(gpuRows(mapper().map(parsePrometheusText(text), 1_800_000_000_000)).filter((r) => r.field !== 'utilization').map((r) => [r.field, [Number(Number(r.value).toPrecision(12)), r.unit]]));
+    const expected = {
+      sm_clock: [1.98e9, 'hz'],
+      total_energy_consumption: [123456.789, 'joules'],
+      gpu_util: [0.75, 'ratio'],
+      fb_used: [2147483648, 'bytes'],
+      power_violation: [2.5, 'seconds'],
+    };
+    expect(norm(old)).toEqual(expected);
+    expect(norm(renamed)).toEqual(expected);
+    expect(norm(bare)).toEqual(expected);
+  });
+
+  it('1.x compatibility names and 3.3 "clocks event reasons" map to the same fields', () => {
+    expect(resolveField('dcgm_sm_clock')!.def.field).toBe('sm_clock');
+    expect(resolveField('dcgm_fi_prof_gr_engine_active')!.def).toEqual({ field: 'prof_gr_engine_active', unit: 'ratio' });
+    expect(resolveField('DCGM_FI_DEV_CLOCK_THROTTLE_REASONS')!.def.field).toBe('clocks_event_reasons');
+    expect(resolveField('DCGM_FI_DEV_CLOCKS_EVENT_REASONS')!.def.field).toBe('clocks_event_reasons');
+    expect(resolveField('DCGM_FI_DEV_SOMETHING_NEW')!.def.field).toBe('something_new');
+    expect(resolveField('go_goroutines')).toBeNull();
+    expect(fieldTable().length).toBeGreaterThan(100);
+  });
+
+  it('DCGM blank sentinels are never stored as readings', () => {
+    for (const v of [Number('9223372036854775794'), Number('9223372036854775792'), 2147483632, 2147483635, 140737488355328]) expect(isBlankSentinel(v), String(v)).toBe(true);
+    for (const v of [0, 1410, 15109, 2147483631, 1e12]) expect(isBlankSentinel(v), String(v)).toBe(false);
+    const m = mapper().map(parsePrometheusText(`DCGM_FI_DEV_MEMORY_TEMP{${GPU}} 9223372036854775794\nDCGM_FI_DEV_GPU_TEMP{${GPU}} NaN\n`), 1_800_000_000_000);
+    expect(gpuRows(m)).toHaveLength(0);
+    expect([...m.ignored]).toEqual([['blank_sentinel', 1], ['not_finite', 1]]);
+  });
+
+  it('XID count metric (exporter 3.3+): events from its increases, the last-XID gauge then ignored for events', () => {
+    const d = mapper();
+    const page = (n: number, last: number) =>
+      `DCGM_EXP_XID_ERRORS_COUNT{${GPU},window_size_in_ms="300000",xid="48"} ${n}\nDCGM_FI_DEV_XID_ERRORS{${GPU}} ${last}\n`;
+    const m1 = d.map(parsePrometheusText(page(1, 48)), 1_800_000_000_000);
+    expect(gpuRows(m1).map((r) => r.field).sort()).toEqual(['exp_xid_errors_count.48', 'xid_errors']);
+    const e1 = eventsOf(m1);
+    const e2 = eventsOf(d.map(parsePrometheusText(page(1, 48)), 1_800_000_015_000));
+    const e3 = eventsOf(d.map(parsePrometheusText(page(3, 48)), 1_800_000_030_000));
+    expect(e1).toHaveLength(1);
+    expect(e1[0]).toMatchObject({ kind: 'xid', action: 'xid_48', event_id: 'xid:h100-node:GPU-aaaa:48:first' });
+    expect(e2).toHaveLength(0);
+    expect(JSON.parse(e3[0]!.detail!)).toMatchObject({ xid: 48, count: 2 });
+  });
+
+  it('state is bounded and forgotten when stale', () => {
+    const d = new DcgmMapper({ target: 't', fallbackNode: 'f', directory: new NodeDirectory(), maxSeries: 1 });
+    const page = `DCGM_FI_DEV_XID_ERRORS{gpu="0",UUID="GPU-1"} 0\nDCGM_FI_DEV_XID_ERRORS{gpu="1",UUID="GPU-2"} 0\n`;
+    const m = d.map(parsePrometheusText(page), 1_800_000_000_000);
+    expect(d.trackedSeries()).toBe(1);
+    expect(m.ignored.get('series_limit')).toBe(1);
+    d.forget(1_800_000_000_001);
+    expect(d.trackedSeries()).toBe(0);
+  });
+});
