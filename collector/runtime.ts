@@ -3,6 +3,8 @@
 // exporters (intake), drain and flush the pipeline, close the HTTP server, close the store.
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Config } from './config/schema.ts';
+import { mountChargebackApi } from './cost/api.ts';
+import { Budgets } from './cost/budgets.ts';
 import { mountAdminApi } from './http/admin-api.ts';
 import { HttpServer } from './http/server.ts';
 import { once, type Component } from './lifecycle/component.ts';
@@ -13,6 +15,9 @@ import { openStore, type Store } from './store/store.ts';
 import { proxyComponents } from '../exporters/proxy/index.ts';
 import { scrapeComponents } from '../exporters/scrape/index.ts';
 import { pricesComponents } from '../exporters/prices/index.ts';
+import { receiverComponents } from './receivers/index.ts';
+import { alertingComponents } from './alerting/index.ts';
+import { telemetryComponents, tracedInserter, tracedSink } from './telemetry/index.ts';
 
 /** What a feature gets to build its components from. */
 export interface RuntimeContext {
@@ -22,11 +27,14 @@ export interface RuntimeContext {
   registry: Registry;
   log: Logger;
   http: HttpServer;
+  /** Tenant budgets; the proxy asks it whether a hard stop refuses a tenant. */
+  budgets: Budgets;
 }
 
 export type ComponentFactory = (ctx: RuntimeContext) => Component[] | Promise<Component[]>;
 
-const FEATURES: readonly ComponentFactory[] = [proxyComponents, scrapeComponents, pricesComponents];
+// Telemetry first: it starts before, and stops after, everything that makes spans.
+const FEATURES: readonly ComponentFactory[] = [telemetryComponents, proxyComponents, scrapeComponents, pricesComponents, receiverComponents, alertingComponents];
 
 export interface Collector {
   readonly store: Store;
@@ -57,9 +65,11 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
   try {
     const m = await migrate(store, store.ddlTarget());
     if (m.applied.length) log.info('schema migrated', { applied: m.applied.map((a) => a.version) });
+    // Spans only when self-tracing is on: a disabled tracer still costs a little per call.
+    const traced = config.telemetry.enabled;
     const pipeline = new Pipeline({
       config: config.pipeline,
-      inserter: storeInserter(store),
+      inserter: traced ? tracedInserter(storeInserter(store)) : storeInserter(store),
       registry,
       log: log.child('pipeline'),
       spillDir: store.dataDir ? defaultSpillDir(store.dataDir) : undefined,
@@ -67,9 +77,11 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
     await pipeline.start();
     const http = new HttpServer({ listen: config.http.listen, registry, log: log.child('http') });
     mountAdminApi(http, store, pipeline, config);
-    const ctx: RuntimeContext = { config, store, sink: pipeline, registry, log, http };
+    mountChargebackApi(http, store, config);
+    const budgets = new Budgets({ budgets: config.cost.budgets, store, registry, log: log.child('budgets'), refreshMs: config.cost.budget_refresh_ms });
+    const ctx: RuntimeContext = { config, store, sink: traced ? tracedSink(pipeline) : pipeline, registry, log, http, budgets };
     const factories = [...(opts.withoutFeatures ? [] : FEATURES), ...(opts.features ?? [])];
-    const components: Component[] = [];
+    const components: Component[] = opts.withoutFeatures ? [] : [budgets];
     for (const f of factories) components.push(...(await f(ctx)));
     if (!opts.withoutHttp) {
       await http.start();

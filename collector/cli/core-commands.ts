@@ -11,7 +11,7 @@ import { SIGNALS } from '../schema/tables.ts';
 import { openStore } from '../store/store.ts';
 import { startCollector } from '../runtime.ts';
 import { keyDigestHex } from '../security/keys.ts';
-import { clearRunningCollector, readRunningCollector, writeRunningCollector } from './running.ts';
+import { clearRunningCollector, isAlive, readRunningCollector, writeRunningCollector } from './running.ts';
 import { runCommand, untilSignal, UsageError, type CliContext } from './context.ts';
 import type { Config } from '../config/schema.ts';
 
@@ -178,16 +178,6 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
       }),
     );
 
-}
-
-function isAlive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function readStdin(): Promise<string> {

@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { CliContext } from './context.ts';
 import { registerCoreCommands } from './core-commands.ts';
+import { registerReportCommands, registerWhatIfCommand } from './report-commands.ts';
 import { registerProxyCommands } from '../../exporters/proxy/cli.ts';
 import { registerScrapeCommands } from '../../exporters/scrape/cli.ts';
 import { registerPricesCommands } from '../../exporters/prices/cli.ts';
@@ -17,6 +18,8 @@ const program = new Command('llmeter')
 
 const cli = new CliContext(program);
 registerCoreCommands(program, cli);
+registerReportCommands(program, cli);
+registerWhatIfCommand(program, cli);
 registerProxyCommands(program, cli);
 registerScrapeCommands(program, cli);
 registerPricesCommands(program, cli);

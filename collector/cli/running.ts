@@ -26,3 +26,13 @@ export function readRunningCollector(dataDir: string): RunningCollector | undefi
 export function clearRunningCollector(dataDir: string): void {
   rmSync(path.join(dataDir, FILE), { force: true });
 }
+
+export function isAlive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -6,6 +6,10 @@ import { proxyConfigSchema } from '../../exporters/proxy/config.ts';
 import { scrapeConfigSchema } from '../../exporters/scrape/config.ts';
 import { pricesConfigSchema } from '../../exporters/prices/config.ts';
 import { kafkaConfigSchema } from '../transport/kafka/config.ts';
+import { costConfigSchema } from '../cost/config.ts';
+import { receiversConfigSchema } from '../receivers/config.ts';
+import { telemetryConfigSchema } from '../telemetry/config.ts';
+import { alertingConfigSchema } from '../alerting/config.ts';
 
 export const listenAddress = z
   .string()
@@ -77,6 +81,10 @@ export const configSchema = z
     proxy: proxyConfigSchema,
     scrape: scrapeConfigSchema,
     prices: pricesConfigSchema,
+    cost: costConfigSchema,
+    receivers: receiversConfigSchema,
+    telemetry: telemetryConfigSchema,
+    alerting: alertingConfigSchema,
     log_level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   })
   .prefault({});

@@ -36,9 +36,19 @@ const USAGE_FROM_RAW = `
   WHERE ts >= toStartOfHour(p_from) AND ts < p_to
   GROUP BY hour, node, tenant, model`;
 
-/** The common part: priced node-hours and per-(hour, node, tenant, model) usage cost. */
-function baseCtes(q: ChargebackQuery): string {
-  return `
+/**
+ * The report runs in stages, each materialized once into a scratch table (a CTE would be computed
+ * again for every reference): node-hours with their cost, then usage per (hour, node, tenant, model)
+ * with its cost, then the lines and totals from those two.
+ */
+export interface StageTables {
+  nodeHour: string;
+  usage: string;
+}
+
+/** Stage 1: every node-hour in the period with its up minutes, devices and cost. */
+export function nodeHourStageSql(): string {
+  return `WITH
 node_info AS (
   SELECT node,
     argMax(instance_type, ts) AS instance_type, argMax(provider, ts) AS provider, argMax(region, ts) AS region,
@@ -54,7 +64,7 @@ up AS (
 ),
 prices AS (
   SELECT provider, instance_type, region, zone, capacity_type, effective_from, usd_per_hour
-  FROM price_points FINAL WHERE os IN ('', 'linux')
+  FROM price_points FINAL WHERE os IN ('', 'linux') AND effective_from < {to:DateTime64(3)}
 ),
 priced AS (
   SELECT u.node AS node, u.minute AS minute, u.capacity_type AS capacity_type, u.devices AS devices, u.pool AS pool, u.tier AS tier,
@@ -72,7 +82,15 @@ priced AS (
   ASOF LEFT JOIN (SELECT * FROM prices WHERE capacity_type = 'on_demand' AND provider != 'book') AS od
     ON od.provider = u.provider AND od.instance_type = u.instance_type AND od.region = u.region AND u.minute >= od.effective_from
 ),
-node_hour AS (
+resident AS (
+  SELECT toStartOfHour(ts) AS hour, node, uniqExact(toStartOfMinute(ts)) AS resident_minutes
+  FROM model_states WHERE ts >= {from:DateTime64(3)} AND ts < {to:DateTime64(3)} AND size_vram_bytes > 0 AND node != ''
+  GROUP BY hour, node
+)
+SELECT nh.hour AS hour, nh.node AS node, nh.devices AS devices, nh.pool AS pool, nh.tier AS tier, nh.up_minutes AS up_minutes,
+  nh.cost AS cost, nh.fallback_minutes AS fallback_minutes, nh.unpriced_minutes AS unpriced_minutes,
+  ifNull(r.resident_minutes, 0) AS resident_minutes
+FROM (
   SELECT toStartOfHour(minute) AS hour, node, any(devices) AS devices, any(pool) AS pool, any(tier) AS tier,
     count() AS up_minutes,
     -- A price holds from its effective_from until the next change; each up minute costs price / 60.
@@ -80,13 +98,16 @@ node_hour AS (
     countIf(f_book IS NULL AND f_zone IS NULL AND f_region IS NULL AND f_od IS NOT NULL AND capacity_type != 'on_demand') AS fallback_minutes,
     countIf(f_book IS NULL AND f_zone IS NULL AND f_region IS NULL AND f_od IS NULL) AS unpriced_minutes
   FROM priced GROUP BY hour, node
-),
-resident AS (
-  SELECT toStartOfHour(ts) AS hour, node, uniqExact(toStartOfMinute(ts)) AS resident_minutes
-  FROM model_states WHERE ts >= {from:DateTime64(3)} AND ts < {to:DateTime64(3)} AND size_vram_bytes > 0 AND node != ''
-  GROUP BY hour, node
-),
-usage AS (${q.source === 'rollup' ? USAGE_FROM_ROLLUP.replace(/p_from/g, '{from:DateTime64(3)}').replace(/p_to/g, '{to:DateTime64(3)}') : USAGE_FROM_RAW.replace(/p_from/g, '{from:DateTime64(3)}').replace(/p_to/g, '{to:DateTime64(3)}')}
+) AS nh
+LEFT JOIN resident AS r ON r.hour = nh.hour AND r.node = nh.node
+SETTINGS join_use_nulls = 1`;
+}
+
+/** Stage 2: usage per (hour, node, tenant, model), its GPU-seconds and its cost; `priced` = 0 when the node-hour is unknown. */
+export function usageStageSql(q: ChargebackQuery, t: StageTables): string {
+  const usage = (q.source === 'rollup' ? USAGE_FROM_ROLLUP : USAGE_FROM_RAW).replace(/p_from/g, '{from:DateTime64(3)}').replace(/p_to/g, '{to:DateTime64(3)}');
+  return `WITH
+usage AS (${usage}
 ),
 usage_basis AS (
   SELECT *, tin + tout AS tokens,
@@ -96,36 +117,39 @@ usage_basis AS (
   FROM usage
 ),
 usage_secs AS (
-  SELECT ub.*, nh.cost AS nh_cost, nh.devices * nh.up_minutes * 60 AS capacity_s, nh.pool AS pool, nh.tier AS tier,
+  SELECT ub.*, nh.cost AS nh_cost, nh.devices * nh.up_minutes * 60 AS capacity_s, nh.pool AS pool, nh.tier AS tier, nh.hour != 0 AS priced,
     sum(if(ub.basis != 'tokens', ub.known_s, 0)) OVER w AS nh_known_s,
     sum(if(ub.basis != 'tokens', ub.tokens, 0)) OVER w AS nh_known_tokens,
     sum(ub.tokens) OVER w AS nh_tokens
   FROM usage_basis AS ub
-  INNER JOIN node_hour AS nh ON nh.hour = ub.hour AND nh.node = ub.node
+  LEFT JOIN ${t.nodeHour} AS nh ON nh.hour = ub.hour AND nh.node = ub.node
   WINDOW w AS (PARTITION BY ub.hour, ub.node)
-),
-usage_scaled AS (
-  SELECT *,
-    -- Requests with no duration at all are given seconds by token share: at the node-hour's measured
-    -- seconds per token, or, when nothing on the node-hour was measured, the node's whole capacity.
-    if(basis = 'tokens',
-       if(nh_known_tokens > 0, tokens * nh_known_s / nh_known_tokens, if(nh_tokens > 0, tokens / nh_tokens * capacity_s, 0)),
-       known_s) AS gpu_s_raw,
-    sum(gpu_s_raw) OVER (PARTITION BY hour, node) AS nh_used_s,
-    if(nh_used_s > capacity_s, capacity_s / nh_used_s, 1) AS overlap_scale,
-    gpu_s_raw * overlap_scale AS gpu_s,
-    multiplyDecimal(nh_cost, toDecimal128(if(capacity_s > 0, gpu_s / capacity_s, 0), 18), 20) AS usage_cost
-  FROM usage_secs
-),
-node_hour_idle AS (
+)
+SELECT hour, node, tenant, model, pool, tier, priced, basis, requests, errors, tin, tout, tcached, load_s,
+  -- Requests with no duration at all are given seconds by token share: at the node-hour's measured
+  -- seconds per token, or, when nothing on the node-hour was measured, the node's whole capacity.
+  if(basis = 'tokens',
+     if(nh_known_tokens > 0, tokens * nh_known_s / nh_known_tokens, if(nh_tokens > 0, tokens / nh_tokens * capacity_s, 0)),
+     known_s) AS gpu_s_raw,
+  sum(gpu_s_raw) OVER (PARTITION BY hour, node) AS nh_used_s,
+  if(nh_used_s > capacity_s, capacity_s / nh_used_s, 1) AS overlap_scale,
+  gpu_s_raw * overlap_scale AS gpu_s,
+  -- Money × a share: the share as Decimal(12) keeps the product inside Decimal128 (scale 32, up to
+  -- $999,999 per node-hour) and is then brought back to scale 20. (multiplyDecimal() is exact too, but
+  -- about 700 times slower.)
+  toDecimal128(nh_cost * toDecimal128(if(capacity_s > 0, gpu_s / capacity_s, 0), 12), 20) AS usage_cost
+FROM usage_secs`;
+}
+
+/** Idle per node-hour, from the two stages. */
+function nodeHourIdle(t: StageTables): string {
+  return `node_hour_idle AS (
   SELECT nh.hour AS hour, nh.node AS node, nh.pool AS pool, nh.cost AS cost,
     nh.cost - ifNull(u.used_cost, toDecimal128(0, 20)) AS idle,
-    multiplyDecimal(nh.cost - ifNull(u.used_cost, toDecimal128(0, 20)), toDecimal128(least(1, ifNull(r.resident_minutes, 0) / nh.up_minutes), 18), 20) AS idle_resident,
+    toDecimal128((nh.cost - ifNull(u.used_cost, toDecimal128(0, 20))) * toDecimal128(least(1, nh.resident_minutes / nh.up_minutes), 12), 20) AS idle_resident,
     nh.fallback_minutes AS fallback_minutes, nh.unpriced_minutes AS unpriced_minutes, nh.up_minutes AS up_minutes, nh.devices AS devices
-  FROM node_hour AS nh
-  LEFT JOIN (SELECT hour, node, sum(usage_cost) AS used_cost FROM usage_scaled GROUP BY hour, node) AS u ON u.hour = nh.hour AND u.node = nh.node
-  LEFT JOIN resident AS r ON r.hour = nh.hour AND r.node = nh.node
-  SETTINGS join_use_nulls = 1
+  FROM ${t.nodeHour} AS nh
+  LEFT JOIN (SELECT hour, node, sum(usage_cost) AS used_cost FROM ${t.usage} WHERE priced GROUP BY hour, node) AS u ON u.hour = nh.hour AND u.node = nh.node
 )`;
 }
 
@@ -139,7 +163,7 @@ function scopeExpr(scope: IdleScope): string {
  * whole period: share-weighted by each tenant's usage cost there, share-even equally between the
  * tenants active there; idle of a scope nobody used stays unshared.
  */
-export function chargebackLinesSql(q: ChargebackQuery): string {
+export function chargebackLinesSql(q: ChargebackQuery, t: StageTables): string {
   const s = scopeExpr(q.scope);
   const dims = q.groupBy.map((d) => (d === 'day' ? 'toDate(hour) AS day' : d));
   const dimNames = q.groupBy.map((d) => d);
@@ -149,14 +173,14 @@ export function chargebackLinesSql(q: ChargebackQuery): string {
     q.idle === 'separate'
       ? 'toDecimal128(0, 20)'
       : q.idle === 'share-weighted'
-        ? `if(scope_usage > 0, multiplyDecimal(scope_idle, divideDecimal(g.usage_cost, scope_usage, 18), 20), toDecimal128(0, 20))`
-        : `if(scope_usage > 0 AND tenant_scope_usage > 0, multiplyDecimal(divideDecimal(scope_idle, toDecimal128(scope_tenants, 0), 20), divideDecimal(g.usage_cost, tenant_scope_usage, 18), 20), toDecimal128(0, 20))`;
-  return `WITH ${baseCtes(q)},
+        ? `if(scope_usage > 0, toDecimal128(scope_idle * toDecimal128(toFloat64(g.usage_cost) / toFloat64(scope_usage), 12), 20), toDecimal128(0, 20))`
+        : `if(scope_usage > 0 AND tenant_scope_usage > 0, toDecimal128(scope_idle * toDecimal128(toFloat64(g.usage_cost) / toFloat64(tenant_scope_usage) / scope_tenants, 12), 20), toDecimal128(0, 20))`;
+  return `WITH ${nodeHourIdle(t)},
 grain AS (
   SELECT ${sel}, ${s} AS scope_key, any(basis) AS any_basis, groupUniqArray(basis) AS bases,
     sum(requests) AS requests, sum(errors) AS errors, sum(tin) AS input_tokens, sum(tout) AS output_tokens, sum(tcached) AS cached_tokens,
     sum(gpu_s) AS gpu_seconds, sum(load_s) AS load_seconds, sum(usage_cost) AS usage_cost
-  FROM usage_scaled GROUP BY ${groupKeys}, scope_key
+  FROM ${t.usage} WHERE priced GROUP BY ${groupKeys}, scope_key
 ),
 scope_idle AS (SELECT ${s} AS scope_key, sum(idle) AS idle FROM node_hour_idle GROUP BY scope_key),
 allocated AS (
@@ -180,8 +204,8 @@ SETTINGS join_use_nulls = 1`;
 }
 
 /** Fleet totals for the same period: what the bill is, and how much of it is idle. */
-export function chargebackTotalsSql(q: ChargebackQuery): string {
-  return `WITH ${baseCtes(q)}
+export function chargebackTotalsSql(t: StageTables): string {
+  return `WITH ${nodeHourIdle(t)}
 SELECT
   toString(sum(cost)) AS out_fleet_cost,
   toString(sum(idle)) AS out_idle,
@@ -193,8 +217,6 @@ SETTINGS join_use_nulls = 1`;
 }
 
 /** Requests on nodes that were never seen up or have no inventory: they cannot be priced. */
-export function unattributedSql(q: ChargebackQuery): string {
-  return `WITH ${baseCtes(q)}
-SELECT sum(u.requests) AS out_requests, groupUniqArray(10)(u.node) AS out_nodes
-FROM usage AS u LEFT ANTI JOIN node_hour AS nh ON nh.hour = u.hour AND nh.node = u.node`;
+export function unattributedSql(t: StageTables): string {
+  return `SELECT sum(requests) AS out_requests, groupUniqArray(10)(node) AS out_nodes FROM ${t.usage} WHERE NOT priced`;
 }

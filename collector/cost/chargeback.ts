@@ -3,7 +3,8 @@
 // are rounded to the cent by largest remainder, so the rounded lines add up to the rounded bill.
 import { Decimal } from 'decimal.js';
 import type { Store } from '../store/store.ts';
-import { chargebackLinesSql, chargebackTotalsSql, unattributedSql, type ChargebackQuery, type GroupDim, type IdlePolicy, type IdleScope } from './chargeback-sql.ts';
+import { randomUUID } from 'node:crypto';
+import { chargebackLinesSql, chargebackTotalsSql, nodeHourStageSql, unattributedSql, usageStageSql, type ChargebackQuery, type GroupDim, type IdlePolicy, type IdleScope, type StageTables } from './chargeback-sql.ts';
 
 const D = Decimal.clone({ precision: 50, rounding: Decimal.ROUND_HALF_EVEN });
 type Dec = InstanceType<typeof D>;
@@ -135,11 +136,24 @@ export async function chargeback(store: Store, o: ChargebackOptions): Promise<Ch
   if (!(o.to > o.from)) throw new Error('the period is empty: "to" must be after "from"');
   const q: ChargebackQuery = { idle: o.idle ?? 'separate', scope: o.scope ?? 'node', groupBy: o.groupBy ?? [], source: o.source ?? 'rollup' };
   const params = { from: chTime(o.from), to: chTime(o.to) };
-  const [lines, totalsRows, unattributed] = await Promise.all([
-    store.queryRows<LineRow>(chargebackLinesSql(q), params),
-    store.queryRows<TotalsRow>(chargebackTotalsSql(q), params),
-    store.queryRows<{ out_requests: string }>(unattributedSql(q), params),
-  ]);
+  // Scratch tables for the two expensive stages, each computed once and dropped afterwards.
+  const id = randomUUID().replace(/-/g, '').slice(0, 16);
+  const t: StageTables = { nodeHour: `${store.database}._chargeback_nh_${id}`, usage: `${store.database}._chargeback_usage_${id}` };
+  let lines: LineRow[];
+  let totalsRows: TotalsRow[];
+  let unattributed: { out_requests: string | null }[];
+  try {
+    await store.command(`CREATE TABLE ${t.nodeHour} ENGINE = Memory AS ${nodeHourStageSql()}`, undefined, params);
+    await store.command(`CREATE TABLE ${t.usage} ENGINE = Memory AS ${usageStageSql(q, t)}`, undefined, params);
+    [lines, totalsRows, unattributed] = await Promise.all([
+      store.queryRows<LineRow>(chargebackLinesSql(q, t)),
+      store.queryRows<TotalsRow>(chargebackTotalsSql(t)),
+      store.queryRows<{ out_requests: string | null }>(unattributedSql(t)),
+    ]);
+  } finally {
+    await store.command(`DROP TABLE IF EXISTS ${t.nodeHour}`).catch(() => {});
+    await store.command(`DROP TABLE IF EXISTS ${t.usage}`).catch(() => {});
+  }
   const totals = totalsRows[0]!;
   const fleet = dec(totals.out_fleet_cost);
 

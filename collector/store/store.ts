@@ -13,7 +13,7 @@ export interface Store {
   readonly dataDir?: string;
   /** The raw client. Pass no clickhouse_settings through it: in embedded mode they stick (see settings()). */
   readonly client: ClickHouseClient;
-  command(sql: string, settings?: ClickHouseSettings): Promise<void>;
+  command(sql: string, settings?: ClickHouseSettings, params?: Record<string, unknown>): Promise<void>;
   queryRows<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<T[]>;
   queryText(sql: string, format: DataFormat, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<string>;
   insert(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void>;
@@ -53,8 +53,8 @@ class ClickHouseStore implements Store {
     this.dataDir = dataDir;
   }
 
-  async command(sql: string, settings?: ClickHouseSettings): Promise<void> {
-    await this.client.command({ query: sql, clickhouse_settings: await this.settings(settings) });
+  async command(sql: string, settings?: ClickHouseSettings, params?: Record<string, unknown>): Promise<void> {
+    await this.client.command({ query: sql, query_params: params, clickhouse_settings: await this.settings(settings) });
   }
 
   async queryRows<T>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<T[]> {

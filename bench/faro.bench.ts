@@ -1,0 +1,173 @@
+// Faro payloads/s that the collector accepts (202) and stores (rows in ClickHouse), at 10 events a
+// payload, over real HTTP on loopback. The collector runs on this thread (one core); the browsers
+// are simulated by a worker thread posting with keep-alive connections. For scale, the same rows are
+// also submitted straight to a pipeline, without HTTP, JSON or mapping: the receiver's own cost is
+// the difference.
+// Run: npm run bench:faro       (or: node bench/faro.bench.ts [payloads] [concurrency])
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { configSchema } from '../collector/config/schema.ts';
+import { silentLogger } from '../collector/log.ts';
+import { readBody, sendJson } from '../collector/http/server.ts';
+import { faroRecords } from '../collector/receivers/faro/records.ts';
+import { parseFaroPayload } from '../collector/receivers/faro/payload.ts';
+import { receiverComponentsFor, receiversConfigSchema } from '../collector/receivers/index.ts';
+import { startCollector } from '../collector/runtime.ts';
+
+const PAYLOADS = Number(process.argv[2] ?? 40_000);
+const CONCURRENCY = Number(process.argv[3] ?? 32);
+const EVENTS_PER_PAYLOAD = 10;
+
+/** A payload as the SDK batches it: 3 logs, 1 exception, 2 measurements, 2 events, 2 spans. */
+function payload(i: number): string {
+  const ts = new Date(Date.UTC(2026, 10, 1) + i).toISOString();
+  const trace = { trace_id: (i.toString(16) + '0'.repeat(32)).slice(0, 32), span_id: 'b7ad6b7169203331' };
+  const ns = `${Date.UTC(2026, 10, 1) + i}000000`;
+  return JSON.stringify({
+    meta: {
+      sdk: { name: '@grafana/faro-core', version: '2.12.1' },
+      app: { name: 'chat-ui', version: '1.4.0', environment: 'production' },
+      session: { id: `session-${i % 500}` },
+      page: { url: 'https://chat.example.com/c/123' },
+      browser: { name: 'Chrome', version: '131', os: 'Linux', mobile: false },
+      view: { name: 'chat' },
+    },
+    logs: [0, 1, 2].map((k) => ({ message: `message ${k} of ${i}`, level: 'info', context: { component: 'Chat' }, timestamp: ts, trace })),
+    exceptions: [{ type: 'TypeError', value: 'x is undefined', timestamp: ts, stacktrace: { frames: [{ filename: 'https://chat.example.com/app.js', function: 'send', lineno: 10, colno: 3 }] } }],
+    measurements: [
+      { type: 'chat', values: { ttft_ms: 300 + (i % 200) }, timestamp: ts, context: { model: 'llama3.1:8b' } },
+      { type: 'web-vitals', values: { lcp: 1200 + (i % 500) }, timestamp: ts, context: { rating: 'good' } },
+    ],
+    events: [
+      { name: 'chat_send', attributes: { model: 'llama3.1:8b' }, timestamp: ts },
+      { name: 'chat_first_token', timestamp: ts },
+    ],
+    traces: {
+      resourceSpans: [{
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'chat-ui' } }] },
+        scopeSpans: [{
+          scope: { name: 'chat' },
+          spans: [0, 1].map((k) => ({ traceId: trace.trace_id, spanId: `${k}000000000000000`.slice(0, 16), name: k ? 'fetch' : 'chat.send', kind: 3, startTimeUnixNano: ns, endTimeUnixNano: ns.replace(/000000$/, '250000'), attributes: [{ key: 'http.method', value: { stringValue: 'POST' } }], status: {} })),
+        }],
+      }],
+    },
+  });
+}
+
+// The load generator, in a worker so that it does not share the collector's thread.
+const LOAD = `
+const http = require('node:http');
+const { parentPort, workerData } = require('node:worker_threads');
+const { url, bodies, concurrency } = workerData;
+const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+const target = new URL(url);
+let next = 0, ok = 0, failed = 0;
+function post(body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent,
+      headers: { 'content-type': 'application/json', 'x-api-key': 'bench-key', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+async function lane() {
+  while (next < bodies.length) {
+    const status = await post(bodies[next++]);
+    if (status === 202) ok++; else failed++;
+  }
+}
+const t0 = performance.now();
+Promise.all(Array.from({ length: concurrency }, lane)).then(() => parentPort.postMessage({ ok, failed, ms: performance.now() - t0 }));
+`;
+
+function runLoad(url: string, bodies: string[]): Promise<{ ok: number; failed: number; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(LOAD, { eval: true, workerData: { url, bodies, concurrency: CONCURRENCY } });
+    w.once('message', (m: { ok: number; failed: number; ms: number }) => {
+      void w.terminate();
+      resolve(m);
+    });
+    w.once('error', reject);
+  });
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'llmeter-bench-faro-'));
+  const config = configSchema.parse({ store: { data_dir: dir, ttl_days: { raw: 0, reference: 0, rollup: 0 } }, http: { listen: '127.0.0.1:0' } });
+  const receivers = receiversConfigSchema.parse({
+    faro: {
+      enabled: true,
+      apps: [{ name: 'chat-ui', tenant: 'acme', api_keys: ['sha256:' + (await import('../collector/security/keys.ts')).keyDigestHex('bench-key')] }],
+      rate_limit: { payloads_per_second: 1e9, burst: 1_000_000_000 },
+    },
+  });
+  const collector = await startCollector(config, silentLogger, { features: [receiverComponentsFor(receivers)] });
+  // The floor: the same requests to a route that reads the body and answers 202, doing nothing else.
+  collector.http.route('POST', '/bench/null', async (req, res) => {
+    await readBody(req, 1 << 20);
+    sendJson(res, 202, { status: 'accepted' });
+  });
+  try {
+    const bodies = Array.from({ length: PAYLOADS }, (_, i) => payload(i));
+    const bytes = bodies.reduce((n, b) => n + b.length, 0);
+    const rowsPerPayload = faroRecords(parseFaroPayload(bodies[0]!), 'chat-ui', 'acme').records.length;
+    console.log(`faro receiver: ${PAYLOADS} payloads × ${EVENTS_PER_PAYLOAD} events (${rowsPerPayload} rows each), ${(bytes / PAYLOADS / 1024).toFixed(1)} KiB average, ${CONCURRENCY} connections`);
+
+    // Warm-up: JIT, connection pool, first inserts.
+    await runLoad(`http://${collector.address}/faro/collect`, bodies.slice(0, 2_000));
+    await collector.pipeline.forceFlush();
+    const before = await rows(collector);
+
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const load = await runLoad(`http://${collector.address}/faro/collect`, bodies);
+    const acceptedS = (performance.now() - t0) / 1000;
+    await collector.pipeline.forceFlush();
+    const storedS = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const stored = (await rows(collector)) - before;
+
+    const acceptRate = load.ok / acceptedS;
+    const storeRate = stored / rowsPerPayload / storedS;
+    console.log(`  accepted (202): ${load.ok} payloads in ${acceptedS.toFixed(2)} s = ${fmt(acceptRate)} payloads/s (${fmt(acceptRate * EVENTS_PER_PAYLOAD)} events/s); refused ${load.failed}`);
+    console.log(`  stored:         ${stored} rows in ${storedS.toFixed(2)} s = ${fmt(storeRate)} payloads/s; ${stored === load.ok * rowsPerPayload ? 'every row' : 'MISSING ROWS'}`);
+    console.log(`  collector CPU:  ${((cpu.user + cpu.system) / 1e6 / storedS).toFixed(2)} cores (main thread plus chDB); goal ≥ 5000 payloads/s → ${(storeRate / 5000).toFixed(2)}× goal`);
+
+    const nullLoad = await runLoad(`http://${collector.address}/bench/null`, bodies);
+    const nullRate = nullLoad.ok / (nullLoad.ms / 1000);
+    console.log(`  HTTP floor:     ${fmt(nullRate)} requests/s (same requests, body read, 202, nothing else); receiver at ${(storeRate / nullRate).toFixed(2)}× of it`);
+
+    // The same rows, straight into a pipeline: what HTTP, JSON and mapping cost on top.
+    const records = bodies.map((b) => faroRecords(parseFaroPayload(b), 'chat-ui', 'acme').records);
+    const t1 = performance.now();
+    for (const r of records) await collector.pipeline.submit('frontend_event', r, { source: 'bench' });
+    await collector.pipeline.forceFlush();
+    const directS = (performance.now() - t1) / 1000;
+    const directRate = PAYLOADS / directS;
+    console.log(`  pipeline only:  ${fmt(directRate)} payloads/s (no HTTP, JSON or mapping); receiver path at ${(storeRate / directRate).toFixed(2)}× of it`);
+
+    const parse0 = performance.now();
+    for (const b of bodies) faroRecords(parseFaroPayload(b), 'chat-ui', 'acme');
+    const parseRate = PAYLOADS / ((performance.now() - parse0) / 1000);
+    console.log(`  parse + map:    ${fmt(parseRate)} payloads/s on its own`);
+  } finally {
+    await collector.shutdown();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function rows(collector: Awaited<ReturnType<typeof startCollector>>): Promise<number> {
+  const r = await collector.store.queryRows<{ n: string }>(`SELECT count() AS n FROM llmeter.frontend_events`);
+  return Number(r[0]!.n);
+}
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+await main();

@@ -1,0 +1,133 @@
+// A real browser: a page instrumented with @grafana/faro-web-sdk (bundled with esbuild) is served on
+// loopback and loaded in headless Chromium; it logs, throws, measures and traces, and each of those
+// is then found in ClickHouse. The page and the collector are on different ports, so the SDK's
+// requests are cross-origin and go through the CORS preflight like in production.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../collector/log.ts';
+import { receiverComponentsFor, receiversConfigSchema } from '../../collector/receivers/index.ts';
+import { startCollector, type Collector } from '../../collector/runtime.ts';
+import { keyDigestHex } from '../../collector/security/keys.ts';
+import { testConfig } from '../helpers/store.ts';
+import { bundlePage } from './bundle.ts';
+
+const KEY = 'browser-test-public-key';
+const MARKER = `m${Date.now().toString(36)}`;
+const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
+
+const config = testConfig();
+let collector: Collector;
+let page: Server;
+let pageOrigin: string;
+let browser: BrowserContext;
+let profile: string;
+
+beforeAll(async () => {
+  const bundle = await bundlePage();
+  const html = readFileSync(new URL('./page/index.html', import.meta.url), 'utf8');
+  let pageHtml = '';
+  page = createServer((req, res) => {
+    if (req.url === '/app.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
+    else if (req.url === '/' || req.url?.startsWith('/?')) res.writeHead(200, { 'content-type': 'text/html' }).end(pageHtml);
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => page.listen(0, '127.0.0.1', r));
+  pageOrigin = `http://127.0.0.1:${(page.address() as AddressInfo).port}`;
+
+  const receivers = receiversConfigSchema.parse({
+    faro: { enabled: true, apps: [{ name: 'browser-test', tenant: 'acme', api_keys: [`sha256:${keyDigestHex(KEY)}`], allowed_origins: [pageOrigin] }] },
+  });
+  collector = await startCollector(config, silentLogger, { features: [receiverComponentsFor(receivers)] });
+  pageHtml = html.replace('__CONFIG__', JSON.stringify({ url: `http://${collector.address}/faro/collect`, apiKey: KEY, marker: MARKER }));
+
+  profile = mkdtempSync(path.join(os.tmpdir(), 'llmeter-chromium-'));
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise((r) => page?.close(r));
+  await collector?.shutdown();
+  rmSync(config.store.data_dir, { recursive: true, force: true });
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+interface Row {
+  kind: string;
+  name: string;
+  value: number;
+  message: string;
+  trace_id: string;
+  session_id: string;
+  page_url: string;
+  a: Record<string, string>;
+}
+
+async function rowsUntil(pred: (rows: Row[]) => boolean, timeoutMs = 15_000): Promise<Row[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await collector.pipeline.forceFlush();
+    const rows = await collector.store.queryRows<Row>(
+      `SELECT kind, name, value, message, trace_id, session_id, page_url, attributes AS a FROM llmeter.frontend_events WHERE app = 'browser-test' AND tenant = 'acme' ORDER BY ts`,
+    );
+    if (pred(rows) || Date.now() > deadline) return rows;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('Faro in a real browser', () => {
+  it('finds the page\'s log, exception, measurement, event and span in ClickHouse', async () => {
+    const tab = await browser.newPage();
+    const pageErrors: string[] = [];
+    tab.on('pageerror', (e) => pageErrors.push(e.message));
+    await tab.goto(pageOrigin + '/');
+    await tab.waitForFunction(() => (globalThis as { LLMETER_DONE?: boolean }).LLMETER_DONE === true, undefined, { timeout: 15_000 });
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await tab.screenshot({ path: path.join(ARTIFACTS, 'browser-faro.png') });
+
+    const has = (rows: Row[], kind: string, f: (r: Row) => boolean) => rows.some((r) => r.kind === kind && f(r));
+    const rows = await rowsUntil((rs) =>
+      has(rs, 'log', (r) => r.message.includes(MARKER)) &&
+      has(rs, 'exception', (r) => r.message.includes(MARKER)) &&
+      has(rs, 'measurement', (r) => r.name === 'chat.ttft_ms') &&
+      has(rs, 'event', (r) => r.name === 'chat_opened') &&
+      has(rs, 'trace', (r) => r.name === 'chat.send'),
+    );
+    expect(pageErrors).toEqual([`boom ${MARKER}`]);
+
+    const log = rows.find((r) => r.kind === 'log' && r.message.includes(MARKER));
+    const exc = rows.find((r) => r.kind === 'exception' && r.message.includes(MARKER));
+    const measurement = rows.find((r) => r.kind === 'measurement' && r.name === 'chat.ttft_ms');
+    const event = rows.find((r) => r.kind === 'event' && r.name === 'chat_opened');
+    const span = rows.find((r) => r.kind === 'trace' && r.name === 'chat.send');
+    expect(log).toMatchObject({ name: 'info', message: `chat request sent ${MARKER}` });
+    expect(exc).toMatchObject({ name: 'Error', message: `boom ${MARKER}` });
+    expect(exc!.a['stack.top']).toContain('/app.js');
+    expect(measurement).toMatchObject({ value: 321 });
+    expect(measurement!.a.marker).toBe(MARKER);
+    expect(event!.a.marker).toBe(MARKER);
+    expect(span!.trace_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(span!.value).toBeGreaterThanOrEqual(15);
+    expect(span!.a['chat.model']).toBe('llama3.1:8b');
+    // The log was pushed inside the span: it carries the span's trace.
+    expect(log!.trace_id).toBe(span!.trace_id);
+    // Meta from the SDK: one session, the page URL, the browser.
+    expect(new Set(rows.map((r) => r.session_id)).size).toBe(1);
+    expect(log!.session_id).not.toBe('');
+    expect(log!.page_url).toBe(pageOrigin + '/');
+    expect(log!.a['browser.name']).toMatch(/chrom/i);
+    // Cross-origin with an x-api-key header: the browser asked first.
+    const metrics = await (await fetch(`http://${collector.address}/metrics`)).text();
+    expect(metrics).toMatch(/llmeter_faro_requests_total\{app="",outcome="preflight"[^}]*\} [1-9]/);
+    await tab.close();
+  });
+});
