@@ -18,6 +18,7 @@ import { pricesComponents } from '../exporters/prices/index.ts';
 import { receiverComponents } from './receivers/index.ts';
 import { alertingComponents } from './alerting/index.ts';
 import { telemetryComponents, tracedInserter, tracedSink } from './telemetry/index.ts';
+import { createKafkaSink, kafkaConsumerComponents } from './transport/kafka/index.ts';
 
 /** What a feature gets to build its components from. */
 export interface RuntimeContext {
@@ -54,6 +55,8 @@ export interface StartOptions {
   withoutFeatures?: boolean;
   /** Skip the HTTP endpoint. */
   withoutHttp?: boolean;
+  /** Environment for settings that name an environment variable (Kafka sasl.password_env). */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 export async function startCollector(config: Config, log: Logger, opts: StartOptions = {}): Promise<Collector> {
@@ -79,10 +82,17 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
     mountAdminApi(http, store, pipeline, config);
     mountChargebackApi(http, store, config);
     const budgets = new Budgets({ budgets: config.cost.budgets, store, registry, log: log.child('budgets'), refreshMs: config.cost.budget_refresh_ms });
-    const ctx: RuntimeContext = { config, store, sink: traced ? tracedSink(pipeline) : pipeline, registry, log, http, budgets };
+    // Scale-out: exporters publish to Kafka instead of the local pipeline, and this collector (unless
+    // transport.kafka.consume is off, on an edge node) consumes the topics into the pipeline.
+    const kafkaSink = config.transport.kind === 'kafka' ? createKafkaSink(config.transport.kafka, registry, log, { env: opts.env }) : undefined;
+    const base: RecordSink = kafkaSink ?? pipeline;
+    const ctx: RuntimeContext = { config, store, sink: traced ? tracedSink(base) : base, registry, log, http, budgets };
     const factories = [...(opts.withoutFeatures ? [] : FEATURES), ...(opts.features ?? [])];
-    const components: Component[] = opts.withoutFeatures ? [] : [budgets];
+    // Start order: the Kafka sink before the exporters that write to it, the consumer last; shutdown
+    // runs in reverse (consumer, exporters, sink flush or spool, then the pipeline drains).
+    const components: Component[] = [...(kafkaSink ? [kafkaSink] : []), ...(opts.withoutFeatures ? [] : [budgets])];
     for (const f of factories) components.push(...(await f(ctx)));
+    components.push(...kafkaConsumerComponents(ctx, pipeline, { env: opts.env }));
     if (!opts.withoutHttp) {
       await http.start();
       started.push(http);

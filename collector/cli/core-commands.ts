@@ -50,7 +50,7 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
       runCommand(async () => {
         const { config, file } = cli.load({ 'http.listen': o.listen });
         const log = cli.logger(config.log_level);
-        const collector = await startCollector(config, log);
+        const collector = await startCollector(config, log, { env: process.env });
         if (collector.store.dataDir) writeRunningCollector(collector.store.dataDir, collector.address);
         const where = collector.store.mode === 'embedded' ? `embedded chDB at ${collector.store.dataDir}` : `ClickHouse server ${config.store.url}`;
         process.stdout.write(

@@ -42,12 +42,16 @@ const DEAD_COLUMNS = columnNames(deadLetters);
 const DEAD_SIGNAL = DEAD_COLUMNS.indexOf('signal');
 
 export function storeInserter(store: Store): Inserter {
+  // Through Distributed tables an insert is acknowledged only once the shards have the rows, so an
+  // acknowledgement (and the Kafka commit that follows it) never runs ahead of the data.
+  const cluster = store.ddlTarget().cluster !== undefined;
   return {
     insert: (table, rows, token) =>
       store.insertRows(`${store.database}.${table}`, rows, {
         insert_deduplicate: 1,
         insert_deduplication_token: token,
         deduplicate_blocks_in_dependent_materialized_views: 1,
+        ...(cluster ? { distributed_foreground_insert: 1 } : {}),
       }),
   };
 }

@@ -53,7 +53,7 @@ export function registerProxyCommands(program: Command, cli: CliContext): void {
         else if (base.proxy.tenants.length === 0 && !base.proxy.anonymous_tenant) overrides['proxy.anonymous_tenant'] = 'anonymous';
         const { config, file } = cli.load(overrides);
         const log = cli.logger(config.log_level);
-        const collector = await startCollector(config, log);
+        const collector = await startCollector(config, log, { env: process.env });
         const proxy = collector.components.find((c) => c.name === 'proxy') as { address(): string } | undefined;
         const p = config.proxy;
         process.stdout.write(

@@ -1,0 +1,359 @@
+// The exporters' RecordSink in scale-out mode: records are published to Kafka, one topic per signal,
+// keyed so related records stay in order. Sends are batched (bounded in bytes and time) and run one
+// at a time, which is what the idempotent producer needs to keep order across retries. When Kafka
+// cannot be reached, batches go to a bounded disk spool; while the spool holds anything, new records
+// queue behind it, so replay keeps the order they were produced in. A failed batch is replayed with
+// exactly its messages first, so if the broker had in fact written it, the idempotent producer's
+// sequence numbers make the broker discard the copy.
+import { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import { once, type Component } from '../../lifecycle/component.ts';
+import type { Logger } from '../../log.ts';
+import type { Origin, RecordSink, SubmitResult } from '../../pipeline/pipeline.ts';
+import type { EnqueueOptions } from '../../pipeline/table-writer.ts';
+import type { Signal, SignalRecords } from '../../schema/tables.ts';
+import type { KafkaConfig } from './config.ts';
+import { ProducerMetrics } from './metrics.ts';
+import { DiskSpool, type SpoolBatch, type SpoolMessage } from './spool.ts';
+import { messageKey, topicName } from './topics.ts';
+
+interface Pending {
+  remaining: number;
+  resolve: () => void;
+}
+
+interface Queued {
+  topic: string;
+  key: string;
+  value: string;
+  /** When submit() took the record (ms): the Kafka record timestamp, so lag includes buffering and spooling. */
+  timestamp: string;
+  bytes: number;
+  owner: Pending;
+}
+
+interface Waiter {
+  bytes: number;
+  resolve: () => void;
+}
+
+export interface KafkaSinkOptions {
+  config: KafkaConfig;
+  kafka: Kafka;
+  registry: Registry;
+  log: Logger;
+  /** Runs once before the first send that reaches Kafka (topic creation or verification). */
+  prepare?: () => Promise<void>;
+}
+
+const MESSAGE_OVERHEAD = 64;
+
+export class KafkaSink implements RecordSink, Component {
+  readonly name = 'kafka-producer';
+  readonly metrics: ProducerMetrics;
+  private readonly cfg: KafkaConfig;
+  private readonly log: Logger;
+  private readonly producer: Producer;
+  private readonly spool: DiskSpool;
+  private queue: Queued[] = [];
+  private queuedBytes = 0;
+  private queueSince = 0;
+  private readonly waiters: Waiter[] = [];
+  private waitingBytes = 0;
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private closing = false;
+  private connected = false;
+  private prepared = false;
+  private readonly prepare?: () => Promise<void>;
+  private spoolingSince = 0;
+  private flushWaiters: (() => void)[] = [];
+
+  constructor(o: KafkaSinkOptions) {
+    this.cfg = o.config;
+    this.log = o.log;
+    this.metrics = new ProducerMetrics(o.registry);
+    this.prepare = o.prepare;
+    this.producer = o.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      retry: { retries: o.config.producer.retries, initialRetryTime: 100, maxRetryTime: 1_000 },
+    });
+    this.spool = new DiskSpool({ dir: o.config.spool_dir, maxBytes: o.config.spool_max_bytes });
+    this.updateSpoolGauges();
+    if (!this.spool.isEmpty) this.log.info('kafka spool holds records from an earlier run; they are sent first', { records: this.spool.records, bytes: this.spool.bytes });
+  }
+
+  async start(): Promise<void> {
+    // Starting must not depend on Kafka being up: the spool covers an outage from the first record.
+    try {
+      await this.producer.connect();
+      this.connected = true;
+      await this.prepare?.();
+      this.prepared = true;
+    } catch (err) {
+      this.log.warn('kafka unreachable at start; records will be spooled until it is back', { error: (err as Error).message });
+    }
+    this.loop = this.run();
+  }
+
+  async submit<S extends Signal>(signal: S, records: readonly SignalRecords[S][], _origin: Origin, opts?: EnqueueOptions): Promise<SubmitResult> {
+    const topic = topicName(this.cfg.topic_prefix, signal);
+    const reasons = new Map<string, number>();
+    const items: { key: string; value: string; bytes: number }[] = [];
+    let bytes = 0;
+    for (const rec of records) {
+      let value: string | undefined;
+      try {
+        value = JSON.stringify(rec);
+      } catch (err) {
+        const reason = `not serialisable: ${(err as Error).message}`;
+        reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+        continue;
+      }
+      if (value === undefined) continue;
+      const key = messageKey(signal, rec);
+      const b = value.length + key.length + MESSAGE_OVERHEAD;
+      items.push({ key, value, bytes: b });
+      bytes += b;
+    }
+    const rejected = records.length - items.length;
+    if (rejected > 0) this.metrics.recordsDropped.inc({ topic, reason: 'not_serialisable' }, rejected);
+    const result = (accepted: number, dropped: number, durable: Promise<void>): SubmitResult => ({
+      accepted,
+      rejected,
+      dropped,
+      reasons: [...reasons].map(([reason, count]) => ({ reason, count })),
+      durable,
+    });
+    if (items.length === 0) return result(0, 0, Promise.resolve());
+    if (this.closing) {
+      this.metrics.recordsDropped.inc({ topic, reason: 'closed' }, items.length);
+      return result(0, items.length, Promise.resolve());
+    }
+    const max = this.cfg.producer.buffer_max_bytes;
+    if (this.queuedBytes + bytes > max && this.queuedBytes > 0) {
+      if (opts?.onFull === 'drop' || this.waitingBytes + bytes > max) {
+        this.metrics.recordsDropped.inc({ topic, reason: 'buffer_full' }, items.length);
+        return result(0, items.length, Promise.resolve());
+      }
+      const t0 = performance.now();
+      this.waitingBytes += bytes;
+      await new Promise<void>((resolve) => this.waiters.push({ bytes, resolve }));
+      this.metrics.submitWaitSeconds.inc((performance.now() - t0) / 1000);
+    }
+    let resolve!: () => void;
+    const durable = new Promise<void>((r) => (resolve = r));
+    const owner: Pending = { remaining: items.length, resolve };
+    const now = Date.now();
+    if (this.queue.length === 0) this.queueSince = now;
+    const timestamp = String(now);
+    for (const it of items) this.queue.push({ topic, key: it.key, value: it.value, timestamp, bytes: it.bytes, owner });
+    this.queuedBytes += bytes;
+    this.metrics.bufferedBytes.set(this.queuedBytes);
+    this.wake?.();
+    return result(items.length, 0, durable);
+  }
+
+  private async run(): Promise<void> {
+    const p = this.cfg.producer;
+    for (;;) {
+      if (!this.spool.isEmpty) {
+        // Order: whatever is in memory goes behind what is already on disk.
+        this.spoolQueue();
+        if (await this.replayOne()) continue;
+        if (this.closing) break;
+        await this.idle(this.cfg.replay_interval_ms);
+        continue;
+      }
+      if (this.queue.length === 0) {
+        this.notifyFlushed();
+        if (this.closing) break;
+        await this.idle();
+        continue;
+      }
+      const due = this.queueSince + p.linger_ms - Date.now();
+      if (!this.closing && this.flushWaiters.length === 0 && this.queuedBytes < p.batch_max_bytes && due > 0) {
+        await this.idle(due);
+        continue;
+      }
+      const batch = this.cut(p.batch_max_bytes);
+      const sent = await this.send(batch);
+      if (!sent) {
+        for (const b of groupByTopic(batch)) this.toSpool(b, batch.filter((q) => q.topic === b.topic));
+      }
+      for (const q of batch) settle(q.owner);
+    }
+    this.notifyFlushed();
+  }
+
+  /** Takes messages off the queue up to `maxBytes` (at least one). */
+  private cut(maxBytes: number): Queued[] {
+    let bytes = 0;
+    let n = 0;
+    while (n < this.queue.length && (n === 0 || bytes + this.queue[n]!.bytes <= maxBytes)) bytes += this.queue[n++]!.bytes;
+    const batch = this.queue.slice(0, n);
+    this.queue = this.queue.slice(n);
+    this.queuedBytes -= bytes;
+    this.queueSince = Date.now();
+    this.metrics.bufferedBytes.set(this.queuedBytes);
+    this.releaseWaiters();
+    return batch;
+  }
+
+  private spoolQueue(): void {
+    while (this.queue.length > 0) {
+      const batch = this.cut(this.cfg.producer.batch_max_bytes);
+      for (const b of groupByTopic(batch)) this.toSpool(b, batch.filter((q) => q.topic === b.topic));
+      for (const q of batch) settle(q.owner);
+    }
+  }
+
+  private toSpool(b: SpoolBatch, items: readonly Queued[]): void {
+    if (this.spool.append(b)) {
+      this.metrics.recordsSpooled.inc({ topic: b.topic }, b.messages.length);
+      if (this.spoolingSince === 0) {
+        this.spoolingSince = Date.now();
+        this.metrics.spooling.set(1);
+        this.log.warn('kafka unreachable; spooling records to disk', { dir: this.cfg.spool_dir });
+      }
+    } else {
+      this.metrics.recordsDropped.inc({ topic: b.topic, reason: 'spool_full' }, items.length);
+      this.log.error('kafka spool full; records dropped', { topic: b.topic, records: items.length, spool_bytes: this.spool.bytes });
+    }
+    this.updateSpoolGauges();
+  }
+
+  private async replayOne(): Promise<boolean> {
+    const b = this.spool.peek();
+    if (!b) return true;
+    const ok = await this.sendMessages([{ topic: b.topic, messages: b.messages }], b.messages.length);
+    if (!ok) return false;
+    this.spool.ack();
+    this.metrics.recordsReplayed.inc(b.messages.length);
+    this.updateSpoolGauges();
+    if (this.spool.isEmpty) {
+      this.log.info('kafka is back; spool replayed', { spooled_for_ms: Date.now() - this.spoolingSince });
+      this.spoolingSince = 0;
+      this.metrics.spooling.set(0);
+    }
+    return true;
+  }
+
+  private send(batch: readonly Queued[]): Promise<boolean> {
+    return this.sendMessages(groupByTopic(batch), batch.length);
+  }
+
+  private async sendMessages(topicMessages: { topic: string; messages: Message[] }[], n: number): Promise<boolean> {
+    const t0 = performance.now();
+    try {
+      if (!this.connected) {
+        await this.producer.connect();
+        this.connected = true;
+      }
+      if (!this.prepared) {
+        await this.prepare?.();
+        this.prepared = true;
+      }
+      await this.producer.sendBatch({
+        topicMessages,
+        acks: -1,
+        timeout: this.cfg.producer.send_timeout_ms,
+        compression: this.cfg.producer.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+      });
+      this.metrics.sendSeconds.observe({ outcome: 'ok' }, (performance.now() - t0) / 1000);
+      for (const tm of topicMessages) {
+        this.metrics.recordsSent.inc({ topic: tm.topic }, tm.messages.length);
+        let bytes = 0;
+        for (const m of tm.messages) bytes += (m.value as string).length;
+        this.metrics.bytesSent.inc({ topic: tm.topic }, bytes);
+      }
+      return true;
+    } catch (err) {
+      this.metrics.sendSeconds.observe({ outcome: 'failed' }, (performance.now() - t0) / 1000);
+      this.metrics.sendFailures.inc({ reason: (err as Error).name || 'error' });
+      this.log.debug('kafka send failed', { records: n, error: (err as Error).message });
+      return false;
+    }
+  }
+
+  private idle(ms?: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let t: NodeJS.Timeout | undefined;
+      const done = () => {
+        if (t) clearTimeout(t);
+        this.wake = undefined;
+        resolve();
+      };
+      this.wake = done;
+      if (ms !== undefined) {
+        t = setTimeout(done, Math.max(1, ms));
+        t.unref();
+      }
+    });
+  }
+
+  private releaseWaiters(): void {
+    const max = this.cfg.producer.buffer_max_bytes;
+    while (this.waiters.length > 0) {
+      const w = this.waiters[0]!;
+      if (this.queuedBytes + w.bytes > max && this.queuedBytes > 0 && !this.closing) break;
+      this.waiters.shift();
+      this.waitingBytes -= w.bytes;
+      w.resolve();
+    }
+  }
+
+  private updateSpoolGauges(): void {
+    this.metrics.spoolBytes.set(this.spool.bytes);
+    this.metrics.spoolRecords.set(this.spool.records);
+  }
+
+  private notifyFlushed(): void {
+    if (this.queue.length > 0) return;
+    const ws = this.flushWaiters;
+    this.flushWaiters = [];
+    for (const w of ws) w();
+  }
+
+  /** Records that have not reached Kafka (memory + disk spool). */
+  get pendingRecords(): number {
+    return this.queue.length + this.spool.records;
+  }
+
+  /** Sends (or spools) everything buffered in memory. */
+  async forceFlush(): Promise<void> {
+    if (this.queue.length === 0) return;
+    const p = new Promise<void>((r) => this.flushWaiters.push(r));
+    this.wake?.();
+    await p;
+  }
+
+  /**
+   * Stops intake, sends what is in memory (to Kafka or, if it is down, to the spool), tries the
+   * spool once more, and disconnects. Nothing buffered is lost: what Kafka did not take stays on disk.
+   */
+  shutdown = once(async () => {
+    this.closing = true;
+    this.releaseWaiters();
+    this.wake?.();
+    await this.loop;
+    if (!this.spool.isEmpty) this.log.warn('kafka spool not empty at shutdown; it is replayed at the next start', { records: this.spool.records });
+    await this.producer.disconnect().catch(() => {});
+  });
+}
+
+function settle(p: Pending): void {
+  if (--p.remaining === 0) p.resolve();
+}
+
+function groupByTopic(batch: readonly Queued[]): SpoolBatch[] {
+  const by = new Map<string, SpoolMessage[]>();
+  for (const q of batch) {
+    let list = by.get(q.topic);
+    if (!list) by.set(q.topic, (list = []));
+    list.push({ key: q.key, value: q.value, timestamp: q.timestamp });
+  }
+  return [...by].map(([topic, messages]) => ({ topic, messages }));
+}

@@ -1,0 +1,100 @@
+// Shared pieces of the Kafka tests: a transport config for one scenario (its own topic prefix and
+// group, so scenarios never see each other's records), a consumer-group member with its own
+// pipeline over the shared store, and a metric reader.
+import { rmSync } from 'node:fs';
+import { Registry } from 'prom-client';
+import { configSchema, type Config } from '../../collector/config/schema.ts';
+import { silentLogger } from '../../collector/log.ts';
+import { Pipeline, storeInserter } from '../../collector/pipeline/pipeline.ts';
+import type { Inserter } from '../../collector/pipeline/table-writer.ts';
+import type { Store } from '../../collector/store/store.ts';
+import { createKafkaClient } from '../../collector/transport/kafka/client.ts';
+import { ensureTopics } from '../../collector/transport/kafka/admin.ts';
+import { KafkaConsumer, type CommittedBatch } from '../../collector/transport/kafka/consumer.ts';
+import { KafkaSink } from '../../collector/transport/kafka/producer-sink.ts';
+import { tempDir } from '../helpers/store.ts';
+
+/** Directories the scenarios created (spools), removed by `removeScratch()` after the file. */
+const scratch: string[] = [];
+
+export function scratchDir(prefix: string): string {
+  const d = tempDir(prefix);
+  scratch.push(d);
+  return d;
+}
+
+export function removeScratch(): void {
+  for (const d of scratch.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+export function scenarioConfig(brokers: string[], name: string, kafka: Record<string, unknown> = {}, pipeline: Record<string, unknown> = {}): Config {
+  const k = kafka as { consumer?: object; producer?: object; topics?: object };
+  return configSchema.parse({
+    pipeline: { batch_ms: 50, retry: { initial_ms: 20, max_ms: 200 }, ...pipeline },
+    transport: {
+      kind: 'kafka',
+      kafka: {
+        brokers,
+        topic_prefix: `test-${name}`,
+        group_id: `collectors-${name}`,
+        spool_dir: scratchDir(`llmeter-spool-${name}-`),
+        replay_interval_ms: 300,
+        connection_timeout_ms: 1_000,
+        request_timeout_ms: 5_000,
+        ...kafka,
+        topics: { partitions: 4, ...k.topics },
+        producer: { linger_ms: 20, retries: 2, ...k.producer },
+        consumer: { session_timeout_ms: 10_000, heartbeat_interval_ms: 1_000, lag_interval_ms: 300, resume_check_ms: 50, max_batch_records: 500, ...k.consumer },
+      },
+    },
+  });
+}
+
+export interface Member {
+  consumer: KafkaConsumer;
+  pipeline: Pipeline;
+  registry: Registry;
+  committed: CommittedBatch[];
+  stop(): Promise<void>;
+}
+
+export async function startMember(store: Store, config: Config, inserter: Inserter = storeInserter(store)): Promise<Member> {
+  const registry = new Registry();
+  const pipeline = new Pipeline({ config: config.pipeline, inserter, registry, log: silentLogger });
+  const kafka = createKafkaClient(config.transport.kafka, silentLogger, { role: 'consumer' });
+  await ensureTopics(kafka, config.transport.kafka, silentLogger);
+  const committed: CommittedBatch[] = [];
+  const consumer = new KafkaConsumer({ config: config.transport.kafka, pipelineConfig: config.pipeline, kafka, target: pipeline, registry, log: silentLogger, onCommitted: (b) => committed.push(b) });
+  await consumer.start();
+  return {
+    consumer,
+    pipeline,
+    registry,
+    committed,
+    async stop() {
+      await consumer.shutdown();
+      await pipeline.shutdown();
+    },
+  };
+}
+
+export async function startSink(config: Config, registry = new Registry()): Promise<KafkaSink> {
+  const kafka = createKafkaClient(config.transport.kafka, silentLogger, { role: 'producer' });
+  const sink = new KafkaSink({ config: config.transport.kafka, kafka, registry, log: silentLogger, prepare: () => ensureTopics(kafka, config.transport.kafka, silentLogger).then(() => undefined) });
+  await sink.start();
+  return sink;
+}
+
+export async function metric(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = await registry.getSingleMetric(name)?.get();
+  return (m?.values ?? []).filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((a, v) => a + v.value, 0);
+}
+
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000, everyMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}

@@ -1,0 +1,283 @@
+// Scale-out transport against a real Apache Kafka broker (KRaft, started from the cached jars) and
+// the real embedded ClickHouse. Faults are real: the broker is killed and restarted, a collector
+// process is SIGKILLed mid-batch, and ClickHouse inserts fail through our own inserter wrapper.
+import { fork, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CompressionTypes } from 'kafkajs';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storeInserter } from '../../collector/pipeline/pipeline.ts';
+import type { Inserter } from '../../collector/pipeline/table-writer.ts';
+import { ensureTopics } from '../../collector/transport/kafka/admin.ts';
+import { createKafkaClient } from '../../collector/transport/kafka/client.ts';
+import { topicName } from '../../collector/transport/kafka/topics.ts';
+import { silentLogger } from '../../collector/log.ts';
+import { count, openTestStore, type TestStore } from '../helpers/store.ts';
+import { startBroker, type Broker } from './broker.ts';
+import { metric, removeScratch, scenarioConfig, scratchDir, startMember, startSink, waitFor } from './harness.ts';
+import { gpuSamples, requests } from './records.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+let broker: Broker;
+let t: TestStore;
+
+beforeAll(async () => {
+  [broker, t] = await Promise.all([startBroker(), openTestStore()]);
+}, 120_000);
+// Collector processes a failed test may leave behind.
+const children = new Set<ChildProcess>();
+
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  removeScratch();
+  await broker?.destroy();
+  await t?.close();
+});
+
+const table = (name: string) => `${t.store.database}.${name}`;
+const requestsOf = (run: string) => count(t.store, `${table('llm_requests')} WHERE startsWith(tenant, '${run}-')`);
+const gpuOf = (run: string) => count(t.store, `${table('gpu_metrics')} WHERE startsWith(node, '${run}-')`);
+
+describe('kafka transport', () => {
+  it('carries records from exporters through Kafka to two collectors in one group, each exactly once', async () => {
+    const cfg = scenarioConfig([broker.bootstrap], 'e2e');
+    const registry = new Registry();
+    const sink = await startSink(cfg, registry);
+    const a = await startMember(t.store, cfg);
+    const b = await startMember(t.store, cfg);
+    try {
+      const results = [];
+      for (let i = 0; i < 10; i++) {
+        results.push(await sink.submit('llm_request', requests('e2e', i * 300, 300), { source: 'proxy' }));
+        results.push(await sink.submit('gpu_sample', gpuSamples('e2e', i * 200, 200), { source: 'scrape' }));
+      }
+      expect(results.reduce((n, r) => n + r.accepted, 0)).toBe(5000);
+      await Promise.all(results.map((r) => r.durable));
+      expect(await metric(registry, 'llmeter_kafka_producer_records_sent_total')).toBe(5000);
+      await waitFor('all rows in ClickHouse', async () => (await requestsOf('e2e')) >= 3000 && (await gpuOf('e2e')) >= 2000);
+      // Both members took part: the group split the partitions between them.
+      await waitFor('both members committed', () => a.committed.length > 0 && b.committed.length > 0);
+      const byMember = [a, b].map((m) => m.committed.reduce((n, c) => n + c.records, 0));
+      expect(byMember.every((n) => n > 0)).toBe(true);
+      // Counted once per distinct range: a batch redelivered after the join's rebalance repeats its range.
+      const ranges = new Map([...a.committed, ...b.committed].map((c) => [`${c.topic}/${c.partition}/${c.firstOffset}-${c.lastOffset}`, c.records]));
+      expect([...ranges.values()].reduce((n, x) => n + x, 0)).toBe(5000);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await requestsOf('e2e')).toBe(3000);
+      expect(await gpuOf('e2e')).toBe(2000);
+      // A member leaves mid-stream (a rebalance while batches are in flight): the other takes over
+      // its partitions, and what it had not committed is redelivered and deduplicated.
+      const more = [];
+      for (let i = 10; i < 14; i++) {
+        more.push(await sink.submit('llm_request', requests('e2e', i * 300, 300), { source: 'proxy' }));
+        more.push(await sink.submit('gpu_sample', gpuSamples('e2e', i * 200, 200), { source: 'scrape' }));
+      }
+      await b.stop();
+      await Promise.all(more.map((r) => r.durable));
+      await waitFor('rows after the rebalance', async () => (await requestsOf('e2e')) >= 4200 && (await gpuOf('e2e')) >= 2800);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await requestsOf('e2e')).toBe(4200);
+      expect(await gpuOf('e2e')).toBe(2800);
+      // Per partition, the committed batches are contiguous and in order, across both members and
+      // any rebalance: no gap, no overlap.
+      const byPartition = new Map<string, { first: number; last: number }[]>();
+      for (const c of [...a.committed, ...b.committed]) {
+        const k = `${c.topic}/${c.partition}`;
+        byPartition.set(k, [...(byPartition.get(k) ?? []), { first: c.firstOffset, last: c.lastOffset }]);
+      }
+      // A redelivered batch repeats its recorded range exactly; apart from that, no gap and no overlap.
+      for (const ranges of byPartition.values()) {
+        const distinct = [...new Map(ranges.map((r) => [`${r.first}-${r.last}`, r])).values()].sort((x, y) => x.first - y.first);
+        expect(distinct[0]!.first).toBe(0);
+        for (let i = 1; i < distinct.length; i++) expect(distinct[i]!.first).toBe(distinct[i - 1]!.last + 1);
+      }
+      // Lag per partition (8 topics × 4 partitions, all on the remaining member) is on /metrics and
+      // falls to zero once everything is committed.
+      await waitFor('lag measured at zero', async () => {
+        const lag = await a.consumer.measureLag();
+        return lag.size === 8 * 4 && [...lag.values()].every((v) => v === 0);
+      });
+      const text = await a.registry.metrics();
+      expect(text).toMatch(/llmeter_kafka_consumer_lag\{topic="test-e2e\.(llm_request|gpu_sample)\.v1",partition="\d"\} 0/);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      await sink.shutdown();
+    }
+  });
+
+  it('dead-letters poison messages with their partition and offset while the partition keeps flowing', async () => {
+    const cfg = scenarioConfig([broker.bootstrap], 'poison', { topics: { partitions: 1 } });
+    const kafka = createKafkaClient(cfg.transport.kafka, silentLogger);
+    await ensureTopics(kafka, cfg.transport.kafka, silentLogger);
+    const topic = topicName('test-poison', 'llm_request');
+    const producer = kafka.producer();
+    await producer.connect();
+    const good = requests('poison', 0, 6);
+    await producer.send({
+      topic,
+      compression: CompressionTypes.GZIP,
+      messages: [
+        { key: 'k', value: JSON.stringify(good[0]) },
+        { key: 'k', value: JSON.stringify(good[1]) },
+        { key: 'k', value: '{"ts": 1763856000000, "request_id": "cut-off' }, // offset 2: not JSON
+        { key: 'k', value: JSON.stringify(good[2]) },
+        { key: 'k', value: JSON.stringify({ ...good[3], tenant: undefined, status: 'teapot' }) }, // offset 4: JSON, invalid record
+        { key: 'k', value: JSON.stringify(good[4]) },
+        { key: 'k', value: JSON.stringify(good[5]) },
+      ],
+    });
+    await producer.disconnect();
+    const m = await startMember(t.store, cfg);
+    try {
+      await waitFor('good rows and dead letters', async () => (await requestsOf('poison')) === 5 && (await count(t.store, `${table('dead_letters')} WHERE topic = '${topic}'`)) === 2);
+      const dead = await t.store.queryRows<{ partition: string; offset: string; reason: string; source: string; payload: string }>(
+        `SELECT partition, offset, reason, source, payload FROM ${table('dead_letters')} WHERE topic = {topic:String} ORDER BY offset`,
+        { topic },
+      );
+      expect(dead.map((d) => [Number(d.partition), Number(d.offset), d.source])).toEqual([[0, 2, 'kafka'], [0, 4, 'kafka']]);
+      expect(dead[0]!.payload).toContain('cut-off');
+      expect(dead[1]!.reason).toMatch(/tenant: required/);
+      expect(await metric(m.registry, 'llmeter_kafka_consumer_poison_messages_total', { reason: 'not_json' })).toBe(1);
+      // The partition moved past the poison: everything is committed.
+      const admin = kafka.admin();
+      await admin.connect();
+      const offsets = await admin.fetchOffsets({ groupId: cfg.transport.kafka.group_id, topics: [topic] });
+      await admin.disconnect();
+      expect(offsets[0]!.partitions[0]!.offset).toBe('7');
+    } finally {
+      await m.stop();
+    }
+  });
+  it('holds on while ClickHouse inserts fail: partitions pause, lag grows, then everything drains, nothing lost', async () => {
+    const cfg = scenarioConfig([broker.bootstrap], 'chdown', { consumer: { max_batch_records: 200 } }, { queue_capacity: 200, retry: { initial_ms: 20, max_ms: 100 } });
+    let failing = true;
+    let failures = 0;
+    const base = storeInserter(t.store);
+    const flaky: Inserter = {
+      async insert(tbl, rows, token) {
+        if (failing) {
+          failures++;
+          throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123'), { code: 'ECONNREFUSED' });
+        }
+        await base.insert(tbl, rows, token);
+      },
+    };
+    const sink = await startSink(cfg);
+    const m = await startMember(t.store, cfg, flaky);
+    try {
+      const r = await sink.submit('llm_request', requests('chdown', 0, 2000, 16), { source: 'proxy' });
+      await r.durable;
+      await waitFor('partitions paused behind the full writer', async () => (await metric(m.registry, 'llmeter_kafka_consumer_pauses_total')) > 0 && failures > 3);
+      const lagDuring = [...(await m.consumer.measureLag()).values()].reduce((a, b) => a + b, 0);
+      expect(lagDuring).toBe(2000);
+      expect(await metric(m.registry, 'llmeter_kafka_consumer_lag')).toBe(2000);
+      expect(await requestsOf('chdown')).toBe(0);
+      failing = false;
+      await waitFor('drained', async () => (await requestsOf('chdown')) === 2000, 30_000);
+      await waitFor('lag back to zero', async () => [...(await m.consumer.measureLag()).values()].every((v) => v === 0));
+      await new Promise((res) => setTimeout(res, 300));
+      expect(await requestsOf('chdown')).toBe(2000);
+      expect(await metric(m.registry, 'llmeter_insert_retries_total')).toBeGreaterThan(0);
+    } finally {
+      failing = false;
+      await m.stop();
+      await sink.shutdown();
+    }
+  });
+
+  it('spools while the broker is down and replays in order when it is back: nothing lost, nothing doubled', async () => {
+    const cfg = scenarioConfig([broker.bootstrap], 'outage');
+    const registry = new Registry();
+    const sink = await startSink(cfg, registry);
+    const m = await startMember(t.store, cfg);
+    try {
+      const durables: Promise<void>[] = [];
+      for (let round = 0; round < 30; round++) {
+        if (round === 10) {
+          await sink.forceFlush();
+          await broker.stop();
+        }
+        if (round === 20) {
+          await waitFor('records spooled to disk', async () => (await metric(registry, 'llmeter_kafka_spool_records_written_total')) > 0, 20_000);
+          expect(await metric(registry, 'llmeter_kafka_producer_spooling')).toBe(1);
+          await broker.restart();
+        }
+        const r = await sink.submit('llm_request', requests('outage', round * 100, 100, 5), { source: 'proxy' });
+        expect(r.accepted).toBe(100);
+        durables.push(r.durable);
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      await Promise.all(durables);
+      await waitFor('spool replayed', () => sink.pendingRecords === 0, 60_000);
+      expect(await metric(registry, 'llmeter_kafka_spool_records_replayed_total')).toBeGreaterThan(0);
+      expect(await metric(registry, 'llmeter_kafka_producer_records_dropped_total')).toBe(0);
+      await waitFor('all rows in ClickHouse', async () => (await requestsOf('outage')) >= 3000, 60_000);
+      await new Promise((res) => setTimeout(res, 1000));
+      expect(await requestsOf('outage')).toBe(3000);
+      const dup = await t.store.queryRows<{ n: string }>(`SELECT count() AS n FROM (SELECT request_id FROM ${table('llm_requests')} WHERE startsWith(tenant, 'outage-') GROUP BY request_id HAVING count() > 1)`);
+      expect(Number(dup[0]!.n)).toBe(0);
+    } finally {
+      await m.stop();
+      await sink.shutdown();
+    }
+  });
+
+  it('a collector SIGKILLed between insert and commit restarts and leaves every record exactly once', async () => {
+    const cfg = scenarioConfig([broker.bootstrap], 'crash');
+    const sink = await startSink(cfg);
+    const r = await sink.submit('llm_request', requests('crash', 0, 3000, 8), { source: 'proxy' });
+    await r.durable;
+    await sink.shutdown();
+    const dataDir = scratchDir('llmeter-crash-store-');
+    const args = { debug: process.env.LLMETER_TEST_DEBUG === '1', dataDir, brokers: [broker.bootstrap], prefix: 'test-crash', group: cfg.transport.kafka.group_id, pipeline: { batch_ms: 50 } };
+    const spawnChild = (ackDelayMs: number): ChildProcess => {
+      const c = fork(path.join(here, 'collector-child.ts'), [JSON.stringify({ ...args, ackDelayMs })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      children.add(c);
+      return c;
+    };
+    const next = (c: ChildProcess, pred: (m: Record<string, unknown>) => boolean) =>
+      new Promise<Record<string, unknown>>((resolve, reject) => {
+        const onExit = (code: number | null) => reject(new Error(`collector exited (${code})`));
+        const on = (m: unknown) => {
+          if (pred(m as Record<string, unknown>)) {
+            c.off('message', on);
+            c.off('exit', onExit);
+            resolve(m as Record<string, unknown>);
+          }
+        };
+        c.on('message', on);
+        c.once('exit', onExit);
+      });
+
+    const first = spawnChild(2_000);
+    // The first insert has reached ClickHouse; its offsets are not committed yet.
+    const inserted = await next(first, (m) => m.event === 'inserted' && m.table === 'llm_requests');
+    expect(inserted.rows).toBeGreaterThan(0);
+    const exited = new Promise((res) => first.once('exit', res));
+    first.kill('SIGKILL');
+    await exited;
+
+    const second = spawnChild(0);
+    try {
+      await next(second, (m) => m.event === 'ready');
+      const ask = async () => {
+        const reply = next(second, (m) => 'count' in m || 'error' in m);
+        second.send({ cmd: 'count', sql: `llmeter.llm_requests WHERE startsWith(tenant, 'crash-')` });
+        const m = (await reply) as { count: number; redeliveries: number; error?: string };
+        if (m.error) throw new Error(`collector: ${m.error}`);
+        return m;
+      };
+      await waitFor('restarted collector caught up', async () => (await ask()).count >= 3000, 60_000, 300);
+      await new Promise((res) => setTimeout(res, 1000));
+      const final = await ask();
+      expect(final.count).toBe(3000);
+      // The crashed batch was re-inserted under its recorded boundaries and token.
+      expect(final.redeliveries).toBeGreaterThan(0);
+    } finally {
+      const stopped = new Promise((res) => second.once('exit', res));
+      second.send({ cmd: 'stop' });
+      await stopped;
+    }
+  });
+});

@@ -1,0 +1,74 @@
+// The transport's entry points as the runtime uses them: createKafkaSink() for the exporters and
+// kafkaConsumerComponents() for a real collector (startCollector: store, pipeline, HTTP), with the
+// consumer's lag served on the collector's own /metrics over HTTP. Its own file: a collector opens
+// the process's one embedded ClickHouse.
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { silentLogger } from '../../collector/log.ts';
+import { startCollector, type Collector, type RuntimeContext } from '../../collector/runtime.ts';
+import { createKafkaSink, kafkaConsumerComponents } from '../../collector/transport/kafka/index.ts';
+import { count, testConfig } from '../helpers/store.ts';
+import { startBroker, type Broker } from './broker.ts';
+import { removeScratch, scratchDir, waitFor } from './harness.ts';
+import { requests } from './records.ts';
+
+let broker: Broker;
+beforeAll(async () => {
+  broker = await startBroker();
+}, 120_000);
+afterAll(async () => {
+  removeScratch();
+  await broker?.destroy();
+});
+
+it('a collector built by the runtime consumes what the exporters sink publishes, and reports lag on /metrics', async () => {
+  const kafka = {
+    brokers: [broker.bootstrap],
+    topic_prefix: 'wiring',
+    group_id: 'wiring-collectors',
+    spool_dir: scratchDir('llmeter-spool-wiring-'),
+    topics: { partitions: 2 },
+    producer: { linger_ms: 20 },
+    consumer: { lag_interval_ms: 200, session_timeout_ms: 10_000, heartbeat_interval_ms: 1_000 },
+  };
+  const config = testConfig({ transport: { kind: 'kafka', kafka } });
+  let ctx: RuntimeContext | undefined;
+  const collector: Collector = await startCollector(config, silentLogger, {
+    withoutFeatures: true,
+    features: [
+      (c) => {
+        ctx = c;
+        return [];
+      },
+    ],
+  });
+  // The runtime built the producer sink (the exporters' sink) and the consumer-group member.
+  expect(collector.components.map((c) => c.name)).toEqual(expect.arrayContaining(['kafka-consumer', 'kafka-producer']));
+  const edgeRegistry = new Registry();
+  // An edge node: publishes only (consume: false builds no consumer).
+  const sink = createKafkaSink({ ...config.transport.kafka, consume: false }, edgeRegistry, silentLogger);
+  expect(kafkaConsumerComponents({ ...ctx!, config: testConfig({ transport: { kind: 'kafka', kafka: { ...kafka, consume: false } } }) }, collector.pipeline)).toEqual([]);
+  try {
+    await sink.start();
+    const r = await sink.submit('llm_request', requests('wiring', 0, 1000, 6), { source: 'proxy' });
+    expect(r).toMatchObject({ accepted: 1000, rejected: 0, dropped: 0 });
+    await r.durable;
+    // The runtime's own sink publishes to the same topics.
+    const own = await ctx!.sink.submit('llm_request', requests('wiring', 1000, 200, 6), { source: 'proxy' });
+    expect(own.accepted).toBe(200);
+    await own.durable;
+    const table = `${collector.store.database}.llm_requests WHERE startsWith(tenant, 'wiring-')`;
+    await waitFor('rows in ClickHouse', async () => (await count(collector.store, table)) >= 1200);
+    const metricsText = async () => (await fetch(`http://${collector.address}/metrics`)).text();
+    await waitFor('lag 0 on /metrics', async () => /llmeter_kafka_consumer_lag\{topic="wiring\.llm_request\.v1",partition="1"[^}]*\} 0/.test(await metricsText()));
+    const text = await metricsText();
+    expect(text).toMatch(/llmeter_kafka_consumer_records_committed_total\{topic="wiring\.llm_request\.v1"[^}]*\} 1200/);
+    expect(await count(collector.store, table)).toBe(1200);
+    expect(await edgeRegistry.metrics()).toMatch(/llmeter_kafka_producer_records_sent_total\{topic="wiring\.llm_request\.v1"\} 1000/);
+    // A transport kind other than kafka builds no consumer.
+    expect(kafkaConsumerComponents({ ...ctx!, config: testConfig() }, collector.pipeline)).toEqual([]);
+  } finally {
+    await sink.shutdown();
+    await collector.shutdown();
+  }
+});
