@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { configSchema } from '../collector/config/schema.ts';
 import { silentLogger } from '../collector/log.ts';
 import { Pipeline, storeInserter } from '../collector/pipeline/pipeline.ts';
-import { validatorFor } from '../collector/records/validate.ts';
+import { validatorFor, type Row } from '../collector/records/validate.ts';
 import { migrate } from '../collector/schema/migrations.ts';
 import type { GpuSampleRecord, LlmRequestRecord } from '../collector/schema/tables.ts';
 import { openStore } from '../collector/store/store.ts';
@@ -73,7 +73,7 @@ let peakRss = 0;
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 50);
 
 async function viaPipeline(store: Awaited<ReturnType<typeof openStore>>, signal: 'llm_request' | 'gpu_sample', make: (i: number) => object): Promise<Result & { rssByRound: number[] }> {
-  const cfg = configSchema.parse({}).pipeline;
+  const cfg = configSchema.parse({ pipeline: { batch_rows: Number(process.env.BATCH_ROWS ?? 20_000), queue_capacity: Math.max(100_000, 2 * Number(process.env.BATCH_ROWS ?? 0)) } }).pipeline;
   const p = new Pipeline({ config: cfg, inserter: storeInserter(store), registry: new Registry(), log: silentLogger });
   // Records are made before the clock starts, as the limit's file is written before its clock.
   const chunks: object[][] = [];
@@ -119,6 +119,27 @@ async function viaFile(store: Awaited<ReturnType<typeof openStore>>, table: stri
   return { path: `ClickHouse file() (${(statSync(file).size / 2 ** 20).toFixed(0)} MiB)`, rows: ROWS, seconds, peakRssMb: peakRss / 2 ** 20 };
 }
 
+async function viaDirectInserts(store: Awaited<ReturnType<typeof openStore>>, table: string, signal: 'llm_request' | 'gpu_sample', make: (i: number) => object): Promise<Result> {
+  // The same engine entry the pipeline uses (raw JSONCompactEachRow inserts of 20,000 validated rows,
+  // one after another), without llmeter's queue, batcher or validation: the insert path's own limit.
+  const v = validatorFor(signal);
+  const batches: Row[][] = [];
+  for (let i = 0; i < ROWS; i += 20_000) {
+    const b: Row[] = [];
+    for (let k = i; k < Math.min(ROWS, i + 20_000); k++) {
+      const r = v(make(k));
+      if (!r.ok) throw new Error(r.errors.join('; '));
+      b.push(r.row);
+    }
+    batches.push(b);
+  }
+  peakRss = process.memoryUsage.rss();
+  const t = performance.now();
+  for (let i = 0; i < batches.length; i++) await store.insertRows(`${store.database}.${table}`, batches[i]!, { insert_deduplication_token: `direct-${table}-${i}` });
+  const seconds = (performance.now() - t) / 1000;
+  return { path: 'direct inserts, same batches', rows: ROWS, seconds, peakRssMb: peakRss / 2 ** 20 };
+}
+
 const dir = mkdtempSync(path.join(os.tmpdir(), 'llmeter-bench-'));
 const store = await openStore(configSchema.parse({ store: { data_dir: path.join(dir, 'data'), ttl_days: { raw: 0, reference: 0, rollup: 0 } } }).store);
 await migrate(store, store.ddlTarget());
@@ -130,6 +151,8 @@ for (const [table, signal, make] of [
 ] as const) {
   const limit = await viaFile(store, table, signal, make, dir);
   await store.command(`TRUNCATE TABLE ${table}`);
+  const direct = await viaDirectInserts(store, table, signal, make);
+  await store.command(`TRUNCATE TABLE ${table}`);
   const ours = await viaPipeline(store, signal, make);
   const n = await store.queryRows<{ n: string }>(`SELECT count() AS n FROM ${table}`);
   if (Number(n[0]!.n) !== ROWS) throw new Error(`${table}: expected ${ROWS} rows, found ${n[0]!.n}`);
@@ -137,6 +160,7 @@ for (const [table, signal, make] of [
   const rate = (r: Result) => r.rows / r.seconds;
   lines.push(
     `| ${table} | ${limit.path} | ${Math.round(rate(limit)).toLocaleString('en')} | 1.00 | ${limit.peakRssMb.toFixed(0)} |`,
+    `| ${table} | ${direct.path} | ${Math.round(rate(direct)).toLocaleString('en')} | ${(rate(direct) / rate(limit)).toFixed(2)} | ${direct.peakRssMb.toFixed(0)} |`,
     `| ${table} | ${ours.path} | ${Math.round(rate(ours)).toLocaleString('en')} | ${(rate(ours) / rate(limit)).toFixed(2)} | ${ours.peakRssMb.toFixed(0)} (RSS at 0/25/50/75%: ${ours.rssByRound.map((b) => (b / 2 ** 20).toFixed(0)).join(' / ')} MiB) |`,
   );
 }

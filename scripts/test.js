@@ -38,4 +38,11 @@ if (!process.env.LLMETER_SKIP_LINT && args.length === 0) {
   run(bin('tsc'), ['--noEmit', '-p', '.']);
   run(bin('eslint'), ['.']);
 }
-run(bin('vitest'), ['run', ...args]);
+if (args.length > 0) {
+  run(bin('vitest'), ['run', ...args]);
+} else {
+  // The scale-out tests drive a real Kafka broker (a JVM) and kill and restart it and collectors:
+  // they run on their own after the rest, so no other test competes with them for the two cores.
+  run(bin('vitest'), ['run', '--exclude', 'test/kafka/**']);
+  run(bin('vitest'), ['run', 'test/kafka', '--no-file-parallelism']);
+}
