@@ -1,22 +1,15 @@
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configSchema } from '../../collector/config/schema.ts';
 import { chargeback } from '../../collector/cost/chargeback.ts';
-import { silentLogger } from '../../collector/log.ts';
-import { Pipeline, storeInserter } from '../../collector/pipeline/pipeline.ts';
-import { openTestStore, type TestStore } from '../helpers/store.ts';
-import { FleetBuilder, H, M } from './fleet.ts';
+import type { Pipeline } from '../../collector/pipeline/pipeline.ts';
+import { FleetBuilder, H, M, openCostStore, type CostStore } from './fleet.ts';
 
-let t: TestStore;
+let t: CostStore;
 let pipeline: Pipeline;
 beforeAll(async () => {
-  t = await openTestStore();
-  pipeline = new Pipeline({ config: configSchema.parse({ pipeline: { batch_ms: 10 } }).pipeline, inserter: storeInserter(t.store), registry: new Registry(), log: silentLogger });
+  t = await openCostStore();
+  pipeline = t.pipeline;
 });
-afterAll(async () => {
-  await pipeline?.shutdown();
-  await t?.close();
-});
+afterAll(async () => t?.close());
 
 // Each scenario lives on its own day so they do not see each other.
 const day = (n: number) => Date.UTC(2026, 9, n);

@@ -1,6 +1,10 @@
 // Builds small, exact fleets for cost tests: nodes with inventory, GPU samples every 15 s while up,
 // price changes, and requests with known GPU-seconds.
-import type { Pipeline } from '../../collector/pipeline/pipeline.ts';
+import { Registry } from 'prom-client';
+import { configSchema } from '../../collector/config/schema.ts';
+import { silentLogger } from '../../collector/log.ts';
+import { Pipeline, storeInserter } from '../../collector/pipeline/pipeline.ts';
+import { openTestStore, type TestStore } from '../helpers/store.ts';
 import type { GpuSampleRecord, LlmRequestRecord, ModelStateRecord, NodeRecord, PricePointRecord } from '../../collector/schema/tables.ts';
 
 export const H = 3_600_000;
@@ -104,4 +108,24 @@ export class FleetBuilder {
       await r.durable;
     }
   }
+}
+
+export interface CostStore {
+  store: TestStore['store'];
+  pipeline: Pipeline;
+  close(): Promise<void>;
+}
+
+/** An embedded store with a fast-flushing pipeline into it, for loading fleets. */
+export async function openCostStore(): Promise<CostStore> {
+  const t = await openTestStore();
+  const pipeline = new Pipeline({ config: configSchema.parse({ pipeline: { batch_ms: 10 } }).pipeline, inserter: storeInserter(t.store), registry: new Registry(), log: silentLogger });
+  return {
+    store: t.store,
+    pipeline,
+    async close() {
+      await pipeline.shutdown();
+      await t.close();
+    },
+  };
 }

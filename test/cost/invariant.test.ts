@@ -2,25 +2,18 @@
 // equal the fleet's total cost to the cent, and nothing is negative.
 import fc from 'fast-check';
 import { Decimal } from 'decimal.js';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configSchema } from '../../collector/config/schema.ts';
 import { chargeback } from '../../collector/cost/chargeback.ts';
-import { silentLogger } from '../../collector/log.ts';
-import { Pipeline, storeInserter } from '../../collector/pipeline/pipeline.ts';
-import { openTestStore, type TestStore } from '../helpers/store.ts';
-import { FleetBuilder, H, M } from './fleet.ts';
+import type { Pipeline } from '../../collector/pipeline/pipeline.ts';
+import { FleetBuilder, H, M, openCostStore, type CostStore } from './fleet.ts';
 
-let t: TestStore;
+let t: CostStore;
 let pipeline: Pipeline;
 beforeAll(async () => {
-  t = await openTestStore();
-  pipeline = new Pipeline({ config: configSchema.parse({ pipeline: { batch_ms: 10 } }).pipeline, inserter: storeInserter(t.store), registry: new Registry(), log: silentLogger });
+  t = await openCostStore();
+  pipeline = t.pipeline;
 });
-afterAll(async () => {
-  await pipeline?.shutdown();
-  await t?.close();
-});
+afterAll(async () => t?.close());
 
 const nodeArb = fc.record({
   gpus: fc.integer({ min: 1, max: 8 }),
