@@ -90,7 +90,7 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
     const factories = [...(opts.withoutFeatures ? [] : FEATURES), ...(opts.features ?? [])];
     // Start order: the Kafka sink before the exporters that write to it, the consumer last; shutdown
     // runs in reverse (consumer, exporters, sink flush or spool, then the pipeline drains).
-    const components: Component[] = [...(kafkaSink ? [kafkaSink] : []), ...(opts.withoutFeatures ? [] : [budgets])];
+    const components: Component[] = [...(kafkaSink ? [kafkaSink] : []), ...(opts.withoutFeatures || config.cost.budgets.length === 0 ? [] : [budgets])];
     for (const f of factories) components.push(...(await f(ctx)));
     components.push(...kafkaConsumerComponents(ctx, pipeline, { env: opts.env }));
     if (!opts.withoutHttp) {

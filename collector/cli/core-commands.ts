@@ -58,7 +58,7 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
             `llmeter collector running (${file ? `config ${file}` : 'default configuration'})`,
             `  store:    ${where}, database ${collector.store.database}`,
             `  http:     http://${collector.address}  (/healthz /readyz /metrics /api/sql)`,
-            `  exporters: ${collector.components.map((c) => c.name).join(', ') || 'none enabled (see docs/configuration.md)'}`,
+            `  running:  ${collector.components.map((c) => c.name).join(', ') || 'no exporters enabled (see docs/configuration.md)'}`,
             'Press Ctrl-C to stop; buffered records are flushed first.',
             '',
           ].join('\n'),
