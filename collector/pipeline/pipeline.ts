@@ -38,6 +38,19 @@ export interface RecordSink {
 }
 
 const MAX_PAYLOAD = 1 << 20;
+
+/**
+ * A payload that could not even be parsed into a record (not JSON), passed in place of a record so it
+ * is dead-lettered with its own reason, its offset and the batch's deduplication token.
+ */
+export class Unparsable {
+  readonly text: string;
+  readonly reason: string;
+  constructor(text: string, reason: string) {
+    this.text = text;
+    this.reason = reason;
+  }
+}
 const DEAD_COLUMNS = columnNames(deadLetters);
 const DEAD_SIGNAL = DEAD_COLUMNS.indexOf('signal');
 
@@ -114,15 +127,22 @@ export class Pipeline implements RecordSink, Component {
     const reasons = new Map<string, number>();
     const dead: Row[] = [];
     for (let i = 0; i < records.length; i++) {
-      const rec = records[i];
-      const v = validate(rec);
-      if (v.ok) {
-        good.push(v.row);
-        continue;
+      const rec: unknown = records[i];
+      let reason: string;
+      let payload: unknown = rec;
+      if (rec instanceof Unparsable) {
+        reason = rec.reason;
+        payload = rec.text;
+      } else {
+        const v = validate(rec);
+        if (v.ok) {
+          good.push(v.row);
+          continue;
+        }
+        reason = v.errors.join('; ');
       }
-      const reason = v.errors.join('; ');
       if (reasons.size < 20 || reasons.has(reason)) reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
-      dead.push(this.deadLetterRow(signal, rec, reason, origin, origin.offsets?.[i]));
+      dead.push(this.deadLetterRow(signal, payload, reason, origin, origin.offsets?.[i]));
     }
     this.metrics.rowsReceived.inc({ signal, source: origin.source }, records.length);
     const durables: Promise<void>[] = [];

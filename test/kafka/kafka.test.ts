@@ -137,6 +137,7 @@ describe('kafka transport', () => {
       );
       expect(dead.map((d) => [Number(d.partition), Number(d.offset), d.source])).toEqual([[0, 2, 'kafka'], [0, 4, 'kafka']]);
       expect(dead[0]!.payload).toContain('cut-off');
+      expect(dead[0]!.reason).toMatch(/^not valid JSON: /);
       expect(dead[1]!.reason).toMatch(/tenant: required/);
       expect(await metric(m.registry, 'llmeter_kafka_consumer_poison_messages_total', { reason: 'not_json' })).toBe(1);
       // The partition moved past the poison: everything is committed.

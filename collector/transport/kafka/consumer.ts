@@ -9,7 +9,7 @@ import type { Registry } from 'prom-client';
 import type { PipelineConfig } from '../../config/schema.ts';
 import { once, type Component } from '../../lifecycle/component.ts';
 import type { Logger } from '../../log.ts';
-import type { Pipeline } from '../../pipeline/pipeline.ts';
+import { Unparsable, type Pipeline } from '../../pipeline/pipeline.ts';
 import type { Signal } from '../../schema/tables.ts';
 import type { KafkaConfig } from './config.ts';
 import { decodeIntent, dedupToken, encodeIntent, type Intent } from './intent.ts';
@@ -195,9 +195,9 @@ export class KafkaConsumer implements Component {
       const text = m.value ? m.value.toString('utf8') : '';
       try {
         records[k] = JSON.parse(text);
-      } catch {
-        // Handed on as the raw text: validation refuses it and it is dead-lettered with its offset.
-        records[k] = text;
+      } catch (err) {
+        // Handed on in the record's place: dead-lettered with its offset under the batch's token.
+        records[k] = new Unparsable(text, `not valid JSON: ${(err as Error).message}`);
         this.metrics.poison.inc({ topic, reason: 'not_json' });
       }
     }
