@@ -28,7 +28,7 @@ let t = performance.now();
 await store.command(`INSERT INTO nodes (ts, node, instance_type, provider, region, zone, capacity_type, gpu_count, pool, tier)
   SELECT ${ts(FROM - 60_000)}, concat('node-', toString(number)), 'g5.12xlarge', 'aws', 'us-east-1', concat('us-east-1', ['a','b','c'][number % 3 + 1]), if(number % 2 = 0, 'spot', 'on_demand'), 4, concat('pool-', toString(number % 4)), 'premium'
   FROM numbers(${NODES})`);
-// Every node up every minute of the month (its inventory observations feed node_minutes).
+// Every node up every minute of the month (its inventory observations feed node_hours).
 await store.command(`INSERT INTO nodes (ts, node, instance_type, provider, region, zone, capacity_type, gpu_count, pool, tier)
   SELECT ${ts(FROM)} + toIntervalMinute(intDiv(number, ${NODES})), concat('node-', toString(number % ${NODES})), 'g5.12xlarge', 'aws', 'us-east-1', concat('us-east-1', ['a','b','c'][number % ${NODES} % 3 + 1]), if(number % ${NODES} % 2 = 0, 'spot', 'on_demand'), 4, concat('pool-', toString(number % 4)), 'premium'
   FROM numbers(${NODES * DAYS * 1440})`);

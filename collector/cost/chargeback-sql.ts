@@ -46,8 +46,15 @@ export interface StageTables {
   usage: string;
 }
 
-/** Stage 1: every node-hour in the period with its up minutes, devices and cost. */
+/**
+ * Stage 1: every node-hour in the period with its up minutes, devices and cost. Up-time is a bitmask
+ * of minutes per node-hour (node_hours). A node-hour with no price change inside it is priced once,
+ * at the price in force at the start of the hour, for all its up minutes; only node-hours with a
+ * change inside are split into minutes and priced minute by minute.
+ */
 export function nodeHourStageSql(): string {
+  const window = (bound: string) => `toUInt8(greatest(0, least(60, ceil(dateDiff('second', h.hour, ${bound}) / 60))))`;
+  const unit = (at: string, minutes: string) => `node, ${at} AS at, hour, toUInt32(${minutes}) AS minutes, instance_type, provider, region, zone, capacity_type, devices, pool, tier`;
   return `WITH
 node_info AS (
   SELECT node,
@@ -56,31 +63,49 @@ node_info AS (
     argMax(pool, ts) AS pool, argMax(tier, ts) AS tier
   FROM nodes WHERE ts < {to:DateTime64(3)} GROUP BY node
 ),
-up AS (
-  SELECT m.node AS node, m.minute AS minute, n.instance_type AS instance_type, n.provider AS provider, n.region AS region,
-    n.zone AS zone, n.capacity_type AS capacity_type, n.devices AS devices, n.pool AS pool, n.tier AS tier
-  FROM (SELECT node, minute FROM node_minutes WHERE minute >= {from:DateTime64(3)} AND minute < {to:DateTime64(3)} GROUP BY node, minute) AS m
-  INNER JOIN node_info AS n ON n.node = m.node
-),
 prices AS (
   SELECT provider, instance_type, region, zone, capacity_type, effective_from, usd_per_hour
   FROM price_points FINAL WHERE os IN ('', 'linux') AND effective_from < {to:DateTime64(3)}
 ),
+-- Hours in which some price of an instance type changes other than on the hour.
+mixed AS (
+  SELECT DISTINCT instance_type, toDateTime(toStartOfHour(effective_from), 'UTC') AS hour
+  FROM prices WHERE effective_from != toStartOfHour(effective_from)
+),
+hours AS (
+  -- The period may start or end inside an hour: keep only the minutes in [from, to).
+  SELECT h.node AS node, h.hour AS hour,
+    bitAnd(h.mask, if(${window('{to:DateTime64(3)}')} > ${window('{from:DateTime64(3)}')},
+      bitShiftLeft(toUInt64(1), ${window('{to:DateTime64(3)}')}) - bitShiftLeft(toUInt64(1), ${window('{from:DateTime64(3)}')}), toUInt64(0))) AS mask
+  FROM (SELECT node, hour, groupBitOr(minutes) AS mask FROM node_hours WHERE hour >= toStartOfHour({from:DateTime64(3)}) AND hour < {to:DateTime64(3)} GROUP BY node, hour) AS h
+),
+up AS (
+  SELECT hs.node AS node, hs.hour AS hour, hs.mask AS mask, n.instance_type AS instance_type, n.provider AS provider, n.region AS region,
+    n.zone AS zone, n.capacity_type AS capacity_type, n.devices AS devices, n.pool AS pool, n.tier AS tier,
+    (hs.hour, n.instance_type) IN (SELECT hour, instance_type FROM mixed) AS is_mixed
+  FROM hours AS hs INNER JOIN node_info AS n ON n.node = hs.node
+  WHERE hs.mask != 0
+),
+units AS (
+  SELECT ${unit('hour', 'bitCount(mask)')} FROM up WHERE NOT is_mixed
+  UNION ALL
+  SELECT ${unit('hour + toIntervalMinute(m)', '1')} FROM up ARRAY JOIN bitPositionsToArray(mask) AS m WHERE is_mixed
+),
 priced AS (
-  SELECT u.node AS node, u.minute AS minute, u.capacity_type AS capacity_type, u.devices AS devices, u.pool AS pool, u.tier AS tier,
+  SELECT u.node AS node, u.hour AS hour, u.minutes AS minutes, u.capacity_type AS capacity_type, u.devices AS devices, u.pool AS pool, u.tier AS tier,
     bk.usd_per_hour AS p_book, bk.effective_from AS f_book,
     zn.usd_per_hour AS p_zone, zn.effective_from AS f_zone,
     rg.usd_per_hour AS p_region, rg.effective_from AS f_region,
     od.usd_per_hour AS p_od, od.effective_from AS f_od
-  FROM up AS u
+  FROM units AS u
   ASOF LEFT JOIN (SELECT instance_type, effective_from, usd_per_hour FROM prices WHERE provider = 'book') AS bk
-    ON bk.instance_type = u.instance_type AND u.minute >= bk.effective_from
+    ON bk.instance_type = u.instance_type AND u.at >= bk.effective_from
   ASOF LEFT JOIN (SELECT * FROM prices WHERE zone != '' AND provider != 'book') AS zn
-    ON zn.provider = u.provider AND zn.instance_type = u.instance_type AND zn.zone = u.zone AND zn.capacity_type = u.capacity_type AND u.minute >= zn.effective_from
+    ON zn.provider = u.provider AND zn.instance_type = u.instance_type AND zn.zone = u.zone AND zn.capacity_type = u.capacity_type AND u.at >= zn.effective_from
   ASOF LEFT JOIN (SELECT * FROM prices WHERE zone = '' AND provider != 'book') AS rg
-    ON rg.provider = u.provider AND rg.instance_type = u.instance_type AND rg.region = u.region AND rg.capacity_type = u.capacity_type AND u.minute >= rg.effective_from
+    ON rg.provider = u.provider AND rg.instance_type = u.instance_type AND rg.region = u.region AND rg.capacity_type = u.capacity_type AND u.at >= rg.effective_from
   ASOF LEFT JOIN (SELECT * FROM prices WHERE capacity_type = 'on_demand' AND provider != 'book') AS od
-    ON od.provider = u.provider AND od.instance_type = u.instance_type AND od.region = u.region AND u.minute >= od.effective_from
+    ON od.provider = u.provider AND od.instance_type = u.instance_type AND od.region = u.region AND u.at >= od.effective_from
 ),
 resident AS (
   SELECT toStartOfHour(ts) AS hour, node, uniqExact(toStartOfMinute(ts)) AS resident_minutes
@@ -91,12 +116,12 @@ SELECT nh.hour AS hour, nh.node AS node, nh.devices AS devices, nh.pool AS pool,
   nh.cost AS cost, nh.fallback_minutes AS fallback_minutes, nh.unpriced_minutes AS unpriced_minutes,
   ifNull(r.resident_minutes, 0) AS resident_minutes
 FROM (
-  SELECT toStartOfHour(minute) AS hour, node, any(devices) AS devices, any(pool) AS pool, any(tier) AS tier,
-    count() AS up_minutes,
+  SELECT hour, node, any(devices) AS devices, any(pool) AS pool, any(tier) AS tier,
+    sum(minutes) AS up_minutes,
     -- A price holds from its effective_from until the next change; each up minute costs price / 60.
-    sum(toDecimal128(multiIf(f_book IS NOT NULL, p_book, f_zone IS NOT NULL, p_zone, f_region IS NOT NULL, p_region, f_od IS NOT NULL, p_od, toDecimal64(0, 9)), 20) / 60) AS cost,
-    countIf(f_book IS NULL AND f_zone IS NULL AND f_region IS NULL AND f_od IS NOT NULL AND capacity_type != 'on_demand') AS fallback_minutes,
-    countIf(f_book IS NULL AND f_zone IS NULL AND f_region IS NULL AND f_od IS NULL) AS unpriced_minutes
+    sum(toDecimal128(multiIf(f_book IS NOT NULL, p_book, f_zone IS NOT NULL, p_zone, f_region IS NOT NULL, p_region, f_od IS NOT NULL, p_od, toDecimal64(0, 9)), 20) * minutes / 60) AS cost,
+    sumIf(minutes, f_book IS NULL AND f_zone IS NULL AND f_region IS NULL AND f_od IS NOT NULL AND capacity_type != 'on_demand') AS fallback_minutes,
+    sumIf(minutes, f_book IS NULL AND f_zone IS NULL AND f_region IS NULL AND f_od IS NULL) AS unpriced_minutes
   FROM priced GROUP BY hour, node
 ) AS nh
 LEFT JOIN resident AS r ON r.hour = nh.hour AND r.node = nh.node

@@ -157,18 +157,18 @@ export const ROLLUPS: readonly RollupDef[] = [
     ],
   },
   {
-    name: 'node_minutes',
-    doc: 'Minutes in which a node was seen (any GPU sample or inventory observation): the up-time that node cost is charged for.',
+    name: 'node_hours',
+    doc: 'Per node and hour, the minutes in which the node was seen (any GPU sample or inventory observation), as a 60-bit mask: the up-time that node cost is charged for.',
     columns: `
-  minute DateTime('UTC'),
+  hour DateTime('UTC'),
   node LowCardinality(String),
-  observations SimpleAggregateFunction(sum, UInt64)`,
-    orderBy: 'node, minute',
-    timeColumn: 'minute',
+  minutes SimpleAggregateFunction(groupBitOr, UInt64)`,
+    orderBy: 'node, hour',
+    timeColumn: 'hour',
     shardingKey: 'cityHash64(node)',
     views: [
-      { name: 'node_minutes_from_gpu_mv', source: 'gpu_metrics', select: 'toStartOfMinute(ts) AS minute, node, count() AS observations', groupBy: 'minute, node' },
-      { name: 'node_minutes_from_nodes_mv', source: 'nodes', select: 'toStartOfMinute(ts) AS minute, node, count() AS observations', groupBy: 'minute, node' },
+      { name: 'node_hours_from_gpu_mv', source: 'gpu_metrics', select: 'toStartOfHour(ts) AS hour, node, groupBitOr(bitShiftLeft(toUInt64(1), toMinute(ts))) AS minutes', groupBy: 'hour, node' },
+      { name: 'node_hours_from_nodes_mv', source: 'nodes', select: 'toStartOfHour(ts) AS hour, node, groupBitOr(bitShiftLeft(toUInt64(1), toMinute(ts))) AS minutes', groupBy: 'hour, node' },
     ],
   },
 ];
