@@ -17,6 +17,7 @@ import { scrapeComponents } from '../exporters/scrape/index.ts';
 import { pricesComponents } from '../exporters/prices/index.ts';
 import { receiverComponents } from './receivers/index.ts';
 import { alertingComponents } from './alerting/index.ts';
+import { autoscaleComponents } from './autoscale/index.ts';
 import { telemetryComponents, tracedInserter, tracedSink } from './telemetry/index.ts';
 import { createKafkaSink, kafkaConsumerComponents } from './transport/kafka/index.ts';
 
@@ -35,7 +36,7 @@ export interface RuntimeContext {
 export type ComponentFactory = (ctx: RuntimeContext) => Component[] | Promise<Component[]>;
 
 // Telemetry first: it starts before, and stops after, everything that makes spans.
-const FEATURES: readonly ComponentFactory[] = [telemetryComponents, proxyComponents, scrapeComponents, pricesComponents, receiverComponents, alertingComponents];
+const FEATURES: readonly ComponentFactory[] = [telemetryComponents, proxyComponents, autoscaleComponents, scrapeComponents, pricesComponents, receiverComponents, alertingComponents];
 
 export interface Collector {
   readonly store: Store;

@@ -10,6 +10,7 @@ import { costConfigSchema } from '../cost/config.ts';
 import { receiversConfigSchema } from '../receivers/config.ts';
 import { telemetryConfigSchema } from '../telemetry/config.ts';
 import { alertingConfigSchema } from '../alerting/config.ts';
+import { autoscaleConfigSchema } from '../autoscale/config.ts';
 
 export const listenAddress = z
   .string()
@@ -85,6 +86,7 @@ export const configSchema = z
     receivers: receiversConfigSchema,
     telemetry: telemetryConfigSchema,
     alerting: alertingConfigSchema,
+    autoscale: autoscaleConfigSchema,
     log_level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   })
   .prefault({});

@@ -1,5 +1,6 @@
 // Configuration of the metering proxy (the `proxy:` section).
 import { z } from 'zod';
+import { activationConfigSchema } from './activation.ts';
 
 const listen = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:11435');
 const digest = z.string().regex(/^sha256:[0-9a-fA-F]{64}$/, 'expected sha256:<64 hex digits> (make one with `llmeter hash-key`)');
@@ -49,6 +50,7 @@ export const proxyConfigSchema = z
     ps_poll_ms: z.number().int().min(0).default(15_000).describe('How often each Ollama upstream\'s /api/ps is polled into model_states (0 = never).'),
     max_model_labels: z.number().int().positive().default(200).describe('Distinct model names kept as metric labels; further names are counted as "other".'),
     drain_timeout_ms: z.number().int().positive().default(30_000).describe('On shutdown, how long in-flight requests may finish before they are cut.'),
+    activation: activationConfigSchema.describe('Scale from zero: hold requests while an upstream\'s pool wakes (docs/autoscaling.md).'),
   })
   .prefault({});
 

@@ -14,6 +14,7 @@ import type { ProxyConfig } from './config.ts';
 import { apiStyle } from './errors.ts';
 import { Exchange, type Outcome } from './exchange.ts';
 import { TenantLimiter } from './limits.ts';
+import { Activation } from './activation.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { BodyTooLargeError, injectUsage, inspectBody, needsUsageInjection, readRequestBody } from './request.ts';
 import { LabelCap, ProxyState } from './state.ts';
@@ -55,6 +56,8 @@ export class ProxyServer implements Component {
   private readonly active = new Set<Exchange>();
   private readonly submits = new Set<Promise<unknown>>();
   private idleWaiters: (() => void)[] = [];
+  /** Scale-from-zero hold (activation.ts); undefined while proxy.activation is off. */
+  readonly activation: Activation | undefined;
 
   constructor(o: ProxyServerOptions) {
     this.cfg = o.config;
@@ -65,6 +68,7 @@ export class ProxyServer implements Component {
     if (o.config.upstreams.length === 0) throw new Error('proxy: no upstreams configured (proxy.upstreams, or --upstream)');
     this.state = o.state ?? new ProxyState();
     this.metrics = new ProxyMetrics(o.registry, this.state);
+    this.activation = o.config.activation.enabled ? new Activation({ config: o.config.activation, state: this.state, registry: o.registry }) : undefined;
     this.tenants = new TenantResolver(o.config, cwd);
     this.router = new Router(o.config.upstreams.map((u) => new Upstream(u, { headersMs: o.config.headers_timeout_ms, bodyMs: o.config.body_timeout_ms }, cwd)));
     this.models = new LabelCap(o.config.max_model_labels);
@@ -101,6 +105,7 @@ export class ProxyServer implements Component {
   }
 
   shutdown = once(async () => {
+    this.activation?.close();
     this.server.close();
     this.server.closeIdleConnections();
     if (this.active.size > 0) {
@@ -204,6 +209,18 @@ export class ProxyServer implements Component {
     ex.upstream = up;
     const modelLabel = this.models.label(model);
     this.state.arrived(up.name, modelLabel, ex.arrivedAt);
+    // --- scale from zero (activation.ts): hold while the upstream's pool wakes -----------------
+    if (this.activation?.applies(up)) {
+      ex.overheadMs += performance.now() - t;
+      const held = await this.activation.hold(up, modelLabel, ex.abort.signal);
+      ex.queueMs = held.heldMs;
+      t = performance.now();
+      if (!held.ok) {
+        if (held.reason === 'aborted') return ex.fail(0, 'client_abort', 'client closed the connection while the upstream was starting');
+        return ex.fail(503, held.reason === 'full' ? 'queue_full' : 'upstream_down', held.message, 'upstream_starting', { 'retry-after': String(held.retryAfterS) });
+      }
+    }
+    // --- end of scale from zero ---------------------------------------------------------------
     if (!up.gate.tryAcquire()) {
       const q0 = performance.now();
       ex.overheadMs += q0 - t;
@@ -211,7 +228,7 @@ export class ProxyServer implements Component {
       try {
         await up.gate.wait(ex.abort.signal);
       } catch (err) {
-        ex.queueMs = performance.now() - q0;
+        ex.queueMs += performance.now() - q0;
         this.metrics.queueWait.observe({ upstream: up.name }, ex.queueMs / 1000);
         if (ex.clientAborted) return ex.fail(0, 'client_abort', 'client closed the connection while queued');
         const full = err instanceof QueueFullError || err instanceof QueueTimeoutError;
@@ -219,7 +236,7 @@ export class ProxyServer implements Component {
       } finally {
         this.state.queueDelta(up.name, modelLabel, -1);
       }
-      ex.queueMs = performance.now() - q0;
+      ex.queueMs += performance.now() - q0;
       this.metrics.queueWait.observe({ upstream: up.name }, ex.queueMs / 1000);
       t = performance.now();
     }

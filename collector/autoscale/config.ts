@@ -1,0 +1,33 @@
+// Configuration of autoscaling signals and the KEDA external scaler (the `autoscale:` section).
+import { z } from 'zod';
+
+const listen = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:9090');
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits and . _ - (at most 63)');
+
+export const tierSchema = z.strictObject({
+  name: name.describe('Tier name, as KEDA trigger metadata `tier` names it (e.g. standard, premium).'),
+  upstreams: z.array(z.string().min(1)).min(1).describe('Proxy upstreams (proxy.upstreams[].name) that make up this tier\'s pool.'),
+  idle_seconds: z.number().int().min(0).default(300).describe('Seconds without a request (and nothing in flight, queued or held) before the tier reports inactive, letting KEDA scale it to minReplicaCount (0 for scale to zero).'),
+  target_per_replica: z.number().positive().default(4).describe('Default HPA target for the `load` metric: requests in flight + queued + held per replica. Trigger metadata `target` overrides it.'),
+});
+
+export const autoscaleConfigSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false).describe('Serve autoscaling signals on /metrics and, when scaler.enabled, on the KEDA external scaler gRPC server.'),
+    tiers: z.array(tierSchema).default([]).describe('Pools KEDA scales, each a set of proxy upstreams. Upstreams in no tier are not reported.'),
+    evaluate_ms: z.number().int().positive().default(1_000).describe('How often signals are recomputed (idle timeouts, request rate, end of drains); changes in load are pushed at once regardless.'),
+    rate_window_s: z.number().int().positive().default(60).describe('Window of the request-rate signal (requests per second over this many seconds).'),
+    drain_hold_ms: z.number().int().positive().default(600_000).describe('How long a node stays draining after an interruption notice without a time of its own (AWS gives two minutes, GCP 30 s).'),
+    scaler: z
+      .strictObject({
+        enabled: z.boolean().default(true).describe('Run the KEDA external scaler gRPC server.'),
+        listen: listen.default('0.0.0.0:9090').describe('Address of the gRPC server (plaintext; put it on a NetworkPolicy-guarded port).'),
+        max_streams: z.number().int().positive().default(1_000).describe('StreamIsActive subscriptions held at once; further ones fail with RESOURCE_EXHAUSTED.'),
+      })
+      .prefault({})
+      .describe('KEDA external scaler (`external` / `external-push` triggers).'),
+  })
+  .prefault({});
+
+export type AutoscaleConfig = z.infer<typeof autoscaleConfigSchema>;
+export type TierConfig = z.infer<typeof tierSchema>;
