@@ -52,9 +52,20 @@ export class Budgets implements Component {
 
   async start(): Promise<void> {
     if (this.budgets.length === 0) return;
-    await this.refresh().catch((err) => this.log.warn('budget refresh failed', { error: (err as Error).message }));
-    this.timer = setInterval(() => void this.refresh().catch((err) => this.log.warn('budget refresh failed', { error: (err as Error).message })), this.refreshMs);
+    await this.tick();
+    this.timer = setInterval(() => void this.tick(), this.refreshMs);
     this.timer.unref();
+  }
+
+  private running: Promise<unknown> | undefined;
+  private stopped = false;
+
+  /** One scheduled refresh; shutdown waits for it so it never runs against a closed store. */
+  private async tick(): Promise<void> {
+    if (this.stopped || this.running) return;
+    this.running = this.refresh().catch((err) => this.log.warn('budget refresh failed', { error: (err as Error).message }));
+    await this.running;
+    this.running = undefined;
   }
 
   /** Recomputes spend for the current day and month. */
@@ -115,6 +126,8 @@ export class Budgets implements Component {
   async forceFlush(): Promise<void> {}
 
   shutdown = once(async () => {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    await this.running;
   });
 }

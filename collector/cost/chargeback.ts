@@ -189,7 +189,9 @@ export async function chargeback(store: Store, o: ChargebackOptions): Promise<Ch
     const sum = (k: keyof LineRow) => rows.reduce((a, r) => a + Number(r[k]), 0);
     const tokens = sum('out_input_tokens') + sum('out_output_tokens');
     const total = tenantTotals[ti]!;
-    const usage = usageExact.reduce((a, b) => a.plus(b), new D(0)).toDecimalPlaces(2, Decimal.ROUND_HALF_EVEN);
+    // With no idle share, usage is the total (rounding usage on its own could leave a cent of "idle").
+    const idleExactSum = idleExact.reduce((a, b) => a.plus(b), new D(0));
+    const usage = idleExactSum.isZero() ? tenantTotals[ti]! : usageExact.reduce((a, b) => a.plus(b), new D(0)).toDecimalPlaces(2, Decimal.ROUND_HALF_EVEN);
     return {
       tenant: name,
       requests: sum('out_requests'),

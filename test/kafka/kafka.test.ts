@@ -165,10 +165,12 @@ describe('kafka transport', () => {
       },
     };
     const sink = await startSink(cfg);
+    // The records are in Kafka before the collector joins, so its first fetch holds every partition:
+    // while the first batch cannot be inserted, the others find the writer full and are paused.
+    const r = await sink.submit('llm_request', requests('chdown', 0, 2000, 16), { source: 'proxy' });
+    await r.durable;
     const m = await startMember(t.store, cfg, flaky);
     try {
-      const r = await sink.submit('llm_request', requests('chdown', 0, 2000, 16), { source: 'proxy' });
-      await r.durable;
       await waitFor('partitions paused behind the full writer', async () => (await metric(m.registry, 'llmeter_kafka_consumer_pauses_total')) > 0 && failures > 3);
       const lagDuring = [...(await m.consumer.measureLag()).values()].reduce((a, b) => a + b, 0);
       expect(lagDuring).toBe(2000);
