@@ -129,6 +129,8 @@ export class Signals {
     const affected = [...this.nodeOf].filter(([, n]) => n === node).map(([u]) => u);
     if (affected.length === 0) return [];
     this.draining.set(node, Math.max(untilMs, this.draining.get(node) ?? 0));
+    // The proxy passes over draining upstreams for new requests wherever another one serves the model.
+    for (const u of affected) this.state.drainUntil(u, untilMs);
     const tiers = new Set(affected.map((u) => this.tierOf.get(u)).filter((t): t is string => t !== undefined));
     for (const t of tiers) this.emit(t);
     return affected;

@@ -201,7 +201,7 @@ export class ProxyServer implements Component {
 
   private async forward(ex: Exchange, body: Buffer | IncomingMessage | null, model: string, injected: boolean, stripKey: boolean): Promise<void> {
     let t = performance.now();
-    const up = this.router.route(ex.pathname, model);
+    const up = this.router.route(ex.pathname, model, (u) => this.state.isDraining(u.name));
     if (!up) {
       ex.overheadMs += performance.now() - t;
       return ex.fail(404, 'no_route', model ? `model '${model}' not found` : `no upstream serves ${ex.pathname}`, 'model_not_found');

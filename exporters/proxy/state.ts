@@ -43,6 +43,21 @@ export class ProxyState {
   private readonly cells = new Map<string, Cell>();
   private readonly resident = new Map<string, Residency>();
   private readonly listeners = new Set<StateListener>();
+  /** Upstreams whose node has a pending interruption, until when (epoch ms). */
+  private readonly drainingUntil = new Map<string, number>();
+
+  /** Routes new requests away from this upstream until `untilMs` where another can serve them. */
+  drainUntil(upstream: string, untilMs: number): void {
+    this.drainingUntil.set(upstream, Math.max(untilMs, this.drainingUntil.get(upstream) ?? 0));
+  }
+
+  isDraining(upstream: string, at = Date.now()): boolean {
+    const until = this.drainingUntil.get(upstream);
+    if (until === undefined) return false;
+    if (until > at) return true;
+    this.drainingUntil.delete(upstream);
+    return false;
+  }
 
   private cell(upstream: string, model: string): Cell {
     const key = upstream + '\u0000' + model;

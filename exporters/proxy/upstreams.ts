@@ -149,9 +149,21 @@ export class Router {
     this.catchAll = upstreams.find((u) => u.catchAll);
   }
 
-  route(pathname: string, model: string): Upstream | undefined {
+  /**
+   * The upstream for a request: by model, then by path, then the catch-all. Among the upstreams that
+   * claim the model, one that is `avoid`ed (a draining node) is passed over while another can serve.
+   */
+  route(pathname: string, model: string, avoid?: (u: Upstream) => boolean): Upstream | undefined {
     if (this.upstreams.length === 1) return this.upstreams[0];
-    if (model) for (const u of this.upstreams) if (u.claims(model)) return u;
+    if (model) {
+      let first: Upstream | undefined;
+      for (const u of this.upstreams) {
+        if (!u.claims(model)) continue;
+        if (!avoid || !avoid(u)) return u;
+        first ??= u;
+      }
+      if (first) return first;
+    }
     for (const u of this.upstreams) if (u.servesPath(pathname)) return u;
     return this.catchAll;
   }

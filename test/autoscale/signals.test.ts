@@ -76,9 +76,13 @@ describe('Signals', () => {
   });
 
   it('drains the upstreams of a node until the drain ends', async () => {
-    const { signals, advance, at, changed } = setup();
+    const { signals, advance, at, changed, state } = setup();
     expect(signals.drain('unknown-node', at() + 1_000)).toEqual([]);
     expect(signals.drain('n2', at() + 120_000)).toEqual(['gpu-b']);
+    // The proxy is told too, so it passes over the draining upstream for new requests.
+    expect(state.isDraining('gpu-b', at())).toBe(true);
+    expect(state.isDraining('gpu-a', at())).toBe(false);
+    expect(state.isDraining('gpu-b', at() + 120_000)).toBe(false);
     expect(changed).toEqual(['premium']);
     expect(signals.value({ tier: 'premium', model: '' }, 'draining')).toBe(1);
     expect(signals.isDraining('gpu-a')).toBe(false);

@@ -167,6 +167,21 @@ describe('routing', () => {
     await Promise.all([gpu, vllm, cpu].map((u) => u.close()));
   });
 
+  it('passes over a draining upstream for new requests while another serves the model', async () => {
+    const a = mk('spot-a', { models: ['llama3*'] });
+    const b = mk('spot-b', { models: ['llama3*'] });
+    const r = new Router([a, b]);
+    const draining = new Set<string>();
+    const avoid = (u: Upstream) => draining.has(u.name);
+    expect(r.route('/api/chat', 'llama3.2:1b', avoid)?.name).toBe('spot-a');
+    draining.add('spot-a');
+    expect(r.route('/api/chat', 'llama3.2:1b', avoid)?.name).toBe('spot-b');
+    // When every candidate drains, the request still goes somewhere rather than failing.
+    draining.add('spot-b');
+    expect(r.route('/api/chat', 'llama3.2:1b', avoid)?.name).toBe('spot-a');
+    await Promise.all([a, b].map((u) => u.close()));
+  });
+
   it('expiry times from /api/ps: offsets and nanoseconds; "never" is null', () => {
     expect(parseExpiry('2025-08-08T00:07:26.817827822+02:00')).toBe(Date.UTC(2025, 7, 7, 22, 7, 26, 817));
     expect(parseExpiry('2318-01-01T00:00:00Z')).toBeNull();
