@@ -14,6 +14,7 @@ import { receiverComponentsFor, receiversConfigSchema } from '../../collector/re
 import { startCollector, type Collector } from '../../collector/runtime.ts';
 import { keyDigestHex } from '../../collector/security/keys.ts';
 import { count, testConfig } from '../helpers/store.ts';
+import type { LlmRequestRow } from '../helpers/rows.ts';
 
 const KEY = 'otlp-ingest-key';
 const T0 = Date.parse('2026-02-01T10:00:00.000Z');
@@ -59,26 +60,7 @@ async function exportSpans(exporter: SpanExporter, resource: Attributes, specs: 
   return ids;
 }
 
-interface Row {
-  ts: string;
-  request_id: string;
-  tenant: string;
-  model: string;
-  endpoint: string;
-  api: string;
-  backend: string;
-  node: string;
-  status: number;
-  error: string;
-  error_kind: string;
-  stream: boolean;
-  input_tokens: number;
-  output_tokens: number;
-  cached_tokens: number;
-  ttft_ms: number | null;
-  duration_ms: number;
-  source: string;
-}
+type Row = Pick<LlmRequestRow, 'ts' | 'request_id' | 'tenant' | 'model' | 'endpoint' | 'api' | 'backend' | 'node' | 'status' | 'error' | 'error_kind' | 'stream' | 'input_tokens' | 'output_tokens' | 'cached_tokens' | 'ttft_ms' | 'duration_ms' | 'source'>;
 
 async function rowsFor(ids: string[]): Promise<Row[]> {
   await collector.pipeline.forceFlush();
