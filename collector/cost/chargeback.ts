@@ -20,16 +20,14 @@ export interface ChargebackOptions {
   source?: 'rollup' | 'raw';
 }
 
-export interface ChargebackGroup {
-  /** Values of the requested dimensions (model, node, pool, tier, day). */
-  dims: Record<string, string>;
+/** What a line of the report counts and costs, for a tenant or one of its groups. */
+export interface ChargebackLine {
   requests: number;
   errors: number;
   input_tokens: number;
   output_tokens: number;
   cached_tokens: number;
   gpu_seconds: number;
-  load_seconds: number;
   /** How GPU-seconds were measured: measured (Ollama durations), wall_clock, tokens (token share). */
   bases: string[];
   usage_cost: string;
@@ -37,20 +35,16 @@ export interface ChargebackGroup {
   total: string;
 }
 
-export interface ChargebackTenant {
+export interface ChargebackGroup extends ChargebackLine {
+  /** Values of the requested dimensions (model, node, pool, tier, day). */
+  dims: Record<string, string>;
+  load_seconds: number;
+}
+
+export interface ChargebackTenant extends ChargebackLine {
   tenant: string;
-  requests: number;
-  errors: number;
-  input_tokens: number;
-  output_tokens: number;
-  cached_tokens: number;
-  gpu_seconds: number;
-  usage_cost: string;
-  idle_share: string;
-  total: string;
   /** total per million tokens (in + out); empty when the tenant moved no tokens. */
   usd_per_million_tokens: string;
-  bases: string[];
   groups: ChargebackGroup[];
 }
 
