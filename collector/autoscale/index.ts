@@ -1,10 +1,13 @@
-// Builds the autoscaling side of a collector: signals computed from the proxy's live load (and
-// capacity notices), served as gauges on /metrics for KEDA's Prometheus scaler and, when enabled,
-// over KEDA's external scaler gRPC contract. Needs the proxy of the same collector.
+// Builds the autoscaling side of a collector: signals computed from the proxy's live load, capacity
+// notices, the scrapers' latest vLLM and DCGM pages and the price syncs' current prices, served as
+// gauges on /metrics for KEDA's Prometheus scaler and, when enabled, over KEDA's external scaler gRPC
+// contract. Needs the proxy of the same collector.
 import { once, type Component } from '../lifecycle/component.ts';
 import type { ComponentFactory, RuntimeContext } from '../runtime.ts';
+import { livePricesFor } from '../../exporters/prices/live.ts';
 import { activationFor } from '../../exporters/proxy/activation.ts';
 import { proxyStateFor } from '../../exporters/proxy/index.ts';
+import { liveScrapeFor, originOf } from '../../exporters/scrape/live.ts';
 import { noticeHub } from '../../exporters/spot/index.ts';
 import type { CapacityNotice } from '../../exporters/spot/notice.ts';
 import type { AutoscaleConfig } from './config.ts';
@@ -14,9 +17,12 @@ import { Signals } from './signals.ts';
 export { autoscaleConfigSchema, type AutoscaleConfig } from './config.ts';
 export { ExternalScalerServer } from './scaler.ts';
 export { Signals } from './signals.ts';
+export { SignalUnavailable } from './errors.ts';
 
 /** Notices after which a node's upstreams should take no new work. */
 const DRAINING_KINDS: ReadonlySet<CapacityNotice['kind']> = new Set(['spot_interruption', 'preemption', 'rebalance_recommendation', 'scheduled_event', 'node_down']);
+/** Notices that announce a node going away later (node_down says it already has). */
+const PENDING_KINDS: ReadonlySet<CapacityNotice['kind']> = new Set(['spot_interruption', 'preemption', 'rebalance_recommendation', 'scheduled_event']);
 
 /** Recomputes time-driven signals on an interval and follows capacity notices. */
 export class AutoscaleSignals implements Component {
@@ -49,12 +55,17 @@ export class AutoscaleSignals implements Component {
   });
 }
 
-/** Drains the node of every notice that means it will go away. */
+/**
+ * Drains the node of every notice that means it will go away, and counts it as pending until the
+ * notice's action time (or drain_hold_ms after a notice without one).
+ */
 export function drainOnNotice(cfg: AutoscaleConfig, ctx: Pick<RuntimeContext, 'config' | 'sink' | 'registry' | 'log'>): (s: Signals) => () => void {
   return (signals) =>
     noticeHub(ctx).onNotice((n) => {
       if (!DRAINING_KINDS.has(n.kind)) return;
-      const until = n.actionAt !== null && n.actionAt > n.ts ? n.actionAt + 60_000 : n.ts + cfg.drain_hold_ms;
+      const timed = n.actionAt !== null && n.actionAt > n.ts;
+      if (PENDING_KINDS.has(n.kind)) signals.notice({ node: n.node, until: timed ? n.actionAt! : n.ts + cfg.drain_hold_ms });
+      const until = timed ? n.actionAt! + 60_000 : n.ts + cfg.drain_hold_ms;
       const ups = signals.drain(n.node, until);
       if (ups.length) ctx.log.warn('node draining after capacity notice', { node: n.node, kind: n.kind, upstreams: ups, until: new Date(until).toISOString() });
     });
@@ -67,8 +78,17 @@ export function autoscaleFeature(cfg: AutoscaleConfig): ComponentFactory {
     const state = proxyStateFor(ctx);
     if (!state) throw new Error('autoscale: needs the metering proxy (proxy.enabled: true) in the same collector');
     const log = ctx.log.child('autoscale');
-    const upstreams = ctx.config.proxy.upstreams.map((u) => ({ name: u.name, node: u.node || new URL(u.url).hostname }));
-    const signals = new Signals({ config: cfg, state, upstreams, registry: ctx.registry, held: () => activationFor(state) });
+    const upstreams = ctx.config.proxy.upstreams.map((u) => ({ name: u.name, node: u.node || new URL(u.url).hostname, origin: originOf(u.url) }));
+    const signals = new Signals({
+      config: cfg,
+      state,
+      upstreams,
+      registry: ctx.registry,
+      held: () => activationFor(state),
+      // Shared with the scrapers and price syncs of this collector, whichever is built first.
+      scraped: liveScrapeFor(ctx.registry),
+      prices: livePricesFor(ctx.registry),
+    });
     const out: Component[] = [new AutoscaleSignals(signals, cfg.evaluate_ms, [drainOnNotice(cfg, ctx)])];
     if (cfg.scaler.enabled) out.push(new ExternalScalerServer({ listen: cfg.scaler.listen, signals, registry: ctx.registry, log, maxStreams: cfg.scaler.max_streams }));
     return out;

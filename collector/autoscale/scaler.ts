@@ -5,8 +5,10 @@
 // wakes the pool without waiting for the next poll).
 //
 // Trigger metadata (all strings, as KEDA passes them): `tier` (required), `model` (optional: one
-// model within the tier), `metric` (one of SIGNALS, default `load`), `target` (HPA target per
-// replica, default the tier's target_per_replica for load, 1 otherwise), `metricName` (optional).
+// model within the tier; refused for node-level metrics), `metric` (one of SIGNALS, default `load`),
+// `target` (HPA target per replica, default the tier's target_per_replica for load, 1 otherwise),
+// `metricName` (optional). A metric that cannot be computed right now (no source, stale data) is
+// answered with UNAVAILABLE naming the metric and why, never with a zero.
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -14,7 +16,8 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { parseListen } from '../http/server.ts';
 import { once, type Component } from '../lifecycle/component.ts';
 import type { Logger } from '../log.ts';
-import { isSignal, SIGNALS, type Signal, type SignalQuery, type Signals } from './signals.ts';
+import { SignalUnavailable } from './errors.ts';
+import { isSignal, PRICE_SIGNALS, SIGNALS, TIER_ONLY, type Signal, type SignalQuery, type Signals } from './signals.ts';
 
 export const PROTO_PATH = path.join(import.meta.dirname, 'proto', 'externalscaler.proto');
 
@@ -77,12 +80,14 @@ export function parseTrigger(ref: ScaledObjectRef | null | undefined, signals: S
   if (!t) throw new TriggerError(`unknown tier '${tier}' (configured: ${signals.tierNames().join(', ') || 'none'})`);
   const metric = md.metric ?? 'load';
   if (!isSignal(metric)) throw new TriggerError(`unknown metric '${metric}' (one of ${SIGNALS.join(', ')})`);
+  const model = md.model ?? '';
+  if (model !== '' && TIER_ONLY.has(metric)) throw new TriggerError(`metric '${metric}' is per tier (a node-level quantity): leave out \`model\``);
+  if (PRICE_SIGNALS.has(metric) && !t.pricing) throw new TriggerError(`metric '${metric}' needs the tier's pricing (autoscale.tiers[].pricing) and tier '${tier}' has none`);
   let target = metric === 'load' ? t.target_per_replica : 1;
   if (md.target !== undefined && md.target !== '') {
     target = Number(md.target);
     if (!Number.isFinite(target) || target <= 0) throw new TriggerError(`target '${md.target}' is not a positive number`);
   }
-  const model = md.model ?? '';
   const metricName = md.metricName || sanitize(['llmeter', metric, tier, model].filter((s) => s !== '').join('-'));
   return { query: { tier, model }, metric, target, metricName };
 }
@@ -190,8 +195,17 @@ export class ExternalScalerServer implements Component {
       cb({ code: grpc.status.INVALID_ARGUMENT, details: (err as Error).message });
       return;
     }
+    let res: Res;
+    try {
+      res = answer(trigger);
+    } catch (err) {
+      if (!(err instanceof SignalUnavailable)) throw err;
+      this.calls.inc({ method, code: 'UNAVAILABLE' });
+      cb({ code: grpc.status.UNAVAILABLE, details: err.message });
+      return;
+    }
     this.calls.inc({ method, code: 'OK' });
-    cb(null, answer(trigger));
+    cb(null, res);
   }
 
   private stream(call: grpc.ServerWritableStream<ScaledObjectRef, IsActiveResponse>): void {

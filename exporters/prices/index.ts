@@ -3,6 +3,7 @@
 import type { Component } from '../../collector/lifecycle/component.ts';
 import type { RuntimeContext } from '../../collector/runtime.ts';
 import { spotComponents } from '../spot/index.ts';
+import { livePricesFor } from './live.ts';
 import { PricesMetrics } from './metrics.ts';
 import { PriceSyncScheduler, type ScheduledSource } from './scheduler.ts';
 import { buildSource, lookbackOf, SOURCE_NAMES, sourceSchedule } from './sources/index.ts';
@@ -19,14 +20,19 @@ export function pricesComponents(ctx: RuntimeContext): Component[] {
   const cfg = ctx.config.prices;
   if (!cfg.enabled) return [];
   const entries: ScheduledSource[] = [];
+  const live = livePricesFor(ctx.registry);
   for (const name of SOURCE_NAMES) {
     const s = sourceSchedule(cfg, name);
-    if (s.enabled) entries.push({ source: buildSource(cfg, name), intervalMs: s.intervalMs, lookbackMs: lookbackOf(cfg, name) });
+    if (!s.enabled) continue;
+    const source = buildSource(cfg, name);
+    entries.push({ source, intervalMs: s.intervalMs, lookbackMs: lookbackOf(cfg, name) });
+    // The book is configuration, written once at start-up: it does not go stale.
+    live.expect(source.name, name === 'book' ? Number.POSITIVE_INFINITY : s.intervalMs);
   }
   const out: Component[] = [];
   if (entries.length) {
     const log = ctx.log.child('prices');
-    out.push(new PriceSyncScheduler(entries, { sink: ctx.sink, store: ctx.store, metrics: pricesMetrics(ctx.registry), retry: cfg.retry, log }, cfg.first_sync_delay_ms));
+    out.push(new PriceSyncScheduler(entries, { sink: ctx.sink, store: ctx.store, metrics: pricesMetrics(ctx.registry), retry: cfg.retry, log, live }, cfg.first_sync_delay_ms));
   }
   out.push(...spotComponents(ctx));
   return out;

@@ -7,6 +7,7 @@ import type { RecordSink } from '../../collector/pipeline/pipeline.ts';
 import type { PricePointRecord } from '../../collector/schema/tables.ts';
 import type { Store } from '../../collector/store/store.ts';
 import { HttpStatusError } from './http.ts';
+import type { LivePrices } from './live.ts';
 import type { PricesMetrics } from './metrics.ts';
 import { seriesKey, timeMs } from './point.ts';
 import { GarbageAnswer, type PriceSource, type SourceResult } from './source.ts';
@@ -25,6 +26,8 @@ export interface SyncDeps {
   log: Logger;
   /** History fetched when nothing is stored yet for the source. */
   lookbackMs: number;
+  /** In-memory current prices (the autoscaling signals); fed with every answer, changed or not. */
+  live?: LivePrices;
 }
 
 export interface SyncOptions {
@@ -132,6 +135,7 @@ export async function syncSource(source: PriceSource, deps: SyncDeps, opts: Sync
     report.fetched = result.points.length;
     report.skipped = result.skipped;
     report.pages = result.pages;
+    deps.live?.observe(source.name, result.points, now);
     for (const [reason, n] of Object.entries(result.skipped)) deps.metrics.skipped.inc({ source: source.name, reason }, n);
     const latest = await latestStored(deps.store, source.provider);
     const fresh = result.points.filter((p) => {

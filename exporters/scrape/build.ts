@@ -12,6 +12,7 @@ import { VllmMapper } from '../vllm/map.ts';
 import type { ScrapeConfig, ScrapeTarget } from './config.ts';
 import type { PageHandler } from './handler.ts';
 import { ScrapeMetrics } from './metrics.ts';
+import { liveScrapeFor, originOf } from './live.ts';
 import { Scraper, type TargetSpec } from './scraper.ts';
 
 export interface ScrapeFeature {
@@ -73,8 +74,12 @@ export function buildScrape(o: BuildOptions): ScrapeFeature {
       handler: handlerFor(t, c, directory, startedAt),
     };
   });
+  const live = liveScrapeFor(o.registry);
+  const liveTarget = (t: TargetSpec) => ({ name: t.name, kind: t.handler.kind, origin: originOf(t.url), intervalMs: t.intervalMs });
+  for (const t of targets) live.declare(liveTarget(t));
   const scraper = new Scraper({
     targets,
+    observe: (t, batches, ts) => live.observe(liveTarget(t), batches, ts),
     sink: o.sink,
     metrics,
     log: o.log.child('scrape'),

@@ -54,6 +54,8 @@ export interface ScraperOptions {
   maxBodyBytes: number;
   jitterRatio: number;
   staleAfterMs: number;
+  /** Sees every mapped page (the in-memory view the autoscaling signals read). */
+  observe?: (target: TargetSpec, batches: readonly SignalBatch[], ts: number) => void;
   now?: () => number;
   random?: () => number;
 }
@@ -170,6 +172,7 @@ export class Scraper implements Component {
       handler.forget(started - this.o.staleAfterMs);
       if (handler.prepare) await handler.prepare(parsed);
       const mapped = handler.map(parsed, started);
+      this.o.observe?.(t.spec, mapped.batches, started);
       const records: Partial<Record<string, number>> = {};
       let rejected = 0;
       const durables: Promise<void>[] = [];

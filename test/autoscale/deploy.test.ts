@@ -7,7 +7,11 @@ import path from 'node:path';
 import { Ajv } from 'ajv';
 import { parseAllDocuments, parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { autoscaleConfigSchema } from '../../collector/autoscale/config.ts';
+import { Registry } from 'prom-client';
+import { autoscaleConfigSchema, type AutoscaleConfig } from '../../collector/autoscale/config.ts';
+import { parseTrigger } from '../../collector/autoscale/scaler.ts';
+import { Signals } from '../../collector/autoscale/signals.ts';
+import { ProxyState } from '../../exporters/proxy/state.ts';
 import { configSchema } from '../../collector/config/schema.ts';
 
 const ROOT = path.join(import.meta.dirname, '../..');
@@ -81,6 +85,12 @@ interface PodSpec {
   affinity?: { nodeAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms: { matchExpressions: { key: string; operator: string; values?: string[] }[] }[] } } };
   volumes?: { name: string }[];
 }
+/** The tiers of a configuration, as the scaler sees them. */
+function tiers(auto: AutoscaleConfig): Signals {
+  const upstreams = auto.tiers.flatMap((t) => t.upstreams).map((name) => ({ name, node: name }));
+  return new Signals({ config: auto, state: new ProxyState(), upstreams, registry: new Registry() });
+}
+
 const workload = (o: K8sObject) => o.spec as { replicas?: number; selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> }; spec: PodSpec } };
 
 describe('deploy/kubernetes', () => {
@@ -211,6 +221,8 @@ describe('ScaledObjects (KEDA v2.20.2 CRD schema)', () => {
       expect(target, `${so.metadata.name} targets a missing Deployment`).toBeDefined();
       for (const t of spec.triggers.filter((x) => x.type === 'external' || x.type === 'external-push')) {
         expect(auto.tiers.map((x) => x.name)).toContain(t.metadata.tier);
+        // The scaler's own parser accepts the metadata (metric, model, pricing, target).
+        expect(() => parseTrigger({ name: so.metadata.name, namespace: so.metadata.namespace!, scalerMetadata: t.metadata }, tiers(auto)), `${so.metadata.name}: ${JSON.stringify(t.metadata)}`).not.toThrow();
         expect(t.metadata.scalerAddress).toBe(`llmeter-collector.llmeter.svc.cluster.local:${grpcPort}`);
         expect(Number(t.metadata.target)).toBeGreaterThan(0);
       }
