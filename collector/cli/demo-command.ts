@@ -1,5 +1,5 @@
-// `llmeter demo`: the real collector (proxy, dcgm scrapers, inventory, prices, pipeline, store, cost
-// engine) against a SIMULATED fleet started in-process, with simulated tenants sending traffic for a
+// `llmeter demo`: the real collector (proxy, dcgm and vLLM scrapers, inventory, prices, pipeline,
+// store, cost engine) against a SIMULATED fleet started in-process, with simulated tenants sending traffic for a
 // while; then the chargeback table, the HTML report, and how to look at the data left behind.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -58,7 +58,7 @@ export interface DemoResult {
   adminKey: string;
 }
 
-const TABLES = ['llm_requests', 'gpu_metrics', 'model_states', 'price_points', 'nodes', 'dead_letters'] as const;
+const TABLES = ['llm_requests', 'gpu_metrics', 'model_server_metrics', 'model_states', 'price_points', 'nodes', 'dead_letters'] as const;
 const BANNER = 'SIMULATED DATA: llmeter demo (simulated model servers, GPUs, prices and tenants)';
 
 export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
@@ -95,6 +95,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
       [
         `  simulated model servers: ${fleet.upstreams.map((u) => `${u.name} (${u.kind}, ${u.models.join(', ')}) on ${u.node}`).join('; ')}`,
         `  simulated GPU nodes:     ${fleet.nodes.map((n) => `${n.node} ${n.gpuModel} ${n.capacityType}`).join('; ')}`,
+        `  scraped:                 dcgm-exporter pages of ${fleet.nodes.map((n) => n.node).join(', ')}; vLLM /metrics of ${fleet.upstreams.filter((u) => u.metricsUrl).map((u) => u.name).join(', ')}`,
         ...fleet.tenants.map((t) => `  tenant ${t.name.padEnd(15)} ${t.habit}`),
         `  collector http://${collector.address}   metering proxy ${proxyUrl}`,
         `  watch it live in another terminal: LLMETER_ADMIN_KEY=${fleet.adminKey} llmeter top --url http://${collector.address}`,

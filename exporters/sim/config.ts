@@ -1,7 +1,7 @@
 // The collector configuration `llmeter demo` runs with: the real proxy in front of the simulated model
-// servers, the real dcgm scrapers on the simulated nodes' pages, a static inventory of those nodes, a
-// price book for the on-demand node, budgets for the three tenants, and short intervals so a minute
-// of traffic shows up everywhere.
+// servers, the real dcgm scrapers on the simulated nodes' pages and the real vLLM scraper on the
+// vLLM-like server's /metrics page, a static inventory of those nodes, a price book for the on-demand
+// node, budgets for the three tenants, and short intervals so a minute of traffic shows up everywhere.
 import { configSchema, type Config } from '../../collector/config/schema.ts';
 import { keyDigestHex } from '../../collector/security/keys.ts';
 import { SIM_PROVIDER, SIM_REGION, SIM_ZONE, type SimFleet } from './fleet.ts';
@@ -36,7 +36,11 @@ export function demoConfig(fleet: SimFleet, o: DemoConfigOptions): Config {
       enabled: true,
       interval_ms: every,
       jitter_ratio: 0,
-      targets: fleet.nodes.map((n) => ({ name: `dcgm-${n.node}`, kind: 'dcgm', url: n.dcgmUrl, node: n.node })),
+      targets: [
+        ...fleet.nodes.map((n) => ({ name: `dcgm-${n.node}`, kind: 'dcgm', url: n.dcgmUrl, node: n.node })),
+        // The vLLM-like servers' /metrics pages, named as the proxy names the upstream (model_server_metrics.server = llm_requests.backend).
+        ...fleet.upstreams.filter((u) => u.metricsUrl).map((u) => ({ name: u.name, kind: 'vllm', url: u.metricsUrl, node: u.node })),
+      ],
       inventory: {
         source: 'static',
         refresh_ms: 30_000,

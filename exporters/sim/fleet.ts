@@ -1,28 +1,20 @@
 // The SIMULATED fleet of `llmeter demo`: two GPU nodes (an on-demand A10G holding small models behind
-// an Ollama-compatible server, a spot L40S holding a larger model behind an OpenAI-compatible
-// server), a dcgm-exporter page per node, a spot price that moves, and three tenants with their keys.
-// Everything listens on 127.0.0.1 on ports the OS picks. Names say "sim" so nothing here is mistaken
-// for a real server, node or price.
+// an Ollama-compatible server, a spot L40S holding a larger model behind an OpenAI-compatible,
+// vLLM-like server with a vLLM /metrics page), a dcgm-exporter page per node, a spot price that
+// moves, and three tenants with their keys. The shapes, models and habits come from catalog.ts and
+// habits.ts, which the history generator reads too. Everything listens on 127.0.0.1 on ports the OS
+// picks. Names say "sim" so nothing here is mistaken for a real server, node or price.
 import type { Component } from '../../collector/lifecycle/component.ts';
 import type { RecordSink } from '../../collector/pipeline/pipeline.ts';
 import type { PricePointRecord } from '../../collector/schema/tables.ts';
 import type { Logger } from '../../collector/log.ts';
+import { DEMO_SHAPES, SIM_MODELS, SIM_PROVIDER, SIM_REGION, SIM_SOURCE, SIM_ZONE, simGpuUuid, simNodeName, simServerName } from './catalog.ts';
+import { SIM_HABITS } from './habits.ts';
 import { SimGpuNode } from './gpu-node.ts';
-import { SimModelServer, type SimModel } from './model-server.ts';
+import { SimModelServer } from './model-server.ts';
 import { Prng } from './prng.ts';
 
-export const SIM_PROVIDER = 'sim';
-export const SIM_REGION = 'sim-region-1';
-export const SIM_ZONE = 'sim-region-1a';
-export const SIM_SOURCE = 'simulated';
-
-const GiB = 1024 ** 3;
-
-export const SIM_MODELS: Record<string, SimModel> = {
-  'llama3.2:3b': { name: 'llama3.2:3b', sizeVram: Math.round(3.4 * GiB), loadMs: 2_500, prefillTps: 2_400, decodeTps: 95, family: 'llama', parameterSize: '3.2B' },
-  'gemma3:4b': { name: 'gemma3:4b', sizeVram: Math.round(5.6 * GiB), loadMs: 3_200, prefillTps: 1_900, decodeTps: 70, family: 'gemma3', parameterSize: '4.3B' },
-  'qwen2.5:14b': { name: 'qwen2.5:14b', sizeVram: Math.round(10.9 * GiB), loadMs: 6_000, prefillTps: 1_400, decodeTps: 38, family: 'qwen2', parameterSize: '14.8B' },
-};
+export { SIM_MODELS, SIM_PROVIDER, SIM_REGION, SIM_SOURCE, SIM_ZONE } from './catalog.ts';
 
 export interface SimNodeInfo {
   node: string;
@@ -43,6 +35,8 @@ export interface SimUpstreamInfo {
   node: string;
   kind: 'ollama' | 'openai';
   models: string[];
+  /** The server's vLLM /metrics page (vLLM-like servers). */
+  metricsUrl?: string;
 }
 
 export interface SimTenant {
@@ -77,13 +71,10 @@ export class SimFleet {
     this.prng = new Prng(opts.seed);
     const keyRng = this.prng.fork('keys');
     const key = (t: string) => `sim_${t}_${Array.from({ length: 24 }, () => keyRng.int(0, 15).toString(16)).join('')}`;
-    this.tenants = [
-      { name: 'acme-chat', key: key('acme'), habit: 'interactive chat app: steady short streaming chats (Ollama API, llama3.2:3b, gemma3:4b)' },
-      { name: 'globex-batch', key: key('globex'), habit: 'document summaries: long prompts, non-streaming, a few at a time (OpenAI API, qwen2.5:14b)' },
-      { name: 'initech-agents', key: key('initech'), habit: 'agents: bursts of parallel streaming calls, then quiet (OpenAI API, both nodes)' },
-    ];
+    this.tenants = SIM_HABITS.map((h) => ({ name: h.name, key: key(h.name.slice(0, h.name.indexOf('-'))), habit: h.description }));
     this.adminKey = key('admin');
-    this.spot = new SimSpotPrice(this.prng.fork('spot'), '1.1520', '1.8610');
+    const spot = DEMO_SHAPES.find((x) => x.capacityType === 'spot')!;
+    this.spot = new SimSpotPrice(this.prng.fork('spot'), spot.spotUsd!, spot.onDemandUsd);
   }
 
   static async start(opts: SimFleetOptions): Promise<SimFleet> {
@@ -99,17 +90,31 @@ export class SimFleet {
 
   private async build(opts: SimFleetOptions): Promise<void> {
     const keepAliveMs = opts.keepAliveMs ?? 30_000;
-    const common = { timeScale: opts.timeScale, keepAliveMs };
-    const a = new SimModelServer({ name: 'sim-ollama-a', node: 'sim-gpu-a', models: [SIM_MODELS['llama3.2:3b']!, SIM_MODELS['gemma3:4b']!], parallel: 4, maxQueue: 6, errorRate: 0.01, midstreamErrorRate: 0.005, prng: this.prng.fork('server-a'), ...common });
-    const b = new SimModelServer({ name: 'sim-openai-b', node: 'sim-gpu-b', models: [SIM_MODELS['qwen2.5:14b']!], parallel: 3, maxQueue: 1, errorRate: 0.015, midstreamErrorRate: 0.005, prng: this.prng.fork('server-b'), ...common });
-    this.servers.push(a, b);
-    this.upstreams.push({ name: a.options.name, url: await a.listen(), node: 'sim-gpu-a', kind: 'ollama', models: a.options.models.map((m) => m.name) });
-    this.upstreams.push({ name: b.options.name, url: await b.listen(), node: 'sim-gpu-b', kind: 'openai', models: b.options.models.map((m) => m.name) });
-    const ga = new SimGpuNode({ node: 'sim-gpu-a', gpuModel: 'NVIDIA A10G', memoryMiB: 23028, tdpW: 300, idleW: 24, uuid: 'GPU-5a1a0000-0000-4000-8000-00000000000a', servers: [a], prng: this.prng.fork('gpu-a') });
-    const gb = new SimGpuNode({ node: 'sim-gpu-b', gpuModel: 'NVIDIA L40S', memoryMiB: 46068, tdpW: 350, idleW: 32, uuid: 'GPU-5a1b0000-0000-4000-8000-00000000000b', servers: [b], prng: this.prng.fork('gpu-b') });
-    this.gpus.push(ga, gb);
-    this.nodes.push({ node: 'sim-gpu-a', instanceType: 'sim.g5.xlarge', capacityType: 'on_demand', gpuModel: 'NVIDIA A10G', pool: 'sim-small', onDemandUsd: '1.0060', dcgmUrl: await ga.listen() });
-    this.nodes.push({ node: 'sim-gpu-b', instanceType: 'sim.g6e.xlarge', capacityType: 'spot', gpuModel: 'NVIDIA L40S', pool: 'sim-large', onDemandUsd: '1.8610', spotUsd: '1.1520', dcgmUrl: await gb.listen() });
+    for (const [i, shape] of DEMO_SHAPES.entries()) {
+      const node = simNodeName(shape.stem, i);
+      const suffix = node.slice(node.lastIndexOf('-') + 1);
+      const srv = shape.server!;
+      const gpu = shape.gpu!;
+      const server = new SimModelServer({
+        name: simServerName(srv.kind, node),
+        node,
+        models: srv.models.map((m) => SIM_MODELS[m]!),
+        parallel: srv.parallel,
+        maxQueue: srv.maxQueue,
+        errorRate: srv.errorRate,
+        midstreamErrorRate: srv.midstreamErrorRate,
+        prng: this.prng.fork(`server-${suffix}`),
+        timeScale: opts.timeScale,
+        keepAliveMs,
+        ...(srv.kind === 'openai' ? { vllmMetrics: { kvCacheTokens: srv.kvCacheTokens } } : {}),
+      });
+      this.servers.push(server);
+      const url = await server.listen();
+      this.upstreams.push({ name: server.options.name, url, node, kind: srv.kind, models: [...srv.models], ...(server.vllm ? { metricsUrl: `${url}/metrics` } : {}) });
+      const g = new SimGpuNode({ node, gpuModel: gpu.model, memoryMiB: gpu.memoryMiB, tdpW: gpu.tdpW, idleW: gpu.idleW, uuid: simGpuUuid(node, 0), servers: [server], prng: this.prng.fork(`gpu-${suffix}`) });
+      this.gpus.push(g);
+      this.nodes.push({ node, instanceType: shape.instanceType, capacityType: shape.capacityType, gpuModel: gpu.model, pool: shape.pool, onDemandUsd: shape.onDemandUsd, ...(shape.spotUsd ? { spotUsd: shape.spotUsd } : {}), dcgmUrl: await g.listen() });
+    }
   }
 
   async stop(): Promise<void> {
@@ -179,7 +184,7 @@ export class SimPriceFeed implements Component {
   }
 
   private point(n: SimNodeInfo, capacity: 'on_demand' | 'spot', usd: string, from: number): PricePointRecord {
-    return { effective_from: from, provider: SIM_PROVIDER, region: SIM_REGION, zone: '', instance_type: n.instanceType, capacity_type: capacity, os: 'linux', usd_per_hour: usd, usd_per_gpu_hour: usd, gpu_model: n.gpuModel, gpu_count: 1, raw_price: usd, raw_unit: 'hour', currency: 'USD', source: SIM_SOURCE, observed_at: Date.now() };
+    return { effective_from: from, provider: SIM_PROVIDER, region: SIM_REGION, zone: capacity === 'spot' ? SIM_ZONE : '', instance_type: n.instanceType, capacity_type: capacity, os: 'linux', usd_per_hour: usd, usd_per_gpu_hour: usd, gpu_model: n.gpuModel, gpu_count: 1, raw_price: usd, raw_unit: 'hour', currency: 'USD', source: SIM_SOURCE, observed_at: Date.now() };
   }
 
   private write(points: PricePointRecord[]): void {

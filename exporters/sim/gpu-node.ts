@@ -41,6 +41,7 @@ const FIELDS: readonly [string, 'gauge' | 'counter', string][] = [
   ['DCGM_FI_DEV_DEC_UTIL', 'gauge', 'Decoder utilization (in %).'],
   ['DCGM_FI_DEV_XID_ERRORS', 'gauge', 'Value of the last XID error encountered.'],
   ['DCGM_FI_DEV_FB_FREE', 'gauge', 'Framebuffer memory free (in MiB).'],
+  ['DCGM_FI_DEV_FB_TOTAL', 'gauge', 'Framebuffer memory total (in MiB).'],
   ['DCGM_FI_DEV_FB_USED', 'gauge', 'Framebuffer memory used (in MiB).'],
 ];
 
@@ -125,6 +126,7 @@ export class SimGpuNode {
       DCGM_FI_DEV_DEC_UTIL: 0,
       DCGM_FI_DEV_XID_ERRORS: 0,
       DCGM_FI_DEV_FB_FREE: o.memoryMiB - r.memoryUsedMiB,
+      DCGM_FI_DEV_FB_TOTAL: o.memoryMiB,
       DCGM_FI_DEV_FB_USED: r.memoryUsedMiB,
     };
     let out = '# SIMULATED dcgm-exporter page (llmeter demo): no real GPU behind it.\n';

@@ -5,24 +5,18 @@
 // start when a model is not resident, prompt processing at a prefill rate, tokens at a decode cadence
 // that slows under concurrency, a fixed number of parallel slots with a bounded queue (503 "server
 // busy" when full, as Ollama answers), and occasional errors before or in the middle of a stream.
+// A vLLM-like server also serves a vLLM /metrics page (vllm-page.ts) that follows its requests.
 // Nothing here is a real model: every answer is generated text from a seeded generator.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { SimModel } from './catalog.ts';
+import { tokensOf } from './habits.ts';
 import type { Prng } from './prng.ts';
+import { planRequest, serverLoad, SIM_ERRORS, tokenGapMs } from './serving.ts';
+import { SimVllmMetrics, type SimVllmRequest } from './vllm-page.ts';
 
-export interface SimModel {
-  name: string;
-  /** Bytes of VRAM the model holds while resident. */
-  sizeVram: number;
-  /** Cold start (load) time, ms. */
-  loadMs: number;
-  /** Prompt processing rate, tokens per second. */
-  prefillTps: number;
-  /** Decode rate of a single stream, tokens per second. */
-  decodeTps: number;
-  family: string;
-  parameterSize: string;
-}
+export type { SimModel } from './catalog.ts';
 
 export interface SimServerOptions {
   name: string;
@@ -41,10 +35,11 @@ export interface SimServerOptions {
   prng: Prng;
   /** Multiplies every delay (1 = real time; tests may go faster). */
   timeScale?: number;
+  /** Serve a vLLM /metrics page, with a KV cache of this many tokens. */
+  vllmMetrics?: { kvCacheTokens: number };
 }
 
 const WORDS = ['the', 'model', 'GPU', 'cost', 'tenant', 'token', 'latency', 'cluster', 'spot', 'price', 'request', 'answer', 'is', 'a', 'of', 'and', 'to', 'in', 'for', 'with', 'budget', 'queue', 'cache', 'report', 'node', 'fleet', 'metric', 'shows', 'that', 'we', 'can', 'scale'];
-const QUEUE_FULL = '{"error":"server busy, please try again.  maximum pending requests exceeded"}';
 
 interface Resident {
   model: SimModel;
@@ -71,6 +66,8 @@ export interface Activity {
 export class SimModelServer {
   readonly options: SimServerOptions;
   readonly activity: Activity = { active: 0, queued: 0, busyMs: 0, residentBytes: 0, requests: 0, errors: 0, rejected: 0, tokens: 0 };
+  /** The vLLM /metrics page's state (vLLM-like servers only). */
+  readonly vllm: SimVllmMetrics | undefined;
   private readonly server: Server;
   private readonly resident = new Map<string, Resident>();
   private readonly waiters: (() => void)[] = [];
@@ -80,6 +77,7 @@ export class SimModelServer {
 
   constructor(options: SimServerOptions) {
     this.options = options;
+    this.vllm = options.vllmMetrics ? new SimVllmMetrics(options.models.map((m) => m.name), options.vllmMetrics.kvCacheTokens) : undefined;
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
@@ -104,8 +102,7 @@ export class SimModelServer {
 
   /** Current load 0–1 (all slots busy = 1; one request already drives most of the GPU). */
   load(): number {
-    const a = this.activity.active;
-    return a === 0 ? 0 : Math.min(1, 0.55 + (0.45 * a) / this.options.parallel);
+    return serverLoad(this.activity.active, this.options.parallel);
   }
 
   /** Brings busyMs up to now. */
@@ -152,6 +149,7 @@ export class SimModelServer {
     if (req.method === 'GET' && p === '/api/version') return json(res, 200, { version: '0.12.3' });
     if (req.method === 'GET' && p === '/api/tags') return json(res, 200, { models: this.options.models.map((m) => this.tag(m)) });
     if (req.method === 'GET' && p === '/api/ps') return json(res, 200, { models: this.ps() });
+    if (req.method === 'GET' && p === '/metrics' && this.vllm) return text(res, 200, this.vllm.page(), 'text/plain; version=0.0.4; charset=utf-8');
     if (req.method === 'GET' && p === '/v1/models') return json(res, 200, { object: 'list', data: this.options.models.map((m) => ({ id: m.name, object: 'model', created: 1757000000, owned_by: 'library' })) });
     if (req.method !== 'POST') return json(res, 404, { error: '404 page not found' });
     const body = await readJson(req);
@@ -177,15 +175,9 @@ export class SimModelServer {
     const now = Date.now();
     const r = this.resident.get(model.name);
     const cold = !r || (r.active === 0 && r.expiresAt <= now);
-    const loadMs = cold ? model.loadMs * (0.8 + 0.4 * rng.next()) : rng.int(1, 4) * 10;
-    const concurrency = Math.max(1, this.activity.active);
-    const prefillMs = (promptTokens / model.prefillTps) * 1000 * (0.9 + 0.2 * rng.next());
-    const outTokens = Math.max(1, Math.min(maxTokens, Math.round(rng.lognormal(maxTokens * 0.55, 0.45))));
-    const perToken = 1000 / (model.decodeTps / (1 + 0.18 * (concurrency - 1)));
-    const fail = rng.chance(this.options.errorRate);
-    const breakAt = rng.chance(this.options.midstreamErrorRate) ? rng.int(1, Math.max(1, outTokens - 1)) : -1;
-    const words = Array.from({ length: outTokens }, (_, i) => (i === 0 ? '' : ' ') + rng.pick(WORDS));
-    return { cold, loadMs, prefillMs, outTokens, perToken, fail, breakAt, words, rng };
+    const p = planRequest(rng, model, this.options, promptTokens, maxTokens, this.activity.active, cold);
+    const words = Array.from({ length: p.outTokens }, (_, i) => (i === 0 ? '' : ' ') + rng.pick(WORDS));
+    return { ...p, cold, perToken: p.perTokenMs, words, rng };
   }
 
   private holdModel(model: SimModel): Resident {
@@ -204,24 +196,41 @@ export class SimModelServer {
     r.expiresAt = Date.now() + this.options.keepAliveMs;
   }
 
+  /** Takes a slot for a request, or refuses it (503) when the queue is full. */
+  private async admit(model: SimModel, res: ServerResponse, body: (e: string) => unknown): Promise<SimVllmRequest | false | undefined> {
+    this.activity.requests++;
+    const vr = this.vllm?.arrive(model.name, performance.now());
+    if (!(await this.acquire())) {
+      this.activity.rejected++;
+      vr?.reject();
+      text(res, 503, JSON.stringify(body(SIM_ERRORS.queueFull)), 'application/json; charset=utf-8');
+      return false;
+    }
+    vr?.start(performance.now());
+    return vr;
+  }
+
+  private generated(vr: SimVllmRequest | undefined, promptTokens: number): void {
+    this.activity.tokens++;
+    vr?.token(performance.now(), promptTokens);
+  }
+
   private async ollama(chat: boolean, model: SimModel, body: Record<string, unknown>, res: ServerResponse): Promise<void> {
     const stream = body.stream !== false;
     const options = (body.options ?? {}) as Record<string, unknown>;
     const promptTokens = chat ? tokensOfMessages(body.messages) : tokensOf(String(body.prompt ?? ''));
     const maxTokens = typeof options.num_predict === 'number' && options.num_predict > 0 ? options.num_predict : 256;
-    this.activity.requests++;
-    if (!(await this.acquire())) {
-      this.activity.rejected++;
-      return text(res, 503, QUEUE_FULL, 'application/json; charset=utf-8');
-    }
+    const vr = await this.admit(model, res, (error) => ({ error }));
+    if (vr === false) return;
     const pl = this.plan(model, promptTokens, maxTokens);
     const held = this.holdModel(model);
     const started = process.hrtime.bigint();
+    const reason = pl.outTokens >= maxTokens ? 'length' : 'stop';
     try {
       await this.delay(pl.loadMs);
       if (pl.fail) {
         this.activity.errors++;
-        return json(res, 500, { error: 'llama runner process has terminated: exit status 2' });
+        return json(res, 500, { error: SIM_ERRORS.runnerDied });
       }
       await this.delay(pl.prefillMs);
       const line = (content: string, done: boolean, extra: Record<string, unknown> = {}) => {
@@ -233,7 +242,7 @@ export class SimModelServer {
         const end = process.hrtime.bigint();
         const loadNs = Math.round(pl.loadMs * 1e6 * (this.options.timeScale ?? 1));
         return {
-          done_reason: pl.outTokens >= maxTokens ? 'length' : 'stop',
+          done_reason: reason,
           total_duration: Number(end - started),
           load_duration: loadNs,
           prompt_eval_count: promptTokens,
@@ -243,26 +252,31 @@ export class SimModelServer {
         };
       };
       if (!stream) {
-        for (let i = 0; i < pl.outTokens; i++) await this.delay(pl.perToken * (0.85 + 0.3 * pl.rng.next()));
-        this.activity.tokens += pl.outTokens;
+        for (let i = 0; i < pl.outTokens; i++) {
+          await this.delay(tokenGapMs(pl.rng, pl.perToken));
+          this.generated(vr, promptTokens);
+        }
         const content = pl.words.join('');
         const f = final();
+        vr?.finish(performance.now(), reason);
         return text(res, 200, (chat ? JSON.stringify({ model: model.name, created_at: new Date().toISOString(), message: { role: 'assistant', content }, done: true, ...f }) : JSON.stringify({ model: model.name, created_at: new Date().toISOString(), response: content, done: true, ...f, context: [1, 2, 3] })), 'application/json; charset=utf-8');
       }
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
       for (let i = 0; i < pl.outTokens; i++) {
         if (i === pl.breakAt) {
           this.activity.errors++;
-          res.end(JSON.stringify({ error: 'an error was encountered while running the model: unexpected EOF' }) + '\n');
+          res.end(JSON.stringify({ error: SIM_ERRORS.midstream }) + '\n');
           return;
         }
         if (res.destroyed || this.closed) return;
         res.write(line(pl.words[i]!, false));
-        this.activity.tokens++;
-        await this.delay(pl.perToken * (0.85 + 0.3 * pl.rng.next()));
+        this.generated(vr, promptTokens);
+        await this.delay(tokenGapMs(pl.rng, pl.perToken));
       }
+      vr?.finish(performance.now(), reason);
       res.end(line('', true, final()));
     } finally {
+      vr?.finish(performance.now(), 'abort');
       this.letGo(held);
       this.release();
     }
@@ -273,11 +287,8 @@ export class SimModelServer {
     const includeUsage = ((body.stream_options ?? {}) as Record<string, unknown>).include_usage === true;
     const promptTokens = tokensOfMessages(body.messages);
     const maxTokens = typeof body.max_tokens === 'number' && body.max_tokens > 0 ? body.max_tokens : typeof body.max_completion_tokens === 'number' ? body.max_completion_tokens : 256;
-    this.activity.requests++;
-    if (!(await this.acquire())) {
-      this.activity.rejected++;
-      return text(res, 503, QUEUE_FULL, 'application/json; charset=utf-8');
-    }
+    const vr = await this.admit(model, res, (message) => ({ error: { message, type: 'server_error', param: null, code: 503 } }));
+    if (vr === false) return;
     const pl = this.plan(model, promptTokens, maxTokens);
     const held = this.holdModel(model);
     const id = `chatcmpl-${++this.seq}`;
@@ -288,12 +299,15 @@ export class SimModelServer {
       await this.delay(pl.loadMs);
       if (pl.fail) {
         this.activity.errors++;
-        return json(res, 500, { error: { message: 'llama runner process has terminated: exit status 2', type: 'api_error', param: null, code: null } });
+        return json(res, 500, { error: { message: SIM_ERRORS.runnerDied, type: 'api_error', param: null, code: null } });
       }
       await this.delay(pl.prefillMs);
       if (!stream) {
-        for (let i = 0; i < pl.outTokens; i++) await this.delay(pl.perToken * (0.85 + 0.3 * pl.rng.next()));
-        this.activity.tokens += pl.outTokens;
+        for (let i = 0; i < pl.outTokens; i++) {
+          await this.delay(tokenGapMs(pl.rng, pl.perToken));
+          this.generated(vr, promptTokens);
+        }
+        vr?.finish(performance.now(), finish);
         return json(res, 200, { id, object: 'chat.completion', created, model: model.name, system_fingerprint: 'fp_ollama', choices: [{ index: 0, message: { role: 'assistant', content: pl.words.join('') }, finish_reason: finish }], usage });
       }
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
@@ -301,26 +315,24 @@ export class SimModelServer {
       for (let i = 0; i < pl.outTokens; i++) {
         if (i === pl.breakAt) {
           this.activity.errors++;
-          res.end(`data: ${JSON.stringify({ error: { message: 'an error was encountered while running the model: unexpected EOF', type: 'api_error', param: null, code: null } })}\n\n`);
+          res.end(`data: ${JSON.stringify({ error: { message: SIM_ERRORS.midstream, type: 'api_error', param: null, code: null } })}\n\n`);
           return;
         }
         if (res.destroyed || this.closed) return;
         res.write(chunk([{ index: 0, delta: i === 0 ? { role: 'assistant', content: pl.words[i] } : { content: pl.words[i] }, finish_reason: null }]));
-        this.activity.tokens++;
-        await this.delay(pl.perToken * (0.85 + 0.3 * pl.rng.next()));
+        this.generated(vr, promptTokens);
+        await this.delay(tokenGapMs(pl.rng, pl.perToken));
       }
+      vr?.finish(performance.now(), finish);
       res.write(chunk([{ index: 0, delta: {}, finish_reason: finish }]));
       if (includeUsage) res.write(chunk([], { usage }));
       res.end('data: [DONE]\n\n');
     } finally {
+      vr?.finish(performance.now(), 'abort');
       this.letGo(held);
       this.release();
     }
   }
-}
-
-function tokensOf(s: string): number {
-  return Math.max(1, Math.ceil(s.length / 4));
 }
 
 function tokensOfMessages(messages: unknown): number {

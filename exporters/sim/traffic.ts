@@ -4,6 +4,7 @@
 // own API key. Bodies are read to the end like a client would; a 503 is not retried.
 import type { Prng } from './prng.ts';
 import type { SimTenant } from './fleet.ts';
+import { promptText, SIM_HABITS, type SimCall } from './habits.ts';
 
 export interface TrafficStats {
   sent: number;
@@ -23,14 +24,6 @@ export interface TrafficOptions {
   rate?: number;
 }
 
-const TOPICS = ['quarterly GPU spend', 'a support ticket about latency', 'the release notes', 'a contract clause', 'an incident report', 'onboarding steps', 'the spot interruption policy', 'a customer email'];
-
-function prompt(rng: Prng, words: number): string {
-  const parts: string[] = [];
-  while (parts.length < words) parts.push(rng.pick(['please', 'summarise', 'explain', 'the', 'following', 'text', 'about', rng.pick(TOPICS), 'with', 'care', 'and', 'detail', 'for', 'our', 'team']));
-  return parts.join(' ');
-}
-
 interface Call {
   path: string;
   body: Record<string, unknown>;
@@ -40,29 +33,21 @@ interface Call {
 const OLLAMA_UA = 'ollama-js/0.6.0 (x64 linux Node.js/v24.11.0)';
 const OPENAI_UA = 'OpenAI/JS 5.23.0';
 
+/** A habit's call as the official client would send it. */
+function request(call: SimCall, rng: Prng): Call {
+  const messages = [...(call.system ? [{ role: 'system', content: call.system }] : []), { role: 'user', content: promptText(rng, call.promptWords) }];
+  if (call.api === 'ollama') return { path: '/api/chat', body: { model: call.model, messages, stream: call.stream, options: { num_predict: call.maxTokens } }, userAgent: OLLAMA_UA };
+  const body: Record<string, unknown> = { model: call.model, messages, max_tokens: call.maxTokens };
+  if (call.stream) body.stream = true;
+  if (call.includeUsage) body.stream_options = { include_usage: true };
+  return { path: '/v1/chat/completions', body, userAgent: OPENAI_UA };
+}
+
 /** What each tenant does next, and how long until it does it. */
 function habit(tenant: string, rng: Prng): { waitMs: number; calls: Call[] } {
-  switch (tenant) {
-    case 'acme-chat': {
-      const model = rng.chance(0.75) ? 'llama3.2:3b' : 'gemma3:4b';
-      const messages = [{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content: prompt(rng, rng.int(8, 60)) }];
-      return { waitMs: rng.exp(700), calls: [{ path: '/api/chat', body: { model, messages, stream: true, options: { num_predict: rng.int(48, 160) } }, userAgent: OLLAMA_UA }] };
-    }
-    case 'globex-batch': {
-      const messages = [{ role: 'system', content: 'Summarise the document in five bullet points.' }, { role: 'user', content: prompt(rng, rng.int(1_500, 5_000)) }];
-      return { waitMs: rng.exp(4_000), calls: [{ path: '/v1/chat/completions', body: { model: 'qwen2.5:14b', messages, max_tokens: rng.int(120, 260) }, userAgent: OPENAI_UA }] };
-    }
-    default: {
-      // Bursts of agent steps fired together, then a quiet spell.
-      const n = rng.int(3, 9);
-      const calls = Array.from({ length: n }, () => ({
-        path: '/v1/chat/completions',
-        body: { model: rng.chance(0.7) ? 'llama3.2:3b' : 'qwen2.5:14b', messages: [{ role: 'user', content: prompt(rng, rng.int(200, 900)) }], stream: true, stream_options: { include_usage: true }, max_tokens: rng.int(40, 140) },
-        userAgent: OPENAI_UA,
-      }));
-      return { waitMs: rng.exp(9_000), calls };
-    }
-  }
+  const h = SIM_HABITS.find((x) => tenant === x.name || tenant.startsWith(`${x.name}-`)) ?? SIM_HABITS.at(-1)!;
+  const burst = h.next(rng);
+  return { waitMs: burst.waitMs, calls: burst.calls.map((c) => request(c, rng)) };
 }
 
 /** Runs the tenants' traffic until `signal` aborts, then waits for the calls in flight. */

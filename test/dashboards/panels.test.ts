@@ -2,7 +2,8 @@
 // rules runs against the embedded store filled with the generated fleet, with the Grafana macros
 // expanded as the plugin does: it runs, returns rows, has the shape its format needs, and its
 // numbers fit the unit the panel shows them in. Once with every variable at All, once with
-// multi-value selections (the $__conditionalAll and IN (…) paths).
+// multi-value selections (the $__conditionalAll and IN (…) paths). The stat panels' numbers are
+// compared with the same figures computed here from the generated records.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { costAlertRules } from '../../dashboards/cost-alerts.ts';
@@ -12,7 +13,7 @@ import { renderProvisioning } from '../../dashboards/render.ts';
 import { silentLogger } from '../../collector/log.ts';
 import { startCollector, type Collector } from '../../collector/runtime.ts';
 import { testConfig } from '../helpers/store.ts';
-import { FLEET_FROM, FLEET_TO, loadFleet } from './fleet.ts';
+import { FLEET_FROM, FLEET_TO, loadFleet, type DeadLetterRow, type FleetRecords } from './fleet.ts';
 import { expandMacros, type ExpandOptions } from './macros.ts';
 import { TIME_UNITS, UNIT_BOUNDS } from './units.ts';
 
@@ -22,10 +23,10 @@ interface JsonResult {
 }
 
 const SELECTION: Record<string, readonly string[]> = {
-  tenant: ['acme', 'globex'],
-  model: ['llama3.1:70b', 'qwen2.5:7b'],
-  node: ['gpu-a100-1', 'gpu-l4-1', 'gpu-l4-2'],
-  pool: ['gpu-a100', 'gpu-l4'],
+  tenant: ['acme-chat', 'globex-batch'],
+  model: ['llama3.2:3b', 'qwen2.5:14b'],
+  node: ['sim-gpu-a', 'sim-gpu-b', 'sim-gpu-c'],
+  pool: ['sim-small', 'sim-a100'],
 };
 
 const isNumeric = (type: string) => /^(LowCardinality\()?(Nullable\()?(U?Int|Float|Decimal)/.test(type);
@@ -42,6 +43,8 @@ function unitOf(p: Panel, column: string): string {
 describe('dashboard SQL against a generated fleet', () => {
   let collector: Collector;
   const options: Record<string, string[]> = {};
+  let records: FleetRecords;
+  let deadLetters: DeadLetterRow[];
 
   async function run(sql: string): Promise<JsonResult> {
     const text = await collector.store.queryText(sql, 'JSON');
@@ -56,7 +59,10 @@ describe('dashboard SQL against a generated fleet', () => {
 
   beforeAll(async () => {
     collector = await startCollector(testConfig(), silentLogger, { withoutHttp: true, withoutFeatures: true });
-    const { counts } = await loadFleet(collector);
+    const loaded = await loadFleet(collector);
+    const { counts } = loaded;
+    records = loaded.records;
+    deadLetters = loaded.deadLetters;
     for (const [signal, n] of Object.entries(counts)) expect(n, signal).toBeGreaterThan(0);
     // variable options, from the variables' own queries
     for (const v of Object.values(DASHBOARDS)[0]!.templating.list) {
@@ -76,11 +82,66 @@ describe('dashboard SQL against a generated fleet', () => {
   });
 
   it('the filter variables list the fleet, and the test selections are among their options', () => {
-    expect(options.tenant).toEqual(['acme', 'globex', 'initech']);
-    expect(options.model).toEqual(['llama3.1:70b', 'mistral:7b', 'qwen2.5:7b']);
-    expect(options.node).toEqual(['cpu-1', 'gpu-a100-1', 'gpu-l4-1', 'gpu-l4-2']);
-    expect(options.pool).toEqual(['cpu', 'gpu-a100', 'gpu-l4']);
+    const distinct = (xs: string[]) => [...new Set(xs)].filter((x) => x !== '').sort();
+    expect(options.tenant).toEqual(distinct(records.llm_request.map((r) => r.tenant ?? '')));
+    expect(options.model).toEqual(distinct(records.llm_request.map((r) => r.model ?? '')));
+    expect(options.node).toEqual(distinct(records.node.map((r) => r.node ?? '')));
+    expect(options.pool).toEqual(distinct(records.node.map((r) => r.pool ?? '')));
+    // The generated fleet has what the panels need to show something.
+    expect(options.node).toHaveLength(4);
+    expect(options.tenant).toHaveLength(3);
     for (const [name, values] of Object.entries(SELECTION)) for (const v of values) expect(options[name], name).toContain(v);
+  });
+
+  describe('stat panels equal the figures computed from the generated records', () => {
+    const inSelection = (mode: 'all' | 'selected', name: string, value: string | undefined) => mode === 'all' || SELECTION[name]!.includes(value ?? '');
+    const nodeOk = (mode: 'all' | 'selected', node: string | undefined) => {
+      if (mode === 'all') return true;
+      const pools = new Set(records.node.filter((n) => n.node === node).map((n) => n.pool ?? ''));
+      return inSelection(mode, 'node', node) && SELECTION.pool!.some((p) => pools.has(p));
+    };
+    const requests = (mode: 'all' | 'selected') => records.llm_request.filter((r) => inSelection(mode, 'tenant', r.tenant) && inSelection(mode, 'model', r.model) && nodeOk(mode, r.node));
+    const gpuRows = (mode: 'all' | 'selected', field: string) => records.gpu_sample.filter((g) => g.field === field && nodeOk(mode, g.node));
+    const isError = (r: FleetRecords['llm_request'][number]) => (r.status ?? 0) >= 500 || ['stream_error', 'upstream_down', 'timeout'].includes(r.error_kind ?? '');
+    const expected: Record<string, (mode: 'all' | 'selected') => number> = {
+      'llmeter-llm-serving/Requests': (m) => requests(m).length,
+      'llmeter-llm-serving/Error rate': (m) => requests(m).filter(isError).length / Math.max(1, requests(m).length),
+      'llmeter-llm-serving/Output tokens': (m) => requests(m).reduce((s, r) => s + (r.output_tokens ?? 0), 0),
+      'llmeter-llm-serving/Cold starts': (m) => requests(m).filter((r) => (r.load_duration_ns ?? 0) > 500_000_000).length,
+      'llmeter-gpu-fleet/GPUs reporting': (m) => new Set(records.gpu_sample.filter((g) => nodeOk(m, g.node)).map((g) => `${g.gpu_uuid}/${g.mig_instance}`)).size,
+      'llmeter-gpu-fleet/Fleet utilisation': (m) => {
+        const rows = gpuRows(m, 'utilization').filter((g) => g.mig_instance === '');
+        return rows.reduce((s, g) => s + (g.value ?? 0), 0) / rows.length;
+      },
+      'llmeter-gpu-fleet/Hottest GPU': (m) => Math.max(...gpuRows(m, 'gpu_temp').map((g) => g.value ?? 0)),
+      'llmeter-gpu-fleet/XID errors': (m) => records.capacity_event.filter((e) => e.kind === 'xid' && nodeOk(m, e.node)).length,
+      'llmeter-gpu-fleet/Frame buffer in use': (m) => {
+        const newest = new Map<string, { ts: number; value: number }>();
+        for (const g of gpuRows(m, 'fb_used')) {
+          const k = `${g.gpu_uuid}/${g.mig_instance}`;
+          const ts = Number(g.ts);
+          if (!newest.has(k) || newest.get(k)!.ts < ts) newest.set(k, { ts, value: g.value ?? 0 });
+        }
+        return [...newest.values()].reduce((s, x) => s + x.value, 0);
+      },
+      'llmeter-pipeline-health/Dead letters (range)': () => deadLetters.length,
+    };
+    for (const [key, compute] of Object.entries(expected)) {
+      const [uid, title] = key.split('/') as [string, string];
+      for (const mode of ['all', 'selected'] as const) {
+        it(`${title} (${mode === 'all' ? 'All' : 'multi-value selection'})`, async () => {
+          const d = Object.values(DASHBOARDS).find((x) => x.uid === uid)!;
+          const p = clickhousePanels(d).find((x) => x.title === title)!;
+          expect(p, key).toBeDefined();
+          const textboxes = Object.fromEntries(d.templating.list.filter((v) => v.type === 'textbox').map((v) => [v.name, v.query]));
+          const r = await run(expandMacros(p.targets[0]!.rawSql, expansion(mode, textboxes)));
+          const want = compute(mode);
+          // The figure must not be trivially zero, or the comparison proves nothing.
+          expect(want, key).toBeGreaterThan(0);
+          expect(Number(Object.values(r.data[0]!)[0])).toBeCloseTo(want, 6);
+        });
+      }
+    }
   });
 
   for (const [file, d] of Object.entries(DASHBOARDS)) {

@@ -1,5 +1,5 @@
-// `llmeter demo` end to end with a short run: the simulated fleet, the real collector (proxy, dcgm
-// scrapers, inventory, prices, pipeline, chDB store, cost engine), then what it stored and printed.
+// `llmeter demo` end to end with a short run: the simulated fleet, the real collector (proxy, dcgm and
+// vLLM scrapers, inventory, prices, pipeline, chDB store, cost engine), then what it stored and printed.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -21,6 +21,11 @@ describe('llmeter demo', () => {
     expect(rows.gpu_metrics).toBeGreaterThanOrEqual(2 * 3 * 10);
     expect(rows.nodes).toBeGreaterThanOrEqual(2);
     expect(rows.model_states).toBeGreaterThan(0);
+    // The vLLM-like server's /metrics page, scraped by the real vLLM scraper: gauges from the first
+    // scrape on, counter and histogram deltas from the second.
+    expect(rows.model_server_metrics).toBeGreaterThan(0);
+    // At least one scrape with its counters and histogram buckets (over a hundred series) beyond the first.
+    expect(rows.model_server_metrics).toBeGreaterThan(100);
     // The book price is not a price_point of the feed; the feed wrote on-demand for both types, the
     // starting spot price and at least one move.
     expect(rows.price_points).toBeGreaterThanOrEqual(4);
