@@ -27,8 +27,8 @@ export const STORE_GAUGES = {
 export const FOREIGN_METRICS = {
   /** exporters/scrape: 1 when the last scrape of a dcgm/vLLM target succeeded. */
   scrapeUp: 'llmeter_scrape_up',
-  /** collector/transport/kafka: records not yet committed, per partition. */
-  kafkaConsumerLag: 'llmeter_kafka_consumer_lag',
+  /** collector/transport/kafka: records not yet committed, per partition (estimated from message lag). */
+  kafkaConsumerLagRecords: 'llmeter_kafka_consumer_lag_records',
   /** collector/pipeline: rows written to dead_letters by this process. */
   deadLettersTotal: 'llmeter_dead_letters_total',
   /** collector/pipeline: rows dropped (queue_full, closed). */

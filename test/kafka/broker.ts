@@ -18,6 +18,8 @@ export interface Broker {
   readonly port: number;
   readonly dir: string;
   readonly jars: string;
+  /** Process id of the running broker JVM (benchmarks read its CPU time). */
+  readonly pid: number | undefined;
   /** Clean shutdown (SIGTERM, waits for exit). */
   stop(): Promise<void>;
   /** SIGKILL. */
@@ -56,7 +58,10 @@ function kafkaUuid(): string {
   }
 }
 
-export async function startBroker(opts: { version?: string; extra?: Record<string, string> } = {}): Promise<Broker> {
+/** JVM flags of the test broker: small heap and quick start-up (C1 only), for many short tests. */
+export const TEST_JVM = ['-Xms128m', '-Xmx768m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xshare:auto'];
+
+export async function startBroker(opts: { version?: string; extra?: Record<string, string>; jvm?: string[] } = {}): Promise<Broker> {
   const version = opts.version ?? process.env.KAFKA_VERSION ?? '3.9.2';
   const jars = kafkaJars(version);
   const dir = tempDir('llmeter-kafka-');
@@ -103,7 +108,7 @@ export async function startBroker(opts: { version?: string; extra?: Record<strin
     logArgs = [`-Dlog4j.configuration=file:${cfg}`];
   }
   const cp = `${jars}/*`;
-  const jvm = ['-Xms128m', '-Xmx768m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xshare:auto'];
+  const jvm = opts.jvm ?? TEST_JVM;
   execFileSync('java', [...jvm, '-cp', cp, ...logArgs, 'kafka.tools.StorageTool', 'format', '-t', kafkaUuid(), '-c', serverProps], { stdio: ['ignore', 'ignore', 'inherit'] });
 
   let proc: ChildProcess | undefined;
@@ -143,6 +148,9 @@ export async function startBroker(opts: { version?: string; extra?: Record<strin
     port,
     dir,
     jars,
+    get pid() {
+      return proc?.pid;
+    },
     stop: () => signal('SIGTERM', 20_000),
     kill: () => signal('SIGKILL', 5_000),
     restart: async () => {

@@ -4,13 +4,14 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CompressionTypes } from 'kafkajs';
+import { CompressionTypes, type Kafka } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeInserter } from '../../collector/pipeline/pipeline.ts';
 import type { Inserter } from '../../collector/pipeline/table-writer.ts';
 import { ensureTopics } from '../../collector/transport/kafka/admin.ts';
 import { createKafkaClient } from '../../collector/transport/kafka/client.ts';
+import { packedHeaders } from '../../collector/transport/kafka/framing.ts';
 import { topicName } from '../../collector/transport/kafka/topics.ts';
 import { silentLogger } from '../../collector/log.ts';
 import { count, openTestStore, type TestStore } from '../helpers/store.ts';
@@ -36,6 +37,16 @@ afterAll(async () => {
 });
 
 const table = (name: string) => `${t.store.database}.${name}`;
+/** Messages a topic holds (sum of its partitions' high watermarks; the tests never delete any). */
+async function messagesIn(kafka: Kafka, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
 const requestsOf = (run: string) => count(t.store, `${table('llm_requests')} WHERE startsWith(tenant, '${run}-')`);
 const gpuOf = (run: string) => count(t.store, `${table('gpu_metrics')} WHERE startsWith(node, '${run}-')`);
 
@@ -55,6 +66,10 @@ describe('kafka transport', () => {
       expect(results.reduce((n, r) => n + r.accepted, 0)).toBe(5000);
       await Promise.all(results.map((r) => r.durable));
       expect(await metric(registry, 'llmeter_kafka_producer_records_sent_total')).toBe(5000);
+      // Packed (the default): far fewer messages than records.
+      const messages = await metric(registry, 'llmeter_kafka_producer_messages_sent_total');
+      expect(messages).toBeGreaterThan(0);
+      expect(messages).toBeLessThan(5000 / 10);
       await waitFor('all rows in ClickHouse', async () => (await requestsOf('e2e')) >= 3000 && (await gpuOf('e2e')) >= 2000);
       // Both members took part: the group split the partitions between them.
       await waitFor('both members committed', () => a.committed.length > 0 && b.committed.length > 0);
@@ -150,6 +165,96 @@ describe('kafka transport', () => {
       await m.stop();
     }
   });
+  it('packs records into messages and brings every record back exactly, values and all', async () => {
+    const cfg = scenarioConfig([broker.bootstrap], 'packed', { producer: { max_records_per_message: 40 } });
+    const registry = new Registry();
+    const sink = await startSink(cfg, registry);
+    const m = await startMember(t.store, cfg);
+    try {
+      const sent = requests('packed', 0, 2400, 7);
+      const results = [];
+      for (let i = 0; i < sent.length; i += 600) results.push(await sink.submit('llm_request', sent.slice(i, i + 600), { source: 'proxy' }));
+      await Promise.all(results.map((r) => r.durable));
+      // `durable` also resolves for records spooled when a send fails (short timeouts on a loaded
+      // machine); they reach Kafka once replayed, the same packed messages.
+      await waitFor('every record acknowledged by Kafka', async () => (await metric(registry, 'llmeter_kafka_producer_records_sent_total')) >= 2400);
+      const messages = await metric(registry, 'llmeter_kafka_producer_messages_sent_total');
+      expect(await metric(registry, 'llmeter_kafka_producer_records_sent_total')).toBe(2400);
+      expect(await metric(registry, 'llmeter_kafka_producer_records_dropped_total')).toBe(0);
+      expect(messages).toBeGreaterThanOrEqual(2400 / 40);
+      expect(messages).toBeLessThan(2400 / 10);
+      expect(await messagesIn(createKafkaClient(cfg.transport.kafka, silentLogger), topicName('test-packed', 'llm_request'))).toBe(messages);
+      await waitFor('all rows in ClickHouse', async () => (await requestsOf('packed')) >= 2400);
+      await waitFor('all committed', () => m.committed.reduce((n, c) => n + c.records, 0) >= 2400);
+      await new Promise((r) => setTimeout(r, 300));
+      const rows = await t.store.queryRows<{ request_id: string; tenant: string; ts: string; input_tokens: string; output_tokens: string; duration_ms: string; eval_duration_ns: string; status: string }>(
+        `SELECT request_id, tenant, toUnixTimestamp64Milli(ts) AS ts, input_tokens, output_tokens, duration_ms, eval_duration_ns, status FROM ${table('llm_requests')} WHERE startsWith(tenant, 'packed-') ORDER BY request_id`,
+      );
+      const want = sent
+        .map((r) => [r.request_id, r.tenant, r.ts, r.input_tokens, r.output_tokens, r.duration_ms, r.eval_duration_ns, r.status])
+        .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+      expect(rows.map((r) => [r.request_id, r.tenant, Number(r.ts), Number(r.input_tokens), Number(r.output_tokens), Number(r.duration_ms), Number(r.eval_duration_ns), Number(r.status)])).toEqual(want);
+      // The consumer counted both, and its insert batches were whole messages of at most
+      // max_batch_records (500) records each.
+      expect(await metric(m.registry, 'llmeter_kafka_consumer_messages_total')).toBe(messages);
+      expect(await metric(m.registry, 'llmeter_kafka_consumer_records_total')).toBe(2400);
+      expect(m.committed.reduce((n, c) => n + c.messages, 0)).toBe(messages);
+      expect(m.committed.every((c) => c.records <= 500 && c.records >= c.messages && c.lastOffset - c.firstOffset + 1 === c.messages)).toBe(true);
+      expect(m.committed.some((c) => c.messages > 1)).toBe(true);
+      expect(await metric(m.registry, 'llmeter_kafka_consumer_poison_messages_total')).toBe(0);
+    } finally {
+      await m.stop();
+      await sink.shutdown();
+    }
+  });
+
+  it('dead-letters a bad line of a packed message with partition, offset and line; the rest of it, its batch and older single-record messages land', async () => {
+    const cfg = scenarioConfig([broker.bootstrap], 'badline', { topics: { partitions: 1 } });
+    const kafka = createKafkaClient(cfg.transport.kafka, silentLogger);
+    await ensureTopics(kafka, cfg.transport.kafka, silentLogger);
+    const topic = topicName('test-badline', 'llm_request');
+    const producer = kafka.producer();
+    await producer.connect();
+    const good = requests('badline', 0, 8).map((r) => JSON.stringify(r));
+    const packed = (lines: string[]) => ({ key: 'k', value: lines.join('\n'), headers: packedHeaders(lines.length) });
+    await producer.send({
+      topic,
+      compression: CompressionTypes.GZIP,
+      messages: [
+        { key: 'k', value: good[0]! }, // offset 0: one record, no header (an older producer)
+        packed([good[1]!, good[2]!, '{"ts": 1763856000000, "request_id": "cut-off', good[3]!, JSON.stringify({ ...requests('badline', 99, 1)[0], tenant: undefined })]), // offset 1
+        { key: 'k', value: good[4]! }, // offset 2
+        packed([good[5]!, good[6]!, good[7]!]), // offset 3
+      ],
+    });
+    await producer.disconnect();
+    const m = await startMember(t.store, cfg);
+    try {
+      await waitFor('good rows and dead letters', async () => (await requestsOf('badline')) === 8 && (await count(t.store, `${table('dead_letters')} WHERE topic = '${topic}'`)) === 2);
+      const dead = await t.store.queryRows<{ partition: string; offset: string; reason: string; source: string; payload: string }>(
+        `SELECT partition, offset, reason, source, payload FROM ${table('dead_letters')} WHERE topic = {topic:String} ORDER BY startsWith(reason, 'line ') DESC`,
+        { topic },
+      );
+      expect(dead.map((d) => [Number(d.partition), Number(d.offset), d.source])).toEqual([[0, 1, 'kafka'], [0, 1, 'kafka']]);
+      expect(dead[0]!.reason).toMatch(/^line 3 of 5: not valid JSON: /);
+      expect(dead[0]!.payload).toBe('{"ts": 1763856000000, "request_id": "cut-off');
+      expect(dead[1]!.reason).toMatch(/tenant: required/);
+      expect(dead[1]!.payload).toContain('badline-99');
+      const ids = await t.store.queryRows<{ request_id: string }>(`SELECT request_id FROM ${table('llm_requests')} WHERE startsWith(tenant, 'badline-') ORDER BY request_id`);
+      expect(ids.map((r) => r.request_id)).toEqual(requests('badline', 0, 8).map((r) => r.request_id).sort());
+      expect(await metric(m.registry, 'llmeter_kafka_consumer_poison_messages_total', { reason: 'not_json' })).toBe(1);
+      expect(await metric(m.registry, 'llmeter_kafka_consumer_messages_total')).toBe(4);
+      expect(await metric(m.registry, 'llmeter_kafka_consumer_records_total')).toBe(10);
+      const admin = kafka.admin();
+      await admin.connect();
+      const offsets = await admin.fetchOffsets({ groupId: cfg.transport.kafka.group_id, topics: [topic] });
+      await admin.disconnect();
+      expect(offsets[0]!.partitions[0]!.offset).toBe('4');
+    } finally {
+      await m.stop();
+    }
+  });
+
   it('holds on while ClickHouse inserts fail: partitions pause, lag grows, then everything drains, nothing lost', async () => {
     const cfg = scenarioConfig([broker.bootstrap], 'chdown', { consumer: { max_batch_records: 200 } }, { queue_capacity: 200, retry: { initial_ms: 20, max_ms: 100 } });
     let failing = true;
@@ -164,17 +269,22 @@ describe('kafka transport', () => {
         await base.insert(tbl, rows, token);
       },
     };
-    const sink = await startSink(cfg);
+    const sinkRegistry = new Registry();
+    const sink = await startSink(cfg, sinkRegistry);
     // The records are in Kafka before the collector joins, so its first fetch holds every partition:
     // while the first batch cannot be inserted, the others find the writer full and are paused.
     const r = await sink.submit('llm_request', requests('chdown', 0, 2000, 16), { source: 'proxy' });
     await r.durable;
+    const messages = await metric(sinkRegistry, 'llmeter_kafka_producer_messages_sent_total');
+    expect(messages).toBeLessThan(2000);
     const m = await startMember(t.store, cfg, flaky);
     try {
       await waitFor('partitions paused behind the full writer', async () => (await metric(m.registry, 'llmeter_kafka_consumer_pauses_total')) > 0 && failures > 3);
+      // Lag counts messages (offsets); its records estimate is the whole backlog of records.
       const lagDuring = [...(await m.consumer.measureLag()).values()].reduce((a, b) => a + b, 0);
-      expect(lagDuring).toBe(2000);
-      expect(await metric(m.registry, 'llmeter_kafka_consumer_lag')).toBe(2000);
+      expect(lagDuring).toBe(messages);
+      expect(await metric(m.registry, 'llmeter_kafka_consumer_lag')).toBe(messages);
+      expect(await metric(m.registry, 'llmeter_kafka_consumer_lag_records')).toBe(2000);
       expect(await requestsOf('chdown')).toBe(0);
       failing = false;
       await waitFor('drained', async () => (await requestsOf('chdown')) === 2000, 30_000);
@@ -220,6 +330,9 @@ describe('kafka transport', () => {
       await waitFor('spool replayed', () => sink.pendingRecords === 0, 60_000);
       expect(await metric(registry, 'llmeter_kafka_spool_records_replayed_total')).toBeGreaterThan(0);
       expect(await metric(registry, 'llmeter_kafka_producer_records_dropped_total')).toBe(0);
+      // Every record reached Kafka once, packed: the spool held and replayed packed messages.
+      expect(await metric(registry, 'llmeter_kafka_producer_records_sent_total')).toBe(3000);
+      expect(await metric(registry, 'llmeter_kafka_producer_messages_sent_total')).toBeLessThan(3000 / 5);
       await waitFor('all rows in ClickHouse', async () => (await requestsOf('outage')) >= 3000, 60_000);
       await new Promise((res) => setTimeout(res, 1000));
       expect(await requestsOf('outage')).toBe(3000);
@@ -233,11 +346,16 @@ describe('kafka transport', () => {
   });
 
   it('a collector SIGKILLed between insert and commit restarts and leaves every record exactly once', async () => {
-    const cfg = scenarioConfig([broker.bootstrap], 'crash');
+    // Messages of 60 records and inserts of 300 (the child's max_batch_records): each insert batch is
+    // several packed messages, so the redelivered range must be cut at the same message boundaries.
+    const cfg = scenarioConfig([broker.bootstrap], 'crash', { producer: { max_records_per_message: 60 } });
     const sink = await startSink(cfg);
     const r = await sink.submit('llm_request', requests('crash', 0, 3000, 8), { source: 'proxy' });
     await r.durable;
     await sink.shutdown();
+    const inKafka = await messagesIn(createKafkaClient(cfg.transport.kafka, silentLogger), topicName('test-crash', 'llm_request'));
+    expect(inKafka).toBeGreaterThanOrEqual(3000 / 60);
+    expect(inKafka).toBeLessThan(3000 / 10);
     const dataDir = scratchDir('llmeter-crash-store-');
     const args = { debug: process.env.LLMETER_TEST_DEBUG === '1', dataDir, brokers: [broker.bootstrap], prefix: 'test-crash', group: cfg.transport.kafka.group_id, pipeline: { batch_ms: 50 } };
     const spawnChild = (ackDelayMs: number): ChildProcess => {

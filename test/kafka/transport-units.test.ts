@@ -1,10 +1,13 @@
-// The transport's pure parts, without a broker: topic names and keys, the commit intent, the disk
-// spool's bounds, order and restart behaviour, and the configuration section.
+// The transport's pure parts, without a broker: topic names and keys, packing records into messages
+// and splitting them again, the commit intent, the disk spool's bounds, order and restart behaviour,
+// and the configuration section.
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { configSchema } from '../../collector/config/schema.ts';
+import { NDJSON, packedHeaders, unpack } from '../../collector/transport/kafka/framing.ts';
 import { decodeIntent, dedupToken, encodeIntent } from '../../collector/transport/kafka/intent.ts';
-import { DiskSpool, type SpoolBatch } from '../../collector/transport/kafka/spool.ts';
+import { packBatch } from '../../collector/transport/kafka/producer-sink.ts';
+import { DiskSpool, spoolRecords, type SpoolBatch } from '../../collector/transport/kafka/spool.ts';
 import { allTopics, messageKey, topicName } from '../../collector/transport/kafka/topics.ts';
 import { SIGNALS } from '../../collector/schema/tables.ts';
 import { tempDir } from '../helpers/store.ts';
@@ -38,6 +41,67 @@ describe('topics and keys', () => {
     expect(messageKey('llm_request', r!)).toBe('k-t0');
     const [g] = gpuSamples('k', 1, 1);
     expect(messageKey('gpu_sample', g!)).toBe('k-n1');
+  });
+});
+
+describe('packed messages', () => {
+  // A send batch as the sink queues it: records of three keys on two topics, interleaved.
+  const queued = Array.from({ length: 30 }, (_, i) => ({
+    topic: i % 5 === 0 ? 'b' : 'a',
+    key: `k${i % 3}`,
+    value: JSON.stringify({ i, note: 'line\nbreak inside a string' }),
+    timestamp: String(1000 + i),
+  }));
+  const lines = (b: SpoolBatch) => b.messages.map((m) => m.value.split('\n').map((l) => (JSON.parse(l) as { i: number }).i));
+
+  it('packs the records of one topic and key into NDJSON messages, keeping their order and the oldest timestamp', () => {
+    const out = packBatch(queued, 100, 1 << 20);
+    expect(out.map((b) => b.topic).sort()).toEqual(['a', 'b']);
+    for (const b of out) {
+      // One message per key here, each holding exactly that key's records in submit order.
+      expect(b.messages.map((m) => m.key).sort()).toEqual(['k0', 'k1', 'k2']);
+      for (const [m, is] of b.messages.map((m, k) => [m, lines(b)[k]!] as const)) {
+        const want = queued.filter((q) => q.topic === b.topic && q.key === m.key).map((q) => JSON.parse(q.value) as { i: number });
+        expect(is).toEqual(want.map((w) => w.i));
+        expect(m.records).toBe(want.length);
+        expect(m.timestamp).toBe(String(1000 + want[0]!.i));
+      }
+    }
+    expect(out.map(spoolRecords).sort()).toEqual([24, 6]);
+  });
+
+  it('bounds a message by records and by size, at least one record each', () => {
+    const byRecords = packBatch(queued.filter((q) => q.topic === 'a' && q.key === 'k1'), 3, 1 << 20)[0]!;
+    expect(byRecords.messages.map((m) => m.records)).toEqual([3, 3, 2]);
+    expect(lines(byRecords).flat()).toEqual(queued.filter((q) => q.topic === 'a' && q.key === 'k1').map((q) => (JSON.parse(q.value) as { i: number }).i));
+    const size = Math.max(...queued.map((q) => q.value.length));
+    const bySize = packBatch(queued.filter((q) => q.topic === 'a' && q.key === 'k1'), 100, 2 * size + 1)[0]!;
+    expect(bySize.messages.every((m) => m.value.length <= 2 * size + 1)).toBe(true);
+    expect(bySize.messages.map((m) => m.records)).toEqual([2, 2, 2, 2]);
+    const tiny = packBatch(queued.slice(0, 1), 100, 1)[0]!;
+    expect(tiny.messages).toHaveLength(1);
+    expect(tiny.messages[0]!.records).toBe(1);
+  });
+
+  it('sends one unframed record per message when packing is off', () => {
+    const out = packBatch(queued, 1, 1 << 20);
+    expect(out.flatMap((b) => b.messages)).toHaveLength(30);
+    expect(out.flatMap((b) => b.messages).every((m) => m.records === undefined)).toBe(true);
+  });
+
+  it('splits a packed message back into its records, and reads a message without the header as one record', () => {
+    const [m] = packBatch(queued.slice(1, 4), 100, 1 << 20)[0]!.messages.filter((x) => x.key === 'k1');
+    const packed = unpack({ headers: { ...packedHeaders(m!.records!) }, value: Buffer.from(m!.value) });
+    expect(packed.packed).toBe(true);
+    expect(packed.texts.map((t) => (JSON.parse(t) as { note: string }).note)).toEqual(['line\nbreak inside a string']);
+    // Headers arrive as Buffers from the broker; parameters after the media type and case are tolerated.
+    const three = ['{"a":1}', 'not json', '{"a":3}'].join('\n') + '\n';
+    const u = unpack({ headers: { 'content-type': Buffer.from('Application/X-NDJSON; charset=utf-8') }, value: Buffer.from(three) });
+    expect(u).toEqual({ texts: ['{"a":1}', 'not json', '{"a":3}'], packed: true });
+    const single = unpack({ headers: {}, value: Buffer.from('{"a":1}\n{"a":2}') });
+    expect(single).toEqual({ texts: ['{"a":1}\n{"a":2}'], packed: false });
+    expect(unpack({ headers: { 'content-type': 'application/json' }, value: Buffer.from('{}') }).packed).toBe(false);
+    expect(unpack({ headers: { 'content-type': NDJSON }, value: null }).texts).toEqual(['']);
   });
 });
 
@@ -88,6 +152,21 @@ describe('disk spool', () => {
     expect(readdirSync(dir).filter((f) => f.endsWith('.ndjson'))).toEqual([]);
   });
 
+  it('stores packed messages as they are and counts their records', () => {
+    const dir = tempDir('spool-');
+    const s = new DiskSpool({ dir, maxBytes: 1 << 20 });
+    const packed: SpoolBatch = { topic: 't', messages: [{ key: 'k', value: '{"i":0}\n{"i":1}\n{"i":2}', timestamp: '5', records: 3 }, { key: 'j', value: '{"i":3}', timestamp: '6', records: 1 }] };
+    s.append(packed);
+    s.append(batch('t', 4, 2));
+    expect(s.records).toBe(6);
+    // After a restart the count is rebuilt from the stored messages.
+    const again = new DiskSpool({ dir, maxBytes: 1 << 20 });
+    expect(again.records).toBe(6);
+    expect(again.peek()).toEqual(packed);
+    again.ack();
+    expect(again.records).toBe(2);
+  });
+
   it('takes new batches while one segment is being replayed', () => {
     const s = new DiskSpool({ dir: tempDir('spool-'), maxBytes: 1 << 20 });
     s.append(batch('t', 0, 5));
@@ -105,6 +184,8 @@ describe('configuration', () => {
     expect(k.brokers).toEqual(['127.0.0.1:9092']);
     expect(k.topics.partitions).toBe(6);
     expect(k.producer.compression).toBe('gzip');
+    expect(k.producer.max_records_per_message).toBe(500);
+    expect(() => configSchema.parse({ transport: { kafka: { producer: { max_message_bytes: 2 << 20 } } } })).toThrow(/max_message_bytes/);
     expect(k.consumer.max_batch_records).toBe(5000);
     expect(() => configSchema.parse({ transport: { kafka: { brokerz: ['x:1'] } } })).toThrow(/brokerz/);
     expect(() => configSchema.parse({ transport: { kafka: { topic_prefix: 'a b' } } })).toThrow();

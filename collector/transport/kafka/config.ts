@@ -45,6 +45,8 @@ export const kafkaProducerSchema = z
     buffer_max_bytes: positiveInt().default(32 * 1024 * 1024).describe('Records held in memory; past it submit() waits (or drops with onFull: drop).'),
     send_timeout_ms: positiveInt().default(10_000).describe('How long one send may take before the batch goes to the disk spool.'),
     retries: z.number().int().min(1).default(3).describe('Retries of one send inside the client before the spool takes over.'),
+    max_records_per_message: positiveInt().default(500).describe('Records of one topic and key packed into one Kafka message (NDJSON); 1 sends one record per message. Keep it at or under the collectors\' consumer.max_batch_records.'),
+    max_message_bytes: positiveInt().max(900 * 1024).default(256 * 1024).describe('Bytes of records in one packed message; keep well under the broker\'s message.max.bytes (1 MiB by default).'),
   })
   .prefault({});
 

@@ -1,9 +1,11 @@
 // The collector side of scale-out: one member of the collectors' consumer group. Each partition's
-// records are cut into insert batches, inserted through the pipeline with a deduplication token made
-// from topic, partition and offset range, and the offsets are committed only after ClickHouse
-// acknowledged the rows (see intent.ts for how a redelivered batch keeps its exact boundaries).
-// When the table writer is full the partition is paused and resumed once it drains. Messages that
-// are not JSON records go to dead_letters with their partition and offset, and the partition moves on.
+// messages are split into records (a packed message holds several, see framing.ts) and cut into
+// insert batches at message boundaries, so an offset range always stands for the same records. Each
+// batch is inserted through the pipeline with a deduplication token made from topic, partition and
+// offset range, and the offsets are committed only after ClickHouse acknowledged the rows (see
+// intent.ts for how a redelivered batch keeps its exact boundaries). When the table writer is full
+// the partition is paused and resumed once it drains. Records that are not JSON go to dead_letters
+// with their partition, offset and line, and the rest of their message and batch proceed.
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import type { PipelineConfig } from '../../config/schema.ts';
@@ -12,6 +14,7 @@ import type { Logger } from '../../log.ts';
 import { Unparsable, type Pipeline } from '../../pipeline/pipeline.ts';
 import type { Signal } from '../../schema/tables.ts';
 import type { KafkaConfig } from './config.ts';
+import { unpack, type Unpacked } from './framing.ts';
 import { decodeIntent, dedupToken, encodeIntent, type Intent } from './intent.ts';
 import { ConsumerMetrics } from './metrics.ts';
 import { allTopics } from './topics.ts';
@@ -25,7 +28,8 @@ export interface CommittedBatch {
   firstOffset: number;
   lastOffset: number;
   records: number;
-  /** Kafka timestamps (ms) of the batch's records: when the producer sink took them. */
+  messages: number;
+  /** Kafka timestamp (ms) of each record's message: when the producer sink took the message's oldest record. */
   timestamps: number[];
   /** When the offsets were committed (ms). */
   committedAt: number;
@@ -71,6 +75,8 @@ export class KafkaConsumer implements Component {
   private lagTimer: NodeJS.Timeout | undefined;
   private readonly stopping = new AbortController();
   private lagByPartition = new Map<string, number>();
+  /** Records and messages fetched per partition, for the records estimate of lag. */
+  private readonly density = new Map<string, { records: number; messages: number }>();
 
   constructor(o: KafkaConsumerOptions) {
     this.cfg = o.config;
@@ -105,6 +111,7 @@ export class KafkaConsumer implements Component {
       // resume check releases them (resuming one this member no longer owns does nothing).
       this.assigned = Object.entries(e.payload.memberAssignment).map(([topic, partitions]) => ({ topic, partitions }));
       this.metrics.lag.reset();
+      this.metrics.lagRecords.reset();
       this.metrics.committedOffset.reset();
       this.log.info('kafka consumer joined the group', { group: this.cfg.group_id, partitions: this.assigned.reduce((n, a) => n + a.partitions.length, 0) });
     });
@@ -140,11 +147,25 @@ export class KafkaConsumer implements Component {
       const state = this.states.get(key(topic, partition)) ?? {};
       this.states.set(key(topic, partition), state);
       const msgs = batch.messages;
+      const unpacked = msgs.map(unpack);
+      const d = this.density.get(key(topic, partition)) ?? { records: 0, messages: 0 };
+      for (const u of unpacked) d.records += u.texts.length;
+      d.messages += msgs.length;
+      // Halved now and then, so the estimate follows a change of the producers' packing.
+      if (d.messages > 100_000) {
+        d.records /= 2;
+        d.messages /= 2;
+      }
+      this.density.set(key(topic, partition), d);
       let i = 0;
       while (i < msgs.length) {
         if (!p.isRunning() || p.isStale() || this.stopping.signal.aborted) return;
         const first = Number(msgs[i]!.offset);
-        let end = Math.min(msgs.length, i + this.maxBatch);
+        // Whole messages up to max_batch_records records (at least one message): a batch boundary
+        // inside a message would make the offset range, and so the token, ambiguous.
+        let end = i + 1;
+        let records = this.recordsOf(unpacked[i]!);
+        while (end < msgs.length && records + this.recordsOf(unpacked[end]!) <= this.maxBatch) records += this.recordsOf(unpacked[end++]!);
         let redelivery = false;
         if (state.intent && state.intent.end < first) state.intent = undefined;
         if (state.intent && state.intent.start === first) {
@@ -157,15 +178,16 @@ export class KafkaConsumer implements Component {
           if (Number(msgs[j - 1]!.offset) < state.intent.end && j === msgs.length) return;
           end = j;
           redelivery = true;
+          records = 0;
+          for (let k = i; k < end; k++) records += this.recordsOf(unpacked[k]!);
         }
-        const n = end - i;
         const writer = this.target.writer(signal);
-        if (writer.isFull || (writer.heldRows > 0 && writer.heldRows + n > this.capacity)) {
+        if (writer.isFull || (writer.heldRows > 0 && writer.heldRows + records > this.capacity)) {
           this.pause(topic, partition, signal, 'writer_full');
           return;
         }
         const slice = msgs.slice(i, end);
-        const done = await this.insertAndCommit(signal, topic, partition, slice, redelivery, state);
+        const done = await this.insertAndCommit(signal, topic, partition, slice, unpacked.slice(i, end), records, redelivery, state);
         if (!done) return;
         p.resolveOffset(slice[slice.length - 1]!.offset);
         i = end;
@@ -175,8 +197,16 @@ export class KafkaConsumer implements Component {
     }
   }
 
+  /**
+   * Records a message hands to the pipeline. A message with more lines than the table queue can hold
+   * could never be inserted; it becomes one dead letter instead of stalling its partition.
+   */
+  private recordsOf(u: Unpacked): number {
+    return u.texts.length > this.capacity ? 1 : u.texts.length;
+  }
+
   /** Inserts one batch and commits its offsets; false when it must be tried again later. */
-  private async insertAndCommit(signal: Signal, topic: string, partition: number, slice: KafkaMessage[], redelivery: boolean, state: PartitionState): Promise<boolean> {
+  private async insertAndCommit(signal: Signal, topic: string, partition: number, slice: KafkaMessage[], unpacked: Unpacked[], n: number, redelivery: boolean, state: PartitionState): Promise<boolean> {
     const consumer = this.consumer!;
     const t0 = performance.now();
     const start = Number(slice[0]!.offset);
@@ -187,30 +217,51 @@ export class KafkaConsumer implements Component {
     } else {
       this.metrics.redeliveries.inc({ topic });
     }
-    const records: unknown[] = new Array(slice.length);
-    const offsets: number[] = new Array(slice.length);
+    const records: unknown[] = new Array(n);
+    const offsets: number[] = new Array(n);
+    const timestamps: number[] = new Array(n);
+    let r = 0;
     for (let k = 0; k < slice.length; k++) {
       const m = slice[k]!;
-      offsets[k] = Number(m.offset);
-      const text = m.value ? m.value.toString('utf8') : '';
-      try {
-        records[k] = JSON.parse(text);
-      } catch (err) {
-        // Handed on in the record's place: dead-lettered with its offset under the batch's token.
-        records[k] = new Unparsable(text, `not valid JSON: ${(err as Error).message}`);
-        this.metrics.poison.inc({ topic, reason: 'not_json' });
+      const u = unpacked[k]!;
+      const offset = Number(m.offset);
+      const ts = Number(m.timestamp);
+      const lines = u.texts.length;
+      if (lines > this.capacity) {
+        const reason = `packed message of ${lines} records is more than pipeline.queue_capacity (${this.capacity}) holds`;
+        this.metrics.poison.inc({ topic, reason: 'too_many_records' });
+        offsets[r] = offset;
+        timestamps[r] = ts;
+        records[r++] = new Unparsable(u.texts.join('\n'), reason);
+        continue;
+      }
+      for (let l = 0; l < lines; l++) {
+        const text = u.texts[l]!;
+        offsets[r] = offset;
+        timestamps[r] = ts;
+        try {
+          records[r] = JSON.parse(text);
+        } catch (err) {
+          // Handed on in the record's place: dead-lettered with its offset (and line) under the
+          // batch's token; the other lines of its message go on.
+          const where = u.packed ? `line ${l + 1} of ${lines}: ` : '';
+          records[r] = new Unparsable(text, `${where}not valid JSON: ${(err as Error).message}`);
+          this.metrics.poison.inc({ topic, reason: 'not_json' });
+        }
+        r++;
       }
     }
-    const r = await this.target.submit(signal, records as never[], { source: 'kafka', topic, partition, offsets }, { token: dedupToken(topic, partition, start, end), onFull: 'drop' });
-    if (r.dropped > 0) {
+    const res = await this.target.submit(signal, records as never[], { source: 'kafka', topic, partition, offsets }, { token: dedupToken(topic, partition, start, end), onFull: 'drop' });
+    if (res.dropped > 0) {
       // The writer refused the rows (full or closing): nothing is committed and the same range is
       // inserted again later under the same token.
       this.pause(topic, partition, signal, 'writer_refused');
       return false;
     }
-    this.metrics.recordsConsumed.inc({ topic }, slice.length);
-    this.metrics.batchRecords.observe({ topic }, slice.length);
-    const landed = await Promise.race([r.durable.then(() => true), aborted(this.stopping.signal)]);
+    this.metrics.recordsConsumed.inc({ topic }, n);
+    this.metrics.messagesConsumed.inc({ topic }, slice.length);
+    this.metrics.batchRecords.observe({ topic }, n);
+    const landed = await Promise.race([res.durable.then(() => true), aborted(this.stopping.signal)]);
     if (!landed) return false;
     try {
       await consumer.commitOffsets([{ topic, partition, offset: String(end + 1), metadata: null }]);
@@ -223,12 +274,13 @@ export class KafkaConsumer implements Component {
     }
     state.intent = undefined;
     const now = Date.now();
-    const timestamps = slice.map((m) => Number(m.timestamp));
-    for (const ts of timestamps) this.metrics.ingestLagSeconds.observe(Math.max(0, now - ts) / 1000);
-    this.metrics.recordsCommitted.inc({ topic }, slice.length);
+    // Once per message: its records share its timestamp, and a histogram observation costs about as
+    // much as decoding a small record.
+    for (const m of slice) this.metrics.ingestLagSeconds.observe(Math.max(0, now - Number(m.timestamp)) / 1000);
+    this.metrics.recordsCommitted.inc({ topic }, n);
     this.metrics.committedOffset.set({ topic, partition: String(partition) }, end + 1);
     this.metrics.batchSeconds.observe({ topic }, (performance.now() - t0) / 1000);
-    this.onCommitted?.({ topic, partition, firstOffset: start, lastOffset: end, records: slice.length, timestamps, committedAt: now, redelivery });
+    this.onCommitted?.({ topic, partition, firstOffset: start, lastOffset: end, records: n, messages: slice.length, timestamps, committedAt: now, redelivery });
     return true;
   }
 
@@ -270,7 +322,7 @@ export class KafkaConsumer implements Component {
     this.metrics.pausedPartitions.set(this.paused.size);
   }
 
-  /** Lag per assigned partition: the high watermark minus the group's committed offset. */
+  /** Lag per assigned partition in messages: the high watermark minus the group's committed offset. */
   async measureLag(): Promise<Map<string, number>> {
     const admin = this.admin;
     if (!admin) return this.lagByPartition;
@@ -287,6 +339,8 @@ export class KafkaConsumer implements Component {
         const value = Math.max(0, Number(h.high) - (c >= 0 ? c : Number(h.low)));
         lag.set(`${topic}/${h.partition}`, value);
         this.metrics.lag.set({ topic, partition: String(h.partition) }, value);
+        const d = this.density.get(key(topic, h.partition));
+        this.metrics.lagRecords.set({ topic, partition: String(h.partition) }, Math.round(value * (d && d.messages > 0 ? d.records / d.messages : 1)));
       }
     }
     this.lagByPartition = lag;

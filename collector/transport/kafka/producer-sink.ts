@@ -1,10 +1,12 @@
 // The exporters' RecordSink in scale-out mode: records are published to Kafka, one topic per signal,
 // keyed so related records stay in order. Sends are batched (bounded in bytes and time) and run one
-// at a time, which is what the idempotent producer needs to keep order across retries. When Kafka
-// cannot be reached, batches go to a bounded disk spool; while the spool holds anything, new records
-// queue behind it, so replay keeps the order they were produced in. A failed batch is replayed with
-// exactly its messages first, so if the broker had in fact written it, the idempotent producer's
-// sequence numbers make the broker discard the copy.
+// at a time, which is what the idempotent producer needs to keep order across retries. Within a send
+// batch, the records of one topic and one key are packed into NDJSON messages (framing.ts), so the
+// client's per-message work is paid once per message instead of once per record. When Kafka
+// cannot be reached, the packed batches go to a bounded disk spool; while the spool holds anything,
+// new records queue behind it, so replay keeps the order they were produced in. A failed batch is
+// replayed with exactly its messages first, so if the broker had in fact written it, the idempotent
+// producer's sequence numbers make the broker discard the copy.
 import { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { once, type Component } from '../../lifecycle/component.ts';
@@ -13,8 +15,9 @@ import type { Origin, RecordSink, SubmitResult } from '../../pipeline/pipeline.t
 import type { EnqueueOptions } from '../../pipeline/table-writer.ts';
 import type { Signal, SignalRecords } from '../../schema/tables.ts';
 import type { KafkaConfig } from './config.ts';
+import { packedHeaders, packRecords } from './framing.ts';
 import { ProducerMetrics } from './metrics.ts';
-import { DiskSpool, type SpoolBatch, type SpoolMessage } from './spool.ts';
+import { DiskSpool, spoolRecords, type SpoolBatch, type SpoolMessage } from './spool.ts';
 import { messageKey, topicName } from './topics.ts';
 
 interface Pending {
@@ -179,10 +182,9 @@ export class KafkaSink implements RecordSink, Component {
         continue;
       }
       const batch = this.cut(p.batch_max_bytes);
-      const sent = await this.send(batch);
-      if (!sent) {
-        for (const b of groupByTopic(batch)) this.toSpool(b, batch.filter((q) => q.topic === b.topic));
-      }
+      const packed = this.pack(batch);
+      const sent = await this.sendMessages(packed);
+      if (!sent) for (const b of packed) this.toSpool(b);
       for (const q of batch) settle(q.owner);
     }
     this.notifyFlushed();
@@ -205,22 +207,28 @@ export class KafkaSink implements RecordSink, Component {
   private spoolQueue(): void {
     while (this.queue.length > 0) {
       const batch = this.cut(this.cfg.producer.batch_max_bytes);
-      for (const b of groupByTopic(batch)) this.toSpool(b, batch.filter((q) => q.topic === b.topic));
+      for (const b of this.pack(batch)) this.toSpool(b);
       for (const q of batch) settle(q.owner);
     }
   }
 
-  private toSpool(b: SpoolBatch, items: readonly Queued[]): void {
+  private pack(batch: readonly Queued[]): SpoolBatch[] {
+    const p = this.cfg.producer;
+    return packBatch(batch, p.max_records_per_message, p.max_message_bytes);
+  }
+
+  private toSpool(b: SpoolBatch): void {
+    const records = spoolRecords(b);
     if (this.spool.append(b)) {
-      this.metrics.recordsSpooled.inc({ topic: b.topic }, b.messages.length);
+      this.metrics.recordsSpooled.inc({ topic: b.topic }, records);
       if (this.spoolingSince === 0) {
         this.spoolingSince = Date.now();
         this.metrics.spooling.set(1);
         this.log.warn('kafka unreachable; spooling records to disk', { dir: this.cfg.spool_dir });
       }
     } else {
-      this.metrics.recordsDropped.inc({ topic: b.topic, reason: 'spool_full' }, items.length);
-      this.log.error('kafka spool full; records dropped', { topic: b.topic, records: items.length, spool_bytes: this.spool.bytes });
+      this.metrics.recordsDropped.inc({ topic: b.topic, reason: 'spool_full' }, records);
+      this.log.error('kafka spool full; records dropped', { topic: b.topic, records, spool_bytes: this.spool.bytes });
     }
     this.updateSpoolGauges();
   }
@@ -228,10 +236,10 @@ export class KafkaSink implements RecordSink, Component {
   private async replayOne(): Promise<boolean> {
     const b = this.spool.peek();
     if (!b) return true;
-    const ok = await this.sendMessages([{ topic: b.topic, messages: b.messages }], b.messages.length);
+    const ok = await this.sendMessages([b]);
     if (!ok) return false;
     this.spool.ack();
-    this.metrics.recordsReplayed.inc(b.messages.length);
+    this.metrics.recordsReplayed.inc(spoolRecords(b));
     this.updateSpoolGauges();
     if (this.spool.isEmpty) {
       this.log.info('kafka is back; spool replayed', { spooled_for_ms: Date.now() - this.spoolingSince });
@@ -241,12 +249,10 @@ export class KafkaSink implements RecordSink, Component {
     return true;
   }
 
-  private send(batch: readonly Queued[]): Promise<boolean> {
-    return this.sendMessages(groupByTopic(batch), batch.length);
-  }
-
-  private async sendMessages(topicMessages: { topic: string; messages: Message[] }[], n: number): Promise<boolean> {
+  /** Sends packed batches as they are (also what replay sends, so a replayed batch is the same messages). */
+  private async sendMessages(batches: readonly SpoolBatch[]): Promise<boolean> {
     const t0 = performance.now();
+    const topicMessages = batches.map((b) => ({ topic: b.topic, messages: b.messages.map(toMessage) }));
     try {
       if (!this.connected) {
         await this.producer.connect();
@@ -263,17 +269,18 @@ export class KafkaSink implements RecordSink, Component {
         compression: this.cfg.producer.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
       });
       this.metrics.sendSeconds.observe({ outcome: 'ok' }, (performance.now() - t0) / 1000);
-      for (const tm of topicMessages) {
-        this.metrics.recordsSent.inc({ topic: tm.topic }, tm.messages.length);
+      for (const b of batches) {
         let bytes = 0;
-        for (const m of tm.messages) bytes += (m.value as string).length;
-        this.metrics.bytesSent.inc({ topic: tm.topic }, bytes);
+        for (const m of b.messages) bytes += m.value.length;
+        this.metrics.recordsSent.inc({ topic: b.topic }, spoolRecords(b));
+        this.metrics.messagesSent.inc({ topic: b.topic }, b.messages.length);
+        this.metrics.bytesSent.inc({ topic: b.topic }, bytes);
       }
       return true;
     } catch (err) {
       this.metrics.sendSeconds.observe({ outcome: 'failed' }, (performance.now() - t0) / 1000);
       this.metrics.sendFailures.inc({ reason: (err as Error).name || 'error' });
-      this.log.debug('kafka send failed', { records: n, error: (err as Error).message });
+      this.log.debug('kafka send failed', { records: batches.reduce((n, b) => n + spoolRecords(b), 0), error: (err as Error).message });
       return false;
     }
   }
@@ -348,12 +355,57 @@ function settle(p: Pending): void {
   if (--p.remaining === 0) p.resolve();
 }
 
-function groupByTopic(batch: readonly Queued[]): SpoolBatch[] {
-  const by = new Map<string, SpoolMessage[]>();
+interface OpenMessage {
+  message: SpoolMessage;
+  values: string[];
+  bytes: number;
+}
+
+/**
+ * Groups a send batch by topic and packs the records of one key into messages of at most
+ * `maxRecords` records and `maxBytes` characters (at least one record each). A key's records keep
+ * their order: within a message by line, across messages by position. A message carries the
+ * timestamp of its first (oldest) record, so measured lag never flatters. With `maxRecords` 1 every
+ * record is its own unframed message, as older producers sent them.
+ */
+export function packBatch(batch: readonly Pick<Queued, 'topic' | 'key' | 'value' | 'timestamp'>[], maxRecords: number, maxBytes: number): SpoolBatch[] {
+  const topics = new Map<string, { messages: SpoolMessage[]; open: Map<string, OpenMessage> }>();
   for (const q of batch) {
-    let list = by.get(q.topic);
-    if (!list) by.set(q.topic, (list = []));
-    list.push({ key: q.key, value: q.value, timestamp: q.timestamp });
+    let t = topics.get(q.topic);
+    if (!t) topics.set(q.topic, (t = { messages: [], open: new Map() }));
+    if (maxRecords <= 1) {
+      t.messages.push({ key: q.key, value: q.value, timestamp: q.timestamp });
+      continue;
+    }
+    let o = t.open.get(q.key);
+    if (o && (o.values.length >= maxRecords || o.bytes + 1 + q.value.length > maxBytes)) {
+      seal(o);
+      o = undefined;
+    }
+    if (!o) {
+      o = { message: { key: q.key, value: '', timestamp: q.timestamp }, values: [], bytes: 0 };
+      t.messages.push(o.message);
+      t.open.set(q.key, o);
+    }
+    o.bytes += (o.values.length > 0 ? 1 : 0) + q.value.length;
+    o.values.push(q.value);
   }
-  return [...by].map(([topic, messages]) => ({ topic, messages }));
+  const out: SpoolBatch[] = [];
+  for (const [topic, t] of topics) {
+    for (const o of t.open.values()) seal(o);
+    out.push({ topic, messages: t.messages });
+  }
+  return out;
+}
+
+function seal(o: OpenMessage): void {
+  if (o.values.length === 0 || o.message.records !== undefined) return;
+  o.message.value = packRecords(o.values);
+  o.message.records = o.values.length;
+}
+
+function toMessage(m: SpoolMessage): Message {
+  const msg: Message = { key: m.key, value: m.value, timestamp: m.timestamp };
+  if (m.records !== undefined) msg.headers = packedHeaders(m.records);
+  return msg;
 }

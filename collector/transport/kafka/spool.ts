@@ -1,5 +1,6 @@
 // A bounded local disk buffer for batches Kafka could not take. Batches are appended to segment
-// files (one JSON line per batch) and read back oldest first, so replay keeps the order they were
+// files (one JSON line per batch, holding the Kafka messages exactly as they were to be sent, packed
+// ones included) and read back oldest first, so replay keeps the order they were
 // produced in. Progress through a segment is kept in a small `.pos` file beside it, so a restart
 // resumes where replay stopped instead of sending a segment twice. Past `maxBytes` a new batch is
 // refused (the caller drops and counts it): the oldest data is kept, the newest is shed.
@@ -11,11 +12,20 @@ export interface SpoolMessage {
   value: string;
   /** Record timestamp (epoch ms as a string), kept so replayed records carry their original time. */
   timestamp?: string;
+  /** Records packed in `value` (NDJSON, see framing.ts); absent: `value` is one unframed record. */
+  records?: number;
 }
 
 export interface SpoolBatch {
   topic: string;
   messages: SpoolMessage[];
+}
+
+/** Records a batch holds (a packed message counts its lines). */
+export function spoolRecords(b: SpoolBatch): number {
+  let n = 0;
+  for (const m of b.messages) n += m.records ?? 1;
+  return n;
 }
 
 const SEGMENT_RE = /^segment-(\d{12})\.ndjson$/;
@@ -61,7 +71,7 @@ export class DiskSpool {
       const lines = splitLines(text);
       const done = readPos(file);
       let records = 0;
-      for (const l of lines.slice(done)) records += (JSON.parse(l) as SpoolBatch).messages.length;
+      for (const l of lines.slice(done)) records += spoolRecords(JSON.parse(l) as SpoolBatch);
       if (done >= lines.length) {
         this.remove(file);
         continue;
@@ -110,9 +120,10 @@ export class DiskSpool {
       appendFileSync(file, line);
     }
     seg.bytes += size;
-    seg.records += batch.messages.length;
+    const records = spoolRecords(batch);
+    seg.records += records;
     this.totalBytes += size;
-    this.totalRecords += batch.messages.length;
+    this.totalRecords += records;
     return true;
   }
 
@@ -136,7 +147,7 @@ export class DiskSpool {
     const seg = this.segments[0];
     if (!seg || !this.lines || this.pos >= this.lines.length) return;
     const line = this.lines[this.pos]!;
-    const n = (JSON.parse(line) as SpoolBatch).messages.length;
+    const n = spoolRecords(JSON.parse(line) as SpoolBatch);
     this.pos++;
     seg.records -= n;
     this.totalRecords -= n;
