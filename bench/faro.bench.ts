@@ -2,18 +2,23 @@
 // payload, over real HTTP on loopback. The collector runs on this thread (one core); the browsers
 // are simulated by a worker thread posting with keep-alive connections. For scale, the same rows are
 // also submitted straight to a pipeline, without HTTP, JSON or mapping: the receiver's own cost is
-// the difference.
+// the difference. CPU is counted per thread, so the collector's own cost per payload (main thread,
+// and ClickHouse's threads) is told apart from the load generator's on the same machine.
 // Run: npm run bench:faro       (or: node bench/faro.bench.ts [payloads] [concurrency])
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { Registry } from 'prom-client';
 import { configSchema } from '../collector/config/schema.ts';
 import { silentLogger } from '../collector/log.ts';
 import { readBody, sendJson } from '../collector/http/server.ts';
+import type { RecordSink } from '../collector/pipeline/pipeline.ts';
 import { faroRecords } from '../collector/receivers/faro/records.ts';
 import { parseFaroPayload } from '../collector/receivers/faro/payload.ts';
+import { FaroReceiver } from '../collector/receivers/faro/receiver.ts';
 import { receiverComponentsFor, receiversConfigSchema } from '../collector/receivers/index.ts';
+import { FaroMetrics } from '../collector/receivers/metrics.ts';
 import { startCollector } from '../collector/runtime.ts';
 
 const PAYLOADS = Number(process.argv[2] ?? 40_000);
@@ -61,13 +66,15 @@ const LOAD = `
 const http = require('node:http');
 const { parentPort, workerData } = require('node:worker_threads');
 const { url, bodies, concurrency } = workerData;
+// Like the SDK: a key of 20 characters per payload (the bodies are distinct, so are the keys).
+const runId = Math.random().toString(36).slice(2, 8);
 const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
 const target = new URL(url);
 let next = 0, ok = 0, failed = 0;
 function post(body) {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'x-api-key': 'bench-key', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      headers: { 'content-type': 'application/json', 'x-api-key': 'bench-key', 'idempotency-key': (runId + next.toString(36).padStart(14, '0')).slice(0, 20), 'content-length': Buffer.byteLength(body) } }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode));
     });
@@ -82,13 +89,25 @@ async function lane() {
   }
 }
 const t0 = performance.now();
-Promise.all(Array.from({ length: concurrency }, lane)).then(() => parentPort.postMessage({ ok, failed, ms: performance.now() - t0 }));
+const cpu0 = process.threadCpuUsage();
+Promise.all(Array.from({ length: concurrency }, lane)).then(() => {
+  const cpu = process.threadCpuUsage(cpu0);
+  parentPort.postMessage({ ok, failed, ms: performance.now() - t0, cpuUs: cpu.user + cpu.system });
+});
 `;
 
-function runLoad(url: string, bodies: string[]): Promise<{ ok: number; failed: number; ms: number }> {
+interface LoadResult {
+  ok: number;
+  failed: number;
+  ms: number;
+  /** CPU the load generator's own thread used. */
+  cpuUs: number;
+}
+
+function runLoad(url: string, bodies: string[]): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const w = new Worker(LOAD, { eval: true, workerData: { url, bodies, concurrency: CONCURRENCY } });
-    w.once('message', (m: { ok: number; failed: number; ms: number }) => {
+    w.once('message', (m: LoadResult) => {
       void w.terminate();
       resolve(m);
     });
@@ -108,6 +127,10 @@ async function main(): Promise<void> {
   });
   const collector = await startCollector(config, silentLogger, { features: [receiverComponentsFor(receivers)] });
   // The floor: the same requests to a route that reads the body and answers 202, doing nothing else.
+  // The receiver itself, every check included, in front of a sink that takes the rows and does
+  // nothing: what the receiver costs without the pipeline and ClickHouse behind it.
+  const nullSink: RecordSink = { submit: async (_signal, records) => ({ accepted: records.length, rejected: 0, dropped: 0, reasons: [], durable: Promise.resolve() }) };
+  new FaroReceiver({ config: { ...receivers.faro, path: '/bench/faro-null-sink' }, sink: nullSink, metrics: new FaroMetrics(new Registry()), log: silentLogger }).mount(collector.http);
   collector.http.route('POST', '/bench/null', async (req, res) => {
     await readBody(req, 1 << 20);
     sendJson(res, 202, { status: 'accepted' });
@@ -123,33 +146,46 @@ async function main(): Promise<void> {
     await collector.pipeline.forceFlush();
     const before = await rows(collector);
 
-    const cpu0 = process.cpuUsage();
+    const cpu = cpuMeter();
     const t0 = performance.now();
     const load = await runLoad(`http://${collector.address}/faro/collect`, bodies);
     const acceptedS = (performance.now() - t0) / 1000;
     await collector.pipeline.forceFlush();
     const storedS = (performance.now() - t0) / 1000;
-    const cpu = process.cpuUsage(cpu0);
+    const used = cpu.read(load.cpuUs);
     const stored = (await rows(collector)) - before;
 
     const acceptRate = load.ok / acceptedS;
     const storeRate = stored / rowsPerPayload / storedS;
     console.log(`  accepted (202): ${load.ok} payloads in ${acceptedS.toFixed(2)} s = ${fmt(acceptRate)} payloads/s (${fmt(acceptRate * EVENTS_PER_PAYLOAD)} events/s); refused ${load.failed}`);
     console.log(`  stored:         ${stored} rows in ${storedS.toFixed(2)} s = ${fmt(storeRate)} payloads/s; ${stored === load.ok * rowsPerPayload ? 'every row' : 'MISSING ROWS'}`);
-    console.log(`  collector CPU:  ${((cpu.user + cpu.system) / 1e6 / storedS).toFixed(2)} cores (main thread plus chDB); goal ≥ 5000 payloads/s → ${(storeRate / 5000).toFixed(2)}× goal`);
+    console.log(`  collector CPU:  ${((used.mainUs + used.otherUs) / 1e6 / storedS).toFixed(2)} cores; goal ≥ 5000 payloads/s → ${(storeRate / 5000).toFixed(2)}× goal (load generator: ${(load.cpuUs / 1e6 / storedS).toFixed(2)} cores)`);
+    console.log(`  per payload:    ${perPayload(used, PAYLOADS)}`);
 
+    const sinkCpu = cpuMeter();
+    const sinkLoad = await runLoad(`http://${collector.address}/bench/faro-null-sink`, bodies);
+    const sinkRate = sinkLoad.ok / (sinkLoad.ms / 1000);
+    console.log(`  receiver alone: ${fmt(sinkRate)} payloads/s (every check, parse and map; rows handed to a sink that drops them)`);
+    console.log(`    per payload:  ${perPayload(sinkCpu.read(sinkLoad.cpuUs), PAYLOADS)}`);
+
+    const nullCpu = cpuMeter();
     const nullLoad = await runLoad(`http://${collector.address}/bench/null`, bodies);
     const nullRate = nullLoad.ok / (nullLoad.ms / 1000);
+    const nullUsed = nullCpu.read(nullLoad.cpuUs);
     console.log(`  HTTP floor:     ${fmt(nullRate)} requests/s (same requests, body read, 202, nothing else); receiver at ${(storeRate / nullRate).toFixed(2)}× of it`);
+    console.log(`    per request:  ${perPayload(nullUsed, PAYLOADS)}`);
 
     // The same rows, straight into a pipeline: what HTTP, JSON and mapping cost on top.
     const records = bodies.map((b) => faroRecords(parseFaroPayload(b), 'chat-ui', 'acme').records);
+    const directCpu = cpuMeter();
     const t1 = performance.now();
     for (const r of records) await collector.pipeline.submit('frontend_event', r, { source: 'bench' });
     await collector.pipeline.forceFlush();
     const directS = (performance.now() - t1) / 1000;
+    const directUsed = directCpu.read(0);
     const directRate = PAYLOADS / directS;
     console.log(`  pipeline only:  ${fmt(directRate)} payloads/s (no HTTP, JSON or mapping); receiver path at ${(storeRate / directRate).toFixed(2)}× of it`);
+    console.log(`    per payload:  ${perPayload(directUsed, PAYLOADS)}`);
 
     const parse0 = performance.now();
     for (const b of bodies) faroRecords(parseFaroPayload(b), 'chat-ui', 'acme');
@@ -159,6 +195,33 @@ async function main(): Promise<void> {
     await collector.shutdown();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+interface CpuUsed {
+  /** The collector's main thread. */
+  mainUs: number;
+  /** Every other thread of the process but the load generator: ClickHouse's, libuv's, GC helpers. */
+  otherUs: number;
+}
+
+function cpuMeter(): { read(loadGeneratorUs: number): CpuUsed } {
+  const process0 = process.cpuUsage();
+  const main0 = process.threadCpuUsage();
+  return {
+    read(loadGeneratorUs) {
+      const all = process.cpuUsage(process0);
+      const main = process.threadCpuUsage(main0);
+      const mainUs = main.user + main.system;
+      return { mainUs, otherUs: Math.max(0, all.user + all.system - mainUs - loadGeneratorUs) };
+    },
+  };
+}
+
+/** CPU per payload, and what that makes on one uncontended core. */
+function perPayload(u: CpuUsed, n: number): string {
+  const main = u.mainUs / n;
+  const other = u.otherUs / n;
+  return `${(main + other).toFixed(0)} µs of collector CPU (main thread ${main.toFixed(0)} µs, ClickHouse and other threads ${other.toFixed(0)} µs) → ${fmt(1e6 / (main + other))}/s per core; main thread alone ${fmt(1e6 / main)}/s`;
 }
 
 async function rows(collector: Awaited<ReturnType<typeof startCollector>>): Promise<number> {

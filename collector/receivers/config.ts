@@ -42,6 +42,12 @@ export const faroConfigSchema = z
       })
       .prefault({}),
     cors_max_age_s: z.number().int().min(0).default(600).describe('How long browsers may cache a preflight answer.'),
+    idempotency: z
+      .strictObject({
+        max_keys: z.number().int().min(0).default(20_000).describe('Idempotency-Key values remembered per app, oldest forgotten first; a payload with a remembered key is answered 202 and not stored again. 0 turns this off.'),
+        ttl_s: z.number().int().positive().default(600).describe('How long a key is remembered after its payload was stored (the SDK retries within seconds to a minute).'),
+      })
+      .prefault({}),
   })
   .prefault({});
 

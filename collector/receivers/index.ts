@@ -15,7 +15,7 @@ export function receiverComponentsFor(cfg: ReceiversConfig) {
   return (ctx: RuntimeContext): Component[] => {
     const out: Component[] = [];
     if (cfg.faro.enabled) {
-      const r = new FaroReceiver({ config: cfg.faro, sink: ctx.sink, metrics: new FaroMetrics(ctx.registry), log: ctx.log.child('faro') });
+      const r = new FaroReceiver({ config: cfg.faro, sink: ctx.sink, metrics: new FaroMetrics(ctx.registry), log: ctx.log.child('faro'), store: ctx.store });
       r.mount(ctx.http);
       out.push(r);
     }

@@ -12,7 +12,7 @@ export class FaroMetrics {
     const registers = [registry];
     this.requests = new Counter({
       name: 'llmeter_faro_requests_total',
-      help: 'Faro requests by app and outcome (accepted, preflight, unauthorized, forbidden_origin, too_large, rate_limited, malformed, unavailable).',
+      help: 'Faro requests by app and outcome (accepted, duplicate, preflight, unauthorized, forbidden_origin, too_large, rate_limited, malformed, unavailable); duplicate: a retried payload answered 202 without storing it again.',
       labelNames: ['app', 'outcome'],
       registers,
     });

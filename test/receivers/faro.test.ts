@@ -3,9 +3,16 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RecentKeys } from '../../collector/receivers/faro/idempotency.ts';
+import { parseFaroPayload } from '../../collector/receivers/faro/payload.ts';
+import { faroRecords } from '../../collector/receivers/faro/records.ts';
 import { receiverComponentsFor, receiversConfigSchema } from '../../collector/receivers/index.ts';
 import { silentLogger } from '../../collector/log.ts';
 import { startCollector, type Collector } from '../../collector/runtime.ts';
+import { createTableSql, schemaSql, type DdlTarget } from '../../collector/schema/ddl.ts';
+import { frontendIdempotencySql, migrate, migrationsTableSql } from '../../collector/schema/migrations.ts';
+import { frontendEvents, type TableDef } from '../../collector/schema/tables.ts';
+import { validatorFor } from '../../collector/records/validate.ts';
 import { keyDigestHex } from '../../collector/security/keys.ts';
 import { count, testConfig } from '../helpers/store.ts';
 
@@ -181,5 +188,217 @@ describe('Faro receiver', () => {
     expect(text).toMatch(/llmeter_faro_requests_total\{app="",outcome="unauthorized"[^}]*\} 2/);
     expect(text).toMatch(/llmeter_faro_events_total\{app="chat-ui",kind="measurement"[^}]*\} \d+/);
     expect(text).toMatch(/llmeter_faro_received_bytes_total\{app="testapp"[^}]*\} [1-9]\d+/);
+  });
+});
+
+/** A payload of 5 rows stamped now (2 logs, 1 event, 1 measurement of 2 values), for one session. */
+function fresh(session: string): string {
+  const ts = new Date().toISOString();
+  return JSON.stringify({
+    meta: { app: { name: 'testapp' }, session: { id: session } },
+    logs: [{ message: 'one', level: 'info', timestamp: ts }, { message: 'two', level: 'warn', timestamp: ts }],
+    events: [{ name: 'chat_send', timestamp: ts }],
+    measurements: [{ type: 'chat', values: { ttft_ms: 300, tokens: 12 }, timestamp: ts }],
+  });
+}
+
+async function sessionRows(session: string): Promise<number> {
+  await collector.pipeline.forceFlush();
+  return count(collector.store, `llmeter.frontend_events WHERE session_id = '${session}'`);
+}
+
+describe('Faro retries (Idempotency-Key)', () => {
+  it('stores a payload retried with the same key once, answering the retry as the first time', async () => {
+    const body = fresh('idem-same');
+    const first = await post(body, { 'x-api-key': KEY, 'idempotency-key': 'k7Hq2vX9pLm3Rt8sWd0a' });
+    expect(first.status).toBe(202);
+    const firstBody = (await first.json()) as Record<string, unknown>;
+    const retry = await post(body, { 'x-api-key': KEY, 'idempotency-key': 'k7Hq2vX9pLm3Rt8sWd0a' });
+    expect(retry.status).toBe(202);
+    expect(await retry.json()).toEqual({ ...firstBody, duplicate: true });
+    expect(firstBody).toMatchObject({ accepted: 5, rejected: 0 });
+    expect(await sessionRows('idem-same')).toBe(5);
+    const rows = await collector.store.queryRows<{ k: string; seq: number }>(
+      `SELECT idempotency_key AS k, event_seq AS seq FROM llmeter.frontend_events WHERE session_id = 'idem-same' ORDER BY seq`,
+    );
+    expect(rows).toEqual([0, 1, 2, 3, 4].map((seq) => ({ k: 'k7Hq2vX9pLm3Rt8sWd0a', seq })));
+    const text = await (await fetch(base + '/metrics')).text();
+    expect(text).toMatch(/llmeter_faro_requests_total\{app="chat-ui",outcome="duplicate"[^}]*\} 1/);
+  });
+
+  it('stores payloads with different keys, or without a key, every time', async () => {
+    const body = fresh('idem-different');
+    expect((await post(body, { 'x-api-key': KEY, 'idempotency-key': 'key-a' })).status).toBe(202);
+    expect((await post(body, { 'x-api-key': KEY, 'idempotency-key': 'key-b' })).status).toBe(202);
+    expect(await sessionRows('idem-different')).toBe(10);
+    const none = fresh('idem-none');
+    expect((await post(none, { 'x-api-key': KEY })).status).toBe(202);
+    expect((await post(none, { 'x-api-key': KEY })).status).toBe(202);
+    expect(await sessionRows('idem-none')).toBe(10);
+    expect(await count(collector.store, `llmeter.frontend_events WHERE session_id = 'idem-none' AND idempotency_key != ''`)).toBe(0);
+  });
+
+  it('stores once when the retry arrives while the first attempt is still being stored', async () => {
+    const body = fresh('idem-concurrent');
+    const headers = { 'x-api-key': KEY, 'idempotency-key': '"quoted-concurrent-key"' };
+    const answers = await Promise.all([post(body, headers), post(body, headers), post(body, headers)]);
+    expect(answers.map((r) => r.status)).toEqual([202, 202, 202]);
+    const bodies = await Promise.all(answers.map((r) => r.json() as Promise<{ duplicate?: boolean }>));
+    expect(bodies.filter((b) => b.duplicate).length).toBe(2);
+    expect(await sessionRows('idem-concurrent')).toBe(5);
+  });
+
+  it('keeps keys per app: the same key from another app is another payload', async () => {
+    const body = fresh('idem-apps');
+    expect((await post(body, { 'x-api-key': KEY, 'idempotency-key': 'shared-key' })).status).toBe(202);
+    // testapp is keyless, named by meta.app.name.
+    expect((await post(body, { 'idempotency-key': 'shared-key' })).status).toBe(202);
+    await collector.pipeline.forceFlush();
+    expect(await count(collector.store, `llmeter.frontend_events WHERE session_id = 'idem-apps' AND app = 'chat-ui'`)).toBe(5);
+    expect(await count(collector.store, `llmeter.frontend_events WHERE session_id = 'idem-apps' AND app = 'testapp' AND tenant = 'globex'`)).toBe(5);
+  });
+
+  it('forgets the key of a payload that was refused, so its retry is stored', async () => {
+    const refused = await post('{"logs": [', { 'x-api-key': KEY, 'idempotency-key': 'refused-then-good' });
+    expect(refused.status).toBe(400);
+    const ok = await post(fresh('idem-refused'), { 'x-api-key': KEY, 'idempotency-key': 'refused-then-good' });
+    expect(ok.status).toBe(202);
+    expect(await ok.json()).not.toHaveProperty('duplicate');
+    expect(await sessionRows('idem-refused')).toBe(5);
+  });
+
+  it('leaves copies stored by another collector countable once, by key and position', async () => {
+    const keyed = faroRecords(parseFaroPayload(fresh('idem-elsewhere')), 'chat-ui', 'acme', Date.now(), 'seen-by-two').records;
+    const keyless = faroRecords(parseFaroPayload(fresh('idem-elsewhere')), 'chat-ui', 'acme').records;
+    // Two collectors each stored both payloads.
+    for (let i = 0; i < 2; i++) await collector.pipeline.submit('frontend_event', [...keyed, ...keyless], { source: 'faro' });
+    await collector.pipeline.forceFlush();
+    expect(await count(collector.store, `llmeter.frontend_events WHERE session_id = 'idem-elsewhere'`)).toBe(20);
+    // The query the docs give.
+    const once = await count(collector.store, `(SELECT 1 FROM llmeter.frontend_events WHERE session_id = 'idem-elsewhere'
+      LIMIT 1 BY tenant, app, if(idempotency_key = '', toString(generateUUIDv4()), idempotency_key), event_seq)`);
+    expect(once).toBe(15);
+  });
+
+  it('refuses a key that is not 1 to 128 visible ASCII characters with 400', async () => {
+    const long = await post(fresh('idem-bad'), { 'x-api-key': KEY, 'idempotency-key': 'x'.repeat(129) });
+    expect(long.status).toBe(400);
+    expect((await long.json() as { error: string }).error).toMatch(/Idempotency-Key must be 1 to 128 visible ASCII characters/);
+    expect((await post(fresh('idem-bad'), { 'x-api-key': KEY, 'idempotency-key': 'has space' })).status).toBe(400);
+    expect(await sessionRows('idem-bad')).toBe(0);
+  });
+});
+
+describe('RecentKeys', () => {
+  it('holds at most max keys, forgetting the oldest first', () => {
+    const r = new RecentKeys(3, 60_000, () => 0);
+    for (const k of ['a', 'b', 'c', 'd']) {
+      const c = r.claim(k);
+      if (c.kind === 'new') c.settle({ accepted: 1, rejected: 0 });
+    }
+    expect(r.size).toBe(3);
+    expect(r.claim('a').kind).toBe('new');
+    expect(r.claim('d').kind).toBe('replay');
+  });
+
+  it('forgets a key ttl after its payload was stored', () => {
+    let t = 0;
+    const r = new RecentKeys(10, 1_000, () => t);
+    const c = r.claim('k');
+    if (c.kind === 'new') c.settle({ accepted: 2, rejected: 0 });
+    t = 1_000;
+    expect(r.claim('k')).toEqual({ kind: 'replay', result: { accepted: 2, rejected: 0 } });
+    t = 1_001;
+    expect(r.claim('other').kind).toBe('new');
+    expect(r.size).toBe(1);
+    expect(r.claim('k').kind).toBe('new');
+  });
+
+  it('makes a second claim wait for the first, then replays or hands the key over', async () => {
+    const r = new RecentKeys(10, 60_000);
+    const first = r.claim('k');
+    const second = r.claim('k');
+    expect(first.kind).toBe('new');
+    expect(second.kind).toBe('wait');
+    if (first.kind !== 'new' || second.kind !== 'wait') return;
+    first.settle(undefined);
+    await second.settled;
+    const third = r.claim('k');
+    expect(third.kind).toBe('new');
+    if (third.kind === 'new') third.settle({ accepted: 1, rejected: 0 });
+    expect(r.claim('k').kind).toBe('replay');
+  });
+});
+
+describe('migration 2: idempotency columns on frontend_events', () => {
+  const columnsOf = (db: string) =>
+    collector.store.queryRows<{ name: string; type: string; position: number; codec: string; comment: string }>(
+      `SELECT name, type, position, compression_codec AS codec, comment FROM system.columns WHERE database = {db:String} AND table = 'frontend_events' ORDER BY position`,
+      { db },
+    );
+
+  it('adds the columns to a store created before it, the same as a fresh store has them, keeping old rows', async () => {
+    const target: DdlTarget = { ...collector.store.ddlTarget(), database: 'llmeter_v1' };
+    const { idempotency_key: _k, event_seq: _s, ...v1Columns } = frontendEvents.columns;
+    const v1Table: TableDef = { ...frontendEvents, columns: v1Columns };
+    await collector.store.command('CREATE DATABASE IF NOT EXISTS llmeter_v1');
+    // Version 1 as it ran before: the whole schema, with frontend_events as it was then.
+    const current = createTableSql(frontendEvents, target);
+    for (const sql of schemaSql(target)) await collector.store.command(sql === current ? createTableSql(v1Table, target) : sql);
+    await collector.store.command(migrationsTableSql(target));
+    await collector.store.insert('llmeter_v1.schema_migrations', [{ version: 1, name: 'initial schema', checksum: '' }]);
+    await collector.store.command(`INSERT INTO llmeter_v1.frontend_events (ts, app, tenant, kind, name) VALUES ('2026-03-01 00:00:00.000', 'old', 'acme', 'log', 'info')`);
+    expect((await columnsOf('llmeter_v1')).map((c) => c.name)).not.toContain('idempotency_key');
+
+    const r = await migrate(collector.store, target);
+    expect(r.applied.map((a) => a.version)).toContain(2);
+    expect(r.alreadyApplied).toEqual([1]);
+    expect(await columnsOf('llmeter_v1')).toEqual(await columnsOf('llmeter'));
+    const old = await collector.store.queryRows<{ k: string; seq: number }>(`SELECT idempotency_key AS k, event_seq AS seq FROM llmeter_v1.frontend_events WHERE app = 'old'`);
+    expect(old).toEqual([{ k: '', seq: 0 }]);
+    // The pipeline's positional rows fit the migrated table.
+    const v = validatorFor('frontend_event')({ ts: '2026-03-01T00:00:01Z', app: 'new', tenant: 'acme', kind: 'log', idempotency_key: 'k1', event_seq: 3 });
+    if (!v.ok) throw new Error(v.errors.join('; '));
+    await collector.store.insertRows('llmeter_v1.frontend_events', [v.row]);
+    expect(await collector.store.queryRows(`SELECT idempotency_key AS k, event_seq AS seq FROM llmeter_v1.frontend_events WHERE app = 'new'`)).toEqual([{ k: 'k1', seq: 3 }]);
+
+    const again = await migrate(collector.store, target);
+    expect(again.applied).toEqual([]);
+    // Idempotent even when run again outside the bookkeeping (a migration stopped half-way).
+    for (const sql of frontendIdempotencySql(target)) await collector.store.command(sql);
+    expect(await columnsOf('llmeter_v1')).toEqual(await columnsOf('llmeter'));
+  });
+
+  it('alters the local tables, then the Distributed table, on a cluster', async () => {
+    const cluster: DdlTarget = { ...collector.store.ddlTarget(), cluster: 'fleet' };
+    const stmts = frontendIdempotencySql(cluster);
+    expect(stmts).toHaveLength(2);
+    expect(stmts[0]).toMatch(/^ALTER TABLE `llmeter`\.`frontend_events_local` ON CLUSTER `fleet` ADD COLUMN IF NOT EXISTS `idempotency_key` String .*, ADD COLUMN IF NOT EXISTS `event_seq` UInt32 /);
+    expect(stmts[1]).toBe('ALTER TABLE `llmeter`.`frontend_events` ON CLUSTER `fleet` ADD COLUMN IF NOT EXISTS `idempotency_key` String, ADD COLUMN IF NOT EXISTS `event_seq` UInt32');
+    for (const sql of stmts) {
+      const f = await collector.store.queryRows<{ f: string }>('SELECT formatQuery({q:String}) AS f', { q: sql });
+      expect(f[0]!.f).toContain('ADD COLUMN IF NOT EXISTS');
+    }
+    // A fresh cluster gets the columns from the table definition; the Distributed table copies them.
+    const created = schemaSql(cluster).find((s) => s.startsWith('CREATE TABLE IF NOT EXISTS `llmeter`.`frontend_events_local`'))!;
+    expect(created).toContain('`idempotency_key` String');
+    expect(created).toContain('`event_seq` UInt32');
+  });
+});
+
+describe('Faro retries across a restart', () => {
+  it('reads the keys stored before a restart back, so a retry after it is not stored again', async () => {
+    const body = fresh('idem-restart');
+    expect((await post(body, { 'x-api-key': KEY, 'idempotency-key': 'before-restart' })).status).toBe(202);
+    await collector.shutdown();
+    collector = await startCollector(config, silentLogger, { features: [receiverComponentsFor(receivers)] });
+    base = `http://${collector.address}`;
+    const retry = await post(body, { 'x-api-key': KEY, 'idempotency-key': 'before-restart' });
+    expect(retry.status).toBe(202);
+    expect(await retry.json()).toMatchObject({ duplicate: true, accepted: 5 });
+    expect(await sessionRows('idem-restart')).toBe(5);
+    // Another key is stored as usual.
+    expect((await post(body, { 'x-api-key': KEY, 'idempotency-key': 'after-restart' })).status).toBe(202);
+    expect(await sessionRows('idem-restart')).toBe(10);
   });
 });

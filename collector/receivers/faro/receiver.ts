@@ -1,22 +1,28 @@
 // The Faro receiver: browsers running @grafana/faro-web-sdk post their telemetry here. A request is
 // checked in the order that costs least first: the origin (CORS), the app's key, the app's rate,
 // then the body (size, JSON, shape); its rows go to the pipeline, and 202 tells the SDK they were
-// taken. Preflights are answered for any origin some app allows, since a preflight carries no key.
+// taken. A payload whose Idempotency-Key the app stored recently (the SDK retrying after a lost
+// answer) gets its 202 again and is not stored twice. Preflights are answered for any origin some
+// app allows, since a preflight carries no key.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log.ts';
 import { HttpError, sendJson, type HttpServer } from '../../http/server.ts';
 import { once, type Component } from '../../lifecycle/component.ts';
 import type { RecordSink } from '../../pipeline/pipeline.ts';
 import { KeyRing, parseDigest, readKeyFile } from '../../security/keys.ts';
+import type { Store } from '../../store/store.ts';
 import { inSpan } from '../../telemetry/tracer.ts';
 import { header, readDecodedBody } from '../body.ts';
 import type { FaroAppConfig, FaroConfig } from '../config.ts';
 import type { FaroMetrics } from '../metrics.ts';
 import { RateLimiter } from '../rate-limit.ts';
+import { parseIdempotencyKey, RecentKeys, type Claim, type StoredResult } from './idempotency.ts';
 import { parseFaroPayload, type FaroPayload } from './payload.ts';
-import { faroRecords } from './records.ts';
+import { faroRecords, type FrontendKind } from './records.ts';
 
 export const DEFAULT_FARO_PATH = '/faro/collect';
+
+const KINDS: readonly FrontendKind[] = ['log', 'exception', 'measurement', 'event', 'trace'];
 
 /**
  * Request headers the current SDK sends (FetchTransport.prepareRequest in @grafana/faro-web-sdk 2.x:
@@ -32,6 +38,8 @@ interface App {
   tenant: string;
   origins: Origins;
   limiter: RateLimiter;
+  /** Keys of payloads stored recently; absent when idempotency is off. */
+  recent: RecentKeys | undefined;
 }
 
 class Origins {
@@ -51,6 +59,8 @@ export interface FaroReceiverOptions {
   sink: RecordSink;
   metrics: FaroMetrics;
   log: Logger;
+  /** Where the keys stored before a restart are read back from at start. */
+  store?: Store;
   now?: () => number;
 }
 
@@ -62,7 +72,9 @@ export class FaroReceiver implements Component {
   private readonly log: Logger;
   private readonly keys = new KeyRing<App>();
   private readonly keyless = new Map<string, App>();
+  private readonly apps: App[] = [];
   private readonly anyOrigin: Origins;
+  private readonly store: Store | undefined;
   private readonly now: (() => number) | undefined;
   private closed = false;
 
@@ -71,6 +83,7 @@ export class FaroReceiver implements Component {
     this.sink = o.sink;
     this.metrics = o.metrics;
     this.log = o.log;
+    this.store = o.store;
     this.now = o.now;
     const union = [...o.config.allowed_origins];
     for (const a of o.config.apps) {
@@ -87,7 +100,9 @@ export class FaroReceiver implements Component {
       tenant: a.tenant,
       origins: new Origins(a.allowed_origins ?? this.cfg.allowed_origins),
       limiter: new RateLimiter(rate.payloads_per_second, rate.burst, this.now),
+      recent: this.cfg.idempotency.max_keys > 0 ? new RecentKeys(this.cfg.idempotency.max_keys, this.cfg.idempotency.ttl_s * 1000, this.now) : undefined,
     };
+    this.apps.push(app);
     for (const spec of a.api_keys) this.keys.add(parseDigest(spec), app);
     if (a.api_key_file) this.keys.addKey(readKeyFile(a.api_key_file), app);
     if (a.api_keys.length === 0 && !a.api_key_file) this.keyless.set(a.name, app);
@@ -132,6 +147,8 @@ export class FaroReceiver implements Component {
       const key = header(req, 'x-api-key');
       let known = key ? this.keys.lookup(key) : undefined;
       if (key && !known) throw new Outcome('unauthorized', new HttpError(401, 'unknown API key'));
+      const idem = parseIdempotencyKey(header(req, 'idempotency-key'));
+      if (idem && 'error' in idem) throw new Outcome('malformed', new HttpError(400, idem.error));
       let body: { payload: FaroPayload; bytes: number } | undefined;
       if (!known) {
         // Without a key the app is named by the payload, so the body is read first.
@@ -143,8 +160,22 @@ export class FaroReceiver implements Component {
       }
       app = known.name;
       this.admit(known, origin);
-      body ??= await this.readPayload(req);
-      const result = await this.store(body.payload, known);
+      let claim = idem && known.recent ? known.recent.claim(idem.key) : undefined;
+      if (claim?.kind === 'wait') claim = await claimAfterWait(known.recent!, idem!.key, claim.settled);
+      if (claim?.kind === 'replay') {
+        outcome = 'duplicate';
+        // Answered from memory: the body is not wanted, but the connection must stay usable.
+        if (!req.readableEnded) req.resume();
+        sendJson(res, 202, { status: 'accepted', ...claim.result, duplicate: true }, cors);
+        return;
+      }
+      let result: StoredResult | undefined;
+      try {
+        body ??= await this.readPayload(req);
+        result = await this.ingest(body.payload, known, idem?.key ?? '');
+      } finally {
+        claim?.settle(result);
+      }
       this.metrics.bytes.inc({ app }, body.bytes);
       sendJson(res, 202, { status: 'accepted', ...result }, cors);
     } catch (err) {
@@ -180,10 +211,10 @@ export class FaroReceiver implements Component {
     }
   }
 
-  private async store(payload: FaroPayload, app: App): Promise<{ accepted: number; rejected: number }> {
+  private async ingest(payload: FaroPayload, app: App, idempotencyKey: string): Promise<StoredResult> {
     let mapped;
     try {
-      mapped = faroRecords(payload, app.name, app.tenant);
+      mapped = faroRecords(payload, app.name, app.tenant, Date.now(), idempotencyKey);
     } catch (err) {
       throw new HttpError(400, (err as Error).message);
     }
@@ -191,18 +222,71 @@ export class FaroReceiver implements Component {
     const r = await inSpan('llmeter.faro.ingest', { 'llmeter.app': app.name, 'llmeter.records': mapped.records.length }, () =>
       this.sink.submit('frontend_event', mapped.records, { source: 'faro' }, { onFull: 'drop' }),
     );
-    for (const [kind, n] of Object.entries(mapped.kinds)) if (n > 0) this.metrics.rows.inc({ app: app.name, kind }, n);
+    for (const kind of KINDS) {
+      const n = mapped.kinds[kind];
+      if (n > 0) this.metrics.rows.inc({ app: app.name, kind }, n);
+    }
     if (r.rejected + r.dropped > 0) this.metrics.rejected.inc({ app: app.name }, r.rejected + r.dropped);
     if (r.dropped > 0) throw new HttpError(503, 'the collector is saturated; retry later', { 'retry-after': '2' });
     return { accepted: r.accepted, rejected: r.rejected };
   }
 
-  async start(): Promise<void> {}
+  async start(): Promise<void> {
+    if (this.store) await this.rememberStoredKeys(this.store);
+  }
+
+  /**
+   * A collector that restarts between storing a payload and the SDK's retry of it would otherwise
+   * store it twice: the keys of the rows stored within the last ttl are read back into memory. Rows
+   * are found by their own time, so a browser whose clock is off by more than the ttl is missed;
+   * a failure to read is logged, not fatal, since it only weakens deduplication.
+   */
+  private async rememberStoredKeys(store: Store): Promise<void> {
+    const byApp = new Map<string, App>();
+    for (const a of this.apps) if (a.recent) byApp.set(`${a.tenant}\u0000${a.name}`, a);
+    if (byApp.size === 0) return;
+    const { max_keys: maxKeys, ttl_s: ttlS } = this.cfg.idempotency;
+    try {
+      const rows = await store.queryRows<{ tenant: string; app: string; k: string; n: number | string; last: number | string }>(
+        `SELECT tenant, app, idempotency_key AS k, count() AS n, toUnixTimestamp64Milli(max(ts)) AS last
+         FROM ${store.database}.frontend_events
+         WHERE idempotency_key != '' AND ts >= now64(3) - toIntervalSecond({ttl:UInt32})
+         GROUP BY tenant, app, k
+         ORDER BY last DESC
+         LIMIT {max:UInt32} BY tenant, app`,
+        { ttl: ttlS, max: maxKeys },
+      );
+      const now = (this.now ?? Date.now)();
+      let n = 0;
+      // Oldest first, so that the newest are the last to be forgotten.
+      for (const r of rows.reverse()) {
+        const a = byApp.get(`${r.tenant}\u0000${r.app}`);
+        if (!a?.recent) continue;
+        // Rejected rows went to dead letters; a replay reports what is in the table.
+        a.recent.remember(r.k, { accepted: Number(r.n), rejected: 0 }, Math.min(now, Number(r.last)));
+        n++;
+      }
+      if (n > 0) this.log.info('recent Idempotency-Keys read back from the store', { keys: n });
+    } catch (err) {
+      this.log.warn('could not read recent Idempotency-Keys back from the store; retries of payloads stored before the restart may be stored twice', { error: (err as Error).message });
+    }
+  }
+
   async forceFlush(): Promise<void> {}
 
   shutdown = once(async () => {
     this.closed = true;
   });
+}
+
+/** Claims the key once the request storing it has settled, waiting again if another took it over. */
+async function claimAfterWait(recent: RecentKeys, key: string, settled: Promise<void>): Promise<Exclude<Claim, { kind: 'wait' }>> {
+  for (;;) {
+    await settled;
+    const c = recent.claim(key);
+    if (c.kind !== 'wait') return c;
+    settled = c.settled;
+  }
 }
 
 function corsHeaders(origin: string): Record<string, string> {

@@ -25,14 +25,22 @@ interface Common {
   tenant: string;
   session_id: string;
   page_url: string;
+  idempotency_key: string;
   meta: Record<string, string>;
+  /** Entries in `meta`. */
+  metaCount: number;
 }
 
-export function faroRecords(p: FaroPayload, app: string, tenant: string, now: number = Date.now()): Mapped {
-  const c = common(p.meta, app, tenant);
+/**
+ * `idempotencyKey` is the payload's Idempotency-Key ('' without one). Every row carries it and its
+ * position in the payload (`event_seq`), so a retried payload maps to rows with the same identity.
+ */
+export function faroRecords(p: FaroPayload, app: string, tenant: string, now: number = Date.now(), idempotencyKey = ''): Mapped {
+  const c = common(p.meta, app, tenant, idempotencyKey);
   const records: FrontendEventRecord[] = [];
   const kinds: Record<FrontendKind, number> = { log: 0, exception: 0, measurement: 0, event: 0, trace: 0 };
   const push = (r: FrontendEventRecord & { kind: FrontendKind }) => {
+    r.event_seq = records.length;
     records.push(r);
     kinds[r.kind]++;
   };
@@ -42,42 +50,45 @@ export function faroRecords(p: FaroPayload, app: string, tenant: string, now: nu
       name: str(l.level) || 'log',
       message: str(l.message),
       trace_id: traceId(l.trace),
-      attributes: attrs(c.meta, l.context),
+      attributes: attrs(c, undefined, l.context),
     }));
   }
   for (const e of p.exceptions ?? []) {
     const frames = isObject(e.stacktrace) && Array.isArray(e.stacktrace.frames) ? e.stacktrace.frames.filter(isObject) : [];
-    const extra: Record<string, string> = {};
+    let extra: Record<string, string> | undefined;
     if (frames.length) {
       // Faro sends the innermost frame first.
       const top = frames[0]!;
-      extra['stack.frames'] = String(frames.length);
-      extra['stack.top'] = `${str(top.function) || '?'} (${str(top.filename)}:${str(top.lineno)}:${str(top.colno)})`;
+      extra = {
+        'stack.frames': String(frames.length),
+        'stack.top': `${str(top.function) || '?'} (${str(top.filename)}:${str(top.lineno)}:${str(top.colno)})`,
+      };
     }
-    if (e.fingerprint !== undefined) extra.fingerprint = str(e.fingerprint);
+    if (e.fingerprint !== undefined) (extra ??= {}).fingerprint = str(e.fingerprint);
     push(row(c, 'exception', time(e.timestamp, now), {
       name: str(e.type) || 'Error',
       message: str(e.value),
       trace_id: traceId(e.trace),
-      attributes: attrs({ ...c.meta, ...extra }, e.context),
+      attributes: attrs(c, extra, e.context),
     }));
   }
   for (const m of p.measurements ?? []) {
+    const values = m.values;
+    if (!isObject(values)) continue;
     const type = str(m.type) || 'measurement';
     const ts = time(m.timestamp, now);
-    const a = attrs({ ...c.meta, 'measurement.type': type }, m.context);
-    if (!isObject(m.values)) continue;
-    for (const [k, v] of Object.entries(m.values)) {
+    const a = attrs(c, { 'measurement.type': type }, m.context);
+    const trace = traceId(m.trace);
+    for (const k in values) {
       // A non-number value goes on as it is so the edge dead-letters it with the reason.
-      push(row(c, 'measurement', ts, { name: `${type}.${k}`, value: v as number, trace_id: traceId(m.trace), attributes: a }));
+      push(row(c, 'measurement', ts, { name: `${type}.${k}`, value: values[k] as number, trace_id: trace, attributes: a }));
     }
   }
   for (const e of p.events ?? []) {
-    const extra: Record<string, string> = e.domain !== undefined ? { 'event.domain': str(e.domain) } : {};
     push(row(c, 'event', time(e.timestamp, now), {
       name: str(e.name) || 'event',
       trace_id: traceId(e.trace),
-      attributes: attrs({ ...c.meta, ...extra }, e.attributes),
+      attributes: attrs(c, e.domain !== undefined ? { 'event.domain': str(e.domain) } : undefined, e.attributes),
     }));
   }
   if (p.traces) {
@@ -85,24 +96,28 @@ export function faroRecords(p: FaroPayload, app: string, tenant: string, now: nu
       const spanAttrs: Record<string, string> = { 'span.id': s.spanId, 'span.kind': String(s.kind) };
       if (s.parentSpanId) spanAttrs['span.parent_id'] = s.parentSpanId;
       if (s.statusCode === 2) spanAttrs['span.status'] = 'error';
-      for (const [k, v] of Object.entries(s.attributes)) spanAttrs[k] = attrString(v);
+      for (const k in s.attributes) spanAttrs[k] = attrString(s.attributes[k]!);
       push(row(c, 'trace', s.startMs || now, {
         name: s.name,
         value: Math.max(0, s.endMs - s.startMs),
         message: s.statusMessage,
         trace_id: s.traceId,
-        attributes: attrs(c.meta, spanAttrs),
+        attributes: attrs(c, undefined, spanAttrs),
       }));
     }
   }
   return { records, kinds };
 }
 
-function common(meta: FaroMeta | undefined, app: string, tenant: string): Common {
+function common(meta: FaroMeta | undefined, app: string, tenant: string, idempotencyKey: string): Common {
   const m: Record<string, string> = {};
+  let n = 0;
   const set = (k: string, v: unknown) => {
     const s = str(v);
-    if (s) m[k] = s;
+    if (s) {
+      m[k] = s;
+      n++;
+    }
   };
   // Optional chaining copes with fields of the wrong type: a property of a string is undefined.
   if (meta) {
@@ -125,7 +140,9 @@ function common(meta: FaroMeta | undefined, app: string, tenant: string): Common
     tenant,
     session_id: clip(str(meta?.session?.id), 128),
     page_url: clip(str(meta?.page?.url), 2048),
+    idempotency_key: idempotencyKey,
     meta: m,
+    metaCount: n,
   };
 }
 
@@ -142,6 +159,8 @@ function row(c: Common, kind: FrontendKind, ts: number | string, f: { name: stri
     page_url: c.page_url,
     trace_id: f.trace_id,
     attributes: f.attributes,
+    idempotency_key: c.idempotency_key,
+    event_seq: 0,
   };
 }
 
@@ -156,14 +175,23 @@ function traceId(t: FaroTraceContext | undefined): string {
   return isObject(t) ? clip(str(t.trace_id), 64) : '';
 }
 
-/** Meta plus a context object, as a bounded map of strings. */
-function attrs(base: Record<string, string>, ctx: unknown): Record<string, string> {
-  const out: Record<string, string> = { ...base };
+/** Meta, the item's own extras, and its context object, as a bounded map of strings. */
+function attrs(c: Common, extra: Record<string, string> | undefined, ctx: unknown): Record<string, string> {
+  // Rows are not changed after mapping, so rows with nothing of their own share the meta object.
+  if (!extra && !isObject(ctx)) return c.meta;
+  const out: Record<string, string> = { ...c.meta };
+  let n = c.metaCount;
+  if (extra) {
+    for (const k in extra) {
+      if (!(k in out)) n++;
+      out[k] = extra[k]!;
+    }
+  }
   if (!isObject(ctx)) return out;
-  let n = Object.keys(out).length;
-  for (const [k, v] of Object.entries(ctx)) {
+  for (const k in ctx) {
     if (n >= MAX_ATTRS) break;
     if (!(k in out)) n++;
+    const v = ctx[k];
     out[clip(k, MAX_LABEL)] = clip(typeof v === 'string' ? v : JSON.stringify(v) ?? '', MAX_ATTR_VALUE);
   }
   return out;
