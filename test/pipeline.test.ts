@@ -183,4 +183,16 @@ describe('pipeline into embedded ClickHouse', () => {
     await back.shutdown();
     expect(await count(t.store, `llm_requests WHERE tenant = 'spill'`)).toBe(30);
   });
+  it('names its columns, so a table a newer collector added a column to keeps taking its rows', async () => {
+    // A rolling upgrade: the shared table already has a column this collector does not know.
+    await t.store.command(`ALTER TABLE frontend_events ADD COLUMN IF NOT EXISTS added_later String DEFAULT 'default-value'`);
+    const p = new Pipeline({ config: pipelineConfig(), inserter: storeInserter(t.store), registry: new Registry(), log: silentLogger });
+    const r = await p.submit('frontend_event', [{ ts: Date.UTC(2026, 10, 1, 12), app: 'web', tenant: 'upgrade', kind: 'log', name: 'info', message: 'hello' }], { source: 'test' });
+    expect(r.accepted).toBe(1);
+    await r.durable;
+    await p.shutdown();
+    const rows = await t.store.queryRows<{ message: string; added_later: string }>(`SELECT message, added_later FROM frontend_events WHERE tenant = 'upgrade'`);
+    expect(rows).toEqual([{ message: 'hello', added_later: 'default-value' }]);
+    expect(await count(t.store, `dead_letters WHERE signal = 'frontend_event'`)).toBe(0);
+  });
 });

@@ -20,6 +20,8 @@ export interface Origin {
   partition?: number;
   /** Kafka offset of each record, index-aligned with the records (for dead letters). */
   offsets?: readonly number[];
+  /** Where each record sat inside its message, e.g. `line 3 of 5` of a packed Kafka message ('' for a message of one record); prefixed to a rejection reason. */
+  locations?: readonly string[];
 }
 
 export interface SubmitResult {
@@ -58,14 +60,21 @@ export function storeInserter(store: Store): Inserter {
   // Through Distributed tables an insert is acknowledged only once the shards have the rows, so an
   // acknowledgement (and the Kafka commit that follows it) never runs ahead of the data.
   const cluster = store.ddlTarget().cluster !== undefined;
+  // Rows name their columns, so columns a later migration adds take their defaults here.
+  const columns = new Map<string, readonly string[]>([...SIGNALS.map((s) => SIGNAL_TABLES[s]), deadLetters].map((t) => [t.name, columnNames(t)]));
   return {
     insert: (table, rows, token) =>
-      store.insertRows(`${store.database}.${table}`, rows, {
-        insert_deduplicate: 1,
-        insert_deduplication_token: token,
-        deduplicate_blocks_in_dependent_materialized_views: 1,
-        ...(cluster ? { distributed_foreground_insert: 1 } : {}),
-      }),
+      store.insertRows(
+        `${store.database}.${table}`,
+        rows,
+        {
+          insert_deduplicate: 1,
+          insert_deduplication_token: token,
+          deduplicate_blocks_in_dependent_materialized_views: 1,
+          ...(cluster ? { distributed_foreground_insert: 1 } : {}),
+        },
+        columns.get(table),
+      ),
   };
 }
 
@@ -140,6 +149,8 @@ export class Pipeline implements RecordSink, Component {
           continue;
         }
         reason = v.errors.join('; ');
+        const where = origin.locations?.[i];
+        if (where) reason = `${where}: ${reason}`;
       }
       if (reasons.size < 20 || reasons.has(reason)) reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
       dead.push(this.deadLetterRow(signal, payload, reason, origin, origin.offsets?.[i]));

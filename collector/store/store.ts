@@ -17,14 +17,18 @@ export interface Store {
   queryRows<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<T[]>;
   queryText(sql: string, format: DataFormat, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<string>;
   insert(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void>;
-  /** Positional rows in the table's column order (JSONCompactEachRow): the pipeline's fast path. */
-  insertRows(table: string, rows: readonly (readonly unknown[])[], settings?: ClickHouseSettings): Promise<void>;
+  /**
+   * Positional rows (JSONCompactEachRow): the pipeline's fast path. With `columns`, the rows hold
+   * those columns in that order and the table's other columns take their defaults, so a collector
+   * keeps inserting while a newer one has added columns to a shared table (a rolling upgrade).
+   */
+  insertRows(table: string, rows: readonly (readonly unknown[])[], settings?: ClickHouseSettings, columns?: readonly string[]): Promise<void>;
   ddlTarget(): DdlTarget;
   close(): Promise<void>;
 }
 
 interface RawInserter {
-  rawInsert(p: { table: string; values: Buffer; format: 'JSONCompactEachRow'; settings?: Record<string, string | number | boolean> }): Promise<unknown>;
+  rawInsert(p: { table: string; columns?: string[]; values: Buffer; format: 'JSONCompactEachRow'; settings?: Record<string, string | number | boolean> }): Promise<unknown>;
 }
 
 // Decimals and 64-bit integers come back as strings so money is never turned into a float.
@@ -71,16 +75,17 @@ class ClickHouseStore implements Store {
     await this.client.insert({ table, values: rows as object[], format: 'JSONEachRow', clickhouse_settings: await this.settings(settings) });
   }
 
-  async insertRows(table: string, rows: readonly (readonly unknown[])[], settings?: ClickHouseSettings): Promise<void> {
+  async insertRows(table: string, rows: readonly (readonly unknown[])[], settings?: ClickHouseSettings, columns?: readonly string[]): Promise<void> {
+    const cols = columns && columns.length > 0 ? [...columns] : undefined;
     if (this.raw) {
       // chDB's raw insert hands the payload to the engine's parser without copying and puts the
       // settings in the statement itself (they do not stick to the session).
       let text = '';
       for (const r of rows) text += JSON.stringify(r) + '\n';
-      await this.raw.rawInsert({ table, values: Buffer.from(text), format: 'JSONCompactEachRow', settings: settings as Record<string, string | number | boolean> });
+      await this.raw.rawInsert({ table, columns: cols, values: Buffer.from(text), format: 'JSONCompactEachRow', settings: settings as Record<string, string | number | boolean> });
       return;
     }
-    await this.client.insert({ table, values: rows as unknown[][], format: 'JSONCompactEachRow', clickhouse_settings: settings });
+    await this.client.insert({ table, values: rows as unknown[][], format: 'JSONCompactEachRow', clickhouse_settings: settings, ...(cols ? { columns: cols as [string, ...string[]] } : {}) });
   }
 
   /**

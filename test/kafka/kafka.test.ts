@@ -232,13 +232,13 @@ describe('kafka transport', () => {
     try {
       await waitFor('good rows and dead letters', async () => (await requestsOf('badline')) === 8 && (await count(t.store, `${table('dead_letters')} WHERE topic = '${topic}'`)) === 2);
       const dead = await t.store.queryRows<{ partition: string; offset: string; reason: string; source: string; payload: string }>(
-        `SELECT partition, offset, reason, source, payload FROM ${table('dead_letters')} WHERE topic = {topic:String} ORDER BY startsWith(reason, 'line ') DESC`,
+        `SELECT partition, offset, reason, source, payload FROM ${table('dead_letters')} WHERE topic = {topic:String} ORDER BY startsWith(reason, 'line 3 ') DESC`,
         { topic },
       );
       expect(dead.map((d) => [Number(d.partition), Number(d.offset), d.source])).toEqual([[0, 1, 'kafka'], [0, 1, 'kafka']]);
       expect(dead[0]!.reason).toMatch(/^line 3 of 5: not valid JSON: /);
       expect(dead[0]!.payload).toBe('{"ts": 1763856000000, "request_id": "cut-off');
-      expect(dead[1]!.reason).toMatch(/tenant: required/);
+      expect(dead[1]!.reason).toMatch(/^line 5 of 5: .*tenant: required/);
       expect(dead[1]!.payload).toContain('badline-99');
       const ids = await t.store.queryRows<{ request_id: string }>(`SELECT request_id FROM ${table('llm_requests')} WHERE startsWith(tenant, 'badline-') ORDER BY request_id`);
       expect(ids.map((r) => r.request_id)).toEqual(requests('badline', 0, 8).map((r) => r.request_id).sort());
