@@ -167,7 +167,8 @@ async function fleet(nodes: number, rounds: number, samplesPerPage: number): Pro
   const child = fork(new URL(import.meta.url).pathname, ['--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve) => child.once('message', (m) => resolve(Number(m))));
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'llmeter-bench-scrape-'));
-  const config = configSchema.parse({ store: { data_dir: dataDir }, pipeline: { batch_rows: 50_000, queue_capacity: 500_000 } });
+  // The pipeline's defaults: what a collector started without tuning does.
+  const config = configSchema.parse({ store: { data_dir: dataDir } });
   const collector = await startCollector(config, silentLogger, { withoutHttp: true, withoutFeatures: true });
   try {
     const alone = await runFleet(discard, async () => {}, port, nodes, rounds);

@@ -17,7 +17,7 @@ describe('configuration', () => {
     expect(file).toBeUndefined();
     expect(config.store.url).toBeUndefined();
     expect(config.store.data_dir).toBe(path.join(cwd, 'data'));
-    expect(config.pipeline.batch_rows).toBe(20_000);
+    expect(config.pipeline.batch_rows).toBe(200_000);
     expect(config.http.listen).toBe('127.0.0.1:9464');
   });
 

@@ -1,71 +1,63 @@
-// The cost engine as one ClickHouse query. Node cost comes from as-of prices over the minutes each
-// node was seen up; each node-hour's cost is split between tenants by the GPU-seconds their requests
-// used on that node (scaled down when concurrent requests add up to more than the node's capacity,
-// so no GPU-second is sold twice); the remainder is idle, shared or not by the report's policy. Money
-// stays Decimal128(20) from price to line: no float ever carries dollars.
+// The cost engine's SQL. Node cost comes from as-of prices over the minutes each node was seen up;
+// each node-hour's cost is split between tenants by the GPU-seconds their requests used on that node
+// (scaled down when concurrent requests add up to more than the node's capacity, so no GPU-second is
+// sold twice); the remainder is idle, shared or not by the report's policy. Money stays
+// Decimal128(20) from price to line: no float ever carries dollars.
+//
+// Every hour is computed from its own inputs only, so an hour's result is the same whether it is
+// computed for one report or kept in the chargeback_rollup table (rollup-refresh.ts): the stages
+// below take a condition on `hour` that says which hours of the period to compute.
 
 export type IdlePolicy = 'separate' | 'share-weighted' | 'share-even';
 export type IdleScope = 'node' | 'pool';
 export type GroupDim = 'model' | 'node' | 'pool' | 'tier' | 'day';
 export const GROUP_DIMS: readonly GroupDim[] = ['model', 'node', 'pool', 'tier', 'day'];
 
+/** How a line's GPU-seconds were measured, as bits of `bases`. */
+export const BASES = [
+  ['measured', 1],
+  ['wall_clock', 2],
+  ['tokens', 4],
+] as const;
+const TOKENS_BASIS = 4;
+
 export interface ChargebackQuery {
   idle: IdlePolicy;
   scope: IdleScope;
   groupBy: readonly GroupDim[];
-  /** Read request usage from the hourly rollup (fast) or the raw table (same numbers). */
-  source: 'rollup' | 'raw';
 }
 
-// Parameters: {from:DateTime64(3)}, {to:DateTime64(3)} — the period, half-open [from, to).
-const USAGE_FROM_ROLLUP = `
-  SELECT hour, node, tenant, model,
-    sum(requests) AS requests, sum(errors) AS errors,
-    sum(input_tokens) AS tin, sum(output_tokens) AS tout, sum(cached_tokens) AS tcached,
-    sum(prompt_eval_ns + eval_ns) / 1e9 AS measured_s, sum(load_ns) / 1e9 AS load_s, sum(duration_ms_sum) / 1000 AS wall_s
-  FROM llm_requests_hourly
-  WHERE hour >= toStartOfHour(p_from) AND hour < p_to
-  GROUP BY hour, node, tenant, model`;
-
-const USAGE_FROM_RAW = `
-  SELECT toStartOfHour(ts) AS hour, node, tenant, model,
-    count() AS requests, countIf(error != '' OR status >= 400) AS errors,
-    sum(input_tokens) AS tin, sum(output_tokens) AS tout, sum(cached_tokens) AS tcached,
-    sum(prompt_eval_duration_ns + eval_duration_ns) / 1e9 AS measured_s, sum(load_duration_ns) / 1e9 AS load_s, sum(duration_ms) / 1000 AS wall_s
-  FROM llm_requests
-  WHERE ts >= toStartOfHour(p_from) AND ts < p_to
-  GROUP BY hour, node, tenant, model`;
+// Parameters of every stage: {from:DateTime64(3)}, {to:DateTime64(3)} — the period, half-open
+// [from, to). Up-time is counted inside the period only; requests are counted by the hour they
+// started in, for every hour the period touches.
+const FROM = '{from:DateTime64(3)}';
+const TO = '{to:DateTime64(3)}';
+// The hours a report reads from chargeback_rollup, [kept_from, kept_to), and the whole days among
+// them, [day_from, day_to), read from the daily rows (epoch seconds, so no time zone is involved).
+export const KEPT_FROM = `toDateTime({kept_from:UInt32}, 'UTC')`;
+export const KEPT_TO = `toDateTime({kept_to:UInt32}, 'UTC')`;
+const DAY_FROM = `toDateTime({day_from:UInt32}, 'UTC')`;
+const DAY_TO = `toDateTime({day_to:UInt32}, 'UTC')`;
 
 /**
- * The report runs in stages, each materialized once into a scratch table (a CTE would be computed
- * again for every reference): node-hours with their cost, then usage per (hour, node, tenant, model)
- * with its cost, then the lines and totals from those two.
+ * Stage 1: every node-hour with its up minutes, devices and cost. Up-time is a bitmask of minutes
+ * per node-hour (node_hours). A node's attributes in an hour are those of its last inventory
+ * observation up to the end of that hour (node_inventory_hourly, as of the hour); a node-hour before
+ * the node's first inventory is not part of the fleet (its requests are unattributed). A node-hour
+ * with no price change inside it is priced once, at the price in force at the start of the hour,
+ * for all its up minutes; only node-hours with a change inside are priced minute by minute.
  */
-export interface StageTables {
-  nodeHour: string;
-  usage: string;
-}
-
-/**
- * Stage 1: every node-hour in the period with its up minutes, devices and cost. Up-time is a bitmask
- * of minutes per node-hour (node_hours). A node-hour with no price change inside it is priced once,
- * at the price in force at the start of the hour, for all its up minutes; only node-hours with a
- * change inside are split into minutes and priced minute by minute.
- */
-export function nodeHourStageSql(): string {
+export function nodeHourStageSql(hours: string): string {
   const window = (bound: string) => `toUInt8(greatest(0, least(60, ceil(dateDiff('second', h.hour, ${bound}) / 60))))`;
   const unit = (at: string, minutes: string) => `node, ${at} AS at, hour, toUInt32(${minutes}) AS minutes, instance_type, provider, region, zone, capacity_type, devices, pool, tier`;
+  const attr = (i: number) => `tupleElement(n.info, ${i})`;
   return `WITH
-node_info AS (
-  SELECT node,
-    argMax(instance_type, ts) AS instance_type, argMax(provider, ts) AS provider, argMax(region, ts) AS region,
-    argMax(zone, ts) AS zone, argMax(capacity_type, ts) AS capacity_type, greatest(argMax(gpu_count, ts), 1) AS devices,
-    argMax(pool, ts) AS pool, argMax(tier, ts) AS tier
-  FROM nodes WHERE ts < {to:DateTime64(3)} GROUP BY node
+inventory AS (
+  SELECT node, hour AS info_hour, argMaxMerge(info) AS info FROM node_inventory_hourly WHERE hour < ${TO} GROUP BY node, hour
 ),
 prices AS (
   SELECT provider, instance_type, region, zone, capacity_type, effective_from, usd_per_hour
-  FROM price_points FINAL WHERE os IN ('', 'linux') AND effective_from < {to:DateTime64(3)}
+  FROM price_points FINAL WHERE os IN ('', 'linux') AND effective_from < ${TO}
 ),
 -- Hours in which some price of an instance type changes other than on the hour.
 mixed AS (
@@ -75,15 +67,18 @@ mixed AS (
 hours AS (
   -- The period may start or end inside an hour: keep only the minutes in [from, to).
   SELECT h.node AS node, h.hour AS hour,
-    bitAnd(h.mask, if(${window('{to:DateTime64(3)}')} > ${window('{from:DateTime64(3)}')},
-      bitShiftLeft(toUInt64(1), ${window('{to:DateTime64(3)}')}) - bitShiftLeft(toUInt64(1), ${window('{from:DateTime64(3)}')}), toUInt64(0))) AS mask
-  FROM (SELECT node, hour, groupBitOr(minutes) AS mask FROM node_hours WHERE hour >= toStartOfHour({from:DateTime64(3)}) AND hour < {to:DateTime64(3)} GROUP BY node, hour) AS h
+    bitAnd(h.mask, if(${window(TO)} > ${window(FROM)},
+      bitShiftLeft(toUInt64(1), ${window(TO)}) - bitShiftLeft(toUInt64(1), ${window(FROM)}), toUInt64(0))) AS mask
+  FROM (
+    SELECT node, hour, groupBitOr(minutes) AS mask FROM node_hours
+    WHERE hour >= toStartOfHour(${FROM}) AND hour < ${TO} AND (${hours}) GROUP BY node, hour
+  ) AS h
 ),
 up AS (
-  SELECT hs.node AS node, hs.hour AS hour, hs.mask AS mask, n.instance_type AS instance_type, n.provider AS provider, n.region AS region,
-    n.zone AS zone, n.capacity_type AS capacity_type, n.devices AS devices, n.pool AS pool, n.tier AS tier,
-    (hs.hour, n.instance_type) IN (SELECT hour, instance_type FROM mixed) AS is_mixed
-  FROM hours AS hs INNER JOIN node_info AS n ON n.node = hs.node
+  SELECT hs.node AS node, hs.hour AS hour, hs.mask AS mask, ${attr(1)} AS instance_type, ${attr(2)} AS provider, ${attr(3)} AS region,
+    ${attr(4)} AS zone, ${attr(5)} AS capacity_type, greatest(${attr(6)}, 1) AS devices, ${attr(7)} AS pool, ${attr(8)} AS tier,
+    (hs.hour, instance_type) IN (SELECT hour, instance_type FROM mixed) AS is_mixed
+  FROM hours AS hs ASOF INNER JOIN inventory AS n ON n.node = hs.node AND hs.hour >= n.info_hour
   WHERE hs.mask != 0
 ),
 units AS (
@@ -108,74 +103,130 @@ priced AS (
     ON od.provider = u.provider AND od.instance_type = u.instance_type AND od.region = u.region AND u.at >= od.effective_from
 ),
 resident AS (
-  SELECT toStartOfHour(ts) AS hour, node, uniqExact(toStartOfMinute(ts)) AS resident_minutes
-  FROM model_states WHERE ts >= {from:DateTime64(3)} AND ts < {to:DateTime64(3)} AND size_vram_bytes > 0 AND node != ''
+  SELECT hour, node, uniqExact(toStartOfMinute(ts)) AS resident_minutes
+  FROM (SELECT toStartOfHour(ts) AS hour, node, ts FROM model_states WHERE ts >= ${FROM} AND ts < ${TO} AND size_vram_bytes > 0 AND node != '')
+  WHERE ${hours}
   GROUP BY hour, node
 )
 SELECT nh.hour AS hour, nh.node AS node, nh.devices AS devices, nh.pool AS pool, nh.tier AS tier, nh.up_minutes AS up_minutes,
   nh.cost AS cost, nh.fallback_minutes AS fallback_minutes, nh.unpriced_minutes AS unpriced_minutes,
-  ifNull(r.resident_minutes, 0) AS resident_minutes
+  toUInt32(ifNull(r.resident_minutes, 0)) AS resident_minutes
 FROM (
-  SELECT hour, node, any(devices) AS devices, any(pool) AS pool, any(tier) AS tier,
-    sum(minutes) AS up_minutes,
+  SELECT hour, node, toUInt32(any(devices)) AS devices, any(pool) AS pool, any(tier) AS tier,
+    toUInt32(sum(minutes)) AS up_minutes,
     -- A price holds from its effective_from until the next change; each up minute costs price / 60.
     sum(toDecimal128(multiIf(f_book IS NOT NULL, p_book, f_zone IS NOT NULL, p_zone, f_region IS NOT NULL, p_region, f_od IS NOT NULL, p_od, toDecimal64(0, 9)), 20) * minutes / 60) AS cost,
-    sumIf(minutes, f_book IS NULL AND f_zone IS NULL AND f_region IS NULL AND f_od IS NOT NULL AND capacity_type != 'on_demand') AS fallback_minutes,
-    sumIf(minutes, f_book IS NULL AND f_zone IS NULL AND f_region IS NULL AND f_od IS NULL) AS unpriced_minutes
+    toUInt32(sumIf(minutes, f_book IS NULL AND f_zone IS NULL AND f_region IS NULL AND f_od IS NOT NULL AND capacity_type != 'on_demand')) AS fallback_minutes,
+    toUInt32(sumIf(minutes, f_book IS NULL AND f_zone IS NULL AND f_region IS NULL AND f_od IS NULL)) AS unpriced_minutes
   FROM priced GROUP BY hour, node
 ) AS nh
 LEFT JOIN resident AS r ON r.hour = nh.hour AND r.node = nh.node
 SETTINGS join_use_nulls = 1`;
 }
 
-/** Stage 2: usage per (hour, node, tenant, model), its GPU-seconds and its cost; `priced` = 0 when the node-hour is unknown. */
-export function usageStageSql(q: ChargebackQuery, t: StageTables): string {
-  const usage = (q.source === 'rollup' ? USAGE_FROM_ROLLUP : USAGE_FROM_RAW).replace(/p_from/g, '{from:DateTime64(3)}').replace(/p_to/g, '{to:DateTime64(3)}');
+const USAGE_FROM_ROLLUP = (hours: string) => `
+  SELECT hour, node, tenant, model,
+    sum(requests) AS n_requests, sum(errors) AS n_errors,
+    sum(input_tokens) AS tin, sum(output_tokens) AS tout, sum(cached_tokens) AS tcached,
+    sum(prompt_eval_ns + eval_ns) / 1e9 AS measured_s, sum(load_ns) / 1e9 AS load_s, sum(duration_ms_sum) / 1000 AS wall_s
+  FROM llm_requests_hourly
+  WHERE hour >= toStartOfHour(${FROM}) AND hour < ${TO} AND (${hours})
+  GROUP BY hour, node, tenant, model`;
+
+const USAGE_FROM_RAW = (hours: string) => `
+  SELECT toStartOfHour(ts) AS hour, node, tenant, model,
+    count() AS n_requests, countIf(error != '' OR status >= 400) AS n_errors,
+    sum(input_tokens) AS tin, sum(output_tokens) AS tout, sum(cached_tokens) AS tcached,
+    sum(prompt_eval_duration_ns + eval_duration_ns) / 1e9 AS measured_s, sum(load_duration_ns) / 1e9 AS load_s, sum(duration_ms) / 1000 AS wall_s
+  FROM llm_requests
+  -- Whole hours, as in the rollup: an hour the period touches counts all its requests.
+  WHERE ts >= toStartOfHour(${FROM}) AND ts < ${TO} + toIntervalHour(1) AND toStartOfHour(ts) < ${TO} AND (${hours})
+  GROUP BY hour, node, tenant, model`;
+
+/** Stage 2: usage per (hour, node, tenant, model), from the hourly rollup or the raw table (same numbers), with its basis and known seconds. */
+export function usageStageSql(source: 'rollup' | 'raw', hours: string): string {
+  return `SELECT hour, node, tenant, model, n_requests, n_errors, tin, tout, tcached, load_s, tin + tout AS tokens,
+  toUInt8(multiIf(measured_s > 0, 1, wall_s > 0, 2, ${TOKENS_BASIS})) AS basis,
+  -- Cold-start load time is charged to the request that caused it (it is in that request's record).
+  multiIf(measured_s > 0, measured_s + load_s, wall_s > 0, wall_s, 0) AS known_s
+FROM (${source === 'rollup' ? USAGE_FROM_ROLLUP(hours) : USAGE_FROM_RAW(hours)}
+)`;
+}
+
+/**
+ * Stage 3: the split. Per node-hour, from sums over its usage rows (a GROUP BY and one join, not
+ * window functions): the seconds the token-basis rows get and the overlap scale; then each usage
+ * row's GPU-seconds and cost. `priced` = 0 when the node-hour is unknown.
+ */
+export function splitStageSql(usage: string, nodeHour: string): string {
   return `WITH
-usage AS (${usage}
-),
-usage_basis AS (
-  SELECT *, tin + tout AS tokens,
-    multiIf(measured_s > 0, 'measured', wall_s > 0, 'wall_clock', 'tokens') AS basis,
-    -- Cold-start load time is charged to the request that caused it (it is in that request's record).
-    multiIf(measured_s > 0, measured_s + load_s, wall_s > 0, wall_s, 0) AS known_s
-  FROM usage
-),
-usage_secs AS (
-  SELECT ub.*, nh.cost AS nh_cost, nh.devices * nh.up_minutes * 60 AS capacity_s, nh.pool AS pool, nh.tier AS tier, nh.hour != 0 AS priced,
-    sum(if(ub.basis != 'tokens', ub.known_s, 0)) OVER w AS nh_known_s,
-    sum(if(ub.basis != 'tokens', ub.tokens, 0)) OVER w AS nh_known_tokens,
-    sum(ub.tokens) OVER w AS nh_tokens
-  FROM usage_basis AS ub
-  LEFT JOIN ${t.nodeHour} AS nh ON nh.hour = ub.hour AND nh.node = ub.node
-  WINDOW w AS (PARTITION BY ub.hour, ub.node)
+per_node_hour AS (
+  SELECT nh.hour AS hour, nh.node AS node, nh.pool AS pool, nh.tier AS tier, nh.cost AS nh_cost,
+    nh.devices * nh.up_minutes * 60 AS capacity_s,
+    a.a_known_s AS nh_known_s, a.a_known_tokens AS nh_known_tokens, a.a_tokens AS nh_tokens,
+    -- Requests with no duration at all are given seconds by token share: at the node-hour's measured
+    -- seconds per token, or, when nothing on the node-hour was measured, the node's whole capacity.
+    nh_known_s + if(nh_known_tokens > 0, (nh_tokens - nh_known_tokens) * nh_known_s / nh_known_tokens, if(nh_tokens > 0, capacity_s, 0)) AS nh_used_s,
+    if(nh_used_s > capacity_s, capacity_s / nh_used_s, 1) AS overlap_scale
+  FROM ${nodeHour} AS nh
+  INNER JOIN (
+    SELECT hour, node, sumIf(known_s, basis != ${TOKENS_BASIS}) AS a_known_s, sumIf(tokens, basis != ${TOKENS_BASIS}) AS a_known_tokens, sum(tokens) AS a_tokens
+    FROM ${usage} GROUP BY hour, node
+  ) AS a ON a.hour = nh.hour AND a.node = nh.node
 )
-SELECT hour, node, tenant, model, pool, tier, priced, basis, requests, errors, tin, tout, tcached, load_s,
-  -- Requests with no duration at all are given seconds by token share: at the node-hour's measured
-  -- seconds per token, or, when nothing on the node-hour was measured, the node's whole capacity.
-  if(basis = 'tokens',
-     if(nh_known_tokens > 0, tokens * nh_known_s / nh_known_tokens, if(nh_tokens > 0, tokens / nh_tokens * capacity_s, 0)),
-     known_s) AS gpu_s_raw,
-  sum(gpu_s_raw) OVER (PARTITION BY hour, node) AS nh_used_s,
-  if(nh_used_s > capacity_s, capacity_s / nh_used_s, 1) AS overlap_scale,
-  gpu_s_raw * overlap_scale AS gpu_s,
+SELECT u.hour AS hour, u.node AS node, u.tenant AS tenant, u.model AS model,
+  toUInt8(k.hour IS NOT NULL) AS priced, ifNull(k.pool, '') AS pool, ifNull(k.tier, '') AS tier, u.basis AS bases,
+  u.n_requests AS requests, u.n_errors AS errors, u.tin AS input_tokens, u.tout AS output_tokens, u.tcached AS cached_tokens, u.load_s AS load_seconds,
+  if(priced = 1,
+     if(u.basis = ${TOKENS_BASIS},
+        if(k.nh_known_tokens > 0, u.tokens * k.nh_known_s / k.nh_known_tokens, if(k.nh_tokens > 0, u.tokens / k.nh_tokens * k.capacity_s, 0)),
+        u.known_s) * k.overlap_scale,
+     0) AS gpu_s,
+  toFloat64(ifNull(gpu_s, 0)) AS gpu_seconds,
   -- Money × a share: the share as Decimal(12) keeps the product inside Decimal128 (scale 32, up to
   -- $999,999 per node-hour) and is then brought back to scale 20. (multiplyDecimal() is exact too, but
   -- about 700 times slower.)
-  toDecimal128(nh_cost * toDecimal128(if(capacity_s > 0, gpu_s / capacity_s, 0), 12), 20) AS usage_cost
-FROM usage_secs`;
+  toDecimal128(ifNull(k.nh_cost, toDecimal128(0, 20)) * toDecimal128(if(priced = 1 AND k.capacity_s > 0, gpu_seconds / k.capacity_s, 0), 12), 20) AS usage_cost
+FROM ${usage} AS u
+LEFT JOIN per_node_hour AS k ON k.hour = u.hour AND k.node = u.node
+SETTINGS join_use_nulls = 1`;
 }
 
-/** Idle per node-hour, from the two stages. */
-function nodeHourIdle(t: StageTables): string {
-  return `node_hour_idle AS (
-  SELECT nh.hour AS hour, nh.node AS node, nh.pool AS pool, nh.cost AS cost,
-    nh.cost - ifNull(u.used_cost, toDecimal128(0, 20)) AS idle,
-    toDecimal128((nh.cost - ifNull(u.used_cost, toDecimal128(0, 20))) * toDecimal128(least(1, nh.resident_minutes / nh.up_minutes), 12), 20) AS idle_resident,
-    nh.fallback_minutes AS fallback_minutes, nh.unpriced_minutes AS unpriced_minutes, nh.up_minutes AS up_minutes, nh.devices AS devices
-  FROM ${t.nodeHour} AS nh
-  LEFT JOIN (SELECT hour, node, sum(usage_cost) AS used_cost FROM ${t.usage} WHERE priced GROUP BY hour, node) AS u ON u.hour = nh.hour AND u.node = nh.node
-)`;
+/** Node-hours with the usage cost charged on them and the idle part during which a model sat resident. */
+export function nodeResultSql(nodeHour: string, split: string): string {
+  return `SELECT nh.hour AS hour, nh.node AS node, nh.pool AS pool, nh.tier AS tier, nh.devices AS devices, nh.up_minutes AS up_minutes,
+  nh.resident_minutes AS resident_minutes, toUInt64(nh.devices * nh.up_minutes) AS device_minutes, nh.cost AS cost,
+  ifNull(us.used, toDecimal128(0, 20)) AS used_cost,
+  toDecimal128((nh.cost - used_cost) * toDecimal128(least(1, nh.resident_minutes / nh.up_minutes), 12), 20) AS idle_resident,
+  nh.fallback_minutes AS fallback_minutes, nh.unpriced_minutes AS unpriced_minutes
+FROM ${nodeHour} AS nh
+LEFT JOIN (SELECT hour, node, sum(usage_cost) AS used FROM ${split} WHERE priced = 1 GROUP BY hour, node) AS us ON us.hour = nh.hour AND us.node = nh.node
+SETTINGS join_use_nulls = 1`;
+}
+
+/** Usage rows in the report's shape: one per (day, node, tenant, model, pool, tier, priced). */
+export const USAGE_COLUMNS = 'node, tenant, model, pool, tier, priced, bases, requests, errors, input_tokens, output_tokens, cached_tokens, gpu_seconds, load_seconds, usage_cost';
+/** Node rows in the report's shape. */
+export const NODE_COLUMNS = 'node, pool, device_minutes, cost, used_cost, idle_resident, fallback_minutes, unpriced_minutes';
+
+/** Usage rows of the kept hours of a report: daily rows for whole days, hourly rows for the rest. */
+export function keptUsageSql(): string {
+  return `SELECT toDate(hour) AS day, ${USAGE_COLUMNS} FROM chargeback_rollup
+WHERE (kind = 'usage_day' AND hour >= ${DAY_FROM} AND hour < ${DAY_TO})
+   OR (kind = 'usage_hour' AND ((hour >= ${KEPT_FROM} AND hour < ${DAY_FROM}) OR (hour >= ${DAY_TO} AND hour < ${KEPT_TO})))`;
+}
+
+/** Node rows of the kept hours of a report, daily where whole days allow. */
+export function keptNodesSql(): string {
+  return `SELECT ${NODE_COLUMNS} FROM chargeback_rollup
+WHERE (kind = 'node_day' AND hour >= ${DAY_FROM} AND hour < ${DAY_TO})
+   OR (kind = 'node_hour' AND ((hour >= ${KEPT_FROM} AND hour < ${DAY_FROM}) OR (hour >= ${DAY_TO} AND hour < ${KEPT_TO})))`;
+}
+
+/** Where a report reads its rows: SQL subqueries over kept rollups and this report's scratch tables. */
+export interface ReportSources {
+  usage: string;
+  nodes: string;
 }
 
 function scopeExpr(scope: IdleScope): string {
@@ -188,60 +239,52 @@ function scopeExpr(scope: IdleScope): string {
  * whole period: share-weighted by each tenant's usage cost there, share-even equally between the
  * tenants active there; idle of a scope nobody used stays unshared.
  */
-export function chargebackLinesSql(q: ChargebackQuery, t: StageTables): string {
+export function chargebackLinesSql(q: ChargebackQuery, src: ReportSources): string {
   const s = scopeExpr(q.scope);
-  const dims = q.groupBy.map((d) => (d === 'day' ? 'toDate(hour) AS day' : d));
-  const dimNames = q.groupBy.map((d) => d);
-  const sel = ['tenant', ...dims].join(', ');
-  const groupKeys = ['tenant', ...dimNames].join(', ');
+  const groupKeys = ['tenant', ...q.groupBy].join(', ');
   const idleShare =
     q.idle === 'separate'
       ? 'toDecimal128(0, 20)'
       : q.idle === 'share-weighted'
-        ? `if(scope_usage > 0, toDecimal128(scope_idle * toDecimal128(toFloat64(g.usage_cost) / toFloat64(scope_usage), 12), 20), toDecimal128(0, 20))`
-        : `if(scope_usage > 0 AND tenant_scope_usage > 0, toDecimal128(scope_idle * toDecimal128(toFloat64(g.usage_cost) / toFloat64(tenant_scope_usage) / scope_tenants, 12), 20), toDecimal128(0, 20))`;
-  return `WITH ${nodeHourIdle(t)},
+        ? `if(scope_usage > 0, toDecimal128(scope_idle * toDecimal128(toFloat64(g.g_usage_cost) / toFloat64(scope_usage), 12), 20), toDecimal128(0, 20))`
+        : `if(scope_usage > 0 AND tenant_scope_usage > 0, toDecimal128(scope_idle * toDecimal128(toFloat64(g.g_usage_cost) / toFloat64(tenant_scope_usage) / scope_tenants, 12), 20), toDecimal128(0, 20))`;
+  // Output names differ from the columns they sum: a ClickHouse alias would shadow the column.
+  return `WITH
 grain AS (
-  SELECT ${sel}, ${s} AS scope_key, any(basis) AS any_basis, groupUniqArray(basis) AS bases,
-    sum(requests) AS requests, sum(errors) AS errors, sum(tin) AS input_tokens, sum(tout) AS output_tokens, sum(tcached) AS cached_tokens,
-    sum(gpu_s) AS gpu_seconds, sum(load_s) AS load_seconds, sum(usage_cost) AS usage_cost
-  FROM ${t.usage} WHERE priced GROUP BY ${groupKeys}, scope_key
+  SELECT ${groupKeys}, ${s} AS scope_key, groupBitOr(bases) AS g_bases,
+    sum(requests) AS g_requests, sum(errors) AS g_errors, sum(input_tokens) AS g_input_tokens, sum(output_tokens) AS g_output_tokens, sum(cached_tokens) AS g_cached_tokens,
+    sum(gpu_seconds) AS g_gpu_seconds, sum(load_seconds) AS g_load_seconds, sum(usage_cost) AS g_usage_cost
+  FROM (${src.usage}) WHERE priced = 1 GROUP BY ${groupKeys}, scope_key
 ),
-scope_idle AS (SELECT ${s} AS scope_key, sum(idle) AS idle FROM node_hour_idle GROUP BY scope_key),
+scope_idle AS (SELECT ${s} AS scope_key, sum(cost - used_cost) AS idle FROM (${src.nodes}) GROUP BY scope_key),
 allocated AS (
   SELECT g.*, ifNull(si.idle, toDecimal128(0, 20)) AS scope_idle,
-    sum(g.usage_cost) OVER (PARTITION BY g.scope_key) AS scope_usage,
-    sum(g.usage_cost) OVER (PARTITION BY g.scope_key, g.tenant) AS tenant_scope_usage,
+    sum(g.g_usage_cost) OVER (PARTITION BY g.scope_key) AS scope_usage,
+    sum(g.g_usage_cost) OVER (PARTITION BY g.scope_key, g.tenant) AS tenant_scope_usage,
     uniqExact(g.tenant) OVER (PARTITION BY g.scope_key) AS scope_tenants,
     ${idleShare} AS idle_share
   FROM grain AS g LEFT JOIN scope_idle AS si ON si.scope_key = g.scope_key
 )
 SELECT ${groupKeys},
-  -- Output names differ from the columns they sum: a ClickHouse alias would shadow the column.
-  arrayDistinct(arrayFlatten(groupArray(bases))) AS out_bases,
-  sum(requests) AS out_requests, sum(errors) AS out_errors, sum(input_tokens) AS out_input_tokens, sum(output_tokens) AS out_output_tokens,
-  sum(cached_tokens) AS out_cached_tokens, round(sum(gpu_seconds), 3) AS out_gpu_seconds, round(sum(load_seconds), 3) AS out_load_seconds,
-  toString(sum(usage_cost)) AS out_usage_cost, toString(sum(idle_share)) AS out_idle_share
+  groupBitOr(g_bases) AS out_bases,
+  sum(g_requests) AS out_requests, sum(g_errors) AS out_errors, sum(g_input_tokens) AS out_input_tokens, sum(g_output_tokens) AS out_output_tokens,
+  sum(g_cached_tokens) AS out_cached_tokens, round(sum(g_gpu_seconds), 3) AS out_gpu_seconds, round(sum(g_load_seconds), 3) AS out_load_seconds,
+  toString(sum(g_usage_cost)) AS out_usage_cost, toString(sum(idle_share)) AS out_idle_share
 FROM allocated
 GROUP BY ${groupKeys}
 ORDER BY ${groupKeys}
 SETTINGS join_use_nulls = 1`;
 }
 
-/** Fleet totals for the same period: what the bill is, and how much of it is idle. */
-export function chargebackTotalsSql(t: StageTables): string {
-  return `WITH ${nodeHourIdle(t)}
-SELECT
+/** Fleet totals for the same period: what the bill is, how much of it is idle, and what could not be priced. */
+export function chargebackTotalsSql(src: ReportSources): string {
+  return `SELECT
   toString(sum(cost)) AS out_fleet_cost,
-  toString(sum(idle)) AS out_idle,
+  toString(sum(cost - used_cost)) AS out_idle,
   toString(sum(idle_resident)) AS out_idle_resident,
-  sum(up_minutes * devices) AS out_device_minutes, sum(fallback_minutes) AS out_fallback_minutes, sum(unpriced_minutes) AS out_unpriced_minutes,
-  uniqExact(node) AS out_nodes
-FROM node_hour_idle
-SETTINGS join_use_nulls = 1`;
-}
-
-/** Requests on nodes that were never seen up or have no inventory: they cannot be priced. */
-export function unattributedSql(t: StageTables): string {
-  return `SELECT sum(requests) AS out_requests, groupUniqArray(10)(node) AS out_nodes FROM ${t.usage} WHERE NOT priced`;
+  sum(device_minutes) AS out_device_minutes, sum(fallback_minutes) AS out_fallback_minutes, sum(unpriced_minutes) AS out_unpriced_minutes,
+  uniqExact(node) AS out_nodes,
+  -- Requests on nodes that were never seen up or have no inventory: they cannot be priced.
+  (SELECT sum(requests) FROM (${src.usage}) WHERE priced = 0) AS out_unattributed
+FROM (${src.nodes})`;
 }

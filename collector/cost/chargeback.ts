@@ -3,11 +3,14 @@
 // are rounded to the cent by largest remainder, so the rounded lines add up to the rounded bill.
 import { Decimal } from 'decimal.js';
 import type { Store } from '../store/store.ts';
-import { randomUUID } from 'node:crypto';
-import { chargebackLinesSql, chargebackTotalsSql, nodeHourStageSql, unattributedSql, usageStageSql, type ChargebackQuery, type GroupDim, type IdlePolicy, type IdleScope, type StageTables } from './chargeback-sql.ts';
+import { BASES, chargebackLinesSql, chargebackTotalsSql, KEPT_FROM, KEPT_TO, keptNodesSql, keptUsageSql, NODE_COLUMNS, USAGE_COLUMNS, type ChargebackQuery, type GroupDim, type IdlePolicy, type IdleScope, type ReportSources } from './chargeback-sql.ts';
+import { refreshChargebackRollup, withChargebackLock } from './rollup-refresh.ts';
+import { computeStages, Scratch, type Params } from './stages.ts';
 
 const D = Decimal.clone({ precision: 50, rounding: Decimal.ROUND_HALF_EVEN });
 type Dec = InstanceType<typeof D>;
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
 
 export interface ChargebackOptions {
   from: Date;
@@ -17,9 +20,18 @@ export interface ChargebackOptions {
   groupBy?: readonly GroupDim[];
   /** Only these tenants' lines are returned (the split itself always uses every tenant). */
   tenants?: readonly string[];
+  /** Read request usage from the hourly rollups (fast) or the raw table (every hour computed; same numbers). */
   source?: 'rollup' | 'raw';
+  /**
+   * `kept` (default): complete hours come from chargeback_rollup, refreshed first; `scratch`: every
+   * hour is computed for this report from the hourly rollups (same numbers, slower).
+   */
+  compute?: 'kept' | 'scratch';
+  /** The clock: hours that ended before it are kept. Defaults to the current time. */
+  now?: Date;
+  /** See RefreshOptions.settleMs. */
+  settleMs?: number;
 }
-
 /** What a line of the report counts and costs, for a tenant or one of its groups. */
 export interface ChargebackLine {
   requests: number;
@@ -54,6 +66,12 @@ export interface ChargebackReport {
   idle_scope: IdleScope;
   group_by: GroupDim[];
   currency: 'USD';
+  /**
+   * How the report was computed: hours read from chargeback_rollup (always after a refresh that
+   * recomputed every day whose inputs changed, so never stale rows) and hours computed for this
+   * report (hours the period only partly covers, hours not over yet, or all with `compute: scratch`).
+   */
+  computed: { kept_hours: number; computed_hours: number };
   tenants: ChargebackTenant[];
   totals: {
     /** What the fleet cost over the period: the bill. */
@@ -100,7 +118,7 @@ const money = (d: Dec) => d.toFixed(2);
 interface LineRow {
   tenant: string;
   [dim: string]: unknown;
-  out_bases: string[];
+  out_bases: number;
   out_requests: string;
   out_errors: string;
   out_input_tokens: string;
@@ -113,42 +131,85 @@ interface LineRow {
 }
 
 interface TotalsRow {
-  out_fleet_cost: string;
-  out_idle: string;
-  out_idle_resident: string;
+  out_fleet_cost: string | null;
+  out_idle: string | null;
+  out_idle_resident: string | null;
   out_device_minutes: string;
   out_fallback_minutes: string;
   out_unpriced_minutes: string;
   out_nodes: string;
+  out_unattributed: string | null;
 }
 
-function chTime(d: Date): string {
-  return d.toISOString().replace('T', ' ').replace('Z', '');
+function chTime(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+}
+
+const basesOf = (mask: number) => BASES.filter(([, bit]) => (Number(mask) & bit) !== 0).map(([name]) => name);
+
+/**
+ * Which hours of [from, to) are read from chargeback_rollup: the whole hours that ended before `now`
+ * ([keptFrom, keptTo), empty when keptFrom = keptTo), and among them the whole days. Every other hour
+ * the period touches is computed for the report.
+ */
+export function planHours(from: number, to: number, now: number): { keptFrom: number; keptTo: number; dayFrom: number; dayTo: number; computed: number } {
+  const first = Math.ceil(from / HOUR) * HOUR;
+  let keptTo = Math.min(Math.floor(to / HOUR) * HOUR, Math.floor(now / HOUR) * HOUR);
+  const keptFrom = first;
+  if (keptTo < keptFrom) keptTo = keptFrom;
+  let dayFrom = Math.ceil(keptFrom / DAY) * DAY;
+  let dayTo = Math.floor(keptTo / DAY) * DAY;
+  if (dayTo <= dayFrom) dayFrom = dayTo = keptFrom;
+  const touched = Math.ceil(to / HOUR) - Math.floor(from / HOUR);
+  return { keptFrom, keptTo, dayFrom, dayTo, computed: touched - (keptTo - keptFrom) / HOUR };
+}
+
+/** Runs the report's queries: its rows come from kept rollups and from stages computed into scratch tables. */
+async function reportRows(store: Store, q: ChargebackQuery, o: ChargebackOptions, kept: boolean, scratch: Scratch) {
+  const from = o.from.getTime();
+  const to = o.to.getTime();
+  const plan = kept ? planHours(from, to, (o.now ?? new Date()).getTime()) : { keptFrom: from, keptTo: from, dayFrom: from, dayTo: from, computed: Math.ceil(to / HOUR) - Math.floor(from / HOUR) };
+  const secs = (ms: number) => Math.floor(ms / 1000);
+  const params: Params = {
+    from: chTime(from),
+    to: chTime(to),
+    kept_from: secs(plan.keptFrom),
+    kept_to: secs(plan.keptTo),
+    day_from: secs(plan.dayFrom),
+    day_to: secs(plan.dayTo),
+  };
+  const parts = { usage: kept ? [keptUsageSql()] : [], nodes: kept ? [keptNodesSql()] : [] };
+  // Hours the period only partly covers, hours not over yet (and every hour when nothing is kept)
+  // are computed for this report.
+  if (plan.computed > 0) {
+    const hours = kept ? `NOT (hour >= ${KEPT_FROM} AND hour < ${KEPT_TO})` : '1';
+    const st = await computeStages(store, scratch, { hours, source: o.source ?? 'rollup' }, params);
+    parts.usage.push(`SELECT toDate(hour) AS day, ${USAGE_COLUMNS} FROM ${st.split}`);
+    parts.nodes.push(`SELECT ${NODE_COLUMNS} FROM ${st.nodes}`);
+  }
+  if (parts.usage.length === 0) parts.usage.push(`SELECT toDate(0) AS day, ${USAGE_COLUMNS} FROM chargeback_rollup WHERE 0`);
+  if (parts.nodes.length === 0) parts.nodes.push(`SELECT ${NODE_COLUMNS} FROM chargeback_rollup WHERE 0`);
+  const src: ReportSources = { usage: parts.usage.join('\nUNION ALL\n'), nodes: parts.nodes.join('\nUNION ALL\n') };
+  const lines = await store.queryRows<LineRow>(chargebackLinesSql(q, src), params);
+  const totals = await store.queryRows<TotalsRow>(chargebackTotalsSql(src), params);
+  return { lines, totals: totals[0]!, keptHours: (plan.keptTo - plan.keptFrom) / HOUR, computedHours: plan.computed };
 }
 
 export async function chargeback(store: Store, o: ChargebackOptions): Promise<ChargebackReport> {
   if (!(o.to > o.from)) throw new Error('the period is empty: "to" must be after "from"');
-  const q: ChargebackQuery = { idle: o.idle ?? 'separate', scope: o.scope ?? 'node', groupBy: o.groupBy ?? [], source: o.source ?? 'rollup' };
-  const params = { from: chTime(o.from), to: chTime(o.to) };
-  // Scratch tables for the two expensive stages, each computed once and dropped afterwards.
-  const id = randomUUID().replace(/-/g, '').slice(0, 16);
-  const t: StageTables = { nodeHour: `${store.database}._chargeback_nh_${id}`, usage: `${store.database}._chargeback_usage_${id}` };
-  let lines: LineRow[];
-  let totalsRows: TotalsRow[];
-  let unattributed: { out_requests: string | null }[];
-  try {
-    await store.command(`CREATE TABLE ${t.nodeHour} ENGINE = Memory AS ${nodeHourStageSql()}`, undefined, params);
-    await store.command(`CREATE TABLE ${t.usage} ENGINE = Memory AS ${usageStageSql(q, t)}`, undefined, params);
-    [lines, totalsRows, unattributed] = await Promise.all([
-      store.queryRows<LineRow>(chargebackLinesSql(q, t)),
-      store.queryRows<TotalsRow>(chargebackTotalsSql(t)),
-      store.queryRows<{ out_requests: string | null }>(unattributedSql(t)),
-    ]);
-  } finally {
-    await store.command(`DROP TABLE IF EXISTS ${t.nodeHour}`).catch(() => {});
-    await store.command(`DROP TABLE IF EXISTS ${t.usage}`).catch(() => {});
-  }
-  const totals = totalsRows[0]!;
+  const q: ChargebackQuery = { idle: o.idle ?? 'separate', scope: o.scope ?? 'node', groupBy: o.groupBy ?? [] };
+  // The raw path is the cross-check: every hour from the raw table, nothing kept read.
+  const kept = (o.compute ?? 'kept') === 'kept' && (o.source ?? 'rollup') === 'rollup';
+  const run = async () => {
+    if (kept) await refreshChargebackRollup(store, { now: (o.now ?? new Date()).getTime(), settleMs: o.settleMs });
+    const scratch = new Scratch(store);
+    try {
+      return await reportRows(store, q, o, kept, scratch);
+    } finally {
+      await scratch.drop();
+    }
+  };
+  const { lines, totals, keptHours, computedHours } = kept ? await withChargebackLock(store, run) : await run();
   const fleet = dec(totals.out_fleet_cost);
 
   const byTenant = new Map<string, LineRow[]>();
@@ -198,7 +259,7 @@ export async function chargeback(store: Store, o: ChargebackOptions): Promise<Ch
       idle_share: money(total.minus(usage)),
       total: money(total),
       usd_per_million_tokens: tokens > 0 ? total.times(1_000_000).div(tokens).toFixed(4) : '',
-      bases: [...new Set(rows.flatMap((r) => r.out_bases))].sort(),
+      bases: [...new Set(rows.flatMap((r) => basesOf(r.out_bases)))].sort(),
       groups: rows.map((r, i) => ({
         dims: Object.fromEntries(q.groupBy.map((d) => [d, String(r[d])])),
         requests: Number(r.out_requests),
@@ -208,7 +269,7 @@ export async function chargeback(store: Store, o: ChargebackOptions): Promise<Ch
         cached_tokens: Number(r.out_cached_tokens),
         gpu_seconds: Number(r.out_gpu_seconds),
         load_seconds: Number(r.out_load_seconds),
-        bases: [...r.out_bases].sort(),
+        bases: basesOf(r.out_bases).sort(),
         usage_cost: money(usageRounded[i]!),
         idle_share: money(groupTotals[i]!.minus(usageRounded[i]!)),
         total: money(groupTotals[i]!),
@@ -225,6 +286,7 @@ export async function chargeback(store: Store, o: ChargebackOptions): Promise<Ch
     idle_scope: q.scope,
     group_by: [...q.groupBy],
     currency: 'USD',
+    computed: { kept_hours: keptHours, computed_hours: computedHours },
     tenants: wanted ? tenants.filter((t) => wanted.has(t.tenant)) : tenants,
     totals: {
       fleet_cost: money(fleetRounded),
@@ -237,7 +299,7 @@ export async function chargeback(store: Store, o: ChargebackOptions): Promise<Ch
       device_hours: Number(totals.out_device_minutes) / 60,
       on_demand_fallback_minutes: Number(totals.out_fallback_minutes),
       unpriced_minutes: Number(totals.out_unpriced_minutes),
-      unattributed_requests: Number(unattributed[0]?.out_requests ?? 0),
+      unattributed_requests: Number(totals.out_unattributed ?? 0),
     },
   };
 }

@@ -1,5 +1,6 @@
 // Generates ClickHouse DDL from the table definitions, for a single server (or chDB) and for a
 // cluster (ReplicatedMergeTree local tables + Distributed tables over them, ON CLUSTER).
+import { CHARGEBACK_ROLLUPS } from './chargeback-rollups.ts';
 import { ALL_TABLES, type TableDef } from './tables.ts';
 
 export interface DdlTarget {
@@ -25,10 +26,10 @@ function onCluster(target: DdlTarget): string {
   return target.cluster ? ` ON CLUSTER ${q(target.cluster)}` : '';
 }
 
-function engineClause(kind: 'MergeTree' | 'ReplacingMergeTree' | 'AggregatingMergeTree', version: string | undefined, table: string, target: DdlTarget): string {
+function engineClause(kind: 'MergeTree' | 'ReplacingMergeTree' | 'AggregatingMergeTree', version: string | undefined, table: string, target: DdlTarget, shard = '{shard}'): string {
   const args: string[] = [];
   if (target.cluster) {
-    args.push(`'/clickhouse/tables/{shard}/${target.database}/${table}'`, `'{replica}'`);
+    args.push(`'/clickhouse/tables/${shard}/${target.database}/${table}'`, `'{replica}'`);
   }
   if (version) args.push(version);
   return `${target.cluster ? 'Replicated' : ''}${kind}(${args.join(', ')})`;
@@ -72,8 +73,18 @@ export interface RollupView {
   name: string;
   source: string;
   select: string;
-  groupBy: string;
+  /** Absent: one output row per inserted row, aggregated by the target's merges (see GPU_HOURLY_SELECT). */
+  groupBy?: string;
 }
+
+/**
+ * The GPU rollup rows are not grouped in the view: with one scrape per GPU and field in an insert (a
+ * fleet of many nodes) grouping reduces almost nothing, and hashing seven string keys per row cost as
+ * much as storing the raw row. AggregatingMergeTree sums the rows on insert (optimize_on_insert) and
+ * on merge, by its sort key, which is the same set of columns the GROUP BY named.
+ */
+export const GPU_HOURLY_SELECT = `toStartOfHour(ts) AS hour, node, gpu_uuid, mig_instance, gpu_model, field, unit,
+  toUInt64(1) AS samples, value AS sum_value, value AS min_value, value AS max_value`;
 
 export interface RollupDef {
   name: string;
@@ -84,6 +95,12 @@ export interface RollupDef {
   timeColumn: string;
   shardingKey: string;
   views: RollupView[];
+  /** Default: by month of timeColumn. */
+  partitionBy?: string;
+  /** MergeTree for a table whose rows a refresh writes whole instead of aggregating them on merge. */
+  engine?: 'MergeTree';
+  /** In a cluster: one full copy on every replica, under the plain name, with no Distributed table. */
+  unsharded?: boolean;
 }
 
 // Rollups filled by materialized views on insert. AggregatingMergeTree with SimpleAggregateFunction
@@ -150,9 +167,7 @@ export const ROLLUPS: readonly RollupDef[] = [
       {
         name: 'gpu_metrics_hourly_mv',
         source: 'gpu_metrics',
-        select: `toStartOfHour(ts) AS hour, node, gpu_uuid, mig_instance, gpu_model, field, unit,
-  count() AS samples, sum(value) AS sum_value, min(value) AS min_value, max(value) AS max_value`,
-        groupBy: 'hour, node, gpu_uuid, mig_instance, gpu_model, field, unit',
+        select: GPU_HOURLY_SELECT,
       },
     ],
   },
@@ -171,19 +186,26 @@ export const ROLLUPS: readonly RollupDef[] = [
       { name: 'node_hours_from_nodes_mv', source: 'nodes', select: 'toStartOfHour(ts) AS hour, node, groupBitOr(bitShiftLeft(toUInt64(1), toMinute(ts))) AS minutes', groupBy: 'hour, node' },
     ],
   },
+  ...CHARGEBACK_ROLLUPS,
 ];
+
+/** The table a rollup's rows live in: the shard-local table in a cluster, unless it is unsharded. */
+export function rollupTable(r: RollupDef, target: DdlTarget): string {
+  return r.unsharded ? r.name : localName(r.name, target);
+}
 
 export function createRollupSql(r: RollupDef, target: DdlTarget): string[] {
   const db = q(target.database);
-  const local = localName(r.name, target);
+  const local = rollupTable(r, target);
+  const engine = engineClause(r.engine ?? 'AggregatingMergeTree', undefined, local, target, r.unsharded ? 'all' : '{shard}');
   const stmts = [
-    `CREATE TABLE IF NOT EXISTS ${db}.${q(local)}${onCluster(target)}\n(${r.columns}\n)\nENGINE = ${engineClause('AggregatingMergeTree', undefined, local, target)}\nPARTITION BY toYYYYMM(${r.timeColumn})\nORDER BY (${r.orderBy})${ttlClause(r.timeColumn, target.rollupTtlDays, false)}${SETTINGS}`,
+    `CREATE TABLE IF NOT EXISTS ${db}.${q(local)}${onCluster(target)}\n(${r.columns}\n)\nENGINE = ${engine}\nPARTITION BY ${r.partitionBy ?? `toYYYYMM(${r.timeColumn})`}\nORDER BY (${r.orderBy})${ttlClause(r.timeColumn, target.rollupTtlDays, false)}${SETTINGS}`,
   ];
   for (const v of r.views) {
     // The view reads the local source table so that, in a cluster, each shard rolls up its own rows.
-    stmts.push(`CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${q(v.name)}${onCluster(target)} TO ${db}.${q(local)}\nAS SELECT ${v.select}\nFROM ${db}.${q(localName(v.source, target))}\nGROUP BY ${v.groupBy}`);
+    stmts.push(`CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${q(v.name)}${onCluster(target)} TO ${db}.${q(local)}\nAS SELECT ${v.select}\nFROM ${db}.${q(localName(v.source, target))}${v.groupBy ? `\nGROUP BY ${v.groupBy}` : ''}`);
   }
-  if (target.cluster) stmts.push(createDistributedSql(r.name, r.shardingKey, target));
+  if (target.cluster && !r.unsharded) stmts.push(createDistributedSql(r.name, r.shardingKey, target));
   return stmts;
 }
 
@@ -212,7 +234,7 @@ export function ttlSql(target: DdlTarget): string[] {
     out.push(days > 0 ? `ALTER TABLE ${tbl} MODIFY TTL toDateTime(${t.ttlColumn}) + INTERVAL ${days} DAY` : `ALTER TABLE ${tbl} REMOVE TTL`);
   }
   for (const r of ROLLUPS) {
-    const tbl = `${db}.${q(localName(r.name, target))}${onCluster(target)}`;
+    const tbl = `${db}.${q(rollupTable(r, target))}${onCluster(target)}`;
     out.push(target.rollupTtlDays > 0 ? `ALTER TABLE ${tbl} MODIFY TTL ${r.timeColumn} + INTERVAL ${target.rollupTtlDays} DAY` : `ALTER TABLE ${tbl} REMOVE TTL`);
   }
   return out;

@@ -3,7 +3,8 @@
 // half-way is simply applied again.
 import { createHash } from 'node:crypto';
 import type { Store } from '../store/store.ts';
-import { createDatabaseSql, schemaSql, ttlSql, type DdlTarget } from './ddl.ts';
+import { chargebackRollupsSql } from './chargeback-migration.ts';
+import { createDatabaseSql, localName, schemaSql, ttlSql, type DdlTarget } from './ddl.ts';
 
 export interface Migration {
   version: number;
@@ -14,7 +15,40 @@ export interface Migration {
 /** Append only: never edit a migration that has shipped; add a new one. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial schema: signal tables, dead letters, hourly rollups', statements: schemaSql },
+  { version: 2, name: 'frontend_events: idempotency_key and event_seq (Faro retries stored once)', statements: frontendIdempotencySql },
+  { version: 3, name: 'chargeback rollups: node inventory and input counts per hour, the cost split per hour and day', statements: chargebackRollupsSql },
+  { version: 4, name: 'gpu_metrics_hourly_mv: rows aggregated by the rollup table, not grouped in the view (insert cost)', statements: gpuHourlyUngroupedSql },
 ];
+
+/** Same columns and results as before: the rollup's sort key is the view's former GROUP BY. */
+export function gpuHourlyUngroupedSql(target: DdlTarget): string[] {
+  const db = '`' + target.database + '`';
+  const cluster = target.cluster ? ` ON CLUSTER \`${target.cluster}\`` : '';
+  return [
+    `ALTER TABLE ${db}.\`gpu_metrics_hourly_mv\`${cluster} MODIFY QUERY SELECT toStartOfHour(ts) AS hour, node, gpu_uuid, mig_instance, gpu_model, field, unit,\n  toUInt64(1) AS samples, value AS sum_value, value AS min_value, value AS max_value\nFROM ${db}.\`${localName('gpu_metrics', target)}\``,
+  ];
+}
+
+// Written out rather than derived from the table definition, so that this migration stays what it
+// was when the definition changes later; a test compares the result with a freshly created table.
+const FRONTEND_IDEMPOTENCY_COLUMNS = [
+  "`idempotency_key` String COMMENT 'The payload\\'s Idempotency-Key (empty without one); with event_seq it names the row, the same on a retried payload.' CODEC(ZSTD(1))",
+  "`event_seq` UInt32 COMMENT 'Position of the row among the rows of its payload.' CODEC(T64, ZSTD(1))",
+];
+
+/**
+ * In a cluster the shards' local tables get the columns first, then the Distributed table over them:
+ * a Distributed table that named a column its shards lack would fail every insert in between.
+ */
+export function frontendIdempotencySql(target: DdlTarget): string[] {
+  const db = '`' + target.database + '`';
+  const cluster = target.cluster ? ` ON CLUSTER \`${target.cluster}\`` : '';
+  const add = (cols: string[]) => cols.map((c) => `ADD COLUMN IF NOT EXISTS ${c}`).join(', ');
+  const stmts = [`ALTER TABLE ${db}.\`${localName('frontend_events', target)}\`${cluster} ${add(FRONTEND_IDEMPOTENCY_COLUMNS)}`];
+  // The Distributed table stores nothing, so plain types are enough there.
+  if (target.cluster) stmts.push(`ALTER TABLE ${db}.\`frontend_events\`${cluster} ${add(['`idempotency_key` String', '`event_seq` UInt32'])}`);
+  return stmts;
+}
 
 export interface MigrationResult {
   applied: { version: number; name: string; statements: number }[];

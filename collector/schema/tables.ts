@@ -233,6 +233,9 @@ export const frontendEvents = table({
     page_url: c.string({ max: 2048 }),
     trace_id: c.string({ max: 64 }),
     attributes: c.labels(),
+    // Added by migration 2: new columns go last, so a migrated table has the same column order.
+    idempotency_key: c.string({ max: 128, doc: 'The payload\'s Idempotency-Key (empty without one); with event_seq it names the row, the same on a retried payload.' }),
+    event_seq: c.uint32({ doc: 'Position of the row among the rows of its payload.' }),
   },
   engine: { kind: 'merge' },
   orderBy: ['tenant', 'app', 'ts'],
