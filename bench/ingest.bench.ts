@@ -15,8 +15,8 @@ import { Pipeline, storeInserter } from '../collector/pipeline/pipeline.ts';
 import { validatorFor, type Row } from '../collector/records/validate.ts';
 import { ROLLUPS } from '../collector/schema/ddl.ts';
 import { migrate } from '../collector/schema/migrations.ts';
-import type { GpuSampleRecord, LlmRequestRecord } from '../collector/schema/tables.ts';
 import { openStore } from '../collector/store/store.ts';
+import { generate } from '../exporters/sim/history.ts';
 
 const ROWS = Number(process.argv[2] ?? 1_000_000);
 const CHUNK = 5_000;
@@ -24,49 +24,23 @@ const CHUNK = 5_000;
 const PIPELINE = configSchema.parse({ pipeline: process.env.BATCH_ROWS ? { batch_rows: Number(process.env.BATCH_ROWS), queue_capacity: Math.max(500_000, 2 * Number(process.env.BATCH_ROWS)) } : {} }).pipeline;
 const BATCH = PIPELINE.batch_rows;
 const T0 = Date.UTC(2026, 10, 1);
-const TENANTS = Array.from({ length: 50 }, (_, i) => `tenant-${i}`);
-const MODELS = ['llama3.2:3b', 'qwen2.5:7b', 'gemma3:12b', 'llama3.1:70b'];
-const FIELDS = ['gpu_utilization', 'memory_used_bytes', 'temperature_celsius', 'power_watts', 'sm_clock_hz', 'energy_joules'];
+const DAY = 86_400_000;
 
-function llmRequest(i: number): LlmRequestRecord {
-  return {
-    ts: T0 + i * 7,
-    request_id: `req-${i}`,
-    tenant: TENANTS[i % TENANTS.length]!,
-    model: MODELS[i % MODELS.length]!,
-    endpoint: '/api/chat',
-    api: 'ollama',
-    backend: `ollama-${i % 8}`,
-    node: `gpu-node-${i % 32}`,
-    status: 200,
-    stream: true,
-    input_tokens: 20 + (i % 400),
-    output_tokens: 50 + (i % 900),
-    cached_tokens: i % 3 === 0 ? 16 : 0,
-    ttfb_ms: 40 + (i % 50),
-    ttft_ms: 120 + (i % 300),
-    duration_ms: 900 + (i % 4000),
-    proxy_overhead_ms: 0.2,
-    load_duration_ns: i % 100 === 0 ? 2_035_134_917 : 0,
-    prompt_eval_duration_ns: 130_078_000 + i,
-    eval_duration_ns: 4_103_180_000 + i,
-    total_duration_ns: 6_291_839_542 + i,
-    source: 'proxy',
-  };
-}
-
-function gpuSample(i: number): GpuSampleRecord {
-  const gpu = i % 8;
-  return {
-    ts: T0 + Math.floor(i / 48) * 15_000,
-    node: `gpu-node-${Math.floor(i / 48) % 32}`,
-    gpu_uuid: `GPU-0000-${gpu}`,
-    gpu_index: gpu,
-    gpu_model: 'NVIDIA H100 80GB HBM3',
-    field: FIELDS[i % FIELDS.length]!,
-    value: (i % 1000) / 10,
-    unit: 'ratio',
-  };
+/**
+ * The first `n` records of a table from the simulated fleet's generated history (the generator the
+ * demo and the dashboard tests use): realistic tenants, models, token counts, timings and DCGM
+ * fields instead of a repeating pattern. Made once, before any clock starts.
+ */
+function simRecords(table: 'llm_requests' | 'gpu_metrics', n: number): object[] {
+  const out: object[] = [];
+  for (const batch of generate(table, { seed: 1, from: T0, to: T0 + 30 * DAY, nodes: 32, tenants: 50, batch: 50_000 })) {
+    for (const r of batch) {
+      if (out.length === n) return out;
+      out.push(r);
+    }
+  }
+  if (out.length < n) throw new Error(`the generated history holds only ${out.length} ${table} rows; ask for fewer`);
+  return out;
 }
 
 interface Result {
@@ -160,10 +134,12 @@ const store = await openStore(configSchema.parse({ store: { data_dir: path.join(
 await migrate(store, store.ddlTarget());
 
 const lines: string[] = [];
-for (const [table, signal, make] of [
-  ['llm_requests', 'llm_request', llmRequest],
-  ['gpu_metrics', 'gpu_sample', gpuSample],
+for (const [table, signal] of [
+  ['llm_requests', 'llm_request'],
+  ['gpu_metrics', 'gpu_sample'],
 ] as const) {
+  const records = simRecords(table, ROWS);
+  const make = (i: number): object => records[i]!;
   // Every path starts from empty tables, rollups included, so none merges another's parts.
   const reset = async () => {
     for (const t of [table, ...ROLLUPS.map((r) => r.name)]) await store.command(`TRUNCATE TABLE ${t}`);
