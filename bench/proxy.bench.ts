@@ -5,7 +5,14 @@
 //
 //   node bench/proxy.bench.ts [--requests 2000] [--streams 200] [--seconds 5] [--concurrency 32]
 //                             [--tokens 16] [--cadence-ms 1] [--litellm .cache/litellm-venv/bin/litellm]
+//                             [--rounds 5] [--no-litellm] [--cpu-prof DIR]
 //
+// Latency and TTFT are measured interleaved: one request to each target in turn, so direct, the
+// bare forwarder (bench/upstream/bare-forwarder.ts: the floor for any Node proxy), llmeter and
+// LiteLLM meet the same load from whatever else runs on the machine; p99 is also given per round.
+//
+// --cpu-prof writes a V8 CPU profile of the `llmeter proxy` process into DIR when it exits (open it
+// in Chrome DevTools).
 // With `taskset` present, the proxy under test runs on CPU 1 and the upstream and load on CPU 0.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,9 +37,12 @@ const REQUESTS = arg('requests', 2000);
 const STREAMS = arg('streams', 200);
 const SECONDS = arg('seconds', 5);
 const CONCURRENCY = arg('concurrency', 32);
+const ROUNDS = arg('rounds', 5);
 const TOKENS = arg('tokens', 16);
 const CADENCE = arg('cadence-ms', 1);
 const LITELLM = path.resolve(ROOT, sarg('litellm', '.cache/litellm-venv/bin/litellm'));
+const NO_LITELLM = process.argv.includes('--no-litellm');
+const CPU_PROF = sarg('cpu-prof', '');
 const HAS_TASKSET = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 
 // Both proxies check a key on every request, as they would in production.
@@ -97,6 +107,7 @@ interface Target {
   origin: string;
   prefix: string;
   headers: Record<string, string>;
+  pool?: Pool;
 }
 
 interface Figures {
@@ -109,38 +120,52 @@ interface Figures {
   perCore?: number;
   genP50?: number;
   genP99?: number;
+  /** p99 of each round of the interleaved runs. */
+  p99Rounds: number[];
+  ttft99Rounds: number[];
+  genP99Rounds?: number[];
+  /** Direct's figures from the pass this target was paired with, when not the common one. */
+  pairedDirect?: Figures;
 }
 
 function chatBody(stream: boolean): string {
   return JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Say hello.' }], stream });
 }
 
-async function latency(pool: Pool, t: Target, n: number, path_: string, body: string): Promise<number[]> {
-  const out: number[] = [];
-  const headers = { 'content-type': 'application/json', ...t.headers };
-  for (let i = 0; i < n + 100; i++) {
-    const t0 = performance.now();
-    const r = await pool.request({ method: 'POST', path: path_, headers, body });
-    await r.body.text();
-    if (r.statusCode !== 200) throw new Error(`${t.name} ${path_}: ${r.statusCode}`);
-    if (i >= 100) out.push(performance.now() - t0);
+/**
+ * Sequential requests, interleaved: each step sends one request to every target in turn (the order
+ * alternating), so all of them meet the same machine load. Returns each target's times per round.
+ */
+async function interleaved(targets: Target[], n: number, warmup: number, one: (t: Target) => Promise<number>): Promise<Map<string, number[][]>> {
+  const out = new Map(targets.map((t) => [t.name, Array.from({ length: ROUNDS }, (): number[] => [])]));
+  for (let i = 0; i < warmup; i++) for (const t of targets) await one(t);
+  const perRound = Math.ceil(n / ROUNDS);
+  for (let r = 0; r < ROUNDS; r++) {
+    for (let i = 0; i < perRound; i++) {
+      const order = i % 2 === 0 ? targets : [...targets].reverse();
+      for (const t of order) out.get(t.name)![r]!.push(await one(t));
+    }
   }
-  return out.sort((a, b) => a - b);
+  return out;
 }
 
-async function ttft(pool: Pool, t: Target, n: number): Promise<number[]> {
-  const out: number[] = [];
-  const headers = { 'content-type': 'application/json', ...t.headers };
-  const body = chatBody(true);
-  for (let i = 0; i < n + 20; i++) {
+function request(path_: string, body: string): (t: Target) => Promise<number> {
+  return async (t) => {
     const t0 = performance.now();
-    const r = await pool.request({ method: 'POST', path: `${t.prefix}/chat/completions`, headers, body });
-    let first = 0;
-    for await (const _chunk of r.body) if (first === 0) first = performance.now() - t0;
-    if (r.statusCode !== 200) throw new Error(`${t.name} stream: ${r.statusCode}`);
-    if (i >= 20) out.push(first);
-  }
-  return out.sort((a, b) => a - b);
+    const r = await t.pool!.request({ method: 'POST', path: path_.replace('{prefix}', t.prefix), headers: { 'content-type': 'application/json', ...t.headers }, body });
+    await r.body.text();
+    if (r.statusCode !== 200) throw new Error(`${t.name} ${path_}: ${r.statusCode}`);
+    return performance.now() - t0;
+  };
+}
+
+async function firstChunk(t: Target): Promise<number> {
+  const t0 = performance.now();
+  const r = await t.pool!.request({ method: 'POST', path: `${t.prefix}/chat/completions`, headers: { 'content-type': 'application/json', ...t.headers }, body: chatBody(true) });
+  let first = 0;
+  for await (const _chunk of r.body) if (first === 0) first = performance.now() - t0;
+  if (r.statusCode !== 200) throw new Error(`${t.name} stream: ${r.statusCode}`);
+  return first;
 }
 
 async function throughput(pool: Pool, t: Target, seconds: number, concurrency: number): Promise<{ rps: number; perCore?: number }> {
@@ -163,21 +188,48 @@ async function throughput(pool: Pool, t: Target, seconds: number, concurrency: n
   return { rps, perCore: cpu0 !== undefined && cpu1 !== undefined && cpu1 > cpu0 ? done / (cpu1 - cpu0) : undefined };
 }
 
-async function measure(t: Target): Promise<Figures> {
-  const pool = new Pool(t.origin, { connections: CONCURRENCY, keepAliveTimeout: 60_000 });
+const sorted = (rounds: number[][]) => rounds.flat().sort((a, b) => a - b);
+const roundP99s = (rounds: number[][]) => rounds.map((r) => pct([...r].sort((a, b) => a - b), 99));
+
+async function measure(targets: Target[]): Promise<Map<string, Figures>> {
+  for (const t of targets) t.pool = new Pool(t.origin, { connections: CONCURRENCY, keepAliveTimeout: 60_000 });
+  const res = new Map<string, Figures>();
   try {
-    const lat = await latency(pool, t, REQUESTS, `${t.prefix}/chat/completions`, chatBody(false));
-    const tt = await ttft(pool, t, STREAMS);
-    const { rps, perCore } = await throughput(pool, t, SECONDS, CONCURRENCY);
-    const f: Figures = { p50: pct(lat, 50), p99: pct(lat, 99), ttft50: pct(tt, 50), ttft99: pct(tt, 99), rps, perCore };
-    if (t.name !== 'litellm') {
-      const gen = await latency(pool, t, REQUESTS, '/api/generate', JSON.stringify({ model: 'bench', prompt: 'hi', stream: false }));
-      f.genP50 = pct(gen, 50);
-      f.genP99 = pct(gen, 99);
+    const latencies = async (group: Target[]): Promise<Map<string, Figures>> => {
+      process.stderr.write(`latency and TTFT, interleaved: ${group.map((t) => t.name).join(', ')}…\n`);
+      const lat = await interleaved(group, REQUESTS, 100, request('{prefix}/chat/completions', chatBody(false)));
+      const tt = await interleaved(group, STREAMS, 20, firstChunk);
+      const figs = new Map<string, Figures>();
+      for (const t of group) {
+        const l = sorted(lat.get(t.name)!);
+        const f = sorted(tt.get(t.name)!);
+        figs.set(t.name, { p50: pct(l, 50), p99: pct(l, 99), p99Rounds: roundP99s(lat.get(t.name)!), ttft50: pct(f, 50), ttft99: pct(f, 99), ttft99Rounds: roundP99s(tt.get(t.name)!), rps: 0 });
+      }
+      return figs;
+    };
+    // LiteLLM keeps working on its CPU after answering (logging, cost callbacks), which would slow
+    // whichever proxy came next on that CPU: it is paired with direct in a pass of its own.
+    const native = targets.filter((t) => t.name !== 'litellm');
+    for (const [k, v] of await latencies(native)) res.set(k, v);
+    const litellm = targets.find((t) => t.name === 'litellm');
+    if (litellm) {
+      const own = await latencies([targets[0]!, litellm]);
+      res.set('litellm', { ...own.get('litellm')!, pairedDirect: own.get('direct')! });
     }
-    return f;
+    for (const t of targets) {
+      process.stderr.write(`throughput ${t.name}…\n`);
+      const { rps, perCore } = await throughput(t.pool!, t, SECONDS, CONCURRENCY);
+      Object.assign(res.get(t.name)!, { rps, perCore });
+    }
+    process.stderr.write('/api/generate (interleaved)…\n');
+    const gen = await interleaved(native, REQUESTS, 100, request('/api/generate', JSON.stringify({ model: 'bench', prompt: 'hi', stream: false })));
+    for (const t of native) {
+      const g = sorted(gen.get(t.name)!);
+      Object.assign(res.get(t.name)!, { genP50: pct(g, 50), genP99: pct(g, 99), genP99Rounds: roundP99s(gen.get(t.name)!) });
+    }
+    return res;
   } finally {
-    await pool.close();
+    for (const t of targets) await t.pool!.close();
   }
 }
 
@@ -185,13 +237,18 @@ async function main(): Promise<void> {
   const up = await start(0, NODE, ['bench/upstream/paced-upstream.ts', '--tokens', String(TOKENS), '--cadence-ms', String(CADENCE)], /listening (\d+)/);
   const upstream = `http://127.0.0.1:${up.match[1]}`;
   writeFileSync(path.join(tmp, 'llmeter.yaml'), `log_level: warn\nproxy:\n  tenants:\n    - { name: bench, keys: ["sha256:${keyDigestHex(KEY)}"] }\n`);
-  const lm = await start(1, NODE, ['bin/llmeter.js', '-c', path.join(tmp, 'llmeter.yaml'), '--data-dir', path.join(tmp, 'data'), 'proxy', '--upstream', upstream, '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0'], /llmeter proxy on (http:\/\/[\d.:]+)/);
+  const bare = await start(1, NODE, ['bench/upstream/bare-forwarder.ts', upstream], /forwarding on (http:\/\/[\d.:]+)/);
+  const prof = CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(CPU_PROF)] : [];
+  const lm = await start(1, NODE, [...prof, 'bin/llmeter.js', '-c', path.join(tmp, 'llmeter.yaml'), '--data-dir', path.join(tmp, 'data'), 'proxy', '--upstream', upstream, '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0'], /llmeter proxy on (http:\/\/[\d.:]+)/);
   const targets: Target[] = [
     { name: 'direct', origin: upstream, prefix: '/v1', headers: {} },
+    { name: 'bare', origin: bare.match[1]!, prefix: '/v1', headers: {}, pid: bare.child.pid },
     { name: 'llmeter', origin: lm.match[1]!, prefix: '/v1', headers: { authorization: `Bearer ${KEY}` }, pid: lm.child.pid },
   ];
   let litellmNote = '';
-  if (existsSync(LITELLM)) {
+  if (NO_LITELLM) {
+    litellmNote = 'LiteLLM left out (--no-litellm).';
+  } else if (existsSync(LITELLM)) {
     const port = 40000 + Math.floor(Math.random() * 20000);
     const cfg = path.join(tmp, 'litellm.yaml');
     writeFileSync(cfg, `model_list:\n  - model_name: bench\n    litellm_params:\n      model: openai/bench\n      api_base: ${upstream}/v1\n      api_key: none\ngeneral_settings:\n  master_key: ${KEY}\n`);
@@ -202,11 +259,7 @@ async function main(): Promise<void> {
     litellmNote = `LiteLLM not installed at ${path.relative(ROOT, LITELLM)} (see bench/proxy.md): column left out.`;
   }
 
-  const results = new Map<string, Figures>();
-  for (const t of targets) {
-    process.stderr.write(`measuring ${t.name}…\n`);
-    results.set(t.name, await measure(t));
-  }
+  const results = await measure(targets);
   const d = results.get('direct')!;
   const ms = (v: number) => v.toFixed(3);
   const rows: string[][] = [['figure', ...targets.map((t) => t.name), ...targets.filter((t) => t.name !== 'direct').map((t) => `${t.name} added`)]];
@@ -218,13 +271,16 @@ async function main(): Promise<void> {
         return v === undefined ? '—' : fmt(v);
       }),
       ...targets.filter((t) => t.name !== 'direct').map((t) => {
-        const v = pick(results.get(t.name)!);
-        const b = pick(d);
+        const f = results.get(t.name)!;
+        const v = pick(f);
+        // Latency figures of a separately paired target count from its own pass's direct.
+        const own = f.pairedDirect ? pick(f.pairedDirect) : undefined;
+        const b = own ? own : pick(d);
         return v === undefined ? '—' : added(v, b ?? Number.NaN);
       }),
     ]);
   };
-  const plus = (v: number, b: number) => `+${(v - b).toFixed(3)} ms`;
+  const plus = (v: number, b: number) => `${v - b >= 0 ? '+' : '−'}${Math.abs(v - b).toFixed(3)} ms`;
   line('chat latency p50 (ms)', (f) => f.p50, ms, plus);
   line('chat latency p99 (ms)', (f) => f.p99, ms, plus);
   line('TTFT p50 (ms)', (f) => f.ttft50, ms, plus);
@@ -241,6 +297,20 @@ async function main(): Promise<void> {
     '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|',
     ...rows.slice(1).map(fmt),
   ];
+  // The tail moves with whatever else the machine runs; each round pairs every target with direct.
+  out.push('', `added p99 per round (${ROUNDS} rounds; each target minus direct in the same round):`);
+  const perRound = (name: string, pick: (f: Figures) => number[] | undefined) => {
+    const f = results.get(name)!;
+    const v = pick(f);
+    const b = pick(f.pairedDirect ?? d);
+    if (!v || !b) return '—';
+    const added = v.map((x, i) => x - b[i]!);
+    const met = added.filter((a) => a <= 2).length;
+    return `${added.map((a) => a.toFixed(2)).join(', ')} ms (≤ 2 ms in ${met} of ${added.length})`;
+  };
+  for (const t of targets.filter((x) => x.name !== 'direct')) {
+    out.push(`  ${t.name}: chat ${perRound(t.name, (f) => f.p99Rounds)}; TTFT ${perRound(t.name, (f) => f.ttft99Rounds)}; /api/generate ${perRound(t.name, (f) => f.genP99Rounds)}`);
+  }
   if (litellmNote) out.push('', litellmNote);
   process.stdout.write(out.join('\n') + '\n');
 }

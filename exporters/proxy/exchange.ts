@@ -7,6 +7,7 @@ import type { LlmRequestRecord } from '../../collector/schema/tables.ts';
 import { sendError, type ApiStyle } from './errors.ts';
 import { countByte, emptyUsage, StreamTail, usageFromBody, usageFromNdjson, usageFromSse, UsageChunkStripper, type Usage } from './frames.ts';
 import { apiOf, endpointLabel } from './request.ts';
+import type { Cell } from './state.ts';
 import type { Upstream } from './upstreams.ts';
 
 type Controller = Dispatcher.DispatchController;
@@ -53,10 +54,16 @@ export class Exchange implements Dispatcher.DispatchHandler {
   tenant = 'unknown';
   model = '';
   upstream: Upstream | undefined;
-  /** Aborted when the client goes away before the response is complete. */
-  readonly abort = new AbortController();
-  /** Releases admission (tenant limits, upstream slot); run once at the end. */
-  readonly releases: (() => void)[] = [];
+  /** Releases the tenant's admission (limits.ts); run once at the end. */
+  releaseTenant: (() => void) | undefined;
+  /** The upstream whose concurrency slot this request holds, released at the end. */
+  slotOf: Upstream | undefined;
+  /** The load cell counted as in flight for this request, decremented at the end. */
+  inflight: Cell | undefined;
+  /** Decrements `inflight`; set together with it. */
+  inflightDone: ((c: Cell) => void) | undefined;
+  /** Made on first use: most requests never wait on anything a client abort must cancel. */
+  private abortController: AbortController | undefined;
 
   queueMs = 0;
   overheadMs = 0;
@@ -75,6 +82,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private finished = false;
   private clientGone = false;
   private waitingDrain = false;
+  /** The upstream's content-length, -1 when it sent none. */
+  private expectBytes = -1;
+  /** A whole body's last chunk, held for the moment the response ends (it goes out with the end). */
+  private last: Buffer | undefined;
 
   constructor(init: ExchangeInit) {
     this.req = init.req;
@@ -85,12 +96,23 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.arrivedAt = init.arrivedAt;
     this.t0 = init.t0;
     this.onDone = init.onDone;
-    this.res.once('close', () => {
-      if (this.finished) return;
-      this.clientGone = true;
-      this.abort.abort();
-      if (this.controller && !this.controller.aborted) this.controller.abort(new ClientGoneError());
-    });
+    this.res.once('close', this.onClose.bind(this));
+  }
+
+  private onClose(): void {
+    if (this.finished) return;
+    this.clientGone = true;
+    this.abortController?.abort();
+    if (this.controller && !this.controller.aborted) this.controller.abort(new ClientGoneError());
+  }
+
+  /** Aborted when the client goes away before the response is complete. */
+  get signal(): AbortSignal {
+    if (!this.abortController) {
+      this.abortController = new AbortController();
+      if (this.clientGone) this.abortController.abort();
+    }
+    return this.abortController.signal;
   }
 
   get done(): boolean {
@@ -120,15 +142,19 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const ct = headers['content-type'];
     const type = typeof ct === 'string' ? ct : '';
     this.kind = type.includes('ndjson') ? 'ndjson' : type.includes('event-stream') ? 'sse' : 'body';
-    const out: Record<string, string | string[]> = {};
+    const strip = this.kind === 'sse' && this.stripUsage && statusCode < 300;
+    if (strip) this.stripper = new UsageChunkStripper();
+    // A flat [name, value, …] list goes to the socket as it is: no per-header setHeader pass.
+    const out: string[] = ['x-llmeter-request-id', this.requestId];
     for (const k in headers) {
       const v = headers[k];
       if (v === undefined || HOP_BY_HOP.has(k)) continue;
-      out[k] = v;
-    }
-    if (this.kind === 'sse' && this.stripUsage && statusCode < 300) {
-      this.stripper = new UsageChunkStripper();
-      delete out['content-length'];
+      if (k === 'content-length') {
+        if (strip) continue;
+        this.expectBytes = Number(v);
+      }
+      if (typeof v === 'string') out.push(k, v);
+      else for (const one of v) out.push(k, one);
     }
     if (this.kind === 'body') this.whole = [];
     else this.tail = new StreamTail();
@@ -159,6 +185,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.tail!.push(chunk);
       this.frames += this.kind === 'ndjson' ? countByte(chunk) : 1;
     }
+    if (this.kind === 'body' && this.wholeBytes === this.expectBytes) {
+      // The chunk completes the declared length, so the end follows at once: send both together.
+      this.last = chunk;
+      this.overheadMs += performance.now() - t;
+      return;
+    }
     const out = this.stripper ? this.stripper.push(chunk) : chunk;
     if (out.length > 0 && !this.res.write(out) && !this.waitingDrain) {
       this.waitingDrain = true;
@@ -177,7 +209,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
       const rest = this.stripper.flush();
       if (rest.length > 0) this.res.write(rest);
     }
-    this.res.end();
+    if (this.last) this.res.end(this.last);
+    else this.res.end();
     const usage = this.readUsage();
     let kind: ErrorKind = '';
     if (this.status >= 400) kind = isQueueFull(this.status, usage.error) ? 'queue_full' : 'upstream_status';
@@ -216,7 +249,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   fail(status: number, kind: ErrorKind, message: string, code: string | null = null, headers: Record<string, string> = {}): void {
     if (this.finished) return;
     const gone = this.clientGone || status === 0;
-    if (!gone) sendError(this.res, this.style, status, message, code, headers);
+    if (!gone) sendError(this.res, this.style, status, message, code, { 'x-llmeter-request-id': this.requestId, ...headers });
     this.finish(gone ? 0 : status, gone ? 'client_abort' : kind, message, emptyUsage());
   }
 
@@ -234,7 +267,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private finish(status: number, kind: ErrorKind, error: string, usage: Usage): void {
     if (this.finished) return;
     this.finished = true;
-    for (const r of this.releases) r();
+    this.releaseTenant?.();
+    this.slotOf?.gate.release();
+    if (this.inflight) this.inflightDone!(this.inflight);
     const now = performance.now();
     const stream = this.kind !== 'body';
     const record: LlmRequestRecord = {

@@ -10,6 +10,9 @@ interface TenantState {
 
 export type Admission = { ok: true; release: () => void } | { ok: false; reason: string; retryAfterS: number };
 
+/** The answer for tenants without limits, shared: nothing to count, nothing to release. */
+const UNLIMITED: Admission = { ok: true, release: noop };
+
 export class TenantLimiter {
   private readonly states = new Map<string, TenantState>();
   private readonly now: () => number;
@@ -20,7 +23,7 @@ export class TenantLimiter {
 
   admit(tenant: Tenant): Admission {
     const { max_concurrent: maxConc, requests_per_minute: rpm } = tenant.limits;
-    if (maxConc === 0 && rpm === 0) return { ok: true, release: noop };
+    if (maxConc === 0 && rpm === 0) return UNLIMITED;
     let s = this.states.get(tenant.name);
     const t = this.now();
     if (!s) {

@@ -3,6 +3,37 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ProxyState } from './state.ts';
 
+type RequestLabels = Record<'upstream' | 'model' | 'tenant' | 'status' | 'error_kind', string>;
+type TokenKind = 'input' | 'output' | 'cached';
+
+/**
+ * One series of finished requests. The request path adds plain numbers here; they reach the
+ * prom-client counters when those are read (a scrape, the autoscaler), so a request costs one map
+ * lookup rather than a label hash and validation per metric. The label objects are made once.
+ */
+interface RequestSeries {
+  labels: RequestLabels;
+  byUpstream: { upstream: string };
+  byModel: { upstream: string; model: string };
+  tokenLabels: Record<TokenKind, { upstream: string; model: string; tenant: string; kind: TokenKind }>;
+  requests: number;
+  input: number;
+  output: number;
+  cached: number;
+}
+
+/** What one finished request adds to the metrics. */
+export interface RequestFigures {
+  overheadS: number;
+  /** Set when the request reached an upstream. */
+  durationS: number | null;
+  ttftS: number | null;
+  inputTokens: number;
+  outputTokens: number;
+  cachedTokens: number;
+  coldStart: boolean;
+}
+
 export class ProxyMetrics {
   readonly requests: Counter<'upstream' | 'model' | 'tenant' | 'status' | 'error_kind'>;
   readonly tokens: Counter<'upstream' | 'model' | 'tenant' | 'kind'>;
@@ -14,20 +45,25 @@ export class ProxyMetrics {
   readonly recordsDropped: Counter<'reason'>;
   readonly usageStripped: Counter;
   readonly pollErrors: Counter<'upstream'>;
+  /** Keyed by upstream, model, tenant, status and error kind joined with NUL (label values hold none). */
+  private readonly series = new Map<string, RequestSeries>();
 
   constructor(registry: Registry, state: ProxyState) {
     const registers = [registry];
+    const flush = () => this.flush();
     this.requests = new Counter({
       name: 'llmeter_proxy_requests_total',
       help: 'Requests through the metering proxy, by upstream, model, tenant, status and error kind.',
       labelNames: ['upstream', 'model', 'tenant', 'status', 'error_kind'],
       registers,
+      collect: flush,
     });
     this.tokens = new Counter({
       name: 'llmeter_proxy_tokens_total',
       help: 'Tokens reported by the upstream (kind: input, output, cached).',
       labelNames: ['upstream', 'model', 'tenant', 'kind'],
       registers,
+      collect: flush,
     });
     this.overhead = new Histogram({
       name: 'llmeter_proxy_overhead_seconds',
@@ -130,5 +166,47 @@ export class ProxyMetrics {
         for (const r of state.residency()) this.set({ upstream: r.upstream }, r.reachable ? 1 : 0);
       },
     });
+  }
+
+  /** Counts a finished request; labels are already bounded (LabelCap) by the caller. */
+  finished(upstream: string, model: string, tenant: string, status: number, errorKind: string, f: RequestFigures): void {
+    const key = upstream + '\u0000' + model + '\u0000' + tenant + '\u0000' + status + '\u0000' + errorKind;
+    let s = this.series.get(key);
+    if (!s) {
+      const tokenLabels = (kind: TokenKind) => ({ upstream, model, tenant, kind });
+      s = {
+        labels: { upstream, model, tenant, status: String(status), error_kind: errorKind },
+        byUpstream: { upstream },
+        byModel: { upstream, model },
+        tokenLabels: { input: tokenLabels('input'), output: tokenLabels('output'), cached: tokenLabels('cached') },
+        requests: 0,
+        input: 0,
+        output: 0,
+        cached: 0,
+      };
+      this.series.set(key, s);
+    }
+    s.requests++;
+    s.input += f.inputTokens;
+    s.output += f.outputTokens;
+    s.cached += f.cachedTokens;
+    this.overhead.observe(s.byUpstream, f.overheadS);
+    if (f.durationS !== null) this.duration.observe(s.byModel, f.durationS);
+    if (f.ttftS !== null) this.ttft.observe(s.byModel, f.ttftS);
+    if (f.coldStart) this.coldStarts.inc(s.byModel);
+  }
+
+  /** Moves the counts gathered since the last read into the prom-client counters. */
+  private flush(): void {
+    for (const s of this.series.values()) {
+      if (s.requests > 0) {
+        this.requests.inc(s.labels, s.requests);
+        s.requests = 0;
+      }
+      if (s.input > 0) this.tokens.inc(s.tokenLabels.input, s.input);
+      if (s.output > 0) this.tokens.inc(s.tokenLabels.output, s.output);
+      if (s.cached > 0) this.tokens.inc(s.tokenLabels.cached, s.cached);
+      s.input = s.output = s.cached = 0;
+    }
   }
 }

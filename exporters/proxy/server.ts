@@ -9,15 +9,16 @@ import type { Dispatcher } from 'undici';
 import { parseListen } from '../../collector/http/server.ts';
 import { once, type Component } from '../../collector/lifecycle/component.ts';
 import type { Logger } from '../../collector/log.ts';
-import type { Origin, RecordSink } from '../../collector/pipeline/pipeline.ts';
+import type { Origin, RecordSink, SubmitResult } from '../../collector/pipeline/pipeline.ts';
+import type { EnqueueOptions } from '../../collector/pipeline/table-writer.ts';
 import type { ProxyConfig } from './config.ts';
 import { apiStyle } from './errors.ts';
 import { Exchange, type Outcome } from './exchange.ts';
 import { TenantLimiter } from './limits.ts';
 import { Activation } from './activation.ts';
-import { ProxyMetrics } from './metrics.ts';
+import { ProxyMetrics, type RequestFigures } from './metrics.ts';
 import { BodyTooLargeError, injectUsage, inspectBody, needsUsageInjection, readRequestBody } from './request.ts';
-import { LabelCap, ProxyState } from './state.ts';
+import { LabelCap, ProxyState, type Cell } from './state.ts';
 import { TenantResolver } from './tenants.ts';
 import { QueueFullError, QueueTimeoutError, Router, Upstream } from './upstreams.ts';
 
@@ -35,6 +36,7 @@ export interface ProxyServerOptions {
 }
 
 const ORIGIN: Origin = { source: 'proxy' };
+const SUBMIT_OPTIONS: EnqueueOptions = { onFull: 'drop' };
 /** Request headers that describe the hop to the proxy, not the request. */
 const DROP_REQUEST = new Set(['host', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'content-length', 'expect', 'accept-encoding']);
 const STREAMED_BODY = '/api/blobs/';
@@ -54,8 +56,25 @@ export class ProxyServer implements Component {
   private readonly models: LabelCap;
   private readonly tenantLabels: LabelCap;
   private readonly active = new Set<Exchange>();
-  private readonly submits = new Set<Promise<unknown>>();
+  /** Reused for every request's metrics: ProxyMetrics.finished reads it and keeps nothing. */
+  private readonly figures: RequestFigures = { overheadS: 0, durationS: null, ttftS: null, inputTokens: 0, outputTokens: 0, cachedTokens: 0, coldStart: false };
   private idleWaiters: (() => void)[] = [];
+  /** Records handed to the pipeline whose submit has not settled, and who waits for none. */
+  private submitting = 0;
+  private submitWaiters: (() => void)[] = [];
+  private readonly isDraining = (u: Upstream): boolean => this.state.isDraining(u.name);
+  private readonly inflightDone = (c: Cell): void => this.state.cellInflightDelta(c, -1);
+  private readonly onDone = (o: Outcome, ex: Exchange): void => this.done(o, ex);
+  private readonly onSubmitted = (res: SubmitResult): void => {
+    if (res.dropped) this.metrics.recordsDropped.inc({ reason: 'queue_full' }, res.dropped);
+    if (res.rejected) this.metrics.recordsDropped.inc({ reason: 'rejected' }, res.rejected);
+    this.submitSettled();
+  };
+  private readonly onSubmitFailed = (err: Error): void => {
+    this.metrics.recordsDropped.inc({ reason: 'error' });
+    this.log.warn('llm_request record not submitted', { error: err.message });
+    this.submitSettled();
+  };
   /** Scale-from-zero hold (activation.ts); undefined while proxy.activation is off. */
   readonly activation: Activation | undefined;
 
@@ -97,11 +116,23 @@ export class ProxyServer implements Component {
   /** Resolves when no request is in flight and every record was handed to the pipeline. */
   async idle(): Promise<void> {
     if (this.active.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-    await Promise.all([...this.submits]);
+    await this.submitsSettled();
   }
 
   async forceFlush(): Promise<void> {
-    await Promise.all([...this.submits]);
+    await this.submitsSettled();
+  }
+
+  private submitsSettled(): Promise<void> {
+    if (this.submitting === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.submitWaiters.push(resolve));
+  }
+
+  private submitSettled(): void {
+    if (--this.submitting > 0 || this.submitWaiters.length === 0) return;
+    const w = this.submitWaiters;
+    this.submitWaiters = [];
+    for (const f of w) f();
   }
 
   shutdown = once(async () => {
@@ -121,7 +152,7 @@ export class ProxyServer implements Component {
     }
     this.server.closeAllConnections();
     await Promise.all(this.router.upstreams.map((u) => u.destroy().catch(() => {})));
-    await Promise.all([...this.submits]);
+    await this.submitsSettled();
   });
 
   // --- the request path -------------------------------------------------------------------------
@@ -139,10 +170,9 @@ export class ProxyServer implements Component {
       requestId: randomUUID(),
       arrivedAt: Date.now(),
       t0,
-      onDone: (o, e) => this.done(o, e),
+      onDone: this.onDone,
     });
     this.active.add(ex);
-    res.setHeader('x-llmeter-request-id', ex.requestId);
 
     const who = this.tenants.resolve(req.headers);
     if (!who.ok) {
@@ -164,7 +194,7 @@ export class ProxyServer implements Component {
       ex.overheadMs += performance.now() - t0;
       return ex.fail(429, 'rate_limited', admitted.reason, 'rate_limit_exceeded', { 'retry-after': String(admitted.retryAfterS) });
     }
-    ex.releases.push(admitted.release);
+    ex.releaseTenant = admitted.release;
     const stripKey = who.viaKey || this.tenants.trustedHeader !== '';
     ex.overheadMs += performance.now() - t0;
 
@@ -201,7 +231,7 @@ export class ProxyServer implements Component {
 
   private async forward(ex: Exchange, body: Buffer | IncomingMessage | null, model: string, injected: boolean, stripKey: boolean): Promise<void> {
     let t = performance.now();
-    const up = this.router.route(ex.pathname, model, (u) => this.state.isDraining(u.name));
+    const up = this.router.route(ex.pathname, model, this.isDraining);
     if (!up) {
       ex.overheadMs += performance.now() - t;
       return ex.fail(404, 'no_route', model ? `model '${model}' not found` : `no upstream serves ${ex.pathname}`, 'model_not_found');
@@ -212,7 +242,7 @@ export class ProxyServer implements Component {
     // --- scale from zero (activation.ts): hold while the upstream's pool wakes -----------------
     if (this.activation?.applies(up)) {
       ex.overheadMs += performance.now() - t;
-      const held = await this.activation.hold(up, modelLabel, ex.abort.signal);
+      const held = await this.activation.hold(up, modelLabel, ex.signal);
       ex.queueMs = held.heldMs;
       t = performance.now();
       if (!held.ok) {
@@ -226,7 +256,7 @@ export class ProxyServer implements Component {
       ex.overheadMs += q0 - t;
       this.state.queueDelta(up.name, modelLabel, 1);
       try {
-        await up.gate.wait(ex.abort.signal);
+        await up.gate.wait(ex.signal);
       } catch (err) {
         ex.queueMs += performance.now() - q0;
         this.metrics.queueWait.observe({ upstream: up.name }, ex.queueMs / 1000);
@@ -240,9 +270,11 @@ export class ProxyServer implements Component {
       this.metrics.queueWait.observe({ upstream: up.name }, ex.queueMs / 1000);
       t = performance.now();
     }
-    ex.releases.push(() => up.gate.release());
-    this.state.inflightDelta(up.name, modelLabel, 1);
-    ex.releases.push(() => this.state.inflightDelta(up.name, modelLabel, -1));
+    ex.slotOf = up;
+    const cell = this.state.cell(up.name, modelLabel);
+    this.state.cellInflightDelta(cell, 1);
+    ex.inflight = cell;
+    ex.inflightDone = this.inflightDone;
     if (injected) ex.setStripUsage();
 
     const headers: Record<string, string | string[]> = {};
@@ -278,35 +310,19 @@ export class ProxyServer implements Component {
       for (const f of w) f();
     }
     const r = o.record;
-    const upstream = o.upstream?.name ?? '';
-    const model = this.models.label(r.model ?? '');
-    const tenant = this.tenantLabels.label(r.tenant ?? '');
-    const m = this.metrics;
-    m.requests.inc({ upstream, model, tenant, status: String(r.status ?? 0), error_kind: r.error_kind ?? '' });
-    m.overhead.observe({ upstream }, (r.proxy_overhead_ms ?? 0) / 1000);
-    if (o.upstream) {
-      m.duration.observe({ upstream, model }, (r.duration_ms ?? 0) / 1000);
-      if (r.ttft_ms !== null && r.ttft_ms !== undefined) m.ttft.observe({ upstream, model }, r.ttft_ms / 1000);
-      if (o.usage.found) {
-        if (o.usage.inputTokens) m.tokens.inc({ upstream, model, tenant, kind: 'input' }, o.usage.inputTokens);
-        if (o.usage.outputTokens) m.tokens.inc({ upstream, model, tenant, kind: 'output' }, o.usage.outputTokens);
-        if (o.usage.cachedTokens) m.tokens.inc({ upstream, model, tenant, kind: 'cached' }, o.usage.cachedTokens);
-      }
-      if (o.usage.loadNs > 1e9) m.coldStarts.inc({ upstream, model });
-    }
-    if (o.stripped) m.usageStripped.inc(o.stripped);
-    const p = this.sink.submit('llm_request', [r], ORIGIN, { onFull: 'drop' }).then(
-      (res) => {
-        if (res.dropped) m.recordsDropped.inc({ reason: 'queue_full' }, res.dropped);
-        if (res.rejected) m.recordsDropped.inc({ reason: 'rejected' }, res.rejected);
-      },
-      (err: Error) => {
-        m.recordsDropped.inc({ reason: 'error' });
-        this.log.warn('llm_request record not submitted', { error: err.message });
-      },
-    );
-    this.submits.add(p);
-    void p.finally(() => this.submits.delete(p));
+    const up = o.upstream;
+    const counted = up !== undefined && o.usage.found;
+    this.figures.overheadS = (r.proxy_overhead_ms ?? 0) / 1000;
+    this.figures.durationS = up ? (r.duration_ms ?? 0) / 1000 : null;
+    this.figures.ttftS = up && r.ttft_ms !== null && r.ttft_ms !== undefined ? r.ttft_ms / 1000 : null;
+    this.figures.inputTokens = counted ? o.usage.inputTokens : 0;
+    this.figures.outputTokens = counted ? o.usage.outputTokens : 0;
+    this.figures.cachedTokens = counted ? o.usage.cachedTokens : 0;
+    this.figures.coldStart = up !== undefined && o.usage.loadNs > 1e9;
+    this.metrics.finished(up?.name ?? '', this.models.label(r.model ?? ''), this.tenantLabels.label(r.tenant ?? ''), r.status ?? 0, r.error_kind ?? '', this.figures);
+    if (o.stripped) this.metrics.usageStripped.inc(o.stripped);
+    this.submitting++;
+    this.sink.submit('llm_request', [r], ORIGIN, SUBMIT_OPTIONS).then(this.onSubmitted, this.onSubmitFailed);
   }
 }
 

@@ -29,7 +29,8 @@ export interface Residency {
   models: ResidentModel[];
 }
 
-interface Cell {
+/** One upstream and model's counts; the request path holds it to skip the keyed lookup. */
+export interface Cell {
   upstream: string;
   model: string;
   inflight: number;
@@ -59,7 +60,8 @@ export class ProxyState {
     return false;
   }
 
-  private cell(upstream: string, model: string): Cell {
+  /** The counts of one upstream and model, made on first use. */
+  cell(upstream: string, model: string): Cell {
     const key = upstream + '\u0000' + model;
     let c = this.cells.get(key);
     if (!c) {
@@ -82,6 +84,12 @@ export class ProxyState {
   inflightDelta(upstream: string, model: string, delta: number): void {
     this.cell(upstream, model).inflight += delta;
     this.emit(upstream, model);
+  }
+
+  /** inflightDelta on a cell already looked up. */
+  cellInflightDelta(c: Cell, delta: number): void {
+    c.inflight += delta;
+    this.emit(c.upstream, c.model);
   }
 
   /** Requests in flight, summed over whatever the filter leaves. */

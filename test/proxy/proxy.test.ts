@@ -320,6 +320,24 @@ describe('failures are answered like the upstream would and recorded', () => {
     expect(upstream.seen.filter((s) => s.path === '/api/chat' && s.body.includes('"messages":[]'))).toHaveLength(0);
   });
 
+  it('every answer names its record: x-llmeter-request-id, forwarded or the proxy\'s own', async () => {
+    const body = JSON.stringify({ model: 'llama3.2', prompt: 'Why is the sky blue?', stream: false });
+    const ok = await fetch(`${base}/api/generate`, { method: 'POST', headers: { authorization: `Bearer ${KEY_ACME}`, 'content-type': 'application/json' }, body });
+    const okText = await ok.text();
+    const denied = await fetch(`${base}/api/generate`, { method: 'POST', headers: { authorization: 'Bearer not-a-key' }, body });
+    await denied.text();
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('content-length')).toBe(String(Buffer.byteLength(okText)));
+    expect(denied.status).toBe(401);
+    await proxy.idle();
+    await collector.pipeline.forceFlush();
+    const stored = await collector.store.queryRows<{ request_id: string; status: number }>(`SELECT request_id, status FROM ${collector.store.database}.llm_requests ORDER BY ts`);
+    const ids = [ok.headers.get('x-llmeter-request-id'), denied.headers.get('x-llmeter-request-id')];
+    expect(ids[0]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(ids[0]).not.toBe(ids[1]);
+    expect(stored.map((r) => [r.request_id, r.status]).sort()).toEqual([[ids[0], 200], [ids[1], 401]].sort());
+  });
+
   it('an oversized body: 413', async () => {
     const err = await failure(ollama().generate({ model: 'gemma4', prompt: 'x'.repeat(100_000), stream: false }));
     expect(err.status_code).toBe(413);
