@@ -2,7 +2,7 @@
 // signals (spot and on-demand price of a tier's instance type) so they never query ClickHouse. Fed by
 // each successful sync with everything the source answered, changed or not; a series is as fresh as
 // the last successful sync of its source.
-import type { Registry } from 'prom-client';
+import { perCollector } from '../../collector/lifecycle/per-collector.ts';
 import type { PricePointRecord } from '../../collector/schema/tables.ts';
 import { timeMs } from './point.ts';
 
@@ -102,11 +102,5 @@ export class LivePrices {
   }
 }
 
-// One per running collector: the price syncs write to it, the autoscaling side reads it.
-const hubs = new WeakMap<Registry, LivePrices>();
-
-export function livePricesFor(registry: Registry): LivePrices {
-  let h = hubs.get(registry);
-  if (!h) hubs.set(registry, (h = new LivePrices()));
-  return h;
-}
+/** One per running collector: the price syncs write to it, the autoscaling side reads it. */
+export const livePricesFor = perCollector(() => new LivePrices());

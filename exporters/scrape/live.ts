@@ -3,7 +3,7 @@
 // utilisation per node. Reading them here keeps ClickHouse off the autoscaler's path. A page replaces
 // everything its target said before, so a GPU or engine that left the page leaves the view; a target
 // that stops answering keeps its last values with their scrape time, and readers judge freshness.
-import type { Registry } from 'prom-client';
+import { perCollector } from '../../collector/lifecycle/per-collector.ts';
 import type { SignalBatch } from './handler.ts';
 
 /** vLLM's KV-cache gauge as the mapper stores it (the V0 `vllm:gpu_cache_usage_perc` is renamed to it). */
@@ -87,12 +87,5 @@ export class LiveScrape {
   }
 }
 
-// One hub per running collector: the scraper writes to it, the autoscaling side reads it, and
-// whichever is built first creates it.
-const hubs = new WeakMap<Registry, LiveScrape>();
-
-export function liveScrapeFor(registry: Registry): LiveScrape {
-  let h = hubs.get(registry);
-  if (!h) hubs.set(registry, (h = new LiveScrape()));
-  return h;
-}
+/** One per running collector: the scraper writes to it, the autoscaling side reads it. */
+export const liveScrapeFor = perCollector(() => new LiveScrape());

@@ -3,6 +3,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { backoffMs, once, sleep, type Component } from '../../collector/lifecycle/component.ts';
 import type { Logger } from '../../collector/log.ts';
+import { perCollector } from '../../collector/lifecycle/per-collector.ts';
 
 export class WatcherError extends Error {
   readonly reason: string;
@@ -25,12 +26,7 @@ export class WatcherMetrics {
   }
 }
 
-const metricsByRegistry = new WeakMap<Registry, WatcherMetrics>();
-export function watcherMetrics(registry: Registry): WatcherMetrics {
-  let m = metricsByRegistry.get(registry);
-  if (!m) metricsByRegistry.set(registry, (m = new WatcherMetrics(registry)));
-  return m;
-}
+export const watcherMetrics = perCollector((registry) => new WatcherMetrics(registry));
 
 export interface PollerOptions {
   name: string;
