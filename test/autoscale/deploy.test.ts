@@ -1,6 +1,7 @@
 // deploy/ checked without a cluster: ScaledObjects against KEDA's CRD schema (v2.20.2) with ajv,
-// Kubernetes objects structurally (apiVersion/kind/required fields, selectors that select their
-// pods, resources and security contexts on every container), the llmeter configurations they carry
+// built-in Kubernetes objects against the API's OpenAPI models (k8s-models.ts) and structurally
+// (apiVersion/kind/required fields, selectors that select their pods, resources and security
+// contexts on every container), the llmeter configurations they carry
 // against the project's own config schema, and the compose file's wiring.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,6 +14,7 @@ import { parseTrigger } from '../../collector/autoscale/scaler.ts';
 import { Signals } from '../../collector/autoscale/signals.ts';
 import { ProxyState } from '../../exporters/proxy/state.ts';
 import { configSchema } from '../../collector/config/schema.ts';
+import { check, modelName } from './k8s-models.ts';
 
 const ROOT = path.join(import.meta.dirname, '../..');
 const K8S = path.join(ROOT, 'deploy/kubernetes');
@@ -106,6 +108,26 @@ describe('deploy/kubernetes', () => {
     }
     const keys = objects.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`);
     expect(new Set(keys).size).toBe(keys.length);
+  });
+
+  it('built-in objects have only fields the Kubernetes API has, with values of its types (and the check does catch a typo)', () => {
+    // Every object of a core or *.k8s.io API group has a model; the rest are custom resources.
+    for (const o of objects) expect(modelName(o.apiVersion, o.kind) !== undefined, `${o.file}: ${o.apiVersion} ${o.kind}`).toBe(!o.apiVersion.includes('.') || o.apiVersion.includes('.k8s.io/'));
+    const builtIn = objects.filter((o) => modelName(o.apiVersion, o.kind));
+    expect(new Set(builtIn.map((o) => o.kind))).toContain('Deployment');
+    for (const o of builtIn) {
+      const { file, ...obj } = o;
+      expect(check(obj, modelName(o.apiVersion, o.kind)!), `${file}: ${o.kind} ${o.metadata.name}`).toEqual([]);
+    }
+    const deployment = structuredClone(find('Deployment', 'llmeter-collector')!) as unknown as { spec: { template: { spec: { containers: Obj[] } } } };
+    const { file: _f, ...broken } = deployment as unknown as K8sObject;
+    const c = (broken as unknown as typeof deployment).spec.template.spec.containers[0]!;
+    c.imagePullPolicyy = 'Always';
+    c.ports = [{ containerPort: '9464' }];
+    expect(check(broken, 'V1Deployment').sort()).toEqual([
+      'spec.template.spec.containers[0].imagePullPolicyy: not a field of V1Container',
+      'spec.template.spec.containers[0].ports[0].containerPort: expected a number, got string',
+    ]);
   });
 
   it('workloads: selectors select their pods; every container has an image, requests, limits and a locked-down security context', () => {
