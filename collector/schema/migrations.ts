@@ -18,6 +18,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, name: 'frontend_events: idempotency_key and event_seq (Faro retries stored once)', statements: frontendIdempotencySql },
   { version: 3, name: 'chargeback rollups: node inventory and input counts per hour, the cost split per hour and day', statements: chargebackRollupsSql },
   { version: 4, name: 'gpu_metrics_hourly_mv: rows aggregated by the rollup table, not grouped in the view (insert cost)', statements: gpuHourlyUngroupedSql },
+  { version: 5, name: 'frontend_events: the Faro payload meta (app, SDK, browser, view, page and user ids) in columns of its own, not in every row\'s attributes', statements: frontendMetaSql },
 ];
 
 /** Same columns and results as before: the rollup's sort key is the view's former GROUP BY. */
@@ -47,6 +48,35 @@ export function frontendIdempotencySql(target: DdlTarget): string[] {
   const stmts = [`ALTER TABLE ${db}.\`${localName('frontend_events', target)}\`${cluster} ${add(FRONTEND_IDEMPOTENCY_COLUMNS)}`];
   // The Distributed table stores nothing, so plain types are enough there.
   if (target.cluster) stmts.push(`ALTER TABLE ${db}.\`frontend_events\`${cluster} ${add(['`idempotency_key` String', '`event_seq` UInt32'])}`);
+  return stmts;
+}
+
+// Written out for the same reason as FRONTEND_IDEMPOTENCY_COLUMNS.
+const FRONTEND_META_COLUMNS = [
+  "`app_version` LowCardinality(String) COMMENT 'meta.app.version: the page\\'s build.'",
+  "`app_environment` LowCardinality(String) COMMENT 'meta.app.environment, e.g. production.'",
+  "`app_release` LowCardinality(String) COMMENT 'meta.app.release.'",
+  "`sdk_version` LowCardinality(String) COMMENT 'meta.sdk.version: the Faro web SDK\\'s version.'",
+  "`browser_name` LowCardinality(String) COMMENT 'meta.browser.name, e.g. Chrome.'",
+  "`browser_version` LowCardinality(String) COMMENT 'meta.browser.version.'",
+  "`browser_os` LowCardinality(String) COMMENT 'meta.browser.os.'",
+  "`browser_mobile` LowCardinality(String) COMMENT 'meta.browser.mobile: \\'true\\', \\'false\\' or empty.'",
+  "`view_name` LowCardinality(String) COMMENT 'meta.view.name: the view of a single-page app.'",
+  "`page_id` String COMMENT 'meta.page.id.' CODEC(ZSTD(1))",
+  "`user_id` String COMMENT 'meta.user.id (opaque; no e-mail or user name is stored).' CODEC(ZSTD(1))",
+  "`user_hash` String COMMENT 'meta.user.hash.' CODEC(ZSTD(1))",
+];
+
+/**
+ * Local tables first, then the Distributed table, as in frontendIdempotencySql. Rows stored before
+ * keep their meta in `attributes`; the new columns are empty on them.
+ */
+export function frontendMetaSql(target: DdlTarget): string[] {
+  const db = '`' + target.database + '`';
+  const cluster = target.cluster ? ` ON CLUSTER \`${target.cluster}\`` : '';
+  const add = (cols: string[]) => cols.map((c) => `ADD COLUMN IF NOT EXISTS ${c}`).join(', ');
+  const stmts = [`ALTER TABLE ${db}.\`${localName('frontend_events', target)}\`${cluster} ${add(FRONTEND_META_COLUMNS)}`];
+  if (target.cluster) stmts.push(`ALTER TABLE ${db}.\`frontend_events\`${cluster} ${add(FRONTEND_META_COLUMNS.map((c) => c.slice(0, c.indexOf(' COMMENT'))))}`);
   return stmts;
 }
 

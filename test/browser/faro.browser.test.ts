@@ -109,6 +109,10 @@ interface Row {
   trace_id: string;
   session_id: string;
   page_url: string;
+  browser_name: string;
+  app_version: string;
+  app_environment: string;
+  sdk_version: string;
   a: Record<string, string>;
 }
 
@@ -117,7 +121,7 @@ async function rowsUntil(pred: (rows: Row[]) => boolean, timeoutMs = 15_000, pat
   for (;;) {
     await collector.pipeline.forceFlush();
     const rows = await collector.store.queryRows<Row>(
-      `SELECT kind, name, value, message, trace_id, session_id, page_url, attributes AS a FROM llmeter.frontend_events WHERE app = 'browser-test' AND tenant = 'acme' AND page_url = {url:String} ORDER BY ts`,
+      `SELECT kind, name, value, message, trace_id, session_id, page_url, browser_name, app_version, app_environment, sdk_version, attributes AS a FROM llmeter.frontend_events WHERE app = 'browser-test' AND tenant = 'acme' AND page_url = {url:String} ORDER BY ts`,
       { url: pageOrigin + path },
     );
     if (pred(rows) || Date.now() > deadline) return rows;
@@ -161,11 +165,15 @@ describe('Faro in a real browser', () => {
     expect(span!.a['chat.model']).toBe('llama3.1:8b');
     // The log was pushed inside the span: it carries the span's trace.
     expect(log!.trace_id).toBe(span!.trace_id);
-    // Meta from the SDK: one session, the page URL, the browser.
+    // Meta from the SDK: one session, the page URL, the browser and the app,
     expect(new Set(rows.map((r) => r.session_id)).size).toBe(1);
     expect(log!.session_id).not.toBe('');
     expect(log!.page_url).toBe(pageOrigin + '/');
-    expect(log!.a['browser.name']).toMatch(/chrom/i);
+    // in its own columns, not in the row's attributes.
+    expect(log!.browser_name).toMatch(/chrom/i);
+    expect(log).toMatchObject({ app_version: '1.0.0', app_environment: 'test' });
+    expect(log!.sdk_version).toMatch(/^\d+\.\d+/);
+    expect(log!.a).not.toHaveProperty('browser.name');
     // Cross-origin with an x-api-key header: the browser asked first.
     const metrics = await (await fetch(`http://${collector.address}/metrics`)).text();
     expect(metrics).toMatch(/llmeter_faro_requests_total\{app="",outcome="preflight"[^}]*\} [1-9]/);

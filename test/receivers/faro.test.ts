@@ -10,7 +10,7 @@ import { receiverComponentsFor, receiversConfigSchema } from '../../collector/re
 import { silentLogger } from '../../collector/log.ts';
 import { startCollector, type Collector } from '../../collector/runtime.ts';
 import { createTableSql, schemaSql, type DdlTarget } from '../../collector/schema/ddl.ts';
-import { frontendIdempotencySql, migrate, migrationsTableSql } from '../../collector/schema/migrations.ts';
+import { frontendIdempotencySql, frontendMetaSql, migrate, migrationsTableSql } from '../../collector/schema/migrations.ts';
 import { frontendEvents, type TableDef } from '../../collector/schema/tables.ts';
 import { validatorFor } from '../../collector/records/validate.ts';
 import { keyDigestHex } from '../../collector/security/keys.ts';
@@ -84,9 +84,8 @@ describe('Faro receiver', () => {
       expect(r.tenant).toBe('acme');
       expect(r.session_id).toBe('abcd');
       expect(r.page_url).toBe('https://example.com/page');
-      expect(r.a['browser.name']).toBe('chrome');
-      expect(r.a['app.version']).toBe('abcdefg');
-      expect(r.a).not.toHaveProperty('user.email');
+      // The meta is in its own columns (asserted in the next test), not copied into attributes.
+      expect(Object.keys(r.a).filter((k) => /^(app|sdk|browser|view|page|user)\./.test(k))).toEqual([]);
     }
     const exc = got.find((r) => r.kind === 'exception')!;
     expect(exc.message).toBe("Cannot read property 'find' of undefined");
@@ -96,6 +95,33 @@ describe('Faro receiver', () => {
     expect(log.a).toMatchObject({ component: 'AppRoot', page: 'Pricing' });
     expect(got.find((r) => r.name === 'foobar.ttfp')!.value).toBeCloseTo(20.12);
     expect(got.find((r) => r.name === 'click_login_button')!.a).toMatchObject({ foo: 'bar', one: 'two', 'event.domain': 'frontend' });
+  });
+
+  it('stores the payload meta in columns of its own, the same on every row, and no user e-mail or name', async () => {
+    const body = JSON.parse(FIXTURE) as { meta: Record<string, Record<string, unknown>> };
+    body.meta.session!.id = 'meta-columns';
+    body.meta.page!.id = 'page-7';
+    body.meta.user!.hash = 'h-42';
+    body.meta.browser!.version = 'v'.repeat(300);
+    expect((await post(JSON.stringify(body), { 'x-api-key': KEY })).status).toBe(202);
+    const got = await rows<Record<string, string> & { a: Record<string, string> }>(
+      `SELECT app_version, app_environment, app_release, sdk_version, browser_name, browser_version, browser_os, browser_mobile, view_name, page_id, user_id, user_hash, attributes AS a
+       FROM llmeter.frontend_events WHERE app = 'chat-ui' AND session_id = 'meta-columns'`,
+    );
+    expect(got).toHaveLength(10);
+    for (const { a, ...meta } of got) {
+      expect(meta).toEqual({
+        app_version: 'abcdefg', app_environment: 'production', app_release: '0.8.2', sdk_version: '1.0.0',
+        browser_name: 'chrome', browser_version: 'v'.repeat(256), browser_os: 'linux', browser_mobile: 'false',
+        view_name: 'foobar', page_id: 'page-7', user_id: '123', user_hash: 'h-42',
+      });
+      expect(JSON.stringify(a)).not.toMatch(/domasx2|geralt/);
+    }
+    // A payload without meta stores empty columns.
+    const bare = await post(JSON.stringify({ logs: [{ message: 'no meta', level: 'info', timestamp: '2026-03-01T00:00:00Z' }] }), { 'x-api-key': KEY });
+    expect(bare.status).toBe(202);
+    const empty = await rows<{ b: string; u: string; n: string }>(`SELECT browser_name AS b, user_id AS u, toString(length(attributes)) AS n FROM llmeter.frontend_events WHERE app = 'chat-ui' AND message = 'no meta'`);
+    expect(empty).toEqual([{ b: '', u: '', n: '0' }]);
   });
 
   it('stores web vitals one row per value, on the configured path, gzip-compressed', async () => {
@@ -339,7 +365,7 @@ describe('migration 2: idempotency columns on frontend_events', () => {
 
   it('adds the columns to a store created before it, the same as a fresh store has them, keeping old rows', async () => {
     const target: DdlTarget = { ...collector.store.ddlTarget(), database: 'llmeter_v1' };
-    const { idempotency_key: _k, event_seq: _s, ...v1Columns } = frontendEvents.columns;
+    const { idempotency_key: _k, event_seq: _s, ...v1Columns } = withoutMetaColumns();
     const v1Table: TableDef = { ...frontendEvents, columns: v1Columns };
     await collector.store.command('CREATE DATABASE IF NOT EXISTS llmeter_v1');
     // Version 1 as it ran before: the whole schema, with frontend_events as it was then.
@@ -383,6 +409,68 @@ describe('migration 2: idempotency columns on frontend_events', () => {
     const created = schemaSql(cluster).find((s) => s.startsWith('CREATE TABLE IF NOT EXISTS `llmeter`.`frontend_events_local`'))!;
     expect(created).toContain('`idempotency_key` String');
     expect(created).toContain('`event_seq` UInt32');
+  });
+});
+
+const META_COLUMNS = ['app_version', 'app_environment', 'app_release', 'sdk_version', 'browser_name', 'browser_version', 'browser_os', 'browser_mobile', 'view_name', 'page_id', 'user_id', 'user_hash'] as const;
+
+/** frontend_events' columns as they were before migration 5. */
+function withoutMetaColumns(): TableDef['columns'] {
+  const cols: TableDef['columns'] = { ...frontendEvents.columns };
+  for (const k of META_COLUMNS) delete cols[k];
+  return cols;
+}
+
+describe('migration 5: the Faro meta in columns of its own', () => {
+  const columnsOf = (db: string) =>
+    collector.store.queryRows<{ name: string; type: string; position: number; codec: string; comment: string }>(
+      `SELECT name, type, position, compression_codec AS codec, comment FROM system.columns WHERE database = {db:String} AND table = 'frontend_events' ORDER BY position`,
+      { db },
+    );
+
+  it('adds the columns to a store created before it, the same as a fresh store has them; old rows keep their meta in attributes', async () => {
+    const target: DdlTarget = { ...collector.store.ddlTarget(), database: 'llmeter_v4' };
+    const v4Table: TableDef = { ...frontendEvents, columns: withoutMetaColumns() };
+    await collector.store.command('CREATE DATABASE IF NOT EXISTS llmeter_v4');
+    const current = createTableSql(frontendEvents, target);
+    for (const sql of schemaSql(target)) await collector.store.command(sql === current ? createTableSql(v4Table, target) : sql);
+    await collector.store.command(migrationsTableSql(target));
+    await collector.store.insert('llmeter_v4.schema_migrations', [1, 2, 3, 4].map((version) => ({ version, name: `v${version}`, checksum: '' })));
+    await collector.store.command(
+      `INSERT INTO llmeter_v4.frontend_events (ts, app, tenant, kind, name, attributes) VALUES ('2026-03-01 00:00:00.000', 'old', 'acme', 'log', 'info', map('browser.name', 'Firefox', 'component', 'AppRoot'))`,
+    );
+    expect((await columnsOf('llmeter_v4')).map((c) => c.name)).not.toContain('browser_name');
+
+    const r = await migrate(collector.store, target);
+    expect(r.applied.map((a) => a.version)).toContain(5);
+    expect(r.alreadyApplied).toEqual([1, 2, 3, 4]);
+    expect(await columnsOf('llmeter_v4')).toEqual(await columnsOf('llmeter'));
+    // The rows stored before keep their meta in attributes; this reads either.
+    const either = `SELECT if(browser_name != '', browser_name, attributes['browser.name']) AS browser FROM llmeter_v4.frontend_events WHERE app = {app:String}`;
+    expect(await collector.store.queryRows(either, { app: 'old' })).toEqual([{ browser: 'Firefox' }]);
+    // Rows mapped by the receiver fit the migrated table.
+    const mapped = faroRecords(parseFaroPayload(FIXTURE), 'new', 'acme').records.slice(0, 1);
+    const v = validatorFor('frontend_event')(mapped[0]);
+    if (!v.ok) throw new Error(v.errors.join('; '));
+    await collector.store.insertRows('llmeter_v4.frontend_events', [v.row]);
+    expect(await collector.store.queryRows(either, { app: 'new' })).toEqual([{ browser: 'chrome' }]);
+
+    // Idempotent even when run again outside the bookkeeping.
+    for (const sql of frontendMetaSql(target)) await collector.store.command(sql);
+    expect(await columnsOf('llmeter_v4')).toEqual(await columnsOf('llmeter'));
+  });
+
+  it('alters the local tables, then the Distributed table, on a cluster', async () => {
+    const cluster: DdlTarget = { ...collector.store.ddlTarget(), cluster: 'fleet' };
+    const stmts = frontendMetaSql(cluster);
+    expect(stmts).toHaveLength(2);
+    expect(stmts[0]).toMatch(/^ALTER TABLE `llmeter`\.`frontend_events_local` ON CLUSTER `fleet` ADD COLUMN IF NOT EXISTS `app_version` LowCardinality\(String\) COMMENT /);
+    expect(stmts[1]).toMatch(/^ALTER TABLE `llmeter`\.`frontend_events` ON CLUSTER `fleet` ADD COLUMN IF NOT EXISTS `app_version` LowCardinality\(String\), /);
+    for (const col of META_COLUMNS) for (const sql of stmts) expect(sql).toContain(`ADD COLUMN IF NOT EXISTS \`${col}\``);
+    for (const sql of stmts) {
+      const f = await collector.store.queryRows<{ f: string }>('SELECT formatQuery({q:String}) AS f', { q: sql });
+      expect(f[0]!.f).toContain('ADD COLUMN IF NOT EXISTS');
+    }
   });
 });
 

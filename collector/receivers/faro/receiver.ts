@@ -31,7 +31,7 @@ const KINDS: readonly FrontendKind[] = ['log', 'exception', 'measurement', 'even
  */
 export const ALLOWED_HEADERS = ['content-type', 'content-encoding', 'x-api-key', 'x-faro-session-id', 'idempotency-key', 'traceparent', 'tracestate'];
 /** Response headers the SDK reads: Retry-After on 429/503, X-Faro-Session-Status on 202. */
-const EXPOSED_HEADERS = ['retry-after', 'x-faro-session-status'];
+const EXPOSED_HEADERS = ['retry-after', 'x-faro-session-status'].join(', ');
 
 interface App {
   name: string;
@@ -292,7 +292,7 @@ async function claimAfterWait(recent: RecentKeys, key: string, settled: Promise<
 function corsHeaders(origin: string): Record<string, string> {
   return {
     'access-control-allow-origin': origin,
-    'access-control-expose-headers': EXPOSED_HEADERS.join(', '),
+    'access-control-expose-headers': EXPOSED_HEADERS,
     vary: 'Origin',
   };
 }

@@ -1,8 +1,9 @@
 // A Faro payload becomes frontend_event rows: one per log, exception, event and span, and one per
 // value of a measurement (a web-vitals measurement carries e.g. {lcp, delta}: `web-vitals.lcp` and
 // `web-vitals.delta`). The meta (session, page, app version, browser) is the same for every row of
-// the payload. Times that do not parse are passed on as they came, so the collector's edge
-// dead-letters the row with the reason instead of it vanishing here.
+// the payload and goes into columns of its own; `attributes` holds only the item's own. Times that
+// do not parse are passed on as they came, so the collector's edge dead-letters the row with the
+// reason instead of it vanishing here.
 import type { FrontendEventRecord } from '../../schema/tables.ts';
 import { attrString, spansFromJson } from '../otlp/spans.ts';
 import { isObject, type FaroMeta, type FaroPayload, type FaroTraceContext } from './payload.ts';
@@ -26,10 +27,22 @@ interface Common {
   session_id: string;
   page_url: string;
   idempotency_key: string;
-  meta: Record<string, string>;
-  /** Entries in `meta`. */
-  metaCount: number;
+  app_version: string;
+  app_environment: string;
+  app_release: string;
+  sdk_version: string;
+  browser_name: string;
+  browser_version: string;
+  browser_os: string;
+  browser_mobile: string;
+  view_name: string;
+  page_id: string;
+  user_id: string;
+  user_hash: string;
 }
+
+// Shared by every row with no attributes of its own: rows are not changed after mapping.
+const NO_ATTRS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
 /**
  * `idempotencyKey` is the payload's Idempotency-Key ('' without one). Every row carries it and its
@@ -50,7 +63,7 @@ export function faroRecords(p: FaroPayload, app: string, tenant: string, now: nu
       name: str(l.level) || 'log',
       message: str(l.message),
       trace_id: traceId(l.trace),
-      attributes: attrs(c, undefined, l.context),
+      attributes: attrs(undefined, l.context),
     }));
   }
   for (const e of p.exceptions ?? []) {
@@ -69,7 +82,7 @@ export function faroRecords(p: FaroPayload, app: string, tenant: string, now: nu
       name: str(e.type) || 'Error',
       message: str(e.value),
       trace_id: traceId(e.trace),
-      attributes: attrs(c, extra, e.context),
+      attributes: attrs(extra, e.context),
     }));
   }
   for (const m of p.measurements ?? []) {
@@ -77,7 +90,7 @@ export function faroRecords(p: FaroPayload, app: string, tenant: string, now: nu
     if (!isObject(values)) continue;
     const type = str(m.type) || 'measurement';
     const ts = time(m.timestamp, now);
-    const a = attrs(c, { 'measurement.type': type }, m.context);
+    const a = attrs({ 'measurement.type': type }, m.context);
     const trace = traceId(m.trace);
     for (const k in values) {
       // A non-number value goes on as it is so the edge dead-letters it with the reason.
@@ -88,7 +101,7 @@ export function faroRecords(p: FaroPayload, app: string, tenant: string, now: nu
     push(row(c, 'event', time(e.timestamp, now), {
       name: str(e.name) || 'event',
       trace_id: traceId(e.trace),
-      attributes: attrs(c, e.domain !== undefined ? { 'event.domain': str(e.domain) } : undefined, e.attributes),
+      attributes: attrs(e.domain !== undefined ? { 'event.domain': str(e.domain) } : undefined, e.attributes),
     }));
   }
   if (p.traces) {
@@ -102,7 +115,7 @@ export function faroRecords(p: FaroPayload, app: string, tenant: string, now: nu
         value: Math.max(0, s.endMs - s.startMs),
         message: s.statusMessage,
         trace_id: s.traceId,
-        attributes: attrs(c, undefined, spanAttrs),
+        attributes: attrs(undefined, spanAttrs),
       }));
     }
   }
@@ -110,39 +123,27 @@ export function faroRecords(p: FaroPayload, app: string, tenant: string, now: nu
 }
 
 function common(meta: FaroMeta | undefined, app: string, tenant: string, idempotencyKey: string): Common {
-  const m: Record<string, string> = {};
-  let n = 0;
-  const set = (k: string, v: unknown) => {
-    const s = str(v);
-    if (s) {
-      m[k] = s;
-      n++;
-    }
-  };
   // Optional chaining copes with fields of the wrong type: a property of a string is undefined.
-  if (meta) {
-    set('app.version', meta.app?.version);
-    set('app.environment', meta.app?.environment);
-    set('app.release', meta.app?.release);
-    set('sdk.version', meta.sdk?.version);
-    set('browser.name', meta.browser?.name);
-    set('browser.version', meta.browser?.version);
-    set('browser.os', meta.browser?.os);
-    set('browser.mobile', meta.browser?.mobile);
-    set('view.name', meta.view?.name);
-    set('page.id', meta.page?.id);
-    // Only the opaque ids: no e-mail or user names reach the table.
-    set('user.id', meta.user?.id);
-    set('user.hash', meta.user?.hash);
-  }
+  // Clipped to the columns' limits, so an oversized value is shortened rather than the row refused.
   return {
     app,
     tenant,
     session_id: clip(str(meta?.session?.id), 128),
     page_url: clip(str(meta?.page?.url), 2048),
     idempotency_key: idempotencyKey,
-    meta: m,
-    metaCount: n,
+    app_version: clip(str(meta?.app?.version), MAX_LABEL),
+    app_environment: clip(str(meta?.app?.environment), MAX_LABEL),
+    app_release: clip(str(meta?.app?.release), MAX_LABEL),
+    sdk_version: clip(str(meta?.sdk?.version), MAX_LABEL),
+    browser_name: clip(str(meta?.browser?.name), MAX_LABEL),
+    browser_version: clip(str(meta?.browser?.version), MAX_LABEL),
+    browser_os: clip(str(meta?.browser?.os), MAX_LABEL),
+    browser_mobile: clip(str(meta?.browser?.mobile), MAX_LABEL),
+    view_name: clip(str(meta?.view?.name), MAX_LABEL),
+    page_id: clip(str(meta?.page?.id), MAX_LABEL),
+    // Only the opaque ids: no e-mail or user names reach the table.
+    user_id: clip(str(meta?.user?.id), MAX_LABEL),
+    user_hash: clip(str(meta?.user?.hash), MAX_LABEL),
   };
 }
 
@@ -161,6 +162,18 @@ function row(c: Common, kind: FrontendKind, ts: number | string, f: { name: stri
     attributes: f.attributes,
     idempotency_key: c.idempotency_key,
     event_seq: 0,
+    app_version: c.app_version,
+    app_environment: c.app_environment,
+    app_release: c.app_release,
+    sdk_version: c.sdk_version,
+    browser_name: c.browser_name,
+    browser_version: c.browser_version,
+    browser_os: c.browser_os,
+    browser_mobile: c.browser_mobile,
+    view_name: c.view_name,
+    page_id: c.page_id,
+    user_id: c.user_id,
+    user_hash: c.user_hash,
   };
 }
 
@@ -175,19 +188,12 @@ function traceId(t: FaroTraceContext | undefined): string {
   return isObject(t) ? clip(str(t.trace_id), 64) : '';
 }
 
-/** Meta, the item's own extras, and its context object, as a bounded map of strings. */
-function attrs(c: Common, extra: Record<string, string> | undefined, ctx: unknown): Record<string, string> {
-  // Rows are not changed after mapping, so rows with nothing of their own share the meta object.
-  if (!extra && !isObject(ctx)) return c.meta;
-  const out: Record<string, string> = { ...c.meta };
-  let n = c.metaCount;
-  if (extra) {
-    for (const k in extra) {
-      if (!(k in out)) n++;
-      out[k] = extra[k]!;
-    }
-  }
-  if (!isObject(ctx)) return out;
+/** The item's own extras and its context object, as a bounded map of strings. */
+function attrs(extra: Record<string, string> | undefined, ctx: unknown): Record<string, string> {
+  if (!isObject(ctx)) return extra ?? NO_ATTRS;
+  // The extras are built per item by the caller, so they can be filled in place.
+  const out: Record<string, string> = extra ?? {};
+  let n = extra ? Object.keys(extra).length : 0;
   for (const k in ctx) {
     if (n >= MAX_ATTRS) break;
     if (!(k in out)) n++;
