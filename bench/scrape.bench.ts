@@ -4,6 +4,8 @@
 // embedded ClickHouse) as a share of one core.
 //
 //   node bench/scrape.bench.ts            (Node 24; --quick for a short run, --parse-only to skip the fleet)
+//   node bench/scrape.bench.ts --fleet-only --without-view node_hours_from_gpu_mv
+//                                         (the fleet alone, with a materialized view dropped: its share)
 //
 // The pages are served by a child process so its CPU is not counted as the scraper's.
 import { fork } from 'node:child_process';
@@ -20,11 +22,47 @@ import { NodeDirectory } from '../exporters/inventory/directory.ts';
 import { LabelCache, parsePrometheusText } from '../exporters/prom/parse.ts';
 import { scrapeConfigSchema } from '../exporters/scrape/config.ts';
 import { buildScrape } from '../exporters/scrape/build.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 const quick = process.argv.includes('--quick');
+const withoutViews = process.argv.flatMap((a, i, all) => (a === '--without-view' && all[i + 1] ? [all[i + 1]!] : []));
+
+/** CPU seconds per thread name (the kernel's comm: ClickHouse and libuv name their threads), from procfs. */
+function threadCpu(): Map<string, number> {
+  const out = new Map<string, number>();
+  let dir: string[];
+  try {
+    dir = readdirSync('/proc/self/task');
+  } catch {
+    return out; // not Linux
+  }
+  for (const tid of dir) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended in between
+    }
+    const close = stat.lastIndexOf(')');
+    const name = tid === String(process.pid) ? 'main (JavaScript)' : stat.slice(stat.indexOf('(') + 1, close).replace(/[0-9]+$/, '');
+    const f = stat.slice(close + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name; clock ticks of 1/100 s.
+    const sec = (Number(f[11]) + Number(f[12])) / 100;
+    out.set(name, (out.get(name) ?? 0) + sec);
+  }
+  return out;
+}
+
+function threadDelta(a: Map<string, number>, b: Map<string, number>): [string, number][] {
+  const out: [string, number][] = [];
+  for (const [k, v] of b) {
+    const d = v - (a.get(k) ?? 0);
+    if (d >= 0.005) out.push([k, d]);
+  }
+  return out.sort((x, y) => y[1] - x[1]);
+}
 
 // dcgm-exporter 4.x default counters plus the DCP fields most deployments enable.
 const FIELDS: [string, string, string, (g: number) => number][] = [
@@ -90,6 +128,7 @@ async function main(): Promise<void> {
   const minMs = quick ? 500 : 2000;
   const page = dcgmPage(1);
   const samplesPerPage = parsePrometheusText(page).samples.length;
+  if (process.argv.includes('--fleet-only')) return fleet(quick ? 200 : 1000, quick ? 2 : 3, samplesPerPage);
   const require = createRequire(import.meta.url);
   const peerParse = require('parse-prometheus-text-format') as (text: string) => { metrics: unknown[] }[];
 
@@ -136,6 +175,7 @@ interface FleetRun {
   wallMs: number;
   cpuSec: number;
   rows: number;
+  threads: [string, number][];
 }
 
 async function runFleet(sink: RecordSink, flush: () => Promise<void>, port: number, nodes: number, rounds: number): Promise<FleetRun> {
@@ -154,12 +194,13 @@ async function runFleet(sink: RecordSink, flush: () => Promise<void>, port: numb
     return results;
   };
   await round(); // warm-up: label caches, JIT, table parts
+  const threads0 = threadCpu();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let rows = 0;
   for (let r = 0; r < rounds; r++) for (const x of await round()) rows += x.records.gpu_sample ?? 0;
   const cpu = process.cpuUsage(cpu0);
-  return { wallMs: performance.now() - t0, cpuSec: (cpu.user + cpu.system) / 1e6, rows };
+  return { wallMs: performance.now() - t0, cpuSec: (cpu.user + cpu.system) / 1e6, rows, threads: threadDelta(threads0, threadCpu()) };
 }
 
 /** 1,000 nodes, each one page per 15 s interval: scrape, parse, map, validate and store them all. */
@@ -171,6 +212,7 @@ async function fleet(nodes: number, rounds: number, samplesPerPage: number): Pro
   const config = configSchema.parse({ store: { data_dir: dataDir } });
   const collector = await startCollector(config, silentLogger, { withoutHttp: true, withoutFeatures: true });
   try {
+    for (const v of withoutViews) await collector.store.command(`DROP VIEW ${v}`);
     const alone = await runFleet(discard, async () => {}, port, nodes, rounds);
     const full = await runFleet(collector.pipeline, () => collector.pipeline.forceFlush(), port, nodes, rounds);
     const samples = nodes * samplesPerPage * rounds;
@@ -183,6 +225,8 @@ async function fleet(nodes: number, rounds: number, samplesPerPage: number): Pro
       console.log(`| ${name} | ${Math.round(rate(samples, r.wallMs)).toLocaleString('en-US')} | ${Math.round(samples / r.cpuSec).toLocaleString('en-US')} | ${perRound.toFixed(2)} s | ${((perRound / 15) * 100 * scale).toFixed(1)} % |`);
     }
     console.log(`\ngpu_metrics rows stored per round: ${Math.round(full.rows / rounds).toLocaleString('en-US')} (CPU includes ClickHouse's own insert threads; process CPU, all threads)`);
+    if (withoutViews.length > 0) console.log(`Materialized views dropped for this run: ${withoutViews.join(', ')}`);
+    console.log(`\nEnd to end, CPU per thread name over the ${rounds} measured rounds (s): ${full.threads.map(([n, s]) => `${n} ${s.toFixed(2)}`).join(', ')}`);
   } finally {
     await collector.shutdown();
     child.kill();

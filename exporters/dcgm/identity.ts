@@ -12,6 +12,8 @@ export interface GpuIdentity {
   model: string;
   migInstance: string;
   migProfile: string;
+  /** `uuid`, or `uuid/migInstance` for a MIG slice: what one row per field is kept for. */
+  entity: string;
   hostname: string;
   driver: string;
   namespace: string;
@@ -64,11 +66,13 @@ export function identityOf(l: Labels): GpuIdentity {
     if (NON_GPU_LABELS.includes(k) && !uuid) nonGpu = true;
     extra += (extra ? ',' : '') + `${k}=${l[k]}`;
   }
+  const migInstance = pick(l, 'GPU_I_ID', 'gpu_i_id');
   const id: GpuIdentity = {
     uuid,
+    entity: migInstance ? `${uuid}/${migInstance}` : uuid,
     index: n !== undefined && n <= 255 ? n : undefined,
     model: pick(l, 'modelName', 'modelname', 'model_name'),
-    migInstance: pick(l, 'GPU_I_ID', 'gpu_i_id'),
+    migInstance,
     migProfile: pick(l, 'GPU_I_PROFILE', 'gpu_i_profile'),
     hostname: pick(l, 'Hostname', 'hostname'),
     driver: pick(l, 'DCGM_FI_DRIVER_VERSION', 'driver_version'),

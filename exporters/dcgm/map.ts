@@ -82,7 +82,9 @@ export class DcgmMapper implements PageHandler {
   map(page: ParsedPage, ts: number): MappedPage {
     const ignored = new Map<string, number>();
     const rows: GpuSampleRecord[] = [];
-    const rowIndex = new Map<string, number>();
+    // Row of each (entity, field): nested maps keyed by the label set's own strings, whose hashes V8
+    // keeps on the string, rather than a concatenated key hashed afresh for every sample.
+    const rowIndex = new Map<string, Map<string, number>>();
     const attributions = new Map<number, RowAttribution>();
     const units = new Map<string, readonly [StoredUnit, number]>();
     const nodes = new Map<string, string>();
@@ -126,21 +128,24 @@ export class DcgmMapper implements PageHandler {
       if (EXTRA_LABEL_FIELDS.has(field) && id.extra) field += extraSuffix(id.extra);
       const value = conv[1] === 1 ? v : v * conv[1];
 
-      const entity = id.migInstance ? `${id.uuid}/${id.migInstance}` : id.uuid;
-      const key = `${entity}|${field}`;
-      const at = rowIndex.get(key);
+      const entity = id.entity;
+      let fields = rowIndex.get(entity);
+      if (!fields) rowIndex.set(entity, (fields = new Map()));
+      const at = fields.get(field);
       if (at !== undefined) {
         // The same GPU field again: another pod sharing a time-sliced GPU.
         bump(ignored, 'shared_gpu_duplicate');
         this.attribute(attributions, rows, at, id);
         continue;
       }
-      rowIndex.set(key, rows.length);
+      fields.set(field, rows.length);
+      // One literal shape for every row (gpu_index undefined when absent reads as absent), instead of
+      // a spread that builds a second object per sample.
       rows.push({
         ts,
         node,
         gpu_uuid: id.uuid,
-        ...(id.index !== undefined ? { gpu_index: id.index } : {}),
+        gpu_index: id.index,
         gpu_model: id.model,
         mig_instance: id.migInstance,
         mig_profile: id.migProfile,
@@ -198,17 +203,11 @@ export class DcgmMapper implements PageHandler {
   }
 
   /** One `utilization` row (ratio) per GPU or slice: GPU_UTIL, else the engine-active field. */
-  private deriveUtilization(rows: GpuSampleRecord[], index: Map<string, number>, ts: number): void {
-    const done = new Set<string>();
-    const n = rows.length;
-    for (let i = 0; i < n; i++) {
-      const r = rows[i]!;
-      if (r.field !== 'gpu_util' && r.field !== 'prof_gr_engine_active') continue;
-      const entity: string = r.mig_instance ? `${r.gpu_uuid}/${r.mig_instance}` : String(r.gpu_uuid);
-      if (done.has(entity)) continue;
-      const src = rows[index.get(`${entity}|gpu_util`) ?? index.get(`${entity}|prof_gr_engine_active`)!]!;
-      done.add(entity);
-      rows.push({ ...src, ts, field: 'utilization', unit: 'ratio' });
+  private deriveUtilization(rows: GpuSampleRecord[], index: Map<string, Map<string, number>>, ts: number): void {
+    for (const fields of index.values()) {
+      const at = fields.get('gpu_util') ?? fields.get('prof_gr_engine_active');
+      if (at === undefined) continue;
+      rows.push({ ...rows[at]!, ts, field: 'utilization', unit: 'ratio' });
     }
   }
 

@@ -47,19 +47,46 @@ export interface ParseOptions {
 
 const EMPTY_LABELS: Labels = Object.freeze({});
 
-/** Parsed label sets by their raw text between the braces; bounded, cleared when full. */
+/**
+ * Parsed label sets by their raw text between the braces; bounded, cleared when full. A target serves
+ * its series in the same order on every scrape, so the sets are also kept in the order the last page
+ * had them: comparing the raw text with the one expected next is cheaper than hashing it for the Map,
+ * which is only asked when the order differs.
+ */
 export class LabelCache {
   private map = new Map<string, Labels>();
   private readonly max: number;
+  private orderRaw: string[] = [];
+  private orderLabels: Labels[] = [];
+  private next = 0;
   constructor(max = 200_000) {
     this.max = max;
   }
+  /** The parser calls this at the start of each page. */
+  startPage(): void {
+    this.next = 0;
+  }
   get(raw: string): Labels | undefined {
-    return this.map.get(raw);
+    const i = this.next;
+    if (i < this.orderRaw.length && this.orderRaw[i] === raw) {
+      this.next = i + 1;
+      return this.orderLabels[i];
+    }
+    const hit = this.map.get(raw);
+    if (hit !== undefined) this.remember(raw, hit);
+    return hit;
   }
   set(raw: string, labels: Labels): void {
     if (this.map.size >= this.max) this.map = new Map();
     this.map.set(raw, labels);
+    this.remember(raw, labels);
+  }
+  private remember(raw: string, labels: Labels): void {
+    const i = this.next;
+    if (i >= this.max) return;
+    this.orderRaw[i] = raw;
+    this.orderLabels[i] = labels;
+    this.next = i + 1;
   }
   get size(): number {
     return this.map.size;
@@ -279,6 +306,7 @@ export function parsePrometheusText(text: string, opts: ParseOptions = {}): Pars
   let invalid = 0;
   let lineNo = 0;
   pageHasBackslash = text.indexOf('\\') >= 0;
+  cache?.startPage();
   const len = text.length;
   let pos = 0;
   while (pos < len) {

@@ -125,6 +125,19 @@ describe('Prometheus text parser', () => {
     expect(Object.isFrozen(a.samples[0]!.labels)).toBe(true);
   });
 
+  it('gives each series its own labels through the cache when pages reorder, add or drop series', () => {
+    // The cache follows the previous page's order; a page that differs must still read right.
+    const cache = new LabelCache(8);
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom('0', '1', '2', '3', '4', '5', '6', '7', '8', '9'), { maxLength: 12 }), (gpus) => {
+        const page = gpus.map((g, i) => `m{gpu="${g}",UUID="GPU-${g}"} ${i}\n`).join('');
+        const p = parsePrometheusText(page, { cache });
+        expect(p.samples.map((s) => s.labels)).toEqual(gpus.map((g) => ({ gpu: g, UUID: `GPU-${g}` })));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('parses values like Go does', () => {
     expect(parseValue('300.000000')).toBe(300);
     expect(parseValue('1.048576e+06')).toBe(1048576);
