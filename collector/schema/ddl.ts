@@ -16,13 +16,13 @@ export interface DdlTarget {
 }
 
 const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-const q = (ident: string) => '`' + ident.replace(/`/g, '``') + '`';
+export const q = (ident: string) => '`' + ident.replace(/`/g, '``') + '`';
 
 export function localName(t: string, target: DdlTarget): string {
   return target.cluster ? `${t}_local` : t;
 }
 
-function onCluster(target: DdlTarget): string {
+export function onCluster(target: DdlTarget): string {
   return target.cluster ? ` ON CLUSTER ${q(target.cluster)}` : '';
 }
 

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { Store } from '../store/store.ts';
 import { chargebackRollupsSql } from './chargeback-migration.ts';
-import { createDatabaseSql, localName, schemaSql, ttlSql, type DdlTarget } from './ddl.ts';
+import { createDatabaseSql, localName, onCluster, q, schemaSql, ttlSql, type DdlTarget } from './ddl.ts';
 
 export interface Migration {
   version: number;
@@ -23,10 +23,9 @@ export const MIGRATIONS: readonly Migration[] = [
 
 /** Same columns and results as before: the rollup's sort key is the view's former GROUP BY. */
 export function gpuHourlyUngroupedSql(target: DdlTarget): string[] {
-  const db = '`' + target.database + '`';
-  const cluster = target.cluster ? ` ON CLUSTER \`${target.cluster}\`` : '';
+  const db = q(target.database);
   return [
-    `ALTER TABLE ${db}.\`gpu_metrics_hourly_mv\`${cluster} MODIFY QUERY SELECT toStartOfHour(ts) AS hour, node, gpu_uuid, mig_instance, gpu_model, field, unit,\n  toUInt64(1) AS samples, value AS sum_value, value AS min_value, value AS max_value\nFROM ${db}.\`${localName('gpu_metrics', target)}\``,
+    `ALTER TABLE ${db}.\`gpu_metrics_hourly_mv\`${onCluster(target)} MODIFY QUERY SELECT toStartOfHour(ts) AS hour, node, gpu_uuid, mig_instance, gpu_model, field, unit,\n  toUInt64(1) AS samples, value AS sum_value, value AS min_value, value AS max_value\nFROM ${db}.\`${localName('gpu_metrics', target)}\``,
   ];
 }
 
@@ -38,17 +37,23 @@ const FRONTEND_IDEMPOTENCY_COLUMNS = [
 ];
 
 /**
- * In a cluster the shards' local tables get the columns first, then the Distributed table over them:
- * a Distributed table that named a column its shards lack would fail every insert in between.
+ * Adds columns (full definitions, `name` first) to a signal table. In a cluster the shards' local
+ * tables get them first, then the Distributed table over them: a Distributed table that named a
+ * column its shards lack would fail every insert in between. The Distributed table stores nothing,
+ * so there the plain type is enough.
  */
-export function frontendIdempotencySql(target: DdlTarget): string[] {
-  const db = '`' + target.database + '`';
-  const cluster = target.cluster ? ` ON CLUSTER \`${target.cluster}\`` : '';
-  const add = (cols: string[]) => cols.map((c) => `ADD COLUMN IF NOT EXISTS ${c}`).join(', ');
-  const stmts = [`ALTER TABLE ${db}.\`${localName('frontend_events', target)}\`${cluster} ${add(FRONTEND_IDEMPOTENCY_COLUMNS)}`];
-  // The Distributed table stores nothing, so plain types are enough there.
-  if (target.cluster) stmts.push(`ALTER TABLE ${db}.\`frontend_events\`${cluster} ${add(['`idempotency_key` String', '`event_seq` UInt32'])}`);
+function addColumnsSql(table: string, columns: readonly string[], target: DdlTarget): string[] {
+  const add = (cols: readonly string[]) => cols.map((c) => `ADD COLUMN IF NOT EXISTS ${c}`).join(', ');
+  const stmts = [`ALTER TABLE ${q(target.database)}.${q(localName(table, target))}${onCluster(target)} ${add(columns)}`];
+  if (target.cluster) {
+    const plain = columns.map((c) => c.replace(/ (COMMENT|CODEC)\b.*$/, ''));
+    stmts.push(`ALTER TABLE ${q(target.database)}.${q(table)}${onCluster(target)} ${add(plain)}`);
+  }
   return stmts;
+}
+
+export function frontendIdempotencySql(target: DdlTarget): string[] {
+  return addColumnsSql('frontend_events', FRONTEND_IDEMPOTENCY_COLUMNS, target);
 }
 
 // Written out for the same reason as FRONTEND_IDEMPOTENCY_COLUMNS.
@@ -67,17 +72,9 @@ const FRONTEND_META_COLUMNS = [
   "`user_hash` String COMMENT 'meta.user.hash.' CODEC(ZSTD(1))",
 ];
 
-/**
- * Local tables first, then the Distributed table, as in frontendIdempotencySql. Rows stored before
- * keep their meta in `attributes`; the new columns are empty on them.
- */
+/** Rows stored before keep their meta in `attributes`; the new columns are empty on them. */
 export function frontendMetaSql(target: DdlTarget): string[] {
-  const db = '`' + target.database + '`';
-  const cluster = target.cluster ? ` ON CLUSTER \`${target.cluster}\`` : '';
-  const add = (cols: string[]) => cols.map((c) => `ADD COLUMN IF NOT EXISTS ${c}`).join(', ');
-  const stmts = [`ALTER TABLE ${db}.\`${localName('frontend_events', target)}\`${cluster} ${add(FRONTEND_META_COLUMNS)}`];
-  if (target.cluster) stmts.push(`ALTER TABLE ${db}.\`frontend_events\`${cluster} ${add(FRONTEND_META_COLUMNS.map((c) => c.slice(0, c.indexOf(' COMMENT'))))}`);
-  return stmts;
+  return addColumnsSql('frontend_events', FRONTEND_META_COLUMNS, target);
 }
 
 export interface MigrationResult {

@@ -21,25 +21,11 @@ export interface Mapped {
   kinds: Record<FrontendKind, number>;
 }
 
-interface Common {
-  app: string;
-  tenant: string;
-  session_id: string;
-  page_url: string;
-  idempotency_key: string;
-  app_version: string;
-  app_environment: string;
-  app_release: string;
-  sdk_version: string;
-  browser_name: string;
-  browser_version: string;
-  browser_os: string;
-  browser_mobile: string;
-  view_name: string;
-  page_id: string;
-  user_id: string;
-  user_hash: string;
-}
+/** What every row of one payload shares: its app and tenant, session, page, key and meta. */
+type Common = Pick<
+  FrontendEventRecord,
+  'app' | 'tenant' | 'session_id' | 'page_url' | 'idempotency_key' | 'app_version' | 'app_environment' | 'app_release' | 'sdk_version' | 'browser_name' | 'browser_version' | 'browser_os' | 'browser_mobile' | 'view_name' | 'page_id' | 'user_id' | 'user_hash'
+>;
 
 // Shared by every row with no attributes of its own: rows are not changed after mapping.
 const NO_ATTRS: Record<string, string> = Object.freeze({}) as Record<string, string>;
@@ -149,31 +135,15 @@ function common(meta: FaroMeta | undefined, app: string, tenant: string, idempot
 
 function row(c: Common, kind: FrontendKind, ts: number | string, f: { name: string; value?: number; message?: string; trace_id: string; attributes: Record<string, string> }): FrontendEventRecord & { kind: FrontendKind } {
   return {
+    ...c,
     ts,
-    app: c.app,
-    tenant: c.tenant,
-    session_id: c.session_id,
     kind,
     name: clip(f.name, MAX_LABEL),
     value: f.value ?? 0,
     message: clip(f.message ?? '', MAX_MESSAGE),
-    page_url: c.page_url,
     trace_id: f.trace_id,
     attributes: f.attributes,
-    idempotency_key: c.idempotency_key,
     event_seq: 0,
-    app_version: c.app_version,
-    app_environment: c.app_environment,
-    app_release: c.app_release,
-    sdk_version: c.sdk_version,
-    browser_name: c.browser_name,
-    browser_version: c.browser_version,
-    browser_os: c.browser_os,
-    browser_mobile: c.browser_mobile,
-    view_name: c.view_name,
-    page_id: c.page_id,
-    user_id: c.user_id,
-    user_hash: c.user_hash,
   };
 }
 
