@@ -356,23 +356,30 @@ describe('RecentKeys', () => {
   });
 });
 
-describe('migration 2: idempotency columns on frontend_events', () => {
-  const columnsOf = (db: string) =>
-    collector.store.queryRows<{ name: string; type: string; position: number; codec: string; comment: string }>(
-      `SELECT name, type, position, compression_codec AS codec, comment FROM system.columns WHERE database = {db:String} AND table = 'frontend_events' ORDER BY position`,
-      { db },
-    );
+/** frontend_events' columns in a database, in order, with everything that must match a fresh store. */
+function columnsOf(db: string) {
+  return collector.store.queryRows<{ name: string; type: string; position: number; codec: string; comment: string }>(
+    `SELECT name, type, position, compression_codec AS codec, comment FROM system.columns WHERE database = {db:String} AND table = 'frontend_events' ORDER BY position`,
+    { db },
+  );
+}
 
+/** A store as an earlier version left it: the whole schema with frontend_events as `table` was, and `versions` recorded as applied. */
+async function storeBefore(target: DdlTarget, table: TableDef, versions: number[]): Promise<void> {
+  await collector.store.command(`CREATE DATABASE IF NOT EXISTS ${target.database}`);
+  const current = createTableSql(frontendEvents, target);
+  for (const sql of schemaSql(target)) await collector.store.command(sql === current ? createTableSql(table, target) : sql);
+  await collector.store.command(migrationsTableSql(target));
+  await collector.store.insert(`${target.database}.schema_migrations`, versions.map((version) => ({ version, name: `v${version}`, checksum: '' })));
+}
+
+describe('migration 2: idempotency columns on frontend_events', () => {
   it('adds the columns to a store created before it, the same as a fresh store has them, keeping old rows', async () => {
     const target: DdlTarget = { ...collector.store.ddlTarget(), database: 'llmeter_v1' };
     const { idempotency_key: _k, event_seq: _s, ...v1Columns } = withoutMetaColumns();
     const v1Table: TableDef = { ...frontendEvents, columns: v1Columns };
-    await collector.store.command('CREATE DATABASE IF NOT EXISTS llmeter_v1');
     // Version 1 as it ran before: the whole schema, with frontend_events as it was then.
-    const current = createTableSql(frontendEvents, target);
-    for (const sql of schemaSql(target)) await collector.store.command(sql === current ? createTableSql(v1Table, target) : sql);
-    await collector.store.command(migrationsTableSql(target));
-    await collector.store.insert('llmeter_v1.schema_migrations', [{ version: 1, name: 'initial schema', checksum: '' }]);
+    await storeBefore(target, v1Table, [1]);
     await collector.store.command(`INSERT INTO llmeter_v1.frontend_events (ts, app, tenant, kind, name) VALUES ('2026-03-01 00:00:00.000', 'old', 'acme', 'log', 'info')`);
     expect((await columnsOf('llmeter_v1')).map((c) => c.name)).not.toContain('idempotency_key');
 
@@ -422,20 +429,10 @@ function withoutMetaColumns(): TableDef['columns'] {
 }
 
 describe('migration 5: the Faro meta in columns of its own', () => {
-  const columnsOf = (db: string) =>
-    collector.store.queryRows<{ name: string; type: string; position: number; codec: string; comment: string }>(
-      `SELECT name, type, position, compression_codec AS codec, comment FROM system.columns WHERE database = {db:String} AND table = 'frontend_events' ORDER BY position`,
-      { db },
-    );
-
   it('adds the columns to a store created before it, the same as a fresh store has them; old rows keep their meta in attributes', async () => {
     const target: DdlTarget = { ...collector.store.ddlTarget(), database: 'llmeter_v4' };
     const v4Table: TableDef = { ...frontendEvents, columns: withoutMetaColumns() };
-    await collector.store.command('CREATE DATABASE IF NOT EXISTS llmeter_v4');
-    const current = createTableSql(frontendEvents, target);
-    for (const sql of schemaSql(target)) await collector.store.command(sql === current ? createTableSql(v4Table, target) : sql);
-    await collector.store.command(migrationsTableSql(target));
-    await collector.store.insert('llmeter_v4.schema_migrations', [1, 2, 3, 4].map((version) => ({ version, name: `v${version}`, checksum: '' })));
+    await storeBefore(target, v4Table, [1, 2, 3, 4]);
     await collector.store.command(
       `INSERT INTO llmeter_v4.frontend_events (ts, app, tenant, kind, name, attributes) VALUES ('2026-03-01 00:00:00.000', 'old', 'acme', 'log', 'info', map('browser.name', 'Firefox', 'component', 'AppRoot'))`,
     );
