@@ -20,8 +20,8 @@ export interface Origin {
   partition?: number;
   /** Kafka offset of each record, index-aligned with the records (for dead letters). */
   offsets?: readonly number[];
-  /** Where each record sat inside its message, e.g. `line 3 of 5` of a packed Kafka message ('' for a message of one record); prefixed to a rejection reason. */
-  locations?: readonly string[];
+  /** Where record `i` sat inside its message, e.g. `line 3 of 5` of a packed Kafka message ('' for none); prefixed to its rejection reason. Asked only for rejected records. */
+  locate?: (i: number) => string;
 }
 
 export interface SubmitResult {
@@ -149,7 +149,7 @@ export class Pipeline implements RecordSink, Component {
           continue;
         }
         reason = v.errors.join('; ');
-        const where = origin.locations?.[i];
+        const where = origin.locate?.(i);
         if (where) reason = `${where}: ${reason}`;
       }
       if (reasons.size < 20 || reasons.has(reason)) reasons.set(reason, (reasons.get(reason) ?? 0) + 1);

@@ -219,7 +219,10 @@ export class KafkaConsumer implements Component {
     }
     const records: unknown[] = new Array(n);
     const offsets: number[] = new Array(n);
-    const locations: string[] = new Array(n).fill('');
+    // Line of each record in its message and the message's line count; 0 for a single-record message.
+    const lineOf = new Uint32Array(n);
+    const linesIn = new Uint32Array(n);
+    const where = (i: number) => (lineOf[i] ? `line ${lineOf[i]} of ${linesIn[i]}` : '');
     const timestamps: number[] = new Array(n);
     let r = 0;
     for (let k = 0; k < slice.length; k++) {
@@ -239,21 +242,23 @@ export class KafkaConsumer implements Component {
       for (let l = 0; l < lines; l++) {
         const text = u.texts[l]!;
         offsets[r] = offset;
-        const where = u.packed ? `line ${l + 1} of ${lines}` : '';
-        locations[r] = where;
+        if (u.packed) {
+          lineOf[r] = l + 1;
+          linesIn[r] = lines;
+        }
         timestamps[r] = ts;
         try {
           records[r] = JSON.parse(text);
         } catch (err) {
           // Handed on in the record's place: dead-lettered with its offset (and line) under the
           // batch's token; the other lines of its message go on.
-          records[r] = new Unparsable(text, `${where ? `${where}: ` : ''}not valid JSON: ${(err as Error).message}`);
+          records[r] = new Unparsable(text, `${u.packed ? `${where(r)}: ` : ''}not valid JSON: ${(err as Error).message}`);
           this.metrics.poison.inc({ topic, reason: 'not_json' });
         }
         r++;
       }
     }
-    const res = await this.target.submit(signal, records as never[], { source: 'kafka', topic, partition, offsets, locations }, { token: dedupToken(topic, partition, start, end), onFull: 'drop' });
+    const res = await this.target.submit(signal, records as never[], { source: 'kafka', topic, partition, offsets, locate: where }, { token: dedupToken(topic, partition, start, end), onFull: 'drop' });
     if (res.dropped > 0) {
       // The writer refused the rows (full or closing): nothing is committed and the same range is
       // inserted again later under the same token.
