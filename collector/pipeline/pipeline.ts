@@ -9,7 +9,7 @@ import type { Logger } from '../log.ts';
 import { chTime } from '../schema/columns.ts';
 import { deadLetters, SIGNAL_TABLES, SIGNALS, type Signal, type SignalRecords } from '../schema/tables.ts';
 import { columnNames, rowToObject, validatorFor, type Row } from '../records/validate.ts';
-import type { Store } from '../store/store.ts';
+import type { RowsShape, Store } from '../store/store.ts';
 import { PipelineMetrics } from './metrics.ts';
 import { TableWriter, type EnqueueOptions, type Inserter } from './table-writer.ts';
 
@@ -61,7 +61,7 @@ export function storeInserter(store: Store): Inserter {
   // acknowledgement (and the Kafka commit that follows it) never runs ahead of the data.
   const cluster = store.ddlTarget().cluster !== undefined;
   // Rows name their columns, so columns a later migration adds take their defaults here.
-  const columns = new Map<string, readonly string[]>([...SIGNALS.map((s) => SIGNAL_TABLES[s]), deadLetters].map((t) => [t.name, columnNames(t)]));
+  const shapes = new Map<string, RowsShape>([...SIGNALS.map((s) => SIGNAL_TABLES[s]), deadLetters].map((t) => [t.name, { columns: columnNames(t), pack: t.pack }]));
   return {
     insert: (table, rows, token) =>
       store.insertRows(
@@ -73,7 +73,7 @@ export function storeInserter(store: Store): Inserter {
           deduplicate_blocks_in_dependent_materialized_views: 1,
           ...(cluster ? { distributed_foreground_insert: 1 } : {}),
         },
-        columns.get(table),
+        shapes.get(table),
       ),
   };
 }

@@ -1,10 +1,12 @@
 // The one way into ClickHouse. Every caller goes through @clickhouse/client; only the connection
 // differs: chDB in-process (embedded default) or a ClickHouse server over HTTP.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings, type DataFormat } from '@clickhouse/client';
 import type { StoreConfig } from '../config/schema.ts';
 import type { DdlTarget } from '../schema/ddl.ts';
+import { prepareInsert } from './embedded-insert.ts';
 
 export interface Store {
   readonly mode: 'embedded' | 'server';
@@ -21,15 +23,23 @@ export interface Store {
    * Positional rows (JSONCompactEachRow): the pipeline's fast path. With `columns`, the rows hold
    * those columns in that order and the table's other columns take their defaults, so a collector
    * keeps inserting while a newer one has added columns to a shared table (a rolling upgrade).
+   * `pack` names columns that vary within runs of otherwise equal rows (see embedded-insert.ts).
    */
-  insertRows(table: string, rows: readonly (readonly unknown[])[], settings?: ClickHouseSettings, columns?: readonly string[]): Promise<void>;
+  insertRows(table: string, rows: readonly (readonly unknown[])[], settings?: ClickHouseSettings, shape?: RowsShape): Promise<void>;
   ddlTarget(): DdlTarget;
   close(): Promise<void>;
 }
 
-interface RawInserter {
-  rawInsert(p: { table: string; columns?: string[]; values: Buffer; format: 'JSONCompactEachRow'; settings?: Record<string, string | number | boolean> }): Promise<unknown>;
+export interface RowsShape {
+  readonly columns?: readonly string[];
+  readonly pack?: readonly string[];
 }
+
+/** chDB's own entry (the connection's `.chdb` extension): statements run in the process's one session. */
+interface ChdbSession {
+  queryAsync(sql: string): Promise<unknown>;
+}
+
 
 // Decimals and 64-bit integers come back as strings so money is never turned into a float.
 const READ_SETTINGS: ClickHouseSettings = {
@@ -46,10 +56,20 @@ class ClickHouseStore implements Store {
   private closed = false;
   private readonly defaults = new Map<string, string | number>();
 
-  private readonly raw?: RawInserter;
+  private readonly chdb?: ChdbSession;
+  /** Column types per table, for the embedded insert statement. */
+  private readonly columnTypes = new Map<string, Map<string, string>>();
+  /** Where embedded inserts put their batch for the engine to read; emptied at open. */
+  private readonly insertDir?: string;
+  private insertSeq = 0;
 
-  constructor(mode: 'embedded' | 'server', client: ClickHouseClient, cfg: StoreConfig, dataDir?: string, raw?: RawInserter) {
-    this.raw = raw;
+  constructor(mode: 'embedded' | 'server', client: ClickHouseClient, cfg: StoreConfig, dataDir?: string, chdb?: ChdbSession) {
+    this.chdb = chdb;
+    if (chdb && dataDir) {
+      this.insertDir = path.join(dataDir, 'inserts');
+      rmSync(this.insertDir, { recursive: true, force: true });
+      mkdirSync(this.insertDir, { recursive: true });
+    }
     this.mode = mode;
     this.client = client;
     this.cfg = cfg;
@@ -75,17 +95,49 @@ class ClickHouseStore implements Store {
     await this.client.insert({ table, values: rows as object[], format: 'JSONEachRow', clickhouse_settings: await this.settings(settings) });
   }
 
-  async insertRows(table: string, rows: readonly (readonly unknown[])[], settings?: ClickHouseSettings, columns?: readonly string[]): Promise<void> {
-    const cols = columns && columns.length > 0 ? [...columns] : undefined;
-    if (this.raw) {
-      // chDB's raw insert hands the payload to the engine's parser without copying and puts the
-      // settings in the statement itself (they do not stick to the session).
-      let text = '';
-      for (const r of rows) text += JSON.stringify(r) + '\n';
-      await this.raw.rawInsert({ table, columns: cols, values: Buffer.from(text), format: 'JSONCompactEachRow', settings: settings as Record<string, string | number | boolean> });
+  async insertRows(table: string, rows: readonly (readonly unknown[])[], settings?: ClickHouseSettings, shape?: RowsShape): Promise<void> {
+    const cols = shape?.columns && shape.columns.length > 0 ? shape.columns : undefined;
+    if (this.chdb && this.insertDir) {
+      if (rows.length === 0) return;
+      // The settings go in the statement itself, so they do not stick to the session.
+      const types = await this.typesOf(table, cols);
+      const columns = cols ?? [...types.keys()];
+      const prepared = prepareInsert(table, { columns, types: columns.map((c) => types.get(c)!), pack: shape?.pack }, rows, settings);
+      const file = path.join(this.insertDir, `${++this.insertSeq}.ndjson`);
+      try {
+        const fh = await open(file, 'w');
+        try {
+          const { bytesWritten } = await fh.writev(prepared.data);
+          const size = prepared.data.reduce((n, b) => n + b.length, 0);
+          if (bytesWritten !== size) throw new Error(`insert into ${table}: wrote ${bytesWritten} of ${size} bytes to ${file}`);
+        } finally {
+          await fh.close();
+        }
+        await this.chdb.queryAsync(prepared.statement(file));
+      } finally {
+        await rm(file, { force: true });
+      }
       return;
     }
-    await this.client.insert({ table, values: rows as unknown[][], format: 'JSONCompactEachRow', clickhouse_settings: settings, ...(cols ? { columns: cols as [string, ...string[]] } : {}) });
+    await this.client.insert({ table, values: rows as unknown[][], format: 'JSONCompactEachRow', clickhouse_settings: settings, ...(cols ? { columns: [...cols] as [string, ...string[]] } : {}) });
+  }
+
+  /** The insertable columns of `table` (qualified or not) and their types, asked once per table. */
+  private async typesOf(table: string, wanted: readonly string[] | undefined): Promise<Map<string, string>> {
+    let types = this.columnTypes.get(table);
+    if (!types || wanted?.some((c) => !types!.has(c))) {
+      const [db, name] = table.includes('.') ? table.split('.', 2) : [this.database, table];
+      const rows = await this.queryRows<{ name: string; type: string }>(
+        `SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {name:String} AND default_kind NOT IN ('MATERIALIZED', 'ALIAS', 'EPHEMERAL') ORDER BY position`,
+        { db, name },
+      );
+      types = new Map(rows.map((r) => [r.name, r.type]));
+      this.columnTypes.set(table, types);
+      const missing = (wanted ?? []).filter((c) => !types!.has(c));
+      if (types.size === 0) throw new Error(`insert into ${table}: no such table`);
+      if (missing.length > 0) throw new Error(`insert into ${table}: no column ${missing.join(', ')}`);
+    }
+    return types;
   }
 
   /**
@@ -168,7 +220,7 @@ export async function openStore(cfg: StoreConfig, opts: OpenStoreOptions = { use
   type ConnectionOption = NonNullable<Parameters<typeof createClient>[0]>['connection'];
   const conn = createChdbConnection({ path: dataDir });
   const client = createClient({ connection: conn as unknown as ConnectionOption });
-  const store = new ClickHouseStore('embedded', client, cfg, dataDir, conn.chdb as unknown as RawInserter);
+  const store = new ClickHouseStore('embedded', client, cfg, dataDir, conn.chdb as unknown as ChdbSession);
   if (opts.useDatabase) {
     await store.command(`CREATE DATABASE IF NOT EXISTS \`${cfg.database}\``);
     // chDB keeps one session per process; USE makes unqualified names (user SQL) resolve.

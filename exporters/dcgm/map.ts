@@ -170,10 +170,9 @@ export class DcgmMapper implements PageHandler {
       r.pod = [...a.pods].sort().join(',');
       r.container = [...a.containers].sort().join(',');
     }
-    this.deriveUtilization(rows, rowIndex, ts);
     return {
       batches: [
-        { signal: 'gpu_sample', records: rows },
+        { signal: 'gpu_sample', records: byGpu(rows, rowIndex, ts) },
         { signal: 'capacity_event', records: events },
       ],
       ignored,
@@ -200,15 +199,6 @@ export class DcgmMapper implements PageHandler {
     if (id.namespace) a.namespaces.add(id.namespace);
     if (id.pod) a.pods.add(id.pod);
     if (id.container) a.containers.add(id.container);
-  }
-
-  /** One `utilization` row (ratio) per GPU or slice: GPU_UTIL, else the engine-active field. */
-  private deriveUtilization(rows: GpuSampleRecord[], index: Map<string, Map<string, number>>, ts: number): void {
-    for (const fields of index.values()) {
-      const at = fields.get('gpu_util') ?? fields.get('prof_gr_engine_active');
-      if (at === undefined) continue;
-      rows.push({ ...rows[at]!, ts, field: 'utilization', unit: 'ratio' });
-    }
   }
 
   private xidFromGauge(events: CapacityEventRecord[], entity: string, node: string, id: GpuIdentity, xid: number, ts: number, metric: string, ignored: Map<string, number>): void {
@@ -266,4 +256,19 @@ export class DcgmMapper implements PageHandler {
   trackedSeries(): number {
     return this.xidLast.size + this.xidCounts.size;
   }
+}
+
+/**
+ * The rows grouped by GPU or slice (a page lists them field by field), each group followed by its
+ * derived `utilization` row (ratio): GPU_UTIL, else the engine-active field. Grouped, one GPU's rows
+ * differ only in field, value and unit, and the store sends them as one line.
+ */
+function byGpu(rows: readonly GpuSampleRecord[], index: Map<string, Map<string, number>>, ts: number): GpuSampleRecord[] {
+  const out: GpuSampleRecord[] = [];
+  for (const fields of index.values()) {
+    for (const at of fields.values()) out.push(rows[at]!);
+    const at = fields.get('gpu_util') ?? fields.get('prof_gr_engine_active');
+    if (at !== undefined) out.push({ ...rows[at]!, ts, field: 'utilization', unit: 'ratio' });
+  }
+  return out;
 }
