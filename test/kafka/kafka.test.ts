@@ -37,12 +37,23 @@ afterAll(async () => {
 });
 
 const table = (name: string) => `${t.store.database}.${name}`;
-/** Messages a topic holds (sum of its partitions' high watermarks; the tests never delete any). */
+/**
+ * Messages a topic holds (sum of its partitions' high watermarks; the tests never delete any). Right
+ * after a topic is created the broker may still answer "not the leader" (a retriable error) while
+ * its metadata settles; that is asked again.
+ */
 async function messagesIn(kafka: Kafka, topic: string): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    return (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
+      } catch (err) {
+        if (attempt >= 10 || !(err as { retriable?: boolean }).retriable) throw err;
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
   } finally {
     await admin.disconnect();
   }
