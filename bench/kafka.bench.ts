@@ -22,6 +22,7 @@ import { cpus } from 'node:os';
 import { Registry } from 'prom-client';
 import { silentLogger } from '../collector/log.ts';
 import { Pipeline, storeInserter } from '../collector/pipeline/pipeline.ts';
+import { kafkaConsumerSchema } from '../collector/transport/kafka/config.ts';
 import { validatorFor, type Row } from '../collector/records/validate.ts';
 import { openTestStore } from '../test/helpers/store.ts';
 import { startBroker, TEST_JVM } from '../test/kafka/broker.ts';
@@ -31,7 +32,10 @@ import { requests } from '../test/kafka/records.ts';
 const N = Number(process.env.BENCH_RECORDS ?? 200_000);
 const RATE = Number(process.env.BENCH_RATE ?? 20_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
+// Records per submit on the producer side.
 const CHUNK = 5_000;
+// Records per insert on the collector side: the production default unless BENCH_MAX_BATCH says otherwise.
+const MAX_BATCH = Number(process.env.BENCH_MAX_BATCH ?? kafkaConsumerSchema.parse({}).max_batch_records);
 const TENANTS = 64;
 
 interface Framing {
@@ -73,7 +77,7 @@ const rows: { stage: string; framing: string; records: number; messages: number;
 const sizes = (f: Framing) => ({
   connection_timeout_ms: 3_000,
   request_timeout_ms: 30_000,
-  consumer: { max_batch_records: 5_000, lag_interval_ms: 5_000 },
+  consumer: { max_batch_records: MAX_BATCH, lag_interval_ms: 5_000 },
   producer: { linger_ms: 50, ...f.producer },
   topics: { partitions: 6 },
 });
@@ -112,12 +116,12 @@ try {
   mark();
   let t0 = performance.now();
   const durables: Promise<void>[] = [];
-  for (let i = 0; i < N; i += CHUNK) {
-    const recs = texts.slice(i, i + CHUNK).map((s) => JSON.parse(s) as never);
+  for (let i = 0; i < N; i += MAX_BATCH) {
+    const recs = texts.slice(i, i + MAX_BATCH).map((s) => JSON.parse(s) as never);
     durables.push((await pipeline.submit('llm_request', recs, { source: 'bench' }, { token: `bench-alone-${i}` })).durable);
   }
   await Promise.all(durables);
-  add('pipeline alone: JSON → validate → insert', '—', N, 0, (performance.now() - t0) / 1000, `${CHUNK}-record batches with tokens, as the collector inserts`);
+  add('pipeline alone: JSON → validate → insert', '—', N, 0, (performance.now() - t0) / 1000, `${MAX_BATCH}-record batches with tokens, as the collector inserts`);
   await pipeline.shutdown();
   const validate = validatorFor('llm_request');
   const validRows: Row[] = requests('perf-raw', 0, N, TENANTS).map((r) => {
@@ -128,10 +132,10 @@ try {
   const inserter = storeInserter(t.store);
   mark();
   t0 = performance.now();
-  for (let i = 0; i < N; i += CHUNK * 2) {
-    await Promise.all([0, CHUNK].filter((o) => i + o < N).map((o) => inserter.insert('llm_requests', validRows.slice(i + o, i + o + CHUNK), `bench-raw-${i + o}`)));
+  for (let i = 0; i < N; i += MAX_BATCH * 2) {
+    await Promise.all([0, MAX_BATCH].filter((o) => i + o < N).map((o) => inserter.insert('llm_requests', validRows.slice(i + o, i + o + MAX_BATCH), `bench-raw-${i + o}`)));
   }
-  add('ClickHouse insert alone (rows ready)', '—', N, 0, (performance.now() - t0) / 1000, `${CHUNK}-row inserts, 2 at a time`);
+  add('ClickHouse insert alone (rows ready)', '—', N, 0, (performance.now() - t0) / 1000, `${MAX_BATCH}-row inserts, 2 at a time`);
 
   // 3. Per framing: producer alone, drain alone, end to end.
   for (const f of FRAMINGS.filter((x) => chosen.includes(x.name))) {

@@ -186,7 +186,7 @@ describe('configuration', () => {
     expect(k.producer.compression).toBe('gzip');
     expect(k.producer.max_records_per_message).toBe(500);
     expect(() => configSchema.parse({ transport: { kafka: { producer: { max_message_bytes: 2 << 20 } } } })).toThrow(/max_message_bytes/);
-    expect(k.consumer.max_batch_records).toBe(5000);
+    expect(k.consumer.max_batch_records).toBe(50_000);
     expect(() => configSchema.parse({ transport: { kafka: { brokerz: ['x:1'] } } })).toThrow(/brokerz/);
     expect(() => configSchema.parse({ transport: { kafka: { topic_prefix: 'a b' } } })).toThrow();
     const s = configSchema.parse({ transport: { kafka: { sasl: { mechanism: 'scram-sha-512', username: 'u', password_file: '/run/secrets/kafka' }, ssl: {} } } }).transport.kafka;

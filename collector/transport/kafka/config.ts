@@ -52,7 +52,7 @@ export const kafkaProducerSchema = z
 
 export const kafkaConsumerSchema = z
   .strictObject({
-    max_batch_records: positiveInt().default(5_000).describe('Most records in one insert (capped by pipeline.queue_capacity).'),
+    max_batch_records: positiveInt().default(50_000).describe('Most records in one insert (capped by pipeline.queue_capacity); an insert takes at most what one fetch of a partition holds.'),
     partitions_concurrently: positiveInt().default(4).describe('Partitions processed at once by one collector.'),
     session_timeout_ms: positiveInt().default(30_000).describe('Group session timeout: how long a silent member keeps its partitions.'),
     heartbeat_interval_ms: positiveInt().default(3_000),
