@@ -1,10 +1,11 @@
 // The embedded store's insert: rows written to a file the engine reads, packed into arrays where a
 // table declares columns that vary within runs of otherwise equal rows.
-import { readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareInsert } from '../collector/store/embedded-insert.ts';
-import { openTestStore, type TestStore } from './helpers/store.ts';
+import { insertDirFor } from '../collector/store/store.ts';
+import { openTestStore, tempDir, type TestStore } from './helpers/store.ts';
 
 let t: TestStore;
 beforeAll(async () => {
@@ -63,7 +64,7 @@ describe('embedded insert', () => {
     const rows = gpuRows(ts, 3, 5);
     await t.store.insertRows('samples', rows, undefined, { columns: COLUMNS, pack: PACK });
     expect(await stored(ts)).toEqual(rows.map((r) => r.slice(1)));
-    expect(readdirSync(path.join(t.store.dataDir!, 'inserts'))).toEqual([]);
+    expect(readdirSync(path.join(t.store.dataDir!, 'inserts', String(process.pid)))).toEqual([]);
   });
 
   it('stores a batch mixing long runs and single rows in order', async () => {
@@ -85,7 +86,21 @@ describe('embedded insert', () => {
     const err = await t.store.insertRows('samples', [['2026-11-01 00:01:00.000', 'h', 'd', 'f', 'not a number', {}]], undefined, { columns: COLUMNS, pack: PACK }).catch((e: unknown) => e);
     expect(err).toMatchObject({ clickhouseCode: expect.any(Number) });
     expect(String((err as Error).message)).toMatch(/value/);
-    expect(readdirSync(path.join(t.store.dataDir!, 'inserts'))).toEqual([]);
+    expect(readdirSync(path.join(t.store.dataDir!, 'inserts', String(process.pid)))).toEqual([]);
+  });
+
+  it('clears insert files a dead process left behind and never those of a live one', () => {
+    const data = tempDir();
+    const dead = path.join(data, 'inserts', '999999999');
+    const live = path.join(data, 'inserts', String(process.ppid));
+    for (const d of [dead, live]) {
+      mkdirSync(d, { recursive: true });
+      writeFileSync(path.join(d, '1.ndjson'), '[]\n');
+    }
+    const own = insertDirFor(data);
+    expect(own).toBe(path.join(data, 'inserts', String(process.pid)));
+    expect(readdirSync(path.join(data, 'inserts')).sort()).toEqual([String(process.pid), String(process.ppid)].sort());
+    expect(readdirSync(live)).toEqual(['1.ndjson']);
   });
 
   it('names a column the table lacks', async () => {

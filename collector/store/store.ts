@@ -1,6 +1,6 @@
 // The one way into ClickHouse. Every caller goes through @clickhouse/client; only the connection
 // differs: chDB in-process (embedded default) or a ClickHouse server over HTTP.
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings, type DataFormat } from '@clickhouse/client';
@@ -59,17 +59,13 @@ class ClickHouseStore implements Store {
   private readonly chdb?: ChdbSession;
   /** Column types per table, for the embedded insert statement. */
   private readonly columnTypes = new Map<string, Map<string, string>>();
-  /** Where embedded inserts put their batch for the engine to read; emptied at open. */
+  /** Where embedded inserts put their batch for the engine to read (see insertDirFor). */
   private readonly insertDir?: string;
   private insertSeq = 0;
 
   constructor(mode: 'embedded' | 'server', client: ClickHouseClient, cfg: StoreConfig, dataDir?: string, chdb?: ChdbSession) {
     this.chdb = chdb;
-    if (chdb && dataDir) {
-      this.insertDir = path.join(dataDir, 'inserts');
-      rmSync(this.insertDir, { recursive: true, force: true });
-      mkdirSync(this.insertDir, { recursive: true });
-    }
+    if (chdb && dataDir) this.insertDir = insertDirFor(dataDir);
     this.mode = mode;
     this.client = client;
     this.cfg = cfg;
@@ -174,6 +170,33 @@ class ClickHouseStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.client.close();
+  }
+}
+
+/**
+ * This process's folder for insert files, `<data>/inserts/<pid>`, made empty. Folders of processes
+ * that are gone (a crash between writing a file and removing it) are removed; a live one is left
+ * alone, so a second process opening the directory never takes a running collector's files.
+ */
+export function insertDirFor(dataDir: string): string {
+  const root = path.join(dataDir, 'inserts');
+  mkdirSync(root, { recursive: true });
+  for (const name of readdirSync(root)) {
+    const pid = Number(name);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) continue;
+    rmSync(path.join(root, name), { recursive: true, force: true });
+  }
+  const own = path.join(root, String(process.pid));
+  mkdirSync(own, { recursive: true });
+  return own;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
