@@ -47,7 +47,7 @@ function settingsClause(settings: ClickHouseSettings | undefined): string {
 
 /**
  * JSONCompactEachRow lines gathered into buffers of about 64 KiB: encoding many small strings is
- * cheaper than flattening and encoding one string of the whole batch (a third of the serialising time).
+ * cheaper than flattening and encoding one string of the whole batch (about a quarter of the serialising time).
  */
 class Lines {
   private readonly chunks: Buffer[] = [];

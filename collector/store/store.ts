@@ -40,7 +40,6 @@ interface ChdbSession {
   queryAsync(sql: string): Promise<unknown>;
 }
 
-
 // Decimals and 64-bit integers come back as strings so money is never turned into a float.
 const READ_SETTINGS: ClickHouseSettings = {
   output_format_json_quote_64bit_integers: 1,
