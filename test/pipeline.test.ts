@@ -158,6 +158,41 @@ describe('pipeline into embedded ClickHouse', () => {
     await p.shutdown();
   });
 
+  it('lets rows that may wait longer fill their batch, and cuts it at the earliest deadline of the rows it holds', async () => {
+    const cuts: { rows: number; at: number }[] = [];
+    const real = storeInserter(t.store);
+    const spy: Inserter = {
+      async insert(table, rows, token) {
+        cuts.push({ rows: rows.length, at: performance.now() });
+        await real.insert(table, rows, token);
+      },
+    };
+    const p = new Pipeline({ config: pipelineConfig({ batch_rows: 1000, batch_ms: 30 }), inserter: spy, registry: new Registry(), log: silentLogger });
+    const t0 = performance.now();
+    // Three submits that may wait 400 ms: one batch, cut at the first one's deadline.
+    const patient = [];
+    for (let i = 0; i < 3; i++) {
+      patient.push(await p.submit('llm_request', requests(`patient-${i}`, 10), { source: 'test' }, { maxDelayMs: 400 }));
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    await Promise.all(patient.map((x) => x.durable));
+    expect(cuts.map((c) => c.rows)).toEqual([30]);
+    expect(cuts[0]!.at - t0).toBeGreaterThanOrEqual(390);
+    // Rows that may wait less bring the cut forward for the rows already waiting.
+    const waiting = await p.submit('llm_request', requests('patient-3', 10), { source: 'test' }, { maxDelayMs: 5_000 });
+    const t1 = performance.now();
+    const prompt = await p.submit('llm_request', requests('prompt', 5), { source: 'test' });
+    await Promise.all([waiting.durable, prompt.durable]);
+    expect(cuts.map((c) => c.rows)).toEqual([30, 15]);
+    expect(cuts[1]!.at - t1).toBeLessThan(1_000);
+    // A shorter wait than batch_ms is not honoured: batch_ms is the floor.
+    const t2 = performance.now();
+    const floor = await p.submit('llm_request', requests('floor', 4), { source: 'test' }, { maxDelayMs: 1 });
+    await floor.durable;
+    expect(cuts[2]!.at - t2).toBeGreaterThanOrEqual(25);
+    await p.shutdown();
+  });
+
   it('spills what shutdown could not insert in time to disk instead of losing it', async () => {
     const dir = tempDir();
     const down: Inserter = {

@@ -41,7 +41,7 @@ export const pipelineConfigSchema = z
   .strictObject({
     queue_capacity: z.number().int().positive().default(500_000).describe('Rows a table queue holds before producers are paused (at least twice batch_rows, so one batch fills while another is written).'),
     batch_rows: z.number().int().positive().default(200_000).describe('Flush a batch at this many rows (large batches leave ClickHouse fewer parts to write and merge: about half the insert CPU of 20,000-row batches, see bench/README.md)…'),
-    batch_ms: z.number().int().positive().default(1_000).describe('…or after this many milliseconds, whichever comes first.'),
+    batch_ms: z.number().int().positive().default(1_000).describe('…or after this many milliseconds, whichever comes first. Samples from scheduled GPU and model-server scrapes may wait up to their target\'s scrape interval instead, so a large fleet writes one insert a round rather than one a second.'),
     max_inflight: z.number().int().positive().default(2).describe('Concurrent inserts per table.'),
     retry: z
       .strictObject({

@@ -26,6 +26,11 @@ export interface EnqueueOptions {
   token?: string;
   /** When the queue and its waiting room are full: wait (default) or drop and count. */
   onFull?: 'wait' | 'drop';
+  /**
+   * How long these rows may wait for their batch to fill before it is cut; never less than
+   * `pipeline.batch_ms`. A batch is cut at the earliest deadline of the rows it holds.
+   */
+  maxDelayMs?: number;
 }
 
 export interface EnqueueResult {
@@ -73,8 +78,10 @@ export class TableWriter {
 
   private buffer: Row[] = [];
   private bufferAcks: (() => void)[] = [];
-  private bufferSince = 0;
+  /** When the buffer's batch must be cut: the earliest deadline of the rows in it. */
+  private bufferDue = 0;
   private timer: NodeJS.Timeout | undefined;
+  private timerDue = 0;
   private readonly ready: Batch[] = [];
   private inflight = 0;
   private readonly inflightBatches = new Set<Batch>();
@@ -129,15 +136,18 @@ export class TableWriter {
     if (opts.token !== undefined) {
       this.ready.push({ rows, token: opts.token, cutAt: Date.now(), acks: [ack] });
     } else {
-      this.append(rows, ack);
+      this.append(rows, ack, Math.max(this.cfg.batch_ms, opts.maxDelayMs ?? 0));
       if (this.closed) this.cut();
     }
     this.pump();
     return { accepted: n, dropped: 0, durable };
   }
 
-  /** Adds rows to the buffer, cutting batches of `batchRows`; `ack` runs when every piece landed. */
-  private append(rows: Row[], ack: () => void): void {
+  /**
+   * Adds rows to the buffer, cutting batches of `batchRows`; `ack` runs when every piece landed. The
+   * rows may wait `waitMs` for their batch to fill.
+   */
+  private append(rows: Row[], ack: () => void, waitMs: number): void {
     let pieces = 0;
     let sealed = false;
     const piece = () => {
@@ -146,7 +156,8 @@ export class TableWriter {
     const max = this.cfg.batch_rows;
     let i = 0;
     while (i < rows.length) {
-      if (this.buffer.length === 0) this.bufferSince = Date.now();
+      const due = Date.now() + waitMs;
+      if (this.buffer.length === 0 || due < this.bufferDue) this.bufferDue = due;
       const take = Math.min(max - this.buffer.length, rows.length - i);
       if (this.buffer.length === 0 && take === max) this.buffer = rows.slice(i, i + take);
       else for (let k = i; k < i + take; k++) this.buffer.push(rows[k]!);
@@ -185,8 +196,10 @@ export class TableWriter {
   }
 
   private arm(): void {
-    if (this.timer || this.buffer.length === 0) return;
-    const due = Math.max(0, this.bufferSince + this.cfg.batch_ms - Date.now());
+    if (this.buffer.length === 0 || (this.timer && this.timerDue <= this.bufferDue)) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerDue = this.bufferDue;
+    const due = Math.max(0, this.bufferDue - Date.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.cut();

@@ -1,5 +1,9 @@
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../collector/log.ts';
+import type { RecordSink } from '../../collector/pipeline/pipeline.ts';
+import { buildScrape } from '../../exporters/scrape/build.ts';
+import { scrapeConfigSchema } from '../../exporters/scrape/config.ts';
 import { startCollector, type Collector } from '../../collector/runtime.ts';
 import type { TargetStatus } from '../../exporters/scrape/scraper.ts';
 import { testConfig } from '../helpers/store.ts';
@@ -124,5 +128,37 @@ describe('scraper core in a running collector', () => {
     const before = pages.hits.get('/good');
     await new Promise((r) => setTimeout(r, 400));
     expect(pages.hits.get('/good')).toBe(before);
+  });
+});
+
+// How long scraped rows may wait for their batch: a scheduled scrape's samples up to the target's
+// interval, everything else (events, a scrape asked for now) at the pipeline's pace.
+describe('scraped samples and the batch window', () => {
+  const pages = new PageServer();
+  afterAll(async () => pages.stop());
+
+  it('lets a scheduled scrape\'s samples wait up to the interval, and nothing else', async () => {
+    await pages.start();
+    pages.set('/dcgm', { body: fixture('dcgm', 'dcgm-multi-gpu-4xv100-hostname.prom') });
+    const seen: { signal: string; maxDelayMs: number | undefined }[] = [];
+    const sink: RecordSink = {
+      async submit(signal, records, _origin, opts) {
+        seen.push({ signal, maxDelayMs: opts?.maxDelayMs });
+        return { accepted: records.length, rejected: 0, dropped: 0, reasons: [], durable: Promise.resolve() };
+      },
+    };
+    const config = scrapeConfigSchema.parse({ enabled: true, interval_ms: 200, jitter_ratio: 0, inventory: { enabled: false }, targets: [{ name: 'gpu', kind: 'dcgm', url: pages.url('/dcgm') }] });
+    const f = buildScrape({ config, sink, registry: new Registry(), log: silentLogger });
+    await f.scraper.start();
+    await new Promise((r) => setTimeout(r, 300));
+    await f.scraper.shutdown();
+    const scheduled = seen.filter((s) => s.signal === 'gpu_sample');
+    expect(scheduled.length).toBeGreaterThan(0);
+    expect(scheduled.every((s) => s.maxDelayMs === 200)).toBe(true);
+    expect(seen.filter((s) => s.signal !== 'gpu_sample' && s.signal !== 'model_server_sample').every((s) => s.maxDelayMs === undefined)).toBe(true);
+    seen.length = 0;
+    const g = buildScrape({ config, sink, registry: new Registry(), log: silentLogger });
+    await g.scraper.scrapeNow('gpu');
+    expect(seen.filter((s) => s.signal === 'gpu_sample').map((s) => s.maxDelayMs)).toEqual([undefined]);
   });
 });
