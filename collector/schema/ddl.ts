@@ -15,7 +15,8 @@ export interface DdlTarget {
   rollupTtlDays: number;
 }
 
-const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+/** A SQL string literal: backslash and quote escaped. */
+export const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 export const q = (ident: string) => '`' + ident.replace(/`/g, '``') + '`';
 
 export function localName(t: string, target: DdlTarget): string {

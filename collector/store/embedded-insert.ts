@@ -5,6 +5,7 @@
 // fields from one scrape) travel as one line of arrays that ARRAY JOIN expands again: a packed GPU
 // is a quarter of the text (bench/README.md, "Ingest").
 import type { ClickHouseSettings } from '@clickhouse/client';
+import { sqlString } from '../schema/ddl.ts';
 
 export interface InsertShape {
   /** The rows' columns, in their order. */
@@ -27,11 +28,6 @@ const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 function ident(name: string): string {
   if (!IDENT.test(name)) throw new Error(`not a plain identifier: ${JSON.stringify(name)}`);
   return name;
-}
-
-/** A SQL string literal: backslash and quote escaped, everything else as is. */
-export function sqlString(s: string): string {
-  return `'${s.replace(/[\\']/g, (ch) => `\\${ch}`)}'`;
 }
 
 function settingsClause(settings: ClickHouseSettings | undefined): string {
