@@ -139,7 +139,10 @@ describe('scraped samples and the batch window', () => {
 
   it('lets a scheduled scrape\'s samples wait up to the interval, and nothing else', async () => {
     await pages.start();
-    pages.set('/dcgm', { body: fixture('dcgm', 'dcgm-multi-gpu-4xv100-hostname.prom') });
+    // An XID on the page, so the scrape also submits a capacity event, which must not wait.
+    const page = fixture('dcgm', 'dcgm-k8s-pod-attributed-t4.prom').replace(/^(DCGM_FI_DEV_XID_ERRORS\{.*\}) 0$/m, '$1 79');
+    expect(page).toMatch(/DCGM_FI_DEV_XID_ERRORS\{.*\} 79$/m);
+    pages.set('/dcgm', { body: page });
     const seen: { signal: string; maxDelayMs: number | undefined }[] = [];
     const sink: RecordSink = {
       async submit(signal, records, _origin, opts) {
@@ -155,7 +158,9 @@ describe('scraped samples and the batch window', () => {
     const scheduled = seen.filter((s) => s.signal === 'gpu_sample');
     expect(scheduled.length).toBeGreaterThan(0);
     expect(scheduled.every((s) => s.maxDelayMs === 200)).toBe(true);
-    expect(seen.filter((s) => s.signal !== 'gpu_sample' && s.signal !== 'model_server_sample').every((s) => s.maxDelayMs === undefined)).toBe(true);
+    const events = seen.filter((s) => s.signal === 'capacity_event');
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.every((s) => s.maxDelayMs === undefined)).toBe(true);
     seen.length = 0;
     const g = buildScrape({ config, sink, registry: new Registry(), log: silentLogger });
     await g.scraper.scrapeNow('gpu');
