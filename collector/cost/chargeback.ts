@@ -2,16 +2,14 @@
 // group) usage, cost, share of idle and total; the fleet total; and the reconciliation line. Amounts
 // are rounded to the cent by largest remainder, so the rounded lines add up to the rounded bill.
 import { Decimal } from 'decimal.js';
+import { chTime } from '../schema/columns.ts';
 import type { Store } from '../store/store.ts';
 import { BASES, chargebackLinesSql, chargebackTotalsSql, KEPT_FROM, KEPT_TO, keptNodesSql, keptUsageSql, NODE_COLUMNS, USAGE_COLUMNS, type ChargebackQuery, type GroupDim, type IdlePolicy, type IdleScope, type ReportSources } from './chargeback-sql.ts';
 import { refreshChargebackRollup, withChargebackLock } from './rollup-refresh.ts';
-import { computeStages, Scratch, type Params } from './stages.ts';
+import { computeStages, DAY, HOUR, Scratch, secs, type Params } from './stages.ts';
 
 const D = Decimal.clone({ precision: 50, rounding: Decimal.ROUND_HALF_EVEN });
 type Dec = InstanceType<typeof D>;
-const HOUR = 3_600_000;
-const DAY = 86_400_000;
-
 export interface ChargebackOptions {
   from: Date;
   to: Date;
@@ -141,10 +139,6 @@ interface TotalsRow {
   out_unattributed: string | null;
 }
 
-function chTime(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
-}
-
 const basesOf = (mask: number) => BASES.filter(([, bit]) => (Number(mask) & bit) !== 0).map(([name]) => name);
 
 /**
@@ -165,11 +159,11 @@ export function planHours(from: number, to: number, now: number): { keptFrom: nu
 }
 
 /** Runs the report's queries: its rows come from kept rollups and from stages computed into scratch tables. */
-async function reportRows(store: Store, q: ChargebackQuery, o: ChargebackOptions, kept: boolean, scratch: Scratch) {
+async function reportRows(store: Store, q: ChargebackQuery, o: ChargebackOptions, kept: boolean, now: number, scratch: Scratch) {
   const from = o.from.getTime();
   const to = o.to.getTime();
-  const plan = kept ? planHours(from, to, (o.now ?? new Date()).getTime()) : { keptFrom: from, keptTo: from, dayFrom: from, dayTo: from, computed: Math.ceil(to / HOUR) - Math.floor(from / HOUR) };
-  const secs = (ms: number) => Math.floor(ms / 1000);
+  // Nothing is kept on the scratch path: every hour the period touches is computed.
+  const plan = planHours(from, to, kept ? now : -Infinity);
   const params: Params = {
     from: chTime(from),
     to: chTime(to),
@@ -187,8 +181,6 @@ async function reportRows(store: Store, q: ChargebackQuery, o: ChargebackOptions
     parts.usage.push(`SELECT toDate(hour) AS day, ${USAGE_COLUMNS} FROM ${st.split}`);
     parts.nodes.push(`SELECT ${NODE_COLUMNS} FROM ${st.nodes}`);
   }
-  if (parts.usage.length === 0) parts.usage.push(`SELECT toDate(0) AS day, ${USAGE_COLUMNS} FROM chargeback_rollup WHERE 0`);
-  if (parts.nodes.length === 0) parts.nodes.push(`SELECT ${NODE_COLUMNS} FROM chargeback_rollup WHERE 0`);
   const src: ReportSources = { usage: parts.usage.join('\nUNION ALL\n'), nodes: parts.nodes.join('\nUNION ALL\n') };
   const lines = await store.queryRows<LineRow>(chargebackLinesSql(q, src), params);
   const totals = await store.queryRows<TotalsRow>(chargebackTotalsSql(src), params);
@@ -200,11 +192,13 @@ export async function chargeback(store: Store, o: ChargebackOptions): Promise<Ch
   const q: ChargebackQuery = { idle: o.idle ?? 'separate', scope: o.scope ?? 'node', groupBy: o.groupBy ?? [] };
   // The raw path is the cross-check: every hour from the raw table, nothing kept read.
   const kept = (o.compute ?? 'kept') === 'kept' && (o.source ?? 'rollup') === 'rollup';
+  // One clock for the refresh and the plan, so the report reads only hours the refresh kept.
+  const now = (o.now ?? new Date()).getTime();
   const run = async () => {
-    if (kept) await refreshChargebackRollup(store, { now: (o.now ?? new Date()).getTime(), settleMs: o.settleMs });
+    if (kept) await refreshChargebackRollup(store, { now, settleMs: o.settleMs });
     const scratch = new Scratch(store);
     try {
-      return await reportRows(store, q, o, kept, scratch);
+      return await reportRows(store, q, o, kept, now, scratch);
     } finally {
       await scratch.drop();
     }

@@ -11,13 +11,12 @@
 //
 // A day is written whole: its hourly and daily rows and its state go into a staging table, which
 // then replaces the day's partition in one step, so a reader sees the old day or the new one.
+import { chTime } from '../schema/columns.ts';
 import type { Store } from '../store/store.ts';
 import { CHARGEBACK_ROLLUPS } from '../schema/chargeback-rollups.ts';
 import { USAGE_COLUMNS } from './chargeback-sql.ts';
-import { computeStages, Scratch, type Params } from './stages.ts';
+import { computeStages, DAY, HOUR, Scratch, secs, type Params } from './stages.ts';
 
-const HOUR = 3_600_000;
-const DAY = 86_400_000;
 /** Days recomputed by one batch of statements (a cold build of a long history goes in batches). */
 const DAYS_PER_BATCH = 31;
 export const DEFAULT_SETTLE_MS = 10_000;
@@ -52,7 +51,6 @@ export function withChargebackLock<T>(store: Store, fn: () => Promise<T>): Promi
 
 const rollupDef = CHARGEBACK_ROLLUPS.find((r) => r.name === 'chargeback_rollup')!;
 const dayId = (ms: number) => new Date(ms).toISOString().slice(0, 10).replace(/-/g, '');
-const secs = (ms: number) => Math.floor(ms / 1000);
 
 interface DirtyDay {
   day: string;
@@ -110,8 +108,8 @@ async function rebuildDays(store: Store, days: readonly number[], nowHour: numbe
   // Day starts as epoch seconds: a literal list that needs no quoting.
   const hours = `toUInt32(toStartOfDay(hour)) IN (${days.map(secs).join(', ')}) AND hour < toDateTime({now_hour:UInt32}, 'UTC')`;
   const params: Params = {
-    from: new Date(days[0]!).toISOString().replace('T', ' ').replace('Z', ''),
-    to: new Date(Math.min(days[days.length - 1]! + DAY, nowHour)).toISOString().replace('T', ' ').replace('Z', ''),
+    from: chTime(days[0]!),
+    to: chTime(Math.min(days[days.length - 1]! + DAY, nowHour)),
     now_hour: secs(nowHour),
     settle_ms: settleMs,
   };

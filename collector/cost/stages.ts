@@ -6,6 +6,11 @@ import { nodeHourStageSql, nodeResultSql, splitStageSql, usageStageSql } from '.
 
 export type Params = Record<string, string | number>;
 
+export const HOUR = 3_600_000;
+export const DAY = 86_400_000;
+/** Epoch milliseconds as whole epoch seconds (the UInt32 hour and day parameters). */
+export const secs = (ms: number) => Math.floor(ms / 1000);
+
 export class Scratch {
   private readonly id = randomUUID().replace(/-/g, '').slice(0, 16);
   private readonly tables: string[] = [];
@@ -39,8 +44,6 @@ export class Scratch {
 }
 
 export interface StageTables {
-  /** Node-hours with their cost (stage 1). */
-  nodeHour: string;
   /** Usage rows with GPU-seconds and cost (stage 3). */
   split: string;
   /** Node-hours with the usage cost charged on them. */
@@ -51,14 +54,12 @@ export interface StageOptions {
   /** SQL condition on `hour`: which hours of the period [from, to) to compute. */
   hours: string;
   source: 'rollup' | 'raw';
-  /** Node-hours already at hand (stage 1 is skipped). */
-  nodeHour?: string;
 }
 
 export async function computeStages(store: Store, scratch: Scratch, o: StageOptions, params: Params): Promise<StageTables> {
-  const nodeHour = o.nodeHour ?? (await scratch.create('nh', nodeHourStageSql(o.hours), params));
+  const nodeHour = await scratch.create('nh', nodeHourStageSql(o.hours), params);
   const usage = await scratch.create('usage', usageStageSql(o.source, o.hours), params);
   const split = await scratch.create('split', splitStageSql(usage, nodeHour), params);
   const nodes = await scratch.create('nodes', nodeResultSql(nodeHour, split), params);
-  return { nodeHour, split, nodes };
+  return { split, nodes };
 }

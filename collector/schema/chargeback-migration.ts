@@ -3,15 +3,15 @@
 // twice give the same state), and a counter counted twice only differs from what the refresh saw,
 // which marks its hours for one more recomputation and changes no result.
 import { CHARGEBACK_ROLLUPS } from './chargeback-rollups.ts';
-import { createRollupSql, type DdlTarget } from './ddl.ts';
+import { createRollupSql, q, viewSelectSql, type DdlTarget } from './ddl.ts';
 
 export function chargebackRollupsSql(target: DdlTarget): string[] {
-  const db = '`' + target.database + '`';
+  const db = q(target.database);
   const out: string[] = [];
   for (const r of CHARGEBACK_ROLLUPS) out.push(...createRollupSql(r, target));
   // In a cluster these read and write through the Distributed tables, so every shard's rows count.
   for (const r of CHARGEBACK_ROLLUPS) {
-    for (const v of r.views) out.push(`INSERT INTO ${db}.\`${r.name}\` SELECT ${v.select}\nFROM ${db}.\`${v.source}\`\nGROUP BY ${v.groupBy}`);
+    for (const v of r.views) out.push(`INSERT INTO ${db}.${q(r.name)} ${viewSelectSql(v, `${db}.${q(v.source)}`)}`);
   }
   return out;
 }

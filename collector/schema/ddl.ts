@@ -195,6 +195,11 @@ export function rollupTable(r: RollupDef, target: DdlTarget): string {
   return r.unsharded ? r.name : localName(r.name, target);
 }
 
+/** A rollup view's SELECT over `source` (a qualified table name): the view's body, or a backfill. */
+export function viewSelectSql(v: RollupView, source: string): string {
+  return `SELECT ${v.select}\nFROM ${source}${v.groupBy ? `\nGROUP BY ${v.groupBy}` : ''}`;
+}
+
 export function createRollupSql(r: RollupDef, target: DdlTarget): string[] {
   const db = q(target.database);
   const local = rollupTable(r, target);
@@ -204,7 +209,7 @@ export function createRollupSql(r: RollupDef, target: DdlTarget): string[] {
   ];
   for (const v of r.views) {
     // The view reads the local source table so that, in a cluster, each shard rolls up its own rows.
-    stmts.push(`CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${q(v.name)}${onCluster(target)} TO ${db}.${q(local)}\nAS SELECT ${v.select}\nFROM ${db}.${q(localName(v.source, target))}${v.groupBy ? `\nGROUP BY ${v.groupBy}` : ''}`);
+    stmts.push(`CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${q(v.name)}${onCluster(target)} TO ${db}.${q(local)}\nAS ${viewSelectSql(v, `${db}.${q(localName(v.source, target))}`)}`);
   }
   if (target.cluster && !r.unsharded) stmts.push(createDistributedSql(r.name, r.shardingKey, target));
   return stmts;

@@ -127,10 +127,11 @@ class ClickHouseStore implements Store {
         { db, name },
       );
       types = new Map(rows.map((r) => [r.name, r.type]));
-      this.columnTypes.set(table, types);
       const missing = (wanted ?? []).filter((c) => !types!.has(c));
       if (types.size === 0) throw new Error(`insert into ${table}: no such table`);
       if (missing.length > 0) throw new Error(`insert into ${table}: no column ${missing.join(', ')}`);
+      // Kept only once complete: a table created later is asked about again.
+      this.columnTypes.set(table, types);
     }
     return types;
   }
