@@ -149,9 +149,9 @@ export class Pipeline implements RecordSink, Component {
           continue;
         }
         reason = v.errors.join('; ');
-        const where = origin.locate?.(i);
-        if (where) reason = `${where}: ${reason}`;
       }
+      const where = origin.locate?.(i);
+      if (where) reason = `${where}: ${reason}`;
       if (reasons.size < 20 || reasons.has(reason)) reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
       dead.push(this.deadLetterRow(signal, payload, reason, origin, origin.offsets?.[i]));
     }

@@ -223,19 +223,16 @@ export class KafkaConsumer implements Component {
     const lineOf = new Uint32Array(n);
     const linesIn = new Uint32Array(n);
     const where = (i: number) => (lineOf[i] ? `line ${lineOf[i]} of ${linesIn[i]}` : '');
-    const timestamps: number[] = new Array(n);
     let r = 0;
     for (let k = 0; k < slice.length; k++) {
       const m = slice[k]!;
       const u = unpacked[k]!;
       const offset = Number(m.offset);
-      const ts = Number(m.timestamp);
       const lines = u.texts.length;
       if (lines > this.capacity) {
         const reason = `packed message of ${lines} records is more than pipeline.queue_capacity (${this.capacity}) holds`;
         this.metrics.poison.inc({ topic, reason: 'too_many_records' });
         offsets[r] = offset;
-        timestamps[r] = ts;
         records[r++] = new Unparsable(u.texts.join('\n'), reason);
         continue;
       }
@@ -246,13 +243,12 @@ export class KafkaConsumer implements Component {
           lineOf[r] = l + 1;
           linesIn[r] = lines;
         }
-        timestamps[r] = ts;
         try {
           records[r] = JSON.parse(text);
         } catch (err) {
           // Handed on in the record's place: dead-lettered with its offset (and line) under the
           // batch's token; the other lines of its message go on.
-          records[r] = new Unparsable(text, `${u.packed ? `${where(r)}: ` : ''}not valid JSON: ${(err as Error).message}`);
+          records[r] = new Unparsable(text, `not valid JSON: ${(err as Error).message}`);
           this.metrics.poison.inc({ topic, reason: 'not_json' });
         }
         r++;
@@ -287,7 +283,15 @@ export class KafkaConsumer implements Component {
     this.metrics.recordsCommitted.inc({ topic }, n);
     this.metrics.committedOffset.set({ topic, partition: String(partition) }, end + 1);
     this.metrics.batchSeconds.observe({ topic }, (performance.now() - t0) / 1000);
-    this.onCommitted?.({ topic, partition, firstOffset: start, lastOffset: end, records: n, messages: slice.length, timestamps, committedAt: now, redelivery });
+    if (this.onCommitted) {
+      // Each record's message timestamp (one record stands for a message too large to split).
+      const timestamps: number[] = [];
+      for (let k = 0; k < slice.length; k++) {
+        const lines = unpacked[k]!.texts.length;
+        for (let l = lines > this.capacity ? 1 : lines; l > 0; l--) timestamps.push(Number(slice[k]!.timestamp));
+      }
+      this.onCommitted({ topic, partition, firstOffset: start, lastOffset: end, records: n, messages: slice.length, timestamps, committedAt: now, redelivery });
+    }
     return true;
   }
 
