@@ -21,8 +21,8 @@ export { SignalUnavailable } from './errors.ts';
 
 /** Notices after which a node's upstreams should take no new work. */
 const DRAINING_KINDS: ReadonlySet<CapacityNotice['kind']> = new Set(['spot_interruption', 'preemption', 'rebalance_recommendation', 'scheduled_event', 'node_down']);
-/** Notices that announce a node going away later (node_down says it already has). */
-const PENDING_KINDS: ReadonlySet<CapacityNotice['kind']> = new Set(['spot_interruption', 'preemption', 'rebalance_recommendation', 'scheduled_event']);
+/** Notices that announce a node going away later: the draining ones but node_down (it already has). */
+const PENDING_KINDS: ReadonlySet<CapacityNotice['kind']> = new Set([...DRAINING_KINDS].filter((k) => k !== 'node_down'));
 
 /** Recomputes time-driven signals on an interval and follows capacity notices. */
 export class AutoscaleSignals implements Component {

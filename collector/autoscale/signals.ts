@@ -323,8 +323,11 @@ export class Signals {
           looking: `GPUs on the tier's nodes (${[...nodes].join(', ')})`,
         });
       }
-      default:
-        throw new SignalUnavailable(signal, q.tier, 'not computed here');
+      default: {
+        // Every signal has its case: a new one without it fails to compile here.
+        const missing: never = signal;
+        throw new Error(`signal ${String(missing)} is not computed`);
+      }
     }
   }
 

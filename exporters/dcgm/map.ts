@@ -224,8 +224,7 @@ export class DcgmMapper implements PageHandler {
     if (!Number.isFinite(xid)) return;
     const added = prev ? count - prev.value : count;
     if (added <= 0) return;
-    const entity = id.migInstance ? `${id.uuid}/${id.migInstance}` : id.uuid;
-    events.push(this.event(node, id, xid, `${entity}:${xid}:${prev ? ts : 'first'}`, ts, { metric: 'DCGM_EXP_XID_ERRORS_COUNT', count: added, window_count: count }));
+    events.push(this.event(node, id, xid, `${id.entity}:${xid}:${prev ? ts : 'first'}`, ts, { metric: 'DCGM_EXP_XID_ERRORS_COUNT', count: added, window_count: count }));
   }
 
   private event(node: string, id: GpuIdentity, xid: number, idTail: string, ts: number, more: Record<string, unknown>): CapacityEventRecord {

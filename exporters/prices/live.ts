@@ -4,7 +4,7 @@
 // the last successful sync of its source.
 import { perCollector } from '../../collector/lifecycle/per-collector.ts';
 import type { PricePointRecord } from '../../collector/schema/tables.ts';
-import { timeMs } from './point.ts';
+import { seriesKey, timeMs } from './point.ts';
 
 export interface LivePrice {
   source: string;
@@ -67,7 +67,7 @@ export class LivePrices {
         usdPerHour: usd,
         effectiveFrom: eff,
       };
-      const k = [lp.provider, lp.instanceType, lp.region, lp.zone, lp.capacityType, lp.os].join('\u0001');
+      const k = seriesKey(p);
       const prev = this.series.get(k);
       if (!prev || prev.effectiveFrom <= eff) this.series.set(k, lp);
     }
