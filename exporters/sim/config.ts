@@ -4,7 +4,8 @@
 // node, budgets for the three tenants, and short intervals so a minute of traffic shows up everywhere.
 import { configSchema, type Config } from '../../collector/config/schema.ts';
 import { keyDigestHex } from '../../collector/security/keys.ts';
-import { SIM_PROVIDER, SIM_REGION, SIM_ZONE, type SimFleet } from './fleet.ts';
+import { SIM_PROVIDER, SIM_REGION, SIM_ZONE } from './catalog.ts';
+import type { SimFleet } from './fleet.ts';
 
 export interface DemoConfigOptions {
   dataDir: string;

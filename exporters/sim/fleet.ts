@@ -14,8 +14,6 @@ import { SimGpuNode } from './gpu-node.ts';
 import { SimModelServer } from './model-server.ts';
 import { Prng } from './prng.ts';
 
-export { SIM_MODELS, SIM_PROVIDER, SIM_REGION, SIM_SOURCE, SIM_ZONE } from './catalog.ts';
-
 export interface SimNodeInfo {
   node: string;
   instanceType: string;

@@ -105,6 +105,15 @@ const WORD_STATS = (() => {
   return { mean, sd: Math.sqrt(variance) };
 })();
 
+/** Chat template overhead: tokens a message costs besides its content. */
+const TOKENS_PER_MESSAGE = 4;
+
+/** Prompt tokens of a chat request's messages, as the simulated servers count them. */
+export function tokensOfMessages(messages: unknown): number {
+  if (!Array.isArray(messages)) return 1;
+  return messages.reduce((n: number, m: unknown) => n + TOKENS_PER_MESSAGE + tokensOf(String((m as { content?: unknown }).content ?? '')), 0);
+}
+
 /**
  * Prompt tokens of a call without writing its text (the history generator): the length of `words`
  * drawn words has the mean and spread of the text the live traffic would send (normal approximation),
@@ -112,5 +121,5 @@ const WORD_STATS = (() => {
  */
 export function promptTokensOf(rng: Prng, call: SimCall): number {
   const chars = Math.max(call.promptWords, Math.round(call.promptWords * WORD_STATS.mean - 1 + rng.normal(0, WORD_STATS.sd * Math.sqrt(call.promptWords))));
-  return 4 + Math.max(1, Math.ceil(chars / 4)) + (call.system ? 4 + tokensOf(call.system) : 0);
+  return TOKENS_PER_MESSAGE + Math.max(1, Math.ceil(chars / 4)) + (call.system ? TOKENS_PER_MESSAGE + tokensOf(call.system) : 0);
 }

@@ -11,12 +11,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { SimModel } from './catalog.ts';
-import { tokensOf } from './habits.ts';
+import { tokensOf, tokensOfMessages } from './habits.ts';
 import type { Prng } from './prng.ts';
 import { planRequest, serverLoad, SIM_ERRORS, tokenGapMs } from './serving.ts';
 import { SimVllmMetrics, type SimVllmRequest } from './vllm-page.ts';
-
-export type { SimModel } from './catalog.ts';
 
 export interface SimServerOptions {
   name: string;
@@ -333,12 +331,6 @@ export class SimModelServer {
       this.release();
     }
   }
-}
-
-function tokensOfMessages(messages: unknown): number {
-  if (!Array.isArray(messages)) return 1;
-  // Chat template overhead: a few tokens per message.
-  return messages.reduce((n: number, m: unknown) => n + 4 + tokensOf(String((m as { content?: unknown }).content ?? '')), 0);
 }
 
 function digestOf(name: string): string {

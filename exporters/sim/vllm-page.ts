@@ -53,12 +53,6 @@ export class VllmHistogram {
     this.sum += v * n;
     this.count += n;
   }
-
-  reset(): void {
-    this.counts.fill(0);
-    this.sum = 0;
-    this.count = 0;
-  }
 }
 
 /** Index of the first bound ≥ v (Prometheus `le`), bounds.length when above them all. */
