@@ -86,7 +86,7 @@ async function viaPipeline(store: Awaited<ReturnType<typeof openStore>>, signal:
   return { path: 'llmeter pipeline', rows: ROWS, seconds, cpuSeconds: cpuSince(c0), peakRssMb: peakRss / 2 ** 20, rssByRound };
 }
 
-async function viaFile(store: Awaited<ReturnType<typeof openStore>>, table: string, signal: 'llm_request' | 'gpu_sample', make: (i: number) => object, dir: string): Promise<Result> {
+async function viaFile(store: Awaited<ReturnType<typeof openStore>>, table: string, signal: 'llm_request' | 'gpu_sample', make: (i: number) => object, dir: string, onOneThread = false): Promise<Result> {
   // The same rows, already normalised the way the collector sends them, written to a file first
   // (not timed): this is the engine parsing JSONEachRow and writing parts on its own.
   const file = path.join(dir, `${table}.ndjson`);
@@ -102,9 +102,10 @@ async function viaFile(store: Awaited<ReturnType<typeof openStore>>, table: stri
   peakRss = process.memoryUsage.rss();
   const c0 = process.cpuUsage();
   const t = performance.now();
-  await store.command(`INSERT INTO ${store.database}.${table} SELECT * FROM file('${file}', JSONCompactEachRow)`);
+  await store.command(`INSERT INTO ${store.database}.${table} SELECT * FROM file('${file}', JSONCompactEachRow)${onOneThread ? ' SETTINGS input_format_parallel_parsing = 0' : ''}`);
   const seconds = (performance.now() - t) / 1000;
-  return { path: `ClickHouse file() (${(statSync(file).size / 2 ** 20).toFixed(0)} MiB)`, rows: ROWS, seconds, cpuSeconds: cpuSince(c0), peakRssMb: peakRss / 2 ** 20 };
+  const name = onOneThread ? 'ClickHouse file(), parsed on one thread as the store does' : `ClickHouse file() (${(statSync(file).size / 2 ** 20).toFixed(0)} MiB)`;
+  return { path: name, rows: ROWS, seconds, cpuSeconds: cpuSince(c0), peakRssMb: peakRss / 2 ** 20 };
 }
 
 async function viaDirectInserts(store: Awaited<ReturnType<typeof openStore>>, table: string, signal: 'llm_request' | 'gpu_sample', make: (i: number) => object): Promise<Result> {
@@ -146,6 +147,9 @@ for (const [table, signal] of [
   };
   const limit = await viaFile(store, table, signal, make, dir);
   await reset();
+  // The store's own inserts parse on one thread (collector/store/store.ts): the same engine path.
+  const oneThread = await viaFile(store, table, signal, make, dir, true);
+  await reset();
   const direct = await viaDirectInserts(store, table, signal, make);
   await reset();
   const ours = await viaPipeline(store, signal, make);
@@ -158,6 +162,7 @@ for (const [table, signal] of [
     `| ${table} | ${r.path} | ${Math.round(rate(r)).toLocaleString('en')} | ${(rate(r) / rate(limit)).toFixed(2)} | ${Math.round(cpuRate(r)).toLocaleString('en')} | ${(cpuRate(r) / cpuRate(limit)).toFixed(2)} | ${rss} |`;
   lines.push(
     row(limit, limit.peakRssMb.toFixed(0)),
+    row(oneThread, oneThread.peakRssMb.toFixed(0)),
     row(direct, direct.peakRssMb.toFixed(0)),
     row(ours, `${ours.peakRssMb.toFixed(0)} (RSS at 0/25/50/75%: ${ours.rssByRound.map((b) => (b / 2 ** 20).toFixed(0)).join(' / ')} MiB)`),
   );

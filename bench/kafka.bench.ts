@@ -21,7 +21,7 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { Registry } from 'prom-client';
 import { silentLogger } from '../collector/log.ts';
-import { Pipeline, storeInserter } from '../collector/pipeline/pipeline.ts';
+import { codecFor, Pipeline, storeInserter } from '../collector/pipeline/pipeline.ts';
 import { kafkaConsumerSchema } from '../collector/transport/kafka/config.ts';
 import { validatorFor, type Row } from '../collector/records/validate.ts';
 import { openTestStore } from '../test/helpers/store.ts';
@@ -130,10 +130,11 @@ try {
     return v.row;
   });
   const inserter = storeInserter(t.store);
+  const codec = codecFor('llm_requests');
   mark();
   t0 = performance.now();
   for (let i = 0; i < N; i += MAX_BATCH * 2) {
-    await Promise.all([0, MAX_BATCH].filter((o) => i + o < N).map((o) => inserter.insert('llm_requests', validRows.slice(i + o, i + o + MAX_BATCH), `bench-raw-${i + o}`)));
+    await Promise.all([0, MAX_BATCH].filter((o) => i + o < N).map((o) => inserter.insert('llm_requests', codec.encode(validRows.slice(i + o, i + o + MAX_BATCH)), `bench-raw-${i + o}`)));
   }
   add('ClickHouse insert alone (rows ready)', '—', N, 0, (performance.now() - t0) / 1000, `${MAX_BATCH}-row inserts, 2 at a time`);
 

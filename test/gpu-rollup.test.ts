@@ -1,21 +1,23 @@
 // The GPU hourly rollup is filled by a view that does not group: the rollup table's own aggregation
 // (on insert and on merge) must give exactly what grouping the raw rows gives.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { storeInserter } from '../collector/pipeline/pipeline.ts';
-import { validatorFor, type Row } from '../collector/records/validate.ts';
+import { codecFor, storeInserter } from '../collector/pipeline/pipeline.ts';
+import { validatorFor } from '../collector/records/validate.ts';
+import type { RowLines } from '../collector/store/row-lines.ts';
 import { migrate } from '../collector/schema/migrations.ts';
 import type { GpuSampleRecord } from '../collector/schema/tables.ts';
 import { openTestStore, type TestStore } from './helpers/store.ts';
 
 const T0 = Date.UTC(2026, 2, 1, 10);
 
-function rows(records: GpuSampleRecord[]): Row[] {
+function rows(records: GpuSampleRecord[]): RowLines {
   const v = validatorFor('gpu_sample');
-  return records.map((r) => {
+  const valid = records.map((r) => {
     const out = v(r);
     if (!out.ok) throw new Error(out.errors.join('; '));
     return out.row;
   });
+  return codecFor('gpu_metrics').encode(valid);
 }
 
 interface HourRow {

@@ -4,9 +4,9 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../collector/config/schema.ts';
 import { silentLogger } from '../collector/log.ts';
-import { Pipeline, storeInserter } from '../collector/pipeline/pipeline.ts';
+import { codecFor, Pipeline, storeInserter } from '../collector/pipeline/pipeline.ts';
 import type { Inserter } from '../collector/pipeline/table-writer.ts';
-import { llmRequests, type LlmRequestRecord } from '../collector/schema/tables.ts';
+import { gpuMetrics, llmRequests, type LlmRequestRecord } from '../collector/schema/tables.ts';
 import { count, openTestStore, tempDir, type TestStore } from './helpers/store.ts';
 
 const REQUEST_ID = Object.keys(llmRequests.columns).indexOf('request_id');
@@ -87,7 +87,7 @@ describe('pipeline into embedded ClickHouse', () => {
     // Fault injection: the "engine" refuses any batch containing the poisoned request id.
     const picky: Inserter = {
       async insert(table, rows, token) {
-        if (table === 'llm_requests' && rows.some((r) => r[REQUEST_ID] === 'split-13')) {
+        if (table === 'llm_requests' && codecFor(table).decode(rows).some((r) => r[REQUEST_ID] === 'split-13')) {
           throw Object.assign(new Error('Cannot parse input: expected , before: poisoned'), { code: '27' });
         }
         await real.insert(table, rows, token);
@@ -99,11 +99,36 @@ describe('pipeline into embedded ClickHouse', () => {
     await r.durable;
     await p.shutdown();
     expect(await count(t.store, `llm_requests WHERE tenant = 'split'`)).toBe(39);
-    const dl = await t.store.queryRows<{ reason: string; payload: string }>(`SELECT reason, payload FROM dead_letters WHERE source = 'clickhouse'`);
+    const dl = await t.store.queryRows<{ reason: string; payload: string }>(`SELECT reason, payload FROM dead_letters WHERE signal = 'llm_request' AND source = 'clickhouse'`);
     expect(dl).toHaveLength(1);
     expect(dl[0]!.reason).toMatch(/^ClickHouse refused the row: Cannot parse input/);
     expect(JSON.parse(dl[0]!.payload).request_id).toBe('split-13');
     expect(await metric(registry, 'llmeter_batch_splits_total', { table: 'llm_requests' })).toBeGreaterThanOrEqual(5);
+  });
+
+  it('a refused packed run is retried row by row, so only its bad row is dead-lettered', async () => {
+    const real = storeInserter(t.store);
+    const GPU = Object.keys(gpuMetrics.columns);
+    const picky: Inserter = {
+      async insert(table, rows, token) {
+        if (table === 'gpu_metrics' && codecFor(table).decode(rows).some((r) => r[GPU.indexOf('field')] === 'poisoned')) {
+          throw Object.assign(new Error('Cannot parse input: poisoned'), { code: '27' });
+        }
+        await real.insert(table, rows, token);
+      },
+    };
+    const p = new Pipeline({ config: pipelineConfig({ batch_rows: 7 }), inserter: picky, registry: new Registry(), log: silentLogger });
+    // Two GPUs of five fields each: two runs, cut across batches of seven rows (a run is never split).
+    const ts = Date.UTC(2026, 10, 1, 12);
+    const samples = ['GPU-a', 'GPU-b'].flatMap((gpu) => ['f1', 'f2', gpu === 'GPU-b' ? 'poisoned' : 'f3', 'f4', 'f5'].map((field, i) => ({ ts, node: 'packed-node', gpu_uuid: gpu, field, value: i })));
+    const r = await p.submit('gpu_sample', samples, { source: 'test' });
+    expect(r.accepted).toBe(10);
+    await r.durable;
+    await p.shutdown();
+    const stored = await t.store.queryRows<{ gpu_uuid: string; field: string; value: number }>(`SELECT gpu_uuid, field, value FROM gpu_metrics WHERE node = 'packed-node' ORDER BY gpu_uuid, field`);
+    expect(stored.map((x) => `${x.gpu_uuid}/${x.field}=${x.value}`)).toEqual(['GPU-a/f1=0', 'GPU-a/f2=1', 'GPU-a/f3=2', 'GPU-a/f4=3', 'GPU-a/f5=4', 'GPU-b/f1=0', 'GPU-b/f2=1', 'GPU-b/f4=3', 'GPU-b/f5=4']);
+    const dl = await t.store.queryRows<{ payload: string }>(`SELECT payload FROM dead_letters WHERE signal = 'gpu_sample' AND source = 'clickhouse'`);
+    expect(dl.map((d) => (JSON.parse(d.payload) as { field: string; gpu_uuid: string })).map((x) => `${x.gpu_uuid}/${x.field}`)).toEqual(['GPU-b/poisoned']);
   });
 
   it('a full queue pauses producers, and shutdown flushes everything it holds', async () => {
@@ -147,7 +172,7 @@ describe('pipeline into embedded ClickHouse', () => {
     const real = storeInserter(t.store);
     const spy: Inserter = {
       async insert(table, rows, token) {
-        sizes.push(rows.length);
+        sizes.push(rows.count);
         await real.insert(table, rows, token);
       },
     };
@@ -163,7 +188,7 @@ describe('pipeline into embedded ClickHouse', () => {
     const real = storeInserter(t.store);
     const spy: Inserter = {
       async insert(table, rows, token) {
-        cuts.push({ rows: rows.length, at: performance.now() });
+        cuts.push({ rows: rows.count, at: performance.now() });
         await real.insert(table, rows, token);
       },
     };

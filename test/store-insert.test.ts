@@ -1,9 +1,10 @@
-// The embedded store's insert: rows written to a file the engine reads, packed into arrays where a
-// table declares columns that vary within runs of otherwise equal rows.
+// Rows as insert lines, packed into arrays where a table declares columns that vary within runs of
+// otherwise equal rows, and the embedded store's insert: the lines written to a file the engine reads.
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prepareInsert } from '../collector/store/embedded-insert.ts';
+import { insertSelectSql } from '../collector/store/insert-sql.ts';
+import { RowCodec, RowLines } from '../collector/store/row-lines.ts';
 import { insertDirFor } from '../collector/store/store.ts';
 import { openTestStore, tempDir, type TestStore } from './helpers/store.ts';
 
@@ -36,29 +37,84 @@ async function stored(ts: string): Promise<unknown[][]> {
   return rows.map((r) => [r.host, r.dev, r.field, r.value, r.labels]);
 }
 
-describe('embedded insert', () => {
-  it('packs runs of rows that differ only in the packed columns, one line per run', () => {
-    const p = prepareInsert('db.samples', { columns: COLUMNS, types: COLUMNS.map(() => 'String'), pack: PACK }, gpuRows('2026-11-01 00:00:00.000', 3, 4));
-    expect(Buffer.concat(p.data).toString().trimEnd().split('\n')).toHaveLength(3);
-    expect(p.statement('/x/1.ndjson')).toMatch(/ARRAY JOIN __packed_field AS field, __packed_value AS value, __packed_labels AS labels$/);
+describe('rows as lines', () => {
+  const packed = new RowCodec(COLUMNS, PACK);
+
+  it('packs runs of rows that differ only in the packed columns, one line per run, and reads them back', () => {
+    const rows = gpuRows('2026-11-01 00:00:00.000', 3, 4);
+    const lines = packed.encode(rows);
+    expect(lines.lineCount).toBe(3);
+    expect(lines.runs).toEqual([4, 4, 4]);
+    expect(lines.count).toBe(12);
+    expect(packed.decode(lines)).toEqual(rows);
+    expect(Buffer.concat(lines.chunks).toString()).toBe(lines.lines().join('\n') + '\n');
   });
 
-  it('sends rows flat when runs average under two rows, and when the table packs nothing', () => {
+  it('keeps a run of one as a line of one-element arrays, and a flat table one row per line', () => {
     const alternating = gpuRows('2026-11-01 00:00:00.000', 4, 1);
-    const p = prepareInsert('samples', { columns: COLUMNS, types: COLUMNS.map(() => 'String'), pack: PACK }, alternating);
-    expect(Buffer.concat(p.data).toString().trimEnd().split('\n')).toHaveLength(4);
-    expect(p.statement('/x/1.ndjson')).not.toMatch(/ARRAY JOIN/);
-    const q = prepareInsert('samples', { columns: COLUMNS, types: COLUMNS.map(() => 'String') }, gpuRows('2026-11-01 00:00:00.000', 1, 4));
-    expect(Buffer.concat(q.data).toString().trimEnd().split('\n')).toHaveLength(4);
+    const lines = packed.encode(alternating);
+    expect(lines.runs).toEqual([1, 1, 1, 1]);
+    expect(packed.decode(lines)).toEqual(alternating);
+    const flat = new RowCodec(COLUMNS);
+    const f = flat.encode(gpuRows('2026-11-01 00:00:00.000', 1, 4));
+    expect(f.runs).toBeUndefined();
+    expect(f.lines().map((l) => JSON.parse(l) as unknown)).toEqual(gpuRows('2026-11-01 00:00:00.000', 1, 4));
+  });
+
+  it('splits a packed line into one line per row, so a refused run can be retried row by row', () => {
+    const rows = gpuRows('2026-11-01 00:00:00.000', 1, 3);
+    const one = packed.encode(rows);
+    const split = packed.splitLine(one.lines()[0]!);
+    expect(split.lineCount).toBe(3);
+    expect(split.count).toBe(3);
+    expect(split.lines().map((l) => packed.decodeLine(l))).toEqual(rows.map((r) => [r]));
+    expect(split.slice(1).count).toBe(2);
+  });
+
+  it('slices lines across the buffers of joined parts, sharing their memory, and counts packed rows by run', () => {
+    const flat = new RowCodec(COLUMNS);
+    const rows = Array.from({ length: 30 }, (_, i) => ['2026-11-01 00:00:00.000', HOST, `GPU-${i}`, 'f', i, {}]);
+    const joined = RowLines.concat([flat.encode(rows.slice(0, 10)), flat.encode(rows.slice(10, 25)), flat.encode(rows.slice(25))]);
+    expect(joined.chunks).toHaveLength(3);
+    expect(joined.count).toBe(30);
+    for (const [from, to] of [[0, 30], [3, 7], [8, 12], [9, 26], [25, 30], [29, 30], [12, 12]] as const) {
+      const part = joined.slice(from, to);
+      expect(part.count).toBe(to - from);
+      expect(flat.decode(part)).toEqual(rows.slice(from, to));
+      for (const c of part.chunks) expect(c.at(-1)).toBe(10);
+    }
+    expect(joined.slice(4).chunks[0]!.buffer).toBe(joined.chunks[0]!.buffer);
+    const runs = packed.encode([...gpuRows('2026-11-01 00:00:00.000', 2, 3), ...gpuRows('2026-11-01 00:00:15.000', 1, 5)]);
+    expect(runs.runs).toEqual([3, 3, 5]);
+    expect([runs.linesFor(1), runs.linesFor(3), runs.linesFor(4), runs.linesFor(100)]).toEqual([1, 1, 2, 3]);
+    expect(runs.slice(1).count).toBe(8);
+  });
+});
+
+describe('insert statements', () => {
+  it('reads a file on the embedded engine and the request body on a server, packed runs expanded by ARRAY JOIN', () => {
+    const codec = new RowCodec(COLUMNS, PACK);
+    const types = ['DateTime64(3)', 'String', 'String', 'String', 'Float64', 'Map(String, String)'];
+    const file = insertSelectSql('db.samples', codec, types, { file: '/x/1.ndjson' });
+    expect(file).toBe(
+      "INSERT INTO `db`.`samples` (ts, host, dev, field, value, labels) SELECT ts, host, dev, field, value, labels FROM file('/x/1.ndjson', JSONCompactEachRow, " +
+        "'ts DateTime64(3), host String, dev String, __packed_field Array(String), __packed_value Array(Float64), __packed_labels Array(Map(String, String))') " +
+        'ARRAY JOIN __packed_field AS field, __packed_value AS value, __packed_labels AS labels',
+    );
+    expect(insertSelectSql('samples', new RowCodec(['a']), ['String'], 'request body')).toBe("INSERT INTO `samples` (a) SELECT a FROM input('a String') FORMAT JSONCompactEachRow");
   });
 
   it('quotes settings and file names, and refuses names that are not plain identifiers', () => {
-    const p = prepareInsert('samples', { columns: ['a'], types: ['String'] }, [['x']], { insert_deduplication_token: "it's", insert_deduplicate: 1 });
-    expect(p.statement("/d/it's.ndjson")).toContain("SETTINGS insert_deduplication_token = 'it\\'s', insert_deduplicate = 1 SELECT a FROM file('/d/it\\'s.ndjson'");
-    expect(() => prepareInsert('samples; DROP TABLE x', { columns: ['a'], types: ['String'] }, [['x']])).toThrow(/not a plain identifier/);
-    expect(() => prepareInsert('samples', { columns: ['a'], types: ['String'], pack: ['b'] }, [['x']])).toThrow(/packed column b/);
+    const a = new RowCodec(['a']);
+    expect(insertSelectSql('samples', a, ['String'], { file: "/d/it's.ndjson" }, { insert_deduplication_token: "it's", insert_deduplicate: 1 })).toContain(
+      "SETTINGS insert_deduplication_token = 'it\\'s', insert_deduplicate = 1 SELECT a FROM file('/d/it\\'s.ndjson'",
+    );
+    expect(() => insertSelectSql('samples; DROP TABLE x', a, ['String'], 'request body')).toThrow(/not a plain identifier/);
+    expect(() => new RowCodec(['a'], ['b'])).toThrow(/packed column b/);
   });
+});
 
+describe('embedded insert', () => {
   it('stores packed rows exactly as sent, awkward strings and maps included, and leaves no file behind', async () => {
     const ts = '2026-11-01 00:00:15.000';
     const rows = gpuRows(ts, 3, 5);

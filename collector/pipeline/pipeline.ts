@@ -9,7 +9,8 @@ import type { Logger } from '../log.ts';
 import { chTime } from '../schema/columns.ts';
 import { deadLetters, SIGNAL_TABLES, SIGNALS, type Signal, type SignalRecords } from '../schema/tables.ts';
 import { columnNames, rowToObject, validatorFor, type Row } from '../records/validate.ts';
-import type { RowsShape, Store } from '../store/store.ts';
+import { RowCodec } from '../store/row-lines.ts';
+import type { Store } from '../store/store.ts';
 import { PipelineMetrics } from './metrics.ts';
 import { TableWriter, type EnqueueOptions, type Inserter } from './table-writer.ts';
 
@@ -56,24 +57,32 @@ export class Unparsable {
 const DEAD_COLUMNS = columnNames(deadLetters);
 const DEAD_SIGNAL = DEAD_COLUMNS.indexOf('signal');
 
+// Rows name their columns, so columns a later migration adds take their defaults here.
+const CODECS = new Map([...SIGNALS.map((s) => SIGNAL_TABLES[s]), deadLetters].map((t) => [t.name, new RowCodec(columnNames(t), t.pack)]));
+
+/** How a pipeline table's rows travel as lines. */
+export function codecFor(table: string): RowCodec {
+  const c = CODECS.get(table);
+  if (!c) throw new Error(`no pipeline table ${table}`);
+  return c;
+}
+
 export function storeInserter(store: Store): Inserter {
   // Through Distributed tables an insert is acknowledged only once the shards have the rows, so an
   // acknowledgement (and the Kafka commit that follows it) never runs ahead of the data.
   const cluster = store.ddlTarget().cluster !== undefined;
-  // Rows name their columns, so columns a later migration adds take their defaults here.
-  const shapes = new Map<string, RowsShape>([...SIGNALS.map((s) => SIGNAL_TABLES[s]), deadLetters].map((t) => [t.name, { columns: columnNames(t), pack: t.pack }]));
   return {
     insert: (table, rows, token) =>
-      store.insertRows(
+      store.insertLines(
         `${store.database}.${table}`,
         rows,
+        codecFor(table),
         {
           insert_deduplicate: 1,
           insert_deduplication_token: token,
           deduplicate_blocks_in_dependent_materialized_views: 1,
           ...(cluster ? { distributed_foreground_insert: 1 } : {}),
         },
-        shapes.get(table),
       ),
   };
 }
@@ -102,6 +111,7 @@ export class Pipeline implements RecordSink, Component {
     const spillDir = o.spillDir;
     this.dead = new TableWriter({
       table: deadLetters,
+      codec: codecFor(deadLetters.name),
       config: o.config,
       inserter: o.inserter,
       metrics: this.metrics,
@@ -114,6 +124,7 @@ export class Pipeline implements RecordSink, Component {
       const table = SIGNAL_TABLES[signal];
       this.writers.set(signal, new TableWriter({
         table,
+        codec: codecFor(table.name),
         config: o.config,
         inserter: o.inserter,
         metrics: this.metrics,
@@ -160,10 +171,11 @@ export class Pipeline implements RecordSink, Component {
     if (dead.length > 0) {
       this.metrics.rowsRejected.inc({ signal, source: origin.source }, dead.length);
       this.metrics.deadLetters.inc({ signal, source: origin.source }, dead.length);
-      const d = await this.dead.enqueue(dead, opts?.token !== undefined ? { token: `${opts.token}/dead` } : {});
+      const d = await this.dead.enqueue(codecFor(deadLetters.name).encode(dead), opts?.token !== undefined ? { token: `${opts.token}/dead` } : {});
       durables.push(d.durable);
     }
-    const r = await this.writer(signal).enqueue(good, opts);
+    // Encoded now, while the rows are young: the queue holds only their lines (row-lines.ts).
+    const r = await this.writer(signal).enqueue(codecFor(SIGNAL_TABLES[signal].name).encode(good), opts);
     durables.push(r.durable);
     return {
       accepted: r.accepted,
@@ -179,12 +191,12 @@ export class Pipeline implements RecordSink, Component {
     this.metrics.rowsReceived.inc({ signal, source: origin.source });
     this.metrics.rowsRejected.inc({ signal, source: origin.source });
     this.metrics.deadLetters.inc({ signal, source: origin.source });
-    await this.dead.enqueue([this.deadLetterRow(signal, payload, reason, origin, offset)]);
+    await this.dead.enqueue(codecFor(deadLetters.name).encode([this.deadLetterRow(signal, payload, reason, origin, offset)]));
   }
 
   private deadLetter(signal: string, row: Record<string, unknown>, reason: string, origin: Origin): Promise<unknown> {
     this.metrics.deadLetters.inc({ signal, source: origin.source });
-    return this.dead.enqueue([this.deadLetterRow(signal, row, reason, origin)]);
+    return this.dead.enqueue(codecFor(deadLetters.name).encode([this.deadLetterRow(signal, row, reason, origin)]));
   }
 
   private deadLetterRow(signal: string, record: unknown, reason: string, origin: Origin, offset?: number): Row {

@@ -12,10 +12,13 @@ import type { Logger } from '../log.ts';
 import { rowToObject, type Row } from '../records/validate.ts';
 import type { TableDef } from '../schema/tables.ts';
 import { classifyInsertError, errorMessage } from '../store/errors.ts';
+import { RowLines, type RowCodec } from '../store/row-lines.ts';
+
+const EMPTY = new RowLines([], [], undefined);
 import type { PipelineMetrics } from './metrics.ts';
 
 export interface Inserter {
-  insert(table: string, rows: readonly Row[], dedupToken: string): Promise<void>;
+  insert(table: string, rows: RowLines, dedupToken: string): Promise<void>;
 }
 
 /** What happens to rows ClickHouse refuses as bad data, one by one. */
@@ -41,7 +44,7 @@ export interface EnqueueResult {
 }
 
 interface Batch {
-  rows: Row[];
+  rows: RowLines;
   token: string;
   cutAt: number;
   acks: (() => void)[];
@@ -55,6 +58,8 @@ interface Waiter {
 
 export interface TableWriterOptions {
   table: TableDef;
+  /** How the table's rows are lines; also turns a refused or spilled line back into rows. */
+  codec: RowCodec;
   config: PipelineConfig;
   inserter: Inserter;
   metrics: PipelineMetrics;
@@ -67,6 +72,7 @@ export interface TableWriterOptions {
 export class TableWriter {
   readonly table: string;
   private readonly def: TableDef;
+  private readonly codec: RowCodec;
   private readonly cfg: PipelineConfig;
   private readonly inserter: Inserter;
   private readonly m: PipelineMetrics;
@@ -76,7 +82,8 @@ export class TableWriter {
   private readonly runId = randomUUID().slice(0, 8);
   private seq = 0;
 
-  private buffer: Row[] = [];
+  private buffer: RowLines[] = [];
+  private bufferRows = 0;
   private bufferAcks: (() => void)[] = [];
   /** When the buffer's batch must be cut: the earliest deadline of the rows in it. */
   private bufferDue = 0;
@@ -95,6 +102,7 @@ export class TableWriter {
 
   constructor(o: TableWriterOptions) {
     this.def = o.table;
+    this.codec = o.codec;
     this.table = o.table.name;
     this.cfg = o.config;
     this.inserter = o.inserter;
@@ -119,8 +127,8 @@ export class TableWriter {
    * as long as the waiting room, as large as the queue itself, has space; past that, rows are dropped
    * and counted. With `onFull: 'drop'` a full queue drops at once.
    */
-  async enqueue(rows: Row[], opts: EnqueueOptions = {}): Promise<EnqueueResult> {
-    const n = rows.length;
+  async enqueue(rows: RowLines, opts: EnqueueOptions = {}): Promise<EnqueueResult> {
+    const n = rows.count;
     if (n === 0) return { accepted: 0, dropped: 0, durable: Promise.resolve() };
     if (this.closed) return this.drop(n, 'closed');
     if (this.held + n > this.cfg.queue_capacity && this.held > 0) {
@@ -144,29 +152,37 @@ export class TableWriter {
   }
 
   /**
-   * Adds rows to the buffer, cutting batches of `batchRows`; `ack` runs when every piece landed. The
-   * rows may wait `waitMs` for their batch to fill.
+   * Adds rows to the buffer, cutting batches of `batchRows` (a packed line is never split, so a
+   * batch may pass that by less than one line's rows); `ack` runs when every piece landed. The rows
+   * may wait `waitMs` for their batch to fill.
    */
-  private append(rows: Row[], ack: () => void, waitMs: number): void {
+  private append(rows: RowLines, ack: () => void, waitMs: number): void {
     let pieces = 0;
     let sealed = false;
     const piece = () => {
       if (--pieces === 0 && sealed) ack();
     };
     const max = this.cfg.batch_rows;
-    let i = 0;
-    while (i < rows.length) {
+    let rest = rows;
+    while (rest.lineCount > 0) {
       const due = Date.now() + waitMs;
       if (this.buffer.length === 0 || due < this.bufferDue) this.bufferDue = due;
-      const take = Math.min(max - this.buffer.length, rows.length - i);
-      if (this.buffer.length === 0 && take === max) this.buffer = rows.slice(i, i + take);
-      else for (let k = i; k < i + take; k++) this.buffer.push(rows[k]!);
-      i += take;
+      let part = rest;
+      const room = max - this.bufferRows;
+      if (rest.count > room) {
+        const k = rest.linesFor(room);
+        part = rest.slice(0, k);
+        rest = rest.slice(k);
+      } else {
+        rest = EMPTY;
+      }
+      this.buffer.push(part);
+      this.bufferRows += part.count;
       if (this.bufferAcks[this.bufferAcks.length - 1] !== piece) {
         pieces++;
         this.bufferAcks.push(piece);
       }
-      if (this.buffer.length >= max) this.cut();
+      if (this.bufferRows >= max) this.cut();
     }
     sealed = true;
     if (pieces === 0) ack();
@@ -214,8 +230,9 @@ export class TableWriter {
       this.timer = undefined;
     }
     if (this.buffer.length === 0) return;
-    this.ready.push({ rows: this.buffer, token: `${this.table}-${this.runId}-${++this.seq}`, cutAt: Date.now(), acks: this.bufferAcks });
+    this.ready.push({ rows: RowLines.concat(this.buffer), token: `${this.table}-${this.runId}-${++this.seq}`, cutAt: Date.now(), acks: this.bufferAcks });
     this.buffer = [];
+    this.bufferRows = 0;
     this.bufferAcks = [];
   }
 
@@ -229,7 +246,7 @@ export class TableWriter {
         this.inflight--;
         this.inflightBatches.delete(batch);
         this.m.inflightInserts.set({ table: this.table }, this.inflight);
-        this.held -= batch.rows.length;
+        this.held -= batch.rows.count;
         this.m.queueRows.set({ table: this.table }, this.held);
         for (const a of batch.acks) a();
         this.wakeWaiters();
@@ -240,57 +257,60 @@ export class TableWriter {
   }
 
   private async run(batch: Batch): Promise<void> {
-    this.m.batchRows.observe({ table: this.table }, batch.rows.length);
+    this.m.batchRows.observe({ table: this.table }, batch.rows.count);
     const done = await this.insertWithRetry(batch.rows, batch.token);
     if (done) this.m.queueWaitSeconds.observe({ table: this.table }, (Date.now() - batch.cutAt) / 1000);
     else this.spill(batch.rows);
   }
 
   /** Returns false only when shutdown gave up on the rows (they are spilled by the caller). */
-  private async insertWithRetry(rows: readonly Row[], token: string): Promise<boolean> {
+  private async insertWithRetry(rows: RowLines, token: string): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       const t0 = performance.now();
       try {
         await this.inserter.insert(this.table, rows, token);
         this.m.insertSeconds.observe({ table: this.table }, (performance.now() - t0) / 1000);
-        this.m.rowsWritten.inc({ table: this.table }, rows.length);
+        this.m.rowsWritten.inc({ table: this.table }, rows.count);
         return true;
       } catch (err) {
         const cls = classifyInsertError(err);
-        if ((cls === 'bad_data' || cls === 'too_large') && rows.length > 1) {
+        if ((cls === 'bad_data' || cls === 'too_large') && rows.count > 1) {
           this.m.batchSplits.inc({ table: this.table, class: cls });
-          const mid = rows.length >> 1;
-          const a = await this.insertWithRetry(rows.slice(0, mid), `${token}/a`);
-          const b = await this.insertWithRetry(rows.slice(mid), `${token}/b`);
+          // A single line holding a run is retried as one line per row.
+          const halves = rows.lineCount > 1 ? rows : this.codec.splitLine(rows.lines()[0]!);
+          const mid = halves.lineCount >> 1;
+          const a = await this.insertWithRetry(halves.slice(0, mid), `${token}/a`);
+          const b = await this.insertWithRetry(halves.slice(mid), `${token}/b`);
           return a && b;
         }
         if (cls === 'bad_data' || cls === 'too_large') {
-          this.onReject(rows[0]!, `ClickHouse refused the row: ${errorMessage(err).slice(0, 500)}`);
+          this.onReject(this.codec.decode(rows)[0] as Row, `ClickHouse refused the row: ${errorMessage(err).slice(0, 500)}`);
           return true;
         }
         if (this.stopRetries.signal.aborted) return false;
         this.m.insertRetries.inc({ table: this.table, class: cls });
         const wait = backoffMs(attempt, this.cfg.retry.initial_ms, this.cfg.retry.max_ms);
         const level = attempt + 1 >= this.cfg.retry.max_attempts ? 'error' : 'warn';
-        this.log[level]('insert failed; retrying', { table: this.table, rows: rows.length, attempt: attempt + 1, class: cls, in_ms: wait, error: errorMessage(err).slice(0, 300) });
+        this.log[level]('insert failed; retrying', { table: this.table, rows: rows.count, attempt: attempt + 1, class: cls, in_ms: wait, error: errorMessage(err).slice(0, 300) });
         await sleep(wait, this.stopRetries.signal);
         if (this.stopRetries.signal.aborted) return false;
       }
     }
   }
 
-  private spill(rows: readonly Row[]): void {
-    if (rows.length === 0) return;
+  private spill(rows: RowLines): void {
+    if (rows.count === 0) return;
     if (!this.spillDir) {
-      this.m.rowsDropped.inc({ table: this.table, reason: 'shutdown_timeout' }, rows.length);
-      this.log.error('rows lost at shutdown: no spill directory', { table: this.table, rows: rows.length });
+      this.m.rowsDropped.inc({ table: this.table, reason: 'shutdown_timeout' }, rows.count);
+      this.log.error('rows lost at shutdown: no spill directory', { table: this.table, rows: rows.count });
       return;
     }
     mkdirSync(this.spillDir, { recursive: true });
     const file = path.join(this.spillDir, `${this.table}-${Date.now()}-${this.runId}-${++this.seq}.ndjson`);
-    writeFileSync(file, rows.map((r) => JSON.stringify(rowToObject(this.def, r))).join('\n') + '\n');
-    this.m.rowsSpilled.inc({ table: this.table }, rows.length);
-    this.log.error('could not insert before the shutdown deadline; rows spilled to disk, reload with `llmeter ingest`', { table: this.table, rows: rows.length, file });
+    const objects = this.codec.decode(rows).map((r) => JSON.stringify(rowToObject(this.def, r as Row)));
+    writeFileSync(file, objects.join('\n') + '\n');
+    this.m.rowsSpilled.inc({ table: this.table }, rows.count);
+    this.log.error('could not insert before the shutdown deadline; rows spilled to disk, reload with `llmeter ingest`', { table: this.table, rows: rows.count, file });
   }
 
   /** Cuts the buffer and resolves when everything enqueued so far is in ClickHouse. */
@@ -329,7 +349,7 @@ export class TableWriter {
       this.stopRetries.abort();
       for (const b of this.ready.splice(0)) {
         this.spill(b.rows);
-        this.held -= b.rows.length;
+        this.held -= b.rows.count;
         for (const a of b.acks) a();
       }
       await flushed;

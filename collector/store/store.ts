@@ -2,11 +2,14 @@
 // differs: chDB in-process (embedded default) or a ClickHouse server over HTTP.
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import path from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings, type DataFormat } from '@clickhouse/client';
 import type { StoreConfig } from '../config/schema.ts';
 import type { DdlTarget } from '../schema/ddl.ts';
-import { prepareInsert } from './embedded-insert.ts';
+import { insertSelectSql } from './insert-sql.ts';
+import { RowCodec, type RowLines } from './row-lines.ts';
 
 export interface Store {
   readonly mode: 'embedded' | 'server';
@@ -20,11 +23,12 @@ export interface Store {
   queryText(sql: string, format: DataFormat, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<string>;
   insert(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void>;
   /**
-   * Positional rows (JSONCompactEachRow): the pipeline's fast path. With `columns`, the rows hold
-   * those columns in that order and the table's other columns take their defaults, so a collector
-   * keeps inserting while a newer one has added columns to a shared table (a rolling upgrade).
-   * `pack` names columns that vary within runs of otherwise equal rows (see embedded-insert.ts).
+   * Rows as lines (row-lines.ts): the pipeline's fast path. The lines hold `codec.columns` in that
+   * order and the table's other columns take their defaults, so a collector keeps inserting while a
+   * newer one has added columns to a shared table (a rolling upgrade).
    */
+  insertLines(table: string, data: RowLines, codec: RowCodec, settings?: ClickHouseSettings): Promise<void>;
+  /** Positional rows in `columns` order (every insertable column when absent), encoded and inserted as lines. */
   insertRows(table: string, rows: readonly (readonly unknown[])[], settings?: ClickHouseSettings, shape?: RowsShape): Promise<void>;
   ddlTarget(): DdlTarget;
   close(): Promise<void>;
@@ -39,6 +43,13 @@ export interface RowsShape {
 interface ChdbSession {
   queryAsync(sql: string): Promise<unknown>;
 }
+
+/**
+ * The embedded engine parses an insert's file on one thread: splitting it for parallel parsing
+ * costs about 15 % more CPU for the same rows (bench/README.md, "Ingest"), and on a collector's few
+ * cores the pipeline and concurrent inserts keep the others busy anyway.
+ */
+const EMBEDDED_INSERT_SETTINGS: ClickHouseSettings = { input_format_parallel_parsing: 0 };
 
 // Decimals and 64-bit integers come back as strings so money is never turned into a float.
 const READ_SETTINGS: ClickHouseSettings = {
@@ -91,30 +102,38 @@ class ClickHouseStore implements Store {
   }
 
   async insertRows(table: string, rows: readonly (readonly unknown[])[], settings?: ClickHouseSettings, shape?: RowsShape): Promise<void> {
-    const cols = shape?.columns && shape.columns.length > 0 ? shape.columns : undefined;
+    if (rows.length === 0) return;
+    const columns = shape?.columns && shape.columns.length > 0 ? shape.columns : [...(await this.typesOf(table, undefined)).keys()];
+    const codec = new RowCodec(columns, shape?.pack);
+    await this.insertLines(table, codec.encode(rows), codec, settings);
+  }
+
+  async insertLines(table: string, data: RowLines, codec: RowCodec, settings?: ClickHouseSettings): Promise<void> {
+    if (data.lineCount === 0) return;
+    const types = await this.typesOf(table, codec.columns);
+    const typeList = codec.columns.map((c) => types.get(c)!);
     if (this.chdb && this.insertDir) {
-      if (rows.length === 0) return;
       // The settings go in the statement itself, so they do not stick to the session.
-      const types = await this.typesOf(table, cols);
-      const columns = cols ?? [...types.keys()];
-      const prepared = prepareInsert(table, { columns, types: columns.map((c) => types.get(c)!), pack: shape?.pack }, rows, settings);
       const file = path.join(this.insertDir, `${++this.insertSeq}.ndjson`);
       try {
+        const buffers = data.chunks;
         const fh = await open(file, 'w');
         try {
-          const { bytesWritten } = await fh.writev(prepared.data);
-          const size = prepared.data.reduce((n, b) => n + b.length, 0);
+          const { bytesWritten } = await fh.writev(buffers);
+          const size = buffers.reduce((n, b) => n + b.length, 0);
           if (bytesWritten !== size) throw new Error(`insert into ${table}: wrote ${bytesWritten} of ${size} bytes to ${file}`);
         } finally {
           await fh.close();
         }
-        await this.chdb.queryAsync(prepared.statement(file));
+        await this.chdb.queryAsync(insertSelectSql(table, codec, typeList, { file }, { ...EMBEDDED_INSERT_SETTINGS, ...settings }));
       } finally {
         await rm(file, { force: true });
       }
       return;
     }
-    await this.client.insert({ table, values: rows as unknown[][], format: 'JSONCompactEachRow', clickhouse_settings: settings, ...(cols ? { columns: [...cols] as [string, ...string[]] } : {}) });
+    const r = await this.client.exec({ query: insertSelectSql(table, codec, typeList, 'request body'), values: Readable.from(data.chunks), clickhouse_settings: settings });
+    r.stream.resume();
+    await finished(r.stream);
   }
 
   /** The insertable columns of `table` (qualified or not) and their types, asked once per table. */

@@ -41,7 +41,7 @@ let redeliveries = 0;
 const inserter: Inserter = {
   async insert(table, rows, token) {
     await base.insert(table, rows, token);
-    send({ event: 'inserted', table, rows: rows.length, token });
+    send({ event: 'inserted', table, rows: rows.count, token });
     if (args.ackDelayMs > 0) await new Promise((r) => setTimeout(r, args.ackDelayMs));
   },
 };
