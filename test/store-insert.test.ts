@@ -84,6 +84,12 @@ describe('rows as lines', () => {
       for (const c of part.chunks) expect(c.at(-1)).toBe(10);
     }
     expect(joined.slice(4).chunks[0]!.buffer).toBe(joined.chunks[0]!.buffer);
+    const many = RowLines.concat(rows.map((r) => flat.encode([r])).concat(rows.map((r) => flat.encode([r])), rows.map((r) => flat.encode([r]))));
+    expect(many.chunks).toHaveLength(90);
+    const one = many.compacted();
+    expect(one.chunks).toHaveLength(1);
+    expect(flat.decode(one)).toEqual(flat.decode(many));
+    expect(joined.compacted()).toBe(joined);
     const runs = packed.encode([...gpuRows('2026-11-01 00:00:00.000', 2, 3), ...gpuRows('2026-11-01 00:00:15.000', 1, 5)]);
     expect(runs.runs).toEqual([3, 3, 5]);
     expect([runs.linesFor(1), runs.linesFor(3), runs.linesFor(4), runs.linesFor(100)]).toEqual([1, 1, 2, 3]);

@@ -13,9 +13,9 @@ import { rowToObject, type Row } from '../records/validate.ts';
 import type { TableDef } from '../schema/tables.ts';
 import { classifyInsertError, errorMessage } from '../store/errors.ts';
 import { RowLines, type RowCodec } from '../store/row-lines.ts';
+import type { PipelineMetrics } from './metrics.ts';
 
 const EMPTY = new RowLines([], [], undefined);
-import type { PipelineMetrics } from './metrics.ts';
 
 export interface Inserter {
   insert(table: string, rows: RowLines, dedupToken: string): Promise<void>;
@@ -230,7 +230,7 @@ export class TableWriter {
       this.timer = undefined;
     }
     if (this.buffer.length === 0) return;
-    this.ready.push({ rows: RowLines.concat(this.buffer), token: `${this.table}-${this.runId}-${++this.seq}`, cutAt: Date.now(), acks: this.bufferAcks });
+    this.ready.push({ rows: RowLines.concat(this.buffer).compacted(), token: `${this.table}-${this.runId}-${++this.seq}`, cutAt: Date.now(), acks: this.bufferAcks });
     this.buffer = [];
     this.bufferRows = 0;
     this.bufferAcks = [];
