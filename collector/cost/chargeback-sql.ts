@@ -209,18 +209,22 @@ export const USAGE_COLUMNS = 'node, tenant, model, pool, tier, priced, bases, re
 /** Node rows in the report's shape. */
 export const NODE_COLUMNS = 'node, pool, device_minutes, cost, used_cost, idle_resident, fallback_minutes, unpriced_minutes';
 
+/** The kept rows of a report's range: `<kind>_day` rows for its whole days, `<kind>_hour` rows for the hours around them. */
+function keptRange(kind: 'usage' | 'node'): string {
+  return `(kind = '${kind}_day' AND hour >= ${DAY_FROM} AND hour < ${DAY_TO})
+   OR (kind = '${kind}_hour' AND ((hour >= ${KEPT_FROM} AND hour < ${DAY_FROM}) OR (hour >= ${DAY_TO} AND hour < ${KEPT_TO})))`;
+}
+
 /** Usage rows of the kept hours of a report: daily rows for whole days, hourly rows for the rest. */
 export function keptUsageSql(): string {
   return `SELECT toDate(hour) AS day, ${USAGE_COLUMNS} FROM chargeback_rollup
-WHERE (kind = 'usage_day' AND hour >= ${DAY_FROM} AND hour < ${DAY_TO})
-   OR (kind = 'usage_hour' AND ((hour >= ${KEPT_FROM} AND hour < ${DAY_FROM}) OR (hour >= ${DAY_TO} AND hour < ${KEPT_TO})))`;
+WHERE ${keptRange('usage')}`;
 }
 
 /** Node rows of the kept hours of a report, daily where whole days allow. */
 export function keptNodesSql(): string {
   return `SELECT ${NODE_COLUMNS} FROM chargeback_rollup
-WHERE (kind = 'node_day' AND hour >= ${DAY_FROM} AND hour < ${DAY_TO})
-   OR (kind = 'node_hour' AND ((hour >= ${KEPT_FROM} AND hour < ${DAY_FROM}) OR (hour >= ${DAY_TO} AND hour < ${KEPT_TO})))`;
+WHERE ${keptRange('node')}`;
 }
 
 /** Where a report reads its rows: SQL subqueries over kept rollups and this report's scratch tables. */

@@ -82,8 +82,7 @@ export class ProxyState {
   }
 
   inflightDelta(upstream: string, model: string, delta: number): void {
-    this.cell(upstream, model).inflight += delta;
-    this.emit(upstream, model);
+    this.cellInflightDelta(this.cell(upstream, model), delta);
   }
 
   /** inflightDelta on a cell already looked up. */
