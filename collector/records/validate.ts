@@ -13,29 +13,35 @@ export type Validation = { ok: true; row: Row } | { ok: false; errors: string[] 
 
 export type Validator = (record: unknown) => Validation;
 
+/**
+ * The validator is generated as straight-line code, one statement per column: each column's read
+ * and check is then its own call site, which V8 inlines, where a loop over the columns makes one
+ * call site see every check and every field name. Three times faster on a 25-column request row
+ * (bench/README.md, "Ingest"). The code is built from the table's own column names (quoted with
+ * JSON.stringify) and passes each check and fallback in as an argument; no input reaches it.
+ */
 export function compileValidator(table: TableDef): Validator {
-  const fields = Object.entries(table.columns).map(([name, col]) => ({ name, col }));
-  const width = fields.length;
+  const fields = Object.entries(table.columns);
+  const params = ['Invalid'];
+  const args: unknown[] = [Invalid];
+  const lines = [`const row = new Array(${fields.length});`, 'let errors, v, out;'];
+  fields.forEach(([name, col], i) => {
+    params.push(`check${i}`, `fallback${i}`);
+    args.push(col.check, col.fallback);
+    const absent = col.required ? `(errors ??= []).push(${JSON.stringify(`${name}: required`)});` : `row[${i}] = fallback${i};`;
+    lines.push(
+      `v = rec[${JSON.stringify(name)}];`,
+      `if (v === undefined || (v === null && fallback${i} !== null)) { ${absent} }`,
+      `else { out = check${i}(v); if (out instanceof Invalid) (errors ??= []).push(${JSON.stringify(`${name}: `)} + out.reason); else row[${i}] = out; }`,
+    );
+  });
+  lines.push('return errors ? { ok: false, errors } : { ok: true, row };');
+  const columns = new Function(...params, `return function validateColumns(rec) {\n${lines.join('\n')}\n};`)(...args) as (rec: Record<string, unknown>) => Validation;
   return (record) => {
     if (typeof record !== 'object' || record === null || Array.isArray(record)) {
       return { ok: false, errors: [`record: expected a JSON object, got ${typeOf(record)}`] };
     }
-    const rec = record as Record<string, unknown>;
-    const row: Row = new Array(width);
-    let errors: string[] | undefined;
-    for (let i = 0; i < width; i++) {
-      const { name, col } = fields[i]!;
-      const v = rec[name];
-      if (v === undefined || (v === null && col.fallback !== null)) {
-        if (col.required) (errors ??= []).push(`${name}: required`);
-        else row[i] = col.fallback;
-        continue;
-      }
-      const out = col.check(v);
-      if (out instanceof Invalid) (errors ??= []).push(`${name}: ${out.reason}`);
-      else row[i] = out;
-    }
-    return errors ? { ok: false, errors } : { ok: true, row };
+    return columns(record as Record<string, unknown>);
   };
 }
 
