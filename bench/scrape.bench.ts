@@ -17,6 +17,7 @@ import { silentLogger } from '../collector/log.ts';
 import { ROLLUPS } from '../collector/schema/ddl.ts';
 import type { RecordSink } from '../collector/pipeline/pipeline.ts';
 import { startCollector } from '../collector/runtime.ts';
+import type { Store } from '../collector/store/store.ts';
 import { configSchema } from '../collector/config/schema.ts';
 import { DcgmMapper } from '../exporters/dcgm/map.ts';
 import { NodeDirectory } from '../exporters/inventory/directory.ts';
@@ -175,6 +176,20 @@ const discard: RecordSink = {
   },
 };
 
+/** A month of 15 s rounds, in seconds; and ClickHouse's merge selector joining parts about five at a time (merge_selector_base). */
+const MONTH_S = 30 * 86_400;
+const MERGE_FAN_IN = 5;
+
+/** CPU of merging every active gpu_metrics part into one (OPTIMIZE … FINAL), per row merged. */
+async function fullMergeCost(store: Store): Promise<{ parts: number; rows: number; usPerRow: number }> {
+  const [p] = await store.queryRows<{ parts: string; rows: string }>(`SELECT toString(count()) AS parts, toString(sum(rows)) AS rows FROM system.parts WHERE active AND database = currentDatabase() AND table = 'gpu_metrics'`);
+  const c0 = process.cpuUsage();
+  await store.command('OPTIMIZE TABLE gpu_metrics FINAL');
+  const c = process.cpuUsage(c0);
+  const rows = Number(p?.rows ?? 0);
+  return { parts: Number(p?.parts ?? 0), rows, usPerRow: rows > 0 ? (c.user + c.system) / rows : 0 };
+}
+
 interface FleetRun {
   wallMs: number;
   cpuSec: number;
@@ -253,6 +268,7 @@ async function fleet(nodes: number, rounds: number, samplesPerPage: number): Pro
       return runFleet(collector.pipeline, () => collector.pipeline.forceFlush(), port, nodes, rounds, cuts, settle);
     };
     const full = await runStored(0);
+    const merge = await fullMergeCost(collector.store);
     const spread = await runStored(cutsPerRound);
     const samples = nodes * samplesPerPage * rounds;
     const scale = 1000 / nodes;
@@ -269,6 +285,17 @@ async function fleet(nodes: number, rounds: number, samplesPerPage: number): Pro
     }
     console.log(`\ngpu_metrics rows stored per round: ${Math.round(full.rows / rounds).toLocaleString('en-US')} (CPU includes ClickHouse's own insert threads; process CPU, all threads)`);
     if (withoutViews.length > 0) console.log(`Materialized views dropped for this run: ${withoutViews.join(', ')}`);
+    // A month's partition rewrites each row at every merge level, and a short run holds only the first
+    // levels: the rest is estimated from the cost of one merge of the run's own parts.
+    const perRound = full.rows / rounds;
+    const levels = Math.log(MONTH_S / 15) / Math.log(MERGE_FAN_IN);
+    const steadyMergeS = perRound * levels * merge.usPerRow / 1e6;
+    const restS = (full.cpuSec - full.threads.filter(([n]) => n === 'MergeMutate').reduce((a, [, x]) => a + x, 0)) / rounds;
+    console.log(
+      `One merge of the default run's ${merge.parts} gpu_metrics parts (${merge.rows.toLocaleString('en-US')} rows): ${merge.usPerRow.toFixed(2)} µs of CPU a row. ` +
+        `A month's partition rewrites each row about log${MERGE_FAN_IN}(${Math.round(MONTH_S / 15).toLocaleString('en-US')} inserts) ≈ ${levels.toFixed(1)} times: ` +
+        `≈ ${steadyMergeS.toFixed(2)} s of merges a round, plus ${restS.toFixed(2)} s for the rest → about ${(((steadyMergeS + restS) / 15) * 100 * scale).toFixed(1)} % of one core in steady state (an estimate)`,
+    );
     for (const [name, r] of [['batches of batch_rows', full], [`${cutsPerRound} batches a round`, spread]] as const) {
       console.log(`End to end, ${name}: CPU per thread name over the ${rounds} measured rounds (s): ${r.threads.map(([n, s]) => `${n} ${s.toFixed(2)}`).join(', ')}`);
     }
