@@ -2,6 +2,7 @@
 // history generator (history.ts): the models and their speeds, the GPU boards, the node shapes (an
 // instance type with its prices, its GPUs, and the model server on it) and the server limits. Both
 // read the same numbers, so a demo run and a generated month behave alike.
+import { fnv1a } from './prng.ts';
 
 const GiB = 1024 ** 3;
 
@@ -121,10 +122,13 @@ export function simServerName(kind: SimServerKind, node: string): string {
 
 /** A GPU's UUID on a simulated node: fixed per node name and index, shaped like the real ones. */
 export function simGpuUuid(node: string, index: number): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < node.length; i++) h = Math.imul(h ^ node.charCodeAt(i), 16777619);
-  const hex = (h >>> 0).toString(16).padStart(8, '0');
+  const hex = fnv1a(node).toString(16).padStart(8, '0');
   return `GPU-5a${hex.slice(2)}-0000-4000-8000-${String(index).padStart(12, '0')}`;
+}
+
+/** A model's digest as Ollama reports it (64 hex digits, no `sha256:` prefix), fixed per name. */
+export function simModelDigest(name: string): string {
+  return fnv1a(name).toString(16).padStart(8, '0').repeat(8);
 }
 
 export const SIM_PROVIDER = 'sim';

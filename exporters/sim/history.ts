@@ -28,7 +28,7 @@
 // or every table's at once with historyChunks(options), one chunk at a time, or a small range whole
 // with generateHistory(options). The options are described in history-fleet.ts.
 import type { Signal, SignalRecords } from '../../collector/schema/tables.ts';
-import { OLLAMA_KEEP_ALIVE_MS, SIM_MODELS, SIM_PROVIDER, SIM_REGION, SIM_SOURCE, type SimModel } from './catalog.ts';
+import { OLLAMA_KEEP_ALIVE_MS, SIM_MODELS, SIM_PROVIDER, SIM_REGION, SIM_SOURCE, simModelDigest, type SimModel } from './catalog.ts';
 import { SimSpotPrice } from './fleet.ts';
 import { promptTokensOf, type SimCall } from './habits.ts';
 import { historyLayout, instanceIdOf, type HistoryGpu, type HistoryLayout, type HistoryNode, type HistoryOptions } from './history-fleet.ts';
@@ -149,12 +149,6 @@ const NO_POD: Pod = { namespace: '', pod: '', container: '' };
 
 function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
-}
-
-function digestOf(name: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619);
-  return `sha256:${(h >>> 0).toString(16).padStart(8, '0').repeat(8)}`;
 }
 
 function emptyRecords(): HistoryRecords {
@@ -577,7 +571,7 @@ class HistorySim {
             if (sp.from <= at) {
               // Busy or just used: keep_alive from now; idle: keep_alive from its last answer (later requests cannot change that).
               const expires = Math.floor(Math.min(sp.until, at + this.o.keepAliveMs));
-              out.model_state.push({ ts: at, server: s.name, node: n.node.name, model: m.name, digest: digestOf(m.name), size_bytes: m.sizeVram, size_vram_bytes: m.sizeVram, context_length: 4096, expires_at: expires });
+              out.model_state.push({ ts: at, server: s.name, node: n.node.name, model: m.name, digest: simModelDigest(m.name), size_bytes: m.sizeVram, size_vram_bytes: m.sizeVram, context_length: 4096, expires_at: expires });
               break;
             }
           }

@@ -10,7 +10,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { SimModel } from './catalog.ts';
+import { simModelDigest, type SimModel } from './catalog.ts';
 import { tokensOf, tokensOfMessages } from './habits.ts';
 import type { Prng } from './prng.ts';
 import { planRequest, serverLoad, SIM_ERRORS, tokenGapMs } from './serving.ts';
@@ -159,7 +159,7 @@ export class SimModelServer {
   }
 
   private tag(m: SimModel) {
-    return { name: m.name, model: m.name, modified_at: '2026-09-01T10:00:00Z', size: m.sizeVram, digest: digestOf(m.name), details: { parent_model: '', format: 'gguf', family: m.family, families: [m.family], parameter_size: m.parameterSize, quantization_level: 'Q4_K_M' } };
+    return { name: m.name, model: m.name, modified_at: '2026-09-01T10:00:00Z', size: m.sizeVram, digest: simModelDigest(m.name), details: { parent_model: '', format: 'gguf', family: m.family, families: [m.family], parameter_size: m.parameterSize, quantization_level: 'Q4_K_M' } };
   }
 
   private ps() {
@@ -331,12 +331,6 @@ export class SimModelServer {
       this.release();
     }
   }
-}
-
-function digestOf(name: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619);
-  return (h >>> 0).toString(16).padStart(8, '0').repeat(8);
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {

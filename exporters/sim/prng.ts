@@ -48,8 +48,15 @@ export class Prng {
 
   /** A child generator with its own stream, so parts of the simulation do not perturb each other. */
   fork(label: string): Prng {
-    let h = this.state ^ 0x811c9dc5;
-    for (let i = 0; i < label.length; i++) h = Math.imul(h ^ label.charCodeAt(i), 16777619);
-    return new Prng(h >>> 0);
+    return new Prng(fnv1a(label, this.state ^ FNV_OFFSET));
   }
+}
+
+const FNV_OFFSET = 0x811c9dc5;
+
+/** 32-bit FNV-1a of a string's UTF-16 code units: the simulation's stable names, ids and streams. */
+export function fnv1a(text: string, seed = FNV_OFFSET): number {
+  let h = seed;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return h >>> 0;
 }

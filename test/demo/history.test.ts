@@ -58,6 +58,15 @@ describe('history generator', () => {
     expect(new Set(history.llm_request.map((r) => r.backend))).toEqual(new Set(fleet.upstreams.map((u) => u.name)));
   });
 
+  it('records model digests as the live model servers report them', async () => {
+    const ollama = fleet.upstreams.find((u) => u.kind === 'ollama')!;
+    const tags = (await (await fetch(`${ollama.url}/api/tags`)).json()) as { models: { name: string; digest: string }[] };
+    const live = new Map(tags.models.map((m) => [m.name, m.digest]));
+    const states = history.model_state.filter((x) => live.has(x.model ?? ''));
+    expect(states.length).toBeGreaterThan(0);
+    for (const x of states) expect(x.digest).toBe(live.get(x.model ?? ''));
+  });
+
   it('repeats the demo\'s shapes and habits for larger fleets', () => {
     const big = generateHistory({ seed: 1, from: FROM, to: FROM + HOUR, nodes: 6, tenants: 7 });
     expect(new Set(big.node.map((n) => n.node)).size).toBe(6);
