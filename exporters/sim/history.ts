@@ -123,14 +123,42 @@ function emittedBy(x: number, firstAt: number, gap: number, tokens: number): num
   return x < firstAt ? 0 : Math.min(tokens, Math.floor((x - firstAt) / gap) + 1);
 }
 
+/** Which request a row is for: the run's seed and sequence number, its arrival, tenant and call. */
+interface RequestOf {
+  seed: number;
+  seq: number;
+  t: number;
+  tenant: string;
+  call: SimCall;
+}
+
+/** How a request ended, as the proxy saw it (times in milliseconds; absent counts are 0). */
+interface RequestOutcome {
+  backend: string;
+  node: string;
+  status: number;
+  error?: string;
+  errorKind?: string;
+  stream?: boolean;
+  input?: number;
+  output?: number;
+  ttfb: number | null;
+  ttft: number | null;
+  duration: number;
+  overhead: number;
+  /** Ollama's own durations, which only an Ollama server answering its own API reports. */
+  ollama?: { loadMs: number; prefillMs: number; evalMs: number; totalMs: number };
+}
+
 /** One llm_requests row as the proxy writes it (one literal, so every row has the same shape). */
-function requestRow(seed: number, seq: number, t: number, tenant: string, call: SimCall, backend: string, node: string, status: number, error: string, errorKind: string, stream: boolean, input: number, output: number, ttfb: number | null, ttft: number | null, duration: number, overhead: number, loadMs: number, prefillMs: number, evalMs: number, totalMs: number): SignalRecords['llm_request'] {
+function requestRow(r: RequestOf, o: RequestOutcome): SignalRecords['llm_request'] {
+  const ns = (ms: number | undefined) => Math.round((ms ?? 0) * 1e6);
   return {
-    ts: Math.floor(t), request_id: `sim-${seed}-${seq}`, tenant, model: call.model,
-    endpoint: call.api === 'ollama' ? '/api/chat' : '/v1/chat/completions', api: call.api, backend, node,
-    status, error, error_kind: errorKind, stream, input_tokens: input, output_tokens: output, cached_tokens: 0,
-    ttfb_ms: ttfb === null ? null : round3(ttfb), ttft_ms: ttft === null ? null : round3(ttft), duration_ms: round3(duration), queue_ms: 0, proxy_overhead_ms: round3(overhead),
-    load_duration_ns: Math.round(loadMs * 1e6), prompt_eval_duration_ns: Math.round(prefillMs * 1e6), eval_duration_ns: Math.round(evalMs * 1e6), total_duration_ns: Math.round(totalMs * 1e6),
+    ts: Math.floor(r.t), request_id: `sim-${r.seed}-${r.seq}`, tenant: r.tenant, model: r.call.model,
+    endpoint: r.call.api === 'ollama' ? '/api/chat' : '/v1/chat/completions', api: r.call.api, backend: o.backend, node: o.node,
+    status: o.status, error: o.error ?? '', error_kind: o.errorKind ?? '', stream: o.stream ?? false, input_tokens: o.input ?? 0, output_tokens: o.output ?? 0, cached_tokens: 0,
+    ttfb_ms: o.ttfb === null ? null : round3(o.ttfb), ttft_ms: o.ttft === null ? null : round3(o.ttft), duration_ms: round3(o.duration), queue_ms: 0, proxy_overhead_ms: round3(o.overhead),
+    load_duration_ns: ns(o.ollama?.loadMs), prompt_eval_duration_ns: ns(o.ollama?.prefillMs), eval_duration_ns: ns(o.ollama?.evalMs), total_duration_ns: ns(o.ollama?.totalMs),
     source: 'proxy',
   };
 }
@@ -325,7 +353,7 @@ class HistorySim {
     const rec = this.wants('llm_request');
     const target = s ?? candidates[0];
     if (!s) {
-      if (rec) out.llm_request.push(requestRow(this.o.seed, seq, t, tenant.name, call, target?.name ?? '', target?.node.node.name ?? '', 502, `upstream ${target?.name ?? ''} is unreachable: ECONNREFUSED`, 'upstream_down', false, 0, 0, null, null, 1 + overhead, overhead, 0, 0, 0, 0));
+      if (rec) out.llm_request.push(requestRow({ seed: this.o.seed, seq, t, tenant: tenant.name, call }, { backend: target?.name ?? '', node: target?.node.node.name ?? '', status: 502, error: `upstream ${target?.name ?? ''} is unreachable: ECONNREFUSED`, errorKind: 'upstream_down', ttfb: null, ttft: null, duration: 1 + overhead, overhead }));
       return;
     }
     // A slot now, a place in the queue, or a refusal.
@@ -339,7 +367,7 @@ class HistorySim {
         s.qHead = 0;
       }
       if (s.queue.length - s.qHead >= s.maxQueue) {
-        if (rec) out.llm_request.push(requestRow(this.o.seed, seq, t, tenant.name, call, s.name, s.node.node.name, 503, SIM_ERRORS.queueFull, 'queue_full', false, 0, 0, 1.2 + overhead, null, 1.3 + overhead, overhead, 0, 0, 0, 0));
+        if (rec) out.llm_request.push(requestRow({ seed: this.o.seed, seq, t, tenant: tenant.name, call }, { backend: s.name, node: s.node.node.name, status: 503, error: SIM_ERRORS.queueFull, errorKind: 'queue_full', ttfb: 1.2 + overhead, ttft: null, duration: 1.3 + overhead, overhead }));
         return;
       }
       start = s.slotFree[slot]!;
@@ -376,12 +404,16 @@ class HistorySim {
       const ttft = stream && sent > 0 ? firstAt - t + overhead : null;
       const node = s.node.node.name;
       const duration = end - t + overhead;
-      if (cut && (sent === 0 || !stream)) out.llm_request.push(requestRow(this.o.seed, seq, t, tenant.name, call, s.name, node, 502, `upstream ${s.name} is unreachable: ECONNRESET`, 'upstream_down', false, 0, 0, null, null, duration, overhead, 0, 0, 0, 0));
-      else if (cut) out.llm_request.push(requestRow(this.o.seed, seq, t, tenant.name, call, s.name, node, 200, `upstream ${s.name} failed mid-response: other side closed`, 'stream_error', true, 0, sent, ttfb, ttft, duration, overhead, 0, 0, 0, 0));
-      else if (p.fail) out.llm_request.push(requestRow(this.o.seed, seq, t, tenant.name, call, s.name, node, 500, SIM_ERRORS.runnerDied, 'upstream_status', false, 0, 0, ttfb, null, duration, overhead, 0, 0, 0, 0));
-      else if (broke) out.llm_request.push(requestRow(this.o.seed, seq, t, tenant.name, call, s.name, node, 200, SIM_ERRORS.midstream, 'stream_error', stream, 0, tokens, ttfb, ttft, duration, overhead, 0, 0, 0, 0));
-      else if (call.api === 'ollama' && s.kind === 'ollama') out.llm_request.push(requestRow(this.o.seed, seq, t, tenant.name, call, s.name, node, 200, '', '', stream, promptTokens, tokens, ttfb, ttft, duration, overhead, p.loadMs, p.prefillMs, decode, end - start));
-      else out.llm_request.push(requestRow(this.o.seed, seq, t, tenant.name, call, s.name, node, 200, '', '', stream, promptTokens, tokens, ttfb, ttft, duration, overhead, 0, 0, 0, 0));
+      const req: RequestOf = { seed: this.o.seed, seq, t, tenant: tenant.name, call };
+      const served = { backend: s.name, node, duration, overhead };
+      if (cut && (sent === 0 || !stream)) out.llm_request.push(requestRow(req, { ...served, status: 502, error: `upstream ${s.name} is unreachable: ECONNRESET`, errorKind: 'upstream_down', ttfb: null, ttft: null }));
+      else if (cut) out.llm_request.push(requestRow(req, { ...served, status: 200, error: `upstream ${s.name} failed mid-response: other side closed`, errorKind: 'stream_error', stream: true, output: sent, ttfb, ttft }));
+      else if (p.fail) out.llm_request.push(requestRow(req, { ...served, status: 500, error: SIM_ERRORS.runnerDied, errorKind: 'upstream_status', ttfb, ttft: null }));
+      else if (broke) out.llm_request.push(requestRow(req, { ...served, status: 200, error: SIM_ERRORS.midstream, errorKind: 'stream_error', stream, output: tokens, ttfb, ttft }));
+      else {
+        const ollama = call.api === 'ollama' && s.kind === 'ollama' ? { loadMs: p.loadMs, prefillMs: p.prefillMs, evalMs: decode, totalMs: end - start } : undefined;
+        out.llm_request.push(requestRow(req, { ...served, status: 200, stream, input: promptTokens, output: tokens, ttfb, ttft, ollama }));
+      }
     }
     if (this.o.frontend && this.wants('frontend_event') && tenant.habit.name === 'acme-chat') this.browser(tenant.name, t, p.fail || broke || cut, firstAt - t, out);
   }
