@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Prng } from './prng.ts';
 import type { SimModelServer } from './model-server.ts';
+import { gpuMemoryUsedMiB, gpuPowerW, gpuTemperatureAfter } from './serving.ts';
 
 export interface SimGpuNodeOptions {
   node: string;
@@ -94,12 +95,10 @@ export class SimGpuNode {
     const util = Math.max(0, Math.min(1, (busy - this.lastBusy) / dt));
     this.lastBusy = busy;
     this.lastAt = now;
-    // Temperature approaches its steady state for the load with a time constant of ~20 s.
-    const target = 33 + 48 * util;
-    this.temp += (target - this.temp) * (1 - Math.exp(-dt / 20_000));
-    const powerW = this.options.idleW + util * (this.options.tdpW - this.options.idleW) * (0.9 + 0.1 * rng.next());
+    this.temp = gpuTemperatureAfter(this.temp, util, dt);
+    const powerW = gpuPowerW(this.options, util, rng.next());
     this.energyMj += powerW * dt;
-    const memoryUsedMiB = Math.min(this.options.memoryMiB, 430 + Math.round(resident / 1048576) + (util > 0 ? 600 : 0));
+    const memoryUsedMiB = gpuMemoryUsedMiB(this.options.memoryMiB, resident, util);
     this.last = { utilization: Math.round(util * 100), memoryUsedMiB, temperatureC: Math.round(this.temp), powerW: Math.round(powerW * 1000) / 1000, energyMj: Math.round(this.energyMj) };
     return this.last;
   }

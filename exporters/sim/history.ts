@@ -34,7 +34,7 @@ import { promptTokensOf, type SimCall } from './habits.ts';
 import { historyLayout, instanceIdOf, type HistoryGpu, type HistoryLayout, type HistoryNode, type HistoryOptions } from './history-fleet.ts';
 import { VllmHistoryPage } from './history-vllm.ts';
 import { Prng } from './prng.ts';
-import { decodeMs, planRequest, serverLoad, SIM_ERRORS } from './serving.ts';
+import { decodeMs, gpuMemoryUsedMiB, gpuPowerW, gpuTemperatureAfter, planRequest, serverLoad, SIM_ERRORS } from './serving.ts';
 
 export type { HistoryOptions, HistoryNodeSpec } from './history-fleet.ts';
 
@@ -543,12 +543,11 @@ class HistorySim {
     for (const g of n.gpus) {
       const hw = g.gpu;
       while (g.xids.length > 0 && g.xids[0]!.at <= ts) g.xid = g.xids.shift()!.xid;
-      const target = 33 + 48 * util;
-      g.temp += (target - g.temp) * (1 - Math.exp(-dt / 20_000));
-      const powerW = Math.round((hw.idleW + util * (hw.tdpW - hw.idleW) * (0.9 + 0.1 * rng.next())) * 1000) / 1000;
+      g.temp = gpuTemperatureAfter(g.temp, util, dt);
+      const powerW = Math.round(gpuPowerW(hw, util, rng.next()) * 1000) / 1000;
       g.energyJ += (powerW * dt) / 1000;
       // The model's weights are spread over the node's GPUs.
-      const usedMiB = Math.min(hw.memoryMiB, 430 + Math.round(resident / n.gpus.length / MiB) + (util > 0 ? 600 : 0));
+      const usedMiB = gpuMemoryUsedMiB(hw.memoryMiB, resident / n.gpus.length, util);
       if (!rows) continue;
       const node = n.node.name;
       const u = Math.round(util * 100) / 100;

@@ -58,3 +58,22 @@ export const SIM_ERRORS = {
   runnerDied: 'llama runner process has terminated: exit status 2',
   midstream: 'an error was encountered while running the model: unexpected EOF',
 } as const;
+
+// How a SIMULATED GPU responds to the load its model server puts on it, for the live node
+// (gpu-node.ts) and the history (history.ts) alike.
+
+/** The GPU's temperature after `dtMs` at utilisation `util` (0–1): it approaches 33 + 48·util °C with a ~20 s time constant. */
+export function gpuTemperatureAfter(temp: number, util: number, dtMs: number): number {
+  const target = 33 + 48 * util;
+  return temp + (target - temp) * (1 - Math.exp(-dtMs / 20_000));
+}
+
+/** Power draw, W: idle plus the load's share of the rest of the board's limit, less up to 10 % (`noise`, 0–1). */
+export function gpuPowerW(board: { idleW: number; tdpW: number }, util: number, noise: number): number {
+  return board.idleW + util * (board.tdpW - board.idleW) * (0.9 + 0.1 * noise);
+}
+
+/** Frame buffer in use, MiB: the driver's 430, the resident weights, and 600 of working memory while busy; never more than the board has. */
+export function gpuMemoryUsedMiB(memoryMiB: number, residentBytes: number, util: number): number {
+  return Math.min(memoryMiB, 430 + Math.round(residentBytes / 1048576) + (util > 0 ? 600 : 0));
+}
