@@ -90,6 +90,9 @@ describe('rows as lines', () => {
     expect(one.chunks).toHaveLength(1);
     expect(flat.decode(one)).toEqual(flat.decode(many));
     expect(joined.compacted()).toBe(joined);
+    // A whole batch read back as lines (a spill, a refused batch) in one chunk.
+    const big = flat.encode(Array.from({ length: 300_000 }, (_, i) => [i]));
+    expect(big.lines()).toHaveLength(300_000);
     const runs = packed.encode([...gpuRows('2026-11-01 00:00:00.000', 2, 3), ...gpuRows('2026-11-01 00:00:15.000', 1, 5)]);
     expect(runs.runs).toEqual([3, 3, 5]);
     expect([runs.linesFor(1), runs.linesFor(3), runs.linesFor(4), runs.linesFor(100)]).toEqual([1, 1, 2, 3]);
