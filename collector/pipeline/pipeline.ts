@@ -66,6 +66,7 @@ export function codecFor(table: string): RowCodec {
   if (!c) throw new Error(`no pipeline table ${table}`);
   return c;
 }
+const DEAD_CODEC = codecFor(deadLetters.name);
 
 export function storeInserter(store: Store): Inserter {
   // Through Distributed tables an insert is acknowledged only once the shards have the rows, so an
@@ -111,7 +112,7 @@ export class Pipeline implements RecordSink, Component {
     const spillDir = o.spillDir;
     this.dead = new TableWriter({
       table: deadLetters,
-      codec: codecFor(deadLetters.name),
+      codec: DEAD_CODEC,
       config: o.config,
       inserter: o.inserter,
       metrics: this.metrics,
@@ -171,7 +172,7 @@ export class Pipeline implements RecordSink, Component {
     if (dead.length > 0) {
       this.metrics.rowsRejected.inc({ signal, source: origin.source }, dead.length);
       this.metrics.deadLetters.inc({ signal, source: origin.source }, dead.length);
-      const d = await this.dead.enqueue(codecFor(deadLetters.name).encode(dead), opts?.token !== undefined ? { token: `${opts.token}/dead` } : {});
+      const d = await this.dead.enqueue(DEAD_CODEC.encode(dead), opts?.token !== undefined ? { token: `${opts.token}/dead` } : {});
       durables.push(d.durable);
     }
     // Encoded now, while the rows are young: the queue holds only their lines (row-lines.ts).
@@ -191,12 +192,12 @@ export class Pipeline implements RecordSink, Component {
     this.metrics.rowsReceived.inc({ signal, source: origin.source });
     this.metrics.rowsRejected.inc({ signal, source: origin.source });
     this.metrics.deadLetters.inc({ signal, source: origin.source });
-    await this.dead.enqueue(codecFor(deadLetters.name).encode([this.deadLetterRow(signal, payload, reason, origin, offset)]));
+    await this.dead.enqueue(DEAD_CODEC.encode([this.deadLetterRow(signal, payload, reason, origin, offset)]));
   }
 
   private deadLetter(signal: string, row: Record<string, unknown>, reason: string, origin: Origin): Promise<unknown> {
     this.metrics.deadLetters.inc({ signal, source: origin.source });
-    return this.dead.enqueue(codecFor(deadLetters.name).encode([this.deadLetterRow(signal, row, reason, origin)]));
+    return this.dead.enqueue(DEAD_CODEC.encode([this.deadLetterRow(signal, row, reason, origin)]));
   }
 
   private deadLetterRow(signal: string, record: unknown, reason: string, origin: Origin, offset?: number): Row {

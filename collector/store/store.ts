@@ -46,8 +46,9 @@ interface ChdbSession {
 
 /**
  * The embedded engine parses an insert's file on one thread: splitting it for parallel parsing
- * costs about 15 % more CPU for the same rows (bench/README.md, "Ingest"), and on a collector's few
- * cores the pipeline and concurrent inserts keep the others busy anyway.
+ * costs more CPU for the same rows (`npm run bench` shows both: one thread reads 0.97–1.28× as many
+ * rows per CPU-second, most runs about 1.1×), and on a collector's few cores the pipeline and
+ * concurrent inserts keep the others busy anyway.
  */
 const EMBEDDED_INSERT_SETTINGS: ClickHouseSettings = { input_format_parallel_parsing: 0 };
 
@@ -116,11 +117,10 @@ class ClickHouseStore implements Store {
       // The settings go in the statement itself, so they do not stick to the session.
       const file = path.join(this.insertDir, `${++this.insertSeq}.ndjson`);
       try {
-        const buffers = data.chunks;
         const fh = await open(file, 'w');
         try {
-          const { bytesWritten } = await fh.writev(buffers);
-          const size = buffers.reduce((n, b) => n + b.length, 0);
+          const { bytesWritten } = await fh.writev(data.chunks);
+          const size = data.chunks.reduce((n, b) => n + b.length, 0);
           if (bytesWritten !== size) throw new Error(`insert into ${table}: wrote ${bytesWritten} of ${size} bytes to ${file}`);
         } finally {
           await fh.close();
