@@ -1,7 +1,9 @@
-// Records/s through the in-process flow (validate → queue → batcher → insert) into embedded
-// ClickHouse, against the limit: the same engine ingesting the same rows from a file with file().
-// Each path is also given in rows per CPU-second of the whole process (all threads, ClickHouse's
-// included): on a shared machine that figure moves far less than wall-clock rates.
+// Records/s through the in-process flow (validate → encode → queue → batcher → insert) into embedded
+// ClickHouse, against the limit: the same engine ingesting the same rows from a file with file(),
+// as text (JSONCompactEachRow: the rows as a file of records would hold them) and as the Native
+// blocks the pipeline sends (the engine's floor: nothing left to parse). Each path is also given in
+// rows per CPU-second of the whole process (all threads, ClickHouse's included): on a shared
+// machine that figure moves far less than wall-clock rates.
 // Run: npm run bench            (or: node bench/ingest.bench.ts [rows] [--premade]; BATCH_ROWS=n to
 // override the configured batch size)
 import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -11,7 +13,7 @@ import { once } from 'node:events';
 import { Registry } from 'prom-client';
 import { configSchema } from '../collector/config/schema.ts';
 import { silentLogger } from '../collector/log.ts';
-import { Pipeline, storeInserter } from '../collector/pipeline/pipeline.ts';
+import { codecFor, Pipeline, storeInserter } from '../collector/pipeline/pipeline.ts';
 import { validatorFor, type Row } from '../collector/records/validate.ts';
 import { ROLLUPS } from '../collector/schema/ddl.ts';
 import { migrate } from '../collector/schema/migrations.ts';
@@ -114,31 +116,43 @@ async function viaPipeline(store: Awaited<ReturnType<typeof openStore>>, signal:
   return { path: 'llmeter pipeline', rows: ROWS, seconds, cpuSeconds: cpuSince(c0), peakRssMb: peakRss / 2 ** 20, rssByRound };
 }
 
-async function viaFile(store: Awaited<ReturnType<typeof openStore>>, table: string, signal: 'llm_request' | 'gpu_sample', make: (i: number) => object, dir: string, onOneThread = false): Promise<Result> {
+async function viaFile(store: Awaited<ReturnType<typeof openStore>>, table: string, signal: 'llm_request' | 'gpu_sample', make: (i: number) => object, dir: string, format: 'JSONCompactEachRow' | 'Native'): Promise<Result> {
   // The same rows, already normalised the way the collector sends them, written to a file first
-  // (not timed): this is the engine parsing JSONEachRow and writing parts on its own.
-  const file = path.join(dir, `${table}.ndjson`);
+  // (not timed): this is the engine reading the file and writing parts on its own.
+  const file = path.join(dir, `${table}.${format}`);
   const out = createWriteStream(file);
   const v = validatorFor(signal);
+  const codec = codecFor(table);
+  let rows: unknown[][] = [];
   for (let i = 0; i < ROWS; i++) {
     const r = v(make(i));
     if (!r.ok) throw new Error(r.errors.join('; '));
-    if (!out.write(JSON.stringify(r.row) + '\n')) await once(out, 'drain');
+    if (format === 'JSONCompactEachRow') {
+      if (!out.write(JSON.stringify(r.row) + '\n')) await once(out, 'drain');
+      continue;
+    }
+    rows.push(r.row);
+    if (rows.length === BATCH || i === ROWS - 1) {
+      for (const c of codec.encode(rows).chunks) if (!out.write(c)) await once(out, 'drain');
+      rows = [];
+    }
   }
   out.end();
   await once(out, 'finish');
   peakRss = process.memoryUsage.rss();
   const c0 = process.cpuUsage();
   const t = performance.now();
-  await store.command(`INSERT INTO ${store.database}.${table} SELECT * FROM file('${file}', JSONCompactEachRow)${onOneThread ? ' SETTINGS input_format_parallel_parsing = 0' : ''}`);
+  // Text lines are positional, in the table's column order; blocks name their columns.
+  const columns = format === 'Native' ? ` (${codec.columns.join(', ')}) SELECT ${codec.columns.join(', ')}` : ' SELECT *';
+  await store.command(`INSERT INTO ${store.database}.${table}${columns} FROM file('${file}', ${format})`);
   const seconds = (performance.now() - t) / 1000;
-  const name = onOneThread ? 'ClickHouse file(), parsed on one thread as the store does' : `ClickHouse file() (${(statSync(file).size / 2 ** 20).toFixed(0)} MiB)`;
+  const name = `ClickHouse file(), ${format === 'Native' ? 'Native blocks as the pipeline sends them' : 'JSONCompactEachRow'} (${(statSync(file).size / 2 ** 20).toFixed(0)} MiB)`;
   return { path: name, rows: ROWS, seconds, cpuSeconds: cpuSince(c0), peakRssMb: peakRss / 2 ** 20 };
 }
 
 async function viaDirectInserts(store: Awaited<ReturnType<typeof openStore>>, table: string, signal: 'llm_request' | 'gpu_sample', make: (i: number) => object): Promise<Result> {
-  // The same engine entry the pipeline uses (raw JSONCompactEachRow inserts of batch_rows validated
-  // rows, one after another), without llmeter's queue, batcher or validation: the insert path's own limit.
+  // The same insert the pipeline makes (Native blocks of batch_rows validated rows, one after
+  // another), without llmeter's queue or batcher: the insert path's own limit.
   const v = validatorFor(signal);
   const batches: Row[][] = [];
   for (let i = 0; i < ROWS; i += BATCH) {
@@ -172,10 +186,9 @@ for (const [table, signal] of [
   const reset = async () => {
     for (const t of [table, ...ROLLUPS.map((r) => r.name)]) await store.command(`TRUNCATE TABLE ${t}`);
   };
-  const limit = await viaFile(store, table, signal, make, dir);
+  const limit = await viaFile(store, table, signal, make, dir, 'JSONCompactEachRow');
   await reset();
-  // The store's own inserts parse on one thread (collector/store/store.ts): the same engine path.
-  const oneThread = await viaFile(store, table, signal, make, dir, true);
+  const floor = await viaFile(store, table, signal, make, dir, 'Native');
   await reset();
   const direct = await viaDirectInserts(store, table, signal, make);
   await reset();
@@ -186,10 +199,10 @@ for (const [table, signal] of [
   const rate = (r: Result) => r.rows / r.seconds;
   const cpuRate = (r: Result) => r.rows / r.cpuSeconds;
   const row = (r: Result, rss: string) =>
-    `| ${table} | ${r.path} | ${Math.round(rate(r)).toLocaleString('en')} | ${(rate(r) / rate(limit)).toFixed(2)} | ${Math.round(cpuRate(r)).toLocaleString('en')} | ${(cpuRate(r) / cpuRate(limit)).toFixed(2)} | ${rss} |`;
+    `| ${table} | ${r.path} | ${Math.round(rate(r)).toLocaleString('en')} | ${(rate(r) / rate(limit)).toFixed(2)} | ${Math.round(cpuRate(r)).toLocaleString('en')} | ${(cpuRate(r) / cpuRate(limit)).toFixed(2)} | ${(cpuRate(r) / cpuRate(floor)).toFixed(2)} | ${rss} |`;
   lines.push(
     row(limit, limit.peakRssMb.toFixed(0)),
-    row(oneThread, oneThread.peakRssMb.toFixed(0)),
+    row(floor, floor.peakRssMb.toFixed(0)),
     row(direct, direct.peakRssMb.toFixed(0)),
     row(ours, `${ours.peakRssMb.toFixed(0)} (RSS at 0/25/50/75%: ${ours.rssByRound.map((b) => (b / 2 ** 20).toFixed(0)).join(' / ')} MiB)`),
   );
@@ -199,6 +212,6 @@ await store.close();
 rmSync(dir, { recursive: true, force: true });
 
 console.log(`\n${ROWS.toLocaleString('en')} rows per table (${PREMADE ? 'all records made before the clock starts' : `records made as submitted, cycles of ${CYCLE.toLocaleString('en')} generated ones`}), batches of ${BATCH.toLocaleString('en')} rows, Node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg()[0]!.toFixed(1)}\n`);
-console.log('| table | path | rows/s (wall) | ratio to limit | rows per CPU-second | ratio to limit | peak RSS MiB |');
-console.log('|---|---|---|---|---|---|---|');
+console.log('| table | path | rows/s (wall) | ratio to file() text | rows per CPU-second | ratio to file() text | ratio to file() Native | peak RSS MiB |');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const l of lines) console.log(l);

@@ -3,14 +3,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codecFor, storeInserter } from '../collector/pipeline/pipeline.ts';
 import { validatorFor } from '../collector/records/validate.ts';
-import type { RowLines } from '../collector/store/row-lines.ts';
+import type { NativeBlocks } from '../collector/store/native-blocks.ts';
 import { migrate } from '../collector/schema/migrations.ts';
 import type { GpuSampleRecord } from '../collector/schema/tables.ts';
 import { openTestStore, type TestStore } from './helpers/store.ts';
 
 const T0 = Date.UTC(2026, 2, 1, 10);
 
-function rows(records: GpuSampleRecord[]): RowLines {
+function rows(records: GpuSampleRecord[]): NativeBlocks {
   const v = validatorFor('gpu_sample');
   const valid = records.map((r) => {
     const out = v(r);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileValidator, rowToObject, validatorFor, type Validation } from '../collector/records/validate.ts';
 import { llmRequests, pricePoints, type TableDef } from '../collector/schema/tables.ts';
+import { chTime } from '../collector/schema/columns.ts';
 
 function obj(table: TableDef, v: Validation) {
   if (!v.ok) throw new Error(v.errors.join('; '));
@@ -23,11 +24,11 @@ const good = {
 describe('record validation at the collector edge', () => {
   const v = validatorFor('llm_request');
 
-  it('normalises a good record: UTC time text, defaults for absent optional fields', () => {
+  it('normalises a good record: time as epoch milliseconds, defaults for absent optional fields', () => {
     const r = v(good);
     expect(r.ok).toBe(true);
     const row = obj(llmRequests, r);
-    expect(row.ts).toBe('2026-11-01 10:00:00.250');
+    expect(row.ts).toBe(Date.UTC(2026, 10, 1, 10, 0, 0, 250));
     expect(row.load_duration_ns).toBe(1_234_567_890_123);
     expect(row.error).toBe('');
     expect(row.ttfb_ms).toBeNull();
@@ -38,11 +39,13 @@ describe('record validation at the collector edge', () => {
   it('accepts epoch milliseconds and ClickHouse time text as UTC', () => {
     const a = v({ ...good, ts: Date.UTC(2026, 10, 1, 10, 0, 0, 250) });
     const b = v({ ...good, ts: '2026-11-01 10:00:00.250' });
-    expect(obj(llmRequests, a).ts).toBe('2026-11-01 10:00:00.250');
-    expect(obj(llmRequests, b).ts).toBe('2026-11-01 10:00:00.250');
-    // Cached second prefixes must not leak between seconds.
-    expect(obj(llmRequests, v({ ...good, ts: Date.UTC(2026, 10, 1, 10, 0, 1, 5) })).ts).toBe('2026-11-01 10:00:01.005');
-    expect(obj(llmRequests, v({ ...good, ts: Date.UTC(2026, 10, 1, 10, 0, 0, 999) })).ts).toBe('2026-11-01 10:00:00.999');
+    expect(obj(llmRequests, a).ts).toBe(Date.UTC(2026, 10, 1, 10, 0, 0, 250));
+    expect(obj(llmRequests, b).ts).toBe(Date.UTC(2026, 10, 1, 10, 0, 0, 250));
+    // Sub-millisecond input is cut to the millisecond DateTime64(3) keeps.
+    expect(obj(llmRequests, v({ ...good, ts: Date.UTC(2026, 10, 1, 10, 0, 0, 250) + 0.7 })).ts).toBe(Date.UTC(2026, 10, 1, 10, 0, 0, 250));
+    // chTime (the text form queries use) caches second prefixes; they must not leak between seconds.
+    expect(chTime(Date.UTC(2026, 10, 1, 10, 0, 1, 5))).toBe('2026-11-01 10:00:01.005');
+    expect(chTime(Date.UTC(2026, 10, 1, 10, 0, 0, 999))).toBe('2026-11-01 10:00:00.999');
   });
 
   it('names every bad field and why', () => {

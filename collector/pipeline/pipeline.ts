@@ -6,10 +6,9 @@ import type { Registry } from 'prom-client';
 import type { PipelineConfig } from '../config/schema.ts';
 import { once, type Component } from '../lifecycle/component.ts';
 import type { Logger } from '../log.ts';
-import { chTime } from '../schema/columns.ts';
 import { deadLetters, SIGNAL_TABLES, SIGNALS, type Signal, type SignalRecords } from '../schema/tables.ts';
 import { columnNames, rowToObject, validatorFor, type Row } from '../records/validate.ts';
-import { RowCodec } from '../store/row-lines.ts';
+import { NativeCodec } from '../store/native-blocks.ts';
 import type { Store } from '../store/store.ts';
 import { PipelineMetrics } from './metrics.ts';
 import { TableWriter, type EnqueueOptions, type Inserter } from './table-writer.ts';
@@ -58,10 +57,16 @@ const DEAD_COLUMNS = columnNames(deadLetters);
 const DEAD_SIGNAL = DEAD_COLUMNS.indexOf('signal');
 
 // Rows name their columns, so columns a later migration adds take their defaults here.
-const CODECS = new Map([...SIGNALS.map((s) => SIGNAL_TABLES[s]), deadLetters].map((t) => [t.name, new RowCodec(columnNames(t), t.pack)]));
+const CODECS = new Map(
+  [...SIGNALS.map((s) => SIGNAL_TABLES[s]), deadLetters].map((t) => {
+    const names = columnNames(t);
+    const columns: Readonly<Record<string, { type: string }>> = t.columns;
+    return [t.name, new NativeCodec(names, names.map((n) => columns[n]!.type))];
+  }),
+);
 
-/** How a pipeline table's rows travel as lines. */
-export function codecFor(table: string): RowCodec {
+/** How a pipeline table's rows travel as Native blocks. */
+export function codecFor(table: string): NativeCodec {
   const c = CODECS.get(table);
   if (!c) throw new Error(`no pipeline table ${table}`);
   return c;
@@ -74,10 +79,10 @@ export function storeInserter(store: Store): Inserter {
   const cluster = store.ddlTarget().cluster !== undefined;
   return {
     insert: (table, rows, token) =>
-      store.insertLines(
+      store.insertBlocks(
         `${store.database}.${table}`,
         rows,
-        codecFor(table),
+        codecFor(table).columns,
         {
           insert_deduplicate: 1,
           insert_deduplication_token: token,
@@ -172,11 +177,10 @@ export class Pipeline implements RecordSink, Component {
     if (dead.length > 0) {
       this.metrics.rowsRejected.inc({ signal, source: origin.source }, dead.length);
       this.metrics.deadLetters.inc({ signal, source: origin.source }, dead.length);
-      const d = await this.dead.enqueue(DEAD_CODEC.encode(dead), opts?.token !== undefined ? { token: `${opts.token}/dead` } : {});
+      const d = await this.dead.enqueue(dead, opts?.token !== undefined ? { token: `${opts.token}/dead` } : {});
       durables.push(d.durable);
     }
-    // Encoded now, while the rows are young: the queue holds only their lines (row-lines.ts).
-    const r = await this.writer(signal).enqueue(codecFor(SIGNAL_TABLES[signal].name).encode(good), opts);
+    const r = await this.writer(signal).enqueue(good, opts);
     durables.push(r.durable);
     return {
       accepted: r.accepted,
@@ -192,12 +196,12 @@ export class Pipeline implements RecordSink, Component {
     this.metrics.rowsReceived.inc({ signal, source: origin.source });
     this.metrics.rowsRejected.inc({ signal, source: origin.source });
     this.metrics.deadLetters.inc({ signal, source: origin.source });
-    await this.dead.enqueue(DEAD_CODEC.encode([this.deadLetterRow(signal, payload, reason, origin, offset)]));
+    await this.dead.enqueue([this.deadLetterRow(signal, payload, reason, origin, offset)]);
   }
 
   private deadLetter(signal: string, row: Record<string, unknown>, reason: string, origin: Origin): Promise<unknown> {
     this.metrics.deadLetters.inc({ signal, source: origin.source });
-    return this.dead.enqueue(DEAD_CODEC.encode([this.deadLetterRow(signal, row, reason, origin)]));
+    return this.dead.enqueue([this.deadLetterRow(signal, row, reason, origin)]);
   }
 
   private deadLetterRow(signal: string, record: unknown, reason: string, origin: Origin, offset?: number): Row {
@@ -209,7 +213,7 @@ export class Pipeline implements RecordSink, Component {
     }
     if (payload.length > MAX_PAYLOAD) payload = payload.slice(0, MAX_PAYLOAD);
     const byName: Record<string, Row[number]> = {
-      ts: chTime(Date.now()),
+      ts: Date.now(),
       signal,
       reason: reason.slice(0, 2048),
       payload,

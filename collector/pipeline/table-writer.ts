@@ -12,13 +12,14 @@ import type { Logger } from '../log.ts';
 import { rowToObject, type Row } from '../records/validate.ts';
 import type { TableDef } from '../schema/tables.ts';
 import { classifyInsertError, errorMessage } from '../store/errors.ts';
-import { RowLines, type RowCodec } from '../store/row-lines.ts';
+import { NativeBlocks, type NativeCodec } from '../store/native-blocks.ts';
 import type { PipelineMetrics } from './metrics.ts';
 
-const EMPTY = new RowLines([], [], undefined);
+/** Rows held before they are encoded as one block (native-blocks.ts). */
+const ENCODE_ROWS = 1024;
 
 export interface Inserter {
-  insert(table: string, rows: RowLines, dedupToken: string): Promise<void>;
+  insert(table: string, rows: NativeBlocks, dedupToken: string): Promise<void>;
 }
 
 /** What happens to rows ClickHouse refuses as bad data, one by one. */
@@ -44,7 +45,7 @@ export interface EnqueueResult {
 }
 
 interface Batch {
-  rows: RowLines;
+  rows: NativeBlocks;
   token: string;
   cutAt: number;
   acks: (() => void)[];
@@ -58,8 +59,8 @@ interface Waiter {
 
 export interface TableWriterOptions {
   table: TableDef;
-  /** How the table's rows are lines; also turns a refused or spilled line back into rows. */
-  codec: RowCodec;
+  /** How the table's rows are Native blocks; also turns refused or spilled blocks back into rows. */
+  codec: NativeCodec;
   config: PipelineConfig;
   inserter: Inserter;
   metrics: PipelineMetrics;
@@ -72,7 +73,7 @@ export interface TableWriterOptions {
 export class TableWriter {
   readonly table: string;
   private readonly def: TableDef;
-  private readonly codec: RowCodec;
+  private readonly codec: NativeCodec;
   private readonly cfg: PipelineConfig;
   private readonly inserter: Inserter;
   private readonly m: PipelineMetrics;
@@ -82,7 +83,9 @@ export class TableWriter {
   private readonly runId = randomUUID().slice(0, 8);
   private seq = 0;
 
-  private buffer: RowLines[] = [];
+  /** The batch being gathered: blocks, then rows not yet encoded (fewer than ENCODE_ROWS). */
+  private buffer: NativeBlocks[] = [];
+  private pending: Row[] = [];
   private bufferRows = 0;
   private bufferAcks: (() => void)[] = [];
   /** When the buffer's batch must be cut: the earliest deadline of the rows in it. */
@@ -127,8 +130,8 @@ export class TableWriter {
    * as long as the waiting room, as large as the queue itself, has space; past that, rows are dropped
    * and counted. With `onFull: 'drop'` a full queue drops at once.
    */
-  async enqueue(rows: RowLines, opts: EnqueueOptions = {}): Promise<EnqueueResult> {
-    const n = rows.count;
+  async enqueue(rows: readonly Row[], opts: EnqueueOptions = {}): Promise<EnqueueResult> {
+    const n = rows.length;
     if (n === 0) return { accepted: 0, dropped: 0, durable: Promise.resolve() };
     if (this.closed) return this.drop(n, 'closed');
     if (this.held + n > this.cfg.queue_capacity && this.held > 0) {
@@ -142,7 +145,7 @@ export class TableWriter {
     let ack!: () => void;
     const durable = new Promise<void>((r) => (ack = r));
     if (opts.token !== undefined) {
-      this.ready.push({ rows, token: opts.token, cutAt: Date.now(), acks: [ack] });
+      this.ready.push({ rows: this.codec.encode(rows), token: opts.token, cutAt: Date.now(), acks: [ack] });
     } else {
       this.append(rows, ack, Math.max(this.cfg.batch_ms, opts.maxDelayMs ?? 0));
       if (this.closed) this.cut();
@@ -152,32 +155,23 @@ export class TableWriter {
   }
 
   /**
-   * Adds rows to the buffer, cutting batches of `batchRows` (a packed line is never split, so a
-   * batch may pass that by less than one line's rows); `ack` runs when every piece landed. The rows
-   * may wait `waitMs` for their batch to fill.
+   * Adds rows to the buffer, cutting batches of `batchRows`; `ack` runs when every piece landed.
+   * The rows may wait `waitMs` for their batch to fill.
    */
-  private append(rows: RowLines, ack: () => void, waitMs: number): void {
+  private append(rows: readonly Row[], ack: () => void, waitMs: number): void {
     let pieces = 0;
     let sealed = false;
     const piece = () => {
       if (--pieces === 0 && sealed) ack();
     };
     const max = this.cfg.batch_rows;
-    let rest = rows;
-    while (rest.lineCount > 0) {
+    for (let from = 0; from < rows.length; ) {
       const due = Date.now() + waitMs;
-      if (this.buffer.length === 0 || due < this.bufferDue) this.bufferDue = due;
-      let part = rest;
-      const room = max - this.bufferRows;
-      if (rest.count > room) {
-        const k = rest.linesFor(room);
-        part = rest.slice(0, k);
-        rest = rest.slice(k);
-      } else {
-        rest = EMPTY;
-      }
-      this.buffer.push(part);
-      this.bufferRows += part.count;
+      if (this.bufferRows === 0 || due < this.bufferDue) this.bufferDue = due;
+      const to = Math.min(rows.length, from + max - this.bufferRows);
+      this.hold(rows, from, to);
+      this.bufferRows += to - from;
+      from = to;
       if (this.bufferAcks[this.bufferAcks.length - 1] !== piece) {
         pieces++;
         this.bufferAcks.push(piece);
@@ -187,6 +181,26 @@ export class TableWriter {
     sealed = true;
     if (pieces === 0) ack();
     this.arm();
+  }
+
+  /**
+   * Encodes rows into the batch's blocks once a few thousand are held: rows of small submits (a
+   * page's samples, a browser's events) wait as they are until then, so blocks stay large and few,
+   * and no row waits long enough as an object to be promoted out of V8's young generation.
+   */
+  private hold(rows: readonly Row[], from: number, to: number): void {
+    if (this.pending.length === 0 && to - from >= ENCODE_ROWS) {
+      this.buffer.push(this.codec.encode(from === 0 && to === rows.length ? rows : rows.slice(from, to)));
+      return;
+    }
+    for (let i = from; i < to; i++) this.pending.push(rows[i]!);
+    if (this.pending.length >= ENCODE_ROWS) this.encodePending();
+  }
+
+  private encodePending(): void {
+    if (this.pending.length === 0) return;
+    this.buffer.push(this.codec.encode(this.pending));
+    this.pending = [];
   }
 
   private drop(n: number, reason: string): EnqueueResult {
@@ -212,7 +226,7 @@ export class TableWriter {
   }
 
   private arm(): void {
-    if (this.buffer.length === 0 || (this.timer && this.timerDue <= this.bufferDue)) return;
+    if (this.bufferRows === 0 || (this.timer && this.timerDue <= this.bufferDue)) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerDue = this.bufferDue;
     const due = Math.max(0, this.bufferDue - Date.now());
@@ -229,8 +243,9 @@ export class TableWriter {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.buffer.length === 0) return;
-    this.ready.push({ rows: RowLines.concat(this.buffer).compacted(), token: `${this.table}-${this.runId}-${++this.seq}`, cutAt: Date.now(), acks: this.bufferAcks });
+    if (this.bufferRows === 0) return;
+    this.encodePending();
+    this.ready.push({ rows: NativeBlocks.concat(this.buffer), token: `${this.table}-${this.runId}-${++this.seq}`, cutAt: Date.now(), acks: this.bufferAcks });
     this.buffer = [];
     this.bufferRows = 0;
     this.bufferAcks = [];
@@ -264,7 +279,7 @@ export class TableWriter {
   }
 
   /** Returns false only when shutdown gave up on the rows (they are spilled by the caller). */
-  private async insertWithRetry(rows: RowLines, token: string): Promise<boolean> {
+  private async insertWithRetry(rows: NativeBlocks, token: string): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       const t0 = performance.now();
       try {
@@ -276,11 +291,9 @@ export class TableWriter {
         const cls = classifyInsertError(err);
         if ((cls === 'bad_data' || cls === 'too_large') && rows.count > 1) {
           this.m.batchSplits.inc({ table: this.table, class: cls });
-          // A single line holding a run is retried as one line per row.
-          const halves = rows.lineCount > 1 ? rows : this.codec.splitLine(rows.lines()[0]!);
-          const mid = halves.lineCount >> 1;
-          const a = await this.insertWithRetry(halves.slice(0, mid), `${token}/a`);
-          const b = await this.insertWithRetry(halves.slice(mid), `${token}/b`);
+          const [first, second] = this.codec.halve(rows);
+          const a = await this.insertWithRetry(first, `${token}/a`);
+          const b = await this.insertWithRetry(second, `${token}/b`);
           return a && b;
         }
         if (cls === 'bad_data' || cls === 'too_large') {
@@ -298,7 +311,7 @@ export class TableWriter {
     }
   }
 
-  private spill(rows: RowLines): void {
+  private spill(rows: NativeBlocks): void {
     if (rows.count === 0) return;
     if (!this.spillDir) {
       this.m.rowsDropped.inc({ table: this.table, reason: 'shutdown_timeout' }, rows.count);
@@ -322,7 +335,7 @@ export class TableWriter {
   }
 
   private checkIdle(): void {
-    if (this.held === 0 && this.buffer.length === 0) {
+    if (this.held === 0 && this.bufferRows === 0) {
       const rs = this.idleResolvers;
       this.idleResolvers = [];
       for (const r of rs) r();

@@ -93,7 +93,8 @@ const timeCheck: Check = (v) => {
   else return new Invalid(`expected epoch milliseconds or an ISO-8601 string, got ${typeOf(v)}`);
   if (!Number.isFinite(ms)) return new Invalid(`not a valid time: ${JSON.stringify(v)}`);
   if (ms < MIN_MS || ms > MAX_MS) return new Invalid(`time out of range (2000..2100; epoch milliseconds expected): ${JSON.stringify(v)}`);
-  return chTime(ms);
+  // Epoch milliseconds, whole: DateTime64(3) keeps no finer part, and blocks carry the number as is.
+  return Math.floor(ms);
 };
 
 function uintCheck(max: number): Check {

@@ -17,11 +17,6 @@ export interface TableDef<Cols extends Record<string, Column> = Record<string, C
   readonly retention: 'raw' | 'reference';
   /** How rows spread across shards in a cluster: rows that are queried together stay together. */
   readonly shardingKey: string;
-  /**
-   * Columns that vary between rows a producer emits together (one GPU's fields, one server's
-   * metrics) while every other column repeats: the embedded store sends such a run as one line.
-   */
-  readonly pack?: readonly string[];
 }
 
 function table<const Cols extends Record<string, Column>>(def: TableDef<Cols>): TableDef<Cols> {
@@ -94,7 +89,6 @@ export const gpuMetrics = table({
   ttlColumn: 'ts',
   retention: 'raw',
   shardingKey: 'cityHash64(node)',
-  pack: ['field', 'value', 'unit'],
 });
 
 export const modelServerMetrics = table({
@@ -118,7 +112,6 @@ export const modelServerMetrics = table({
   ttlColumn: 'ts',
   retention: 'raw',
   shardingKey: 'cityHash64(server)',
-  pack: ['metric', 'kind', 'value', 'labels'],
 });
 
 export const modelStates = table({
@@ -265,7 +258,6 @@ export const frontendEvents = table({
   retention: 'raw',
   shardingKey: 'cityHash64(tenant)',
   // A payload's rows share the app, session, page and meta columns.
-  pack: ['ts', 'kind', 'name', 'value', 'message', 'trace_id', 'attributes', 'event_seq'],
 });
 
 export const deadLetters = table({

@@ -1,11 +1,8 @@
-// The statement that inserts a batch of lines (row-lines.ts). The embedded store writes the lines
-// to a file and reads it with file(): chDB's engine reads a file for half the CPU or less that it
-// spends on the same text handed over inline (its raw `INSERT … FORMAT` entry, or a literal in the
-// statement). A server reads them from the request body through input(). Either way the SELECT
-// names each column's type, so packed lines can be expanded by ARRAY JOIN.
+// The statement that inserts a batch of Native blocks (native-blocks.ts). The embedded store writes
+// the blocks to a file and reads it with file(): chDB's engine reads a file for half the CPU or less
+// that it spends on the same data handed over inline. A server reads them from the request body.
 import type { ClickHouseSettings } from '@clickhouse/client';
 import { sqlString } from '../schema/ddl.ts';
-import type { RowCodec } from './row-lines.ts';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -25,22 +22,16 @@ function settingsClause(settings: ClickHouseSettings | undefined): string {
   return parts.length > 0 ? ` SETTINGS ${parts.join(', ')}` : '';
 }
 
-/** Where the lines come from: a file the embedded engine reads, or a server request's body. */
-export type LineSource = { file: string } | 'request body';
+/** Where an insert's blocks come from: a file the embedded engine reads, or a server request's body. */
+export type InsertSource = { file: string } | 'request body';
 
 /**
- * `INSERT INTO table (columns) [SETTINGS …] SELECT columns FROM <source> [ARRAY JOIN …]` for lines
- * made by `codec`; `types` are the columns' ClickHouse types, in `codec.columns` order.
+ * `INSERT INTO table (columns) …` for Native blocks holding `columns`. A block names its columns and
+ * types, so no structure is given; the engine converts a block's String to a LowCardinality column.
  */
-export function insertSelectSql(table: string, codec: RowCodec, types: readonly string[], source: LineSource, settings?: ClickHouseSettings): string {
+export function nativeInsertSql(table: string, columns: readonly string[], source: InsertSource, settings?: ClickHouseSettings): string {
   const target = table.split('.').map((p) => `\`${ident(p)}\``).join('.');
-  const names = codec.columns.map(ident);
-  if (types.length !== names.length) throw new Error(`insert into ${table}: ${names.length} columns but ${types.length} types`);
-  const structure = sqlString(
-    [...codec.shared.map((i) => `${names[i]} ${types[i]}`), ...codec.packed.map((i) => `__packed_${names[i]} Array(${types[i]})`)].join(', '),
-  );
-  const from = source === 'request body' ? `input(${structure})` : `file(${sqlString(source.file)}, JSONCompactEachRow, ${structure})`;
-  const arrayJoin = codec.isPacked ? ` ARRAY JOIN ${codec.packed.map((i) => `__packed_${names[i]} AS ${names[i]}`).join(', ')}` : '';
-  const format = source === 'request body' ? ' FORMAT JSONCompactEachRow' : '';
-  return `INSERT INTO ${target} (${names.join(', ')})${settingsClause(settings)} SELECT ${names.join(', ')} FROM ${from}${arrayJoin}${format}`;
+  const names = columns.map(ident).join(', ');
+  if (source === 'request body') return `INSERT INTO ${target} (${names})${settingsClause(settings)} FORMAT Native`;
+  return `INSERT INTO ${target} (${names})${settingsClause(settings)} SELECT ${names} FROM file(${sqlString(source.file)}, Native)`;
 }

@@ -8,8 +8,8 @@ import path from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings, type DataFormat } from '@clickhouse/client';
 import type { StoreConfig } from '../config/schema.ts';
 import type { DdlTarget } from '../schema/ddl.ts';
-import { insertSelectSql } from './insert-sql.ts';
-import { RowCodec, type RowLines } from './row-lines.ts';
+import { nativeInsertSql } from './insert-sql.ts';
+import { NativeCodec, type NativeBlocks } from './native-blocks.ts';
 
 export interface Store {
   readonly mode: 'embedded' | 'server';
@@ -23,34 +23,21 @@ export interface Store {
   queryText(sql: string, format: DataFormat, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<string>;
   insert(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void>;
   /**
-   * Rows as lines (row-lines.ts): the pipeline's fast path. The lines hold `codec.columns` in that
-   * order and the table's other columns take their defaults, so a collector keeps inserting while a
-   * newer one has added columns to a shared table (a rolling upgrade).
+   * Native blocks (native-blocks.ts): the pipeline's inserts. The blocks hold `columns` and the
+   * table's other columns take their defaults, so a collector keeps inserting while a newer one has
+   * added columns to a shared table (a rolling upgrade).
    */
-  insertLines(table: string, data: RowLines, codec: RowCodec, settings?: ClickHouseSettings): Promise<void>;
-  /** Positional rows in `columns` order (every insertable column when absent), encoded and inserted as lines. */
-  insertRows(table: string, rows: readonly (readonly unknown[])[], settings?: ClickHouseSettings, shape?: RowsShape): Promise<void>;
+  insertBlocks(table: string, data: NativeBlocks, columns: readonly string[], settings?: ClickHouseSettings): Promise<void>;
+  /** Positional rows in `columns` order (every insertable column when absent), encoded and inserted as one block. */
+  insertRows(table: string, rows: readonly (readonly unknown[])[], settings?: ClickHouseSettings, columns?: readonly string[]): Promise<void>;
   ddlTarget(): DdlTarget;
   close(): Promise<void>;
-}
-
-export interface RowsShape {
-  readonly columns?: readonly string[];
-  readonly pack?: readonly string[];
 }
 
 /** chDB's own entry (the connection's `.chdb` extension): statements run in the process's one session. */
 interface ChdbSession {
   queryAsync(sql: string): Promise<unknown>;
 }
-
-/**
- * The embedded engine parses an insert's file on one thread: splitting it for parallel parsing
- * costs more CPU for the same rows (`npm run bench` shows both: one thread reads 0.97–1.28× as many
- * rows per CPU-second, most runs about 1.1×), and on a collector's few cores the pipeline and
- * concurrent inserts keep the others busy anyway.
- */
-const EMBEDDED_INSERT_SETTINGS: ClickHouseSettings = { input_format_parallel_parsing: 0 };
 
 // Decimals and 64-bit integers come back as strings so money is never turned into a float.
 const READ_SETTINGS: ClickHouseSettings = {
@@ -68,7 +55,7 @@ class ClickHouseStore implements Store {
   private readonly defaults = new Map<string, string | number>();
 
   private readonly chdb?: ChdbSession;
-  /** Column types per table, for the embedded insert statement. */
+  /** Column types per table, for insertRows. */
   private readonly columnTypes = new Map<string, Map<string, string>>();
   /** Where embedded inserts put their batch for the engine to read (see insertDirFor). */
   private readonly insertDir?: string;
@@ -102,36 +89,35 @@ class ClickHouseStore implements Store {
     await this.client.insert({ table, values: rows as object[], format: 'JSONEachRow', clickhouse_settings: await this.settings(settings) });
   }
 
-  async insertRows(table: string, rows: readonly (readonly unknown[])[], settings?: ClickHouseSettings, shape?: RowsShape): Promise<void> {
+  async insertRows(table: string, rows: readonly (readonly unknown[])[], settings?: ClickHouseSettings, columns?: readonly string[]): Promise<void> {
     if (rows.length === 0) return;
-    const columns = shape?.columns && shape.columns.length > 0 ? shape.columns : [...(await this.typesOf(table, undefined)).keys()];
-    const codec = new RowCodec(columns, shape?.pack);
-    await this.insertLines(table, codec.encode(rows), codec, settings);
+    const types = await this.typesOf(table, columns);
+    const names = columns && columns.length > 0 ? columns : [...types.keys()];
+    await this.insertBlocks(table, new NativeCodec(names, names.map((c) => types.get(c)!)).encode(rows), names, settings);
   }
 
-  async insertLines(table: string, data: RowLines, codec: RowCodec, settings?: ClickHouseSettings): Promise<void> {
-    if (data.lineCount === 0) return;
-    const types = await this.typesOf(table, codec.columns);
-    const typeList = codec.columns.map((c) => types.get(c)!);
+  async insertBlocks(table: string, data: NativeBlocks, columns: readonly string[], settings?: ClickHouseSettings): Promise<void> {
+    if (data.count === 0) return;
+    const chunks = data.chunks;
     if (this.chdb && this.insertDir) {
       // The settings go in the statement itself, so they do not stick to the session.
-      const file = path.join(this.insertDir, `${++this.insertSeq}.ndjson`);
+      const file = path.join(this.insertDir, `${++this.insertSeq}.native`);
       try {
         const fh = await open(file, 'w');
         try {
-          const { bytesWritten } = await fh.writev(data.chunks);
-          const size = data.chunks.reduce((n, b) => n + b.length, 0);
+          const { bytesWritten } = await fh.writev(chunks as Buffer[]);
+          const size = chunks.reduce((n, b) => n + b.length, 0);
           if (bytesWritten !== size) throw new Error(`insert into ${table}: wrote ${bytesWritten} of ${size} bytes to ${file}`);
         } finally {
           await fh.close();
         }
-        await this.chdb.queryAsync(insertSelectSql(table, codec, typeList, { file }, { ...EMBEDDED_INSERT_SETTINGS, ...settings }));
+        await this.chdb.queryAsync(nativeInsertSql(table, columns, { file }, settings));
       } finally {
         await rm(file, { force: true });
       }
       return;
     }
-    const r = await this.client.exec({ query: insertSelectSql(table, codec, typeList, 'request body'), values: Readable.from(data.chunks), clickhouse_settings: settings });
+    const r = await this.client.exec({ query: nativeInsertSql(table, columns, 'request body'), values: Readable.from(chunks), clickhouse_settings: settings });
     r.stream.resume();
     await finished(r.stream);
   }

@@ -11,7 +11,7 @@ import { spansFromJson, type Span } from '../../collector/receivers/otlp/spans.t
 import { spansFromProtobuf } from '../../collector/receivers/otlp/protobuf.ts';
 import { startCollector, type Collector } from '../../collector/runtime.ts';
 import { telemetryComponentsFor, telemetryConfigSchema, tracedInserter, tracedSink, tracer } from '../../collector/telemetry/index.ts';
-import { RowLines } from '../../collector/store/row-lines.ts';
+import { NativeBlocks } from '../../collector/store/native-blocks.ts';
 import { Telemetry } from '../../collector/telemetry/sdk.ts';
 import { testConfig } from '../helpers/store.ts';
 
@@ -85,7 +85,7 @@ describe('self-tracing', () => {
       // OTLP intake is not traced, even when it stores GenAI spans.
       const genai = { resourceSpans: [{ resource: { attributes: [{ key: 'tenant.id', value: { stringValue: 'acme' } }] }, scopeSpans: [{ spans: [{ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', name: 'chat', startTimeUnixNano: '1769940000000000000', endTimeUnixNano: '1769940001000000000', attributes: [{ key: 'gen_ai.request.model', value: { stringValue: 'm' } }] }] }] }] };
       expect((await fetch(`${base}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(genai) })).status).toBe(200);
-      await tracedInserter({ insert: async () => {} }).insert('frontend_events', RowLines.fromLines(['[1]', '[2]'], undefined), 'tok');
+      await tracedInserter({ insert: async () => {} }).insert('frontend_events', new NativeBlocks([{ buf: Buffer.alloc(0), rows: 2, parts: [], dicts: [] }]), 'tok');
       await t.forceFlush();
     } finally {
       await t.shutdown();
