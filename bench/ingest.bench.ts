@@ -15,7 +15,9 @@ import { configSchema } from '../collector/config/schema.ts';
 import { silentLogger } from '../collector/log.ts';
 import { codecFor, Pipeline, storeInserter } from '../collector/pipeline/pipeline.ts';
 import { validatorFor, type Row } from '../collector/records/validate.ts';
+import { chTime } from '../collector/schema/columns.ts';
 import { ROLLUPS } from '../collector/schema/ddl.ts';
+import { SIGNAL_TABLES } from '../collector/schema/tables.ts';
 import { migrate } from '../collector/schema/migrations.ts';
 import { openStore } from '../collector/store/store.ts';
 import { generate } from '../exporters/sim/history.ts';
@@ -123,11 +125,16 @@ async function viaFile(store: Awaited<ReturnType<typeof openStore>>, table: stri
   const out = createWriteStream(file);
   const v = validatorFor(signal);
   const codec = codecFor(table);
+  // Rows carry times as epoch milliseconds; as text they are written in ClickHouse's own form, as
+  // a file of records would hold them (a bare number would be read as seconds).
+  const defs: Readonly<Record<string, { type: string }>> = SIGNAL_TABLES[signal].columns;
+  const times = codec.columns.flatMap((c, i) => (defs[c]!.type.includes('DateTime64') ? [i] : []));
   let rows: unknown[][] = [];
   for (let i = 0; i < ROWS; i++) {
     const r = v(make(i));
     if (!r.ok) throw new Error(r.errors.join('; '));
     if (format === 'JSONCompactEachRow') {
+      for (const t of times) if (typeof r.row[t] === 'number') r.row[t] = chTime(r.row[t]);
       if (!out.write(JSON.stringify(r.row) + '\n')) await once(out, 'drain');
       continue;
     }
