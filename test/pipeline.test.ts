@@ -106,7 +106,7 @@ describe('pipeline into embedded ClickHouse', () => {
     expect(await metric(registry, 'llmeter_batch_splits_total', { table: 'llm_requests' })).toBeGreaterThanOrEqual(5);
   });
 
-  it('a refused packed run is retried row by row, so only its bad row is dead-lettered', async () => {
+  it('a refused block is halved down to its bad row, so only that row is dead-lettered', async () => {
     const real = storeInserter(t.store);
     const GPU = Object.keys(gpuMetrics.columns);
     const picky: Inserter = {
@@ -118,7 +118,7 @@ describe('pipeline into embedded ClickHouse', () => {
       },
     };
     const p = new Pipeline({ config: pipelineConfig({ batch_rows: 7 }), inserter: picky, registry: new Registry(), log: silentLogger });
-    // Two GPUs of five fields each: two runs, cut across batches of seven rows (a run is never split).
+    // Two GPUs of five fields each, in batches of seven rows: the bad row sits in the first batch's block.
     const ts = Date.UTC(2026, 10, 1, 12);
     const samples = ['GPU-a', 'GPU-b'].flatMap((gpu) => ['f1', 'f2', gpu === 'GPU-b' ? 'poisoned' : 'f3', 'f4', 'f5'].map((field, i) => ({ ts, node: 'packed-node', gpu_uuid: gpu, field, value: i })));
     const r = await p.submit('gpu_sample', samples, { source: 'test' });
@@ -165,6 +165,25 @@ describe('pipeline into embedded ClickHouse', () => {
     expect((await second).accepted + (await second).dropped).toBe(900);
     expect(await count(t.store, `llm_requests WHERE tenant = 'full'`)).toBe(1000 + (await second).accepted);
     expect((await second).accepted).toBe(900);
+  });
+
+  it('encodes the rows of small submits together, so a batch of many reaches ClickHouse as a few large blocks', async () => {
+    const blocks: number[][] = [];
+    const real = storeInserter(t.store);
+    const spy: Inserter = {
+      async insert(table, rows, token) {
+        blocks.push(rows.blocks.map((b) => b.rows));
+        await real.insert(table, rows, token);
+      },
+    };
+    const p = new Pipeline({ config: pipelineConfig({ batch_rows: 5000, batch_ms: 60_000 }), inserter: spy, registry: new Registry(), log: silentLogger });
+    const submits = requests('small-submits', 3000).map((r) => p.submit('llm_request', [r], { source: 'test' }));
+    const durable = Promise.all((await Promise.all(submits)).map((r) => r.durable));
+    await p.forceFlush();
+    await durable;
+    expect(blocks).toEqual([[1024, 1024, 952]]);
+    expect(await count(t.store, "llm_requests WHERE tenant = 'small-submits'")).toBe(3000);
+    await p.shutdown();
   });
 
   it('flushes at batch_rows and after batch_ms, whichever comes first', async () => {
