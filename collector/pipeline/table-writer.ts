@@ -15,8 +15,8 @@ import { classifyInsertError, errorMessage } from '../store/errors.ts';
 import { NativeBlocks, type NativeCodec } from '../store/native-blocks.ts';
 import type { PipelineMetrics } from './metrics.ts';
 
-/** Rows held before they are encoded as one block (native-blocks.ts). */
-const ENCODE_ROWS = 1024;
+/** Rows of small submits held as they are before they are encoded as one block (native-blocks.ts). */
+const HOLD_ROWS = 1024;
 
 export interface Inserter {
   insert(table: string, rows: NativeBlocks, dedupToken: string): Promise<void>;
@@ -83,7 +83,7 @@ export class TableWriter {
   private readonly runId = randomUUID().slice(0, 8);
   private seq = 0;
 
-  /** The batch being gathered: blocks, then rows not yet encoded (fewer than ENCODE_ROWS). */
+  /** The batch being gathered: blocks, then rows not yet encoded (fewer than HOLD_ROWS). */
   private buffer: NativeBlocks[] = [];
   private pending: Row[] = [];
   private bufferRows = 0;
@@ -184,17 +184,17 @@ export class TableWriter {
   }
 
   /**
-   * Encodes rows into the batch's blocks once a few thousand are held: rows of small submits (a
+   * Encodes rows into the batch's blocks once about a thousand are held: rows of small submits (a
    * page's samples, a browser's events) wait as they are until then, so blocks stay large and few,
    * and no row waits long enough as an object to be promoted out of V8's young generation.
    */
   private hold(rows: readonly Row[], from: number, to: number): void {
-    if (this.pending.length === 0 && to - from >= ENCODE_ROWS) {
+    if (this.pending.length === 0 && to - from >= HOLD_ROWS) {
       this.buffer.push(this.codec.encode(from === 0 && to === rows.length ? rows : rows.slice(from, to)));
       return;
     }
     for (let i = from; i < to; i++) this.pending.push(rows[i]!);
-    if (this.pending.length >= ENCODE_ROWS) this.encodePending();
+    if (this.pending.length >= HOLD_ROWS) this.encodePending();
   }
 
   private encodePending(): void {

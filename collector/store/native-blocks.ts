@@ -1,9 +1,9 @@
 // Rows as blocks of ClickHouse's Native format: column after column, numbers as little-endian
-// binary, strings length-prefixed. The engine reads such a block without parsing text: inserting
-// request rows costs it about a third of the CPU it spends on the same rows as JSONCompactEachRow
-// lines, while encoding them here costs about what JSON.stringify did (bench/README.md, "Ingest").
-// Blocks are made when rows are accepted and kept outside the JavaScript heap until their batch is
-// inserted, as the lines were.
+// binary, strings length-prefixed, LowCardinality columns as a dictionary and one index a row. The
+// engine reads such a block without parsing text: inserting request rows costs it about a quarter
+// of the CPU it spends on the same rows as JSONCompactEachRow text, while encoding them here costs
+// about what JSON.stringify did (bench/README.md, "Ingest"). The table writer encodes rows once a
+// thousand or so are held and keeps the blocks outside the JavaScript heap until they are inserted.
 
 /** How one column's values are laid out; the closed set of types the record tables use. */
 type Kind = 'string' | 'lc' | 'time' | 'u8' | 'bool' | 'u16' | 'u32' | 'u64' | 'i64' | 'f64' | 'decimal9' | 'map';
@@ -38,8 +38,6 @@ function kindOf(type: string): { kind: Kind; nullable: boolean } {
     {
       String: 'string',
       'LowCardinality(String)': 'lc',
-      "DateTime64(3)": 'time',
-      'Map(String, String)': 'map',
       "DateTime64(3, 'UTC')": 'time',
       UInt8: 'u8',
       Bool: 'bool',
@@ -50,6 +48,9 @@ function kindOf(type: string): { kind: Kind; nullable: boolean } {
       Float64: 'f64',
       'Decimal(18, 9)': 'decimal9',
       'Map(LowCardinality(String), String)': 'map',
+      // The same layouts under the spellings of tables made outside the schema (store.insertRows).
+      'DateTime64(3)': 'time',
+      'Map(String, String)': 'map',
     } as const
   )[inner];
   if (!kind || (nullable && kind !== 'time' && kind !== 'f64')) throw new Error(`no Native encoding for column type ${type}`);
@@ -59,7 +60,7 @@ function kindOf(type: string): { kind: Kind; nullable: boolean } {
 const FIXED_WIDTH: Partial<Record<Kind, number>> = { time: 8, u8: 1, bool: 1, u16: 2, u32: 4, u64: 8, i64: 8, f64: 8, decimal9: 8 };
 const TWO_32 = 4294967296;
 /** The most rows encode() puts in one block. */
-const ENCODE_ROWS = 4096;
+const MAX_BLOCK_ROWS = 4096;
 
 // LowCardinality's Native layout (ClickHouse's SerializationLowCardinality): a key version, then
 // flags with the index width, the block's dictionary ("additional keys"), and one index per row.
@@ -115,6 +116,7 @@ class Out {
   /** A LowCardinality column's prefix and dictionary; its `rows` indexes follow. */
   dictionary(dict: readonly string[], rows: number): void {
     this.u64(LC_SHARED_DICTIONARIES_WITH_ADDITIONAL_KEYS);
+    // The index type's code (0, 1, 2: UInt8, UInt16, UInt32) sits in the flags' low byte.
     this.u64([1, 2, 4].indexOf(indexWidth(dict.length)) | LC_HAS_ADDITIONAL_KEYS | LC_NEED_UPDATE_DICTIONARY);
     this.u64(dict.length);
     for (const k of dict) this.string(k);
@@ -177,7 +179,7 @@ class Out {
 // as needed and are reused: a scrape submits a thousand small blocks a round, and fresh buffers for
 // each (memory outside the heap) made V8 collect far more often.
 const scratch = new Out();
-let indexScratch = new Uint32Array(ENCODE_ROWS);
+let indexScratch = new Uint32Array(MAX_BLOCK_ROWS);
 
 function indexesFor(rows: number): Uint32Array {
   if (indexScratch.length < rows) indexScratch = new Uint32Array(rows);
@@ -273,6 +275,12 @@ function wrongType(column: string, expected: string, v: unknown): Error {
   return new Error(`column ${column}: expected ${expected}, got ${v === null ? 'null' : typeof v}`);
 }
 
+/** Rows reach the encoder validated; a caller of store.insertRows may pass anything. */
+function numberIn(column: string, v: unknown): number {
+  if (typeof v !== 'number') throw wrongType(column, 'a number', v);
+  return v;
+}
+
 /**
  * A LowCardinality column's dictionary ('' first, as the engine writes it) and each row's index in
  * it. Rows of one GPU or one tenant come in runs, so a value equal to the last one skips the lookup.
@@ -300,7 +308,6 @@ function dictionaryOf(rows: readonly (readonly unknown[])[], c: number, name: st
   }
   return { dict, indexes };
 }
-
 
 /**
  * One Native block with where each column's data starts and ends in it, so a block can be cut
@@ -367,13 +374,13 @@ export class NativeCodec {
   }
 
   /**
-   * The rows as blocks of at most ENCODE_ROWS: a block is written column after column, and over a
+   * The rows as blocks of at most MAX_BLOCK_ROWS: a block is written column after column, and over a
    * few thousand rows the rows read for each column stay in the processor's cache.
    */
   encode(rows: readonly (readonly unknown[])[]): NativeBlocks {
-    if (rows.length <= ENCODE_ROWS) return rows.length === 0 ? NativeBlocks.EMPTY : new NativeBlocks([this.encodeBlock(rows)]);
+    if (rows.length <= MAX_BLOCK_ROWS) return rows.length === 0 ? NativeBlocks.EMPTY : new NativeBlocks([this.encodeBlock(rows)]);
     const blocks: NativeBlock[] = [];
-    for (let i = 0; i < rows.length; i += ENCODE_ROWS) blocks.push(this.encodeBlock(rows.slice(i, i + ENCODE_ROWS)));
+    for (let i = 0; i < rows.length; i += MAX_BLOCK_ROWS) blocks.push(this.encodeBlock(rows.slice(i, i + MAX_BLOCK_ROWS)));
     return new NativeBlocks(blocks);
   }
 
@@ -442,25 +449,29 @@ export class NativeCodec {
         break;
       case 'u64':
         for (let r = 0; r < n; r++) {
-          const v = rows[r]![c] as number;
+          const v = numberIn(col.name, rows[r]![c]);
           at = b.writeUInt32LE(v % TWO_32, at);
           at = b.writeUInt32LE(Math.floor(v / TWO_32), at);
         }
         break;
       case 'i64':
-        for (let r = 0; r < n; r++) at = b.writeBigInt64LE(BigInt(rows[r]![c] as number), at);
+        for (let r = 0; r < n; r++) at = b.writeBigInt64LE(BigInt(numberIn(col.name, rows[r]![c])), at);
         break;
       case 'decimal9':
-        for (let r = 0; r < n; r++) at = b.writeBigInt64LE(decimalUnits(rows[r]![c] as string), at);
+        for (let r = 0; r < n; r++) {
+          const v = rows[r]![c];
+          if (typeof v !== 'string') throw wrongType(col.name, 'a decimal string', v);
+          at = b.writeBigInt64LE(decimalUnits(v), at);
+        }
         break;
       case 'u32':
-        for (let r = 0; r < n; r++) at = b.writeUInt32LE(rows[r]![c] as number, at);
+        for (let r = 0; r < n; r++) at = b.writeUInt32LE(numberIn(col.name, rows[r]![c]), at);
         break;
       case 'u16':
-        for (let r = 0; r < n; r++) at = b.writeUInt16LE(rows[r]![c] as number, at);
+        for (let r = 0; r < n; r++) at = b.writeUInt16LE(numberIn(col.name, rows[r]![c]), at);
         break;
       case 'u8':
-        for (let r = 0; r < n; r++) b[at++] = rows[r]![c] as number;
+        for (let r = 0; r < n; r++) b[at++] = numberIn(col.name, rows[r]![c]);
         break;
       case 'bool':
         for (let r = 0; r < n; r++) b[at++] = rows[r]![c] ? 1 : 0;
