@@ -257,7 +257,6 @@ export const frontendEvents = table({
   ttlColumn: 'ts',
   retention: 'raw',
   shardingKey: 'cityHash64(tenant)',
-  // A payload's rows share the app, session, page and meta columns.
 });
 
 export const deadLetters = table({

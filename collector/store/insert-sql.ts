@@ -27,7 +27,8 @@ export type InsertSource = { file: string } | 'request body';
 
 /**
  * `INSERT INTO table (columns) …` for Native blocks holding `columns`. A block names its columns and
- * types, so no structure is given; the engine converts a block's String to a LowCardinality column.
+ * types, so no structure is given; where a block's type differs from the table's (String for a
+ * LowCardinality column, say), the engine converts it.
  */
 export function nativeInsertSql(table: string, columns: readonly string[], source: InsertSource, settings?: ClickHouseSettings): string {
   const target = table.split('.').map((p) => `\`${ident(p)}\``).join('.');

@@ -105,7 +105,7 @@ class ClickHouseStore implements Store {
       try {
         const fh = await open(file, 'w');
         try {
-          const { bytesWritten } = await fh.writev(chunks as Buffer[]);
+          const { bytesWritten } = await fh.writev(chunks);
           const size = chunks.reduce((n, b) => n + b.length, 0);
           if (bytesWritten !== size) throw new Error(`insert into ${table}: wrote ${bytesWritten} of ${size} bytes to ${file}`);
         } finally {
