@@ -58,11 +58,7 @@ const DEAD_SIGNAL = DEAD_COLUMNS.indexOf('signal');
 
 // Rows name their columns, so columns a later migration adds take their defaults here.
 const CODECS = new Map(
-  [...SIGNALS.map((s) => SIGNAL_TABLES[s]), deadLetters].map((t) => {
-    const names = columnNames(t);
-    const columns: Readonly<Record<string, { type: string }>> = t.columns;
-    return [t.name, new NativeCodec(names, names.map((n) => columns[n]!.type))];
-  }),
+  [...SIGNALS.map((s) => SIGNAL_TABLES[s]), deadLetters].map((t) => [t.name, new NativeCodec(columnNames(t), Object.values(t.columns).map((c) => c.type))]),
 );
 
 /** How a pipeline table's rows travel as Native blocks. */

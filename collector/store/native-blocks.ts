@@ -615,19 +615,16 @@ export class NativeCodec {
           v = src.string();
           break;
         case 'time':
-          v = src.u64();
-          break;
         case 'u64':
           v = src.u64();
           break;
         case 'i64':
-          v = Number(b.readBigInt64LE(src.at));
+        case 'decimal9': {
+          const big = b.readBigInt64LE(src.at);
           src.at += 8;
+          v = col.kind === 'i64' ? Number(big) : decimalText(big);
           break;
-        case 'decimal9':
-          v = decimalText(b.readBigInt64LE(src.at));
-          src.at += 8;
-          break;
+        }
         case 'f64':
           v = b.readDoubleLE(src.at);
           src.at += 8;
