@@ -1,0 +1,76 @@
+// What one merge of gpu_metrics parts costs, per row, for the table as the schema makes it and for
+// variants of it (sort key, codecs, merge algorithm): the steady state of a large fleet is mostly
+// merges (bench/scrape.md). Ten parts of one 1,000-node scrape round each (208,000 rows: 8 GPUs ×
+// 26 fields a node, values smooth over time per field) are made by the engine with merges stopped,
+// then merged into one with OPTIMIZE … FINAL; the process's CPU for that merge is divided by the rows.
+//
+//   node bench/merge.bench.ts [variant,…]    (variants: schema, key-gpu-ts, key-ts-gpu, lz4, horizontal)
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { configSchema } from '../collector/config/schema.ts';
+import { createTableSql } from '../collector/schema/ddl.ts';
+import { gpuMetrics, type TableDef } from '../collector/schema/tables.ts';
+import { openStore } from '../collector/store/store.ts';
+
+const PARTS = 10;
+const ROWS_PER_PART = 208_000;
+const NAME = 'merge_bench';
+
+/** Each variant: the table definition and the statements that alter it after creation. */
+const VARIANTS: Record<string, { def: TableDef; doc: string; after?: string[] }> = {
+  schema: { def: gpuMetrics, doc: `the schema's table, ORDER BY (${gpuMetrics.orderBy.join(', ')})` },
+  'key-gpu-ts': { def: { ...gpuMetrics, orderBy: ['node', 'gpu_uuid', 'ts', 'field'] }, doc: 'ORDER BY (node, gpu_uuid, ts, field)' },
+  'key-ts-gpu': { def: { ...gpuMetrics, orderBy: ['node', 'ts', 'gpu_uuid', 'field'] }, doc: 'ORDER BY (node, ts, gpu_uuid, field)' },
+  lz4: {
+    def: { ...gpuMetrics, columns: Object.fromEntries(Object.entries(gpuMetrics.columns).map(([n, c]) => [n, c.codec ? { ...c, codec: c.codec.replace('ZSTD(1)', 'LZ4') } : c])) },
+    doc: 'LZ4 instead of ZSTD(1) after each column\'s DoubleDelta/Gorilla',
+  },
+  horizontal: { def: gpuMetrics, doc: 'horizontal merges (no vertical merge algorithm)', after: [`ALTER TABLE ${NAME} MODIFY SETTING vertical_merge_algorithm_min_columns_to_activate = 1000`] },
+};
+
+const chosen = (process.argv[2] ?? Object.keys(VARIANTS).join(',')).split(',');
+for (const c of chosen) if (!VARIANTS[c]) throw new Error(`unknown variant ${c}; known: ${Object.keys(VARIANTS).join(', ')}`);
+
+/** One scrape round of a 1,000-node fleet at `round`, made by the engine. */
+function roundSql(round: number): string {
+  const n = 'intDiv(number, 208)';
+  const gpu = 'intDiv(number, 26)';
+  const field = 'number % 26';
+  return `INSERT INTO ${NAME} (ts, node, gpu_uuid, gpu_index, gpu_model, mig_instance, mig_profile, field, value, unit, namespace, pod, container)
+SELECT toDateTime64('2026-11-01 00:00:00', 3, 'UTC') + ${round * 15}, concat('gpu-node-', toString(${n})), concat('GPU-', lower(hex(cityHash64(${gpu})))),
+  toUInt8(intDiv(number % 208, 26)), 'NVIDIA H100 80GB HBM3', '', '', concat('field_', toString(${field})),
+  round(50 + 40 * sin((${round} + ${gpu}) / 7.0) + (${field}) * 1000, 1), ['ratio', 'celsius', 'watts', 'joules', 'hz', 'bytes'][1 + ${field} % 6],
+  if(number % 3 = 0, '', 'team-a'), if(number % 3 = 0, '', concat('vllm-', toString(${gpu}))), if(number % 3 = 0, '', 'vllm')
+FROM numbers(${ROWS_PER_PART}) SETTINGS max_threads = 1, max_insert_threads = 1`;
+}
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'llmeter-bench-merge-'));
+const store = await openStore(configSchema.parse({ store: { data_dir: dir, ttl_days: { raw: 0, reference: 0, rollup: 0 } } }).store);
+const rows = PARTS * ROWS_PER_PART;
+const bytes = async () => {
+  const [r] = await store.queryRows<{ b: string }>(`SELECT toString(sum(bytes_on_disk)) AS b FROM system.parts WHERE database = currentDatabase() AND table = '${NAME}' AND active`);
+  return Number(r?.b ?? 0) / rows;
+};
+console.log(`\nOne merge of ${PARTS} parts of ${ROWS_PER_PART.toLocaleString('en')} gpu_metrics rows (${rows.toLocaleString('en')} rows), ${process.version}, ${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)}\n`);
+console.log('| variant | table | CPU µs a row | bytes a row before / after |');
+console.log('|---|---|---:|---:|');
+try {
+  for (const name of chosen) {
+    const v = VARIANTS[name]!;
+    await store.command(`DROP TABLE IF EXISTS ${NAME}`);
+    await store.command(createTableSql({ ...v.def, name: NAME }, store.ddlTarget()));
+    for (const s of v.after ?? []) await store.command(s);
+    await store.command(`SYSTEM STOP MERGES ${NAME}`);
+    for (let r = 0; r < PARTS; r++) await store.command(roundSql(r));
+    await store.command(`SYSTEM START MERGES ${NAME}`);
+    const before = await bytes();
+    const c0 = process.cpuUsage();
+    await store.command(`OPTIMIZE TABLE ${NAME} FINAL`);
+    const c = process.cpuUsage(c0);
+    console.log(`| ${name} | ${v.doc} | ${((c.user + c.system) / rows).toFixed(2)} | ${before.toFixed(2)} / ${(await bytes()).toFixed(2)} |`);
+  }
+} finally {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+}
