@@ -4,7 +4,7 @@
 // 26 fields a node, values smooth over time per field) are made by the engine with merges stopped,
 // then merged into one with OPTIMIZE … FINAL; the process's CPU for that merge is divided by the rows.
 //
-//   node bench/merge.bench.ts [variant,…]    (variants: schema, key-gpu-ts, key-ts-gpu, lz4, horizontal)
+//   node bench/merge.bench.ts [variant,…]    (variants: schema, key-field-ts, key-ts-gpu, lz4, horizontal)
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,7 +20,7 @@ const NAME = 'merge_bench';
 /** Each variant: the table definition and the statements that alter it after creation. */
 const VARIANTS: Record<string, { def: TableDef; doc: string; after?: string[] }> = {
   schema: { def: gpuMetrics, doc: `the schema's table, ORDER BY (${gpuMetrics.orderBy.join(', ')})` },
-  'key-gpu-ts': { def: { ...gpuMetrics, orderBy: ['node', 'gpu_uuid', 'ts', 'field'] }, doc: 'ORDER BY (node, gpu_uuid, ts, field)' },
+  'key-field-ts': { def: { ...gpuMetrics, orderBy: ['node', 'gpu_uuid', 'field', 'ts'] }, doc: 'ORDER BY (node, gpu_uuid, field, ts): the key before schema migration 6' },
   'key-ts-gpu': { def: { ...gpuMetrics, orderBy: ['node', 'ts', 'gpu_uuid', 'field'] }, doc: 'ORDER BY (node, ts, gpu_uuid, field)' },
   lz4: {
     def: { ...gpuMetrics, columns: Object.fromEntries(Object.entries(gpuMetrics.columns).map(([n, c]) => [n, c.codec ? { ...c, codec: c.codec.replace('ZSTD(1)', 'LZ4') } : c])) },

@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { Registry } from 'prom-client';
 import { silentLogger } from '../collector/log.ts';
 import { ROLLUPS } from '../collector/schema/ddl.ts';
+import { gpuMetrics } from '../collector/schema/tables.ts';
 import type { RecordSink } from '../collector/pipeline/pipeline.ts';
 import { startCollector } from '../collector/runtime.ts';
 import type { Store } from '../collector/store/store.ts';
@@ -176,18 +177,24 @@ const discard: RecordSink = {
   },
 };
 
-/** A month of 15 s rounds, in seconds; and ClickHouse's merge selector joining parts about five at a time (merge_selector_base). */
-const MONTH_S = 30 * 86_400;
+/** The time one gpu_metrics partition spans, in seconds, from the table's partition key. */
+const PARTITION_S = /^toYYYYMM\(/.test(gpuMetrics.partitionBy) ? 30 * 86_400 : 86_400;
+/** ClickHouse's merge selector joins parts about five at a time (merge_selector_base). */
 const MERGE_FAN_IN = 5;
 
-/** CPU of merging every active gpu_metrics part into one (OPTIMIZE … FINAL), per row merged. */
-async function fullMergeCost(store: Store): Promise<{ parts: number; rows: number; usPerRow: number }> {
-  const [p] = await store.queryRows<{ parts: string; rows: string }>(`SELECT toString(count()) AS parts, toString(sum(rows)) AS rows FROM system.parts WHERE active AND database = currentDatabase() AND table = 'gpu_metrics'`);
+/**
+ * CPU of merging every active gpu_metrics part into one (OPTIMIZE … FINAL), per row merged; and the
+ * rows the run's own merges had already rewritten (a part's rows once per merge level below it).
+ */
+async function fullMergeCost(store: Store): Promise<{ parts: number; rows: number; rowsMerged: number; usPerRow: number }> {
+  const [p] = await store.queryRows<{ parts: string; n: string; merged: string }>(
+    `SELECT toString(count()) AS parts, toString(sum(rows)) AS n, toString(sum(rows * level)) AS merged FROM system.parts WHERE active AND database = currentDatabase() AND table = 'gpu_metrics'`,
+  );
   const c0 = process.cpuUsage();
   await store.command('OPTIMIZE TABLE gpu_metrics FINAL');
   const c = process.cpuUsage(c0);
-  const rows = Number(p?.rows ?? 0);
-  return { parts: Number(p?.parts ?? 0), rows, usPerRow: rows > 0 ? (c.user + c.system) / rows : 0 };
+  const rows = Number(p?.n ?? 0);
+  return { parts: Number(p?.parts ?? 0), rows, rowsMerged: Number(p?.merged ?? 0), usPerRow: rows > 0 ? (c.user + c.system) / rows : 0 };
 }
 
 interface FleetRun {
@@ -285,16 +292,19 @@ async function fleet(nodes: number, rounds: number, samplesPerPage: number): Pro
     }
     console.log(`\ngpu_metrics rows stored per round: ${Math.round(full.rows / rounds).toLocaleString('en-US')} (CPU includes ClickHouse's own insert threads; process CPU, all threads)`);
     if (withoutViews.length > 0) console.log(`Materialized views dropped for this run: ${withoutViews.join(', ')}`);
-    // A month's partition rewrites each row at every merge level, and a short run holds only the first
-    // levels: the rest is estimated from the cost of one merge of the run's own parts.
+    // A full partition rewrites each row at every merge level, and a short run holds only the first
+    // levels: they are estimated from the cost of one merge of the run's own parts. What the run's
+    // gpu_metrics merges cost is taken out of the run's CPU by the same rate; the rollups' merges,
+    // which collapse an hour's rows within the hour, stay in it as measured.
     const perRound = full.rows / rounds;
-    const levels = Math.log(MONTH_S / 15) / Math.log(MERGE_FAN_IN);
+    const levels = Math.log(PARTITION_S / 15) / Math.log(MERGE_FAN_IN);
     const steadyMergeS = perRound * levels * merge.usPerRow / 1e6;
-    const restS = (full.cpuSec - full.threads.filter(([n]) => n === 'MergeMutate').reduce((a, [, x]) => a + x, 0)) / rounds;
+    const runMergeS = merge.rowsMerged * merge.usPerRow / 1e6;
+    const restS = (full.cpuSec - runMergeS) / rounds;
     console.log(
-      `One merge of the default run's ${merge.parts} gpu_metrics parts (${merge.rows.toLocaleString('en-US')} rows): ${merge.usPerRow.toFixed(2)} µs of CPU a row. ` +
-        `A month's partition rewrites each row about log${MERGE_FAN_IN}(${Math.round(MONTH_S / 15).toLocaleString('en-US')} inserts) ≈ ${levels.toFixed(1)} times: ` +
-        `≈ ${steadyMergeS.toFixed(2)} s of merges a round, plus ${restS.toFixed(2)} s for the rest → about ${(((steadyMergeS + restS) / 15) * 100 * scale).toFixed(1)} % of one core in steady state (an estimate)`,
+      `One merge of the default run's ${merge.parts} gpu_metrics parts (${merge.rows.toLocaleString('en-US')} rows): ${merge.usPerRow.toFixed(2)} µs of CPU a row; the run's own merges had rewritten ${merge.rowsMerged.toLocaleString('en-US')} rows (≈ ${runMergeS.toFixed(2)} s). ` +
+        `A partition of ${gpuMetrics.partitionBy} rewrites each row about log${MERGE_FAN_IN}(${Math.round(PARTITION_S / 15).toLocaleString('en-US')} inserts) ≈ ${levels.toFixed(1)} times: ` +
+        `≈ ${steadyMergeS.toFixed(2)} s of gpu_metrics merges a round, plus ${restS.toFixed(2)} s for the rest (the rollups' merges included) → about ${(((steadyMergeS + restS) / 15) * 100 * scale).toFixed(1)} % of one core in steady state (an estimate)`,
     );
     for (const [name, r] of [['batches of batch_rows', full], [`${cutsPerRound} batches a round`, spread]] as const) {
       console.log(`End to end, ${name}: CPU per thread name over the ${rounds} measured rounds (s): ${r.threads.map(([n, s]) => `${n} ${s.toFixed(2)}`).join(', ')}`);

@@ -60,7 +60,7 @@ export function createTableSql(t: TableDef, target: DdlTarget): string {
   const engine = t.engine.kind === 'replacing'
     ? engineClause('ReplacingMergeTree', t.engine.version, local, target)
     : engineClause('MergeTree', undefined, local, target);
-  return `CREATE TABLE IF NOT EXISTS ${db}.${q(local)}${onCluster(target)}\n(\n${cols}\n)\nENGINE = ${engine}\nPARTITION BY ${t.partitionBy}\nORDER BY (${t.orderBy.join(', ')})${ttlClause(t.ttlColumn, ttlDays(t, target))}${SETTINGS}`;
+  return `CREATE TABLE IF NOT EXISTS ${db}.${q(local)}${onCluster(target)}\n(\n${cols}\n)\nENGINE = ${engine}\nPARTITION BY ${t.partitionBy}\nORDER BY (${t.orderBy.join(', ')})${ttlClause(t.ttlColumn, ttlDays(t, target))}${SETTINGS}${t.settings ? `, ${t.settings}` : ''}`;
 }
 
 export function createDistributedSql(name: string, shardingKey: string, target: DdlTarget): string {

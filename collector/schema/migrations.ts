@@ -4,12 +4,16 @@
 import { createHash } from 'node:crypto';
 import type { Store } from '../store/store.ts';
 import { chargebackRollupsSql } from './chargeback-migration.ts';
+import { resortGpuMetrics } from './gpu-metrics-resort.ts';
 import { createDatabaseSql, localName, onCluster, q, schemaSql, ttlSql, type DdlTarget } from './ddl.ts';
 
 export interface Migration {
   version: number;
   name: string;
-  statements(target: DdlTarget): string[];
+  /** Statements that do not depend on what the store holds. */
+  statements?(target: DdlTarget): string[];
+  /** A migration that must look at the store first (a data copy); returns the statements it ran. */
+  run?(store: Store, target: DdlTarget): Promise<string[]>;
 }
 
 /** Append only: never edit a migration that has shipped; add a new one. */
@@ -19,6 +23,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, name: 'chargeback rollups: node inventory and input counts per hour, the cost split per hour and day', statements: chargebackRollupsSql },
   { version: 4, name: 'gpu_metrics_hourly_mv: rows aggregated by the rollup table, not grouped in the view (insert cost)', statements: gpuHourlyUngroupedSql },
   { version: 5, name: 'frontend_events: the Faro payload meta (app, SDK, browser, view, page and user ids) in columns of its own, not in every row\'s attributes', statements: frontendMetaSql },
+  { version: 6, name: 'gpu_metrics: sorted by (node, gpu_uuid, ts, field) and partitioned by day (merge cost, whole days dropped by the retention); rows copied into the new table', run: resortGpuMetrics },
 ];
 
 /** Same columns and results as before: the rollup's sort key is the view's former GROUP BY. */
@@ -107,8 +112,12 @@ export async function migrate(store: Store, target: DdlTarget): Promise<Migratio
       result.alreadyApplied.push(m.version);
       continue;
     }
-    const stmts = m.statements(target);
-    for (const sql of stmts) await store.command(sql);
+    let stmts: string[] = [];
+    if (m.statements) {
+      stmts = m.statements(target);
+      for (const sql of stmts) await store.command(sql);
+    }
+    if (m.run) stmts.push(...(await m.run(store, target)));
     await store.insert(`${target.database}.schema_migrations`, [{ version: m.version, name: m.name, checksum: checksum(stmts) }]);
     result.applied.push({ version: m.version, name: m.name, statements: stmts.length });
   }
