@@ -1,14 +1,17 @@
 // Faro payloads/s that the collector accepts (202) and stores (rows in ClickHouse), at 10 events a
-// payload, over real HTTP on loopback. The collector runs on this thread (one core); the browsers
-// are simulated by a worker thread posting with keep-alive connections. For scale, the same rows are
+// payload, over real HTTP on loopback. The collector runs in this process; the browsers are
+// simulated by a child process posting with keep-alive connections. For scale, the same rows are
 // also submitted straight to a pipeline, without HTTP, JSON or mapping: the receiver's own cost is
-// the difference. CPU is counted per thread, so the collector's own cost per payload (main thread,
-// and ClickHouse's threads) is told apart from the load generator's on the same machine.
+// the difference. CPU is counted for this process only (its main thread, and ClickHouse's and the
+// other threads), so the collector's own cost per payload is told apart from the load generator's
+// on the same machine.
 // Run: npm run bench:faro       (or: node bench/faro.bench.ts [payloads] [concurrency])
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { fork } from 'node:child_process';
+import http from 'node:http';
+import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { configSchema } from '../collector/config/schema.ts';
 import { silentLogger } from '../collector/log.ts';
@@ -21,8 +24,9 @@ import { receiverComponentsFor, receiversConfigSchema } from '../collector/recei
 import { FaroMetrics } from '../collector/receivers/metrics.ts';
 import { startCollector } from '../collector/runtime.ts';
 
-const PAYLOADS = Number(process.argv[2] ?? 40_000);
-const CONCURRENCY = Number(process.argv[3] ?? 32);
+const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const PAYLOADS = Number(args[0] ?? 40_000);
+const CONCURRENCY = Number(args[1] ?? 32);
 const EVENTS_PER_PAYLOAD = 10;
 
 /** A payload as the SDK batches it: 3 logs, 1 exception, 2 measurements, 2 events, 2 spans. */
@@ -61,58 +65,78 @@ function payload(i: number): string {
   });
 }
 
-// The load generator, in a worker so that it does not share the collector's thread.
-const LOAD = `
-const http = require('node:http');
-const { parentPort, workerData } = require('node:worker_threads');
-const { url, bodies, concurrency } = workerData;
-// Like the SDK: a key of 20 characters per payload (the bodies are distinct, so are the keys).
-const runId = Math.random().toString(36).slice(2, 8);
-const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-const target = new URL(url);
-let next = 0, ok = 0, failed = 0;
-function post(body) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'x-api-key': 'bench-key', 'idempotency-key': (runId + next.toString(36).padStart(14, '0')).slice(0, 20), 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-async function lane() {
-  while (next < bodies.length) {
-    const status = await post(bodies[next++]);
-    if (status === 202) ok++; else failed++;
-  }
-}
-const t0 = performance.now();
-const cpu0 = process.threadCpuUsage();
-Promise.all(Array.from({ length: concurrency }, lane)).then(() => {
-  const cpu = process.threadCpuUsage(cpu0);
-  parentPort.postMessage({ ok, failed, ms: performance.now() - t0, cpuUs: cpu.user + cpu.system });
-});
-`;
-
+// The load generator: a child process (the browsers are other machines). A worker thread would share
+// the collector process's GC and libuv threads, whose CPU could then not be told apart.
 interface LoadResult {
   ok: number;
   failed: number;
   ms: number;
-  /** CPU the load generator's own thread used. */
+  /** CPU the load generator's process used. */
   cpuUs: number;
 }
 
-function runLoad(url: string, bodies: string[]): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(LOAD, { eval: true, workerData: { url, bodies, concurrency: CONCURRENCY } });
-    w.once('message', (m: LoadResult) => {
-      void w.terminate();
-      resolve(m);
+interface LoadRun {
+  url: string;
+  from: number;
+  to: number;
+}
+
+/** In the child: makes the same bodies as the parent and posts a range of them when asked. */
+async function loadGenerator(): Promise<void> {
+  const bodies = Array.from({ length: PAYLOADS }, (_, i) => payload(i));
+  // Like the SDK: a key of 20 characters per payload (the bodies are distinct, so are the keys).
+  const runId = Math.random().toString(36).slice(2, 8);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  let seq = 0;
+  const post = (target: URL, body: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = http.request(
+        {
+          host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent,
+          headers: { 'content-type': 'application/json', 'x-api-key': 'bench-key', 'idempotency-key': (runId + (seq++).toString(36).padStart(14, '0')).slice(0, 20), 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
     });
-    w.once('error', reject);
+  process.on('message', (m: LoadRun) => {
+    void (async () => {
+      const target = new URL(m.url);
+      let next = m.from;
+      let ok = 0;
+      let failed = 0;
+      const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
+      await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+        while (next < m.to) {
+          if ((await post(target, bodies[next++]!)) === 202) ok++;
+          else failed++;
+        }
+      }));
+      const cpu = process.cpuUsage(cpu0);
+      process.send!({ ok, failed, ms: performance.now() - t0, cpuUs: cpu.user + cpu.system } satisfies LoadResult);
+    })();
   });
+  process.send!('ready');
+}
+
+function startLoadGenerator(): { run(url: string, from?: number, to?: number): Promise<LoadResult>; stop(): void; ready: Promise<void> } {
+  const child = fork(fileURLToPath(import.meta.url), ['--load', String(PAYLOADS), String(CONCURRENCY)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const ready = new Promise<void>((resolve) => child.once('message', () => resolve()));
+  return {
+    ready,
+    run: (url, from = 0, to = PAYLOADS) =>
+      new Promise((resolve, reject) => {
+        child.once('message', (m: LoadResult) => resolve(m));
+        child.once('error', reject);
+        child.send({ url, from, to } satisfies LoadRun);
+      }),
+    stop: () => child.kill(),
+  };
 }
 
 async function main(): Promise<void> {
@@ -125,6 +149,7 @@ async function main(): Promise<void> {
       rate_limit: { payloads_per_second: 1e9, burst: 1_000_000_000 },
     },
   });
+  const load = startLoadGenerator();
   const collector = await startCollector(config, silentLogger, { features: [receiverComponentsFor(receivers)] });
   // The floor: the same requests to a route that reads the body and answers 202, doing nothing else.
   // The receiver itself, every check included, in front of a sink that takes the rows and does
@@ -141,37 +166,38 @@ async function main(): Promise<void> {
     const rowsPerPayload = faroRecords(parseFaroPayload(bodies[0]!), 'chat-ui', 'acme').records.length;
     console.log(`faro receiver: ${PAYLOADS} payloads × ${EVENTS_PER_PAYLOAD} events (${rowsPerPayload} rows each), ${(bytes / PAYLOADS / 1024).toFixed(1)} KiB average, ${CONCURRENCY} connections`);
 
+    await load.ready;
     // Warm-up: JIT, connection pool, first inserts.
-    await runLoad(`http://${collector.address}/faro/collect`, bodies.slice(0, 2_000));
+    await load.run(`http://${collector.address}/faro/collect`, 0, 2_000);
     await collector.pipeline.forceFlush();
     const before = await rows(collector);
 
     const cpu = cpuMeter();
     const t0 = performance.now();
-    const load = await runLoad(`http://${collector.address}/faro/collect`, bodies);
+    const posted = await load.run(`http://${collector.address}/faro/collect`);
     const acceptedS = (performance.now() - t0) / 1000;
     await collector.pipeline.forceFlush();
     const storedS = (performance.now() - t0) / 1000;
-    const used = cpu.read(load.cpuUs);
+    const used = cpu.read();
     const stored = (await rows(collector)) - before;
 
-    const acceptRate = load.ok / acceptedS;
+    const acceptRate = posted.ok / acceptedS;
     const storeRate = stored / rowsPerPayload / storedS;
-    console.log(`  accepted (202): ${load.ok} payloads in ${acceptedS.toFixed(2)} s = ${fmt(acceptRate)} payloads/s (${fmt(acceptRate * EVENTS_PER_PAYLOAD)} events/s); refused ${load.failed}`);
-    console.log(`  stored:         ${stored} rows in ${storedS.toFixed(2)} s = ${fmt(storeRate)} payloads/s; ${stored === load.ok * rowsPerPayload ? 'every row' : 'MISSING ROWS'}`);
-    console.log(`  collector CPU:  ${((used.mainUs + used.otherUs) / 1e6 / storedS).toFixed(2)} cores; goal ≥ 5000 payloads/s → ${(storeRate / 5000).toFixed(2)}× goal (load generator: ${(load.cpuUs / 1e6 / storedS).toFixed(2)} cores)`);
+    console.log(`  accepted (202): ${posted.ok} payloads in ${acceptedS.toFixed(2)} s = ${fmt(acceptRate)} payloads/s (${fmt(acceptRate * EVENTS_PER_PAYLOAD)} events/s); refused ${posted.failed}`);
+    console.log(`  stored:         ${stored} rows in ${storedS.toFixed(2)} s = ${fmt(storeRate)} payloads/s; ${stored === posted.ok * rowsPerPayload ? 'every row' : 'MISSING ROWS'}`);
+    console.log(`  collector CPU:  ${((used.mainUs + used.otherUs) / 1e6 / storedS).toFixed(2)} cores; goal ≥ 5000 payloads/s → ${(storeRate / 5000).toFixed(2)}× goal (load generator, its own process: ${(posted.cpuUs / 1e6 / storedS).toFixed(2)} cores)`);
     console.log(`  per payload:    ${perPayload(used, PAYLOADS)}`);
 
     const sinkCpu = cpuMeter();
-    const sinkLoad = await runLoad(`http://${collector.address}/bench/faro-null-sink`, bodies);
+    const sinkLoad = await load.run(`http://${collector.address}/bench/faro-null-sink`);
     const sinkRate = sinkLoad.ok / (sinkLoad.ms / 1000);
     console.log(`  receiver alone: ${fmt(sinkRate)} payloads/s (every check, parse and map; rows handed to a sink that drops them)`);
-    console.log(`    per payload:  ${perPayload(sinkCpu.read(sinkLoad.cpuUs), PAYLOADS)}`);
+    console.log(`    per payload:  ${perPayload(sinkCpu.read(), PAYLOADS)}`);
 
     const nullCpu = cpuMeter();
-    const nullLoad = await runLoad(`http://${collector.address}/bench/null`, bodies);
+    const nullLoad = await load.run(`http://${collector.address}/bench/null`);
     const nullRate = nullLoad.ok / (nullLoad.ms / 1000);
-    const nullUsed = nullCpu.read(nullLoad.cpuUs);
+    const nullUsed = nullCpu.read();
     console.log(`  HTTP floor:     ${fmt(nullRate)} requests/s (same requests, body read, 202, nothing else); receiver at ${(storeRate / nullRate).toFixed(2)}× of it`);
     console.log(`    per request:  ${perPayload(nullUsed, PAYLOADS)}`);
 
@@ -182,7 +208,7 @@ async function main(): Promise<void> {
     for (const r of records) await collector.pipeline.submit('frontend_event', r, { source: 'bench' });
     await collector.pipeline.forceFlush();
     const directS = (performance.now() - t1) / 1000;
-    const directUsed = directCpu.read(0);
+    const directUsed = directCpu.read();
     const directRate = PAYLOADS / directS;
     console.log(`  pipeline only:  ${fmt(directRate)} payloads/s (no HTTP, JSON or mapping); receiver path at ${(storeRate / directRate).toFixed(2)}× of it`);
     console.log(`    per payload:  ${perPayload(directUsed, PAYLOADS)}`);
@@ -192,6 +218,7 @@ async function main(): Promise<void> {
     const parseRate = PAYLOADS / ((performance.now() - parse0) / 1000);
     console.log(`  parse + map:    ${fmt(parseRate)} payloads/s on its own`);
   } finally {
+    load.stop();
     await collector.shutdown();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -202,19 +229,19 @@ interface CpuUsed {
   mainUs: number;
   /** Of `mainUs`, the time the main thread spent in system calls (socket reads and writes). */
   mainKernelUs: number;
-  /** Every other thread of the process but the load generator: ClickHouse's, libuv's, GC helpers. */
+  /** Every other thread of the collector's process: ClickHouse's, libuv's, GC helpers. */
   otherUs: number;
 }
 
-function cpuMeter(): { read(loadGeneratorUs: number): CpuUsed } {
+function cpuMeter(): { read(): CpuUsed } {
   const process0 = process.cpuUsage();
   const main0 = process.threadCpuUsage();
   return {
-    read(loadGeneratorUs) {
+    read() {
       const all = process.cpuUsage(process0);
       const main = process.threadCpuUsage(main0);
       const mainUs = main.user + main.system;
-      return { mainUs, mainKernelUs: main.system, otherUs: Math.max(0, all.user + all.system - mainUs - loadGeneratorUs) };
+      return { mainUs, mainKernelUs: main.system, otherUs: Math.max(0, all.user + all.system - mainUs) };
     },
   };
 }
@@ -235,4 +262,5 @@ function fmt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
-await main();
+if (process.argv.includes('--load')) await loadGenerator();
+else await main();
