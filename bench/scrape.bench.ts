@@ -179,8 +179,8 @@ const discard: RecordSink = {
 
 /** The time one gpu_metrics partition spans, in seconds, from the table's partition key. */
 const PARTITION_S = /^toYYYYMM\(/.test(gpuMetrics.partitionBy) ? 30 * 86_400 : 86_400;
-/** ClickHouse's merge selector joins parts about five at a time (merge_selector_base). */
-const MERGE_FAN_IN = 5;
+/** ClickHouse's merge selector joins about `merge_selector_base` parts at a time (5 unless the table sets it). */
+const MERGE_FAN_IN = Number(/merge_selector_base = (\d+)/.exec(gpuMetrics.settings ?? '')?.[1] ?? 5);
 
 /**
  * CPU of merging every active gpu_metrics part into one (OPTIMIZE … FINAL), per row merged; and the

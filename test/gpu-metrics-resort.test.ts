@@ -79,7 +79,7 @@ describe('migration 6: gpu_metrics re-sorted and partitioned by day', () => {
     const l = await layout(t);
     expect(l.sorting_key).toBe('node, gpu_uuid, ts, field');
     expect(l.partition_key).toBe('toDate(ts)');
-    expect(l.engine_full).toContain('ttl_only_drop_parts = 1');
+    expect(l.engine_full).toContain('ttl_only_drop_parts = 1, merge_selector_base = 10');
     await t.store.command('DELETE FROM schema_migrations WHERE version = 6');
     const r = await migrate(t.store, t.store.ddlTarget());
     expect(r.applied).toEqual([{ version: 6, name: expect.stringContaining('gpu_metrics'), statements: 1 }]);
@@ -98,6 +98,7 @@ describe('migration 6: gpu_metrics re-sorted and partitioned by day', () => {
     const l = await layout(t);
     expect(l.sorting_key).toBe('node, gpu_uuid, ts, field');
     expect(l.partition_key).toBe('toDate(ts)');
+    expect(l.engine_full).toContain('merge_selector_base = 10');
     expect(await dump(t)).toEqual(before);
     // The copy did not pass through the views: the rollup still counts each sample once.
     expect(await rollupSamples(t)).toBe(600);
