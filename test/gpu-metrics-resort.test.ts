@@ -136,9 +136,9 @@ describe('migration 6: gpu_metrics re-sorted and partitioned by day', () => {
   it('copies a cluster\'s rows through Distributed tables and exchanges every shard\'s table', () => {
     const cluster: DdlTarget = { database: 'llmeter', cluster: 'c1', rawTtlDays: 90, referenceTtlDays: 365, rollupTtlDays: 0 };
     const sql = resortGpuMetricsSql(cluster, ['ts', 'node', 'value']);
-    expect(sql.some((s) => s.startsWith('CREATE TABLE IF NOT EXISTS `llmeter`.`gpu_metrics_resort_local` ON CLUSTER `c1`') && s.includes('ReplicatedMergeTree') && s.includes('ORDER BY (node, gpu_uuid, ts, field)'))).toBe(true);
-    expect(sql).toContain('INSERT INTO `llmeter`.`gpu_metrics_resort` (`ts`, `node`, `value`) SELECT `ts`, `node`, `value` FROM `llmeter`.`gpu_metrics` SETTINGS distributed_foreground_insert = 1');
-    expect(sql).toContain('EXCHANGE TABLES `llmeter`.`gpu_metrics_local` AND `llmeter`.`gpu_metrics_resort_local` ON CLUSTER `c1`');
-    expect(sql.at(-1)).toBe('DROP TABLE IF EXISTS `llmeter`.`gpu_metrics_resort_local` ON CLUSTER `c1` SYNC');
+    expect(sql.some((s) => s.startsWith('CREATE TABLE IF NOT EXISTS `llmeter`.`gpu_metrics_v6_local` ON CLUSTER `c1`') && s.includes('ReplicatedMergeTree') && s.includes('ORDER BY (node, gpu_uuid, ts, field)'))).toBe(true);
+    expect(sql).toContain('INSERT INTO `llmeter`.`gpu_metrics_v6` (`ts`, `node`, `value`) SELECT `ts`, `node`, `value` FROM `llmeter`.`gpu_metrics` SETTINGS distributed_foreground_insert = 1');
+    expect(sql).toContain('EXCHANGE TABLES `llmeter`.`gpu_metrics_local` AND `llmeter`.`gpu_metrics_v6_local` ON CLUSTER `c1`');
+    expect(sql.at(-1)).toBe('DROP TABLE IF EXISTS `llmeter`.`gpu_metrics_v6_local` ON CLUSTER `c1` SYNC');
   });
 });

@@ -7,11 +7,18 @@
 // Idempotent without a record of progress: the table's own sort key says whether the exchange
 // happened. Before it, a half-made copy is dropped and made again; after it, only the old rows'
 // table is left to drop. An install created with the current definition has nothing to do.
+//
+// Unlike the migrations that write their statements out, this one copies into the table as the
+// definition is now (like migration 1, which creates it): an install that skips versions gets the
+// newest layout in one copy, and a later migration to that layout, run with the same check, then
+// has nothing to copy.
 import type { Store } from '../store/store.ts';
 import { createDistributedSql, createTableSql, localName, onCluster, q, type DdlTarget } from './ddl.ts';
 import { gpuMetrics } from './tables.ts';
 
-export const RESORT_TABLE = 'gpu_metrics_resort';
+// Named for the migration: in a cluster the table's Keeper path keeps this name after the exchange, so a
+// later copy of the same kind needs a name of its own.
+export const RESORT_TABLE = 'gpu_metrics_v6';
 
 /** The statements of the copy and exchange, for the columns the existing table has. */
 export function resortGpuMetricsSql(target: DdlTarget, columns: readonly string[]): string[] {

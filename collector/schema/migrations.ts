@@ -23,7 +23,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, name: 'chargeback rollups: node inventory and input counts per hour, the cost split per hour and day', statements: chargebackRollupsSql },
   { version: 4, name: 'gpu_metrics_hourly_mv: rows aggregated by the rollup table, not grouped in the view (insert cost)', statements: gpuHourlyUngroupedSql },
   { version: 5, name: 'frontend_events: the Faro payload meta (app, SDK, browser, view, page and user ids) in columns of its own, not in every row\'s attributes', statements: frontendMetaSql },
-  { version: 6, name: 'gpu_metrics: sorted by (node, gpu_uuid, ts, field) and partitioned by day (merge cost, whole days dropped by the retention); rows copied into the new table', run: resortGpuMetrics },
+  { version: 6, name: 'gpu_metrics: sorted by (node, gpu_uuid, ts, field), partitioned by day, merging about ten parts at a time (merge cost; whole days dropped by the retention); rows copied into the new table', run: resortGpuMetrics },
 ];
 
 /** Same columns and results as before: the rollup's sort key is the view's former GROUP BY. */
