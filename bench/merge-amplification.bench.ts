@@ -13,36 +13,17 @@ import { configSchema } from '../collector/config/schema.ts';
 import { createTableSql } from '../collector/schema/ddl.ts';
 import { gpuMetrics } from '../collector/schema/tables.ts';
 import { openStore } from '../collector/store/store.ts';
+import { gpuRoundSql, mergesSettled, SAMPLES_PER_NODE } from './gpu-merges.ts';
 
 const INSERTS = Number(process.argv[2] ?? 300);
 const NODES = Number(process.argv[3] ?? 1000);
 const BASES = (process.argv[4] ?? '5,10').split(',').map(Number);
-const ROWS = NODES * 208; // 8 GPUs × 26 fields a node
+const ROWS = NODES * SAMPLES_PER_NODE;
 const NAME = 'amplification_bench';
-
-function roundSql(round: number): string {
-  const n = 'intDiv(number, 208)';
-  const gpu = 'intDiv(number, 26)';
-  const field = 'number % 26';
-  return `INSERT INTO ${NAME} (ts, node, gpu_uuid, gpu_index, gpu_model, field, value, unit)
-SELECT toDateTime64('2026-11-01 00:00:00', 3, 'UTC') + ${round * 15}, concat('gpu-node-', toString(${n})), concat('GPU-', lower(hex(cityHash64(${gpu})))),
-  toUInt8(intDiv(number % 208, 26)), 'NVIDIA H100 80GB HBM3', concat('field_', toString(${field})),
-  round(50 + 40 * sin((${round} + ${gpu}) / 7.0) + (${field}) * 1000, 1), 'ratio'
-FROM numbers(${ROWS}) SETTINGS max_threads = 1, max_insert_threads = 1`;
-}
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'llmeter-bench-amplification-'));
 const store = await openStore(configSchema.parse({ store: { data_dir: dir, ttl_days: { raw: 0, reference: 0, rollup: 0 } } }).store);
 const mergedRows = async () => Number((await store.queryRows<{ v: string }>(`SELECT toString(sum(value)) AS v FROM system.events WHERE event = 'MergedRows'`))[0]?.v ?? 0);
-
-/** Waits (up to a minute) until no merge is running. */
-async function mergesDone(): Promise<void> {
-  for (let i = 0; i < 1200; i++) {
-    const [m] = await store.queryRows<{ n: string }>('SELECT count() AS n FROM system.merges');
-    if (Number(m?.n ?? 0) === 0) return;
-    await new Promise((res) => setTimeout(res, 50));
-  }
-}
 
 console.log(`\n${INSERTS} inserts of ${ROWS.toLocaleString('en-US')} rows (one round of ${NODES} nodes) into one partition of gpu_metrics' layout, ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)}\n`);
 console.log('| merge_selector_base | rows merged ÷ rows inserted | log_base(inserts) | active parts at the end | deepest part level |');
@@ -54,8 +35,8 @@ try {
     await store.command(createTableSql({ ...gpuMetrics, name: NAME, settings }, store.ddlTarget()));
     const m0 = await mergedRows();
     for (let r = 0; r < INSERTS; r++) {
-      await store.command(roundSql(r));
-      await mergesDone();
+      await store.command(gpuRoundSql(NAME, r, NODES));
+      await mergesSettled(store, 60_000);
     }
     const merged = (await mergedRows()) - m0;
     const [p] = await store.queryRows<{ parts: string; level: string }>(`SELECT toString(count()) AS parts, toString(max(level)) AS level FROM system.parts WHERE active AND database = currentDatabase() AND table = '${NAME}'`);

@@ -12,9 +12,11 @@ import { configSchema } from '../collector/config/schema.ts';
 import { createTableSql } from '../collector/schema/ddl.ts';
 import { gpuMetrics, type TableDef } from '../collector/schema/tables.ts';
 import { openStore } from '../collector/store/store.ts';
+import { gpuRoundSql, SAMPLES_PER_NODE } from './gpu-merges.ts';
 
 const PARTS = 10;
-const ROWS_PER_PART = 208_000;
+const NODES = 1000;
+const ROWS_PER_PART = NODES * SAMPLES_PER_NODE;
 const NAME = 'merge_bench';
 
 /** Each variant: the table definition and the statements that alter it after creation. */
@@ -31,19 +33,6 @@ const VARIANTS: Record<string, { def: TableDef; doc: string; after?: string[] }>
 
 const chosen = (process.argv[2] ?? Object.keys(VARIANTS).join(',')).split(',');
 for (const c of chosen) if (!VARIANTS[c]) throw new Error(`unknown variant ${c}; known: ${Object.keys(VARIANTS).join(', ')}`);
-
-/** One scrape round of a 1,000-node fleet at `round`, made by the engine. */
-function roundSql(round: number): string {
-  const n = 'intDiv(number, 208)';
-  const gpu = 'intDiv(number, 26)';
-  const field = 'number % 26';
-  return `INSERT INTO ${NAME} (ts, node, gpu_uuid, gpu_index, gpu_model, mig_instance, mig_profile, field, value, unit, namespace, pod, container)
-SELECT toDateTime64('2026-11-01 00:00:00', 3, 'UTC') + ${round * 15}, concat('gpu-node-', toString(${n})), concat('GPU-', lower(hex(cityHash64(${gpu})))),
-  toUInt8(intDiv(number % 208, 26)), 'NVIDIA H100 80GB HBM3', '', '', concat('field_', toString(${field})),
-  round(50 + 40 * sin((${round} + ${gpu}) / 7.0) + (${field}) * 1000, 1), ['ratio', 'celsius', 'watts', 'joules', 'hz', 'bytes'][1 + ${field} % 6],
-  if(number % 3 = 0, '', 'team-a'), if(number % 3 = 0, '', concat('vllm-', toString(${gpu}))), if(number % 3 = 0, '', 'vllm')
-FROM numbers(${ROWS_PER_PART}) SETTINGS max_threads = 1, max_insert_threads = 1`;
-}
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'llmeter-bench-merge-'));
 const store = await openStore(configSchema.parse({ store: { data_dir: dir, ttl_days: { raw: 0, reference: 0, rollup: 0 } } }).store);
@@ -62,7 +51,7 @@ try {
     await store.command(createTableSql({ ...v.def, name: NAME }, store.ddlTarget()));
     for (const s of v.after ?? []) await store.command(s);
     await store.command(`SYSTEM STOP MERGES ${NAME}`);
-    for (let r = 0; r < PARTS; r++) await store.command(roundSql(r));
+    for (let r = 0; r < PARTS; r++) await store.command(gpuRoundSql(NAME, r, NODES));
     await store.command(`SYSTEM START MERGES ${NAME}`);
     const before = await bytes();
     const c0 = process.cpuUsage();

@@ -25,6 +25,7 @@ import { NodeDirectory } from '../exporters/inventory/directory.ts';
 import { LabelCache, parsePrometheusText } from '../exporters/prom/parse.ts';
 import { scrapeConfigSchema } from '../exporters/scrape/config.ts';
 import { buildScrape } from '../exporters/scrape/build.ts';
+import { mergesSettled } from './gpu-merges.ts';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -263,13 +264,7 @@ async function fleet(nodes: number, rounds: number, samplesPerPage: number): Pro
     const alone = await runFleet(discard, async () => {}, port, nodes, rounds);
     const cutsPerRound = Math.max(1, Math.round(15_000 / defaults.batch_ms)); // cut every default batch_ms
     // Merges still running when the last round is stored are waited for (up to 30 s) and counted.
-    const settle = async () => {
-      for (let i = 0; i < 300; i++) {
-        const [m] = await collector.store.queryRows<{ n: string }>('SELECT count() AS n FROM system.merges');
-        if (Number(m?.n ?? 0) === 0) return;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    };
+    const settle = () => mergesSettled(collector.store, 30_000);
     const runStored = async (cuts: number) => {
       for (const t of ['gpu_metrics', ...ROLLUPS.map((r) => r.name)]) await collector.store.command(`TRUNCATE TABLE ${t}`);
       return runFleet(collector.pipeline, () => collector.pipeline.forceFlush(), port, nodes, rounds, cuts, settle);

@@ -98,9 +98,7 @@ class Out {
   }
 
   u64(n: number): void {
-    const b = this.room(8);
-    this.at = b.writeUInt32LE(n % TWO_32, this.at);
-    this.at = b.writeUInt32LE(Math.floor(n / TWO_32), this.at);
+    this.at = putU64(this.room(8), this.at, n);
   }
 
   /** The first `n` indexes into a dictionary, each `width` bytes. */
@@ -255,20 +253,19 @@ function u64At(b: Buffer, at: number): number {
   return b.readUInt32LE(at) + b.readUInt32LE(at + 4) * TWO_32;
 }
 
+/** Writes a non-negative integer below 2^53 as a little-endian UInt64; returns where it ends. */
+function putU64(b: Buffer, at: number, n: number): number {
+  return b.writeUInt32LE(Math.floor(n / TWO_32), b.writeUInt32LE(n % TWO_32, at));
+}
+
 /** Where `count` length-prefixed strings that start at `at` end. */
 function skipStrings(b: Buffer, at: number, count: number): number {
+  const src = new In(b, at);
   for (let i = 0; i < count; i++) {
-    let n = 0;
-    let mul = 1;
-    for (;;) {
-      const byte = b[at++]!;
-      n += (byte & 0x7f) * mul;
-      if (byte < 0x80) break;
-      mul *= 0x80;
-    }
-    at += n;
+    const n = src.varint();
+    src.at += n;
   }
-  return at;
+  return src.at;
 }
 
 function wrongType(column: string, expected: string, v: unknown): Error {
@@ -443,16 +440,11 @@ export class NativeCodec {
           const v = rows[r]![c] ?? 0;
           const ms = typeof v === 'number' ? v : typeof v === 'string' ? timeMs(v) : Number.NaN;
           if (!(ms >= 0)) throw wrongType(col.name, 'epoch milliseconds or ClickHouse time text', v);
-          at = b.writeUInt32LE(ms % TWO_32, at);
-          at = b.writeUInt32LE(Math.floor(ms / TWO_32), at);
+          at = putU64(b, at, ms);
         }
         break;
       case 'u64':
-        for (let r = 0; r < n; r++) {
-          const v = numberIn(col.name, rows[r]![c]);
-          at = b.writeUInt32LE(v % TWO_32, at);
-          at = b.writeUInt32LE(Math.floor(v / TWO_32), at);
-        }
+        for (let r = 0; r < n; r++) at = putU64(b, at, numberIn(col.name, rows[r]![c]));
         break;
       case 'i64':
         for (let r = 0; r < n; r++) at = b.writeBigInt64LE(BigInt(numberIn(col.name, rows[r]![c])), at);
@@ -486,8 +478,7 @@ export class NativeCodec {
     let total = 0;
     for (const e of entries) {
       total += e.length;
-      out.at = b.writeUInt32LE(total % TWO_32, out.at);
-      out.at = b.writeUInt32LE(Math.floor(total / TWO_32), out.at);
+      out.at = putU64(b, out.at, total);
     }
     bounds.push(out.at);
     for (const e of entries) for (const [k] of e) out.string(k);
@@ -524,11 +515,7 @@ export class NativeCodec {
         if (col.kind === 'map' && part === 0) {
           // Offsets are cumulative entry counts: they start again from zero.
           const b = out.room(end - start);
-          for (let at = start; at < end; at += 8) {
-            const v = u64At(blk.buf, at) - r.firstEntry;
-            out.at = b.writeUInt32LE(v % TWO_32, out.at);
-            out.at = b.writeUInt32LE(Math.floor(v / TWO_32), out.at);
-          }
+          for (let at = start; at < end; at += 8) out.at = putU64(b, out.at, u64At(blk.buf, at) - r.firstEntry);
         } else {
           out.bytes(blk.buf.subarray(start, end));
         }
