@@ -35,27 +35,69 @@ export class CliContext {
   }
 }
 
+/** Ctrl-C or SIGTERM, listened for from the moment it is created. */
+export interface StopSignal {
+  /** Aborted at the first SIGINT or SIGTERM: pass it to work that should stop early. */
+  readonly signal: AbortSignal;
+  /** The signal received, once one has been. */
+  readonly received: NodeJS.Signals | undefined;
+  /** Resolves on the first SIGINT or SIGTERM (at once if one came already), keeping Node alive meanwhile. */
+  wait(): Promise<NodeJS.Signals>;
+}
+
+/**
+ * Starts listening for SIGINT and SIGTERM. Create it before slow start-up work, so a signal that
+ * comes during start-up is a request to stop (shut down and flush) rather than Node's default kill.
+ * A second signal exits at once.
+ */
+export function stopSignal(log: Logger): StopSignal {
+  const abort = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  let resolve!: (sig: NodeJS.Signals) => void;
+  const first = new Promise<NodeJS.Signals>((r) => (resolve = r));
+  const handler = (sig: NodeJS.Signals) => {
+    process.removeListener('SIGINT', handler);
+    process.removeListener('SIGTERM', handler);
+    const again = () => {
+      log.warn('second signal: exiting without waiting for the flush');
+      process.exit(130);
+    };
+    process.once('SIGINT', again);
+    process.once('SIGTERM', again);
+    received = sig;
+    abort.abort(new Error(`stopped by ${sig}`));
+    resolve(sig);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signal: abort.signal,
+    get received() {
+      return received;
+    },
+    async wait() {
+      // Signal listeners do not keep the event loop alive, and a command may have nothing else that
+      // does (its timers unref'd): without this Node would end the command while it waits.
+      const keepAlive = setInterval(() => {}, 1 << 30);
+      try {
+        return await first;
+      } finally {
+        clearInterval(keepAlive);
+      }
+    },
+  };
+}
+
 /** Resolves on the first SIGINT or SIGTERM; a second one exits at once. */
 export function untilSignal(log: Logger): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const handler = (sig: NodeJS.Signals) => {
-      process.removeListener('SIGINT', handler);
-      process.removeListener('SIGTERM', handler);
-      const again = () => {
-        log.warn('second signal: exiting without waiting for the flush');
-        process.exit(130);
-      };
-      process.once('SIGINT', again);
-      process.once('SIGTERM', again);
-      resolve(sig);
-    };
-    process.on('SIGINT', handler);
-    process.on('SIGTERM', handler);
-  });
+  return stopSignal(log).wait();
 }
 
 /** Runs a command body, turning configuration and usage errors into a clear message and exit code. */
 export async function runCommand(fn: () => Promise<number | void>): Promise<void> {
+  // A command lasts until its body settles, even while all it waits for is an unref'd timer (a
+  // retry's back-off, a scrape interval): Node would otherwise exit in the middle with code 13.
+  const keepAlive = setInterval(() => {}, 1 << 30);
   try {
     const code = await fn();
     process.exitCode = code ?? 0;
@@ -72,6 +114,8 @@ export async function runCommand(fn: () => Promise<number | void>): Promise<void
     }
     process.stderr.write(`llmeter: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
+  } finally {
+    clearInterval(keepAlive);
   }
 }
 

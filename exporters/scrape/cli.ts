@@ -1,7 +1,7 @@
 // `llmeter scrape dcgm|vllm --url URL [--once]`: scrape one page into the configured store, once or
 // on an interval until Ctrl-C. Targets for `llmeter start` are listed in the configuration instead.
 import { Option, type Command } from 'commander';
-import { runCommand, untilSignal, UsageError, type CliContext } from '../../collector/cli/context.ts';
+import { runCommand, stopSignal, UsageError, type CliContext } from '../../collector/cli/context.ts';
 import { startCollector } from '../../collector/runtime.ts';
 import { scrapeConfigSchema, type ScrapeConfig } from './config.ts';
 import { buildScrape } from './build.ts';
@@ -63,6 +63,9 @@ export function registerScrapeCommands(program: Command, cli: CliContext): void 
           },
         ],
       });
+      // Listening before the slow start-up, so Ctrl-C during it stops cleanly instead of killing.
+      const stop = o.once ? undefined : stopSignal(log);
+      log.debug('starting the collector');
       const collector = await startCollector(config, log, { withoutFeatures: true, withoutHttp: true });
       try {
         const f = buildScrape({ config: scrape, sink: collector.pipeline, registry: collector.registry, log });
@@ -84,10 +87,14 @@ export function registerScrapeCommands(program: Command, cli: CliContext): void 
           if (r.invalidLines) process.stdout.write(`  ${st.lastError}\n`);
           return r.rejected > 0 ? 3 : 0;
         }
+        if (stop!.received) {
+          log.info('stopped during start-up', { signal: stop!.received });
+          return 0;
+        }
         if (f.inventory) await f.inventory.start();
         await f.scraper.start();
         process.stdout.write(`scraping ${o.url} every ${scrape.targets[0]!.interval_ms ?? scrape.interval_ms} ms; Ctrl-C to stop\n`);
-        const sig = await untilSignal(log);
+        const sig = await stop!.wait();
         log.info('shutting down', { signal: sig });
         await f.scraper.shutdown();
         await f.inventory?.shutdown();

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/store.ts';
+import { LlmeterChild, runLlmeter } from './child.ts';
 import { deadUrl, fixture, PageServer } from './page-server.ts';
 
 const run = promisify(execFile);
@@ -53,5 +54,46 @@ describe('llmeter scrape dcgm|vllm --url URL --once', () => {
     const bad = await llmeter(['--data-dir', dataDir, 'scrape', 'nvml', '--url', pages.url('/dcgm'), '--once']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('unknown kind "nvml"');
+  });
+});
+
+describe('llmeter scrape … --interval: runs until a signal, then flushes and exits 0', () => {
+  const pages = new PageServer();
+
+  beforeAll(async () => {
+    await pages.start();
+    pages.set('/dcgm', { body: fixture('dcgm', 'dcgm-mig-2xa30-bare.prom') });
+  });
+  afterAll(() => pages.stop());
+
+  const rowsIn = async (dataDir: string) => {
+    const q = await runLlmeter(['--data-dir', dataDir, 'sql', 'SELECT count() AS n FROM gpu_metrics']);
+    return Number(q.stdout.trim().split('\n')[1]);
+  };
+
+  it('keeps scraping on its interval, and Ctrl-C stores every scrape and exits 0', async () => {
+    const dataDir = tempDir();
+    const before = pages.hits.get('/dcgm') ?? 0;
+    const c = new LlmeterChild(['--data-dir', dataDir, '--log-level', 'error', 'scrape', 'dcgm', '--url', pages.url('/dcgm'), '--interval', '200']);
+    await c.until(() => c.stdout.includes('Ctrl-C to stop'), 'the banner');
+    await c.until(() => (pages.hits.get('/dcgm') ?? 0) - before >= 4, 'four scrapes');
+    expect(c.running).toBe(true);
+    c.kill('SIGINT');
+    expect(await c.exit()).toEqual({ code: 0, signal: null });
+    expect(c.stderr).toBe('');
+    const scrapes = (pages.hits.get('/dcgm') ?? 0) - before;
+    // Every scrape's 12 rows reach the store: the last batches are flushed, not dropped.
+    expect(await rowsIn(dataDir)).toBe(12 * scrapes);
+  });
+
+  it('a signal during start-up stops it cleanly: exit 0, nothing scraped', async () => {
+    const dataDir = tempDir();
+    const before = pages.hits.get('/dcgm') ?? 0;
+    const c = new LlmeterChild(['--data-dir', dataDir, '--log-level', 'debug', 'scrape', 'dcgm', '--url', pages.url('/dcgm'), '--interval', '200']);
+    await c.until(() => c.stderr.includes('starting the collector'), 'start-up');
+    c.kill('SIGTERM');
+    expect(await c.exit()).toEqual({ code: 0, signal: null });
+    expect(c.stdout).not.toContain('Ctrl-C to stop');
+    expect((pages.hits.get('/dcgm') ?? 0) - before).toBe(0);
   });
 });
