@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { Registry } from 'prom-client';
 import { nodeCostsFromStore, priceAtFromStore } from '../../collector/cost/asof-sql.ts';
-import { runCommand, UsageError, type CliContext } from '../../collector/cli/context.ts';
+import { runCommand, stopSignal, UsageError, type CliContext } from '../../collector/cli/context.ts';
 import { startCollector } from '../../collector/runtime.ts';
 import { CAPACITY_TYPES } from '../../collector/schema/tables.ts';
 import { PricesMetrics } from './metrics.ts';
@@ -62,6 +62,8 @@ export function registerPricesCommands(program: Command, cli: CliContext): void 
         const { config } = cli.load();
         const log = cli.logger(config.log_level);
         const source = buildSource(config.prices, name, o.endpoint);
+        // Ctrl-C, from start-up on, stops the sync (nothing is written) and the store is closed cleanly.
+        const stop = stopSignal(log);
         const collector = await startCollector(config, log, { withoutFeatures: true, withoutHttp: true });
         let report;
         try {
@@ -72,7 +74,7 @@ export function registerPricesCommands(program: Command, cli: CliContext): void 
             retry: config.prices.retry,
             log: log.child('prices'),
             lookbackMs: lookbackOf(config.prices, name),
-          }, { since, until });
+          }, { since, until, signal: stop.signal });
         } finally {
           await collector.shutdown();
         }

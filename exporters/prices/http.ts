@@ -40,8 +40,8 @@ async function readLimited(res: Response, limit: number): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function retryAfter(res: Response): number | undefined {
-  const h = res.headers.get('retry-after');
+/** A Retry-After header (seconds or an HTTP date) in milliseconds from now. */
+export function retryAfterMs(h: string | null | undefined): number | undefined {
   if (!h) return undefined;
   const s = Number(h);
   if (Number.isFinite(s)) return s * 1000;
@@ -54,7 +54,7 @@ export async function requestText(url: string, init: RequestInit, o: HttpOptions
   const signal = o.signal ? AbortSignal.any([o.signal, timeout]) : timeout;
   const res = await fetch(url, { ...init, signal });
   const body = await readLimited(res, o.maxBodyBytes);
-  if (!res.ok) throw new HttpStatusError(url, res.status, body, retryAfter(res));
+  if (!res.ok) throw new HttpStatusError(url, res.status, body, retryAfterMs(res.headers.get('retry-after')));
   return body;
 }
 

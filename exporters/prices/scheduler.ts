@@ -48,6 +48,7 @@ export class PriceSyncScheduler implements Component {
     if (!p) {
       p = syncSource(e.source, { ...this.deps, lookbackMs: e.lookbackMs }, { signal: this.abort.signal })
         .then((r) => {
+          if (!r.ok && !this.abort.signal.aborted) this.deps.log.error('price sync failed', { source: name, attempts: r.attempts, error: r.error });
           this.onReport?.(r);
           return r;
         })

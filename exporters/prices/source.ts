@@ -36,6 +36,14 @@ export class GarbageAnswer extends Error {
   }
 }
 
+/** A source that cannot work as configured (no credentials…): retrying would not help. */
+export class SourceConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SourceConfigError';
+  }
+}
+
 export class SkipCounter {
   readonly counts: Record<string, number> = {};
   add(reason: string, n = 1): void {

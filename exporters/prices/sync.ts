@@ -1,16 +1,16 @@
 // One sync of one source: fetch (retried with backoff), keep only what changed against the stored
 // series, then submit. A fetch that fails or answers garbage writes nothing, so prices already
 // stored are never erased or overwritten by a bad answer.
-import { backoffMs, sleep } from '../../collector/lifecycle/component.ts';
+import { backoffMs } from '../../collector/lifecycle/component.ts';
 import type { Logger } from '../../collector/log.ts';
 import type { RecordSink } from '../../collector/pipeline/pipeline.ts';
 import type { PricePointRecord } from '../../collector/schema/tables.ts';
 import type { Store } from '../../collector/store/store.ts';
-import { HttpStatusError } from './http.ts';
+import { HttpStatusError, retryAfterMs } from './http.ts';
 import type { LivePrices } from './live.ts';
 import type { PricesMetrics } from './metrics.ts';
 import { seriesKey, timeMs } from './point.ts';
-import { GarbageAnswer, type PriceSource, type SourceResult } from './source.ts';
+import { GarbageAnswer, SourceConfigError, type PriceSource, type SourceResult } from './source.ts';
 
 export interface RetryPolicy {
   max_attempts: number;
@@ -63,14 +63,47 @@ interface LatestRow {
   eff: string;
 }
 
-function classify(err: unknown): { retry: boolean; result: string; delay?: number } {
+interface Verdict {
+  retry: boolean;
+  result: 'retryable' | 'garbage' | 'error' | 'aborted';
+  /** The source's own Retry-After, when it gave one. */
+  delay?: number;
+}
+
+function classify(err: unknown, signal: AbortSignal | undefined): Verdict {
+  // Stopped from outside (shutdown, Ctrl-C); a request's own timeout is a failure worth retrying.
+  if (signal?.aborted) return { retry: false, result: 'aborted' };
   if (err instanceof GarbageAnswer) return { retry: true, result: 'garbage' };
+  if (err instanceof SourceConfigError) return { retry: false, result: 'error' };
   if (err instanceof HttpStatusError) return { retry: err.retryable, result: err.retryable ? 'retryable' : 'error', delay: err.retryAfterMs };
-  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  if (typeof status === 'number') return { retry: status === 429 || status >= 500, result: status >= 500 || status === 429 ? 'retryable' : 'error' };
-  if (err instanceof Error && err.name === 'AbortError') return { retry: false, result: 'aborted' };
-  // Network errors, timeouts, an SDK that could not parse the answer: worth another try.
+  // The AWS SDK's errors carry the HTTP status and the response.
+  const aws = err as { $metadata?: { httpStatusCode?: number }; $response?: { headers?: Record<string, string | undefined> } };
+  const status = aws.$metadata?.httpStatusCode;
+  if (typeof status === 'number') {
+    // An answer with a good status that could not be read (not XML, cut short) is garbage.
+    if (status < 400) return { retry: true, result: 'garbage' };
+    const retry = status === 429 || status === 408 || status >= 500;
+    return { retry, result: retry ? 'retryable' : 'error', delay: retry ? retryAfterMs(aws.$response?.headers?.['retry-after']) : undefined };
+  }
+  // Network errors and timeouts: worth another try.
   return { retry: true, result: 'retryable' };
+}
+
+/**
+ * The pause between attempts. Unlike the background timers of a running collector, this one keeps
+ * Node alive: a sync run on its own (`llmeter prices sync`) has nothing else that does.
+ */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 export async function fetchWithRetry(source: PriceSource, w: { since: number; until: number; now: number; signal?: AbortSignal }, deps: Pick<SyncDeps, 'metrics' | 'retry' | 'log'>): Promise<{ result: SourceResult; attempts: number }> {
@@ -79,18 +112,31 @@ export async function fetchWithRetry(source: PriceSource, w: { since: number; un
       const result = await source.fetch(w);
       deps.metrics.attempts.inc({ source: source.name, result: 'ok' });
       return { result, attempts: attempt };
-    } catch (err) {
-      const c = classify(err);
+    } catch (caught) {
+      const c = classify(caught, w.signal);
       deps.metrics.attempts.inc({ source: source.name, result: c.result });
-      if (!c.retry || attempt >= deps.retry.max_attempts || w.signal?.aborted) {
+      const err = c.result === 'aborted' ? abortedError(w.signal!, caught) : caught;
+      if (!c.retry || attempt >= deps.retry.max_attempts) {
         (err as { attempts?: number }).attempts = attempt;
         throw err;
       }
       const delay = Math.min(deps.retry.max_ms, c.delay ?? backoffMs(attempt - 1, deps.retry.initial_ms, deps.retry.max_ms));
       deps.log.warn('price source failed; retrying', { source: source.name, attempt, delay_ms: delay, error: (err as Error).message });
-      await sleep(delay, w.signal);
+      await pause(delay, w.signal);
+      if (w.signal?.aborted) {
+        const stopped = abortedError(w.signal, err);
+        (stopped as { attempts?: number }).attempts = attempt;
+        throw stopped;
+      }
     }
   }
+}
+
+/** The reason a sync was stopped (the abort's own reason when it has one), not the request's error. */
+function abortedError(signal: AbortSignal, cause: unknown): Error {
+  const reason: unknown = signal.reason;
+  const msg = reason instanceof Error && reason.name !== 'AbortError' ? reason.message : 'stopped';
+  return new Error(msg, { cause });
 }
 
 /** Latest stored price of each series of a provider. */
@@ -130,6 +176,7 @@ export async function syncSource(source: PriceSource, deps: SyncDeps, opts: Sync
   const endTimer = deps.metrics.duration.startTimer({ source: source.name });
   const report: SyncReport = { source: source.name, ok: false, attempts: 0, fetched: 0, written: 0, unchanged: 0, rejected: 0, skipped: {}, pages: 0, since, until };
   try {
+    if (opts.signal?.aborted) throw abortedError(opts.signal, undefined);
     const { result, attempts } = await fetchWithRetry(source, { since, until, now, signal: opts.signal }, deps);
     report.attempts = attempts;
     report.fetched = result.points.length;
@@ -162,7 +209,6 @@ export async function syncSource(source: PriceSource, deps: SyncDeps, opts: Sync
     deps.metrics.syncs.inc({ source: source.name, outcome: 'failure' });
     deps.metrics.up.set({ source: source.name }, 0);
     deps.metrics.lastFailure.set({ source: source.name }, Date.now() / 1000);
-    deps.log.error('price sync failed', { source: source.name, attempts: report.attempts, error: report.error });
   } finally {
     endTimer();
   }

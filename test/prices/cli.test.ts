@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/store.ts';
+import { LlmeterChild } from '../scrape/child.ts';
 import { fakeServer, fixture, send, type FakeServer } from './helpers.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -13,9 +14,9 @@ const dataDir = tempDir();
 const configFile = path.join(dataDir, 'llmeter.yaml');
 let server: FakeServer;
 
-function llmeter(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+function llmeter(args: string[], more: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const env = { ...process.env, LLMETER_DATA_DIR: dataDir, LLMETER_LOG_LEVEL: 'error', LLMETER_CONFIG: configFile };
+    const env = { ...process.env, LLMETER_DATA_DIR: dataDir, LLMETER_LOG_LEVEL: 'error', LLMETER_CONFIG: configFile, ...more };
     const child = spawn(process.execPath, [bin, ...args], { cwd: dataDir, env });
     let out = '';
     let err = '';
@@ -25,15 +26,30 @@ function llmeter(args: string[]): Promise<{ code: number | null; out: string; er
   });
 }
 
+// Failures a path answers with before it answers well (`/flaky` paths), counted per path.
+const failuresLeft = new Map<string, number>();
+
 beforeAll(async () => {
   server = await fakeServer((req, res) => {
-    if (req.url.startsWith('/lambda')) return send(res, 200, fixture('lambda-instance-types-response.json'));
+    const p = req.url.split('?')[0]!;
+    if (p.includes('/hang')) return; // never answers
+    if (p.startsWith('/lambda-down')) return send(res, 503, 'upstream unavailable', 'text/plain');
+    if (p.startsWith('/lambda-junk')) return send(res, 200, '<html>maintenance</html>', 'text/html');
+    const left = failuresLeft.get(p) ?? 0;
+    if (left > 0) {
+      failuresLeft.set(p, left - 1);
+      // A 429 that asks for a pause, then a 500.
+      return left % 2 === 0 ? send(res, 429, 'slow down', 'text/plain', { 'retry-after': '0' }) : send(res, 500, 'oops', 'text/plain');
+    }
+    if (p.startsWith('/lambda')) return send(res, 200, fixture('lambda-instance-types-response.json'));
     send(res, 200, fixture('aws-spot-price-history-response.xml'), 'text/xml');
   });
   writeFileSync(configFile, [
     'store:',
     '  ttl_days: { raw: 0, reference: 0, rollup: 0 }',
     'prices:',
+    '  timeout_ms: 500',
+    '  retry: { max_attempts: 3, initial_ms: 20, max_ms: 100 }',
     '  sources:',
     '    aws_spot:',
     '      regions: [us-west-2]',
@@ -76,5 +92,70 @@ describe('llmeter prices', () => {
     const bad = await llmeter(['prices', 'sync', 'nope']);
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/unknown source "nope"; expected one of aws-spot, aws-on-demand, azure, gcp, runpod, vast, lambda, book/);
+  }, 60_000);
+});
+
+describe('llmeter prices sync: retries run to their end, a failure exits 1 with one line', () => {
+  const oneLine = (s: string) => s.trim().split('\n');
+
+  it('a 429 (with Retry-After) and a 500, then a good answer: ok after 3 attempts, exit 0', async () => {
+    failuresLeft.set('/lambda-flaky', 2);
+    const r = await llmeter(['prices', 'sync', 'lambda', '--endpoint', `${server.url}/lambda-flaky`]);
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/^lambda: ok after 3 attempt\(s\)/);
+    expect(r.code).toBe(0);
+  }, 60_000);
+
+  it('a source that stays down: FAILED after every attempt, exit 1', async () => {
+    const r = await llmeter(['prices', 'sync', 'lambda', '--endpoint', `${server.url}/lambda-down`]);
+    expect(r.code).toBe(1);
+    expect(oneLine(r.out)).toEqual([expect.stringMatching(/^lambda: FAILED after 3 attempt\(s\)/)]);
+    expect(oneLine(r.err)).toEqual([expect.stringMatching(/^llmeter: .*answered 503/)]);
+  }, 60_000);
+
+  it('an answer that is not JSON is retried, then FAILED, exit 1', async () => {
+    const r = await llmeter(['prices', 'sync', 'lambda', '--endpoint', `${server.url}/lambda-junk`]);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^lambda: FAILED after 3 attempt\(s\)/);
+    expect(oneLine(r.err)).toEqual([expect.stringMatching(/not JSON/)]);
+  }, 60_000);
+
+  it('a source that never answers times out on every attempt (prices.timeout_ms): FAILED, exit 1', async () => {
+    const r = await llmeter(['prices', 'sync', 'lambda', '--endpoint', `${server.url}/lambda/hang`]);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^lambda: FAILED after 3 attempt\(s\)/);
+  }, 60_000);
+
+  it('AWS honours prices.timeout_ms too', async () => {
+    const t0 = Date.now();
+    const r = await llmeter(['prices', 'sync', 'aws-spot', '--endpoint', `${server.url}/aws/hang`, '--since', '2020-11-01T00:00:00Z']);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^aws-spot: FAILED after 3 attempt\(s\)/);
+    expect(oneLine(r.err)).toHaveLength(1);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+  }, 60_000);
+
+  it('AWS without credentials fails at once, saying so', async () => {
+    const bare = path.join(dataDir, 'no-credentials.yaml');
+    writeFileSync(bare, ['store:', '  ttl_days: { raw: 0, reference: 0, rollup: 0 }', 'prices:', '  retry: { max_attempts: 3, initial_ms: 20, max_ms: 100 }', ''].join('\n'));
+    const noAws = { LLMETER_CONFIG: bare, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: 'llmeter-test-none', AWS_SHARED_CREDENTIALS_FILE: path.join(dataDir, 'none'), AWS_CONFIG_FILE: path.join(dataDir, 'none'), AWS_EC2_METADATA_DISABLED: 'true' };
+    const r = await llmeter(['prices', 'sync', 'aws-spot', '--endpoint', server.url], noAws);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^aws-spot: FAILED after 1 attempt\(s\)/);
+    expect(oneLine(r.err)).toEqual([expect.stringMatching(/credentials/i)]);
+  }, 60_000);
+
+  it('Ctrl-C during a sync stops it at once: nothing written, one line, exit 1', async () => {
+    // A long timeout, so only the signal can end the request.
+    const slow = path.join(dataDir, 'slow.yaml');
+    writeFileSync(slow, ['store:', '  ttl_days: { raw: 0, reference: 0, rollup: 0 }', 'prices:', '  timeout_ms: 600000', ''].join('\n'));
+    const hangs = () => server.requests.filter((q) => q.url.endsWith('/lambda/hang')).length;
+    const before = hangs();
+    const c = new LlmeterChild(['prices', 'sync', 'lambda', '--endpoint', `${server.url}/lambda/hang`], { LLMETER_DATA_DIR: dataDir, LLMETER_LOG_LEVEL: 'error', LLMETER_CONFIG: slow }, dataDir);
+    await c.until(() => hangs() > before, 'the request');
+    c.kill('SIGINT');
+    expect(await c.exit(15_000)).toEqual({ code: 1, signal: null });
+    expect(c.stdout).toMatch(/^lambda: FAILED after 1 attempt\(s\)/);
+    expect(oneLine(c.stderr)).toEqual([expect.stringMatching(/stopped by SIGINT/)]);
   }, 60_000);
 });

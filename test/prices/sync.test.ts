@@ -152,3 +152,57 @@ describe('one sync', () => {
     expect(await count(collector.store, "price_points FINAL WHERE provider = 'aws' AND instance_type = 'm3.medium'")).toBe(2);
   });
 });
+
+describe('AWS syncs: timeouts, shutdown, Retry-After and garbage like every other source', () => {
+  const spotCfg = (endpoint: string, timeout_ms = 30_000) =>
+    testConfig({ prices: { timeout_ms, sources: { aws_spot: { endpoint, regions: ['us-west-2'], instance_types: ['m3.medium'], credentials: creds } } } }).prices;
+  const window = { since: Date.parse('2020-11-01T00:00:00Z'), until: Date.parse('2020-11-02T00:00:00Z') };
+
+  it('honours Retry-After on a 503 instead of its own back-off', async () => {
+    let failures = 2;
+    const busy = await fakeServer((_req, res) => {
+      if (failures-- > 0) return send(res, 503, '<Response><Errors><Error><Code>Unavailable</Code><Message>busy</Message></Error></Errors><RequestID>x</RequestID></Response>', 'text/xml', { 'retry-after': '0' });
+      send(res, 200, fixture('aws-spot-price-history-response.xml'), 'text/xml');
+    });
+    try {
+      const t0 = Date.now();
+      // The back-off alone would wait at least half of initial_ms between attempts.
+      const r = await syncSource(buildSource(spotCfg(busy.url), 'aws-spot'), { ...deps(), retry: { max_attempts: 3, initial_ms: 30_000, max_ms: 60_000 } }, window);
+      expect(r).toMatchObject({ ok: true, attempts: 3 });
+      expect(Date.now() - t0).toBeLessThan(10_000);
+    } finally {
+      await busy.close();
+    }
+  });
+
+  it('retries an answer it cannot read (not XML)', async () => {
+    let junk = 1;
+    const server = await fakeServer((_req, res) => {
+      if (junk-- > 0) return send(res, 200, 'garbage{{', 'text/xml');
+      send(res, 200, fixture('aws-spot-price-history-response.xml'), 'text/xml');
+    });
+    try {
+      const before = (await metric('llmeter_prices_fetch_attempts_total', { source: 'aws-spot', result: 'garbage' })) ?? 0;
+      const r = await syncSource(buildSource(spotCfg(server.url), 'aws-spot'), deps(), window);
+      expect(r).toMatchObject({ ok: true, attempts: 2 });
+      expect(await metric('llmeter_prices_fetch_attempts_total', { source: 'aws-spot', result: 'garbage' })).toBe(before + 1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a sync waiting on an endpoint that never answers stops at once on shutdown', async () => {
+    const silent = await fakeServer(() => undefined);
+    try {
+      const stop = new AbortController();
+      setTimeout(() => stop.abort(), 300);
+      const t0 = Date.now();
+      const r = await syncSource(buildSource(spotCfg(silent.url, 600_000), 'aws-spot'), deps(), { ...window, signal: stop.signal });
+      expect(r).toMatchObject({ ok: false, attempts: 1 });
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      expect(await metric('llmeter_prices_fetch_attempts_total', { source: 'aws-spot', result: 'aborted' })).toBeGreaterThanOrEqual(1);
+    } finally {
+      await silent.close();
+    }
+  });
+});

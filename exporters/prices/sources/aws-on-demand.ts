@@ -7,7 +7,7 @@ import { expectRecord, isRecord, str } from '../http.ts';
 import { dec, hoursInUnit, perHour } from '../money.ts';
 import { changesOnly, pricePoint } from '../point.ts';
 import { GarbageAnswer, SkipCounter, type FetchWindow, type PriceSource, type SourceResult } from '../source.ts';
-import { awsClientConfig, type AwsClientSettings } from './aws-client.ts';
+import { awsClientConfig, sendAws, type AwsClientSettings } from './aws-client.ts';
 
 export interface AwsOnDemandOptions extends AwsClientSettings {
   mode: 'table' | 'api';
@@ -133,7 +133,7 @@ export class AwsOnDemandSource implements PriceSource {
           let token: string | undefined;
           do {
             if (++pages > this.o.maxPages) throw new GarbageAnswer(`more than ${this.o.maxPages} pages`);
-            const out = await client.send(new GetProductsCommand({
+            const command = new GetProductsCommand({
               ServiceCode: 'AmazonEC2',
               FormatVersion: 'aws_v1',
               Filters: [
@@ -145,7 +145,8 @@ export class AwsOnDemandSource implements PriceSource {
                 { Type: 'TERM_MATCH', Field: 'capacitystatus', Value: 'Used' },
               ],
               ...(token ? { NextToken: token } : {}),
-            }), { abortSignal: w.signal });
+            });
+            const out = await sendAws((abortSignal) => client.send(command, { abortSignal }), `GetProducts for ${type} in ${region}`, this.o.timeoutMs, w.signal);
             if (!Array.isArray(out.PriceList)) throw new GarbageAnswer('GetProducts answered without a PriceList');
             for (const item of out.PriceList) {
               const r = parsePriceListItem(item, w.now, this.o.catalog);

@@ -2,13 +2,13 @@
 // first row of each series is the price already in force at the window's start (AWS returns it with
 // its older timestamp) and is kept, since it prices the start of the window. "Linux/UNIX" and
 // "Linux/UNIX (Amazon VPC)" describe the same Linux price and are folded into one `linux` series.
-import { EC2Client, paginateDescribeSpotPriceHistory, type _InstanceType, type SpotPrice } from '@aws-sdk/client-ec2';
+import { DescribeSpotPriceHistoryCommand, EC2Client, type _InstanceType, type SpotPrice } from '@aws-sdk/client-ec2';
 import type { PricePointRecord } from '../../../collector/schema/tables.ts';
 import { AWS_TABLE, type GpuCatalog } from '../catalog.ts';
 import { dec } from '../money.ts';
 import { changesOnly, pricePoint } from '../point.ts';
 import { GarbageAnswer, SkipCounter, type FetchWindow, type PriceSource, type SourceResult } from '../source.ts';
-import { awsClientConfig, type AwsClientSettings } from './aws-client.ts';
+import { awsClientConfig, sendAws, type AwsClientSettings } from './aws-client.ts';
 
 export interface AwsSpotOptions extends AwsClientSettings {
   regions: readonly string[];
@@ -53,25 +53,26 @@ export class AwsSpotSource implements PriceSource {
     for (const region of this.o.regions) {
       const client = new EC2Client(awsClientConfig(this.o, region));
       try {
-        const pager = paginateDescribeSpotPriceHistory(
-          { client, pageSize: this.o.pageSize },
-          {
-            StartTime: new Date(w.since),
-            EndTime: new Date(w.until),
-            // The SDK's union lists known types; a newer type name is sent as given.
-            InstanceTypes: [...instanceTypes] as _InstanceType[],
-            ProductDescriptions: [...this.o.productDescriptions],
-            MaxResults: this.o.pageSize,
-          },
-        );
-        for await (const page of pager) {
+        const input = {
+          StartTime: new Date(w.since),
+          EndTime: new Date(w.until),
+          // The SDK's union lists known types; a newer type name is sent as given.
+          InstanceTypes: [...instanceTypes] as _InstanceType[],
+          ProductDescriptions: [...this.o.productDescriptions],
+          MaxResults: this.o.pageSize,
+        };
+        let token: string | undefined;
+        do {
           if (++pages > this.o.maxPages) throw new GarbageAnswer(`more than ${this.o.maxPages} pages`);
+          const command = new DescribeSpotPriceHistoryCommand({ ...input, ...(token ? { NextToken: token } : {}) });
+          const page = await sendAws((abortSignal) => client.send(command, { abortSignal }), `DescribeSpotPriceHistory in ${region}`, this.o.timeoutMs, w.signal);
           if (!Array.isArray(page.SpotPriceHistory)) throw new GarbageAnswer('DescribeSpotPriceHistory answered without a spotPriceHistorySet');
           for (const item of page.SpotPriceHistory) {
             const p = this.toPoint(item, region, w.now, skipped);
             if (p) rows.push(p);
           }
-        }
+          token = page.NextToken || undefined;
+        } while (token);
       } finally {
         client.destroy();
       }
