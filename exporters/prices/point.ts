@@ -46,6 +46,19 @@ export function pricePoint(i: PointInput): PricePointRecord {
   };
 }
 
+/**
+ * The record, or undefined when its price cannot be stored (negative, not finite, beyond the
+ * column's range): the caller skips and counts the item (`bad_price`), so one bad item never fails
+ * a whole answer.
+ */
+export function storablePoint(i: PointInput): PricePointRecord | undefined {
+  try {
+    return pricePoint(i);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The identity of a price series (the table's sort key without effective_from). */
 export function seriesKey(p: Pick<PricePointRecord, 'provider' | 'instance_type' | 'region' | 'zone' | 'capacity_type' | 'os'>): string {
   return [p.provider, p.instance_type, p.region ?? '', p.zone ?? '', p.capacity_type, p.os ?? 'linux'].join('\u0001');

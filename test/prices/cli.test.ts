@@ -42,6 +42,7 @@ beforeAll(async () => {
       return left % 2 === 0 ? send(res, 429, 'slow down', 'text/plain', { 'retry-after': '0' }) : send(res, 500, 'oops', 'text/plain');
     }
     if (p.startsWith('/lambda')) return send(res, 200, fixture('lambda-instance-types-response.json'));
+    if (p.startsWith('/gcp/v1/services/')) return send(res, 200, req.url.includes('pageToken=') ? '{"skus": [], "nextPageToken": ""}' : fixture('gcp-billing-catalog-skus-a100-page.json'));
     send(res, 200, fixture('aws-spot-price-history-response.xml'), 'text/xml');
   });
   writeFileSync(configFile, [
@@ -92,6 +93,17 @@ describe('llmeter prices', () => {
     const bad = await llmeter(['prices', 'sync', 'nope']);
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/unknown source "nope"; expected one of aws-spot, aws-on-demand, azure, gcp, runpod, vast, lambda, book/);
+  }, 60_000);
+});
+
+describe('llmeter prices: one name per source', () => {
+  it('sync gcp stores its rows as source gcp, and prices at finds them (on-demand unless asked)', async () => {
+    const r = await llmeter(['prices', 'sync', 'gcp', '--endpoint', `${server.url}/gcp`]);
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/^gcp: ok after 1 attempt\(s\), 2 page\(s\)/);
+    const at = await llmeter(['prices', 'at', 'a2-highgpu-1g', 'us-central1-a', '2026-01-01T00:00:00Z', '--json']);
+    expect(at.code).toBe(0);
+    expect(JSON.parse(at.out)).toMatchObject({ provider: 'gcp', region: 'us-central1', capacity_type: 'on_demand', price: { usd_per_hour: '3.673385', source: 'gcp' } });
   }, 60_000);
 });
 

@@ -142,7 +142,7 @@ describe('azure retail prices', () => {
     expect(view).toContainEqual(['Standard_E64_v4', 'reserved', 'linux', '2.854680365']);
     // The docs' spot item is a Dev/Test price: not a price this fleet pays.
     expect(r.skipped).toEqual({ dev_test: 1 });
-    expect(r.points.find((p) => p.capacity_type === 'spot')).toMatchObject({ gpu_model: 'NVIDIA A100 80GB PCIe', gpu_count: 1, raw_price: '0.7345', raw_unit: '1 Hour', region: 'eastus' });
+    expect(r.points.find((p) => p.capacity_type === 'spot')).toMatchObject({ gpu_model: 'NVIDIA A100 80GB PCIe', gpu_count: 1, raw_price: '0.7345', raw_unit: '1 Hour', region: 'eastus', source: 'azure' });
   });
 
   it('keeps a next-page link on the configured endpoint', () => {
@@ -185,7 +185,8 @@ describe('gcp cloud billing catalog', () => {
     expect(server.requests[1]!.url).toContain('pageToken=APKCS1HVa0Yp');
     const a2 = r.points.find((p) => p.instance_type === 'a2-highgpu-1g' && p.capacity_type === 'on_demand');
     // 2.933908 + 12 × 0.031611 + 85 × 0.004237 — the published a2-highgpu-1g price.
-    expect(a2).toMatchObject({ provider: 'gcp', region: 'us-central1', usd_per_hour: '3.673385', usd_per_gpu_hour: '3.673385', gpu_count: 1, raw_price: '1x2.933908+12x0.031611+85x0.004237', effective_from: Date.parse('2023-03-24T10:52:50.681Z') });
+    // raw_price: the GPU, core and RAM SKU prices as the catalog sent them, in that order.
+    expect(a2).toMatchObject({ provider: 'gcp', region: 'us-central1', usd_per_hour: '3.673385', usd_per_gpu_hour: '3.673385', gpu_count: 1, raw_price: '2.933908;0.031611;0.004237', raw_unit: 'h;h;GiBy.h', effective_from: Date.parse('2023-03-24T10:52:50.681Z'), source: 'gcp' });
     const a8 = r.points.find((p) => p.instance_type === 'a2-highgpu-8g' && p.capacity_type === 'on_demand');
     expect(a8?.usd_per_hour).toBe('29.38708');
     const spot1 = r.points.find((p) => p.instance_type === 'a2-highgpu-1g' && p.capacity_type === 'spot');
@@ -194,6 +195,41 @@ describe('gcp cloud billing catalog', () => {
     // The A100 80GB machines have no GPU SKU in these pages: not priced at core + RAM alone.
     expect(r.points.some((p) => p.instance_type?.startsWith('a2-ultragpu'))).toBe(false);
     expect(r.skipped.incomplete_machine).toBeGreaterThan(0);
+  });
+
+  it('a SKU with a negative price is skipped and counted; the rest of the answer is kept', async () => {
+    const doc = JSON.parse(fixture('gcp-billing-catalog-skus-a100-page.json')) as { skus: { description: string; pricingInfo: { pricingExpression: { tieredRates: { unitPrice: { units: string; nanos: number } }[] } }[] }[] };
+    const gpu = doc.skus.find((s) => /GPU/.test(s.description))!;
+    const up = gpu.pricingInfo[0]!.pricingExpression.tieredRates[0]!.unitPrice;
+    up.units = '-2';
+    up.nanos = -933908000;
+    server = await fakeServer((_req, res) => send(res, 200, JSON.stringify({ skus: doc.skus })));
+    const src = new GcpSource({ endpoint: server.url, serviceId: '6F81-5844-456A', apiKey: '', regions: ['us-central1'], machines: [], maxPages: 10, http });
+    const r = await src.fetch({ since: 0, until: NOW, now: NOW });
+    expect(r.skipped.bad_price).toBe(1);
+    // Without its GPU price no A2 machine is priced.
+    expect(r.points.filter((p) => p.instance_type?.startsWith('a2-'))).toEqual([]);
+    expect(r.skipped.incomplete_machine).toBeGreaterThan(0);
+  });
+});
+
+describe('every source skips an item whose price cannot be stored, and keeps the rest', () => {
+  it('aws on-demand: a price that is not a number, or negative', async () => {
+    const bad = (usd: string) => P5_PRODUCT.replace('"55.0400000000"', JSON.stringify(usd)).replace(/p5\.48xlarge/g, `p5-${usd}`);
+    server = await fakeServer((_req, res) => send(res, 200, JSON.stringify({ FormatVersion: 'aws_v1', PriceList: [bad('n/a'), bad('-1.5'), P5_PRODUCT] }), 'application/x-amz-json-1.1'));
+    const src = new AwsOnDemandSource({ endpoint: server.url, credentials: creds, timeoutMs: 5_000, mode: 'api', apiRegion: 'us-east-1', regions: ['us-east-1'], instanceTypes: ['p5.48xlarge'], maxPages: 10, catalog });
+    const r = await src.fetch({ since: 0, until: NOW, now: NOW });
+    expect(r.skipped).toEqual({ bad_price: 2 });
+    expect(r.points.map((p) => [p.instance_type, p.usd_per_hour])).toEqual([['p5.48xlarge', '55.04']]);
+  });
+
+  it('vast: a price beyond what a price column holds', async () => {
+    const doc = fixtureJson<{ offers: Record<string, unknown> }>('vast-search-offers-docs-example.json');
+    server = await fakeServer((_req, res) => send(res, 200, JSON.stringify({ offers: [{ ...doc.offers, gpu_name: 'Absurd', dph_total: 1e12 }, doc.offers] })));
+    const src = new VastSource({ endpoint: server.url, apiKey: '', http, query: { type: 'on-demand' } });
+    const r = await src.fetch({ since: NOW, until: NOW, now: NOW });
+    expect(r.skipped).toEqual({ bad_price: 1 });
+    expect(r.points.map((p) => p.instance_type)).toEqual(['4x Imaginary RTX 9999']);
   });
 });
 

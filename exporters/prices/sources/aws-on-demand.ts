@@ -5,7 +5,7 @@ import type { PricePointRecord } from '../../../collector/schema/tables.ts';
 import { AWS_TABLE, AWS_TABLE_DATE, type GpuCatalog } from '../catalog.ts';
 import { expectRecord, isRecord, str } from '../http.ts';
 import { dec, hoursInUnit, perHour } from '../money.ts';
-import { changesOnly, pricePoint } from '../point.ts';
+import { changesOnly, pricePoint, storablePoint } from '../point.ts';
 import { GarbageAnswer, SkipCounter, type FetchWindow, type PriceSource, type SourceResult } from '../source.ts';
 import { awsClientConfig, sendAws, type AwsClientSettings } from './aws-client.ts';
 
@@ -57,9 +57,14 @@ export function parsePriceListItem(item: unknown, now: number, catalog: GpuCatal
       const raw = str(dim.pricePerUnit.USD);
       const unit = str(dim.unit) ?? '';
       if (raw === undefined || !hoursInUnit(unit)) continue;
-      const price = perHour(dec(raw), unit);
+      let price;
+      try {
+        price = perHour(dec(raw), unit);
+      } catch {
+        return 'bad_price';
+      }
       const eff = Date.parse(str(term.effectiveDate) ?? '');
-      return pricePoint({
+      return storablePoint({
         effectiveFrom: Number.isFinite(eff) ? eff : now,
         provider: 'aws',
         region,
@@ -72,7 +77,7 @@ export function parsePriceListItem(item: unknown, now: number, catalog: GpuCatal
         source: 'aws-pricing',
         gpu: catalog.lookup(type),
         observedAt: now,
-      });
+      }) ?? 'bad_price';
     }
   }
   return 'no_hourly_price';

@@ -6,7 +6,7 @@ import { DescribeSpotPriceHistoryCommand, EC2Client, type _InstanceType, type Sp
 import type { PricePointRecord } from '../../../collector/schema/tables.ts';
 import { AWS_TABLE, type GpuCatalog } from '../catalog.ts';
 import { dec } from '../money.ts';
-import { changesOnly, pricePoint } from '../point.ts';
+import { changesOnly, storablePoint } from '../point.ts';
 import { GarbageAnswer, SkipCounter, type FetchWindow, type PriceSource, type SourceResult } from '../source.ts';
 import { awsClientConfig, sendAws, type AwsClientSettings } from './aws-client.ts';
 
@@ -103,7 +103,7 @@ export class AwsSpotSource implements PriceSource {
       return undefined;
     }
     const desc = item.ProductDescription ?? 'Linux/UNIX';
-    return pricePoint({
+    const p = storablePoint({
       effectiveFrom: t,
       provider: 'aws',
       region: regionOfZone(zone) || region,
@@ -119,5 +119,7 @@ export class AwsSpotSource implements PriceSource {
       gpu: this.o.catalog.lookup(type),
       observedAt: now,
     });
+    if (!p) skipped.add('bad_price');
+    return p;
   }
 }

@@ -5,7 +5,7 @@ import type { PricePointRecord } from '../../../collector/schema/tables.ts';
 import type { GpuCatalog } from '../catalog.ts';
 import { expectArray, expectRecord, isRecord, requestJson, str, type HttpOptions } from '../http.ts';
 import { dec, perHour } from '../money.ts';
-import { changesOnly, pricePoint, type CapacityType } from '../point.ts';
+import { changesOnly, storablePoint, type CapacityType } from '../point.ts';
 import { GarbageAnswer, SkipCounter, type FetchWindow, type PriceSource, type SourceResult } from '../source.ts';
 
 export interface AzureOptions {
@@ -55,7 +55,7 @@ export function classifyAzureItem(item: Record<string, unknown>, includeDevTest:
 }
 
 export class AzureSource implements PriceSource {
-  readonly name = 'azure-retail';
+  readonly name = 'azure';
   readonly provider = 'azure';
   readonly hasHistory = true;
   private readonly o: AzureOptions;
@@ -111,7 +111,7 @@ export class AzureSource implements PriceSource {
       return 'unit_not_time';
     }
     const eff = Date.parse(str(item.effectiveStartDate) ?? '');
-    return pricePoint({
+    return storablePoint({
       effectiveFrom: Number.isFinite(eff) ? eff : now,
       provider: 'azure',
       region,
@@ -124,6 +124,6 @@ export class AzureSource implements PriceSource {
       source: this.name,
       gpu: this.o.catalog.lookup(sku),
       observedAt: now,
-    });
+    }) ?? 'bad_price';
   }
 }

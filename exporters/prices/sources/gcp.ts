@@ -6,7 +6,7 @@ import type { PricePointRecord } from '../../../collector/schema/tables.ts';
 import type { GcpMachine } from '../config.ts';
 import { expectArray, expectRecord, isRecord, requestJson, str, type HttpOptions } from '../http.ts';
 import { Dec, dec, fromUnitsNanos } from '../money.ts';
-import { changesOnly, pricePoint, type CapacityType } from '../point.ts';
+import { changesOnly, storablePoint, type CapacityType } from '../point.ts';
 import { GarbageAnswer, SkipCounter, type FetchWindow, type PriceSource, type SourceResult } from '../source.ts';
 
 /** Built-in GPU machine shapes (Compute Engine documentation); the configuration adds more. */
@@ -33,8 +33,12 @@ export interface GcpOptions {
 
 interface SkuPrice {
   price: Decimal;
+  /** The tier's unit price as sent (units + nanos written as one decimal). */
   raw: string;
+  /** The pricing expression's usage unit as sent ("h", "GiBy.h"). */
   unit: string;
+  /** The raw unit with the display quantity when it is not 1 ("730 h"). */
+  rawUnit: string;
   effective: number;
 }
 
@@ -60,7 +64,7 @@ export function skuBase(description: string, usageType: string): { base: string;
 }
 
 export class GcpSource implements PriceSource {
-  readonly name = 'gcp-billing';
+  readonly name = 'gcp';
   readonly provider = 'gcp';
   readonly hasHistory = true;
   private readonly o: GcpOptions;
@@ -102,22 +106,25 @@ export class GcpSource implements PriceSource {
     const tier = rates.find((t) => isRecord(t) && Number(t.startUsageAmount ?? 0) === 0);
     if (!expr || !isRecord(tier) || !isRecord(tier.unitPrice)) return skipped.add('no_price');
     if ((str(tier.unitPrice.currencyCode) ?? 'USD') !== 'USD') return skipped.add('not_usd');
-    let price: Decimal;
+    let sent: Decimal;
+    const qty = Number(expr.displayQuantity ?? 1);
     try {
       const units = tier.unitPrice.units;
-      price = fromUnitsNanos(typeof units === 'string' || typeof units === 'number' ? units : undefined, typeof tier.unitPrice.nanos === 'number' ? tier.unitPrice.nanos : 0);
-      const qty = Number(expr.displayQuantity ?? 1);
-      if (qty !== 1 && qty > 0) price = price.div(qty);
+      sent = fromUnitsNanos(typeof units === 'string' || typeof units === 'number' ? units : undefined, typeof tier.unitPrice.nanos === 'number' ? tier.unitPrice.nanos : 0);
     } catch {
       return skipped.add('bad_price');
     }
+    // A negative price is not a price: skipped, like a malformed one, and the machines that need
+    // this SKU are then not priced (incomplete_machine).
+    if (sent.isNegative() || !(qty > 0)) return skipped.add('bad_price');
+    const price = qty !== 1 ? sent.div(qty) : sent;
     const unit = str(expr.usageUnit) ?? '';
     const effective = Date.parse(str(isRecord(info) ? info.effectiveTime : undefined) ?? '');
     const regions = Array.isArray(sku.serviceRegions) ? sku.serviceRegions.filter((r): r is string => typeof r === 'string') : [];
-    const raw = `${String(tier.unitPrice.units ?? '0')}+${String(tier.unitPrice.nanos ?? 0)}n`;
+    const entry = { price, raw: sent.toFixed(), unit, rawUnit: qty !== 1 ? `${qty} ${unit}` : unit, effective };
     for (const region of regions) {
       if (this.o.regions.length && !this.o.regions.includes(region)) continue;
-      prices.set(`${parsed.base}\u0001${parsed.usage}\u0001${region}`, { price, raw, unit, effective });
+      prices.set(`${parsed.base}\u0001${parsed.usage}\u0001${region}`, entry);
     }
   }
 
@@ -146,21 +153,24 @@ export class GcpSource implements PriceSource {
           const mem = dec(m.memory_gib);
           let total = core.price.times(m.vcpus).plus(ram.price.times(mem));
           if (gpu) total = total.plus(gpu.price.times(m.gpu_count));
-          const parts = [gpu ? `${m.gpu_count}x${gpu.price.toFixed()}` : '', `${m.vcpus}x${core.price.toFixed()}`, `${mem.toFixed()}x${ram.price.toFixed()}`].filter(Boolean);
+          // GCP publishes no machine price: what it sent are the parts' SKU prices, kept in order.
+          const parts = gpu ? [gpu, core, ram] : [core, ram];
           const effective = Math.max(gpu?.effective ?? 0, core.effective, ram.effective);
-          out.push(pricePoint({
+          const point = storablePoint({
             effectiveFrom: Number.isFinite(effective) && effective > 0 ? effective : now,
             provider: 'gcp',
             region,
             instanceType: m.instance_type,
             capacityType: usage as CapacityType,
             usdPerHour: new Dec(total),
-            rawPrice: parts.join('+'),
-            rawUnit: gpu ? 'GPU h + vCPU h + GiBy.h' : 'vCPU h + GiBy.h',
+            rawPrice: parts.map((p) => p.raw).join(';'),
+            rawUnit: parts.map((p) => p.rawUnit).join(';'),
             source: this.name,
             gpu: { model: m.gpu_model, count: m.gpu_count },
             observedAt: now,
-          }));
+          });
+          if (point) out.push(point);
+          else skipped.add('bad_price');
         }
       }
     }

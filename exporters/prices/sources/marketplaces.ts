@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { PricePointRecord } from '../../../collector/schema/tables.ts';
 import { expectArray, expectRecord, isRecord, requestJson, str, type HttpOptions } from '../http.ts';
 import { dec } from '../money.ts';
-import { pricePoint, type CapacityType } from '../point.ts';
+import { storablePoint, type CapacityType } from '../point.ts';
 import { GarbageAnswer, SkipCounter, type FetchWindow, type PriceSource, type SourceResult } from '../source.ts';
 
 export interface MarketplaceOptions {
@@ -84,7 +84,7 @@ export class RunPodSource implements PriceSource {
           skipped.add('bad_price');
           continue;
         }
-        points.push(pricePoint({
+        const point = storablePoint({
           effectiveFrom: w.now,
           provider: 'runpod',
           region: cloud,
@@ -96,7 +96,9 @@ export class RunPodSource implements PriceSource {
           source: this.name,
           gpu: { model: str(t.displayName) ?? t.id, count: 1 },
           observedAt: w.now,
-        }));
+        });
+        if (point) points.push(point);
+        else skipped.add('bad_price');
       }
     }
     return { points, skipped: skipped.counts, pages: 1 };
@@ -145,22 +147,24 @@ export class VastSource implements PriceSource {
       const key = `${type}\u0001${country}`;
       const prev = cheapest.get(key);
       if (prev && dec(prev.price).lte(price)) continue;
-      cheapest.set(key, {
-        price: price.toFixed(),
-        point: pricePoint({
-          effectiveFrom: w.now,
-          provider: 'vast',
-          region: country,
-          instanceType: type,
-          capacityType: bidding ? 'spot' : 'marketplace',
-          usdPerHour: price,
-          rawPrice: String(raw),
-          rawUnit: bidding ? 'min_bid USD per hour (whole offer)' : 'dph_total USD per hour (whole offer)',
-          source: this.name,
-          gpu: { model: o.gpu_name, count: o.num_gpus },
-          observedAt: w.now,
-        }),
+      const point = storablePoint({
+        effectiveFrom: w.now,
+        provider: 'vast',
+        region: country,
+        instanceType: type,
+        capacityType: bidding ? 'spot' : 'marketplace',
+        usdPerHour: price,
+        rawPrice: String(raw),
+        rawUnit: bidding ? 'min_bid USD per hour (whole offer)' : 'dph_total USD per hour (whole offer)',
+        source: this.name,
+        gpu: { model: o.gpu_name, count: o.num_gpus },
+        observedAt: w.now,
       });
+      if (!point) {
+        skipped.add('bad_price');
+        continue;
+      }
+      cheapest.set(key, { price: price.toFixed(), point });
     }
     return { points: [...cheapest.values()].map((c) => c.point), skipped: skipped.counts, pages: 1 };
   }
@@ -192,7 +196,7 @@ export class LambdaSource implements PriceSource {
       const gpus = typeof specs.gpus === 'number' && Number.isInteger(specs.gpus) ? specs.gpus : 0;
       // Whole-instance price in integer cents; the same in every region, so the series is region-wide.
       const usd = dec(cents).div(100);
-      points.push(pricePoint({
+      const point = storablePoint({
         effectiveFrom: w.now,
         provider: 'lambda',
         instanceType: str(it.name) ?? name,
@@ -203,7 +207,9 @@ export class LambdaSource implements PriceSource {
         source: this.name,
         gpu: { model: str(it.gpu_description) ?? gpuModelFromLambdaName(name), count: gpus },
         observedAt: w.now,
-      }));
+      });
+      if (point) points.push(point);
+      else skipped.add('bad_price');
     }
     return { points, skipped: skipped.counts, pages: 1 };
   }
