@@ -24,6 +24,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 4, name: 'gpu_metrics_hourly_mv: rows aggregated by the rollup table, not grouped in the view (insert cost)', statements: gpuHourlyUngroupedSql },
   { version: 5, name: 'frontend_events: the Faro payload meta (app, SDK, browser, view, page and user ids) in columns of its own, not in every row\'s attributes', statements: frontendMetaSql },
   { version: 6, name: 'gpu_metrics: sorted by (node, gpu_uuid, ts, field), partitioned by day, merging about ten parts at a time (merge cost; whole days dropped by the retention); rows copied into the new table', run: resortGpuMetrics },
+  { version: 7, name: 'gpu_metrics: pci_bus_id, the GPU as node-level tools name it', statements: gpuPciBusIdSql },
 ];
 
 /** Same columns and results as before: the rollup's sort key is the view's former GROUP BY. */
@@ -80,6 +81,16 @@ const FRONTEND_META_COLUMNS = [
 /** Rows stored before keep their meta in `attributes`; the new columns are empty on them. */
 export function frontendMetaSql(target: DdlTarget): string[] {
   return addColumnsSql('frontend_events', FRONTEND_META_COLUMNS, target);
+}
+
+// Written out for the same reason as FRONTEND_IDEMPOTENCY_COLUMNS.
+const GPU_PCI_BUS_ID_COLUMNS = [
+  "`pci_bus_id` LowCardinality(String) COMMENT 'PCI bus id of the GPU (00000000:3B:00.0), as node-level tools name it; empty when the exporter does not say.'",
+];
+
+/** Rows stored before have an empty pci_bus_id. */
+export function gpuPciBusIdSql(target: DdlTarget): string[] {
+  return addColumnsSql('gpu_metrics', GPU_PCI_BUS_ID_COLUMNS, target);
 }
 
 export interface MigrationResult {

@@ -134,6 +134,8 @@ export interface ResolvedField {
   def: FieldDef;
   /** Unit implied by a unit suffix in the name (renamed metrics), which overrides the default. */
   suffixUnit?: SourceUnit;
+  /** A DCGM field or exporter metric the table does not list (a newer exporter's). */
+  unknown?: true;
 }
 
 const resolved = new Map<string, ResolvedField | null>();
@@ -162,10 +164,10 @@ function resolveUncached(name: string): ResolvedField | null {
     if (d) return { def: renamed(d), suffixUnit: unit };
   }
   const upper = name.toUpperCase();
-  if (upper.startsWith('DCGM_FI_DEV_')) return { def: { field: upper.slice(12).toLowerCase(), unit: 'none' } };
-  if (upper.startsWith('DCGM_FI_PROF_')) return { def: { field: `prof_${upper.slice(13).toLowerCase()}`, unit: 'none' } };
-  if (upper.startsWith('DCGM_FI_')) return { def: { field: upper.slice(8).toLowerCase(), unit: 'none' } };
-  if (upper.startsWith('DCGM_EXP_')) return { def: { field: `exp_${upper.slice(9).toLowerCase()}`, unit: 'none' } };
+  if (upper.startsWith('DCGM_FI_DEV_')) return { def: { field: upper.slice(12).toLowerCase(), unit: 'none' }, unknown: true };
+  if (upper.startsWith('DCGM_FI_PROF_')) return { def: { field: `prof_${upper.slice(13).toLowerCase()}`, unit: 'none' }, unknown: true };
+  if (upper.startsWith('DCGM_FI_')) return { def: { field: upper.slice(8).toLowerCase(), unit: 'none' }, unknown: true };
+  if (upper.startsWith('DCGM_EXP_')) return { def: { field: `exp_${upper.slice(9).toLowerCase()}`, unit: 'none' }, unknown: true };
   return null;
 }
 

@@ -1,5 +1,5 @@
 // Who a dcgm-exporter series is about, read from whichever spelling of each label the exporter
-// version uses: UUID/uuid, Hostname/hostname, modelName, GPU_I_ID/GPU_I_PROFILE for MIG slices,
+// version uses: UUID/uuid, Hostname/hostname, modelName, pci_bus_id, GPU_I_ID/GPU_I_PROFILE for MIG slices,
 // the driver label (DCGM_FI_DRIVER_VERSION, formerly driver_version), and pod attribution
 // (namespace/pod/container, or pod_namespace/pod_name/container_name on early 2.x) — absent and
 // empty both mean "no pod".
@@ -12,6 +12,8 @@ export interface GpuIdentity {
   model: string;
   migInstance: string;
   migProfile: string;
+  /** PCI bus id (`00000000:3B:00.0`), the name node-level tools (nvidia-smi, lspci) give the GPU; empty when absent. */
+  pciBusId: string;
   /** `uuid`, or `uuid/migInstance` for a MIG slice: what one row per field is kept for. */
   entity: string;
   hostname: string;
@@ -72,6 +74,7 @@ export function identityOf(l: Labels): GpuIdentity {
     entity: migInstance ? `${uuid}/${migInstance}` : uuid,
     index: n !== undefined && n <= 255 ? n : undefined,
     model: pick(l, 'modelName', 'modelname', 'model_name'),
+    pciBusId: pick(l, 'pci_bus_id'),
     migInstance,
     migProfile: pick(l, 'GPU_I_PROFILE', 'gpu_i_profile'),
     hostname: pick(l, 'Hostname', 'hostname'),

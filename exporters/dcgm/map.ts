@@ -16,7 +16,7 @@ import { familyOf, type ParsedPage } from '../prom/parse.ts';
 import { bump, type MappedPage, type PageHandler } from '../scrape/handler.ts';
 import { resolveField } from './fields.ts';
 import { identityOf, type GpuIdentity } from './identity.ts';
-import { CONVERSIONS, isBlankSentinel, unitFromHelp, type StoredUnit } from './units.ts';
+import { CONVERSIONS, isBlankSentinel, sourceUnitOf, type StoredUnit } from './units.ts';
 
 export interface DcgmMapperOptions {
   /** Target name (for the event detail). */
@@ -35,10 +35,14 @@ interface XidState {
 }
 
 interface RowAttribution {
+  /** namespace/pod/container of each series merged into the row. */
+  keys: Set<string>;
   namespaces: Set<string>;
   pods: Set<string>;
   containers: Set<string>;
 }
+
+const podKey = (p: { namespace: string; pod: string; container: string }) => `${p.namespace}\u0001${p.pod}\u0001${p.container}`;
 
 const XID_FIELD = 'xid_errors';
 const XID_COUNT_FIELD = 'exp_xid_errors_count';
@@ -115,7 +119,7 @@ export class DcgmMapper implements PageHandler {
       }
       let conv = units.get(s.name);
       if (!conv) {
-        const src = unitFromHelp(page.help.get(familyOf(s.name, page.types))) ?? rf.suffixUnit ?? rf.def.unit;
+        const src = sourceUnitOf(page.help.get(familyOf(s.name, page.types)), rf.suffixUnit ?? rf.def.unit);
         conv = CONVERSIONS[src];
         units.set(s.name, conv);
       }
@@ -125,7 +129,9 @@ export class DcgmMapper implements PageHandler {
         nodes.set(id.hostname, node);
       }
       let field = rf.def.field;
-      if (EXTRA_LABEL_FIELDS.has(field) && id.extra) field += extraSuffix(id.extra);
+      // Labels beyond the GPU's identity tell an exporter metric's series apart (xid="48"), and
+      // may do so for a field the table does not know: they stay in the field name.
+      if ((rf.unknown || EXTRA_LABEL_FIELDS.has(field)) && id.extra) field += extraSuffix(id.extra);
       const value = conv[1] === 1 ? v : v * conv[1];
 
       const entity = id.entity;
@@ -133,9 +139,9 @@ export class DcgmMapper implements PageHandler {
       if (!fields) rowIndex.set(entity, (fields = new Map()));
       const at = fields.get(field);
       if (at !== undefined) {
-        // The same GPU field again: another pod sharing a time-sliced GPU.
-        bump(ignored, 'shared_gpu_duplicate');
-        this.attribute(attributions, rows, at, id);
+        // The same GPU field again: another pod sharing a time-sliced GPU, or the same series
+        // repeated (differing only in labels that are not stored), whose first value is kept.
+        bump(ignored, this.attribute(attributions, rows, at, id) ? 'shared_gpu_duplicate' : 'duplicate_series');
         continue;
       }
       fields.set(field, rows.length);
@@ -155,10 +161,11 @@ export class DcgmMapper implements PageHandler {
         namespace: id.namespace,
         pod: id.pod,
         container: id.container,
+        pci_bus_id: id.pciBusId,
       });
       if (!observed.has(id.uuid)) {
         observed.add(id.uuid);
-        dir.observeGpu(node, id.uuid, id.model, id.driver, ts);
+        dir.observeGpu(node, id.uuid, id.model, id.driver, ts, id.pciBusId);
       }
       if (field === XID_FIELD && !hasXidCount) this.xidFromGauge(events, entity, node, id, v, ts, s.name, ignored);
       else if (rf.def.field === XID_COUNT_FIELD) this.xidFromCount(events, `${entity}|${field}`, node, id, v, ts, ignored);
@@ -186,19 +193,24 @@ export class DcgmMapper implements PageHandler {
     return this.o.directory.resolve(hostname, ts) ?? hostname;
   }
 
-  private attribute(attributions: Map<number, RowAttribution>, rows: GpuSampleRecord[], at: number, id: GpuIdentity): void {
+  /** Adds another series' pod to a row; false when the row has that pod already (a repeated series). */
+  private attribute(attributions: Map<number, RowAttribution>, rows: GpuSampleRecord[], at: number, id: GpuIdentity): boolean {
     let a = attributions.get(at);
     if (!a) {
-      const r = rows[at]!;
-      a = { namespaces: new Set(), pods: new Set(), containers: new Set() };
+      const r = { namespace: rows[at]!.namespace ?? '', pod: rows[at]!.pod ?? '', container: rows[at]!.container ?? '' };
+      a = { keys: new Set([podKey(r)]), namespaces: new Set(), pods: new Set(), containers: new Set() };
       if (r.namespace) a.namespaces.add(r.namespace);
       if (r.pod) a.pods.add(r.pod);
       if (r.container) a.containers.add(r.container);
-      attributions.set(at, a);
     }
+    const k = podKey(id);
+    if (a.keys.has(k)) return false;
+    attributions.set(at, a);
+    a.keys.add(k);
     if (id.namespace) a.namespaces.add(id.namespace);
     if (id.pod) a.pods.add(id.pod);
     if (id.container) a.containers.add(id.container);
+    return true;
   }
 
   private xidFromGauge(events: CapacityEventRecord[], entity: string, node: string, id: GpuIdentity, xid: number, ts: number, metric: string, ignored: Map<string, number>): void {

@@ -1,7 +1,8 @@
 // Units: what a dcgm-exporter page says a value is in, and the one unit each field is stored in.
-// The page's HELP text wins ("(in MHz)", "(in mJ)", "Ratio of…"), then a unit suffix in the metric
-// name (`_hertz`, `_joules`…), then the field table's default. That order follows exporters that
-// changed a field's unit without changing its name.
+// A HELP text that names one unit wins ("(in MHz)", "(in mJ)", "Ratio of…"), then a unit suffix in
+// the metric name (`_hertz`, `_joules`…), then the field table's default. That order follows
+// exporters that changed a field's unit without changing its name; a HELP text that names two
+// units is settled by the field's known unit (see sourceUnitOf).
 
 /** Units as stored in gpu_metrics.unit. */
 export type StoredUnit =
@@ -45,7 +46,6 @@ export const CONVERSIONS: Readonly<Record<SourceUnit, readonly [StoredUnit, numb
 };
 
 // "(in MHz)", "(in %)", "in bytes per second"… as written in dcgm-exporter's CSVs over the versions.
-// "Ratio" first: 1.x CSVs described ratio-valued profiling fields as "Ratio of … (in %)".
 const HELP_PATTERNS: readonly [RegExp, SourceUnit][] = [
   [/\bratio\b|\bfraction\b|\(0-1\)|\[0,\s*1\]/i, 'ratio'],
   [/\(in MHz\)/i, 'MHz'],
@@ -68,11 +68,28 @@ const HELP_PATTERNS: readonly [RegExp, SourceUnit][] = [
   [/\(in s\)|\(in seconds\)/i, 's'],
 ];
 
-/** The unit a HELP text names, if any. */
-export function unitFromHelp(help: string | undefined): SourceUnit | undefined {
-  if (!help) return undefined;
-  for (const [re, unit] of HELP_PATTERNS) if (re.test(help)) return unit;
-  return undefined;
+/** Every unit a HELP text names, in the order of the patterns above. */
+export function unitsFromHelp(help: string | undefined): SourceUnit[] {
+  if (!help) return [];
+  const out: SourceUnit[] = [];
+  for (const [re, unit] of HELP_PATTERNS) if (re.test(help)) out.push(unit);
+  return out;
+}
+
+/**
+ * The unit a page's values are in. A HELP text that names one unit decides: exporters changed
+ * some fields' units (violation times from µs to ns) and said so there. A HELP text that names two
+ * cannot decide: "Ratio of time the decoder is active (in %)" heads 0-100 values on 4.x, while 1.x
+ * wrote "Ratio of … (in %)" over 0-1 values for the DCP fields. Then the field's known unit (from a
+ * unit suffix in the name, else the field table) is taken when the text names it too, and a field
+ * with no known unit is stored as read, without one — never scaled by a guess. No HELP text: the
+ * known unit.
+ */
+export function sourceUnitOf(help: string | undefined, known: SourceUnit): SourceUnit {
+  const named = unitsFromHelp(help);
+  if (named.length === 1) return named[0]!;
+  if (named.length === 0) return known;
+  return named.includes(known) ? known : 'none';
 }
 
 /** Unit suffixes of renamed metrics (`…_hertz`), longest first. */

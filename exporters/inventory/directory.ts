@@ -5,10 +5,21 @@
 // the name itself is used until then.
 
 export interface GpuObservation {
+  /** The model last reported on the node. */
   gpuModel: string;
   gpuUuids: Set<string>;
+  /** Each GPU's own model and PCI bus id, by UUID: a node may hold GPUs of several models. */
+  gpus: Map<string, { model: string; pciBusId: string }>;
   driverVersion: string;
   seenAt: number;
+}
+
+/** "2x NVIDIA L40S, 1x NVIDIA A10G" for a node with GPUs of several models; empty with one model. */
+export function mixedGpuModels(o: GpuObservation): string {
+  const counts = new Map<string, number>();
+  for (const g of o.gpus.values()) if (g.model) counts.set(g.model, (counts.get(g.model) ?? 0) + 1);
+  if (counts.size < 2) return '';
+  return [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([m, n]) => `${n}x ${m}`).join(', ');
 }
 
 /** Asks an outside source (the Kubernetes API) what node a host name is; undefined when not a pod. */
@@ -67,14 +78,15 @@ export class NodeDirectory {
     while (this.pending.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
   }
 
-  observeGpu(node: string, uuid: string, model: string, driver: string, now: number): void {
+  observeGpu(node: string, uuid: string, model: string, driver: string, now: number, pciBusId = ''): void {
     let o = this.gpus.get(node);
     if (!o) {
       if (this.gpus.size >= this.maxEntries) return;
-      o = { gpuModel: model, gpuUuids: new Set(), driverVersion: driver, seenAt: now };
+      o = { gpuModel: model, gpuUuids: new Set(), gpus: new Map(), driverVersion: driver, seenAt: now };
       this.gpus.set(node, o);
     }
     o.gpuUuids.add(uuid);
+    o.gpus.set(uuid, { model, pciBusId });
     if (model) o.gpuModel = model;
     if (driver) o.driverVersion = driver;
     o.seenAt = now;

@@ -9,7 +9,7 @@ import type { RecordSink, SubmitResult } from '../../collector/pipeline/pipeline
 import type { NodeRecord } from '../../collector/schema/tables.ts';
 import type { InventoryConfig } from '../scrape/config.ts';
 import type { ScrapeMetrics } from '../scrape/metrics.ts';
-import type { NodeDirectory } from './directory.ts';
+import { mixedGpuModels, type NodeDirectory } from './directory.ts';
 import type { KubernetesNodes } from './kubernetes.ts';
 import { nodeIdentity, type NodeIdentity } from './labels.ts';
 
@@ -115,6 +115,9 @@ export class Inventory implements Component {
         if (!i.gpu_model) i.gpu_model = g.gpuModel;
         if (!i.gpu_count) i.gpu_count = Math.min(g.gpuUuids.size, 65535);
         if (g.driverVersion) i.labels = { ...i.labels, 'nvidia.com/driver-version': g.driverVersion };
+        // gpu_model holds one model; a node with several says which in a label.
+        const mixed = mixedGpuModels(g);
+        if (mixed) i.labels = { ...i.labels, 'llmeter.io/gpu-models': mixed };
       }
       if (!i.tier) i.tier = i.gpu_count > 0 ? 'premium' : 'standard';
     }

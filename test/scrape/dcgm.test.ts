@@ -22,6 +22,7 @@ const FILES = [
   'dcgm-readme-quickstart.prom',
   'dcgm-render-template-test.prom',
   'dcgm-rtxa5000-driver-label.prom',
+  'dcgm-4x-constructed-ratio-help.prom',
 ];
 
 interface Row {
@@ -37,6 +38,7 @@ interface Row {
   namespace: string;
   pod: string;
   container: string;
+  pci_bus_id: string;
 }
 
 describe('dcgm-exporter pages scraped over HTTP into ClickHouse', () => {
@@ -163,6 +165,37 @@ describe('dcgm-exporter pages scraped over HTTP into ClickHouse', () => {
     expect(byNode.get('k8s-gpu1')!.labels['nvidia.com/driver-version']).toBe('550.54.15');
     expect(byNode.get('r6i3n0')).toMatchObject({ gpu_count: 4, gpu_model: 'Tesla V100-SXM2-32GB' });
     expect(byNode.get('gpu-node-titan')).toMatchObject({ gpu_count: 5 });
+    // A node with GPUs of two models says so.
+    expect(byNode.get('mixed-node')).toMatchObject({ gpu_count: 2 });
+    expect(byNode.get('mixed-node')!.labels['llmeter.io/gpu-models']).toBe('1x NVIDIA H100 80GB HBM3, 1x NVIDIA L4');
+    expect(byNode.get('r6i3n0')!.labels['llmeter.io/gpu-models']).toBeUndefined();
+  });
+
+  it('4.x page (constructed): "Ratio … (in %)" read by each field\'s own unit; PCI bus id and each GPU\'s model kept', () => {
+    const H100 = 'GPU-4a1f0c2e-7b3d-4e5f-8a9b-0c1d2e3f4a5b';
+    const L4 = 'GPU-9e8d7c6b-5a4f-4e3d-9c2b-1a0f9e8d7c6b';
+    const r = of('mixed-node');
+    const at = (uuid: string, field: string) => r.find((x) => x.gpu_uuid === uuid && x.field === field);
+    // Percent fields whose HELP also says "ratio": 0-100 on the page, a 0-1 ratio stored.
+    expect(at(L4, 'dec_util')).toMatchObject({ unit: 'ratio', value: expect.closeTo(0.37, 12) });
+    expect(at(L4, 'enc_util')).toMatchObject({ unit: 'ratio', value: expect.closeTo(0.25, 12) });
+    expect(at(H100, 'gpu_util')).toMatchObject({ unit: 'ratio', value: expect.closeTo(0.87, 12) });
+    expect(at(H100, 'mem_copy_util')).toMatchObject({ unit: 'ratio', value: expect.closeTo(0.45, 12) });
+    expect(at(H100, 'utilization')).toMatchObject({ unit: 'ratio', value: expect.closeTo(0.87, 12) });
+    // A DCP field with the same wording over 0-1 values stays as it is.
+    expect(at(H100, 'prof_gr_engine_active')).toMatchObject({ unit: 'ratio', value: 0.861234 });
+    for (const x of r) {
+      expect(x.value, x.field).toBeLessThanOrEqual(x.unit === 'ratio' ? 1 : Infinity);
+      expect(x.pci_bus_id).toBe(x.gpu_uuid === H100 ? '00000000:19:00.0' : '00000000:3B:00.0');
+      expect(x.gpu_model).toBe(x.gpu_uuid === H100 ? 'NVIDIA H100 80GB HBM3' : 'NVIDIA L4');
+    }
+    // An unknown field keeps what tells its series apart; one whose HELP names two units is stored as read, without a unit.
+    expect(r.filter((x) => x.field.startsWith('newer_xid_field')).map((x) => [x.field, x.value, x.unit])).toEqual([['newer_xid_field.42', 1, ''], ['newer_xid_field.48', 3, '']]);
+    expect(at(L4, 'prof_newer_engine_active')).toMatchObject({ value: 55, unit: '' });
+    expect(feature.directory.gpusOf('mixed-node')?.gpus).toEqual(new Map([
+      [H100, { model: 'NVIDIA H100 80GB HBM3', pciBusId: '00000000:19:00.0' }],
+      [L4, { model: 'NVIDIA L4', pciBusId: '00000000:3B:00.0' }],
+    ]));
   });
 
   it('XID: the last-XID gauge becomes one capacity event per change, stored once per event id', async () => {
@@ -207,6 +240,23 @@ describe('dcgm mapping rules', () => {
     expect(rows.filter((r) => r.field === 'fb_used')).toEqual([expect.objectContaining({ value: 1000 * 1048576, pod: 'vllm-a,vllm-b', namespace: 'team-a,team-b', container: 'vllm' })]);
     expect(rows.filter((r) => r.field === 'gpu_util')).toEqual([expect.objectContaining({ value: 0.8, pod: 'vllm-a,vllm-b' })]);
     expect(m.ignored.get('shared_gpu_duplicate')).toBe(2);
+  });
+
+  it('a series repeated for the same GPU, field and pods is counted as a duplicate, not as a shared GPU', () => {
+    const text =
+      `DCGM_FI_DEV_GPU_TEMP{${GPU},err_origin="a"} 40\n` +
+      `DCGM_FI_DEV_GPU_TEMP{${GPU},err_origin="b"} 41\n` +
+      `DCGM_FI_DEV_GPU_TEMP{${GPU},container="vllm",namespace="team-a",pod="vllm-a"} 40\n`;
+    const m = mapper().map(parsePrometheusText(text), 1_800_000_000_000);
+    expect(gpuRows(m).filter((r) => r.field === 'gpu_temp')).toEqual([expect.objectContaining({ value: 40, pod: 'vllm-a' })]);
+    expect([...m.ignored].sort()).toEqual([['duplicate_series', 1], ['shared_gpu_duplicate', 1]]);
+  });
+
+  it('unknown fields keep the labels that tell their series apart', () => {
+    const text = `DCGM_FI_DEV_SOMETHING_NEW{${GPU},xid="42"} 1\nDCGM_FI_DEV_SOMETHING_NEW{${GPU},xid="48"} 2\n`;
+    const m = mapper().map(parsePrometheusText(text), 1_800_000_000_000);
+    expect(gpuRows(m).map((r) => [r.field, r.value])).toEqual([['something_new.42', 1], ['something_new.48', 2]]);
+    expect(m.ignored.size).toBe(0);
   });
 
   it('absent and empty pod labels are the same: an unallocated GPU', () => {
