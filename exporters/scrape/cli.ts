@@ -84,7 +84,7 @@ export function registerScrapeCommands(program: Command, cli: CliContext): void 
           }
           const parts = Object.entries(r.records).map(([s, n]) => `${n} ${s}`);
           process.stdout.write(`${st.name}: ${r.samples} samples in ${st.lastDurationMs.toFixed(0)} ms → ${parts.join(', ') || 'no records'}${r.rejected ? `, ${r.rejected} rejected` : ''}\n`);
-          if (r.invalidLines) process.stdout.write(`  ${st.lastError}\n`);
+          if (st.lastError) process.stdout.write(`  ${st.lastError}\n`);
           return r.rejected > 0 ? 3 : 0;
         }
         if (stop!.received) {

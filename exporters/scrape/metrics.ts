@@ -10,6 +10,7 @@ export class ScrapeMetrics {
   readonly bytes: Counter<'target' | 'kind'>;
   readonly samples: Counter<'target' | 'kind'>;
   readonly invalidLines: Counter<'target' | 'kind'>;
+  readonly emptyPages: Counter<'target' | 'kind'>;
   readonly records: Counter<'target' | 'kind' | 'signal'>;
   readonly rejected: Counter<'target' | 'kind' | 'signal'>;
   readonly ignored: Counter<'target' | 'kind' | 'reason'>;
@@ -37,11 +38,12 @@ export class ScrapeMetrics {
     this.bytes = new Counter({ name: 'llmeter_scrape_bytes_total', help: 'Bytes of pages read.', labelNames: ['target', 'kind'], registers });
     this.samples = new Counter({ name: 'llmeter_scrape_samples_total', help: 'Samples parsed from pages.', labelNames: ['target', 'kind'], registers });
     this.invalidLines = new Counter({ name: 'llmeter_scrape_invalid_lines_total', help: 'Page lines that were not readable samples (skipped).', labelNames: ['target', 'kind'], registers });
+    this.emptyPages = new Counter({ name: 'llmeter_scrape_empty_pages_total', help: 'Pages read without a single sample (an exporter that lost its GPUs or its DCGM connection).', labelNames: ['target', 'kind'], registers });
     this.records = new Counter({ name: 'llmeter_scrape_records_total', help: 'Records accepted by the pipeline, by signal.', labelNames: ['target', 'kind', 'signal'], registers });
     this.rejected = new Counter({ name: 'llmeter_scrape_records_rejected_total', help: 'Records the pipeline rejected or dropped, by signal.', labelNames: ['target', 'kind', 'signal'], registers });
     this.ignored = new Counter({
       name: 'llmeter_scrape_samples_ignored_total',
-      help: 'Samples not turned into records, by reason (blank_sentinel, not_finite, unknown_gpu, shared_gpu_duplicate, other_metric, series_limit, first_sight).',
+      help: 'Samples not turned into records, by reason (blank_sentinel, not_finite, unknown_gpu, non_gpu_entity, shared_gpu_duplicate, duplicate_series, other_metric, series_limit, first_sight, deprecated_duplicate).',
       labelNames: ['target', 'kind', 'reason'],
       registers,
     });

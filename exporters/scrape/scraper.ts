@@ -60,6 +60,8 @@ export interface ScraperOptions {
   random?: () => number;
 }
 
+const EMPTY_PAGE = 'the page has no samples';
+
 class Target {
   readonly spec: TargetSpec;
   readonly cache = new LabelCache(50_000);
@@ -190,6 +192,8 @@ export class Scraper implements Component {
       if (mapped.resets) m.counterResets.inc(lbl, mapped.resets);
       m.samples.inc(lbl, parsed.samples.length);
       if (parsed.invalidLines) m.invalidLines.inc(lbl, parsed.invalidLines);
+      const empty = parsed.samples.length === 0;
+      if (empty) m.emptyPages.inc(lbl);
       m.trackedSeries.set(lbl, handler.trackedSeries());
       const secs = (performance.now() - t0) / 1000;
       m.duration.observe(lbl, secs);
@@ -203,10 +207,13 @@ export class Scraper implements Component {
       st.consecutiveFailures = 0;
       st.samples = parsed.samples.length;
       st.invalidLines = parsed.invalidLines;
-      // A page that parsed only partly is still a success; its bad lines are its last error.
+      // A page that parsed only partly, or that had nothing on it, is still a success (the exporter
+      // answered); what was wrong with it is its last error.
+      const wasEmpty = st.lastError === EMPTY_PAGE;
       st.lastError = parsed.invalidLines
         ? `${parsed.invalidLines} invalid line(s); first at line ${parsed.errors[0]?.line}: ${parsed.errors[0]?.reason}`
-        : '';
+        : empty ? EMPTY_PAGE : '';
+      if (empty && !wasEmpty) this.o.log.warn('scraped page has no samples', { target: t.spec.name, url: t.spec.url });
       return { ok: true, samples: parsed.samples.length, invalidLines: parsed.invalidLines, records, rejected, durable: Promise.all(durables).then(() => undefined) };
     } catch (err) {
       const kind = err instanceof ScrapeError ? err.kind : 'submit';

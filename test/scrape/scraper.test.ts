@@ -28,6 +28,8 @@ describe('scraper core in a running collector', () => {
     pages.set('/huge', { body: good.repeat(20) });
     pages.set('/error', { status: 500, body: 'internal error' });
     pages.set('/vllm', { body: fixture('vllm', 'vllm-metrics-v1-grep-after-10-requests.prom') });
+    // What an exporter that lost its GPUs (or DCGM) serves: its families' headers and no samples.
+    pages.set('/empty', { body: '# HELP DCGM_FI_DEV_GPU_TEMP GPU temperature (in C).\n# TYPE DCGM_FI_DEV_GPU_TEMP gauge\n' });
     const t = (name: string, url: string, kind = 'dcgm') => ({ name, kind, url });
     collector = await startCollector(
       testConfig({
@@ -47,6 +49,7 @@ describe('scraper core in a running collector', () => {
             t('huge', pages.url('/huge')),
             t('error', pages.url('/error')),
             t('vllm', pages.url('/vllm'), 'vllm'),
+            t('empty', pages.url('/empty')),
           ],
         },
       }),
@@ -95,6 +98,15 @@ describe('scraper core in a running collector', () => {
     expect(await metric('llmeter_scrape_failures_total', { target: 'error', reason: 'http_status' })).toBeGreaterThanOrEqual(1);
     const dur = await collector.registry.getSingleMetric('llmeter_scrape_duration_seconds')!.get();
     expect(dur.values.find((v) => v.labels.target === 'good' && (v as { metricName?: string }).metricName === 'llmeter_scrape_duration_seconds_count')!.value).toBeGreaterThanOrEqual(4);
+  });
+
+  it('a page without samples is counted and named, not a silent success', async () => {
+    const st = (await statuses()).get('empty')!;
+    expect(st).toMatchObject({ up: true, samples: 0, lastError: 'the page has no samples' });
+    const scrapes = (await metric('llmeter_scrape_scrapes_total', { target: 'empty', result: 'ok' }))!;
+    expect(scrapes).toBeGreaterThanOrEqual(2);
+    expect(await metric('llmeter_scrape_empty_pages_total', { target: 'empty', kind: 'dcgm' })).toBe(scrapes);
+    expect(await metric('llmeter_scrape_empty_pages_total', { target: 'good' })).toBeUndefined();
   });
 
   it('a corrupted page yields its good samples plus a counted error, and the target stays up', async () => {
