@@ -10,6 +10,7 @@ import { PricesMetrics } from './metrics.ts';
 import { buildSource, isSourceName, lookbackOf, SOURCE_NAMES } from './sources/index.ts';
 import { syncSource } from './sync.ts';
 import { regionOfZone } from './sources/aws-spot.ts';
+import { registerWatchCommand } from '../spot/cli.ts';
 
 
 export function parseTimeArg(s: string, what: string): number {
@@ -45,7 +46,8 @@ function nodeSpec(instanceType: string, zone: string, o: NodeFlags) {
 }
 
 export function registerPricesCommands(program: Command, cli: CliContext): void {
-  const prices = program.command('prices').description('price feeds and as-of prices');
+  const prices = program.command('prices').description('price feeds, as-of prices and interruption notices');
+  registerWatchCommand(prices, cli);
 
   prices
     .command('sync')

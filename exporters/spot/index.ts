@@ -9,7 +9,8 @@ import { AzureScheduledEventsWatcher } from './azure-scheduled-events.ts';
 import { EventFileFollower, mountEventRoute } from './eventbridge.ts';
 import { GcpMetadataWatcher } from './gcp-metadata.ts';
 import { hubFor, NoticeHub } from './hub.ts';
-import { watcherMetrics } from './poller.ts';
+import type { InterruptionsConfig } from './config.ts';
+import { watcherMetrics, type Poller } from './poller.ts';
 
 const MAX_BACKOFF_MS = 60_000;
 const PRELOAD_MS = 7 * 24 * 3_600_000;
@@ -42,27 +43,53 @@ export function noticeHub(ctx: Pick<RuntimeContext, 'config' | 'sink' | 'registr
   return hubFor(ctx.registry, () => new NoticeHub({ sink: ctx.sink, registry: ctx.registry, log: ctx.log.child('spot'), dedupeWindow: c.dedupe_window, suppressMs: c.drain_suppress_ms }));
 }
 
+/** The watchers a machine can run on its own, by their configuration key. */
+export const WATCHER_NAMES = ['aws_imds', 'gcp_metadata', 'azure_scheduled_events', 'eventbridge'] as const;
+export type WatcherName = (typeof WATCHER_NAMES)[number];
+
+export interface WatcherDeps {
+  hub: NoticeHub;
+  metrics: ReturnType<typeof watcherMetrics>;
+  log: RuntimeContext['log'];
+}
+
+/**
+ * The pollers of the watchers enabled in the configuration (or of those named in `only`, enabled
+ * or not): the metadata services and the EventBridge file. `endpoint` replaces the endpoint (or the
+ * file) of the watchers built.
+ */
+export function pollingWatchers(c: InterruptionsConfig, d: WatcherDeps, only?: readonly WatcherName[], endpoint?: string): Poller[] {
+  const on = (name: WatcherName, enabled: boolean) => (only ? only.includes(name) : enabled);
+  const node = c.node || os.hostname();
+  const common = { metrics: d.metrics, log: d.log, maxBackoffMs: MAX_BACKOFF_MS, node, instanceId: c.instance_id, hub: d.hub };
+  const out: Poller[] = [];
+  if (on('aws_imds', c.aws_imds.enabled)) {
+    const a = c.aws_imds;
+    out.push(new AwsImdsWatcher({ ...common, intervalMs: a.interval_ms, endpoint: endpoint ?? a.endpoint, tokenTtlS: a.token_ttl_s, imdsv1Fallback: a.imdsv1_fallback, scheduledEvents: a.scheduled_events }));
+  }
+  if (on('gcp_metadata', c.gcp_metadata.enabled)) {
+    const g = c.gcp_metadata;
+    out.push(new GcpMetadataWatcher({ ...common, intervalMs: g.interval_ms, endpoint: endpoint ?? g.endpoint, waitTimeoutS: g.wait_timeout_s }));
+  }
+  if (on('azure_scheduled_events', c.azure_scheduled_events.enabled)) {
+    const a = c.azure_scheduled_events;
+    out.push(new AzureScheduledEventsWatcher({ ...common, intervalMs: a.interval_ms, endpoint: endpoint ?? a.endpoint, apiVersion: a.api_version, vmName: a.vm_name }));
+  }
+  const file = endpoint ?? c.eventbridge.file;
+  if (on('eventbridge', c.eventbridge.file !== '') && file) {
+    out.push(new EventFileFollower({ metrics: d.metrics, log: d.log, maxBackoffMs: MAX_BACKOFF_MS, intervalMs: c.eventbridge.poll_ms, file, hub: d.hub }));
+  }
+  return out;
+}
+
 export function spotComponents(ctx: RuntimeContext): Component[] {
   const c = ctx.config.prices.interruptions;
   const anything = c.aws_imds.enabled || c.gcp_metadata.enabled || c.azure_scheduled_events.enabled || c.eventbridge.file !== '' || c.eventbridge.http;
   if (!anything) return [];
   const hub = noticeHub(ctx);
-  const metrics = watcherMetrics(ctx.registry);
   const log = ctx.log.child('spot');
-  const node = c.node || os.hostname();
-  const common = { metrics, log, maxBackoffMs: MAX_BACKOFF_MS, node, instanceId: c.instance_id, hub };
   const out: Component[] = [new HubPreload(hub, ctx.store, log)];
-  if (c.aws_imds.enabled) {
-    out.push(new AwsImdsWatcher({ ...common, intervalMs: c.aws_imds.interval_ms, endpoint: c.aws_imds.endpoint, tokenTtlS: c.aws_imds.token_ttl_s, imdsv1Fallback: c.aws_imds.imdsv1_fallback, scheduledEvents: c.aws_imds.scheduled_events }));
-  }
-  if (c.gcp_metadata.enabled) {
-    out.push(new GcpMetadataWatcher({ ...common, intervalMs: c.gcp_metadata.interval_ms, endpoint: c.gcp_metadata.endpoint, waitTimeoutS: c.gcp_metadata.wait_timeout_s }));
-  }
-  if (c.azure_scheduled_events.enabled) {
-    const a = c.azure_scheduled_events;
-    out.push(new AzureScheduledEventsWatcher({ ...common, intervalMs: a.interval_ms, endpoint: a.endpoint, apiVersion: a.api_version, vmName: a.vm_name }));
-  }
-  if (c.eventbridge.file) out.push(new EventFileFollower({ metrics, log, maxBackoffMs: MAX_BACKOFF_MS, intervalMs: c.eventbridge.poll_ms, file: c.eventbridge.file, hub }));
+  out.push(...pollingWatchers(c, { hub, metrics: watcherMetrics(ctx.registry), log }));
   if (c.eventbridge.http) {
     const ring = adminKeyRing(ctx.config.http);
     mountEventRoute(ctx.http, hub, (req) => requireAdmin(req, ring));
