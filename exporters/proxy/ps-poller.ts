@@ -6,6 +6,7 @@ import type { Logger } from '../../collector/log.ts';
 import type { RecordSink } from '../../collector/pipeline/pipeline.ts';
 import type { ModelStateRecord } from '../../collector/schema/tables.ts';
 import type { ProxyMetrics } from './metrics.ts';
+import { ollamaModelName } from './model-name.ts';
 import type { ProxyState, ResidentModel } from './state.ts';
 import type { Upstream } from './upstreams.ts';
 
@@ -49,8 +50,10 @@ export function psToRecords(body: unknown, upstream: Upstream, ts: number): { re
   const models: ResidentModel[] = [];
   if (!Array.isArray(list)) return { records, models };
   for (const raw of list as PsModel[]) {
-    const name = typeof raw.model === 'string' ? raw.model : typeof raw.name === 'string' ? raw.name : '';
-    if (!name) continue;
+    const given = typeof raw.model === 'string' ? raw.model : typeof raw.name === 'string' ? raw.name : '';
+    if (!given) continue;
+    // Ollama shows the canonical form already; other servers that answer /api/ps may not.
+    const name = ollamaModelName(given);
     const m: ResidentModel = {
       model: name,
       sizeBytes: uint(raw.size),

@@ -18,6 +18,7 @@ import { TenantLimiter } from './limits.ts';
 import { Activation } from './activation.ts';
 import { ProxyMetrics, type RequestFigures } from './metrics.ts';
 import { BodyTooLargeError, injectUsage, inspectBody, needsUsageInjection, readRequestBody } from './request.ts';
+import { ollamaModelName } from './model-name.ts';
 import { LabelCap, ProxyState, type Cell } from './state.ts';
 import { TenantResolver } from './tenants.ts';
 import { QueueFullError, QueueTimeoutError, Router, Upstream } from './upstreams.ts';
@@ -237,6 +238,10 @@ export class ProxyServer implements Component {
       return ex.fail(404, 'no_route', model ? `model '${model}' not found` : `no upstream serves ${ex.pathname}`, 'model_not_found');
     }
     ex.upstream = up;
+    if (up.kind === 'ollama' && model) {
+      model = ollamaModelName(model);
+      ex.model = model;
+    }
     const modelLabel = this.models.label(model);
     this.state.arrived(up.name, modelLabel, ex.arrivedAt);
     // --- scale from zero (activation.ts): hold while the upstream's pool wakes -----------------

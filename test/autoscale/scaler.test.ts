@@ -177,7 +177,7 @@ describe('KEDA external scaler', () => {
     for (const s of ['load', 'inflight', 'queued', 'held', 'request_rate', 'idle_seconds', 'draining', 'active']) {
       expect(page).toMatch(new RegExp(`^llmeter_autoscale_${s}\\{tier="premium",model="\\*",service="llmeter"\\} `, 'm'));
     }
-    expect(page).toMatch(/^llmeter_autoscale_active\{tier="premium",model="llama3.2",service="llmeter"\} 0$/m);
+    expect(page).toMatch(/^llmeter_autoscale_active\{tier="premium",model="llama3.2:latest",service="llmeter"\} 0$/m);
     expect(page).toMatch(/^llmeter_autoscale_active\{tier="standard",model="\*",service="llmeter"\} 1$/m);
   });
 });

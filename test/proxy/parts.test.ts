@@ -5,6 +5,7 @@ import { keyDigestHex } from '../../collector/security/keys.ts';
 import { proxyConfigSchema } from '../../exporters/proxy/config.ts';
 import { StreamTail, usageFromBody, usageFromKeys, usageFromNdjson, usageFromSse, UsageChunkStripper } from '../../exporters/proxy/frames.ts';
 import { TenantLimiter } from '../../exporters/proxy/limits.ts';
+import { ollamaModelName } from '../../exporters/proxy/model-name.ts';
 import { parseExpiry } from '../../exporters/proxy/ps-poller.ts';
 import { endpointLabel, injectUsage, inspectBody, needsUsageInjection } from '../../exporters/proxy/request.ts';
 import { TenantResolver, type Tenant } from '../../exporters/proxy/tenants.ts';
@@ -180,6 +181,22 @@ describe('routing', () => {
     draining.add('spot-b');
     expect(r.route('/api/chat', 'llama3.2:1b', avoid)?.name).toBe('spot-a');
     await Promise.all([a, b].map((u) => u.close()));
+  });
+
+  it('Ollama model names in the form /api/ps shows them: the tag explicit, the default registry left out', () => {
+    const cases: [string, string][] = [
+      ['tiny', 'tiny:latest'],
+      ['tiny:latest', 'tiny:latest'],
+      ['llama3.2:1b', 'llama3.2:1b'],
+      ['library/llama3.2', 'llama3.2:latest'],
+      ['registry.ollama.ai/library/qwen2.5:7b', 'qwen2.5:7b'],
+      ['jmorgan/m', 'jmorgan/m:latest'],
+      ['hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M', 'hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M'],
+      ['localhost:5000/team/m', 'localhost:5000/team/m:latest'],
+      ['', ''],
+      ['a/b/c/d', 'a/b/c/d'],
+    ];
+    for (const [given, shown] of cases) expect(ollamaModelName(given), given).toBe(shown);
   });
 
   it('expiry times from /api/ps: offsets and nanoseconds; "never" is null', () => {

@@ -142,8 +142,8 @@ describe('Ollama native API through the proxy (official ollama client)', () => {
     for await (const p of await ollama().generate({ model: 'llama3.2', prompt: 'q', stream: true })) expect(p.done).toBe(true);
     const [docs, cold] = await rows();
     // The docs stream's final line carries no counts: nothing is invented.
-    expect(docs).toMatchObject({ model: 'gemma4', stream: true, status: 200, error: '', input_tokens: 0, output_tokens: 0 });
-    expect(cold).toMatchObject({ model: 'llama3.2', stream: true, input_tokens: 26, output_tokens: 259, load_duration_ns: '6338219291', total_duration_ns: '10706818083' });
+    expect(docs).toMatchObject({ model: 'gemma4:latest', stream: true, status: 200, error: '', input_tokens: 0, output_tokens: 0 });
+    expect(cold).toMatchObject({ model: 'llama3.2:latest', stream: true, input_tokens: 26, output_tokens: 259, load_duration_ns: '6338219291', total_duration_ns: '10706818083' });
   });
 
   it('embeddings, model listing and the other endpoints pass through and are recorded', async () => {
@@ -162,8 +162,8 @@ describe('Ollama native API through the proxy (official ollama client)', () => {
 
     const r = await rows();
     expect(r.map((x) => x.endpoint)).toEqual(['/api/embed', '/api/embeddings', '/api/tags', '/api/ps', '/api/version', '/api/show', '/api/pull']);
-    expect(r[0]).toMatchObject({ model: 'all-minilm', input_tokens: 8, output_tokens: 0, load_duration_ns: '1019500', total_duration_ns: '14143917', stream: false });
-    expect(r[6]).toMatchObject({ model: 'llama3.2', stream: true, status: 200, error: '' });
+    expect(r[0]).toMatchObject({ model: 'all-minilm:latest', input_tokens: 8, output_tokens: 0, load_duration_ns: '1019500', total_duration_ns: '14143917', stream: false });
+    expect(r[6]).toMatchObject({ model: 'llama3.2:latest', stream: true, status: 200, error: '' });
     expect(r.every((x) => x.status === 200 && x.tenant === 'acme' && x.backend === 'ollama-a')).toBe(true);
   });
 
@@ -292,7 +292,7 @@ describe('failures are answered like the upstream would and recorded', () => {
       })(),
     ).rejects.toThrow(/aborted/);
     const r = await onlyRow();
-    expect(r).toMatchObject({ model: 'slow', status: 200, stream: true, error_kind: 'client_abort' });
+    expect(r).toMatchObject({ model: 'slow:latest', status: 200, stream: true, error_kind: 'client_abort' });
     // No final chunk came: output tokens are the lines forwarded (one token each for Ollama).
     expect(r.output_tokens).toBeGreaterThanOrEqual(5);
     expect(r.output_tokens).toBeLessThan(100);
@@ -383,8 +383,8 @@ describe('upstream timeouts and failures mid-response', () => {
       await p.idle();
       const r = await rows("backend = 'flaky'");
       expect(r.map((x) => [x.model, x.status, x.error_kind, x.output_tokens])).toEqual([
-        ['hang', 504, 'timeout', 0],
-        ['cut', 200, 'stream_error', 1],
+        ['hang:latest', 504, 'timeout', 0],
+        ['cut:latest', 200, 'stream_error', 1],
       ]);
       expect(r[1]!.error).toMatch(/failed mid-response/);
     } finally {
@@ -398,10 +398,10 @@ describe('live load, residency and other deployments', () => {
     const stream = await ollama().generate({ model: 'slow', prompt: 'q', stream: true });
     const it = stream[Symbol.asyncIterator]();
     await it.next();
-    expect(proxy.state.inflight('ollama-a', 'slow')).toBe(1);
+    expect(proxy.state.inflight('ollama-a', 'slow:latest')).toBe(1);
     const metrics = await (await fetch(`http://${collector.address}/metrics`)).text();
-    expect(metrics).toMatch(/llmeter_proxy_inflight_requests\{[^}]*upstream="ollama-a",model="slow"[^}]*\} 1/);
-    expect(metrics).toMatch(/llmeter_proxy_queued_requests\{[^}]*upstream="ollama-a",model="slow"[^}]*\} 0/);
+    expect(metrics).toMatch(/llmeter_proxy_inflight_requests\{[^}]*upstream="ollama-a",model="slow:latest"[^}]*\} 1/);
+    expect(metrics).toMatch(/llmeter_proxy_queued_requests\{[^}]*upstream="ollama-a",model="slow:latest"[^}]*\} 0/);
     stream.abort();
     await proxy.idle();
     expect(proxy.state.inflight()).toBe(0);
