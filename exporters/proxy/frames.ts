@@ -85,6 +85,9 @@ export function errorMessage(body: unknown): string {
 /** Fills `u` from one parsed object: Ollama's final chunk or response, or an OpenAI body/chunk. */
 export function readUsage(obj: unknown, u: Usage): void {
   if (!isObject(obj)) return;
+  // A Responses API stream event (`response.completed`, `.failed`, `.incomplete`) carries the whole
+  // response, usage and error included, one level down.
+  if (typeof obj.type === 'string' && obj.type.startsWith('response.') && isObject(obj.response)) return readUsage(obj.response, u);
   const err = errorMessage(obj);
   if (err) u.error = err;
   if (obj.done === true || 'prompt_eval_count' in obj || 'eval_count' in obj || 'total_duration' in obj) {
@@ -215,9 +218,11 @@ const EVENT_END = Buffer.from('\n\n');
 const USAGE_KEY = Buffer.from('"usage"');
 
 /**
- * Removes the usage-only chunk (`"choices":[]` with `"usage":{…}`) from an SSE stream whose client
- * did not ask for it. Events are forwarded whole: a partial trailing event is held until its end
- * arrives, which costs nothing in practice since servers write one event per write.
+ * Removes what include_usage adds to an SSE stream whose client did not ask for it: the usage-only
+ * chunk (`"choices":[]` with `"usage":{…}`), and the `usage` member of every other chunk (Ollama's
+ * /v1/completions puts a zero one on each, OpenAI a null one). Events are forwarded whole: a partial
+ * trailing event is held until its end arrives, which costs nothing in practice since servers write
+ * one event per write.
  */
 export class UsageChunkStripper {
   private pending: Buffer | undefined;
@@ -255,10 +260,37 @@ export class UsageChunkStripper {
         this.stripped++;
         continue;
       }
-      kept.push(e + '\n\n');
+      kept.push(withoutUsage(e) + '\n\n');
     }
     return Buffer.from(kept.join(''), 'utf8');
   }
+}
+
+/** A top-level `usage` member written last, as the servers write it: only its brackets are counted. */
+const TRAILING_USAGE = /,\s*"usage"\s*:\s*(?:null|\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\})\s*(\}\s*)$/;
+
+/**
+ * The event without its chunk's top-level `usage` member. The member is cut out of the bytes, so the
+ * rest reaches the client exactly as the server wrote it; a chunk that has the member elsewhere is
+ * written again without it.
+ */
+function withoutUsage(event: string): string {
+  if (!event.includes('"usage"')) return event;
+  const lines = event.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (!line.startsWith('data:')) continue;
+    const cut = line.replace(TRAILING_USAGE, '$1');
+    if (cut !== line) {
+      lines[i] = cut;
+      continue;
+    }
+    const obj = parseJson(line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5));
+    if (!isObject(obj) || !('usage' in obj)) continue;
+    const { usage: _usage, ...rest } = obj;
+    lines[i] = `data: ${JSON.stringify(rest)}`;
+  }
+  return lines.join('\n');
 }
 
 function isUsageOnly(event: string): boolean {

@@ -48,6 +48,8 @@ export const FIX = {
   openaiStreamCached: 'ollama-openai-chat-stream-usage-v0.33plus-cached.sse',
   openaiStreamGptOss: 'ollama-openai-chat-stream-usage-pre0.32.6-gptoss.sse',
   openaiModels: 'ollama-openai-models-real.json',
+  openaiCompletionsStreamUsage: 'ollama-openai-completions-stream-usage-real-0.17.4.sse',
+  openaiResponsesStream: 'ollama-openai-responses-stream-real-0.17.4.sse',
 } as const;
 
 export interface SeenRequest {

@@ -36,6 +36,12 @@ describe('final frames of the captures', () => {
     expect(usageFromSse(cached).cachedTokens).toBe(13824);
   });
 
+  it('OpenAI Responses SSE: the counts sit inside the response of the final response.completed event', () => {
+    expect(usageFromSse(sseEvents(FIX.openaiResponsesStream).join(''))).toMatchObject({ found: true, inputTokens: 29, outputTokens: 3, cachedTokens: 0, error: '' });
+    const failed = 'event: response.failed\ndata: {"response":{"error":{"code":"server_error","message":"model runner crashed"},"usage":null},"type":"response.failed"}\n\n';
+    expect(usageFromSse(failed)).toMatchObject({ found: false, error: 'model runner crashed' });
+  });
+
   it('a whole body too big to parse: the counts are read from its end, never from inside strings', () => {
     const body = JSON.stringify({ model: 'm', embeddings: [[0.1, 0.2]], note: 'say \\"eval_count\\": 99 and "prompt_eval_count": 7', total_duration: 14143917, load_duration: 1019500, prompt_eval_count: 8 });
     expect(usageFromKeys(body)).toMatchObject({ inputTokens: 8, outputTokens: 0, totalNs: 14143917, loadNs: 1019500 });
@@ -62,6 +68,39 @@ describe('hiding the usage chunk the proxy asked for', () => {
     const expected = sseEvents(FIX.openaiStreamCached).filter((e) => !e.includes('"choices":[]')).join('');
     expect(Buffer.concat(out).toString()).toBe(expected);
     expect(s.stripped).toBe(1);
+  });
+
+  // Ollama's /v1/completions with include_usage: a zero usage member on every chunk, then the usage chunk.
+  const completions = sseEvents(FIX.openaiCompletionsStreamUsage);
+  const ZERO = ',"usage":{"prompt_tokens":0,"completion_tokens":0,"total_tokens":0}';
+
+  it.each([1, 3, 64, 100_000])('split every %i bytes: /v1/completions chunks lose the usage member and nothing else', (size) => {
+    expect(completions.filter((e) => e.includes(ZERO))).toHaveLength(5);
+    const s = new UsageChunkStripper();
+    const bytes = Buffer.from(completions.join(''));
+    const out: Buffer[] = [];
+    for (let i = 0; i < bytes.length; i += size) out.push(s.push(bytes.subarray(i, i + size)));
+    out.push(s.flush());
+    const expected = completions.filter((e) => !e.includes('"choices":[]')).map((e) => e.replace(ZERO, '')).join('');
+    expect(Buffer.concat(out).toString()).toBe(expected);
+    expect(expected).not.toContain('"usage"');
+    expect(s.stripped).toBe(1);
+  });
+
+  it('a usage member that is null, or not last, goes too; one inside a choice or a string stays', () => {
+    const s = new UsageChunkStripper();
+    const events = [
+      'data: {"id":"c","choices":[{"delta":{"content":"hi"}}],"usage":null}\n\n',
+      'data: {"id":"c","usage":{"prompt_tokens":0},"choices":[{"delta":{"content":"\\"usage\\":{}"}}]}\n\n',
+      'data: {"id":"c","choices":[{"delta":{},"usage":{"x":1}}]}\n\n',
+    ];
+    const out = Buffer.concat([s.push(Buffer.from(events.join(''))), s.flush()]).toString();
+    expect(out).toBe(
+      'data: {"id":"c","choices":[{"delta":{"content":"hi"}}]}\n\n' +
+        'data: {"id":"c","choices":[{"delta":{"content":"\\"usage\\":{}"}}]}\n\n' +
+        events[2],
+    );
+    expect(s.stripped).toBe(0);
   });
 
   it('a stream that had no usage chunk passes unchanged', () => {
