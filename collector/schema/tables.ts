@@ -37,7 +37,7 @@ export const llmRequests = table({
     tenant: c.label({ required: true, doc: 'Tenant the request is charged to.' }),
     model: c.label({ doc: 'Model name as the client asked for it.' }),
     endpoint: c.label({ doc: 'API path, e.g. /api/chat or /v1/chat/completions.' }),
-    api: c.oneOf(['ollama', 'openai', 'otlp', 'other'] as const, { doc: 'Wire format of the endpoint.' }),
+    api: c.oneOf(['ollama', 'openai', 'anthropic', 'otlp', 'other'] as const, { doc: 'Wire format of the endpoint.' }),
     backend: c.label({ doc: 'Upstream model server (name from the configuration).' }),
     node: c.label({ doc: 'Node the backend runs on, for cost joins.' }),
     status: c.uint16({ doc: 'HTTP status returned to the client (0 when the client went away first).' }),

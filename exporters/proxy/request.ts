@@ -97,7 +97,7 @@ export function injectUsage(body: Buffer, info: RequestInfo): Buffer {
 const KNOWN = new Set([
   '/api/generate', '/api/chat', '/api/embed', '/api/embeddings', '/api/tags', '/api/ps', '/api/show',
   '/api/version', '/api/pull', '/api/push', '/api/create', '/api/copy', '/api/delete',
-  '/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/models', '/v1/responses',
+  '/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/models', '/v1/responses', '/v1/messages',
   '/', '/health', '/metrics', '/tokenize', '/detokenize', '/version',
 ]);
 
@@ -109,7 +109,9 @@ export function endpointLabel(pathname: string): string {
   return pathname.length > 128 ? pathname.slice(0, 128) : pathname;
 }
 
-export function apiOf(pathname: string): 'ollama' | 'openai' | 'other' {
+export function apiOf(pathname: string): 'ollama' | 'openai' | 'anthropic' | 'other' {
+  // Ollama serves Anthropic's Messages API beside the OpenAI-compatible one, under /v1 too.
+  if (pathname === '/v1/messages' || pathname.startsWith('/v1/messages/')) return 'anthropic';
   if (pathname.startsWith('/v1/')) return 'openai';
   if (pathname.startsWith('/api/')) return 'ollama';
   return 'other';
