@@ -1,4 +1,5 @@
 // Dashboard 2: LLM serving (llm_requests, model_states, model_server_metrics).
+import { COLD_START_DEFINITION, coldStartSql } from '../exporters/proxy/cold-start.ts';
 import { dashboard, where } from './lib/build.ts';
 
 const filter = where.all();
@@ -37,8 +38,8 @@ export const llmServing = dashboard({
     },
     {
       type: 'stat', title: 'Cold starts', w: 4, h: 4, unit: 'none',
-      description: 'Requests that waited for a model load (Ollama load_duration over 0.5 s).',
-      query: { format: 'table', sql: `SELECT countIf(load_duration_ns > 500000000) AS cold_starts FROM llm_requests WHERE $__timeFilter(ts) AND ${filter}` },
+      description: `Requests that waited for a model load (${COLD_START_DEFINITION}, as the proxy's cold-start counter counts them).`,
+      query: { format: 'table', sql: `SELECT countIf(${coldStartSql()}) AS cold_starts FROM llm_requests WHERE $__timeFilter(ts) AND ${filter}` },
     },
     {
       type: 'timeseries', title: 'Requests per second', w: 12, unit: 'reqps',
@@ -111,7 +112,7 @@ export const llmServing = dashboard({
       type: 'timeseries', title: 'Cold starts', w: 12, unit: 'short',
       description: 'Requests that waited for a model load, per model and interval.',
       query: { format: 'time_series', sql: `
-        SELECT $__timeInterval(ts) AS time, model, countIf(load_duration_ns > 500000000) AS cold_starts
+        SELECT $__timeInterval(ts) AS time, model, countIf(${coldStartSql()}) AS cold_starts
         FROM llm_requests WHERE $__timeFilter(ts) AND ${filter}
         GROUP BY time, model ORDER BY time` },
     },

@@ -1,6 +1,7 @@
 // The proxy's metrics on the collector's /metrics. In-flight, queued and residency gauges are read
 // from ProxyState at scrape time, so the request path only touches counters and histograms.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { COLD_START_DEFINITION } from './cold-start.ts';
 import type { ProxyState } from './state.ts';
 
 type RequestLabels = Record<'upstream' | 'model' | 'tenant' | 'status' | 'error_kind', string>;
@@ -95,7 +96,7 @@ export class ProxyMetrics {
     });
     this.coldStarts = new Counter({
       name: 'llmeter_proxy_cold_starts_total',
-      help: 'Requests whose upstream loaded the model first (Ollama load_duration over one second).',
+      help: `Requests that waited for a model load (${COLD_START_DEFINITION}).`,
       labelNames: ['upstream', 'model'],
       registers,
     });

@@ -12,6 +12,7 @@ import type { Logger } from '../../collector/log.ts';
 import type { Origin, RecordSink, SubmitResult } from '../../collector/pipeline/pipeline.ts';
 import type { EnqueueOptions } from '../../collector/pipeline/table-writer.ts';
 import type { ProxyConfig } from './config.ts';
+import { isColdStart } from './cold-start.ts';
 import { apiStyle } from './errors.ts';
 import { Exchange, type Outcome } from './exchange.ts';
 import { TenantLimiter } from './limits.ts';
@@ -323,7 +324,7 @@ export class ProxyServer implements Component {
     this.figures.inputTokens = counted ? o.usage.inputTokens : 0;
     this.figures.outputTokens = counted ? o.usage.outputTokens : 0;
     this.figures.cachedTokens = counted ? o.usage.cachedTokens : 0;
-    this.figures.coldStart = up !== undefined && o.usage.loadNs > 1e9;
+    this.figures.coldStart = up !== undefined && isColdStart(o.usage.loadNs);
     this.metrics.finished(up?.name ?? '', this.models.label(r.model ?? ''), this.tenantLabels.label(r.tenant ?? ''), r.status ?? 0, r.error_kind ?? '', this.figures);
     if (o.stripped) this.metrics.usageStripped.inc(o.stripped);
     this.submitting++;

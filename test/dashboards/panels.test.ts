@@ -10,6 +10,7 @@ import type { costAlertRules } from '../../dashboards/cost-alerts.ts';
 import { DASHBOARDS } from '../../dashboards/index.ts';
 import { FORMAT_TIME_SERIES, type ClickHouseQuery, type Dashboard, type Panel } from '../../dashboards/lib/grafana.ts';
 import { renderProvisioning } from '../../dashboards/render.ts';
+import { isColdStart } from '../../exporters/proxy/cold-start.ts';
 import { silentLogger } from '../../collector/log.ts';
 import { startCollector, type Collector } from '../../collector/runtime.ts';
 import { testConfig } from '../helpers/store.ts';
@@ -107,7 +108,7 @@ describe('dashboard SQL against a generated fleet', () => {
       'llmeter-llm-serving/Requests': (m) => requests(m).length,
       'llmeter-llm-serving/Error rate': (m) => requests(m).filter(isError).length / Math.max(1, requests(m).length),
       'llmeter-llm-serving/Output tokens': (m) => requests(m).reduce((s, r) => s + (r.output_tokens ?? 0), 0),
-      'llmeter-llm-serving/Cold starts': (m) => requests(m).filter((r) => (r.load_duration_ns ?? 0) > 500_000_000).length,
+      'llmeter-llm-serving/Cold starts': (m) => requests(m).filter((r) => isColdStart(r.load_duration_ns ?? 0)).length,
       'llmeter-gpu-fleet/GPUs reporting': (m) => new Set(records.gpu_sample.filter((g) => nodeOk(m, g.node)).map((g) => `${g.gpu_uuid}/${g.mig_instance}`)).size,
       'llmeter-gpu-fleet/Fleet utilisation': (m) => {
         const rows = gpuRows(m, 'utilization').filter((g) => g.mig_instance === '');
