@@ -103,8 +103,9 @@ priced AS (
     ON od.provider = u.provider AND od.instance_type = u.instance_type AND od.region = u.region AND u.at >= od.effective_from
 ),
 resident AS (
+  -- A model is resident when it holds memory: on a CPU-only node Ollama reports its size with no VRAM.
   SELECT hour, node, uniqExact(toStartOfMinute(ts)) AS resident_minutes
-  FROM (SELECT toStartOfHour(ts) AS hour, node, ts FROM model_states WHERE ts >= ${FROM} AND ts < ${TO} AND size_vram_bytes > 0 AND node != '')
+  FROM (SELECT toStartOfHour(ts) AS hour, node, ts FROM model_states WHERE ts >= ${FROM} AND ts < ${TO} AND (size_bytes > 0 OR size_vram_bytes > 0) AND node != '')
   WHERE ${hours}
   GROUP BY hour, node
 )
