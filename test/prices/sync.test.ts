@@ -6,6 +6,7 @@ import { silentLogger } from '../../collector/log.ts';
 import { startCollector, type Collector } from '../../collector/runtime.ts';
 import { pricesMetrics } from '../../exporters/prices/index.ts';
 import { buildSource } from '../../exporters/prices/sources/index.ts';
+import { PriceSyncScheduler } from '../../exporters/prices/scheduler.ts';
 import { syncSource, type SyncDeps } from '../../exporters/prices/sync.ts';
 import { count, testConfig } from '../helpers/store.ts';
 import { fakeServer, fixture, send, type FakeServer } from './helpers.ts';
@@ -188,6 +189,20 @@ describe('AWS syncs: timeouts, shutdown, Retry-After and garbage like every othe
       expect(await metric('llmeter_prices_fetch_attempts_total', { source: 'aws-spot', result: 'garbage' })).toBe(before + 1);
     } finally {
       await server.close();
+    }
+  });
+
+  it('the scheduler of llmeter start shuts down at once while an AWS sync waits on a silent endpoint', async () => {
+    const silent = await fakeServer(() => undefined);
+    try {
+      const scheduler = new PriceSyncScheduler([{ source: buildSource(spotCfg(silent.url, 600_000), 'aws-spot'), intervalMs: 3_600_000, lookbackMs: 86_400_000 }], deps(), 0);
+      await scheduler.start();
+      await waitFor(async () => silent.requests.length > 0);
+      const t0 = Date.now();
+      await scheduler.shutdown();
+      expect(Date.now() - t0).toBeLessThan(5_000);
+    } finally {
+      await silent.close();
     }
   });
 
