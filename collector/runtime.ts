@@ -12,6 +12,7 @@ import type { Logger } from './log.ts';
 import { defaultSpillDir, Pipeline, storeInserter, type RecordSink } from './pipeline/pipeline.ts';
 import { migrate } from './schema/migrations.ts';
 import { openStore, type Store } from './store/store.ts';
+import { readOnlyQueries, type ReadOnlyQueries } from './query/index.ts';
 import { proxyComponents } from '../exporters/proxy/index.ts';
 import { scrapeComponents } from '../exporters/scrape/index.ts';
 import { pricesComponents } from '../exporters/prices/index.ts';
@@ -41,6 +42,8 @@ const FEATURES: readonly ComponentFactory[] = [telemetryComponents, proxyCompone
 export interface Collector {
   readonly store: Store;
   readonly pipeline: Pipeline;
+  /** The read-only query service for user SQL. */
+  readonly queries: ReadOnlyQueries;
   readonly http: HttpServer;
   readonly registry: Registry;
   readonly components: readonly Component[];
@@ -66,6 +69,7 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
   collectDefaultMetrics({ register: registry, prefix: 'llmeter_process_' });
   const store = await openStore(config.store);
   const started: Component[] = [];
+  let queries: ReadOnlyQueries | undefined;
   try {
     const m = await migrate(store, store.ddlTarget());
     if (m.applied.length) log.info('schema migrated', { applied: m.applied.map((a) => a.version) });
@@ -79,8 +83,9 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
       spillDir: store.dataDir ? defaultSpillDir(store.dataDir) : undefined,
     });
     await pipeline.start();
-    const http = new HttpServer({ listen: config.http.listen, registry, log: log.child('http') });
-    mountAdminApi(http, store, pipeline, config);
+    const http = new HttpServer({ listen: config.http.listen, registry, log: log.child('http'), guard: config.http });
+    const q = (queries = readOnlyQueries(store, config.query, registry, log.child('query')));
+    mountAdminApi(http, q, pipeline, config);
     mountChargebackApi(http, store, config);
     const budgets = new Budgets({ budgets: config.cost.budgets, store, registry, log: log.child('budgets'), refreshMs: config.cost.budget_refresh_ms });
     // Scale-out: exporters publish to Kafka instead of the local pipeline, and this collector (unless
@@ -105,6 +110,8 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
     http.setReady(true);
     const shutdown = once(async () => {
       http.setReady(false);
+      // User queries first: a long one must not hold up the rest of the shutdown.
+      await q.shutdown();
       for (const c of [...components].reverse()) {
         try {
           await c.shutdown();
@@ -118,6 +125,7 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
     });
     return {
       store,
+      queries: q,
       pipeline,
       http,
       registry,
@@ -126,6 +134,7 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
       shutdown,
     };
   } catch (err) {
+    await queries?.shutdown().catch(() => {});
     for (const c of started.reverse()) await c.shutdown().catch(() => {});
     await store.close().catch(() => {});
     throw err;

@@ -105,13 +105,13 @@ describe('llmeter CLI', () => {
     expect(r.err).toBe('');
     expect(JSON.parse(r.out)).toEqual({ n: '250' });
     // /api/sql is read-only.
-    const write = await fetch(`${base}/api/sql`, { method: 'POST', body: 'DROP TABLE llm_requests' });
+    const write = await fetch(`${base}/api/sql`, { method: 'POST', body: 'DROP TABLE llm_requests', headers: { 'content-type': 'application/sql' } });
     expect(write.status).toBe(400);
-    expect(await write.text()).toMatch(/only a single SELECT/);
+    expect(await write.text()).toMatch(/only one reading statement is allowed/);
     // Records posted to the running collector are flushed by Ctrl-C before it exits.
-    const post = await fetch(`${base}/api/v1/ingest/llm_request`, { method: 'POST', body: good(40, 'live') });
+    const post = await fetch(`${base}/api/v1/ingest/llm_request`, { method: 'POST', body: good(40, 'live'), headers: { 'content-type': 'application/x-ndjson' } });
     expect(await post.json()).toMatchObject({ accepted: 40, rejected: 0 });
-    const big = await fetch(`${base}/api/v1/ingest/llm_request`, { method: 'POST', body: 'x'.repeat(9 * 1024 * 1024) });
+    const big = await fetch(`${base}/api/v1/ingest/llm_request`, { method: 'POST', body: 'x'.repeat(9 * 1024 * 1024), headers: { 'content-type': 'application/x-ndjson' } });
     expect(big.status).toBe(413);
     child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => child.on('exit', r));

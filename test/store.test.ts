@@ -25,6 +25,14 @@ describe('embedded store', () => {
     await t.store.command('CREATE TABLE still_writable (a UInt8) ENGINE = Memory');
   });
 
+  it('a query that fails part-way through its output leaves nothing in the next answer', async () => {
+    const tooMany = "SELECT number FROM numbers(2000000) SETTINGS max_result_rows = 1000000, result_overflow_mode = 'throw'";
+    await expect(t.store.queryText(tooMany, 'TabSeparated')).rejects.toThrow(/Limit for result exceeded/);
+    expect(await t.store.queryRows('SELECT 42 AS x')).toEqual([{ x: 42 }]);
+    await expect(t.store.queryRows(tooMany)).rejects.toThrow(/Limit for result exceeded/);
+    expect(await t.store.queryText('SELECT 43 AS x', 'TabSeparated')).toBe('43\n');
+  });
+
   it('returns decimals and 64-bit integers as strings, never floats', async () => {
     const r = await t.store.queryRows<{ d: string; big: string }>("SELECT toDecimal64('0.123456789', 9) AS d, toUInt64(9007199254740993) AS big");
     expect(r[0]).toEqual({ d: '0.123456789', big: '9007199254740993' });

@@ -2,20 +2,19 @@
 import { createReadStream, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import type { DataFormat } from '@clickhouse/client';
+import { Registry } from 'prom-client';
 import { loadConfig, ConfigError } from '../config/load.ts';
 import { ingestNdjson } from '../pipeline/ingest.ts';
 import { isSignal } from '../records/validate.ts';
 import { migrate } from '../schema/migrations.ts';
 import { SIGNALS } from '../schema/tables.ts';
 import { openStore } from '../store/store.ts';
+import { QueryRefused, readOnlyQueries } from '../query/index.ts';
 import { startCollector } from '../runtime.ts';
 import { keyDigestHex } from '../security/keys.ts';
 import { clearRunningCollector, isAlive, readRunningCollector, writeRunningCollector } from './running.ts';
 import { runCommand, untilSignal, UsageError, type CliContext } from './context.ts';
 import type { Config } from '../config/schema.ts';
-
-const READ_PREFIX = /^\s*(\(?\s*SELECT|WITH|SHOW|DESC|DESCRIBE|EXPLAIN|EXISTS)\b/i;
 
 function isLockError(err: unknown): boolean {
   const msg = err instanceof Error ? `${err.message} ${String((err as { cause?: unknown }).cause ?? '')}` : String(err);
@@ -27,7 +26,7 @@ async function sqlViaCollector(config: Config, sql: string, format: string): Pro
   const running = readRunningCollector(config.store.data_dir);
   const address = running?.address ?? config.http.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:');
   const url = `http://${address}/api/sql?format=${encodeURIComponent(format)}`;
-  const headers: Record<string, string> = { 'content-type': 'text/plain' };
+  const headers: Record<string, string> = { 'content-type': 'application/sql' };
   const key = process.env.LLMETER_ADMIN_KEY;
   if (key) headers.authorization = `Bearer ${key}`;
   let res: Response;
@@ -93,7 +92,7 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
 
   program
     .command('sql')
-    .description('run SQL against the configured store and print the result (embedded mode has no clickhouse-client)')
+    .description('run one reading statement (SELECT, SHOW, DESCRIBE, EXISTS, EXPLAIN) against the store and print the result, read-only (embedded mode has no clickhouse-client)')
     .argument('<query>', 'the SQL; "-" reads it from stdin')
     .option('-f, --format <format>', 'ClickHouse output format (default: PrettyCompactMonoBlock on a terminal, TabSeparatedWithNames otherwise)')
     .action((query: string, o: { format?: string }) =>
@@ -115,11 +114,15 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
           process.stdout.write(await sqlViaCollector(config, sql, format));
           return;
         }
+        const queries = readOnlyQueries(store, config.query, new Registry(), cli.logger(config.log_level));
         try {
           if (store.mode === 'embedded') await migrate(store, store.ddlTarget());
-          if (READ_PREFIX.test(sql)) process.stdout.write(await store.queryText(sql, format as DataFormat));
-          else await store.command(sql);
+          process.stdout.write((await queries.run({ sql, format })).body);
+        } catch (err) {
+          if (err instanceof QueryRefused) throw new UsageError(`not run: ${err.message}`);
+          throw err;
         } finally {
+          await queries.shutdown();
           await store.close();
         }
       }),

@@ -11,6 +11,7 @@ import { receiversConfigSchema } from '../receivers/config.ts';
 import { telemetryConfigSchema } from '../telemetry/config.ts';
 import { alertingConfigSchema } from '../alerting/config.ts';
 import { autoscaleConfigSchema } from '../autoscale/config.ts';
+import { queryConfigSchema } from '../query/config.ts';
 
 export const listenAddress = z
   .string()
@@ -63,6 +64,14 @@ export const httpConfigSchema = z
       .default([])
       .describe('Digests of admin keys for /api/sql and /api/v1/ingest. With none, those accept loopback clients only.'),
     admin_key_file: z.string().optional().describe('File holding an admin key (hashed at start-up).'),
+    allowed_hosts: z
+      .array(z.string().regex(/^(\*|(\*\.)?[A-Za-z0-9.-]+)$/, 'expected a host name, *.domain or *'))
+      .default([])
+      .describe('Host names the endpoint answers to besides IP addresses and localhost (the name clients and a reverse proxy use, e.g. llmeter.internal). A request naming any other Host is refused (DNS-rebinding guard). "*" turns the check off.'),
+    allowed_origins: z
+      .array(z.string().refine((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o), 'expected "*" or scheme://host[:port] with no path'))
+      .default([])
+      .describe('Browser origins allowed to call /api/* (a page on another origin is refused). Empty: none.'),
   })
   .prefault({});
 
@@ -78,6 +87,7 @@ export const configSchema = z
     store: storeConfigSchema,
     pipeline: pipelineConfigSchema,
     http: httpConfigSchema,
+    query: queryConfigSchema,
     transport: transportConfigSchema,
     proxy: proxyConfigSchema,
     scrape: scrapeConfigSchema,

@@ -2,9 +2,10 @@
 // receivers). Every request body has a size limit.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import { once, type Component } from '../lifecycle/component.ts';
 import type { Logger } from '../log.ts';
+import { refuse, type Exposure, type GuardConfig } from './guard.ts';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 
@@ -54,6 +55,15 @@ interface Route {
   path: string;
   prefix: boolean;
   handler: Handler;
+  exposure: Exposure;
+  bodyTypes?: readonly string[];
+}
+
+export interface RouteOptions {
+  /** `api` (default): this origin only; `probe`: anyone; `cors`: the route answers for origins itself. */
+  exposure?: Exposure;
+  /** Media types the route takes a body in; any other is refused (415) before the handler runs. */
+  bodyTypes?: readonly string[];
 }
 
 export interface HttpServerOptions {
@@ -62,6 +72,8 @@ export interface HttpServerOptions {
   log: Logger;
   /** Readiness: false while starting and once shutdown began. */
   ready?: () => boolean;
+  /** Which hosts and browser origins may use the endpoint (guard.ts); none besides this machine by default. */
+  guard?: GuardConfig;
 }
 
 export function parseListen(listen: string): { host: string; port: number } {
@@ -71,21 +83,25 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host, port: Number(listen.slice(i + 1)) };
 }
 
+const NO_NAMES: GuardConfig = { allowed_hosts: [], allowed_origins: [] };
+
 export class HttpServer implements Component {
   readonly name = 'http';
   private readonly routes: Route[] = [];
   private readonly server: Server;
   private readonly opts: HttpServerOptions;
   private readyFlag = false;
+  private readonly refused: Counter<'reason'>;
 
   constructor(opts: HttpServerOptions) {
     this.opts = opts;
+    this.refused = new Counter({ name: 'llmeter_http_refused_total', help: 'Requests refused before any route ran: host (not this endpoint\'s name), origin (a browser on another origin or site), content_type (a body type any page can send).', labelNames: ['reason'], registers: [opts.registry] });
     this.server = createServer({ keepAliveTimeout: 5_000, requestTimeout: 60_000, headersTimeout: 15_000 }, (req, res) => void this.dispatch(req, res));
-    this.route('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
+    this.route('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }), { exposure: 'probe' });
     this.route('GET', '/readyz', (_req, res) => {
       const ok = this.readyFlag && (this.opts.ready?.() ?? true);
       sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready' });
-    });
+    }, { exposure: 'probe' });
     this.route('GET', '/metrics', async (_req, res) => {
       const body = await this.opts.registry.metrics();
       res.writeHead(200, { 'content-type': this.opts.registry.contentType });
@@ -94,9 +110,9 @@ export class HttpServer implements Component {
   }
 
   /** Adds a route; a path ending in `*` matches every path under it. */
-  route(method: string, path: string, handler: Handler): void {
+  route(method: string, path: string, handler: Handler, opts: RouteOptions = {}): void {
     const prefix = path.endsWith('*');
-    this.routes.push({ method, path: prefix ? path.slice(0, -1) : path, prefix, handler });
+    this.routes.push({ method, path: prefix ? path.slice(0, -1) : path, prefix, handler, exposure: opts.exposure ?? 'api', bodyTypes: opts.bodyTypes });
   }
 
   setReady(ready: boolean): void {
@@ -112,6 +128,13 @@ export class HttpServer implements Component {
     }
     const matching = this.routes.filter((r) => (r.prefix ? url.pathname.startsWith(r.path) : url.pathname === r.path));
     const route = matching.find((r) => r.method === req.method || (r.method === 'GET' && req.method === 'HEAD'));
+    // Checked before anything else, unknown paths included: a refused request learns nothing.
+    const refusal = refuse(req, route?.exposure ?? (matching[0]?.exposure === 'probe' ? 'probe' : 'api'), this.opts.guard ?? NO_NAMES, route?.bodyTypes);
+    if (refusal) {
+      this.refused.inc({ reason: refusal.reason });
+      req.resume();
+      return sendJson(res, refusal.status, { error: refusal.message }, { connection: 'close' });
+    }
     if (!route) {
       if (matching.length > 0) return sendJson(res, 405, { error: `method ${req.method} not allowed on ${url.pathname}` }, { allow: [...new Set(matching.map((r) => r.method))].join(', ') });
       return sendJson(res, 404, { error: `no route for ${url.pathname}` });

@@ -72,17 +72,37 @@ class ClickHouseStore implements Store {
   }
 
   async command(sql: string, settings?: ClickHouseSettings, params?: Record<string, unknown>): Promise<void> {
-    await this.client.command({ query: sql, query_params: params, clickhouse_settings: await this.settings(settings) });
+    await this.drainingOnFailure(async () => {
+      await this.client.command({ query: sql, query_params: params, clickhouse_settings: await this.settings(settings) });
+    });
   }
 
   async queryRows<T>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<T[]> {
-    const rs = await this.client.query({ query: sql, format: 'JSONEachRow', query_params: params, clickhouse_settings: await this.settings({ ...READ_SETTINGS, ...settings }) });
-    return rs.json<T>();
+    return this.drainingOnFailure(async () => {
+      const rs = await this.client.query({ query: sql, format: 'JSONEachRow', query_params: params, clickhouse_settings: await this.settings({ ...READ_SETTINGS, ...settings }) });
+      return rs.json<T>();
+    });
   }
 
   async queryText(sql: string, format: DataFormat, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<string> {
-    const rs = await this.client.query({ query: sql, format, query_params: params, clickhouse_settings: await this.settings({ ...READ_SETTINGS, ...settings }) });
-    return rs.text();
+    return this.drainingOnFailure(async () => {
+      const rs = await this.client.query({ query: sql, format, query_params: params, clickhouse_settings: await this.settings({ ...READ_SETTINGS, ...settings }) });
+      return rs.text();
+    });
+  }
+
+  /**
+   * chDB keeps the output of a query that failed part-way through it and hands it out with the next
+   * query's result (rows of one query in another's answer). In embedded mode a failed call is
+   * followed by a throwaway query that takes that output away.
+   */
+  private async drainingOnFailure<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (this.chdb) await this.chdb.queryAsync('SELECT 1').catch(() => undefined);
+      throw err;
+    }
   }
 
   async insert(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void> {

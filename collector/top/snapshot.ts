@@ -132,7 +132,7 @@ class Api {
   }
 
   async sql<T>(sql: string): Promise<T[]> {
-    const res = await this.f(`${this.base}/api/sql?format=JSONEachRow`, { method: 'POST', body: sql, headers: { ...this.headers(), 'content-type': 'text/plain' }, signal: AbortSignal.timeout(10_000) });
+    const res = await this.f(`${this.base}/api/sql?format=JSONEachRow`, { method: 'POST', body: sql, headers: { ...this.headers(), 'content-type': 'application/sql' }, signal: AbortSignal.timeout(10_000) });
     const t = await res.text();
     if (!res.ok) throw new Error(`/api/sql: ${res.status} ${t.slice(0, 200)}`);
     return t.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as T);

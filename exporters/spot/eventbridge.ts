@@ -158,5 +158,5 @@ export function mountEventRoute(http: HttpServer, hub: NoticeHub, guard: (req: I
       return sendJson(res, 400, { error: 'body is not JSON' });
     }
     sendJson(res, 200, await feedEvents(hub, payload));
-  });
+  }, { bodyTypes: ['application/json'] });
 }

@@ -209,7 +209,7 @@ describe('EventBridge events', () => {
     const line = JSON.stringify(JSON.parse(warning));
     appendFileSync(eventFile, `${line}\n${line}\n`);
     await waitFor(() => notices.some((n) => n.channel === 'eventbridge'));
-    const res = await fetch(`http://${collector.address}/api/v1/spot/events`, { method: 'POST', body: JSON.stringify({ Records: [{ body: line }] }) });
+    const res = await fetch(`http://${collector.address}/api/v1/spot/events`, { method: 'POST', body: JSON.stringify({ Records: [{ body: line }] }), headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ recorded: 0, duplicates: 1, ignored: {} });
     const e = notices.filter((n) => n.channel === 'eventbridge');
@@ -222,7 +222,7 @@ describe('EventBridge events', () => {
   it('stores the same interruption from IMDS and EventBridge under each channel, but publishes it once', async () => {
     const warning = JSON.parse(fixture('aws-spot-interruption-eventbridge.json').replace('yyyy-mm-ddThh:mm:ssZ', '2026-03-01T11:00:00Z').replace('"action"', '"terminate"')) as Record<string, unknown>;
     const before = notices.length;
-    const res = await fetch(`http://${collector.address}/api/v1/spot/events`, { method: 'POST', body: JSON.stringify(warning) });
+    const res = await fetch(`http://${collector.address}/api/v1/spot/events`, { method: 'POST', body: JSON.stringify(warning), headers: { 'content-type': 'application/json' } });
     expect(await res.json()).toEqual({ recorded: 1, duplicates: 0, ignored: {} });
     // Already published by the IMDS watcher (same instance, same kind): no second drain.
     expect(notices.length).toBe(before);

@@ -111,8 +111,8 @@ export class FaroReceiver implements Component {
   /** Serves the default path and the configured one. */
   mount(http: HttpServer): void {
     for (const path of new Set([DEFAULT_FARO_PATH, this.cfg.path])) {
-      http.route('POST', path, (req, res) => this.handle(req, res));
-      http.route('OPTIONS', path, (req, res) => this.preflight(req, res));
+      http.route('POST', path, (req, res) => this.handle(req, res), { exposure: 'cors' });
+      http.route('OPTIONS', path, (req, res) => this.preflight(req, res), { exposure: 'cors' });
     }
   }
 

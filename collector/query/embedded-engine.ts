@@ -1,0 +1,121 @@
+// The query engine of the embedded store: sessions of their own on the same chDB data directory.
+// Each session is a separate engine connection that runs in parallel with the store's own (so a
+// heavy query never holds up inserts), and its readonly mode and limits are set once, when it opens:
+// with `readonly = 1` the engine refuses every write, every settings change and every table function
+// that reaches outside, whatever the statement says.
+import { sqlString } from '../schema/ddl.ts';
+import { engineCall as call, limitSettings, type QueryEngine, type RunOptions } from './engine.ts';
+import type { QueryConfig } from './config.ts';
+
+/** The part of chdb's Session this engine uses. */
+interface ChdbSession {
+  queryAsync(sql: string, opts?: { format?: string }): Promise<{ bytes(): Uint8Array; text(): string }>;
+  queryBindAsync(sql: string, params: object, opts?: { format?: string }): Promise<{ bytes(): Uint8Array; text(): string }>;
+  close(): void;
+}
+
+export interface EmbeddedEngineOptions {
+  dataDir: string;
+  database: string;
+  config: QueryConfig;
+  /** Runs a statement on the store's writable session (KILL QUERY is not a reading statement). */
+  command: (sql: string) => Promise<void>;
+}
+
+// Decimals and 64-bit integers come back as strings in JSON formats, as from the store itself.
+const OUTPUT_SETTINGS = { output_format_json_quote_64bit_integers: 1, output_format_json_quote_decimals: 1 };
+
+export class EmbeddedQueryEngine implements QueryEngine {
+  private readonly o: EmbeddedEngineOptions;
+  private readonly idle: ChdbSession[] = [];
+  private readonly all = new Set<ChdbSession>();
+  private Session: (new (path: string) => ChdbSession) | undefined;
+  private closed = false;
+  private readonly waiting: ((s: ChdbSession) => void)[] = [];
+  private opened = false;
+
+  constructor(o: EmbeddedEngineOptions) {
+    this.o = o;
+  }
+
+  private async open(): Promise<void> {
+    if (this.opened) return;
+    this.opened = true;
+    const { Session } = (await import('chdb')) as unknown as { Session: new (path: string) => ChdbSession };
+    this.Session = Session;
+    for (let i = 0; i < this.o.config.max_concurrent; i++) this.idle.push(await this.openSession());
+  }
+
+  private async openSession(): Promise<ChdbSession> {
+    const s = new this.Session!(this.o.dataDir);
+    this.all.add(s);
+    const settings = { ...limitSettings(this.o.config), ...OUTPUT_SETTINGS, max_query_size: Math.max(262_144, 4 * this.o.config.max_sql_bytes) };
+    await s.queryAsync(`USE \`${this.o.database.replace(/`/g, '``')}\``);
+    for (const [k, v] of Object.entries(settings)) await s.queryAsync(`SET ${k} = ${typeof v === 'string' ? sqlString(v) : v}`);
+    // Last: after it the session can change nothing, its own settings included.
+    await s.queryAsync('SET readonly = 1');
+    return s;
+  }
+
+  private async withSession<T>(fn: (s: ChdbSession) => Promise<T>): Promise<T> {
+    await this.open();
+    const s = this.idle.pop() ?? (await new Promise<ChdbSession>((r) => this.waiting.push(r)));
+    let next: ChdbSession | undefined = s;
+    try {
+      return await fn(s);
+    } catch (err) {
+      // A query that fails part-way through its output leaves that output in the session, and chDB
+      // hands it out with the next query's result: the session is replaced, never reused.
+      this.all.delete(s);
+      s.close();
+      next = this.closed ? undefined : await this.openSession().catch(() => undefined);
+      throw err;
+    } finally {
+      if (next) this.handOn(next);
+    }
+  }
+
+  private handOn(s: ChdbSession): void {
+    const waiter = this.waiting.shift();
+    if (waiter) waiter(s);
+    else this.idle.push(s);
+  }
+
+  async format(sql: string): Promise<string> {
+    // The statement goes in as a literal, not a bound parameter: chdb runs bound queries one at a
+    // time for the whole process, and the store's own queries must not queue behind a user's.
+    const text = await this.withSession((s) => call(() => s.queryAsync(`SELECT formatQuery(${sqlString(sql)})`, { format: 'JSONCompactEachRow' })));
+    return (JSON.parse(text.text()) as [string])[0];
+  }
+
+  async explainAst(sql: string, params?: Record<string, string>): Promise<string> {
+    const q = `EXPLAIN AST ${sql}`;
+    const r = await this.withSession((s) => call(() => (params && Object.keys(params).length > 0 ? s.queryBindAsync(q, params, { format: 'TabSeparatedRaw' }) : s.queryAsync(q, { format: 'TabSeparatedRaw' }))));
+    return r.text();
+  }
+
+  async tableFunctions(): Promise<Set<string>> {
+    const r = await this.withSession((s) => call(() => s.queryAsync('SELECT name FROM system.table_functions', { format: 'TabSeparatedRaw' })));
+    return new Set(r.text().split('\n').filter(Boolean).map((n) => n.toLowerCase()));
+  }
+
+  async run(o: RunOptions): Promise<Buffer> {
+    // The marker is how kill() finds the query in system.processes: chDB takes no query id.
+    const sql = `${o.sql}\n/* llmeter-query ${o.id} */`;
+    const r = await this.withSession((s) => call(() => (o.params && Object.keys(o.params).length > 0 ? s.queryBindAsync(sql, o.params, { format: o.format }) : s.queryAsync(sql, { format: o.format }))));
+    const b = r.bytes();
+    return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  }
+
+  async kill(id: string): Promise<void> {
+    if (!/^[0-9a-f-]{36}$/.test(id)) throw new Error(`not a query id: ${id}`);
+    await this.o.command(`KILL QUERY WHERE position(query, 'llmeter-query ${id}') > 0 AND NOT startsWith(query, 'KILL') ASYNC`);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const s of this.all) s.close();
+    this.all.clear();
+    this.idle.length = 0;
+  }
+}

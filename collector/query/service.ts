@@ -1,0 +1,221 @@
+// The one way user SQL reaches the store. A statement is parsed by the engine (one statement only),
+// judged on its syntax tree (guard.ts), and run on an engine connection that is read-only by the
+// engine's own readonly mode, under a time limit and result and memory limits. A query is stopped
+// by the engine when its client goes away, when it outlives its limit, and when the collector shuts
+// down. Used by /api/sql, `llmeter sql`, `llmeter top` and the ClickHouse HTTP interface.
+import { randomUUID } from 'node:crypto';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { once, type Component } from '../lifecycle/component.ts';
+import type { Logger } from '../log.ts';
+import type { QueryConfig } from './config.ts';
+import { EngineError, type QueryEngine } from './engine.ts';
+import { judgeStatement, QueryRefused, refuseSettingsClause } from './guard.ts';
+
+export { QueryRefused } from './guard.ts';
+export { EngineError } from './engine.ts';
+
+/** Output formats a query may ask for: the engine's data formats that need no schema file or settings. */
+const FORMATS = [
+  'TabSeparated', 'TabSeparatedRaw', 'TabSeparatedWithNames', 'TabSeparatedWithNamesAndTypes', 'TabSeparatedRawWithNames', 'TabSeparatedRawWithNamesAndTypes',
+  'TSV', 'TSVRaw', 'TSVWithNames', 'TSVWithNamesAndTypes',
+  'CSV', 'CSVWithNames', 'CSVWithNamesAndTypes',
+  'JSON', 'JSONStrings', 'JSONCompact', 'JSONCompactStrings', 'JSONEachRow', 'JSONStringsEachRow', 'JSONCompactEachRow', 'JSONCompactStringsEachRow',
+  'JSONCompactEachRowWithNames', 'JSONCompactEachRowWithNamesAndTypes', 'JSONEachRowWithProgress', 'JSONObjectEachRow', 'JSONColumns', 'JSONCompactColumns', 'JSONLines', 'NDJSON',
+  'Pretty', 'PrettyCompact', 'PrettyCompactMonoBlock', 'PrettySpace', 'PrettyNoEscapes', 'PrettyCompactNoEscapes', 'PrettyMonoBlock', 'Markdown', 'Vertical', 'Values', 'XML', 'TSKV',
+  'Native', 'RowBinary', 'RowBinaryWithNames', 'RowBinaryWithNamesAndTypes', 'Parquet', 'Arrow', 'ArrowStream', 'ORC', 'Null',
+];
+const FORMAT_BY_NAME = new Map(FORMATS.map((f) => [f.toLowerCase(), f]));
+
+/** The format's canonical name, or undefined when the service does not produce it. */
+export function outputFormat(name: string): string | undefined {
+  return FORMAT_BY_NAME.get(name.toLowerCase());
+}
+
+/** The service cannot take the query now (slots and queue full, or shutting down): retry later. */
+export class QueryBusy extends Error {
+  override readonly name = 'QueryBusy';
+  readonly retryAfterS: number;
+  constructor(message: string, retryAfterS: number) {
+    super(message);
+    this.retryAfterS = retryAfterS;
+  }
+}
+
+export interface QueryRequest {
+  sql: string;
+  /** Output format when the statement has no FORMAT clause. */
+  format: string;
+  /** Values of `{name:Type}` placeholders. */
+  params?: Record<string, string>;
+  /** Aborted when the client goes away: the query is stopped. */
+  signal?: AbortSignal;
+}
+
+export interface QueryAnswer {
+  id: string;
+  body: Buffer;
+  format: string;
+}
+
+export interface ReadOnlyQueriesOptions {
+  engine: QueryEngine;
+  config: QueryConfig;
+  /** Databases whose tables may be read; the first is the one unqualified names resolve to. */
+  databases: readonly string[];
+  registry: Registry;
+  log: Logger;
+}
+
+type Outcome = 'ok' | 'refused' | 'failed' | 'timeout' | 'too_large' | 'cancelled' | 'busy';
+
+export class ReadOnlyQueries implements Component {
+  readonly name = 'query';
+  private readonly engine: QueryEngine;
+  private readonly cfg: QueryConfig;
+  private readonly databases: readonly string[];
+  private readonly log: Logger;
+  private tableFunctions: Promise<Set<string>> | undefined;
+  private running = 0;
+  private readonly waiters: ((granted: boolean) => void)[] = [];
+  private readonly live = new Map<string, Promise<unknown>>();
+  private closed = false;
+  private readonly queries: Counter<'outcome'>;
+  private readonly duration: Histogram<'outcome'>;
+  private readonly runningGauge: Gauge;
+  private readonly waitingGauge: Gauge;
+
+  constructor(o: ReadOnlyQueriesOptions) {
+    this.engine = o.engine;
+    this.cfg = o.config;
+    this.databases = o.databases;
+    this.log = o.log;
+    const registers = [o.registry];
+    this.queries = new Counter({ name: 'llmeter_queries_total', help: 'User queries by outcome: ok, refused (not a reading statement), failed (engine error), timeout, too_large, cancelled (client gone or shutdown), busy (503).', labelNames: ['outcome'], registers });
+    this.duration = new Histogram({ name: 'llmeter_query_duration_seconds', help: 'Time from a user query\'s arrival to its answer.', labelNames: ['outcome'], buckets: [0.005, 0.02, 0.1, 0.5, 2, 10, 30, 120], registers });
+    this.runningGauge = new Gauge({ name: 'llmeter_queries_running', help: 'User queries running now.', registers });
+    this.waitingGauge = new Gauge({ name: 'llmeter_queries_waiting', help: 'User queries waiting for a free slot.', registers });
+  }
+
+  async start(): Promise<void> {}
+  async forceFlush(): Promise<void> {}
+
+  /** Parses and judges a statement without running it. */
+  async judge(sql: string, params?: Record<string, string>) {
+    if (Buffer.byteLength(sql) > this.cfg.max_sql_bytes) throw new QueryRefused(`the statement is longer than query.max_sql_bytes (${this.cfg.max_sql_bytes} bytes)`);
+    if (sql.trim() === '') throw new QueryRefused('empty query');
+    let formatted: string;
+    let ast: string;
+    try {
+      formatted = await this.engine.format(sql);
+      refuseSettingsClause(formatted);
+      ast = await this.engine.explainAst(formatted, params);
+    } catch (err) {
+      throw err instanceof EngineError ? new QueryRefused(err.message) : err;
+    }
+    this.tableFunctions ??= this.engine.tableFunctions();
+    return judgeStatement(formatted, ast, { databases: this.databases, tableFunctions: await this.tableFunctions });
+  }
+
+  async run(req: QueryRequest): Promise<QueryAnswer> {
+    const t0 = performance.now();
+    let outcome: Outcome = 'failed';
+    try {
+      if (this.closed) throw new QueryBusy('the collector is shutting down', 5);
+      const judged = await this.judge(req.sql, req.params).catch((err: unknown) => {
+        if (err instanceof QueryRefused) outcome = 'refused';
+        throw err;
+      });
+      const format = outputFormat(judged.format ?? req.format);
+      if (!format) {
+        outcome = 'refused';
+        throw new QueryRefused(`unknown or unsupported output format ${judged.format ?? req.format}`);
+      }
+      await this.admit(t0);
+      const id = randomUUID();
+      try {
+        const body = await this.execute(id, judged.sql, format, req);
+        outcome = 'ok';
+        return { id, body, format };
+      } finally {
+        this.release();
+      }
+    } catch (err) {
+      if (err instanceof QueryBusy) outcome = 'busy';
+      else if (err instanceof EngineError) outcome = err.code === 159 ? 'timeout' : err.code === 396 || err.code === 158 ? 'too_large' : err.code === 394 ? 'cancelled' : outcome;
+      throw err;
+    } finally {
+      this.queries.inc({ outcome });
+      this.duration.observe({ outcome }, (performance.now() - t0) / 1000);
+    }
+  }
+
+  private async execute(id: string, sql: string, format: string, req: QueryRequest): Promise<Buffer> {
+    const stop = () => {
+      this.log.debug('stopping query', { id });
+      this.engine.kill(id).catch((err: unknown) => this.log.warn('could not stop a query', { id, error: err instanceof Error ? err.message : String(err) }));
+    };
+    req.signal?.addEventListener('abort', stop, { once: true });
+    // The engine stops a query at its time limit itself; this is the backstop when it does not.
+    const backstop = setTimeout(stop, this.cfg.timeout_ms + 5_000);
+    const p = this.engine.run({ sql, format, params: req.params, id });
+    this.live.set(id, p.catch(() => undefined));
+    try {
+      const body = await p;
+      if (body.length > this.cfg.max_result_bytes) throw new EngineError(`the result is larger than query.max_result_bytes (${this.cfg.max_result_bytes} bytes)`, 396);
+      return body;
+    } finally {
+      clearTimeout(backstop);
+      req.signal?.removeEventListener('abort', stop);
+      this.live.delete(id);
+    }
+  }
+
+  private async admit(since: number): Promise<void> {
+    if (this.running < this.cfg.max_concurrent) {
+      this.running++;
+      this.runningGauge.set(this.running);
+      return;
+    }
+    if (this.waiters.length >= this.cfg.max_queued) throw new QueryBusy(`${this.running} queries are running and ${this.waiters.length} waiting (query.max_concurrent, query.max_queued)`, 1);
+    let wake!: (granted: boolean) => void;
+    const granted = new Promise<boolean>((r) => (wake = r));
+    this.waiters.push(wake);
+    this.waitingGauge.set(this.waiters.length);
+    const left = Math.max(0, this.cfg.timeout_ms - (performance.now() - since));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), left)));
+    const r = await Promise.race([granted, timedOut]);
+    clearTimeout(timer);
+    if (r === 'timeout') {
+      const i = this.waiters.indexOf(wake);
+      if (i >= 0) this.waiters.splice(i, 1);
+      // Granted at the same moment: hand the slot on.
+      else if (await granted) this.release();
+      this.waitingGauge.set(this.waiters.length);
+      throw new QueryBusy(`no query slot came free within query.timeout_ms (${this.cfg.timeout_ms} ms)`, 5);
+    }
+    this.waitingGauge.set(this.waiters.length);
+    if (!r) throw new QueryBusy('the collector is shutting down', 5);
+  }
+
+  /** Hands the slot to the longest waiter, or frees it. */
+  private release(): void {
+    const next = this.waiters.shift();
+    if (next) {
+      next(true);
+      return;
+    }
+    this.running--;
+    this.runningGauge.set(this.running);
+  }
+
+  /** Refuses new queries, stops the running ones and waits for them to end. */
+  shutdown = once(async () => {
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) w(false);
+    const live = [...this.live];
+    await Promise.all(live.map(([id]) => this.engine.kill(id).catch(() => undefined)));
+    await Promise.all(live.map(([, p]) => p));
+    await this.engine.close();
+  });
+}
