@@ -29,7 +29,7 @@ for tool in go gcc g++ python3; do
 done
 
 # Everything Go downloads or compiles stays under the cache, writable so that rm -rf clears it.
-export GOMODCACHE="$cache/go/mod" GOCACHE="$cache/go/build" GOFLAGS=-modcacherw CGO_ENABLED=1
+export GOMODCACHE="$cache/go/mod" GOCACHE="$cache/go/build" GOFLAGS="${GOFLAGS:+$GOFLAGS }-modcacherw" CGO_ENABLED=1
 
 # miniaudio.h, at the path llama.cpp's mtmd-helper.cpp includes ("miniaudio/miniaudio.h").
 include="$cache/include"
@@ -55,6 +55,8 @@ if [[ ! -x "$dest/ollama" ]]; then
     "github.com/ollama/ollama@$version" >&2
   rm -rf "$dest"
   mv "$dest.partial" "$dest"
+  # The sources and objects (a gigabyte) are not needed once the binary is there.
+  rm -rf "$cache/go"
   log "built $dest/ollama in $((SECONDS - start)) s"
 fi
 
