@@ -5,11 +5,13 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Config } from './config/schema.ts';
 import { mountChargebackApi } from './cost/api.ts';
 import { Budgets } from './cost/budgets.ts';
-import { mountAdminApi } from './http/admin-api.ts';
+import { IngestApi } from './http/ingest-api.ts';
+import { mountSqlApi } from './http/sql-api.ts';
 import { HttpServer } from './http/server.ts';
 import { once, type Component } from './lifecycle/component.ts';
 import type { Logger } from './log.ts';
 import { defaultSpillDir, Pipeline, storeInserter, type RecordSink } from './pipeline/pipeline.ts';
+import { replaySpill } from './pipeline/spill-replay.ts';
 import { migrate } from './schema/migrations.ts';
 import { openStore, type Store } from './store/store.ts';
 import { readOnlyQueries, type ReadOnlyQueries } from './query/index.ts';
@@ -81,11 +83,13 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
       registry,
       log: log.child('pipeline'),
       spillDir: store.dataDir ? defaultSpillDir(store.dataDir) : undefined,
+      rawTtlDays: config.store.ttl_days.raw,
     });
     await pipeline.start();
-    const http = new HttpServer({ listen: config.http.listen, registry, log: log.child('http'), guard: config.http });
+    if (store.dataDir) await replaySpill(pipeline, defaultSpillDir(store.dataDir), log.child('pipeline'));
+    const http = new HttpServer({ listen: config.http.listen, registry, log: log.child('http'), guard: config.http, ready: () => pipeline.failingForMs() < config.pipeline.unready_after_ms });
     const q = (queries = readOnlyQueries(store, config.query, registry, log.child('query')));
-    mountAdminApi(http, q, pipeline, config);
+    mountSqlApi(http, q, config);
     mountChargebackApi(http, store, config);
     const budgets = new Budgets({ budgets: config.cost.budgets, store, registry, log: log.child('budgets'), refreshMs: config.cost.budget_refresh_ms });
     // Scale-out: exporters publish to Kafka instead of the local pipeline, and this collector (unless
@@ -93,6 +97,9 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
     const kafkaSink = config.transport.kind === 'kafka' ? createKafkaSink(config.transport.kafka, registry, log, { env: opts.env }) : undefined;
     const base: RecordSink = kafkaSink ?? pipeline;
     const ctx: RuntimeContext = { config, store, sink: traced ? tracedSink(base) : base, registry, log, http, budgets };
+    // Records posted to the ingest API go where every other intake's go: on an edge, to Kafka.
+    const ingest = new IngestApi(ctx.sink, config);
+    ingest.mount(http);
     const factories = [...(opts.withoutFeatures ? [] : FEATURES), ...(opts.features ?? [])];
     // Start order: the Kafka sink before the exporters that write to it, the consumer last; shutdown
     // runs in reverse (consumer, exporters, sink flush or spool, then the pipeline drains).
@@ -110,8 +117,10 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
     http.setReady(true);
     const shutdown = once(async () => {
       http.setReady(false);
-      // User queries first: a long one must not hold up the rest of the shutdown.
+      // User queries first: a long one must not hold up the rest of the shutdown. Then the ingest
+      // API: new bodies get 503 from now on, and the ones being stored finish while the transport runs.
       await q.shutdown();
+      await ingest.shutdown();
       for (const c of [...components].reverse()) {
         try {
           await c.shutdown();

@@ -22,7 +22,7 @@ function tableDoc(t: TableDef, signal?: string): string {
     '',
     t.doc,
     '',
-    `Sort key \`(${t.orderBy.join(', ')})\`, partitions \`${t.partitionBy}\`, engine ${t.engine.kind === 'replacing' ? `ReplacingMergeTree (newest \`${t.engine.version}\` wins)` : 'MergeTree'}, retention \`store.ttl_days.${t.retention}\` on \`${t.ttlColumn}\`, sharded by \`${t.shardingKey}\` in a cluster.`,
+    `Sort key \`(${t.orderBy.join(', ')})\`, partitions \`${t.partitionBy}\`, engine ${t.engine.kind === 'replacing' ? `ReplacingMergeTree (newest \`${t.engine.version}\` wins)` : 'MergeTree'}, retention \`store.ttl_days.${t.retention}\` on \`${t.ttlColumn}\`, sharded by \`${t.shardingKey}\` in a cluster.${t.identity ? ` Stored once by \`(${t.identity.join(', ')})\`.` : ''}`,
     '',
     '| field | ClickHouse type | required | in a record | meaning |',
     '|---|---|---|---|---|',

@@ -52,9 +52,9 @@ describe('llmeter CLI', () => {
     const b = llmeter(['ingest', 'llm_request', path.join(dir, 'bad.ndjson')]);
     expect(b.code).toBe(3);
     expect(b.out).toContain('llm_request: 0 accepted, 3 rejected');
-    expect(b.out).toMatch(/1 × ts: required; request_id: required/);
-    expect(b.out).toMatch(/1 × record: expected a JSON object, got array/);
-    expect(b.out).toMatch(/1 × not valid JSON/);
+    expect(b.out).toMatch(/1 × ts: required; request_id: required \(first at line 1\)/);
+    expect(b.out).toMatch(/1 × record: expected a JSON object, got array \(first at line 2\)/);
+    expect(b.out).toMatch(/1 × not valid JSON.* \(first at line 3\)/);
     const m = llmeter(['ingest', 'llm_request', path.join(root, 'test/fixtures/records/llm_request-mixed.ndjson')]);
     expect(m.code).toBe(3);
     expect(m.out).toContain('llm_request: 4 accepted, 3 rejected');

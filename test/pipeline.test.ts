@@ -6,6 +6,7 @@ import { configSchema } from '../collector/config/schema.ts';
 import { silentLogger } from '../collector/log.ts';
 import { codecFor, Pipeline, storeInserter } from '../collector/pipeline/pipeline.ts';
 import type { Inserter } from '../collector/pipeline/table-writer.ts';
+import { replaySpill } from '../collector/pipeline/spill-replay.ts';
 import { gpuMetrics, llmRequests, type LlmRequestRecord } from '../collector/schema/tables.ts';
 import { count, openTestStore, tempDir, type TestStore } from './helpers/store.ts';
 
@@ -16,10 +17,10 @@ beforeAll(async () => {
 });
 afterAll(async () => t?.close());
 
-function requests(tenant: string, n: number, t0 = Date.UTC(2026, 10, 1, 12)): LlmRequestRecord[] {
+function requests(tenant: string, n: number, t0 = Date.UTC(2026, 10, 1, 12), firstId = 0): LlmRequestRecord[] {
   return Array.from({ length: n }, (_, i) => ({
     ts: t0 + i,
-    request_id: `${tenant}-${i}`,
+    request_id: `${tenant}-${firstId + i}`,
     tenant,
     model: 'llama3.2:3b',
     input_tokens: 10,
@@ -148,7 +149,7 @@ describe('pipeline into embedded ClickHouse', () => {
     expect(first.accepted).toBe(1000);
     expect(p.writer('llm_request').isFull).toBe(true);
     let secondDone = false;
-    const second = p.submit('llm_request', requests('full', 900, Date.UTC(2026, 10, 2)), { source: 'test' }).then((r) => {
+    const second = p.submit('llm_request', requests('full', 900, Date.UTC(2026, 10, 2), 1000), { source: 'test' }).then((r) => {
       secondDone = true;
       return r;
     });
@@ -262,6 +263,32 @@ describe('pipeline into embedded ClickHouse', () => {
     await back.shutdown();
     expect(await count(t.store, `llm_requests WHERE tenant = 'spill'`)).toBe(30);
   });
+  it('stores spilled rows at the next start and removes the file; rows that did land before are not stored twice', async () => {
+    const dir = tempDir();
+    // A shutdown gave up on 40 rows whose insert had in fact landed for the first 10.
+    const landed = requests('respill', 10);
+    const first = new Pipeline({ config: pipelineConfig(), inserter: storeInserter(t.store), registry: new Registry(), log: silentLogger });
+    await (await first.submit('llm_request', landed, { source: 'test' })).durable;
+    await first.shutdown();
+    const down: Inserter = {
+      async insert() {
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123'), { code: 'ECONNREFUSED' });
+      },
+    };
+    const stopped = new Pipeline({ config: pipelineConfig({ shutdown_timeout_ms: 100 }), inserter: down, registry: new Registry(), log: silentLogger, spillDir: dir });
+    await stopped.submit('llm_request', requests('respill', 40), { source: 'test' });
+    await stopped.shutdown();
+    const { readdirSync } = await import('node:fs');
+    expect(readdirSync(dir)).toHaveLength(1);
+    const next = new Pipeline({ config: pipelineConfig(), inserter: storeInserter(t.store), registry: new Registry(), log: silentLogger, spillDir: dir });
+    await next.start();
+    const replayed = await replaySpill(next, dir, silentLogger);
+    expect(replayed).toMatchObject({ files: 1, rows: 40, kept: 0 });
+    expect(readdirSync(dir)).toHaveLength(0);
+    await next.shutdown();
+    expect(await count(t.store, `llm_requests WHERE tenant = 'respill'`)).toBe(40);
+  });
+
   it('names its columns, so a table a newer collector added a column to keeps taking its rows', async () => {
     // A rolling upgrade: the shared table already has a column this collector does not know.
     await t.store.command(`ALTER TABLE frontend_events ADD COLUMN IF NOT EXISTS added_later String DEFAULT 'default-value'`);

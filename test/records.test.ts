@@ -55,7 +55,7 @@ describe('record validation at the collector edge', () => {
     expect(r.errors).toEqual([
       expect.stringMatching(/^ts: time out of range .*epoch milliseconds expected/),
       'tenant: required',
-      expect.stringMatching(/^api: expected one of ollama, openai, otlp, other/),
+      expect.stringMatching(/^api: expected one of ollama, openai, anthropic, otlp, other/),
       expect.stringMatching(/^stream: expected true or false, got string/),
       'input_tokens: out of range 0..4294967295: -1',
       'output_tokens: expected a non-negative integer, got 1.5',

@@ -149,7 +149,7 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
           await collector.shutdown();
         }
         process.stdout.write(`${signal}: ${report.accepted} accepted, ${report.rejected} rejected (to dead_letters)${report.dropped ? `, ${report.dropped} dropped` : ''}\n`);
-        for (const r of report.reasons.slice(0, 20)) process.stdout.write(`  ${r.count} × ${r.reason}\n`);
+        for (const r of report.reasons.slice(0, 20)) process.stdout.write(`  ${r.count} × ${r.reason}${r.first ? ` (first at ${r.first})` : ''}\n`);
         return report.rejected > 0 || report.dropped > 0 ? 3 : 0;
       }),
     );

@@ -52,6 +52,7 @@ export const pipelineConfigSchema = z
       })
       .prefault({}),
     shutdown_timeout_ms: z.number().int().positive().default(60_000).describe('How long shutdown waits for the final flush.'),
+    unready_after_ms: z.number().int().positive().default(30_000).describe('/readyz answers 503 once inserts into some table have failed for this long without one success (ClickHouse down, a table missing), and 200 again after the next success.'),
   })
   .prefault({});
 
@@ -59,6 +60,7 @@ export const httpConfigSchema = z
   .strictObject({
     listen: listenAddress.default('127.0.0.1:9464').describe('Collector HTTP endpoint (/healthz, /metrics, /api/*).'),
     max_body_bytes: z.number().int().positive().default(8 * 1024 * 1024).describe('Largest request body accepted.'),
+    max_concurrent_bodies: z.number().int().positive().default(4).describe('Bodies /api/v1/ingest takes in at once (each up to max_body_bytes in memory); more get 503 with Retry-After.'),
     admin_keys: z
       .array(z.string().regex(/^sha256:[0-9a-fA-F]{64}$/, 'expected sha256:<64 hex digits> (make one with `llmeter hash-key`)'))
       .default([])

@@ -2,7 +2,7 @@
 // tenant — asking for another is 403; an admin key sees all. Parameters are validated (400 with the
 // reason).
 import type { Config } from '../config/schema.ts';
-import { adminKeyRing, isLocalClient } from '../http/admin-api.ts';
+import { adminKeyRing, isLocalClient } from '../http/admin-auth.ts';
 import { HttpError, sendJson, type HttpServer } from '../http/server.ts';
 import { bearerToken, KeyRing, parseDigest, readKeyFile } from '../security/keys.ts';
 import type { Store } from '../store/store.ts';

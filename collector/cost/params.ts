@@ -15,8 +15,14 @@ export function parseTime(name: string, v: string | undefined): Date {
   // A bare date means midnight UTC, not local time.
   const d = new Date(/^\d{4}-\d\d-\d\d$/.test(v) ? `${v}T00:00:00Z` : v);
   if (Number.isNaN(d.getTime())) throw new ParamError(`${name}: not a date or time: ${JSON.stringify(v)}`);
+  // The span records may carry (columns.ts): anything outside it holds no data and is out of the
+  // store's DateTime range.
+  if (d.getTime() < EARLIEST || d.getTime() > LATEST) throw new ParamError(`${name}: out of range: ${JSON.stringify(v)} (2000-01-01 to 2100-01-01)`);
   return d;
 }
+
+const EARLIEST = Date.UTC(2000, 0, 1);
+const LATEST = Date.UTC(2100, 0, 1);
 
 export interface RawParams {
   from?: string;

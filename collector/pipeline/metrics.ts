@@ -19,6 +19,7 @@ export class PipelineMetrics {
   readonly producerPauses: Counter<'table'>;
   readonly producerPausedSeconds: Counter<'table'>;
   readonly deadLetters: Counter<'signal' | 'source'>;
+  readonly duplicates: Counter<'table' | 'stage'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -27,6 +28,7 @@ export class PipelineMetrics {
     this.inflightInserts = new Gauge({ name: 'llmeter_inserts_in_flight', help: 'Inserts currently running per table.', labelNames: ['table'], registers });
     this.rowsReceived = new Counter({ name: 'llmeter_records_received_total', help: 'Records offered to the collector, by signal and source.', labelNames: ['signal', 'source'], registers });
     this.rowsRejected = new Counter({ name: 'llmeter_records_rejected_total', help: 'Records that failed validation (sent to dead_letters).', labelNames: ['signal', 'source'], registers });
+    this.duplicates = new Counter({ name: 'llmeter_records_duplicate_total', help: 'Records left out because the same record (by its table\'s identity) was already waiting in the queue (stage queue); those already stored are left out by the insert itself.', labelNames: ['table', 'stage'], registers });
     this.rowsWritten = new Counter({ name: 'llmeter_rows_written_total', help: 'Rows ClickHouse acknowledged.', labelNames: ['table'], registers });
     this.rowsDropped = new Counter({ name: 'llmeter_rows_dropped_total', help: 'Rows dropped because a queue and its waiting room were full, or intake was closed.', labelNames: ['table', 'reason'], registers });
     this.rowsSpilled = new Counter({ name: 'llmeter_rows_spilled_total', help: 'Rows written to the spill directory because shutdown could not insert them in time.', labelNames: ['table'], registers });

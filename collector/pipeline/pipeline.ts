@@ -6,8 +6,9 @@ import type { Registry } from 'prom-client';
 import type { PipelineConfig } from '../config/schema.ts';
 import { once, type Component } from '../lifecycle/component.ts';
 import type { Logger } from '../log.ts';
-import { deadLetters, SIGNAL_TABLES, SIGNALS, type Signal, type SignalRecords } from '../schema/tables.ts';
-import { columnNames, rowToObject, validatorFor, type Row } from '../records/validate.ts';
+import { deadLetters, SIGNAL_TABLES, SIGNALS, type Signal, type SignalRecords, type TableDef } from '../schema/tables.ts';
+import type { AlreadyStored } from '../store/insert-sql.ts';
+import { columnNames, compileValidator, rowToObject, validatorFor, type Row } from '../records/validate.ts';
 import { NativeCodec } from '../store/native-blocks.ts';
 import type { Store } from '../store/store.ts';
 import { PipelineMetrics } from './metrics.ts';
@@ -22,16 +23,27 @@ export interface Origin {
   offsets?: readonly number[];
   /** Where record `i` sat inside its message, e.g. `line 3 of 5` of a packed Kafka message ('' for none); prefixed to its rejection reason. Asked only for rejected records. */
   locate?: (i: number) => string;
+  /** Record `i` as it was sent (a line of NDJSON): a dead letter keeps this text. Asked only for rejected records. */
+  raw?: (i: number) => string;
 }
 
 export interface SubmitResult {
   accepted: number;
   rejected: number;
   dropped: number;
-  /** Up to 20 distinct rejection reasons, with counts. */
-  reasons: { reason: string; count: number }[];
+  /** Records left out as already waiting in the queue (the same record sent twice); stored once. */
+  duplicates?: number;
+  /** Up to 20 distinct rejection reasons, with counts and where the first record with each was (`line 4`). */
+  reasons: RejectionReason[];
   /** Resolves when every accepted row is in ClickHouse. */
   durable: Promise<void>;
+}
+
+export interface RejectionReason {
+  reason: string;
+  count: number;
+  /** Where the first record refused for it sat, when the origin says (origin.locate). */
+  first?: string;
 }
 
 /** What exporters write records to. The embedded pipeline implements it; so does the Kafka producer. */
@@ -69,13 +81,20 @@ export function codecFor(table: string): NativeCodec {
 }
 const DEAD_CODEC = codecFor(deadLetters.name);
 
+const TABLES = new Map([...SIGNALS.map((s) => SIGNAL_TABLES[s]), deadLetters].map((t) => [t.name as string, t as TableDef]));
+
 export function storeInserter(store: Store): Inserter {
   // Through Distributed tables an insert is acknowledged only once the shards have the rows, so an
   // acknowledgement (and the Kafka commit that follows it) never runs ahead of the data.
   const cluster = store.ddlTarget().cluster !== undefined;
   return {
-    insert: (table, rows, token) =>
-      store.insertBlocks(
+    insert: (table, rows, token, span) => {
+      const def = TABLES.get(table);
+      const unique: AlreadyStored | undefined =
+        span && def?.identity
+          ? { identity: def.identity, time: def.ttlColumn, from: span.from, to: span.to, structure: Object.entries(def.columns).map(([n, c]) => `${n} ${c.type}`).join(', ') }
+          : undefined;
+      return store.insertBlocks(
         `${store.database}.${table}`,
         rows,
         codecFor(table).columns,
@@ -85,7 +104,9 @@ export function storeInserter(store: Store): Inserter {
           deduplicate_blocks_in_dependent_materialized_views: 1,
           ...(cluster ? { distributed_foreground_insert: 1 } : {}),
         },
-      ),
+        unique,
+      );
+    },
   };
 }
 
@@ -96,6 +117,8 @@ export interface PipelineOptions {
   log: Logger;
   /** Directory for rows that shutdown could not insert in time. */
   spillDir?: string;
+  /** Retention of raw signal rows in days (store.ttl_days.raw; 0 keeps them forever): older records are refused. */
+  rawTtlDays?: number;
 }
 
 export class Pipeline implements RecordSink, Component {
@@ -105,10 +128,12 @@ export class Pipeline implements RecordSink, Component {
   private readonly dead: TableWriter;
   private readonly cfg: PipelineConfig;
   private readonly log: Logger;
+  private readonly rawTtlMs: number;
 
   constructor(o: PipelineOptions) {
     this.cfg = o.config;
     this.log = o.log;
+    this.rawTtlMs = (o.rawTtlDays ?? 0) * 86_400_000;
     this.metrics = new PipelineMetrics(o.registry);
     const spillDir = o.spillDir;
     this.dead = new TableWriter({
@@ -139,34 +164,45 @@ export class Pipeline implements RecordSink, Component {
 
   async start(): Promise<void> {}
 
+  /** How long the longest current run of failed inserts of any table has lasted (0 when none fail). */
+  failingForMs(): number {
+    const now = Date.now();
+    return Math.max(this.dead.failingForMs(now), ...[...this.writers.values()].map((w) => w.failingForMs(now)));
+  }
+
   writer(signal: Signal): TableWriter {
     return this.writers.get(signal)!;
   }
 
   async submit<S extends Signal>(signal: S, records: readonly SignalRecords[S][], origin: Origin, opts?: EnqueueOptions): Promise<SubmitResult> {
     const validate = validatorFor(signal);
+    const table = SIGNAL_TABLES[signal];
+    // Rows the retention would delete at once are refused, not acknowledged and then lost.
+    const oldest = table.retention === 'raw' && this.rawTtlMs > 0 ? Date.now() - this.rawTtlMs : -Infinity;
+    const timeAt = oldest === -Infinity ? -1 : columnNames(table).indexOf(table.ttlColumn);
     const good: Row[] = [];
-    const reasons = new Map<string, number>();
+    const reasons = new Map<string, RejectionReason>();
     const dead: Row[] = [];
     for (let i = 0; i < records.length; i++) {
       const rec: unknown = records[i];
       let reason: string;
-      let payload: unknown = rec;
+      let payload: unknown = origin.raw?.(i) ?? rec;
       if (rec instanceof Unparsable) {
         reason = rec.reason;
         payload = rec.text;
       } else {
         const v = validate(rec);
-        if (v.ok) {
+        if (v.ok && (timeAt < 0 || (v.row[timeAt] as number) >= oldest)) {
           good.push(v.row);
           continue;
         }
-        reason = v.errors.join('; ');
+        reason = v.ok ? `${table.ttlColumn}: older than the raw retention (store.ttl_days.raw = ${this.rawTtlMs / 86_400_000} days), which would delete it at once` : v.errors.join('; ');
       }
       const where = origin.locate?.(i);
-      if (where) reason = `${where}: ${reason}`;
-      if (reasons.size < 20 || reasons.has(reason)) reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
-      dead.push(this.deadLetterRow(signal, payload, reason, origin, origin.offsets?.[i]));
+      const seen = reasons.get(reason);
+      if (seen) seen.count++;
+      else if (reasons.size < 20) reasons.set(reason, where ? { reason, count: 1, first: where } : { reason, count: 1 });
+      dead.push(this.deadLetterRow(signal, payload, where ? `${where}: ${reason}` : reason, origin, origin.offsets?.[i]));
     }
     this.metrics.rowsReceived.inc({ signal, source: origin.source }, records.length);
     const durables: Promise<void>[] = [];
@@ -182,17 +218,22 @@ export class Pipeline implements RecordSink, Component {
       accepted: r.accepted,
       rejected: dead.length,
       dropped: r.dropped,
-      reasons: [...reasons].map(([reason, count]) => ({ reason, count })),
+      duplicates: r.duplicates,
+      reasons: [...reasons.values()],
       durable: Promise.all(durables).then(() => undefined),
     };
   }
 
-  /** Raw records that cannot even be parsed (bad JSON lines) go to dead letters too. */
-  async submitUnparsable(signal: string, payload: string, reason: string, origin: Origin, offset?: number): Promise<void> {
-    this.metrics.rowsReceived.inc({ signal, source: origin.source });
-    this.metrics.rowsRejected.inc({ signal, source: origin.source });
-    this.metrics.deadLetters.inc({ signal, source: origin.source });
-    await this.dead.enqueue([this.deadLetterRow(signal, payload, reason, origin, offset)]);
+  /** Dead letters read back from a spill file, stored as they were; resolves once they are. */
+  async restoreDeadLetters(rows: readonly Record<string, unknown>[]): Promise<void> {
+    const validate = compileValidator(deadLetters);
+    const good: Row[] = [];
+    for (const r of rows) {
+      const v = validate(r);
+      if (v.ok) good.push(v.row);
+      else this.log.error('spilled dead letter unreadable; dropped', { errors: v.errors });
+    }
+    await (await this.dead.enqueue(good)).durable;
   }
 
   private deadLetter(signal: string, row: Record<string, unknown>, reason: string, origin: Origin): Promise<unknown> {
@@ -205,7 +246,8 @@ export class Pipeline implements RecordSink, Component {
     try {
       payload = typeof record === 'string' ? record : JSON.stringify(record) ?? String(record);
     } catch {
-      payload = String(record);
+      // Nested deeper than JSON.stringify's stack (String() of it overflows as well).
+      payload = '(a record too deeply nested to write out)';
     }
     if (payload.length > MAX_PAYLOAD) payload = payload.slice(0, MAX_PAYLOAD);
     const byName: Record<string, Row[number]> = {

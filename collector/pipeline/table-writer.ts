@@ -18,8 +18,15 @@ import type { PipelineMetrics } from './metrics.ts';
 /** Rows of small submits held as they are before they are encoded as one block (native-blocks.ts). */
 const HOLD_ROWS = 1024;
 
+/** The earliest and latest time (epoch milliseconds) of a batch's rows: where its identities may already be stored. */
+export interface BatchSpan {
+  from: number;
+  to: number;
+}
+
 export interface Inserter {
-  insert(table: string, rows: NativeBlocks, dedupToken: string): Promise<void>;
+  /** `span` is given for tables with an identity: rows already stored are to be left out. */
+  insert(table: string, rows: NativeBlocks, dedupToken: string, span?: BatchSpan): Promise<void>;
 }
 
 /** What happens to rows ClickHouse refuses as bad data, one by one. */
@@ -35,11 +42,18 @@ export interface EnqueueOptions {
    * `pipeline.batch_ms`. A batch is cut at the earliest deadline of the rows it holds.
    */
   maxDelayMs?: number;
+  /**
+   * The producer never sends a record twice (a scraper's own samples): the check against the rows
+   * waiting in the queue is skipped. Rows already stored are still left out at the insert.
+   */
+  unique?: boolean;
 }
 
 export interface EnqueueResult {
   accepted: number;
   dropped: number;
+  /** Records left out because the same record was already waiting in the queue (stored once). */
+  duplicates: number;
   /** Resolves once ClickHouse has acknowledged every accepted row (or they were dead-lettered). */
   durable: Promise<void>;
 }
@@ -49,6 +63,7 @@ interface Batch {
   token: string;
   cutAt: number;
   acks: (() => void)[];
+  span: BatchSpan;
 }
 
 interface Waiter {
@@ -90,6 +105,13 @@ export class TableWriter {
   private bufferAcks: (() => void)[] = [];
   /** When the buffer's batch must be cut: the earliest deadline of the rows in it. */
   private bufferDue = 0;
+  /** The time span of the buffer's rows. */
+  private bufferSpan: BatchSpan = { from: Infinity, to: -Infinity };
+  /** Positions of the identity columns and of the time column (tables with an identity). */
+  private readonly identity: readonly number[] | undefined;
+  private readonly timeAt: number;
+  /** Identities of the rows waiting in the queue, each until its rows are stored. */
+  private readonly waitingKeys = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private timerDue = 0;
   private readonly ready: Batch[] = [];
@@ -101,6 +123,8 @@ export class TableWriter {
   private waitingRows = 0;
   private closed = false;
   private readonly stopRetries = new AbortController();
+  /** When the current run of failed inserts began (undefined while inserts succeed). */
+  private failingSince: number | undefined;
   private idleResolvers: (() => void)[] = [];
 
   constructor(o: TableWriterOptions) {
@@ -113,12 +137,20 @@ export class TableWriter {
     this.log = o.log;
     this.onReject = o.onReject;
     this.spillDir = o.spillDir;
+    const names = Object.keys(o.table.columns);
+    this.identity = o.table.identity?.map((c) => names.indexOf(c));
+    this.timeAt = names.indexOf(o.table.ttlColumn);
     this.m.queueCapacity.set({ table: this.table }, this.cfg.queue_capacity);
     this.m.queueRows.set({ table: this.table }, 0);
   }
 
   get heldRows(): number {
     return this.held;
+  }
+
+  /** How long inserts have been failing without one success (0 while they succeed). */
+  failingForMs(now = Date.now()): number {
+    return this.failingSince === undefined ? 0 : now - this.failingSince;
   }
 
   get isFull(): boolean {
@@ -131,6 +163,47 @@ export class TableWriter {
    * and counted. With `onFull: 'drop'` a full queue drops at once.
    */
   async enqueue(rows: readonly Row[], opts: EnqueueOptions = {}): Promise<EnqueueResult> {
+    let keys: string[] | undefined;
+    let duplicates = 0;
+    if (this.identity && !opts.unique && rows.length > 0) {
+      const fresh: Row[] = [];
+      keys = [];
+      for (const row of rows) {
+        const k = this.keyOf(row);
+        if (this.waitingKeys.has(k)) {
+          duplicates++;
+          continue;
+        }
+        this.waitingKeys.add(k);
+        keys.push(k);
+        fresh.push(row);
+      }
+      if (duplicates > 0) this.m.duplicates.inc({ table: this.table, stage: 'queue' }, duplicates);
+      rows = fresh;
+    }
+    const r = await this.admit(rows, opts);
+    if (keys) {
+      // Held until the rows are stored: then the store itself knows them.
+      const release = () => {
+        for (const k of keys) this.waitingKeys.delete(k);
+      };
+      if (r.accepted === 0) release();
+      else void r.durable.then(release);
+    }
+    return { ...r, duplicates };
+  }
+
+  /** A row's identity as one string: its identity columns' values, separated by a byte no label holds. */
+  private keyOf(row: Row): string {
+    let k = '';
+    for (const i of this.identity!) {
+      const v = row[i];
+      k += (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)) + '\u0000';
+    }
+    return k;
+  }
+
+  private async admit(rows: readonly Row[], opts: EnqueueOptions): Promise<Omit<EnqueueResult, 'duplicates'>> {
     const n = rows.length;
     if (n === 0) return { accepted: 0, dropped: 0, durable: Promise.resolve() };
     if (this.closed) return this.drop(n, 'closed');
@@ -145,13 +218,25 @@ export class TableWriter {
     let ack!: () => void;
     const durable = new Promise<void>((r) => (ack = r));
     if (opts.token !== undefined) {
-      this.ready.push({ rows: this.codec.encode(rows), token: opts.token, cutAt: Date.now(), acks: [ack] });
+      this.ready.push({ rows: this.codec.encode(rows), token: opts.token, cutAt: Date.now(), acks: [ack], span: this.spanOf(rows, 0, n, { from: Infinity, to: -Infinity }) });
     } else {
       this.append(rows, ack, Math.max(this.cfg.batch_ms, opts.maxDelayMs ?? 0));
       if (this.closed) this.cut();
     }
     this.pump();
     return { accepted: n, dropped: 0, durable };
+  }
+
+  /** Widens `span` to the times of rows[from..to). */
+  private spanOf(rows: readonly Row[], from: number, to: number, span: BatchSpan): BatchSpan {
+    if (this.identity) {
+      for (let i = from; i < to; i++) {
+        const t = rows[i]![this.timeAt] as number;
+        if (t < span.from) span.from = t;
+        if (t > span.to) span.to = t;
+      }
+    }
+    return span;
   }
 
   /**
@@ -189,6 +274,7 @@ export class TableWriter {
    * and no row waits long enough as an object to be promoted out of V8's young generation.
    */
   private hold(rows: readonly Row[], from: number, to: number): void {
+    this.spanOf(rows, from, to, this.bufferSpan);
     if (this.pending.length === 0 && to - from >= HOLD_ROWS) {
       this.buffer.push(this.codec.encode(from === 0 && to === rows.length ? rows : rows.slice(from, to)));
       return;
@@ -203,7 +289,7 @@ export class TableWriter {
     this.pending = [];
   }
 
-  private drop(n: number, reason: string): EnqueueResult {
+  private drop(n: number, reason: string): Omit<EnqueueResult, 'duplicates'> {
     this.m.rowsDropped.inc({ table: this.table, reason }, n);
     return { accepted: 0, dropped: n, durable: Promise.resolve() };
   }
@@ -245,7 +331,8 @@ export class TableWriter {
     }
     if (this.bufferRows === 0) return;
     this.encodePending();
-    this.ready.push({ rows: NativeBlocks.concat(this.buffer), token: `${this.table}-${this.runId}-${++this.seq}`, cutAt: Date.now(), acks: this.bufferAcks });
+    this.ready.push({ rows: NativeBlocks.concat(this.buffer), token: `${this.table}-${this.runId}-${++this.seq}`, cutAt: Date.now(), acks: this.bufferAcks, span: this.bufferSpan });
+    this.bufferSpan = { from: Infinity, to: -Infinity };
     this.buffer = [];
     this.bufferRows = 0;
     this.bufferAcks = [];
@@ -273,17 +360,18 @@ export class TableWriter {
 
   private async run(batch: Batch): Promise<void> {
     this.m.batchRows.observe({ table: this.table }, batch.rows.count);
-    const done = await this.insertWithRetry(batch.rows, batch.token);
+    const done = await this.insertWithRetry(batch.rows, batch.token, this.identity ? batch.span : undefined);
     if (done) this.m.queueWaitSeconds.observe({ table: this.table }, (Date.now() - batch.cutAt) / 1000);
     else this.spill(batch.rows);
   }
 
   /** Returns false only when shutdown gave up on the rows (they are spilled by the caller). */
-  private async insertWithRetry(rows: NativeBlocks, token: string): Promise<boolean> {
+  private async insertWithRetry(rows: NativeBlocks, token: string, span: BatchSpan | undefined): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       const t0 = performance.now();
       try {
-        await this.inserter.insert(this.table, rows, token);
+        await this.inserter.insert(this.table, rows, token, span);
+        this.failingSince = undefined;
         this.m.insertSeconds.observe({ table: this.table }, (performance.now() - t0) / 1000);
         this.m.rowsWritten.inc({ table: this.table }, rows.count);
         return true;
@@ -292,8 +380,8 @@ export class TableWriter {
         if ((cls === 'bad_data' || cls === 'too_large') && rows.count > 1) {
           this.m.batchSplits.inc({ table: this.table, class: cls });
           const [first, second] = this.codec.halve(rows);
-          const a = await this.insertWithRetry(first, `${token}/a`);
-          const b = await this.insertWithRetry(second, `${token}/b`);
+          const a = await this.insertWithRetry(first, `${token}/a`, span);
+          const b = await this.insertWithRetry(second, `${token}/b`, span);
           return a && b;
         }
         if (cls === 'bad_data' || cls === 'too_large') {
@@ -301,6 +389,7 @@ export class TableWriter {
           return true;
         }
         if (this.stopRetries.signal.aborted) return false;
+        this.failingSince ??= Date.now();
         this.m.insertRetries.inc({ table: this.table, class: cls });
         const wait = backoffMs(attempt, this.cfg.retry.initial_ms, this.cfg.retry.max_ms);
         const level = attempt + 1 >= this.cfg.retry.max_attempts ? 'error' : 'warn';

@@ -42,10 +42,12 @@ function col<TIn, R extends boolean>(
   return { type, check, fallback, required: (o.required ?? false) as R, codec: o.codec, doc: o.doc ?? '' };
 }
 
-function stringCheck(max: number): Check {
+function stringCheck(max: number, required: boolean): Check {
   return (v) => {
     if (typeof v !== 'string') return new Invalid(`expected a string, got ${typeOf(v)}`);
     if (v.length > max) return new Invalid(`longer than ${max} characters`);
+    // A required name (tenant, node…) that is empty names nothing: it would be charged to nobody.
+    if (required && v.length === 0) return new Invalid('empty; a value is required');
     return v;
   };
 }
@@ -150,10 +152,10 @@ const mapCheck: Check = (v) => {
 export const c = {
   /** A short label with few distinct values (tenant, model, node, GPU model…). */
   label<R extends boolean = false>(o: Opts<R> & { max?: number } = {}) {
-    return col<string, R>('LowCardinality(String)', stringCheck(o.max ?? 256), '', o);
+    return col<string, R>('LowCardinality(String)', stringCheck(o.max ?? 256, o.required ?? false), '', o);
   },
   string<R extends boolean = false>(o: Opts<R> & { max?: number } = {}) {
-    return col<string, R>('String', stringCheck(o.max ?? MAX_STRING), '', { codec: 'ZSTD(1)', ...o });
+    return col<string, R>('String', stringCheck(o.max ?? MAX_STRING, o.required ?? false), '', { codec: 'ZSTD(1)', ...o });
   },
   /** A point in time: epoch milliseconds or ISO-8601 in, DateTime64(3, 'UTC') stored. */
   time<R extends boolean = false>(o: Opts<R> = {}) {

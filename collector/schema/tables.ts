@@ -16,6 +16,13 @@ export interface TableDef<Cols extends Record<string, Column> = Record<string, C
   readonly settings?: string;
   /** Column whose age decides retention; the TTL length comes from the configuration. */
   readonly ttlColumn: string;
+  /**
+   * Columns that name one record (the time column, `ttlColumn`, among them or beside them). A record
+   * whose identity is already stored, or already waiting to be, is not stored again: a client's
+   * retry, an exporter's re-send and a re-delivered message count once. Absent on tables whose
+   * engine keeps the newest row of a key itself (replacing) and on dead letters.
+   */
+  readonly identity?: readonly string[];
   readonly retention: 'raw' | 'reference';
   /** How rows spread across shards in a cluster: rows that are queried together stay together. */
   readonly shardingKey: string;
@@ -61,6 +68,7 @@ export const llmRequests = table({
   engine: { kind: 'merge' },
   orderBy: ['tenant', 'model', 'ts'],
   partitionBy: 'toYYYYMM(ts)',
+  identity: ['tenant', 'request_id'],
   ttlColumn: 'ts',
   retention: 'raw',
   shardingKey: 'cityHash64(tenant)',
@@ -97,6 +105,7 @@ export const gpuMetrics = table({
   orderBy: ['node', 'gpu_uuid', 'ts', 'field'],
   partitionBy: 'toDate(ts)',
   settings: 'ttl_only_drop_parts = 1, merge_selector_base = 10',
+  identity: ['node', 'gpu_uuid', 'mig_instance', 'field', 'ts'],
   ttlColumn: 'ts',
   retention: 'raw',
   shardingKey: 'cityHash64(node)',
@@ -120,6 +129,7 @@ export const modelServerMetrics = table({
   engine: { kind: 'merge' },
   orderBy: ['server', 'metric', 'ts'],
   partitionBy: 'toYYYYMM(ts)',
+  identity: ['server', 'engine', 'model', 'metric', 'labels', 'ts'],
   ttlColumn: 'ts',
   retention: 'raw',
   shardingKey: 'cityHash64(server)',
@@ -143,6 +153,7 @@ export const modelStates = table({
   engine: { kind: 'merge' },
   orderBy: ['server', 'model', 'ts'],
   partitionBy: 'toYYYYMM(ts)',
+  identity: ['server', 'model', 'ts'],
   ttlColumn: 'ts',
   retention: 'raw',
   shardingKey: 'cityHash64(server)',
@@ -223,6 +234,7 @@ export const nodes = table({
   engine: { kind: 'merge' },
   orderBy: ['node', 'ts'],
   partitionBy: 'toYYYYMM(ts)',
+  identity: ['node', 'ts'],
   ttlColumn: 'ts',
   retention: 'reference',
   shardingKey: 'cityHash64(node)',
@@ -265,6 +277,7 @@ export const frontendEvents = table({
   engine: { kind: 'merge' },
   orderBy: ['tenant', 'app', 'ts'],
   partitionBy: 'toYYYYMM(ts)',
+  identity: ['tenant', 'app', 'session_id', 'ts', 'kind', 'name', 'value', 'message', 'idempotency_key', 'event_seq'],
   ttlColumn: 'ts',
   retention: 'raw',
   shardingKey: 'cityHash64(tenant)',

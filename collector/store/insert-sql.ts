@@ -26,13 +26,37 @@ function settingsClause(settings: ClickHouseSettings | undefined): string {
 export type InsertSource = { file: string } | 'request body';
 
 /**
+ * Leaves out rows whose identity is already stored: rows of the table whose time lies within the
+ * batch's span (epoch milliseconds, inclusive) are read and any row naming one of them is skipped.
+ * The span keeps the read to the parts that can hold such rows (each part knows its time range).
+ */
+export interface AlreadyStored {
+  identity: readonly string[];
+  time: string;
+  from: number;
+  to: number;
+  /** `name Type, …` of the inserted columns: a server reads the body through input() to filter it. */
+  structure: string;
+}
+
+function notStoredClause(target: string, f: AlreadyStored): string {
+  const key = f.identity.map(ident).join(', ');
+  const span = (ms: number) => `fromUnixTimestamp64Milli(toInt64(${Math.trunc(ms)}), 'UTC')`;
+  return ` WHERE (${key}) NOT IN (SELECT ${key} FROM ${target} WHERE ${ident(f.time)} BETWEEN ${span(f.from)} AND ${span(f.to)})`;
+}
+
+/**
  * `INSERT INTO table (columns) …` for Native blocks holding `columns`. A block names its columns and
  * types, so no structure is given; where a block's type differs from the table's (String for a
  * LowCardinality column, say), the engine converts it.
  */
-export function nativeInsertSql(table: string, columns: readonly string[], source: InsertSource, settings?: ClickHouseSettings): string {
+export function nativeInsertSql(table: string, columns: readonly string[], source: InsertSource, settings?: ClickHouseSettings, unique?: AlreadyStored): string {
   const target = table.split('.').map((p) => `\`${ident(p)}\``).join('.');
   const names = columns.map(ident).join(', ');
-  if (source === 'request body') return `INSERT INTO ${target} (${names})${settingsClause(settings)} FORMAT Native`;
-  return `INSERT INTO ${target} (${names})${settingsClause(settings)} SELECT ${names} FROM file(${sqlString(source.file)}, Native)`;
+  const filter = unique ? notStoredClause(target, unique) : '';
+  if (source === 'request body') {
+    if (!unique) return `INSERT INTO ${target} (${names})${settingsClause(settings)} FORMAT Native`;
+    return `INSERT INTO ${target} (${names})${settingsClause(settings)} SELECT ${names} FROM input(${sqlString(unique.structure)})${filter} FORMAT Native`;
+  }
+  return `INSERT INTO ${target} (${names})${settingsClause(settings)} SELECT ${names} FROM file(${sqlString(source.file)}, Native)${filter}`;
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings, type DataFormat } from '@clickhouse/client';
 import type { StoreConfig } from '../config/schema.ts';
 import type { DdlTarget } from '../schema/ddl.ts';
-import { nativeInsertSql } from './insert-sql.ts';
+import { nativeInsertSql, type AlreadyStored } from './insert-sql.ts';
 import { NativeCodec, type NativeBlocks } from './native-blocks.ts';
 
 export interface Store {
@@ -27,7 +27,7 @@ export interface Store {
    * table's other columns take their defaults, so a collector keeps inserting while a newer one has
    * added columns to a shared table (a rolling upgrade).
    */
-  insertBlocks(table: string, data: NativeBlocks, columns: readonly string[], settings?: ClickHouseSettings): Promise<void>;
+  insertBlocks(table: string, data: NativeBlocks, columns: readonly string[], settings?: ClickHouseSettings, unique?: AlreadyStored): Promise<void>;
   /** Positional rows in `columns` order (every insertable column when absent), encoded and inserted as one block. */
   insertRows(table: string, rows: readonly (readonly unknown[])[], settings?: ClickHouseSettings, columns?: readonly string[]): Promise<void>;
   ddlTarget(): DdlTarget;
@@ -116,7 +116,7 @@ class ClickHouseStore implements Store {
     await this.insertBlocks(table, new NativeCodec(names, names.map((c) => types.get(c)!)).encode(rows), names, settings);
   }
 
-  async insertBlocks(table: string, data: NativeBlocks, columns: readonly string[], settings?: ClickHouseSettings): Promise<void> {
+  async insertBlocks(table: string, data: NativeBlocks, columns: readonly string[], settings?: ClickHouseSettings, unique?: AlreadyStored): Promise<void> {
     if (data.count === 0) return;
     const chunks = data.chunks;
     if (this.chdb && this.insertDir) {
@@ -131,13 +131,13 @@ class ClickHouseStore implements Store {
         } finally {
           await fh.close();
         }
-        await this.chdb.queryAsync(nativeInsertSql(table, columns, { file }, settings));
+        await this.chdb.queryAsync(nativeInsertSql(table, columns, { file }, settings, unique));
       } finally {
         await rm(file, { force: true });
       }
       return;
     }
-    const r = await this.client.exec({ query: nativeInsertSql(table, columns, 'request body'), values: Readable.from(chunks), clickhouse_settings: settings });
+    const r = await this.client.exec({ query: nativeInsertSql(table, columns, 'request body', undefined, unique), values: Readable.from(chunks), clickhouse_settings: settings });
     r.stream.resume();
     await finished(r.stream);
   }

@@ -3,7 +3,7 @@
 // GET /api/scrape/targets shows each target's state (admin-guarded like the other /api routes).
 import type { Component } from '../../collector/lifecycle/component.ts';
 import type { RuntimeContext } from '../../collector/runtime.ts';
-import { adminKeyRing, requireAdmin } from '../../collector/http/admin-api.ts';
+import { adminKeyRing, requireAdmin } from '../../collector/http/admin-auth.ts';
 import { sendJson } from '../../collector/http/server.ts';
 import { buildScrape } from './build.ts';
 

@@ -1,6 +1,6 @@
 // Builds the interruption watchers enabled in `prices.interruptions` and the hub they report to.
 import os from 'node:os';
-import { adminKeyRing, requireAdmin } from '../../collector/http/admin-api.ts';
+import { adminKeyRing, requireAdmin } from '../../collector/http/admin-auth.ts';
 import { once, type Component } from '../../collector/lifecycle/component.ts';
 import type { Store } from '../../collector/store/store.ts';
 import type { RuntimeContext } from '../../collector/runtime.ts';
