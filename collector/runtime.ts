@@ -44,6 +44,8 @@ const FEATURES: readonly ComponentFactory[] = [telemetryComponents, proxyCompone
 export interface Collector {
   readonly store: Store;
   readonly pipeline: Pipeline;
+  /** Where records go: the pipeline, or on a scale-out edge the Kafka producer. */
+  readonly sink: RecordSink;
   /** The read-only query service for user SQL. */
   readonly queries: ReadOnlyQueries;
   readonly http: HttpServer;
@@ -61,6 +63,8 @@ export interface StartOptions {
   withoutFeatures?: boolean;
   /** Skip the HTTP endpoint. */
   withoutHttp?: boolean;
+  /** Do not consume the Kafka topics even where transport.kafka.consume is on. */
+  withoutConsumer?: boolean;
   /** Environment for settings that name an environment variable (Kafka sasl.password_env). */
   env?: Readonly<Record<string, string | undefined>>;
 }
@@ -105,7 +109,8 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
     // runs in reverse (consumer, exporters, sink flush or spool, then the pipeline drains).
     const components: Component[] = [...(kafkaSink ? [kafkaSink] : []), ...(opts.withoutFeatures || config.cost.budgets.length === 0 ? [] : [budgets])];
     for (const f of factories) components.push(...(await f(ctx)));
-    components.push(...kafkaConsumerComponents(ctx, pipeline, { env: opts.env }));
+    // A command that only loads records (`llmeter ingest`) publishes them; it consumes nothing.
+    if (!opts.withoutConsumer) components.push(...kafkaConsumerComponents(ctx, pipeline, { env: opts.env }));
     if (!opts.withoutHttp) {
       await http.start();
       started.push(http);
@@ -136,6 +141,7 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
       store,
       queries: q,
       pipeline,
+      sink: ctx.sink,
       http,
       registry,
       components,

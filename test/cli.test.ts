@@ -78,6 +78,22 @@ describe('llmeter CLI', () => {
     expect(llmeter(['config', 'check', path.join(dir, 'ok.yaml')]).out).toContain('ok.yaml: valid');
   });
 
+  it('config check and start warn about exposed settings and refuse an open OTLP receiver beyond this machine', () => {
+    const dir = tempDir();
+    writeFileSync(path.join(dir, 'open.yaml'), 'http:\n  listen: 0.0.0.0:9464\n');
+    const open = llmeter(['config', 'check', path.join(dir, 'open.yaml')]);
+    expect(open.code).toBe(0);
+    expect(open.out).toMatch(/warning: http\.listen 0\.0\.0\.0:9464 takes requests from other machines and http\.admin_keys is empty/);
+    writeFileSync(path.join(dir, 'otlp.yaml'), 'http:\n  listen: 0.0.0.0:0\nreceivers:\n  otlp:\n    enabled: true\n');
+    const otlp = llmeter(['config', 'check', path.join(dir, 'otlp.yaml')]);
+    expect(otlp.code).toBe(2);
+    expect(otlp.err).toMatch(/the OTLP receiver \(receivers\.otlp\) asks for no key/);
+    const start = llmeter(['--config', path.join(dir, 'otlp.yaml'), 'start']);
+    expect(start.code).toBe(2);
+    expect(start.err).toMatch(/asks for no key/);
+    expect(llmeter(['config', 'check']).out).not.toMatch(/warning/);
+  });
+
   it('start serves /healthz and /metrics, answers sql through the running collector, and Ctrl-C exits 0 after flushing', async () => {
     const child = spawn(process.execPath, [bin, 'start', '--listen', '127.0.0.1:0'], { cwd: dataDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -113,10 +129,22 @@ describe('llmeter CLI', () => {
     expect(await post.json()).toMatchObject({ accepted: 40, rejected: 0 });
     const big = await fetch(`${base}/api/v1/ingest/llm_request`, { method: 'POST', body: 'x'.repeat(9 * 1024 * 1024), headers: { 'content-type': 'application/x-ndjson' } });
     expect(big.status).toBe(413);
+    // `llmeter ingest` goes through the running collector too, and the same file loaded twice is
+    // stored once; a bad line is reported with its line number in the file.
+    const dir = tempDir();
+    writeFileSync(path.join(dir, 'through.ndjson'), good(30, 'through') + 'not json\n');
+    for (let i = 0; i < 2; i++) {
+      const r = llmeter(['ingest', 'llm_request', path.join(dir, 'through.ndjson')]);
+      expect(r.code, r.err).toBe(3);
+      expect(r.out).toContain('llm_request: 30 accepted, 1 rejected');
+      expect(r.out).toMatch(/1 × not valid JSON.*\(first at line 31\)/);
+    }
+    expect(JSON.parse(llmeter(['sql', "SELECT count() AS n FROM llm_requests WHERE tenant = 'through'", '--format', 'JSONEachRow']).out)).toEqual({ n: '30' });
     child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => child.on('exit', r));
     expect(code).toBe(0);
-    expect(out).toMatch(/llmeter stopped: 40 rows written, 0 dropped, 0 spilled to disk/);
+    // 40 live, 30 loaded once (the second load stored nothing), a dead letter per load.
+    expect(out).toMatch(/llmeter stopped: 72 rows written, 0 dropped, 0 spilled to disk/);
     const after = llmeter(['sql', "SELECT count() AS n FROM llm_requests WHERE tenant = 'live'", '--format', 'JSONEachRow']);
     expect(JSON.parse(after.out)).toEqual({ n: '40' });
   });

@@ -12,6 +12,8 @@ export interface AlertGaugeRefresherOptions {
   store: Store;
   gauges: AlertGauges;
   config: AlertingConfig;
+  /** Most models with series of their own (proxy.max_model_labels). */
+  maxModels: number;
   log: Logger;
   now?: () => number;
 }
@@ -59,7 +61,7 @@ export class AlertGaugeRefresher implements Component {
     const stopTimer = this.o.gauges.refreshSeconds.startTimer();
     const now = this.now();
     try {
-      const snapshot = await readSnapshot(this.o.store, now, this.o.config);
+      const snapshot = await readSnapshot(this.o.store, now, this.o.config, this.o.maxModels);
       this.o.gauges.apply(snapshot, now);
       if (this.o.gauges.truncated > 0) this.o.log.warn('alert gauges truncated at max_series', { left_out: this.o.gauges.truncated });
     } catch (err) {

@@ -12,17 +12,17 @@ export { AlertGaugeRefresher } from './component.ts';
 
 /** Builds the alerting components for an explicit configuration (tests, embedding). */
 export function alertingFeature(config: Partial<AlertingConfig> = {}, now?: () => number): ComponentFactory {
-  return (ctx) => buildAlerting(ctx, alertingConfigSchema.parse(config), now);
+  return (ctx) => buildAlerting(ctx, alertingConfigSchema.parse(config), now, ctx.config.proxy.max_model_labels);
 }
 
 export function alertingComponents(ctx: RuntimeContext): Component[] {
-  return buildAlerting(ctx, ctx.config.alerting);
+  return buildAlerting(ctx, ctx.config.alerting, undefined, ctx.config.proxy.max_model_labels);
 }
 
 /** What the alerting components need from the runtime. */
 export type AlertingDeps = Pick<RuntimeContext, 'registry' | 'store' | 'log'>;
 
-export function buildAlerting(ctx: AlertingDeps, config: AlertingConfig, now?: () => number): Component[] {
+export function buildAlerting(ctx: AlertingDeps, config: AlertingConfig, now: (() => number) | undefined, maxModels: number): Component[] {
   if (!config.enabled) return [];
   // One set of gauges per registry: a second factory (a test's, beside the configured one) would
   // otherwise fail on duplicate metric names.
@@ -31,5 +31,5 @@ export function buildAlerting(ctx: AlertingDeps, config: AlertingConfig, now?: (
     return [];
   }
   const gauges = new AlertGauges(ctx.registry, config.max_series);
-  return [new AlertGaugeRefresher({ store: ctx.store, gauges, config, log: ctx.log.child('alerting'), now })];
+  return [new AlertGaugeRefresher({ store: ctx.store, gauges, config, maxModels, log: ctx.log.child('alerting'), now })];
 }

@@ -98,16 +98,28 @@ export function memoryUsedRatio(f: GpuState['fields']): number | undefined {
 export const ERROR_CONDITION = "(status >= 500 OR error_kind IN ('stream_error', 'upstream_down', 'timeout'))";
 export const QUEUE_FULL_CONDITION = "(status = 503 AND error_kind = 'queue_full')";
 
-export async function readModels(store: Store, now: number, cfg: AlertingConfig): Promise<ModelWindow[]> {
+/** The model label of the series that stands for every model beyond the bound. */
+export const OTHER_MODEL = 'other';
+
+/**
+ * Per-model figures over the request window. A client names the model, so at most `maxModels`
+ * models (the busiest) have series of their own, as the proxy's own model labels are bounded
+ * (proxy.max_model_labels); the requests of all others are one series, model="other".
+ */
+export async function readModels(store: Store, now: number, cfg: AlertingConfig, maxModels: number): Promise<ModelWindow[]> {
   const rows = await store.queryRows<{ model: string; requests: string; errors: string; queue_full: string; p95_s: number; ttft_p95_s: number | null }>(
-    `SELECT model, count() AS requests, countIf(${ERROR_CONDITION}) AS errors, countIf(${QUEUE_FULL_CONDITION}) AS queue_full,
+    `WITH busiest AS (
+       SELECT model FROM llm_requests WHERE ts >= fromUnixTimestamp64Milli({since:Int64})
+        GROUP BY model ORDER BY count() DESC, model LIMIT {keep:UInt32})
+     SELECT if(model IN (SELECT model FROM busiest), model, {other:String}) AS model,
+            count() AS requests, countIf(${ERROR_CONDITION}) AS errors, countIf(${QUEUE_FULL_CONDITION}) AS queue_full,
             quantile(0.95)(duration_ms) / 1000 AS p95_s,
             if(countIf(ttft_ms IS NOT NULL) = 0, NULL, quantileIf(0.95)(assumeNotNull(ttft_ms), ttft_ms IS NOT NULL) / 1000) AS ttft_p95_s
        FROM llm_requests
       WHERE ts >= fromUnixTimestamp64Milli({since:Int64})
       GROUP BY model
       LIMIT {limit:UInt32}`,
-    { since: now - cfg.request_window_ms, limit: cfg.max_series },
+    { since: now - cfg.request_window_ms, keep: maxModels, other: OTHER_MODEL, limit: cfg.max_series },
   );
   return rows.map((r) => ({
     model: r.model,
@@ -169,10 +181,10 @@ export async function readNodesDown(store: Store, now: number, cfg: AlertingConf
   return rows.map((r) => r.node);
 }
 
-export async function readSnapshot(store: Store, now: number, cfg: AlertingConfig): Promise<Snapshot> {
+export async function readSnapshot(store: Store, now: number, cfg: AlertingConfig, maxModels: number): Promise<Snapshot> {
   const [gpus, models, deadLetters, xids, notices, nodesDown] = await Promise.all([
     readGpus(store, now, cfg),
-    readModels(store, now, cfg),
+    readModels(store, now, cfg, maxModels),
     readDeadLetters(store, now, cfg),
     readXids(store, now, cfg),
     readNotices(store, now, cfg),

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { Registry } from 'prom-client';
 import { loadConfig, ConfigError } from '../config/load.ts';
+import { exposureOf } from '../config/exposure.ts';
 import { ingestNdjson } from '../pipeline/ingest.ts';
 import { isSignal } from '../records/validate.ts';
 import { migrate } from '../schema/migrations.ts';
@@ -14,30 +15,12 @@ import { startCollector } from '../runtime.ts';
 import { keyDigestHex } from '../security/keys.ts';
 import { clearRunningCollector, isAlive, readRunningCollector, writeRunningCollector } from './running.ts';
 import { runCommand, untilSignal, UsageError, type CliContext } from './context.ts';
-import type { Config } from '../config/schema.ts';
+import { ingestViaCollector, sqlViaCollector } from './via-collector.ts';
+import type { RejectionReason } from '../pipeline/pipeline.ts';
 
 function isLockError(err: unknown): boolean {
   const msg = err instanceof Error ? `${err.message} ${String((err as { cause?: unknown }).cause ?? '')}` : String(err);
   return /Cannot lock file|Another server instance|Failed to create connection for path/i.test(msg);
-}
-
-/** Sends SQL to a running collector's /api/sql (the embedded store is held by that process). */
-async function sqlViaCollector(config: Config, sql: string, format: string): Promise<string> {
-  const running = readRunningCollector(config.store.data_dir);
-  const address = running?.address ?? config.http.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:');
-  const url = `http://${address}/api/sql?format=${encodeURIComponent(format)}`;
-  const headers: Record<string, string> = { 'content-type': 'application/sql' };
-  const key = process.env.LLMETER_ADMIN_KEY;
-  if (key) headers.authorization = `Bearer ${key}`;
-  let res: Response;
-  try {
-    res = await fetch(url, { method: 'POST', body: sql, headers });
-  } catch (err) {
-    throw new Error(`the embedded store in ${config.store.data_dir} is held by another process, and no collector answered at ${address}: ${(err as Error).message}`, { cause: err });
-  }
-  const text = await res.text();
-  if (!res.ok) throw new Error(`collector at ${address} answered ${res.status}: ${text}`);
-  return text;
 }
 
 export function registerCoreCommands(program: Command, cli: CliContext): void {
@@ -49,6 +32,9 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
       runCommand(async () => {
         const { config, file } = cli.load({ 'http.listen': o.listen });
         const log = cli.logger(config.log_level);
+        const exposure = exposureOf(config);
+        if (exposure.errors.length > 0) throw new ConfigError(file ?? 'defaults', exposure.errors);
+        for (const w of exposure.warnings) log.warn(w);
         const collector = await startCollector(config, log, { env: process.env });
         if (collector.store.dataDir) writeRunningCollector(collector.store.dataDir, collector.address);
         const where = collector.store.mode === 'embedded' ? `embedded chDB at ${collector.store.dataDir}` : `ClickHouse server ${config.store.url}`;
@@ -69,7 +55,8 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
         const total = async (name: string) => ((await collector.registry.getSingleMetric(name)?.get())?.values ?? []).reduce((a, v) => a + v.value, 0);
         const [written, dropped, spilled] = [await total('llmeter_rows_written_total'), await total('llmeter_rows_dropped_total'), await total('llmeter_rows_spilled_total')];
         process.stdout.write(`llmeter stopped: ${written} rows written, ${dropped} dropped, ${spilled} spilled to disk\n`);
-        return dropped > 0 ? 1 : 0;
+        // Spilled rows are on disk, not in the store (the next start stores them): not a clean stop.
+        return dropped > 0 || spilled > 0 ? 1 : 0;
       }),
     );
 
@@ -139,18 +126,34 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
         if (file !== '-' && !existsSync(file)) throw new UsageError(`no such file: ${file}`);
         const { config } = cli.load();
         const log = cli.logger(config.log_level);
-        const collector = await startCollector(config, log, { withoutFeatures: true, withoutHttp: true });
-        let report;
-        try {
-          const input = file === '-' ? process.stdin : createReadStream(file);
-          report = await ingestNdjson(collector.pipeline, signal, input, { source: 'ingest' });
-          await report.durable;
-        } finally {
-          await collector.shutdown();
+        const input = () => (file === '-' ? process.stdin : createReadStream(file));
+        let report: { accepted: number; rejected: number; duplicates: number; dropped?: number; reasons: RejectionReason[] };
+        // A live collector holds the embedded store: load through it, as `llmeter sql` queries.
+        if (!config.store.url && isAlive(readRunningCollector(config.store.data_dir)?.pid)) {
+          report = await ingestViaCollector(config, signal, input());
+        } else {
+          let collector;
+          try {
+            collector = await startCollector(config, log, { withoutFeatures: true, withoutHttp: true, withoutConsumer: true });
+          } catch (err) {
+            if (config.store.url || !isLockError(err)) throw err;
+            report = await ingestViaCollector(config, signal, input());
+          }
+          if (collector) {
+            try {
+              // The configured transport: on an edge, Kafka.
+              const r = await ingestNdjson(collector.sink, signal, input(), { source: 'ingest' });
+              await r.durable;
+              report = r;
+            } finally {
+              await collector.shutdown();
+            }
+          }
         }
-        process.stdout.write(`${signal}: ${report.accepted} accepted, ${report.rejected} rejected (to dead_letters)${report.dropped ? `, ${report.dropped} dropped` : ''}\n`);
+        report = report!;
+        process.stdout.write(`${signal}: ${report.accepted} accepted, ${report.rejected} rejected (to dead_letters)${report.dropped ? `, ${report.dropped} dropped` : ''}${report.duplicates ? `, ${report.duplicates} already on their way (stored once)` : ''}\n`);
         for (const r of report.reasons.slice(0, 20)) process.stdout.write(`  ${r.count} × ${r.reason}${r.first ? ` (first at ${r.first})` : ''}\n`);
-        return report.rejected > 0 || report.dropped > 0 ? 3 : 0;
+        return report.rejected > 0 || (report.dropped ?? 0) > 0 ? 3 : 0;
       }),
     );
 
@@ -163,8 +166,11 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
       runCommand(async () => {
         if (file && !existsSync(file)) throw new ConfigError(file, ['file not found']);
         const { file: used, config } = loadConfig({ file: file ?? cli.globals.config });
+        const exposure = exposureOf(config);
+        if (exposure.errors.length > 0) throw new ConfigError(used ?? 'defaults', exposure.errors);
         process.stdout.write(`${used ?? 'defaults (no llmeter.yaml found)'}: valid\n`);
         process.stdout.write(`  store: ${config.store.url ? `server ${config.store.url}` : `embedded chDB in ${config.store.data_dir}`}; transport: ${config.transport.kind}; http: ${config.http.listen}\n`);
+        for (const w of exposure.warnings) process.stdout.write(`  warning: ${w}\n`);
       }),
     );
 

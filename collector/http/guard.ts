@@ -37,6 +37,11 @@ export function hostOf(hostHeader: string): string {
   return i >= 0 && h.indexOf(':') === i ? h.slice(0, i) : h;
 }
 
+/** A loopback listen address (127.x, ::1, localhost). */
+export function isLoopbackAddress(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
 export function hostAllowed(hostHeader: string | undefined, cfg: GuardConfig): boolean {
   if (!hostHeader) return false;
   const host = hostOf(hostHeader);

@@ -28,8 +28,8 @@ export class PipelineMetrics {
     this.inflightInserts = new Gauge({ name: 'llmeter_inserts_in_flight', help: 'Inserts currently running per table.', labelNames: ['table'], registers });
     this.rowsReceived = new Counter({ name: 'llmeter_records_received_total', help: 'Records offered to the collector, by signal and source.', labelNames: ['signal', 'source'], registers });
     this.rowsRejected = new Counter({ name: 'llmeter_records_rejected_total', help: 'Records that failed validation (sent to dead_letters).', labelNames: ['signal', 'source'], registers });
-    this.duplicates = new Counter({ name: 'llmeter_records_duplicate_total', help: 'Records left out because the same record (by its table\'s identity) was already waiting in the queue (stage queue); those already stored are left out by the insert itself.', labelNames: ['table', 'stage'], registers });
-    this.rowsWritten = new Counter({ name: 'llmeter_rows_written_total', help: 'Rows ClickHouse acknowledged.', labelNames: ['table'], registers });
+    this.duplicates = new Counter({ name: 'llmeter_records_duplicate_total', help: 'Records left out because the same record (by its table\'s identity) was already waiting in the queue (stage queue) or already stored (stage store: counted where the engine says, embedded mode).', labelNames: ['table', 'stage'], registers });
+    this.rowsWritten = new Counter({ name: 'llmeter_rows_written_total', help: 'Rows stored: ClickHouse acknowledged them, and (embedded mode) none was already stored.', labelNames: ['table'], registers });
     this.rowsDropped = new Counter({ name: 'llmeter_rows_dropped_total', help: 'Rows dropped because a queue and its waiting room were full, or intake was closed.', labelNames: ['table', 'reason'], registers });
     this.rowsSpilled = new Counter({ name: 'llmeter_rows_spilled_total', help: 'Rows written to the spill directory because shutdown could not insert them in time.', labelNames: ['table'], registers });
     this.batchRows = new Histogram({ name: 'llmeter_batch_rows', help: 'Rows per insert batch.', labelNames: ['table'], buckets: [1, 10, 100, 1000, 5000, 10000, 20000, 50000, 100000], registers });

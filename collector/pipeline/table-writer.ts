@@ -25,8 +25,11 @@ export interface BatchSpan {
 }
 
 export interface Inserter {
-  /** `span` is given for tables with an identity: rows already stored are to be left out. */
-  insert(table: string, rows: NativeBlocks, dedupToken: string, span?: BatchSpan): Promise<void>;
+  /**
+   * `span` is given for tables with an identity: rows already stored are to be left out. Resolves
+   * with the number of rows stored when known.
+   */
+  insert(table: string, rows: NativeBlocks, dedupToken: string, span?: BatchSpan): Promise<number | undefined | void>;
 }
 
 /** What happens to rows ClickHouse refuses as bad data, one by one. */
@@ -370,10 +373,12 @@ export class TableWriter {
     for (let attempt = 0; ; attempt++) {
       const t0 = performance.now();
       try {
-        await this.inserter.insert(this.table, rows, token, span);
+        const stored = await this.inserter.insert(this.table, rows, token, span);
         this.failingSince = undefined;
         this.m.insertSeconds.observe({ table: this.table }, (performance.now() - t0) / 1000);
-        this.m.rowsWritten.inc({ table: this.table }, rows.count);
+        const written = typeof stored === 'number' ? stored : rows.count;
+        this.m.rowsWritten.inc({ table: this.table }, written);
+        if (written < rows.count) this.m.duplicates.inc({ table: this.table, stage: 'store' }, rows.count - written);
         return true;
       } catch (err) {
         const cls = classifyInsertError(err);

@@ -56,8 +56,18 @@ export const otlpConfigSchema = z
     enabled: z.boolean().default(false).describe('Serve the OTLP/HTTP traces receiver (JSON and protobuf) on the collector HTTP endpoint.'),
     path: urlPath.default('/v1/traces').describe('Path of the traces endpoint.'),
     max_body_bytes: z.number().int().positive().default(4 * 1024 * 1024).describe('Largest request accepted, before and after gunzip (413 past it).'),
-    api_keys: z.array(keyDigest).default([]).describe('Digests of keys accepted as x-api-key or Authorization: Bearer. None: no key is asked for.'),
-    api_key_file: z.string().optional().describe('File holding one more key (hashed at start-up).'),
+    api_keys: z.array(keyDigest).default([]).describe('Digests of gateway keys (x-api-key or Authorization: Bearer) whose requests may name any tenant: for a trusted collector or gateway in front of many tenants. Applications use their tenant\'s key instead (`tenants`, or the proxy\'s tenant keys). With no key of any kind, no key is asked for.'),
+    api_key_file: z.string().optional().describe('File holding one more gateway key (hashed at start-up).'),
+    tenants: z
+      .array(
+        z.strictObject({
+          tenant: z.string().min(1).max(128).describe('The tenant whose spans this key sends.'),
+          keys: z.array(keyDigest).default([]).describe('Digests of the tenant\'s keys.'),
+          key_files: z.array(z.string()).default([]).describe('Files holding more of the tenant\'s keys.'),
+        }),
+      )
+      .default([])
+      .describe('Tenant keys: a request with one is charged to its tenant, and a span naming another tenant is refused. The proxy\'s tenant keys (proxy.tenants) are accepted the same way.'),
     tenant_attribute: z.string().min(1).default('tenant.id').describe('Resource (or span) attribute naming the tenant.'),
     tenant_header: z.string().min(1).default('x-llmeter-tenant').describe('Request header naming the tenant when no attribute does.'),
     default_tenant: z.string().default('').describe('Tenant for GenAI spans that name none. Empty: such spans are rejected (dead-lettered).'),

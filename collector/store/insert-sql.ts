@@ -39,10 +39,20 @@ export interface AlreadyStored {
   structure: string;
 }
 
-function notStoredClause(target: string, f: AlreadyStored): string {
+function storedSubquery(target: string, f: AlreadyStored): string {
   const key = f.identity.map(ident).join(', ');
   const span = (ms: number) => `fromUnixTimestamp64Milli(toInt64(${Math.trunc(ms)}), 'UTC')`;
-  return ` WHERE (${key}) NOT IN (SELECT ${key} FROM ${target} WHERE ${ident(f.time)} BETWEEN ${span(f.from)} AND ${span(f.to)})`;
+  return `(${key}) IN (SELECT ${key} FROM ${target} WHERE ${ident(f.time)} BETWEEN ${span(f.from)} AND ${span(f.to)})`;
+}
+
+function notStoredClause(target: string, f: AlreadyStored): string {
+  return ` WHERE NOT ${storedSubquery(target, f)}`;
+}
+
+/** How many rows of an insert file are already stored (the embedded engine reads the file twice). */
+export function alreadyStoredCountSql(table: string, file: string, f: AlreadyStored): string {
+  const target = table.split('.').map((p) => `\`${ident(p)}\``).join('.');
+  return `SELECT count() AS n FROM file(${sqlString(file)}, Native) WHERE ${storedSubquery(target, f)}`;
 }
 
 /**

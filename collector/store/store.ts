@@ -8,7 +8,7 @@ import path from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings, type DataFormat } from '@clickhouse/client';
 import type { StoreConfig } from '../config/schema.ts';
 import type { DdlTarget } from '../schema/ddl.ts';
-import { nativeInsertSql, type AlreadyStored } from './insert-sql.ts';
+import { alreadyStoredCountSql, nativeInsertSql, type AlreadyStored } from './insert-sql.ts';
 import { NativeCodec, type NativeBlocks } from './native-blocks.ts';
 
 export interface Store {
@@ -27,7 +27,11 @@ export interface Store {
    * table's other columns take their defaults, so a collector keeps inserting while a newer one has
    * added columns to a shared table (a rolling upgrade).
    */
-  insertBlocks(table: string, data: NativeBlocks, columns: readonly string[], settings?: ClickHouseSettings, unique?: AlreadyStored): Promise<void>;
+  /**
+   * …With `unique`, rows already stored are left out; resolves with the number of rows stored when
+   * the engine says (embedded), undefined otherwise.
+   */
+  insertBlocks(table: string, data: NativeBlocks, columns: readonly string[], settings?: ClickHouseSettings, unique?: AlreadyStored): Promise<number | undefined>;
   /** Positional rows in `columns` order (every insertable column when absent), encoded and inserted as one block. */
   insertRows(table: string, rows: readonly (readonly unknown[])[], settings?: ClickHouseSettings, columns?: readonly string[]): Promise<void>;
   ddlTarget(): DdlTarget;
@@ -36,7 +40,7 @@ export interface Store {
 
 /** chDB's own entry (the connection's `.chdb` extension): statements run in the process's one session. */
 interface ChdbSession {
-  queryAsync(sql: string): Promise<unknown>;
+  queryAsync(sql: string, opts?: { format?: string }): Promise<{ text(): string }>;
 }
 
 // Decimals and 64-bit integers come back as strings so money is never turned into a float.
@@ -116,8 +120,8 @@ class ClickHouseStore implements Store {
     await this.insertBlocks(table, new NativeCodec(names, names.map((c) => types.get(c)!)).encode(rows), names, settings);
   }
 
-  async insertBlocks(table: string, data: NativeBlocks, columns: readonly string[], settings?: ClickHouseSettings, unique?: AlreadyStored): Promise<void> {
-    if (data.count === 0) return;
+  async insertBlocks(table: string, data: NativeBlocks, columns: readonly string[], settings?: ClickHouseSettings, unique?: AlreadyStored): Promise<number | undefined> {
+    if (data.count === 0) return 0;
     const chunks = data.chunks;
     if (this.chdb && this.insertDir) {
       // The settings go in the statement itself, so they do not stick to the session.
@@ -131,15 +135,18 @@ class ClickHouseStore implements Store {
         } finally {
           await fh.close();
         }
+        let stored = data.count;
+        if (unique) stored -= Number((JSON.parse((await this.chdb.queryAsync(alreadyStoredCountSql(table, file, unique), { format: 'JSONCompactEachRow' })).text()) as [string | number])[0]);
         await this.chdb.queryAsync(nativeInsertSql(table, columns, { file }, settings, unique));
+        return stored;
       } finally {
         await rm(file, { force: true });
       }
-      return;
     }
     const r = await this.client.exec({ query: nativeInsertSql(table, columns, 'request body', undefined, unique), values: Readable.from(chunks), clickhouse_settings: settings });
     r.stream.resume();
     await finished(r.stream);
+    return unique ? undefined : data.count;
   }
 
   /** The insertable columns of `table` (qualified or not) and their types, asked once per table. */

@@ -50,6 +50,14 @@ export const proxyConfigSchema = z
     ps_poll_ms: z.number().int().min(0).default(15_000).describe('How often each Ollama upstream\'s /api/ps is polled into model_states (0 = never).'),
     max_model_labels: z.number().int().positive().default(200).describe('Distinct model names kept as metric labels; further names are counted as "other".'),
     drain_timeout_ms: z.number().int().positive().default(30_000).describe('On shutdown, how long in-flight requests may finish before they are cut.'),
+    allowed_origins: z
+      .array(z.string().refine((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o), 'expected "*" or scheme://host[:port] with no path'))
+      .default([])
+      .describe('Browser origins allowed to call the proxy directly (a web UI that talks to the model server from the browser). A request from any other origin is refused, so a page the user visits cannot spend a tenant\'s budget. Front ends that call from their server (Open WebUI) send no origin.'),
+    allowed_hosts: z
+      .array(z.string().regex(/^(\*|(\*\.)?[A-Za-z0-9.-]+)$/, 'expected a host name, *.domain or *'))
+      .default([])
+      .describe('While the proxy listens on loopback: host names besides addresses and localhost that requests may name (DNS-rebinding guard). On other addresses any name is served, as the model servers do.'),
     activation: activationConfigSchema.describe('Scale from zero: hold requests while an upstream\'s pool wakes (docs/autoscaling.md).'),
   })
   .prefault({});

@@ -7,6 +7,7 @@ import type { LlmRequestRecord } from '../../collector/schema/tables.ts';
 import { sendError, type ApiStyle } from './errors.ts';
 import { countByte, emptyUsage, StreamTail, usageFromBody, usageFromNdjson, usageFromSse, UsageChunkStripper, type Usage } from './frames.ts';
 import { apiOf, endpointLabel } from './request.ts';
+import { redactSecrets } from './redact.ts';
 import type { Cell } from './state.ts';
 import type { Upstream } from './upstreams.ts';
 
@@ -41,6 +42,18 @@ export interface ExchangeInit {
   onDone: (o: Outcome, ex: Exchange) => void;
 }
 
+/** The error text as stored: keys the upstream may have echoed replaced, at most 1024 characters. */
+function storedError(error: string, upstream: Upstream | undefined, req: IncomingMessage): string {
+  if (!error) return error;
+  const sent = req.headers.authorization;
+  const clean = redactSecrets(error, [upstream?.authorization?.replace(/^Bearer\s+/i, ''), typeof sent === 'string' ? sent.replace(/^Bearer\s+/i, '') : undefined, headerText(req.headers['x-api-key'])]);
+  return clean.length > 1024 ? clean.slice(0, 1024) : clean;
+}
+
+function headerText(h: string | string[] | undefined): string | undefined {
+  return Array.isArray(h) ? h[0] : h;
+}
+
 export class Exchange implements Dispatcher.DispatchHandler {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
@@ -51,7 +64,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   readonly t0: number;
   private readonly onDone: (o: Outcome, ex: Exchange) => void;
 
-  tenant = 'unknown';
+  /** Empty until the request is authenticated: an unauthenticated request is charged to nobody. */
+  tenant = '';
   model = '';
   upstream: Upstream | undefined;
   /** Releases the tenant's admission (limits.ts); run once at the end. */
@@ -282,7 +296,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       backend: this.upstream?.name ?? '',
       node: this.upstream?.node ?? '',
       status,
-      error: error.length > 1024 ? error.slice(0, 1024) : error,
+      error: storedError(error, this.upstream, this.req),
       error_kind: kind,
       stream,
       input_tokens: usage.inputTokens,

@@ -45,6 +45,7 @@ export class ProxyMetrics {
   readonly coldStarts: Counter<'upstream' | 'model'>;
   readonly recordsDropped: Counter<'reason'>;
   readonly usageStripped: Counter;
+  readonly refused: Counter<'reason'>;
   readonly pollErrors: Counter<'upstream'>;
   /** Keyed by upstream, model, tenant, status and error kind joined with NUL (label values hold none). */
   private readonly series = new Map<string, RequestSeries>();
@@ -106,6 +107,7 @@ export class ProxyMetrics {
       labelNames: ['reason'],
       registers,
     });
+    this.refused = new Counter({ name: 'llmeter_proxy_refused_total', help: 'Requests refused before anything else: host (a name this proxy does not serve on loopback), origin (a browser on another origin).', labelNames: ['reason'], registers });
     this.usageStripped = new Counter({
       name: 'llmeter_proxy_usage_chunks_stripped_total',
       help: 'Usage chunks the proxy asked for on a client\'s behalf and removed from its stream.',

@@ -13,7 +13,8 @@ import type { Origin, RecordSink, SubmitResult } from '../../collector/pipeline/
 import type { EnqueueOptions } from '../../collector/pipeline/table-writer.ts';
 import type { ProxyConfig } from './config.ts';
 import { isColdStart } from './cold-start.ts';
-import { apiStyle } from './errors.ts';
+import { apiStyle, sendError } from './errors.ts';
+import { isLoopbackAddress, refuse, type GuardConfig } from '../../collector/http/guard.ts';
 import { Exchange, type Outcome } from './exchange.ts';
 import { TenantLimiter } from './limits.ts';
 import { Activation } from './activation.ts';
@@ -80,6 +81,8 @@ export class ProxyServer implements Component {
   /** Scale-from-zero hold (activation.ts); undefined while proxy.activation is off. */
   readonly activation: Activation | undefined;
 
+  private readonly guard: GuardConfig;
+
   constructor(o: ProxyServerOptions) {
     this.cfg = o.config;
     this.sink = o.sink;
@@ -94,6 +97,10 @@ export class ProxyServer implements Component {
     this.router = new Router(o.config.upstreams.map((u) => new Upstream(u, { headersMs: o.config.headers_timeout_ms, bodyMs: o.config.body_timeout_ms }, cwd)));
     this.models = new LabelCap(o.config.max_model_labels);
     this.tenantLabels = new LabelCap(1000);
+    // Like the model servers themselves: on loopback only this machine's names are served (a page
+    // that rebinds its host name to 127.0.0.1 is refused); on a network address any name is.
+    const loopback = isLoopbackAddress(parseListen(o.config.listen).host);
+    this.guard = { allowed_hosts: loopback ? o.config.allowed_hosts : ['*'], allowed_origins: o.config.allowed_origins };
     this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 120_000, headersTimeout: 60_000 }, (req, res) => this.handle(req, res));
   }
 
@@ -160,6 +167,12 @@ export class ProxyServer implements Component {
   // --- the request path -------------------------------------------------------------------------
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    const refusal = refuse(req, 'api', this.guard);
+    if (refusal) {
+      req.resume();
+      this.metrics.refused.inc({ reason: refusal.reason });
+      return sendError(res, apiStyle(req.url ?? '/'), refusal.status, refusal.message, 'forbidden', { connection: 'close' });
+    }
     const t0 = performance.now();
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -327,6 +340,9 @@ export class ProxyServer implements Component {
     this.figures.coldStart = up !== undefined && isColdStart(o.usage.loadNs);
     this.metrics.finished(up?.name ?? '', this.models.label(r.model ?? ''), this.tenantLabels.label(r.tenant ?? ''), r.status ?? 0, r.error_kind ?? '', this.figures);
     if (o.stripped) this.metrics.usageStripped.inc(o.stripped);
+    // A request nobody could be charged for is counted in the metrics (tenant ""), not stored: an
+    // unauthenticated client could otherwise write rows without end.
+    if (r.error_kind === 'auth') return;
     this.submitting++;
     this.sink.submit('llm_request', [r], ORIGIN, SUBMIT_OPTIONS).then(this.onSubmitted, this.onSubmitFailed);
   }

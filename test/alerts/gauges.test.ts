@@ -63,6 +63,9 @@ describe('alert-facing gauges from the store', () => {
     for (let i = 0; i < 10; i++) reqs.push(request(100 + i, 'qwen2.5:7b', 200, i < 2 ? { status: 502, error_kind: 'upstream_status' } : i === 2 ? { status: 0, error_kind: 'client_abort' } : i === 3 ? { status: 200, error_kind: 'stream_error', error: 'eof' } : {}));
     // outside the 5-minute window
     reqs.push({ ...request(200, 'old-model', 99_000), ts: NOW - 30 * MIN });
+    // A client naming a new model on every request: past proxy.max_model_labels (default 200)
+    // these are one series, model="other".
+    for (let i = 0; i < 300; i++) reqs.push(request(1_000 + i, `random-${i}`, 100));
     await submit('llm_request', reqs);
     const events: CapacityEventRecord[] = [
       { ts: NOW - 5 * MIN, event_id: 'xid-1', kind: 'xid', node: 'gpu-node-1', action: 'xid_79', detail: JSON.stringify({ xid: 79, gpu_uuid: 'GPU-0' }) },
@@ -100,6 +103,14 @@ describe('alert-facing gauges from the store', () => {
     expect(memoryUsedRatio({ fb_used: 1, fb_free: 1, fb_reserved: 2 })).toBe(0.25);
   });
 
+  it('keeps the busiest models under the proxy\'s model-label bound and counts the rest as model="other"', () => {
+    const models = series('llmeter_model_window_requests');
+    expect(models.length).toBe(201);
+    expect(models.filter((m) => m.labels.model?.startsWith('random-')).length).toBe(198);
+    expect(one('llmeter_model_window_requests', { model: 'other' })).toBe(102);
+    for (const g of ['llmeter_model_latency_p95_seconds', 'llmeter_model_error_ratio', 'llmeter_model_queue_full_requests']) expect(series(g).length).toBe(201);
+  });
+
   it('computes per-model p95 latency, error ratio and 503 queue-full counts over the request window', () => {
     // durations 1..20 s: ClickHouse's quantile interpolates 19.05 s
     expect(one('llmeter_model_latency_p95_seconds', { model: 'llama3.1:70b' })).toBeCloseTo(19.05, 1);
@@ -129,7 +140,7 @@ describe('alert-facing gauges from the store', () => {
   });
 
   it('adds one set of gauges per registry, even when wired twice', async () => {
-    const again = buildAlerting({ store: collector.store, registry: collector.registry, log: silentLogger }, alertingConfigSchema.parse({}));
+    const again = buildAlerting({ store: collector.store, registry: collector.registry, log: silentLogger }, alertingConfigSchema.parse({}), undefined, 200);
     expect(again).toEqual([]);
     expect(collector.components.filter((c) => c.name === 'alerting')).toHaveLength(1);
   });
@@ -149,7 +160,7 @@ describe('alerting configuration', () => {
   });
 
   it('builds nothing when disabled', () => {
-    expect(buildAlerting({} as AlertingDeps, alertingConfigSchema.parse({ enabled: false }))).toEqual([]);
+    expect(buildAlerting({} as AlertingDeps, alertingConfigSchema.parse({ enabled: false }), undefined, 200)).toEqual([]);
   });
 });
 

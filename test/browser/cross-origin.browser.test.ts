@@ -14,9 +14,14 @@ import { silentLogger } from '../../collector/log.ts';
 import { startCollector, type Collector } from '../../collector/runtime.ts';
 import { testConfig } from '../helpers/store.ts';
 
-const config = testConfig();
+// The proxy in front of a model server that counts what reaches it, with an anonymous tenant: a
+// page that could drive it would spend that tenant's budget.
+let modelServer: Server;
+let modelServerHits = 0;
+let config: ReturnType<typeof testConfig>;
 let collector: Collector;
 let collectorPort: number;
+let proxyPort: number;
 let attacker: Server;
 let attackerOrigin: string;
 let browser: BrowserContext;
@@ -26,7 +31,7 @@ const now = Date.now();
 const victimRows = Array.from({ length: 5 }, (_, i) => JSON.stringify({ ts: now - 60_000 + i, request_id: `victim-${i}`, tenant: 'victim', model: 'm', output_tokens: 10 })).join('\n') + '\n';
 const fakeRow = JSON.stringify({ ts: now, request_id: 'fake-1', tenant: 'fake', model: 'm', output_tokens: 1_000_000 });
 
-function attackerPage(target: string): string {
+function attackerPage(target: string, proxy: string): string {
   const deleteSql = `SELECT 1 AS "x'"; ALTER TABLE llmeter.llm_requests DELETE WHERE tenant='victim' SETTINGS mutations_sync=1; SELECT '1'`;
   // A text/plain form posts `name=value`: this name and value make the line one JSON record.
   const [formName, formValue] = [fakeRow.slice(0, -1) + ',"pad":"', '"}'];
@@ -46,6 +51,8 @@ function attackerPage(target: string): string {
   await tryFetch('ingest-cors', '${target}/api/v1/ingest/llm_request', { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: ${JSON.stringify(fakeRow + '\n')} });
   await tryFetch('sql-read', '${target}/api/sql?format=JSONEachRow', { method: 'POST', headers: { 'content-type': 'application/sql' }, body: 'SELECT * FROM llm_requests' });
   await tryFetch('chargeback-read', '${target}/api/chargeback', {});
+  await tryFetch('proxy-no-cors', '${proxy}/api/generate', { method: 'POST', mode: 'no-cors', body: JSON.stringify({ model: 'm', prompt: 'spend', stream: false }) });
+  await tryFetch('proxy-read', '${proxy}/api/tags', {});
   document.getElementById('f').submit();
   await new Promise((r) => setTimeout(r, 500));
   window.results = results;
@@ -60,14 +67,24 @@ async function count(tenant: string): Promise<number> {
 }
 
 beforeAll(async () => {
+  modelServer = createServer((req, res) => {
+    modelServerHits++;
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"models":[]}');
+  });
+  await new Promise<void>((r) => modelServer.listen(0, '127.0.0.1', r));
+  config = testConfig({
+    proxy: { enabled: true, listen: '127.0.0.1:0', ps_poll_ms: 0, anonymous_tenant: 'anon', upstreams: [{ name: 'model-server', url: `http://127.0.0.1:${(modelServer.address() as AddressInfo).port}`, node: 'n1', kind: 'ollama' }] },
+  });
   collector = await startCollector(config, silentLogger);
   collectorPort = Number(collector.address.split(':').pop());
+  proxyPort = Number((collector.components.find((c) => c.name === 'proxy') as unknown as { address(): string }).address().split(':').pop());
   const res = await fetch(`http://${collector.address}/api/v1/ingest/llm_request`, { method: 'POST', body: victimRows, headers: { 'content-type': 'application/x-ndjson' } });
   expect(res.status).toBe(200);
   expect(await count('victim')).toBe(5);
   attacker = createServer((req, res) => {
-    const target = req.url?.includes('as=localhost') ? `http://localhost:${collectorPort}` : `http://127.0.0.1:${collectorPort}`;
-    res.writeHead(200, { 'content-type': 'text/html' }).end(attackerPage(target));
+    const host = req.url?.includes('as=localhost') ? 'localhost' : '127.0.0.1';
+    res.writeHead(200, { 'content-type': 'text/html' }).end(attackerPage(`http://${host}:${collectorPort}`, `http://${host}:${proxyPort}`));
   });
   await new Promise<void>((r) => attacker.listen(0, '127.0.0.1', r));
   attackerOrigin = `http://evil.attacker.example:${(attacker.address() as AddressInfo).port}`;
@@ -87,7 +104,8 @@ afterAll(async () => {
   await browser?.close();
   await new Promise((r) => attacker?.close(r));
   await collector?.shutdown();
-  rmSync(config.store.data_dir, { recursive: true, force: true });
+  await new Promise((r) => modelServer?.close(r));
+  if (config) rmSync(config.store.data_dir, { recursive: true, force: true });
   if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
@@ -102,6 +120,9 @@ describe('a page from another origin', () => {
     expect(results['sql-read']).toMatch(/^blocked/);
     expect(results['chargeback-read']).toMatch(/^blocked/);
     expect(results['ingest-cors']).toMatch(/^blocked/);
+    expect(results['proxy-read']).toMatch(/^blocked/);
+    expect(modelServerHits).toBe(0);
+    expect(await count('anon')).toBe(0);
     await new Promise((r) => setTimeout(r, 300));
     expect(await count('victim')).toBe(5);
     expect(await count('fake')).toBe(0);
@@ -118,8 +139,13 @@ describe('DNS rebinding', () => {
       expect(r?.status(), p).toBe(403);
       expect(await r?.text()).toMatch(/Host .* is not this endpoint's/);
     }
-    // The same page by address is the local operator's: served.
+    // The proxy, listening on loopback, refuses the rebound name too.
+    const proxied = await page.goto(`http://rebind.attacker.example:${proxyPort}/api/tags`);
+    expect(proxied?.status()).toBe(403);
+    expect(modelServerHits).toBe(0);
+    // The same pages by address are the local operator's: served.
     expect((await page.goto(`http://127.0.0.1:${collectorPort}/metrics`))?.status()).toBe(200);
+    expect((await page.goto(`http://127.0.0.1:${proxyPort}/api/tags`))?.status()).toBe(200);
     await page.close();
   });
 });

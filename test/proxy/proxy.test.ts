@@ -1,6 +1,10 @@
 // The metering proxy end to end: the official ollama and openai clients talk through a running
 // collector's proxy to an upstream replaying real Ollama captures over HTTP; each request's
 // llm_requests row is read back from the embedded ClickHouse and compared with the capture.
+import { writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Ollama } from 'ollama';
 import OpenAI from 'openai';
@@ -12,7 +16,7 @@ import { proxyConfigSchema } from '../../exporters/proxy/config.ts';
 import { ProxyServer } from '../../exporters/proxy/server.ts';
 import type { PsPoller } from '../../exporters/proxy/ps-poller.ts';
 import type { LlmRequestRow } from '../helpers/rows.ts';
-import { testConfig } from '../helpers/store.ts';
+import { tempDir, testConfig } from '../helpers/store.ts';
 import { FakeUpstream, FIX, fixture, lines } from './fake-upstream.ts';
 
 const KEY_ACME = 'llm_test_acme_0123456789';
@@ -21,6 +25,8 @@ const KEY_SLOW = 'llm_test_one_at_a_time_0123';
 
 let upstream: FakeUpstream;
 let collector: Collector;
+let echoKey: Server;
+const UPSTREAM_SECRET = 'sk-upstream-0123456789abcdefSECRET';
 let proxy: ProxyServer;
 let base: string;
 
@@ -61,6 +67,14 @@ beforeAll(async () => {
   // gap of a few milliseconds can vanish into scheduling noise.
   upstream = new FakeUpstream({ pace: 1 });
   const url = await upstream.start();
+  // An upstream that echoes the key it was sent in its error, as OpenAI's API does.
+  echoKey = createServer((req, res) => {
+    req.resume();
+    res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: `Incorrect API key provided: ${req.headers.authorization}. The client sent ${req.headers['x-client-key'] ?? ''}` } }));
+  });
+  await new Promise<void>((r) => echoKey.listen(0, '127.0.0.1', r));
+  const keyFile = path.join(tempDir(), 'upstream.key');
+  writeFileSync(keyFile, UPSTREAM_SECRET);
   collector = await startCollector(
     testConfig({
       pipeline: { batch_ms: 50 },
@@ -73,6 +87,7 @@ beforeAll(async () => {
           { name: 'ollama-a', url, node: 'gpu-node-1', kind: 'ollama' },
           // Nothing listens on port 9 of loopback: the "upstream down" case.
           { name: 'ollama-down', url: 'http://127.0.0.1:9', node: 'gpu-node-2', kind: 'ollama', models: ['ghost*'] },
+          { name: 'echoes-keys', url: `http://127.0.0.1:${(echoKey.address() as AddressInfo).port}`, node: 'gpu-node-3', kind: 'openai', models: ['echo*'], api_key_file: keyFile },
         ],
         tenants: [
           { name: 'acme', keys: [`sha256:${keyDigestHex(KEY_ACME)}`] },
@@ -88,6 +103,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  echoKey?.close();
   await collector?.shutdown();
   await upstream?.close();
 });
@@ -307,6 +323,19 @@ describe('failures are answered like the upstream would and recorded', () => {
     expect(await onlyRow()).toMatchObject({ status: 502, backend: 'ollama-down', node: 'gpu-node-2', error_kind: 'upstream_down', ttfb_ms: null });
   });
 
+  it('never stores a key an upstream echoes in its error: neither its own key nor the client\'s', async () => {
+    const res = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${KEY_ACME}`, 'content-type': 'application/json', 'x-client-key': KEY_ACME }, body: JSON.stringify({ model: 'echo-1', messages: [] }) });
+    expect(res.status).toBe(401);
+    // The client gets the upstream's answer as it was: it is the client's own business.
+    expect(await res.text()).toContain(UPSTREAM_SECRET);
+    const [row] = await rows();
+    expect(row).toMatchObject({ status: 401, backend: 'echoes-keys', error_kind: 'upstream_status' });
+    expect(row!.error).toMatch(/Incorrect API key provided/);
+    expect(row!.error).not.toContain(UPSTREAM_SECRET);
+    expect(row!.error).not.toContain(KEY_ACME);
+    expect(row!.error).toContain('[redacted]');
+  });
+
   it('an unknown key: 401 in the style of each API', async () => {
     const native = await failure(ollama('not-a-key').chat({ model: 'llama3.2', messages: [], stream: false }));
     expect(native).toMatchObject({ status_code: 401, error: 'unauthorized: invalid API key' });
@@ -315,12 +344,14 @@ describe('failures are answered like the upstream would and recorded', () => {
     expect((oai as InstanceType<typeof OpenAI.AuthenticationError>).code).toBe('invalid_api_key');
     const noKey = await fetch(`${base}/api/tags`);
     expect(noKey.status).toBe(401);
-    const r = await rows();
-    expect(r.map((x) => [x.status, x.error_kind, x.tenant])).toEqual([[401, 'auth', 'unknown'], [401, 'auth', 'unknown'], [401, 'auth', 'unknown']]);
+    // Counted, under no tenant, but not stored: nobody can be charged for them.
+    expect(await rows()).toEqual([]);
+    const m = await (await fetch(`http://${collector.address}/metrics`)).text();
+    expect(m).toMatch(/llmeter_proxy_requests_total\{upstream="",model="[^"]*",tenant="",status="401",error_kind="auth"[^}]*\} [1-9]/);
     expect(upstream.seen.filter((s) => s.path === '/api/chat' && s.body.includes('"messages":[]'))).toHaveLength(0);
   });
 
-  it('every answer names its record: x-llmeter-request-id, forwarded or the proxy\'s own', async () => {
+  it('every answer carries its request id (x-llmeter-request-id), the record\'s where one is stored', async () => {
     const body = JSON.stringify({ model: 'llama3.2', prompt: 'Why is the sky blue?', stream: false });
     const ok = await fetch(`${base}/api/generate`, { method: 'POST', headers: { authorization: `Bearer ${KEY_ACME}`, 'content-type': 'application/json' }, body });
     const okText = await ok.text();
@@ -334,8 +365,10 @@ describe('failures are answered like the upstream would and recorded', () => {
     const stored = await collector.store.queryRows<{ request_id: string; status: number }>(`SELECT request_id, status FROM ${collector.store.database}.llm_requests ORDER BY ts`);
     const ids = [ok.headers.get('x-llmeter-request-id'), denied.headers.get('x-llmeter-request-id')];
     expect(ids[0]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(ids[1]).toMatch(/^[0-9a-f-]{36}$/);
     expect(ids[0]).not.toBe(ids[1]);
-    expect(stored.map((r) => [r.request_id, r.status]).sort()).toEqual([[ids[0], 200], [ids[1], 401]].sort());
+    // A refused key charges nobody: no record (it is counted in the metrics).
+    expect(stored.map((r) => [r.request_id, r.status])).toEqual([[ids[0], 200]]);
   });
 
   it('an oversized body: 413', async () => {

@@ -17,12 +17,16 @@ import { count, testConfig } from '../helpers/store.ts';
 import type { LlmRequestRow } from '../helpers/rows.ts';
 
 const KEY = 'otlp-ingest-key';
+/** The key the proxy knows tenant acme by; the receiver takes it as acme's. */
+const ACME_KEY = 'acme-proxy-key';
+/** A key of the receiver's own tenant list. */
+const INITECH_KEY = 'initech-otlp-key';
 const T0 = Date.parse('2026-02-01T10:00:00.000Z');
 
 const receivers = receiversConfigSchema.parse({
-  otlp: { enabled: true, api_keys: [`sha256:${keyDigestHex(KEY)}`], max_body_bytes: 256 * 1024 },
+  otlp: { enabled: true, api_keys: [`sha256:${keyDigestHex(KEY)}`], max_body_bytes: 256 * 1024, tenants: [{ tenant: 'initech', keys: [`sha256:${keyDigestHex(INITECH_KEY)}`] }] },
 });
-const config = testConfig();
+const config = testConfig({ proxy: { tenants: [{ name: 'acme', keys: [`sha256:${keyDigestHex(ACME_KEY)}`] }] } });
 let collector: Collector;
 let url: string;
 
@@ -150,11 +154,48 @@ describe('OTLP/HTTP traces receiver', () => {
     expect((await post(gzipSync(Buffer.alloc(1024 * 1024, 0x20)), { 'content-type': 'application/json', 'content-encoding': 'gzip', 'x-api-key': KEY })).status).toBe(413);
   });
 
+  it('stores a re-sent export once', async () => {
+    const body = JSON.stringify({
+      resourceSpans: [{
+        resource: { attributes: [{ key: 'tenant.id', value: { stringValue: 'resent' } }] },
+        scopeSpans: [{ spans: [1, 2, 3].map((i) => ({ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: `b7ad6b716920333${i}`, name: 'chat', startTimeUnixNano: `17699400${i}0000000000`, endTimeUnixNano: `17699400${i}1000000000`, attributes: [{ key: 'gen_ai.request.model', value: { stringValue: 'm' } }, { key: 'gen_ai.usage.output_tokens', value: { intValue: '5' } }] })) }],
+      }],
+    });
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body });
+      expect(res.status).toBe(200);
+    }
+    // Answered after the spans were stored: no flush needed to find them.
+    expect(await count(collector.store, `llmeter.llm_requests WHERE tenant = 'resent'`)).toBe(3);
+    const hourly = await collector.store.queryRows<{ n: string }>(`SELECT sum(requests) AS n FROM llmeter.llm_requests_hourly WHERE tenant = 'resent'`);
+    expect(Number(hourly[0]!.n)).toBe(3);
+  });
+
+  it('charges a tenant key\'s spans to its tenant and refuses spans naming another tenant', async () => {
+    const span = (spanId: string, tenant?: string) => ({
+      traceId: '1af7651916cd43dd8448eb211c80319c', spanId, name: 'chat', startTimeUnixNano: '1769941000000000000', endTimeUnixNano: '1769941001000000000',
+      attributes: [{ key: 'gen_ai.request.model', value: { stringValue: 'm' } }, ...(tenant ? [{ key: 'tenant.id', value: { stringValue: tenant } }] : [])],
+    });
+    const post = (key: string, spans: object[], headers: Record<string, string> = {}) =>
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key, ...headers }, body: JSON.stringify({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans }] }] }) });
+    // acme's proxy key: its own spans (named or not) are acme's; globex's are refused.
+    const r = await post(ACME_KEY, [span('c000000000000001'), span('c000000000000002', 'acme'), span('c000000000000003', 'globex')]);
+    expect(r.status).toBe(200);
+    expect(await r.json()).toMatchObject({ partialSuccess: { rejectedSpans: '1', errorMessage: expect.stringContaining('this key belongs to tenant "acme"') } });
+    // The tenant header cannot move them either.
+    const h = await post(ACME_KEY, [span('c000000000000004')], { 'x-llmeter-tenant': 'globex' });
+    expect(await h.json()).toMatchObject({ partialSuccess: { rejectedSpans: '1' } });
+    const i = await post(INITECH_KEY, [span('c000000000000005')]);
+    expect(i.status).toBe(200);
+    const rows = await collector.store.queryRows<{ tenant: string; n: string }>(`SELECT tenant, count() AS n FROM llmeter.llm_requests WHERE request_id LIKE '1af7651916cd43dd8448eb211c80319c-%' GROUP BY tenant ORDER BY tenant`);
+    expect(rows).toEqual([{ tenant: 'acme', n: '2' }, { tenant: 'initech', n: '1' }]);
+  });
+
   it('counts spans and requests on the collector registry', async () => {
     const text = await (await fetch(`http://${collector.address}/metrics`)).text();
-    expect(text).toMatch(/llmeter_otlp_spans_total\{outcome="genai"[^}]*\} 3/);
+    expect(text).toMatch(/llmeter_otlp_spans_total\{outcome="genai"[^}]*\} 12/);
     expect(text).toMatch(/llmeter_otlp_spans_total\{outcome="ignored"[^}]*\} 1/);
-    expect(text).toMatch(/llmeter_otlp_spans_total\{outcome="rejected"[^}]*\} 1/);
+    expect(text).toMatch(/llmeter_otlp_spans_total\{outcome="rejected"[^}]*\} 3/);
     expect(text).toMatch(/llmeter_otlp_requests_total\{encoding="protobuf",outcome="accepted"[^}]*\} 1/);
     expect(text).toMatch(/llmeter_otlp_requests_total\{encoding="json",outcome="unauthorized"[^}]*\} 1/);
   });

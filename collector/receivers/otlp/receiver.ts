@@ -19,8 +19,13 @@ import { spansFromJson, type Span } from './spans.ts';
 
 type Encoding = 'json' | 'protobuf';
 
+/** Whose request it is: a tenant's key charges its tenant; a gateway key may name any. */
+export type OtlpPrincipal = { tenant: string } | { gateway: true };
+
 export interface OtlpReceiverOptions {
   config: OtlpConfig;
+  /** Keys of tenants configured elsewhere (the proxy's), accepted as tenant keys. */
+  tenantKeys?: readonly { tenant: string; digests: readonly Buffer[] }[];
   sink: RecordSink;
   metrics: OtlpMetrics;
   log: Logger;
@@ -32,7 +37,7 @@ export class OtlpReceiver implements Component {
   private readonly sink: RecordSink;
   private readonly metrics: OtlpMetrics;
   private readonly log: Logger;
-  private readonly keys = new KeyRing<true>();
+  private readonly keys = new KeyRing<OtlpPrincipal>();
   private closed = false;
 
   constructor(o: OtlpReceiverOptions) {
@@ -40,8 +45,13 @@ export class OtlpReceiver implements Component {
     this.sink = o.sink;
     this.metrics = o.metrics;
     this.log = o.log;
-    for (const spec of o.config.api_keys) this.keys.add(parseDigest(spec), true);
-    if (o.config.api_key_file) this.keys.addKey(readKeyFile(o.config.api_key_file), true);
+    for (const spec of o.config.api_keys) this.keys.add(parseDigest(spec), { gateway: true });
+    if (o.config.api_key_file) this.keys.addKey(readKeyFile(o.config.api_key_file), { gateway: true });
+    for (const t of o.config.tenants) {
+      for (const d of t.keys) this.keys.add(parseDigest(d), { tenant: t.tenant });
+      for (const f of t.key_files) this.keys.addKey(readKeyFile(f), { tenant: t.tenant });
+    }
+    for (const t of o.tenantKeys ?? []) for (const d of t.digests) this.keys.add(d, { tenant: t.tenant });
   }
 
   mount(http: HttpServer): void {
@@ -62,7 +72,8 @@ export class OtlpReceiver implements Component {
         outcome = 'unsupported';
         throw new HttpError(415, 'expected content-type application/json or application/x-protobuf');
       }
-      if (this.keys.size > 0 && !this.keys.lookup(header(req, 'x-api-key') ?? bearerToken(req.headers.authorization))) {
+      const principal: OtlpPrincipal | undefined = this.keys.size === 0 ? { gateway: true } : this.keys.lookup(header(req, 'x-api-key') ?? bearerToken(req.headers.authorization));
+      if (!principal) {
         outcome = 'unauthorized';
         throw new HttpError(401, 'a valid API key is required (x-api-key or Authorization: Bearer)');
       }
@@ -73,7 +84,7 @@ export class OtlpReceiver implements Component {
       } catch (err) {
         throw new HttpError(400, `not an OTLP ExportTraceServiceRequest (${encoding}): ${(err as Error).message}`);
       }
-      const { rejected, message } = await this.store(spans, header(req, this.cfg.tenant_header));
+      const { rejected, message } = await this.store(spans, header(req, this.cfg.tenant_header), principal);
       this.respond(res, encoding, rejected, message);
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
@@ -86,26 +97,42 @@ export class OtlpReceiver implements Component {
     }
   }
 
-  private async store(spans: Span[], tenantHeader: string | undefined): Promise<{ rejected: number; message: string }> {
-    const tenantSource = { attribute: this.cfg.tenant_attribute, header: tenantHeader, fallback: this.cfg.default_tenant };
+  private async store(spans: Span[], tenantHeader: string | undefined, principal: OtlpPrincipal): Promise<{ rejected: number; message: string }> {
+    const keyTenant = 'tenant' in principal ? principal.tenant : undefined;
+    const tenantSource = { attribute: this.cfg.tenant_attribute, header: tenantHeader, fallback: keyTenant ?? this.cfg.default_tenant };
     const records: LlmRequestRecord[] = [];
+    let foreign = 0;
     for (const s of spans) {
       if (!isGenAiSpan(s)) continue;
       const tenant = tenantOf(s, tenantSource);
+      // A tenant's key writes its own tenant's spans only.
+      if (keyTenant !== undefined && tenant !== keyTenant) {
+        foreign++;
+        continue;
+      }
       const rec = llmRequestFromSpan(s, tenant);
       // A span that names no tenant goes to the collector without one, which dead-letters it with
       // the reason; it is never charged to somebody by guess.
       records.push(tenant ? rec : ({ ...rec, tenant: undefined } as unknown as LlmRequestRecord));
     }
-    const ignored = spans.length - records.length;
+    const ignored = spans.length - records.length - foreign;
     if (ignored > 0) this.metrics.spans.inc({ outcome: 'ignored' }, ignored);
-    if (records.length === 0) return { rejected: 0, message: '' };
+    const refusedForeign = foreign > 0 ? `${foreign}× tenant: this key belongs to tenant ${JSON.stringify(keyTenant)}; spans naming another tenant are refused` : '';
+    if (foreign > 0) {
+      this.metrics.spans.inc({ outcome: 'rejected' }, foreign);
+      this.log.warn('GenAI spans naming another tenant than their key\'s refused', { tenant: keyTenant, spans: foreign });
+    }
+    if (records.length === 0) return { rejected: foreign, message: refusedForeign };
     const r = await this.sink.submit('llm_request', records, { source: 'otlp' }, { onFull: 'drop' });
     if (r.accepted > 0) this.metrics.spans.inc({ outcome: 'genai' }, r.accepted);
     if (r.rejected + r.dropped > 0) this.metrics.spans.inc({ outcome: 'rejected' }, r.rejected + r.dropped);
     if (r.dropped > 0) throw new HttpError(503, 'the collector is saturated; retry later', { 'retry-after': '2' });
     if (r.rejected > 0) this.log.warn('GenAI spans refused', { rejected: r.rejected, reasons: r.reasons.slice(0, 3) });
-    return { rejected: r.rejected, message: r.reasons.map((x) => `${x.count}× ${x.reason}`).join('; ').slice(0, 1024) };
+    // Answered once the spans are stored (or, through Kafka, in the broker or the spool): an export
+    // the exporter counts as sent is not lost to a crash.
+    await r.durable;
+    const message = [refusedForeign, ...r.reasons.map((x) => `${x.count}× ${x.reason}`)].filter(Boolean).join('; ').slice(0, 1024);
+    return { rejected: r.rejected + foreign, message };
   }
 
   private respond(res: ServerResponse, encoding: Encoding, rejected: number, message: string): void {
