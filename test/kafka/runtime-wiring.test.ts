@@ -2,8 +2,11 @@
 // kafkaConsumerComponents() for a real collector (startCollector: store, pipeline, HTTP), with the
 // consumer's lag served on the collector's own /metrics over HTTP. Its own file: a collector opens
 // the process's one embedded ClickHouse.
+//
+// Node warns once per process about a timer set with a negative delay, so the warnings are collected
+// from the start of the file, whichever test sets such a timer first.
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../collector/log.ts';
 import { startCollector, type Collector, type RuntimeContext } from '../../collector/runtime.ts';
 import { createKafkaSink, kafkaConsumerComponents } from '../../collector/transport/kafka/index.ts';
@@ -11,6 +14,9 @@ import { count, testConfig } from '../helpers/store.ts';
 import { startBroker, type Broker } from './broker.ts';
 import { removeScratch, scratchDir, waitFor } from './harness.ts';
 import { requests } from './records.ts';
+
+const warnings: Error[] = [];
+process.on('warning', (w) => warnings.push(w));
 
 let broker: Broker;
 beforeAll(async () => {
@@ -73,4 +79,26 @@ it('a collector built by the runtime consumes what the exporters sink publishes,
     await sink.shutdown();
     await collector.shutdown();
   }
+});
+
+it('sets no timer with a negative delay on the Kafka path, and an idle connection schedules none at all', async () => {
+  const kafka = { brokers: [broker.bootstrap], topic_prefix: 'timers', spool_dir: scratchDir('llmeter-spool-timers-'), topics: { partitions: 1 }, producer: { linger_ms: 20 } };
+  const config = testConfig({ transport: { kind: 'kafka', kafka } });
+  const sink = createKafkaSink(config.transport.kafka, new Registry(), silentLogger);
+  const delays: number[] = [];
+  try {
+    await sink.start();
+    const r = await sink.submit('llm_request', requests('timers', 0, 10), { source: 'proxy' });
+    await r.durable;
+    // The producer's connections are open and have answered; nothing is pending on them.
+    const spy = vi.spyOn(globalThis, 'setTimeout');
+    await new Promise((res) => setTimeout(res, 300));
+    for (const call of spy.mock.calls) delays.push(Number(call[1]));
+    spy.mockRestore();
+  } finally {
+    await sink.shutdown();
+  }
+  expect(warnings.filter((w) => w.name === 'TimeoutNegativeWarning').map((w) => w.message)).toEqual([]);
+  // The test's own wait is the only timer set while the connections idle.
+  expect(delays).toEqual([300]);
 });

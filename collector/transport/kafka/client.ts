@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Kafka, logLevel, type KafkaConfig as KafkaJsConfig, type logCreator, type SASLOptions } from 'kafkajs';
 import type { Logger } from '../../log.ts';
 import type { KafkaConfig } from './config.ts';
+import './kafkajs-fixes.ts';
 
 export interface ClientOptions {
   /** Environment to read `password_env` from; the caller passes process.env at the edge. */
