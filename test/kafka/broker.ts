@@ -1,8 +1,8 @@
 // A real single-node Apache Kafka broker (KRaft: broker and controller in one JVM) for the tests:
 // jars from the project's cache (scripts/kafka/fetch-jars.sh fetches them from Maven Central once),
 // storage formatted in a temporary directory, free ports, readiness from the broker's own
-// "started" line. stop() is a clean shutdown, kill() is SIGKILL; restart() reuses the same log
-// directory and port, so what the broker had acknowledged is still there.
+// "started" line. stop() is a clean shutdown, kill() is SIGKILL, pause() freezes it (SIGSTOP);
+// restart() reuses the same log directory and port, so what the broker had acknowledged is still there.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +24,10 @@ export interface Broker {
   stop(): Promise<void>;
   /** SIGKILL. */
   kill(): Promise<void>;
+  /** SIGSTOP: the broker keeps its connections open and answers nothing (a hung broker). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
   /** Starts again on the same port and log directory. */
   restart(): Promise<void>;
   /** Stops and deletes the log directory. */
@@ -153,6 +157,8 @@ export async function startBroker(opts: { version?: string; extra?: Record<strin
     },
     stop: () => signal('SIGTERM', 20_000),
     kill: () => signal('SIGKILL', 5_000),
+    pause: () => void proc?.kill('SIGSTOP'),
+    resume: () => void proc?.kill('SIGCONT'),
     restart: async () => {
       await signal('SIGKILL', 5_000);
       await launch();

@@ -1,7 +1,11 @@
 // Shared pieces of the Kafka tests: a transport config for one scenario (its own topic prefix and
 // group, so scenarios never see each other's records), a consumer-group member with its own
-// pipeline over the shared store, and a metric reader.
+// pipeline over the shared store, a metric reader, and an llmeter process to signal (runtime-child.ts).
+import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { configSchema, type Config } from '../../collector/config/schema.ts';
 import { silentLogger } from '../../collector/log.ts';
@@ -13,6 +17,8 @@ import { ensureTopics } from '../../collector/transport/kafka/admin.ts';
 import { KafkaConsumer, type CommittedBatch } from '../../collector/transport/kafka/consumer.ts';
 import { KafkaSink } from '../../collector/transport/kafka/producer-sink.ts';
 import { tempDir } from '../helpers/store.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** Directories the scenarios created (spools), removed by `removeScratch()` after the file. */
 const scratch: string[] = [];
@@ -97,4 +103,67 @@ export async function waitFor(what: string, cond: () => boolean | Promise<boolea
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+export interface ChildRun {
+  proc: ChildProcess;
+  /** Resolves when the process has exited: its code, signal, and the summary it printed last. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; summary?: Record<string, number> }>;
+  /** Resolves with the `nth` (first by default) JSON log line (stderr) that `pred` accepts. */
+  logged(pred: (line: Record<string, unknown>) => boolean, timeoutMs?: number, nth?: number): Promise<Record<string, unknown>>;
+}
+
+/** Starts test/kafka/runtime-child.ts with its JSON argument (see that file). */
+export function startChild(args: Record<string, unknown>): ChildRun {
+  const proc = spawn(process.execPath, [path.join(here, 'runtime-child.ts'), JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Record<string, unknown>[] = [];
+  const watchers = new Set<(l: Record<string, unknown>) => void>();
+  let out = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  createInterface({ input: proc.stderr! }).on('line', (text) => {
+    let l: Record<string, unknown>;
+    try {
+      l = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      l = { msg: text };
+    }
+    const debug = process.env.LLMETER_TEST_DEBUG;
+    if ((debug === '1' && l.level !== 'debug') || debug === '2') process.stderr.write(`[${args.role as string} ${proc.pid}] ${text}\n`);
+    lines.push(l);
+    for (const w of watchers) w(l);
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; summary?: Record<string, number> }>((resolve) =>
+    proc.once('exit', (code, signal) => {
+      const last = out.trim().split('\n').pop();
+      let summary: Record<string, number> | undefined;
+      try {
+        summary = last ? (JSON.parse(last) as Record<string, number>) : undefined;
+      } catch {
+        summary = undefined;
+      }
+      resolve({ code, signal, summary });
+    }),
+  );
+  return {
+    proc,
+    exited,
+    logged(pred, timeoutMs = 60_000, nth = 1) {
+      const seen = lines.filter(pred);
+      if (seen.length >= nth) return Promise.resolve(seen[nth - 1]!);
+      let count = seen.length;
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => {
+          watchers.delete(w);
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for a log line of the child`));
+        }, timeoutMs);
+        const w = (l: Record<string, unknown>) => {
+          if (!pred(l) || ++count < nth) return;
+          clearTimeout(t);
+          watchers.delete(w);
+          resolve(l);
+        };
+        watchers.add(w);
+      });
+    },
+  };
 }

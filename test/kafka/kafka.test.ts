@@ -12,11 +12,12 @@ import type { Inserter } from '../../collector/pipeline/table-writer.ts';
 import { ensureTopics } from '../../collector/transport/kafka/admin.ts';
 import { createKafkaClient } from '../../collector/transport/kafka/client.ts';
 import { packedHeaders } from '../../collector/transport/kafka/framing.ts';
+import { KafkaSink } from '../../collector/transport/kafka/producer-sink.ts';
 import { topicName } from '../../collector/transport/kafka/topics.ts';
-import { silentLogger } from '../../collector/log.ts';
+import { createLogger, silentLogger } from '../../collector/log.ts';
 import { count, openTestStore, type TestStore } from '../helpers/store.ts';
-import { startBroker, type Broker } from './broker.ts';
-import { metric, removeScratch, scenarioConfig, scratchDir, startMember, startSink, waitFor } from './harness.ts';
+import { freePort, startBroker, type Broker } from './broker.ts';
+import { metric, removeScratch, scenarioConfig, scratchDir, startChild, startMember, startSink, waitFor, type Member } from './harness.ts';
 import { gpuSamples, requests } from './records.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -358,6 +359,76 @@ describe('kafka transport', () => {
       await m.stop();
       await sink.shutdown();
     }
+  });
+
+  it('gives a send up at producer.send_timeout_ms while the broker does not answer, spools it, and sends it once when the broker answers again', async () => {
+    const cfg = scenarioConfig([broker.bootstrap], 'hung', { request_timeout_ms: 30_000, producer: { send_timeout_ms: 1_000, max_records_per_message: 10 } });
+    const registry = new Registry();
+    const sink = await startSink(cfg, registry);
+    let paused = false;
+    let m: Member | undefined;
+    try {
+      await (await sink.submit('llm_request', requests('hung', 0, 100), { source: 'proxy' })).durable;
+      // Frozen: connections stay open and nothing answers, so the client waits for its request timeout.
+      broker.pause();
+      paused = true;
+      const t0 = Date.now();
+      const r = await sink.submit('llm_request', requests('hung', 100, 100), { source: 'proxy' });
+      const durable = await Promise.race([r.durable.then(() => Date.now() - t0), new Promise<undefined>((res) => setTimeout(() => res(undefined), 10_000))]);
+      expect(durable).toBeDefined();
+      expect(durable!).toBeGreaterThanOrEqual(1_000);
+      expect(durable!).toBeLessThan(1_000 + 1_500);
+      expect(await metric(registry, 'llmeter_kafka_producer_send_failures_total', { reason: 'send_timeout' })).toBe(1);
+      expect(await metric(registry, 'llmeter_kafka_spool_records_written_total')).toBe(100);
+      // What comes meanwhile goes to disk behind it, without waiting for the hung send.
+      const later = await sink.submit('llm_request', requests('hung', 200, 100), { source: 'proxy' });
+      expect(await Promise.race([later.durable.then(() => true), new Promise((res) => setTimeout(() => res(false), 1_000))])).toBe(true);
+      broker.resume();
+      paused = false;
+      // The timed-out send went through once the broker woke: it leaves the spool without being sent again.
+      await waitFor('spool empty', () => sink.pendingRecords === 0, 30_000);
+      expect(await metric(registry, 'llmeter_kafka_producer_records_sent_total')).toBe(300);
+      m = await startMember(t.store, cfg);
+      await waitFor('rows in ClickHouse', async () => (await requestsOf('hung')) >= 300);
+      await new Promise((res) => setTimeout(res, 300));
+      const [row] = await t.store.queryRows<{ n: string; ids: string }>(`SELECT count() AS n, uniqExact(request_id) AS ids FROM ${table('llm_requests')} WHERE startsWith(tenant, 'hung-')`);
+      expect([Number(row!.n), Number(row!.ids)]).toEqual([300, 300]);
+    } finally {
+      if (paused) broker.resume();
+      await m?.stop();
+      await sink.shutdown();
+    }
+  });
+
+  it('an edge command that waits for its records to be durable lives until they are, with Kafka unreachable', async () => {
+    // Nothing listens there: the only work left in the process is the sink's own (its linger, its send deadline).
+    const kafka = { brokers: [`127.0.0.1:${await freePort()}`], topic_prefix: 'test-alone', spool_dir: scratchDir('llmeter-spool-alone-'), producer: { send_timeout_ms: 1_000 } };
+    const c = startChild({ role: 'edge', mode: 'once', dataDir: scratchDir('llmeter-alone-'), kafka, run: 'alone', total: 500 });
+    children.add(c.proc);
+    const end = await c.exited;
+    expect(end.code).toBe(0);
+    expect(end.summary).toEqual({ accepted: 500, durable: 500, dropped: 0, pending: 500 });
+  });
+
+  it('at shutdown with Kafka unreachable and the spool full, what does not fit is counted as dropped and logged as an error', async () => {
+    const cfg = scenarioConfig([`127.0.0.1:${await freePort()}`], 'full', { spool_max_bytes: 16 * 1024, producer: { send_timeout_ms: 1_000, linger_ms: 60_000, batch_max_bytes: 8 * 1024 } });
+    const lines: { level: string; msg: string }[] = [];
+    const log = createLogger({ level: 'warn', json: true, write: (l) => lines.push(JSON.parse(l) as { level: string; msg: string }) });
+    const registry = new Registry();
+    const sink = new KafkaSink({ config: cfg.transport.kafka, kafka: createKafkaClient(cfg.transport.kafka, log, { role: 'producer' }), registry, log });
+    await sink.start();
+    // Held in memory (a long linger) until shutdown, which finds Kafka unreachable.
+    const r = await sink.submit('llm_request', requests('full', 0, 500), { source: 'proxy' });
+    expect(r.accepted).toBe(500);
+    await sink.shutdown();
+    await r.durable;
+    const spooled = await metric(registry, 'llmeter_kafka_spool_records_written_total');
+    const dropped = await metric(registry, 'llmeter_kafka_producer_records_dropped_total', { reason: 'spool_full' });
+    expect(spooled).toBeGreaterThan(0);
+    expect(dropped).toBeGreaterThan(0);
+    expect(spooled + dropped).toBe(500);
+    expect(sink.pendingRecords).toBe(spooled);
+    expect(lines.filter((l) => l.level === 'error' && l.msg === 'kafka spool full; records dropped').length).toBeGreaterThan(0);
   });
 
   it('a collector SIGKILLed between insert and commit restarts and leaves every record exactly once', async () => {

@@ -60,6 +60,19 @@ function logAdapter(log: Logger): logCreator {
   };
 }
 
+/**
+ * How the client retries connecting. kafkajs nests retries: a send that finds the broker gone
+ * reconnects with these (more than once), inside the producer's own retries, so with the consumer's
+ * patient settings one send against an unreachable broker went on well past
+ * `producer.send_timeout_ms`, and past the shutdown of the process that made it. The producer's
+ * client retries as briefly as the producer itself: the sink's deadline and its spool replay are the
+ * longer retry.
+ */
+function connectRetry(cfg: KafkaConfig, role: string | undefined): NonNullable<KafkaJsConfig['retry']> {
+  if (role === 'producer') return { retries: cfg.producer.retries, initialRetryTime: 100, maxRetryTime: 1_000 };
+  return { retries: 5, initialRetryTime: 200, maxRetryTime: 5_000 };
+}
+
 export function createKafkaClient(cfg: KafkaConfig, log: Logger, opts: ClientOptions = {}): Kafka {
   return new Kafka({
     clientId: opts.role ? `${cfg.client_id}-${opts.role}` : cfg.client_id,
@@ -70,6 +83,6 @@ export function createKafkaClient(cfg: KafkaConfig, log: Logger, opts: ClientOpt
     requestTimeout: cfg.request_timeout_ms,
     logLevel: logLevel.WARN,
     logCreator: logAdapter(log),
-    retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 5_000 },
+    retry: connectRetry(cfg, opts.role),
   });
 }

@@ -4,9 +4,16 @@
 // batch, the records of one topic and one key are packed into NDJSON messages (framing.ts), so the
 // client's per-message work is paid once per message instead of once per record. When Kafka
 // cannot be reached, the packed batches go to a bounded disk spool; while the spool holds anything,
-// new records queue behind it, so replay keeps the order they were produced in. A failed batch is
+// new records go to disk behind it (every linger, not only between replay attempts), so replay keeps
+// the order they were produced in and an outage does not hold records in memory. A failed batch is
 // replayed with exactly its messages first, so if the broker had in fact written it, the idempotent
 // producer's sequence numbers make the broker discard the copy.
+//
+// A send that has not finished by `producer.send_timeout_ms` goes to the spool, but the client may
+// still be sending it (kafkajs cannot cancel a send): it stays "in doubt" at the head of the spool,
+// and the next send waits until the client settles it, acknowledging it from the spool if it did
+// reach Kafka, so two sends never run at once and a batch is never sent twice by one process.
+// Meanwhile new records go to the spool, as they do after a failed send.
 import { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { once, type Component } from '../../lifecycle/component.ts';
@@ -40,6 +47,18 @@ interface Waiter {
   resolve: () => void;
 }
 
+type SendOutcome = 'sent' | 'failed' | 'timed_out';
+
+/**
+ * A client operation past its deadline that kafkajs is still working on: a send, whose batches head
+ * the spool, or the connection at start. It resolves true if it reached Kafka after all.
+ */
+interface InDoubt {
+  attempt: Promise<boolean>;
+  /** Spool lines (batches) it stands for; 0 for the connection at start. */
+  lines: number;
+}
+
 export interface KafkaSinkOptions {
   config: KafkaConfig;
   kafka: Kafka;
@@ -65,7 +84,10 @@ export class KafkaSink implements RecordSink, Component {
   private waitingBytes = 0;
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
+  /** Set once the loop has returned: a submit released after that spools its records itself. */
+  private loopDone = false;
   private closing = false;
+  private inDoubt: InDoubt | undefined;
   private connected = false;
   private prepared = false;
   private readonly prepare?: () => Promise<void>;
@@ -90,14 +112,27 @@ export class KafkaSink implements RecordSink, Component {
 
   async start(): Promise<void> {
     // Starting must not depend on Kafka being up: the spool covers an outage from the first record.
-    try {
-      await this.producer.connect();
-      this.connected = true;
-      await this.prepare?.();
-      this.prepared = true;
-    } catch (err) {
-      this.log.warn('kafka unreachable at start; records will be spooled until it is back', { error: (err as Error).message });
+    // It waits for Kafka at most one send timeout; a connection still being tried then is the client
+    // operation the first send waits for, and records go to the spool meanwhile.
+    let error = '';
+    const attempt = (async () => {
+      try {
+        await this.producer.connect();
+        this.connected = true;
+        await this.prepare?.();
+        this.prepared = true;
+        return true;
+      } catch (err) {
+        error = (err as Error).message;
+        return false;
+      }
+    })();
+    const ok = await within(attempt, this.cfg.producer.send_timeout_ms);
+    if (ok === undefined) {
+      this.inDoubt = { attempt, lines: 0 };
+      error = `no answer within producer.send_timeout_ms (${this.cfg.producer.send_timeout_ms} ms)`;
     }
+    if (!ok) this.log.warn('kafka unreachable at start; records will be spooled until it is back', { error });
     this.loop = this.run();
   }
 
@@ -155,39 +190,82 @@ export class KafkaSink implements RecordSink, Component {
     for (const it of items) this.queue.push({ topic, key: it.key, value: it.value, timestamp, bytes: it.bytes, owner });
     this.queuedBytes += bytes;
     this.metrics.bufferedBytes.set(this.queuedBytes);
+    // Released from waiting for room by a shutdown whose loop has already finished: nobody else will.
+    if (this.loopDone) this.spoolQueue();
     this.wake?.();
     return result(items.length, 0, durable);
   }
 
   private async run(): Promise<void> {
-    const p = this.cfg.producer;
     for (;;) {
-      if (!this.spool.isEmpty) {
-        // Order: whatever is in memory goes behind what is already on disk.
+      if (!this.spool.isEmpty || this.inDoubt) {
+        // Kafka did not take the last send (or has not answered yet). Order: whatever is in memory
+        // goes behind what is already on disk.
         this.spoolQueue();
-        if (await this.replayOne()) continue;
+        // Stopping: the spool is replayed by the next run; shutdown does not wait on Kafka again.
         if (this.closing) break;
-        await this.idle(this.cfg.replay_interval_ms);
+        if (await this.replayOne()) continue;
+        await this.whileSpooling(undefined, this.cfg.replay_interval_ms);
         continue;
       }
-      if (this.queue.length === 0) {
+      const due = this.dueIn();
+      if (due === undefined) {
         this.notifyFlushed();
         if (this.closing) break;
         await this.idle();
         continue;
       }
-      const due = this.queueSince + p.linger_ms - Date.now();
-      if (!this.closing && this.flushWaiters.length === 0 && this.queuedBytes < p.batch_max_bytes && due > 0) {
+      if (due > 0) {
         await this.idle(due);
         continue;
       }
-      const batch = this.cut(p.batch_max_bytes);
+      const batch = this.cut(this.cfg.producer.batch_max_bytes);
       const packed = this.pack(batch);
-      const sent = await this.sendMessages(packed);
-      if (!sent) for (const b of packed) this.toSpool(b);
+      const { outcome, attempt } = await this.send(packed);
+      if (outcome !== 'sent') {
+        let lines = 0;
+        for (const b of packed) if (this.toSpool(b)) lines++;
+        if (outcome === 'timed_out' && lines > 0) this.inDoubt = { attempt, lines };
+      }
       for (const q of batch) settle(q.owner);
     }
-    this.notifyFlushed();
+    // A send past its deadline may still reach Kafka; its batches stay on disk if it does not finish
+    // within one more send timeout (the next run sends them again).
+    if (this.inDoubt && (await within(this.inDoubt.attempt, this.cfg.producer.send_timeout_ms))) this.ackInDoubt();
+    this.loopDone = true;
+    this.spoolQueue();
+  }
+
+  /** Milliseconds until what is in memory is due to go out (0: now); undefined when memory is empty. */
+  private dueIn(): number | undefined {
+    if (this.queue.length === 0) return undefined;
+    const p = this.cfg.producer;
+    if (this.closing || this.flushWaiters.length > 0 || this.queuedBytes >= p.batch_max_bytes) return 0;
+    return Math.max(0, this.queueSince + p.linger_ms - Date.now());
+  }
+
+  /**
+   * Waits for `work` (a send to a broker that failed before) or `maxMs`, whichever ends first, or
+   * for shutdown, spooling what arrives in memory as it falls due instead of holding it until the
+   * wait is over: one attempt against a dead broker takes up to the send timeout.
+   */
+  private async whileSpooling(work: Promise<unknown> | undefined, maxMs = Infinity): Promise<void> {
+    let settled = false;
+    const wake = () => {
+      settled = true;
+      this.wake?.();
+    };
+    work?.then(wake, wake);
+    const until = Date.now() + maxMs;
+    while (!settled && !this.closing && Date.now() < until) {
+      const due = this.dueIn();
+      if (due === 0) {
+        this.spoolQueue();
+        continue;
+      }
+      await this.idle(Math.min(due ?? Infinity, until - Date.now()));
+    }
+    if (this.closing) this.spoolQueue();
   }
 
   /** Takes messages off the queue up to `maxBytes` (at least one). */
@@ -210,6 +288,7 @@ export class KafkaSink implements RecordSink, Component {
       for (const b of this.pack(batch)) this.toSpool(b);
       for (const q of batch) settle(q.owner);
     }
+    this.notifyFlushed();
   }
 
   private pack(batch: readonly Queued[]): SpoolBatch[] {
@@ -217,9 +296,11 @@ export class KafkaSink implements RecordSink, Component {
     return packBatch(batch, p.max_records_per_message, p.max_message_bytes);
   }
 
-  private toSpool(b: SpoolBatch): void {
+  /** Appends a batch to the spool; false when it did not fit and was dropped (counted, logged). */
+  private toSpool(b: SpoolBatch): boolean {
     const records = spoolRecords(b);
-    if (this.spool.append(b)) {
+    const kept = this.spool.append(b);
+    if (kept) {
       this.metrics.recordsSpooled.inc({ topic: b.topic }, records);
       if (this.spoolingSince === 0) {
         this.spoolingSince = Date.now();
@@ -231,26 +312,82 @@ export class KafkaSink implements RecordSink, Component {
       this.log.error('kafka spool full; records dropped', { topic: b.topic, records, spool_bytes: this.spool.bytes });
     }
     this.updateSpoolGauges();
+    return kept;
   }
 
+  /** Sends the oldest spooled batch; false when Kafka did not take it (it stays first in the spool). */
   private async replayOne(): Promise<boolean> {
+    if (this.inDoubt) {
+      // Sending the spool's head again while the client may still be sending it would run two sends
+      // at once; if it got through, it is acknowledged from the spool instead of being sent twice.
+      const { attempt } = this.inDoubt;
+      await this.whileSpooling(attempt);
+      if (this.closing) return false;
+      if (await attempt) {
+        this.ackInDoubt();
+        return true;
+      }
+      this.inDoubt = undefined;
+    }
     const b = this.spool.peek();
     if (!b) return true;
-    const ok = await this.sendMessages([b]);
-    if (!ok) return false;
-    this.spool.ack();
-    this.metrics.recordsReplayed.inc(spoolRecords(b));
+    const pending = this.send([b]);
+    await this.whileSpooling(pending);
+    const { outcome, attempt } = await pending;
+    if (outcome === 'timed_out') this.inDoubt = { attempt, lines: 1 };
+    if (outcome !== 'sent') return false;
+    this.acked(1);
+    return true;
+  }
+
+  /** The in-doubt send reached Kafka after all: its batches leave the spool without being sent again. */
+  private ackInDoubt(): void {
+    const lines = this.inDoubt?.lines ?? 0;
+    this.inDoubt = undefined;
+    this.acked(lines);
+  }
+
+  /** Removes the spool's first `lines` batches, which Kafka has. */
+  private acked(lines: number): void {
+    for (let i = 0; i < lines; i++) {
+      const b = this.spool.peek();
+      if (!b) break;
+      this.spool.ack();
+      this.metrics.recordsReplayed.inc(spoolRecords(b));
+    }
     this.updateSpoolGauges();
-    if (this.spool.isEmpty) {
+    if (this.spool.isEmpty && this.spoolingSince !== 0) {
       this.log.info('kafka is back; spool replayed', { spooled_for_ms: Date.now() - this.spoolingSince });
       this.spoolingSince = 0;
       this.metrics.spooling.set(0);
     }
-    return true;
   }
 
-  /** Sends packed batches as they are (also what replay sends, so a replayed batch is the same messages). */
-  private async sendMessages(batches: readonly SpoolBatch[]): Promise<boolean> {
+  /**
+   * One send, given up after `producer.send_timeout_ms` (the client's own retries against an
+   * unreachable broker can take longer). `attempt` is the client's send, which goes on past the
+   * deadline and tells whether it reached Kafka in the end.
+   */
+  private async send(batches: readonly SpoolBatch[]): Promise<{ outcome: SendOutcome; attempt: Promise<boolean> }> {
+    const failure = this.sendMessages(batches);
+    const attempt = failure.then((err) => err === undefined);
+    const err = await within(failure, this.cfg.producer.send_timeout_ms, 'timed_out' as const);
+    if (err === undefined) return { outcome: 'sent', attempt };
+    if (err === 'timed_out') {
+      // Counted once, here: how the client's attempt ends later is not a second failure.
+      this.metrics.sendFailures.inc({ reason: 'send_timeout' });
+      this.log.debug('kafka send timed out; its records go to the spool', { records: batches.reduce((n, b) => n + spoolRecords(b), 0), send_timeout_ms: this.cfg.producer.send_timeout_ms });
+      return { outcome: 'timed_out', attempt };
+    }
+    this.metrics.sendFailures.inc({ reason: err.name || 'error' });
+    return { outcome: 'failed', attempt };
+  }
+
+  /**
+   * Sends packed batches as they are (also what replay sends, so a replayed batch is the same
+   * messages); resolves with the error when Kafka did not take them, never rejects.
+   */
+  private async sendMessages(batches: readonly SpoolBatch[]): Promise<Error | undefined> {
     const t0 = performance.now();
     const topicMessages = batches.map((b) => ({ topic: b.topic, messages: b.messages.map(toMessage) }));
     try {
@@ -276,28 +413,28 @@ export class KafkaSink implements RecordSink, Component {
         this.metrics.messagesSent.inc({ topic: b.topic }, b.messages.length);
         this.metrics.bytesSent.inc({ topic: b.topic }, bytes);
       }
-      return true;
+      return undefined;
     } catch (err) {
       this.metrics.sendSeconds.observe({ outcome: 'failed' }, (performance.now() - t0) / 1000);
-      this.metrics.sendFailures.inc({ reason: (err as Error).name || 'error' });
       this.log.debug('kafka send failed', { records: batches.reduce((n, b) => n + spoolRecords(b), 0), error: (err as Error).message });
-      return false;
+      return err as Error;
     }
   }
 
+  /**
+   * Waits for a submit (or shutdown) to wake the loop, or `ms`. The timer keeps the process alive:
+   * records in memory or on disk are work a command (an ingest, a last flush) waits to see done.
+   */
   private idle(ms?: number): Promise<void> {
     return new Promise<void>((resolve) => {
       let t: NodeJS.Timeout | undefined;
       const done = () => {
         if (t) clearTimeout(t);
-        this.wake = undefined;
+        if (this.wake === done) this.wake = undefined;
         resolve();
       };
       this.wake = done;
-      if (ms !== undefined) {
-        t = setTimeout(done, Math.max(1, ms));
-        t.unref();
-      }
+      if (ms !== undefined && ms !== Infinity) t = setTimeout(done, Math.max(1, ms));
     });
   }
 
@@ -338,17 +475,30 @@ export class KafkaSink implements RecordSink, Component {
   }
 
   /**
-   * Stops intake, sends what is in memory (to Kafka or, if it is down, to the spool), tries the
-   * spool once more, and disconnects. Nothing buffered is lost: what Kafka did not take stays on disk.
+   * Stops intake and sends what is in memory, or spools it once Kafka proved unreachable (a send
+   * failed or timed out, or the spool already holds records), without trying the spool again; then
+   * disconnects. Everything accepted is in Kafka or on disk when it returns, or was counted as
+   * dropped (spool full) and logged. While Kafka is down this takes at most the send in flight
+   * (one send timeout) and, if that one timed out, one more while the client finishes it.
    */
   shutdown = once(async () => {
     this.closing = true;
     this.releaseWaiters();
     this.wake?.();
     await this.loop;
-    if (!this.spool.isEmpty) this.log.warn('kafka spool not empty at shutdown; it is replayed at the next start', { records: this.spool.records });
+    if (!this.spool.isEmpty) this.log.warn('kafka spool not empty at shutdown; it is replayed at the next start', { records: this.spool.records, bytes: this.spool.bytes });
     await this.producer.disconnect().catch(() => {});
   });
+}
+
+/** What `p` resolves to if it settles within `ms`, else `late` (the timer does not outlive the wait). */
+async function within<T, L = undefined>(p: Promise<T>, ms: number, late?: L): Promise<T | L> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<L>((resolve) => (timer = setTimeout(() => resolve(late as L), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function settle(p: Pending): void {
