@@ -2,6 +2,7 @@
 // the real embedded ClickHouse. Faults are real: the broker is killed and restarted, a collector
 // process is SIGKILLed mid-batch, and ClickHouse inserts fail through our own inserter wrapper.
 import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CompressionTypes, type Kafka } from 'kafkajs';
@@ -429,6 +430,82 @@ describe('kafka transport', () => {
     expect(spooled + dropped).toBe(500);
     expect(sink.pendingRecords).toBe(spooled);
     expect(lines.filter((l) => l.level === 'error' && l.msg === 'kafka spool full; records dropped').length).toBeGreaterThan(0);
+  });
+
+  it('while the broker is down, one SIGTERM stops an edge, keeping every record it acknowledged (spooled, replayed by its next run, stored once), and a collector, within its shutdown timeout', async () => {
+    const cfg = scenarioConfig([broker.bootstrap], 'sigterm');
+    const k = cfg.transport.kafka;
+    // The processes' own settings, as an operator would write them (a short send timeout keeps the test short).
+    const kafka = { brokers: k.brokers, topic_prefix: k.topic_prefix, spool_dir: k.spool_dir, topics: { partitions: 4 }, replay_interval_ms: 300, producer: { linger_ms: 50, send_timeout_ms: 2_000 } };
+    const ackFile = path.join(scratchDir('llmeter-sigterm-acks-'), 'acks');
+    const edge = (mode: string) => startChild({ role: 'edge', mode, dataDir: scratchDir('llmeter-sigterm-edge-'), kafka, run: 'sigterm', batch: 50, everyMs: 10, ackFile });
+    // A collector of its own group, writing to its own store.
+    const shutdownTimeoutMs = 15_000;
+    const collector = startChild({ role: 'collector', dataDir: scratchDir('llmeter-sigterm-collector-'), kafka: { ...kafka, group_id: 'sigterm-child', consumer: { session_timeout_ms: 10_000, heartbeat_interval_ms: 1_000 } }, pipeline: { shutdown_timeout_ms: shutdownTimeoutMs } });
+    children.add(collector.proc);
+    const acks = () => (existsSync(ackFile) ? readFileSync(ackFile, 'utf8').trim().split('\n').reduce((n, l) => n + Number(l.split(' ')[1]), 0) : 0);
+    let m: Member | undefined;
+    let down = false;
+    try {
+      const first = edge('stream');
+      children.add(first.proc);
+      await Promise.all([first.logged((l) => l.msg === 'test child ready'), collector.logged((l) => l.msg === 'test child ready')]);
+      // Kafka is up, so these are in Kafka.
+      await waitFor('records acknowledged', () => acks() > 1000);
+      down = true;
+      await broker.stop();
+      const collectorStopped = (async () => {
+        // Signalled while kafkajs restarts its crashed consumer (the restart is joining the group, and
+        // fails against the dead broker after the signal): the moment that kept collectors running.
+        const restart = await collector.logged((l) => /^kafkajs: Restarting the consumer/.test(String(l.msg)));
+        await new Promise((r) => setTimeout(r, Number(restart.retryTime) + 500));
+        const signalled = Date.now();
+        collector.proc.kill('SIGTERM');
+        const end = await Promise.race([collector.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), shutdownTimeoutMs + 20_000))]);
+        return { end, ms: Date.now() - signalled };
+      })();
+      // A send failed and went to the spool, and so did a first replay attempt; records keep coming
+      // while the next attempt (after replay_interval_ms) waits on the dead broker: the signal comes then.
+      await first.logged((l) => l.msg === 'kafka unreachable; spooling records to disk', 60_000);
+      await first.logged((l) => l.msg === 'kafka send failed', 30_000, 2);
+      await new Promise((r) => setTimeout(r, 300 + 500));
+      const signalled = Date.now();
+      first.proc.kill('SIGTERM');
+      const end = await first.exited;
+      const stoppedIn = Date.now() - signalled;
+      expect(end.code).toBe(0);
+      // Everything it accepted is acknowledged (in Kafka or in the spool) or counted as dropped.
+      expect(end.summary!.accepted).toBeGreaterThan(0);
+      expect(end.summary!.dropped).toBe(0);
+      expect(end.summary!.durable).toBe(end.summary!.accepted);
+      expect(end.summary!.pending).toBeGreaterThan(0);
+      // One send against the dead broker at most, then the process is gone.
+      expect(stoppedIn).toBeLessThan(2_000 + 3_000);
+      // The collector went on one signal, within its shutdown timeout.
+      const c = await collectorStopped;
+      expect(c.end?.code).toBe(0);
+      expect(c.ms).toBeLessThan(shutdownTimeoutMs);
+      await broker.restart();
+      down = false;
+      const second = edge('replay');
+      children.add(second.proc);
+      const replayed = await second.exited;
+      expect(replayed.code).toBe(0);
+      expect(replayed.summary!.pending).toBe(0);
+      const acked = acks();
+      expect(acked).toBe(end.summary!.accepted);
+      m = await startMember(t.store, cfg);
+      await waitFor('every acknowledged record in ClickHouse', async () => (await requestsOf('sigterm')) >= acked, 60_000);
+      await new Promise((r) => setTimeout(r, 500));
+      // Exactly once: as many rows as acknowledged records, every one of them (ids 0 … acked-1), none twice.
+      const [row] = await t.store.queryRows<{ n: string; ids: string; lo: string; hi: string }>(
+        `SELECT count() AS n, uniqExact(request_id) AS ids, min(toUInt64(splitByChar('-', request_id)[2])) AS lo, max(toUInt64(splitByChar('-', request_id)[2])) AS hi FROM ${table('llm_requests')} WHERE startsWith(tenant, 'sigterm-')`,
+      );
+      expect([Number(row!.n), Number(row!.ids), Number(row!.lo), Number(row!.hi)]).toEqual([acked, acked, 0, acked - 1]);
+    } finally {
+      if (down) await broker.restart();
+      await m?.stop();
+    }
   });
 
   it('a collector SIGKILLed between insert and commit restarts and leaves every record exactly once', async () => {

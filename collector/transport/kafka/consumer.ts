@@ -100,10 +100,19 @@ export class KafkaConsumer implements Component {
       heartbeatInterval: c.heartbeat_interval_ms,
       maxBytesPerPartition: c.max_bytes_per_partition,
       allowAutoTopicCreation: false,
-      retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 5_000 },
+      // kafkajs restarts a crashed consumer (Kafka unreachable) on a timer of its own, also when the
+      // crash comes while or after shutdown disconnects it; such a restart kept a stopped collector
+      // running, so none is made once shutdown has begun.
+      retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 5_000, restartOnFailure: async () => !this.stopping.signal.aborted },
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      if (this.stopping.signal.aborted) {
+        // A restart that began before shutdown and joined after it disconnected: leave again once
+        // kafkajs has marked it running (right after this event), or it would keep the process alive.
+        setImmediate(() => void consumer.disconnect().catch(() => {}));
+        return;
+      }
       this.metrics.rebalances.inc();
       this.states = new Map();
       this.intentsLoading.clear();
@@ -116,7 +125,8 @@ export class KafkaConsumer implements Component {
       this.log.info('kafka consumer joined the group', { group: this.cfg.group_id, partitions: this.assigned.reduce((n, a) => n + a.partitions.length, 0) });
     });
     consumer.on(consumer.events.CRASH, (e) => {
-      this.log.error('kafka consumer crashed; kafkajs restarts it', { error: e.payload.error.message, restart: e.payload.restart });
+      if (e.payload.restart) this.log.error('kafka consumer crashed; kafkajs restarts it', { error: e.payload.error.message });
+      else if (!this.stopping.signal.aborted) this.log.error('kafka consumer crashed and is not restarted', { error: e.payload.error.message });
     });
     await consumer.connect();
     await consumer.subscribe({ topics: [...this.topics.keys()], fromBeginning: c.from_beginning });
