@@ -127,7 +127,7 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
         const { config } = cli.load();
         const log = cli.logger(config.log_level);
         const input = () => (file === '-' ? process.stdin : createReadStream(file));
-        let report: { accepted: number; rejected: number; duplicates: number; dropped?: number; reasons: RejectionReason[] };
+        let report: { accepted: number; rejected: number; dropped?: number; reasons: RejectionReason[] };
         // A live collector holds the embedded store: load through it, as `llmeter sql` queries.
         if (!config.store.url && isAlive(readRunningCollector(config.store.data_dir)?.pid)) {
           report = await ingestViaCollector(config, signal, input());
@@ -151,7 +151,7 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
           }
         }
         report = report!;
-        process.stdout.write(`${signal}: ${report.accepted} accepted, ${report.rejected} rejected (to dead_letters)${report.dropped ? `, ${report.dropped} dropped` : ''}${report.duplicates ? `, ${report.duplicates} already on their way (stored once)` : ''}\n`);
+        process.stdout.write(`${signal}: ${report.accepted} accepted, ${report.rejected} rejected (to dead_letters)${report.dropped ? `, ${report.dropped} dropped` : ''}\n`);
         for (const r of report.reasons.slice(0, 20)) process.stdout.write(`  ${r.count} × ${r.reason}${r.first ? ` (first at ${r.first})` : ''}\n`);
         return report.rejected > 0 || (report.dropped ?? 0) > 0 ? 3 : 0;
       }),

@@ -38,7 +38,6 @@ export async function sqlViaCollector(config: Config, sql: string, format: strin
 export interface RemoteIngestReport {
   accepted: number;
   rejected: number;
-  duplicates: number;
   reasons: RejectionReason[];
 }
 
@@ -53,7 +52,7 @@ const RETRY_FOR_MS = 120_000;
  * stored twice. Line numbers in the reasons are the input's.
  */
 export async function ingestViaCollector(config: Config, signal: string, input: Readable): Promise<RemoteIngestReport> {
-  const report: RemoteIngestReport = { accepted: 0, rejected: 0, duplicates: 0, reasons: [] };
+  const report: RemoteIngestReport = { accepted: 0, rejected: 0, reasons: [] };
   const reasons = new Map<string, RejectionReason>();
   let firstLine = 1;
   const post = async (chunk: Buffer, lines: number) => {
@@ -68,7 +67,6 @@ export async function ingestViaCollector(config: Config, signal: string, input: 
       if (!res.ok) throw new Error(`collector at ${address} answered ${res.status}: ${body.error ?? ''}`);
       report.accepted += body.accepted ?? 0;
       report.rejected += body.rejected ?? 0;
-      report.duplicates += body.duplicates ?? 0;
       for (const r of body.reasons ?? []) {
         const seen = reasons.get(r.reason);
         if (seen) seen.count += r.count;

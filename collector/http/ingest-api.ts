@@ -50,7 +50,7 @@ export class IngestApi implements Component {
         const body = await readBody(req, this.cfg.http.max_body_bytes);
         const report = await ingestNdjson(this.sink, signal, Readable.from([body]), { source: 'http', stopWhenFull: true });
         await report.durable;
-        const counts = { accepted: report.accepted, rejected: report.rejected, duplicates: report.duplicates, reasons: report.reasons };
+        const counts = { accepted: report.accepted, rejected: report.rejected, reasons: report.reasons };
         if (report.stopped) {
           return sendJson(res, 503, { ...counts, error: `the queue is full: ${report.accepted} records were taken and stored, the rest of the body was not read; send the whole body again (records already stored are not stored twice)` }, { 'retry-after': RETRY_AFTER_S });
         }

@@ -11,8 +11,6 @@ export interface IngestReport {
   accepted: number;
   rejected: number;
   dropped: number;
-  /** Records left out because the same record was already on its way (counted once). */
-  duplicates: number;
   /** The queue could not take a chunk: reading stopped there and the lines after it were not read. */
   stopped: boolean;
   /** Distinct reasons, most frequent first, each with the line of its first record. */
@@ -59,7 +57,7 @@ async function* lines(input: Readable, max: number): AsyncGenerator<{ bytes: Buf
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export async function ingestNdjson(sink: RecordSink, signal: Signal, input: Readable, opts: IngestOptions): Promise<IngestReport> {
-  const report: IngestReport = { lines: 0, accepted: 0, rejected: 0, dropped: 0, duplicates: 0, stopped: false, reasons: [], durable: Promise.resolve() };
+  const report: IngestReport = { lines: 0, accepted: 0, rejected: 0, dropped: 0, stopped: false, reasons: [], durable: Promise.resolve() };
   const reasons = new Map<string, RejectionReason>();
   const durables: Promise<void>[] = [];
   const note = (r: RejectionReason) => {
@@ -80,7 +78,6 @@ export async function ingestNdjson(sink: RecordSink, signal: Signal, input: Read
     report.accepted += r.accepted;
     report.rejected += r.rejected;
     report.dropped += r.dropped;
-    report.duplicates += r.duplicates ?? 0;
     for (const x of r.reasons) note(x);
     durables.push(r.durable);
     if (r.dropped > 0 && opts.stopWhenFull) report.stopped = true;

@@ -31,8 +31,6 @@ export interface SubmitResult {
   accepted: number;
   rejected: number;
   dropped: number;
-  /** Records left out as already waiting in the queue (the same record sent twice); stored once. */
-  duplicates?: number;
   /** Up to 20 distinct rejection reasons, with counts and where the first record with each was (`line 4`). */
   reasons: RejectionReason[];
   /** Resolves when every accepted row is in ClickHouse. */
@@ -218,7 +216,6 @@ export class Pipeline implements RecordSink, Component {
       accepted: r.accepted,
       rejected: dead.length,
       dropped: r.dropped,
-      duplicates: r.duplicates,
       reasons: [...reasons.values()],
       durable: Promise.all(durables).then(() => undefined),
     };

@@ -35,7 +35,7 @@ export async function replaySpill(pipeline: Pipeline, dir: string, log: Logger):
     if (signal) {
       const r = await ingestNdjson(pipeline, signal, createReadStream(file), { source: 'spill', stopWhenFull: true });
       await r.durable;
-      taken = r.accepted + r.rejected + r.duplicates;
+      taken = r.accepted + r.rejected;
       complete = !r.stopped && r.dropped === 0;
     } else if (table === deadLetters.name) {
       const rows = (await readFile(file, 'utf8')).split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);

@@ -45,18 +45,11 @@ export interface EnqueueOptions {
    * `pipeline.batch_ms`. A batch is cut at the earliest deadline of the rows it holds.
    */
   maxDelayMs?: number;
-  /**
-   * The producer never sends a record twice (a scraper's own samples): the check against the rows
-   * waiting in the queue is skipped. Rows already stored are still left out at the insert.
-   */
-  unique?: boolean;
 }
 
 export interface EnqueueResult {
   accepted: number;
   dropped: number;
-  /** Records left out because the same record was already waiting in the queue (stored once). */
-  duplicates: number;
   /** Resolves once ClickHouse has acknowledged every accepted row (or they were dead-lettered). */
   durable: Promise<void>;
 }
@@ -110,11 +103,8 @@ export class TableWriter {
   private bufferDue = 0;
   /** The time span of the buffer's rows. */
   private bufferSpan: BatchSpan = { from: Infinity, to: -Infinity };
-  /** Positions of the identity columns and of the time column (tables with an identity). */
-  private readonly identity: readonly number[] | undefined;
-  private readonly timeAt: number;
-  /** Identities of the rows waiting in the queue, each until its rows are stored. */
-  private readonly waitingKeys = new Set<string>();
+  /** Position of the time column of a table with an identity (its batches carry their time span). */
+  private readonly timeAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerDue = 0;
   private readonly ready: Batch[] = [];
@@ -140,9 +130,7 @@ export class TableWriter {
     this.log = o.log;
     this.onReject = o.onReject;
     this.spillDir = o.spillDir;
-    const names = Object.keys(o.table.columns);
-    this.identity = o.table.identity?.map((c) => names.indexOf(c));
-    this.timeAt = names.indexOf(o.table.ttlColumn);
+    this.timeAt = o.table.identity ? Object.keys(o.table.columns).indexOf(o.table.ttlColumn) : undefined;
     this.m.queueCapacity.set({ table: this.table }, this.cfg.queue_capacity);
     this.m.queueRows.set({ table: this.table }, 0);
   }
@@ -166,47 +154,6 @@ export class TableWriter {
    * and counted. With `onFull: 'drop'` a full queue drops at once.
    */
   async enqueue(rows: readonly Row[], opts: EnqueueOptions = {}): Promise<EnqueueResult> {
-    let keys: string[] | undefined;
-    let duplicates = 0;
-    if (this.identity && !opts.unique && rows.length > 0) {
-      const fresh: Row[] = [];
-      keys = [];
-      for (const row of rows) {
-        const k = this.keyOf(row);
-        if (this.waitingKeys.has(k)) {
-          duplicates++;
-          continue;
-        }
-        this.waitingKeys.add(k);
-        keys.push(k);
-        fresh.push(row);
-      }
-      if (duplicates > 0) this.m.duplicates.inc({ table: this.table, stage: 'queue' }, duplicates);
-      rows = fresh;
-    }
-    const r = await this.admit(rows, opts);
-    if (keys) {
-      // Held until the rows are stored: then the store itself knows them.
-      const release = () => {
-        for (const k of keys) this.waitingKeys.delete(k);
-      };
-      if (r.accepted === 0) release();
-      else void r.durable.then(release);
-    }
-    return { ...r, duplicates };
-  }
-
-  /** A row's identity as one string: its identity columns' values, separated by a byte no label holds. */
-  private keyOf(row: Row): string {
-    let k = '';
-    for (const i of this.identity!) {
-      const v = row[i];
-      k += (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)) + '\u0000';
-    }
-    return k;
-  }
-
-  private async admit(rows: readonly Row[], opts: EnqueueOptions): Promise<Omit<EnqueueResult, 'duplicates'>> {
     const n = rows.length;
     if (n === 0) return { accepted: 0, dropped: 0, durable: Promise.resolve() };
     if (this.closed) return this.drop(n, 'closed');
@@ -232,9 +179,10 @@ export class TableWriter {
 
   /** Widens `span` to the times of rows[from..to). */
   private spanOf(rows: readonly Row[], from: number, to: number, span: BatchSpan): BatchSpan {
-    if (this.identity) {
+    const at = this.timeAt;
+    if (at !== undefined) {
       for (let i = from; i < to; i++) {
-        const t = rows[i]![this.timeAt] as number;
+        const t = rows[i]![at] as number;
         if (t < span.from) span.from = t;
         if (t > span.to) span.to = t;
       }
@@ -292,7 +240,7 @@ export class TableWriter {
     this.pending = [];
   }
 
-  private drop(n: number, reason: string): Omit<EnqueueResult, 'duplicates'> {
+  private drop(n: number, reason: string): EnqueueResult {
     this.m.rowsDropped.inc({ table: this.table, reason }, n);
     return { accepted: 0, dropped: n, durable: Promise.resolve() };
   }
@@ -343,6 +291,9 @@ export class TableWriter {
 
   private pump(): void {
     while (this.inflight < this.cfg.max_inflight && this.ready.length > 0) {
+      // A batch that may hold a record of one in flight waits for it: each insert leaves out what
+      // the ones before it stored, which it can see only once they are done.
+      if (this.timeAt !== undefined && this.overlapsInflight(this.ready[0]!.span)) return;
       const batch = this.ready.shift()!;
       this.inflight++;
       this.inflightBatches.add(batch);
@@ -361,9 +312,14 @@ export class TableWriter {
     }
   }
 
+  private overlapsInflight(span: BatchSpan): boolean {
+    for (const b of this.inflightBatches) if (b.span.from <= span.to && span.from <= b.span.to) return true;
+    return false;
+  }
+
   private async run(batch: Batch): Promise<void> {
     this.m.batchRows.observe({ table: this.table }, batch.rows.count);
-    const done = await this.insertWithRetry(batch.rows, batch.token, this.identity ? batch.span : undefined);
+    const done = await this.insertWithRetry(batch.rows, batch.token, this.timeAt !== undefined ? batch.span : undefined);
     if (done) this.m.queueWaitSeconds.observe({ table: this.table }, (Date.now() - batch.cutAt) / 1000);
     else this.spill(batch.rows);
   }

@@ -31,6 +31,7 @@ export type InsertSource = { file: string } | 'request body';
  * The span keeps the read to the parts that can hold such rows (each part knows its time range).
  */
 export interface AlreadyStored {
+  /** Columns naming a record (tables.ts). */
   identity: readonly string[];
   time: string;
   from: number;
@@ -45,8 +46,19 @@ function storedSubquery(target: string, f: AlreadyStored): string {
   return `(${key}) IN (SELECT ${key} FROM ${target} WHERE ${ident(f.time)} BETWEEN ${span(f.from)} AND ${span(f.to)})`;
 }
 
-function notStoredClause(target: string, f: AlreadyStored): string {
-  return ` WHERE NOT ${storedSubquery(target, f)}`;
+/**
+ * The rows to insert: each identity once (a record repeated within the batch), and, when `stored`,
+ * none already stored.
+ */
+function uniqueClause(target: string, f: AlreadyStored, stored: boolean): string {
+  return `${stored ? ` WHERE NOT ${storedSubquery(target, f)}` : ''} LIMIT 1 BY ${f.identity.map(ident).join(', ')}`;
+}
+
+/** Whether any row is stored in the batch's span: when none is, the insert needs no filter. */
+export function spanHasRowsSql(table: string, f: AlreadyStored): string {
+  const target = table.split('.').map((p) => `\`${ident(p)}\``).join('.');
+  const span = (ms: number) => `fromUnixTimestamp64Milli(toInt64(${Math.trunc(ms)}), 'UTC')`;
+  return `SELECT count() > 0 FROM (SELECT 1 FROM ${target} WHERE ${ident(f.time)} BETWEEN ${span(f.from)} AND ${span(f.to)} LIMIT 1)`;
 }
 
 /** How many rows of an insert file are already stored (the embedded engine reads the file twice). */
@@ -60,10 +72,10 @@ export function alreadyStoredCountSql(table: string, file: string, f: AlreadySto
  * types, so no structure is given; where a block's type differs from the table's (String for a
  * LowCardinality column, say), the engine converts it.
  */
-export function nativeInsertSql(table: string, columns: readonly string[], source: InsertSource, settings?: ClickHouseSettings, unique?: AlreadyStored): string {
+export function nativeInsertSql(table: string, columns: readonly string[], source: InsertSource, settings?: ClickHouseSettings, unique?: AlreadyStored, stored = true): string {
   const target = table.split('.').map((p) => `\`${ident(p)}\``).join('.');
   const names = columns.map(ident).join(', ');
-  const filter = unique ? notStoredClause(target, unique) : '';
+  const filter = unique ? uniqueClause(target, unique, stored) : '';
   if (source === 'request body') {
     if (!unique) return `INSERT INTO ${target} (${names})${settingsClause(settings)} FORMAT Native`;
     return `INSERT INTO ${target} (${names})${settingsClause(settings)} SELECT ${names} FROM input(${sqlString(unique.structure)})${filter} FORMAT Native`;

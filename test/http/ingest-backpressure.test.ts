@@ -62,9 +62,10 @@ describe('back-pressure', () => {
 
   it('refuses bodies beyond http.max_concurrent_bodies before reading them', async () => {
     // Eight uploads that send their headers and then wait: the ninth is refused at once.
+    const answers: Promise<number>[] = [];
     const held = Array.from({ length: 8 }, () => {
       const req = request(`${base}/api/v1/ingest/llm_request`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'transfer-encoding': 'chunked' } });
-      req.on('error', () => undefined);
+      answers.push(new Promise((resolve) => req.on('response', (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', () => resolve(0))));
       req.write(body('held', 1));
       return req;
     });
@@ -74,8 +75,10 @@ describe('back-pressure', () => {
     expect(ninth.retryAfter).toMatch(/^\d+$/);
     expect(ninth.json.error).toMatch(/max_concurrent_bodies/);
     for (const req of held) req.end();
-    await new Promise((r) => setTimeout(r, 500));
+    expect(await Promise.all(answers)).toEqual(Array(8).fill(200));
     expect((await post(body('after', 1))).status).toBe(200);
+    // The eight uploads sent the same record: it is stored once.
+    expect(await stored('held')).toBe(1);
   });
 });
 
