@@ -14,11 +14,14 @@ export function once<T>(fn: () => Promise<T>): () => Promise<T> {
   return () => (p ??= fn());
 }
 
+/**
+ * Waits `ms`, or until `signal` aborts. The timer keeps the process alive: a retry's wait is work a
+ * command is not done with (`llmeter ingest` retrying an insert). Loops stop it with their signal.
+ */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const t = setTimeout(done, ms);
-    t.unref?.();
     function done() {
       signal?.removeEventListener('abort', done);
       clearTimeout(t);

@@ -90,7 +90,7 @@ export function storeInserter(store: Store): Inserter {
       const def = TABLES.get(table);
       const unique: AlreadyStored | undefined =
         span && def?.identity
-          ? { identity: def.identity, time: def.ttlColumn, from: span.from, to: span.to, structure: Object.entries(def.columns).map(([n, c]) => `${n} ${c.type}`).join(', ') }
+          ? { identity: def.identity, repeats: span.repeats, time: def.ttlColumn, from: span.from, to: span.to, structure: Object.entries(def.columns).map(([n, c]) => `${n} ${c.type}`).join(', ') }
           : undefined;
       return store.insertBlocks(
         `${store.database}.${table}`,

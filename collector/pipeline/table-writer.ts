@@ -22,6 +22,8 @@ const HOLD_ROWS = 1024;
 export interface BatchSpan {
   from: number;
   to: number;
+  /** Some row came from a producer that may send a record twice (EnqueueOptions.unique not set). */
+  repeats: boolean;
 }
 
 export interface Inserter {
@@ -45,6 +47,11 @@ export interface EnqueueOptions {
    * `pipeline.batch_ms`. A batch is cut at the earliest deadline of the rows it holds.
    */
   maxDelayMs?: number;
+  /**
+   * The producer sends each record once (a scraper's samples of one page): the insert need not look
+   * for repeats within the batch. Records already stored are left out all the same.
+   */
+  unique?: boolean;
 }
 
 export interface EnqueueResult {
@@ -81,6 +88,10 @@ export interface TableWriterOptions {
   spillDir?: string;
 }
 
+function emptySpan(): BatchSpan {
+  return { from: Infinity, to: -Infinity, repeats: false };
+}
+
 export class TableWriter {
   readonly table: string;
   private readonly def: TableDef;
@@ -102,7 +113,7 @@ export class TableWriter {
   /** When the buffer's batch must be cut: the earliest deadline of the rows in it. */
   private bufferDue = 0;
   /** The time span of the buffer's rows. */
-  private bufferSpan: BatchSpan = { from: Infinity, to: -Infinity };
+  private bufferSpan: BatchSpan = emptySpan();
   /** Position of the time column of a table with an identity (its batches carry their time span). */
   private readonly timeAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -168,8 +179,11 @@ export class TableWriter {
     let ack!: () => void;
     const durable = new Promise<void>((r) => (ack = r));
     if (opts.token !== undefined) {
-      this.ready.push({ rows: this.codec.encode(rows), token: opts.token, cutAt: Date.now(), acks: [ack], span: this.spanOf(rows, 0, n, { from: Infinity, to: -Infinity }) });
+      const span = this.spanOf(rows, 0, n, emptySpan());
+      span.repeats = !opts.unique;
+      this.ready.push({ rows: this.codec.encode(rows), token: opts.token, cutAt: Date.now(), acks: [ack], span });
     } else {
+      if (!opts.unique) this.bufferSpan.repeats = true;
       this.append(rows, ack, Math.max(this.cfg.batch_ms, opts.maxDelayMs ?? 0));
       if (this.closed) this.cut();
     }
@@ -283,7 +297,7 @@ export class TableWriter {
     if (this.bufferRows === 0) return;
     this.encodePending();
     this.ready.push({ rows: NativeBlocks.concat(this.buffer), token: `${this.table}-${this.runId}-${++this.seq}`, cutAt: Date.now(), acks: this.bufferAcks, span: this.bufferSpan });
-    this.bufferSpan = { from: Infinity, to: -Infinity };
+    this.bufferSpan = emptySpan();
     this.buffer = [];
     this.bufferRows = 0;
     this.bufferAcks = [];

@@ -33,6 +33,8 @@ export type InsertSource = { file: string } | 'request body';
 export interface AlreadyStored {
   /** Columns naming a record (tables.ts). */
   identity: readonly string[];
+  /** The batch may hold a record twice (false: every producer of its rows sends each record once). */
+  repeats: boolean;
   time: string;
   from: number;
   to: number;
@@ -51,7 +53,7 @@ function storedSubquery(target: string, f: AlreadyStored): string {
  * none already stored.
  */
 function uniqueClause(target: string, f: AlreadyStored, stored: boolean): string {
-  return `${stored ? ` WHERE NOT ${storedSubquery(target, f)}` : ''} LIMIT 1 BY ${f.identity.map(ident).join(', ')}`;
+  return `${stored ? ` WHERE NOT ${storedSubquery(target, f)}` : ''}${f.repeats ? ` LIMIT 1 BY ${f.identity.map(ident).join(', ')}` : ''}`;
 }
 
 /** Whether any row is stored in the batch's span: when none is, the insert needs no filter. */

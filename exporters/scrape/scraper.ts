@@ -243,7 +243,8 @@ export class Scraper implements Component {
    * (bench/scrape.md). Events and inventory, and a scrape someone asked for, go at the usual pace.
    */
   private submit(b: SignalBatch, intervalMs: number | undefined) {
-    const samples = intervalMs === undefined ? undefined : { maxDelayMs: intervalMs };
+    // A page's samples name each series once (the mappers merge repeated series): no repeats to find.
+    const samples = intervalMs === undefined ? { unique: true } : { maxDelayMs: intervalMs, unique: true };
     // The union is split per signal so the sink sees matching record types.
     switch (b.signal) {
       case 'gpu_sample':
