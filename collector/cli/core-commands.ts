@@ -53,10 +53,14 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
         await collector.shutdown();
         if (collector.store.dataDir) clearRunningCollector(collector.store.dataDir);
         const total = async (name: string) => ((await collector.registry.getSingleMetric(name)?.get())?.values ?? []).reduce((a, v) => a + v.value, 0);
-        const [written, dropped, spilled] = [await total('llmeter_rows_written_total'), await total('llmeter_rows_dropped_total'), await total('llmeter_rows_spilled_total')];
-        process.stdout.write(`llmeter stopped: ${written} rows written, ${dropped} dropped, ${spilled} spilled to disk\n`);
-        // Spilled rows are on disk, not in the store (the next start stores them): not a clean stop.
-        return dropped > 0 || spilled > 0 ? 1 : 0;
+        const [written, spilled] = [await total('llmeter_rows_written_total'), await total('llmeter_rows_spilled_total')];
+        const dropped = (await total('llmeter_rows_dropped_total')) + (await total('llmeter_kafka_producer_records_dropped_total'));
+        const kafka = config.transport.kind === 'kafka' ? `; Kafka: ${await total('llmeter_kafka_producer_records_sent_total')} records sent, ${await total('llmeter_kafka_spool_records')} left in the spool (sent at the next start)` : '';
+        process.stdout.write(`llmeter stopped: ${written} rows written, ${dropped} dropped, ${spilled} spilled to disk${kafka}\n`);
+        // Spilled rows are on disk, not in the store, and spooled records not yet in Kafka (the next
+        // start sends them): not a clean stop.
+        const spooled = config.transport.kind === 'kafka' ? await total('llmeter_kafka_spool_records') : 0;
+        return dropped > 0 || spilled > 0 || spooled > 0 ? 1 : 0;
       }),
     );
 

@@ -66,11 +66,11 @@ export function registerPricesCommands(program: Command, cli: CliContext): void 
         const source = buildSource(config.prices, name, o.endpoint);
         // Ctrl-C, from start-up on, stops the sync (nothing is written) and the store is closed cleanly.
         const stop = stopSignal(log);
-        const collector = await startCollector(config, log, { withoutFeatures: true, withoutHttp: true });
+        const collector = await startCollector(config, log, { withoutFeatures: true, withoutHttp: true, withoutConsumer: true });
         let report;
         try {
           report = await syncSource(source, {
-            sink: collector.pipeline,
+            sink: collector.sink,
             store: collector.store,
             metrics: new PricesMetrics(new Registry()),
             retry: config.prices.retry,
@@ -111,7 +111,7 @@ export function registerPricesCommands(program: Command, cli: CliContext): void 
       const t = parseTimeArg(time, 'time');
       const node = nodeSpec(instanceType, zone, o);
       const { config } = cli.load();
-      const collector = await startCollector(config, cli.logger(config.log_level), { withoutFeatures: true, withoutHttp: true });
+      const collector = await startCollector(config, cli.logger(config.log_level), { withoutFeatures: true, withoutHttp: true, withoutConsumer: true });
       try {
         const p = await priceAtFromStore(collector.store, node, t);
         if (o.json) process.stdout.write(JSON.stringify({ ...node, at: new Date(t).toISOString(), price: p ?? null }) + '\n');
@@ -139,7 +139,7 @@ export function registerPricesCommands(program: Command, cli: CliContext): void 
       if (b <= a) throw new UsageError('to must be after from');
       const node = { node: instanceType, ...nodeSpec(instanceType, zone, o) };
       const { config } = cli.load();
-      const collector = await startCollector(config, cli.logger(config.log_level), { withoutFeatures: true, withoutHttp: true });
+      const collector = await startCollector(config, cli.logger(config.log_level), { withoutFeatures: true, withoutHttp: true, withoutConsumer: true });
       try {
         const [c] = await nodeCostsFromStore(collector.store, [node], a, b);
         if (o.json) process.stdout.write(JSON.stringify(c) + '\n');

@@ -66,9 +66,9 @@ export function registerScrapeCommands(program: Command, cli: CliContext): void 
       // Listening before the slow start-up, so Ctrl-C during it stops cleanly instead of killing.
       const stop = o.once ? undefined : stopSignal(log);
       log.debug('starting the collector');
-      const collector = await startCollector(config, log, { withoutFeatures: true, withoutHttp: true });
+      const collector = await startCollector(config, log, { withoutFeatures: true, withoutHttp: true, withoutConsumer: true });
       try {
-        const f = buildScrape({ config: scrape, sink: collector.pipeline, registry: collector.registry, log });
+        const f = buildScrape({ config: scrape, sink: collector.sink, registry: collector.registry, log });
         if (o.once) {
           const [r] = await f.scraper.scrapeAll();
           if (!r) return 1;

@@ -42,11 +42,11 @@ export function registerWatchCommand(prices: Command, cli: CliContext): void {
         const log = cli.logger(config.log_level);
         const c = config.prices.interruptions;
         const stop = stopSignal(log);
-        const collector = await startCollector(config, log, { withoutFeatures: true, withoutHttp: true });
+        const collector = await startCollector(config, log, { withoutFeatures: true, withoutHttp: true, withoutConsumer: true });
         try {
           // A hub of its own: a notice seen before is stored again (the table keeps it once) and
           // printed, since trying a watcher means seeing what it finds now.
-          const hub = new NoticeHub({ sink: collector.pipeline, registry: collector.registry, log: log.child('spot'), dedupeWindow: c.dedupe_window, suppressMs: c.drain_suppress_ms });
+          const hub = new NoticeHub({ sink: collector.sink, registry: collector.registry, log: log.child('spot'), dedupeWindow: c.dedupe_window, suppressMs: c.drain_suppress_ms });
           const watchers = pollingWatchers(c, { hub, metrics: watcherMetrics(collector.registry), log: log.child('spot') }, only, o.endpoint);
           if (!watchers.length) throw new UsageError('no interruption watcher to run: enable one under prices.interruptions, or name it with --watcher');
           let published = 0;
