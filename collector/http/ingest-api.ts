@@ -54,9 +54,10 @@ export class IngestApi implements Component {
         if (report.stopped) {
           return sendJson(res, 503, { ...counts, error: `the queue is full: ${report.accepted} records were taken and stored, the rest of the body was not read; send the whole body again (records already stored are not stored twice)` }, { 'retry-after': RETRY_AFTER_S });
         }
-        if (this.gaveUp) {
-          // Shutdown stopped waiting for this body: the pipeline may have spilled its records to disk.
-          return sendJson(res, 503, { ...counts, error: 'the collector shut down before the body was stored; send it again (records already stored are not stored twice)' }, { 'retry-after': RETRY_AFTER_S });
+        if (this.gaveUp || report.lost()) {
+          // Shutdown stopped waiting for this body (the pipeline may have spilled its records to disk),
+          // or some of it found no room in Kafka's spool.
+          return sendJson(res, 503, { ...counts, error: 'the body was not all stored before the collector shut down; send it again (records already stored are not stored twice)' }, { 'retry-after': RETRY_AFTER_S });
         }
         sendJson(res, 200, counts);
       } finally {

@@ -17,6 +17,8 @@ export interface IngestReport {
   reasons: RejectionReason[];
   /** Resolves when every accepted record and every dead letter is stored. */
   durable: Promise<void>;
+  /** After `durable`: some accepted record was lost on the way (SubmitResult.lost). */
+  lost: () => boolean;
 }
 
 export interface IngestOptions {
@@ -57,7 +59,8 @@ async function* lines(input: Readable, max: number): AsyncGenerator<{ bytes: Buf
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export async function ingestNdjson(sink: RecordSink, signal: Signal, input: Readable, opts: IngestOptions): Promise<IngestReport> {
-  const report: IngestReport = { lines: 0, accepted: 0, rejected: 0, dropped: 0, stopped: false, reasons: [], durable: Promise.resolve() };
+  const report: IngestReport = { lines: 0, accepted: 0, rejected: 0, dropped: 0, stopped: false, reasons: [], durable: Promise.resolve(), lost: () => false };
+  const losses: (() => boolean)[] = [];
   const reasons = new Map<string, RejectionReason>();
   const durables: Promise<void>[] = [];
   const note = (r: RejectionReason) => {
@@ -80,6 +83,7 @@ export async function ingestNdjson(sink: RecordSink, signal: Signal, input: Read
     report.dropped += r.dropped;
     for (const x of r.reasons) note(x);
     durables.push(r.durable);
+    if (r.lost) losses.push(r.lost);
     if (r.dropped > 0 && opts.stopWhenFull) report.stopped = true;
   };
   const unparsable = (text: string, reason: string) => {
@@ -121,5 +125,6 @@ export async function ingestNdjson(sink: RecordSink, signal: Signal, input: Read
   if (!report.stopped) await flush();
   report.reasons = [...reasons.values()].sort((a, b) => b.count - a.count);
   report.durable = Promise.all(durables).then(() => undefined);
+  report.lost = () => losses.some((l) => l());
   return report;
 }

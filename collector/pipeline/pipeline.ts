@@ -33,8 +33,13 @@ export interface SubmitResult {
   dropped: number;
   /** Up to 20 distinct rejection reasons, with counts and where the first record with each was (`line 4`). */
   reasons: RejectionReason[];
-  /** Resolves when every accepted row is in ClickHouse. */
+  /** Resolves when every accepted row is in ClickHouse (or, through Kafka, in the broker or the spool). */
   durable: Promise<void>;
+  /**
+   * After `durable`: whether some accepted record was lost on the way (Kafka's spool was full at a
+   * shutdown). An intake that answers its client after `durable` answers 503 then, not 2xx.
+   */
+  lost?: () => boolean;
 }
 
 export interface RejectionReason {

@@ -59,6 +59,7 @@ it('a collector built by the runtime consumes what the exporters sink publishes,
     const r = await sink.submit('llm_request', requests('wiring', 0, 1000, 6), { source: 'proxy' });
     expect(r).toMatchObject({ accepted: 1000, rejected: 0, dropped: 0 });
     await r.durable;
+    expect(r.lost?.()).toBe(false);
     // The runtime's own sink publishes to the same topics.
     const own = await ctx!.sink.submit('llm_request', requests('wiring', 1000, 200, 6), { source: 'proxy' });
     expect(own.accepted).toBe(200);

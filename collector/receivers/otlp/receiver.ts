@@ -131,6 +131,7 @@ export class OtlpReceiver implements Component {
     // Answered once the spans are stored (or, through Kafka, in the broker or the spool): an export
     // the exporter counts as sent is not lost to a crash.
     await r.durable;
+    if (r.lost?.()) throw new HttpError(503, 'the spans were not all kept (the collector is shutting down); export them again', { 'retry-after': '5' });
     const message = [refusedForeign, ...r.reasons.map((x) => `${x.count}× ${x.reason}`)].filter(Boolean).join('; ').slice(0, 1024);
     return { rejected: r.rejected + foreign, message };
   }

@@ -30,6 +30,8 @@ import { messageKey, topicName } from './topics.ts';
 interface Pending {
   remaining: number;
   resolve: () => void;
+  /** Some of the records went nowhere (the spool was full): `durable` resolved without keeping them. */
+  lost: boolean;
 }
 
 interface Queued {
@@ -158,12 +160,13 @@ export class KafkaSink implements RecordSink, Component {
     }
     const rejected = records.length - items.length;
     if (rejected > 0) this.metrics.recordsDropped.inc({ topic, reason: 'not_serialisable' }, rejected);
-    const result = (accepted: number, dropped: number, durable: Promise<void>): SubmitResult => ({
+    const result = (accepted: number, dropped: number, durable: Promise<void>, owner?: Pending): SubmitResult => ({
       accepted,
       rejected,
       dropped,
       reasons: [...reasons].map(([reason, count]) => ({ reason, count })),
       durable,
+      lost: () => owner?.lost ?? false,
     });
     if (items.length === 0) return result(0, 0, Promise.resolve());
     if (this.closing) {
@@ -183,7 +186,7 @@ export class KafkaSink implements RecordSink, Component {
     }
     let resolve!: () => void;
     const durable = new Promise<void>((r) => (resolve = r));
-    const owner: Pending = { remaining: items.length, resolve };
+    const owner: Pending = { remaining: items.length, resolve, lost: false };
     const now = Date.now();
     if (this.queue.length === 0) this.queueSince = now;
     const timestamp = String(now);
@@ -193,7 +196,7 @@ export class KafkaSink implements RecordSink, Component {
     // Released from waiting for room by a shutdown whose loop has already finished: nobody else will.
     if (this.loopDone) this.spoolQueue();
     this.wake?.();
-    return result(items.length, 0, durable);
+    return result(items.length, 0, durable, owner);
   }
 
   private async run(): Promise<void> {
@@ -222,12 +225,16 @@ export class KafkaSink implements RecordSink, Component {
       const batch = this.cut(this.cfg.producer.batch_max_bytes);
       const packed = this.pack(batch);
       const { outcome, attempt } = await this.send(packed);
+      let kept = true;
       if (outcome !== 'sent') {
         let lines = 0;
-        for (const b of packed) if (this.toSpool(b)) lines++;
+        for (const b of packed) {
+          if (this.toSpool(b)) lines++;
+          else kept = false;
+        }
         if (outcome === 'timed_out' && lines > 0) this.inDoubt = { attempt, lines };
       }
-      for (const q of batch) settle(q.owner);
+      for (const q of batch) settle(q.owner, kept);
     }
     // A send past its deadline may still reach Kafka; its batches stay on disk if it does not finish
     // within one more send timeout (the next run sends them again).
@@ -285,8 +292,9 @@ export class KafkaSink implements RecordSink, Component {
   private spoolQueue(): void {
     while (this.queue.length > 0) {
       const batch = this.cut(this.cfg.producer.batch_max_bytes);
-      for (const b of this.pack(batch)) this.toSpool(b);
-      for (const q of batch) settle(q.owner);
+      let kept = true;
+      for (const b of this.pack(batch)) if (!this.toSpool(b)) kept = false;
+      for (const q of batch) settle(q.owner, kept);
     }
     this.notifyFlushed();
   }
@@ -501,7 +509,9 @@ async function within<T, L = undefined>(p: Promise<T>, ms: number, late?: L): Pr
   }
 }
 
-function settle(p: Pending): void {
+/** One record of `p` is done with; `kept` false when its batch did not fit the spool (which batch of a cut did not fit is not known, so every submit in the cut is marked). */
+function settle(p: Pending, kept = true): void {
+  if (!kept) p.lost = true;
   if (--p.remaining === 0) p.resolve();
 }
 
