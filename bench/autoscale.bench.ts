@@ -53,8 +53,18 @@ const proxyCfg = proxyConfigSchema.parse({
 });
 const proxy = new ProxyServer({ config: proxyCfg, sink, registry, log: silentLogger });
 await proxy.start();
-const auto = autoscaleConfigSchema.parse({ enabled: true, tiers: [{ name: 'premium', upstreams: ['gpu'], idle_seconds: 0 }], scaler: { listen: '127.0.0.1:0' } });
-const signals = new Signals({ config: auto, state: proxy.state, upstreams: [{ name: 'gpu', node: 'gpu-node' }], registry, held: () => activationFor(proxy.state) });
+const auto = autoscaleConfigSchema.parse({
+  enabled: true,
+  tiers: [{ name: 'premium', upstreams: ['gpu'], idle_seconds: 0 }],
+  scaler: { listen: '127.0.0.1:0' },
+});
+const signals = new Signals({
+  config: auto,
+  state: proxy.state,
+  upstreams: [{ name: 'gpu', node: 'gpu-node' }],
+  registry,
+  held: () => activationFor(proxy.state),
+});
 const scaler = new ExternalScalerServer({ listen: auto.scaler.listen, signals, registry, log: silentLogger, maxStreams: 10 });
 await scaler.start();
 const keda = kedaClient(scaler.address());
@@ -67,7 +77,9 @@ const samples: number[] = [];
 for (let i = 0; i < ROUNDS + 20; i++) {
   const ac = new AbortController();
   const t0 = performance.now();
-  const req = pool.request({ method: 'POST', path: '/api/chat', headers: { 'content-type': 'application/json' }, body, signal: ac.signal }).catch(() => undefined);
+  const req = pool
+    .request({ method: 'POST', path: '/api/chat', headers: { 'content-type': 'application/json' }, body, signal: ac.signal })
+    .catch(() => undefined);
   if ((await stream.next()) !== true) throw new Error('expected active');
   const ms = performance.now() - t0;
   if (i >= 20) samples.push(ms); // the first rounds warm up the JIT and the connections
@@ -79,9 +91,13 @@ for (let i = 0; i < ROUNDS + 20; i++) {
 samples.sort((a, b) => a - b);
 const q = (p: number) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))]!;
 const fmt = (n: number) => n.toFixed(2);
-console.log(`push path (StreamIsActive), ${samples.length} rounds: p50 ${fmt(q(0.5))} ms  p95 ${fmt(q(0.95))} ms  p99 ${fmt(q(0.99))} ms  max ${fmt(samples.at(-1)!)} ms`);
+console.log(
+  `push path (StreamIsActive), ${samples.length} rounds: p50 ${fmt(q(0.5))} ms  p95 ${fmt(q(0.95))} ms  p99 ${fmt(q(0.99))} ms  max ${fmt(samples.at(-1)!)} ms`,
+);
 console.log(`  goal < 50 ms: ${q(0.99) < 50 ? 'met' : 'NOT met'} at p99`);
-console.log(`Prometheus scaler path (scrape ${SCRAPE_S} s, KEDA pollingInterval ${POLLING_S} s): mean ${fmt(((SCRAPE_S + POLLING_S) / 2) * 1000)} ms, worst ${fmt((SCRAPE_S + POLLING_S) * 1000)} ms`);
+console.log(
+  `Prometheus scaler path (scrape ${SCRAPE_S} s, KEDA pollingInterval ${POLLING_S} s): mean ${fmt(((SCRAPE_S + POLLING_S) / 2) * 1000)} ms, worst ${fmt((SCRAPE_S + POLLING_S) * 1000)} ms`,
+);
 console.log(`external (polled IsActive, pollingInterval ${POLLING_S} s): mean ${fmt((POLLING_S / 2) * 1000)} ms, worst ${fmt(POLLING_S * 1000)} ms`);
 
 stream.cancel();

@@ -79,7 +79,8 @@ const best = async <T>(f: () => Promise<T>) => {
   }
   return { ms: Math.min(...runs), out: out! };
 };
-const report = (o: Partial<ChargebackOptions>) => best(() => chargeback(store, { from: new Date(FROM), to: new Date(TO), idle: 'share-weighted', now: new Date(TO), settleMs: 0, ...o }));
+const report = (o: Partial<ChargebackOptions>) =>
+  best(() => chargeback(store, { from: new Date(FROM), to: new Date(TO), idle: 'share-weighted', now: new Date(TO), settleMs: 0, ...o }));
 const kept = await report({});
 const scratch = await report({ compute: 'scratch' });
 const raw = await report({ source: 'raw' });
@@ -94,8 +95,10 @@ for (const r of [scratch, raw]) if (cents(r.out) !== cents(kept.out)) throw new 
 await store.close();
 rmSync(dir, { recursive: true, force: true });
 
-const per100M = (ms: number) => `${((ms / ROWS) * 1e8 / 1000).toFixed(2)} s`;
-console.log(`\nchargeback for ${DAYS} days, ${TENANTS} tenants, ${NODES} nodes × 4 GPUs, ${ROWS.toLocaleString('en')} requests (${rollupRows.toLocaleString('en')} rollup rows); Node ${process.version}, ${os.cpus().length} cores`);
+const per100M = (ms: number) => `${(((ms / ROWS) * 1e8) / 1000).toFixed(2)} s`;
+console.log(
+  `\nchargeback for ${DAYS} days, ${TENANTS} tenants, ${NODES} nodes × 4 GPUs, ${ROWS.toLocaleString('en')} requests (${rollupRows.toLocaleString('en')} rollup rows); Node ${process.version}, ${os.cpus().length} cores`,
+);
 console.log(`setup ${setupS.toFixed(1)} s, requests generated and inserted in ${loadS.toFixed(1)} s\n`);
 console.log('| what | time | per 100M raw rows | fleet cost | tenants |');
 console.log('|---|---|---|---|---|');
@@ -103,7 +106,13 @@ console.log(`| refresh, cold: whole month kept (${cold.days} days) | ${cold.ms.t
 console.log(`| refresh after one hour of new traffic (${hourRefresh.days} day) | ${hourRefresh.ms.toFixed(0)} ms | — | | |`);
 console.log(`| refresh with nothing dirty (${clean.days} days) | ${clean.ms.toFixed(1)} ms | — | | |`);
 console.log(`| report from kept rows (best of 3) | ${kept.ms.toFixed(0)} ms | — | $${kept.out.totals.fleet_cost} | ${kept.out.tenants.length} |`);
-console.log(`| report from scratch, hourly rollup (best of 3) | ${scratch.ms.toFixed(0)} ms | — | $${scratch.out.totals.fleet_cost} | ${scratch.out.tenants.length} |`);
-console.log(`| report from raw llm_requests (best of 3) | ${raw.ms.toFixed(0)} ms | ${per100M(raw.ms)} | $${raw.out.totals.fleet_cost} | ${raw.out.tenants.length} |`);
+console.log(
+  `| report from scratch, hourly rollup (best of 3) | ${scratch.ms.toFixed(0)} ms | — | $${scratch.out.totals.fleet_cost} | ${scratch.out.tenants.length} |`,
+);
+console.log(
+  `| report from raw llm_requests (best of 3) | ${raw.ms.toFixed(0)} ms | ${per100M(raw.ms)} | $${raw.out.totals.fleet_cost} | ${raw.out.tenants.length} |`,
+);
 console.log(`| floor: GROUP BY of the raw rows (best of 3) | ${floor.ms.toFixed(0)} ms | ${per100M(floor.ms)} | | |`);
-console.log(`\nraw report / floor: ${(raw.ms / floor.ms).toFixed(2)}; kept / scratch: ${(kept.ms / scratch.ms).toFixed(3)}; charges identical to the cent; reconciliation ${kept.out.totals.reconciliation}`);
+console.log(
+  `\nraw report / floor: ${(raw.ms / floor.ms).toFixed(2)}; kept / scratch: ${(kept.ms / scratch.ms).toFixed(3)}; charges identical to the cent; reconciliation ${kept.out.totals.reconciliation}`,
+);

@@ -44,7 +44,14 @@ function payload(i: number): string {
       view: { name: 'chat' },
     },
     logs: [0, 1, 2].map((k) => ({ message: `message ${k} of ${i}`, level: 'info', context: { component: 'Chat' }, timestamp: ts, trace })),
-    exceptions: [{ type: 'TypeError', value: 'x is undefined', timestamp: ts, stacktrace: { frames: [{ filename: 'https://chat.example.com/app.js', function: 'send', lineno: 10, colno: 3 }] } }],
+    exceptions: [
+      {
+        type: 'TypeError',
+        value: 'x is undefined',
+        timestamp: ts,
+        stacktrace: { frames: [{ filename: 'https://chat.example.com/app.js', function: 'send', lineno: 10, colno: 3 }] },
+      },
+    ],
     measurements: [
       { type: 'chat', values: { ttft_ms: 300 + (i % 200) }, timestamp: ts, context: { model: 'llama3.1:8b' } },
       { type: 'web-vitals', values: { lcp: 1200 + (i % 500) }, timestamp: ts, context: { rating: 'good' } },
@@ -54,13 +61,26 @@ function payload(i: number): string {
       { name: 'chat_first_token', timestamp: ts },
     ],
     traces: {
-      resourceSpans: [{
-        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'chat-ui' } }] },
-        scopeSpans: [{
-          scope: { name: 'chat' },
-          spans: [0, 1].map((k) => ({ traceId: trace.trace_id, spanId: `${k}000000000000000`.slice(0, 16), name: k ? 'fetch' : 'chat.send', kind: 3, startTimeUnixNano: ns, endTimeUnixNano: ns.replace(/000000$/, '250000'), attributes: [{ key: 'http.method', value: { stringValue: 'POST' } }], status: {} })),
-        }],
-      }],
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'chat-ui' } }] },
+          scopeSpans: [
+            {
+              scope: { name: 'chat' },
+              spans: [0, 1].map((k) => ({
+                traceId: trace.trace_id,
+                spanId: `${k}000000000000000`.slice(0, 16),
+                name: k ? 'fetch' : 'chat.send',
+                kind: 3,
+                startTimeUnixNano: ns,
+                endTimeUnixNano: ns.replace(/000000$/, '250000'),
+                attributes: [{ key: 'http.method', value: { stringValue: 'POST' } }],
+                status: {},
+              })),
+            },
+          ],
+        },
+      ],
     },
   });
 }
@@ -92,8 +112,17 @@ async function loadGenerator(): Promise<void> {
     new Promise<number>((resolve, reject) => {
       const req = http.request(
         {
-          host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent,
-          headers: { 'content-type': 'application/json', 'x-api-key': 'bench-key', 'idempotency-key': (runId + (seq++).toString(36).padStart(14, '0')).slice(0, 20), 'content-length': Buffer.byteLength(body) },
+          host: target.hostname,
+          port: target.port,
+          path: target.pathname,
+          method: 'POST',
+          agent,
+          headers: {
+            'content-type': 'application/json',
+            'x-api-key': 'bench-key',
+            'idempotency-key': (runId + (seq++).toString(36).padStart(14, '0')).slice(0, 20),
+            'content-length': Buffer.byteLength(body),
+          },
         },
         (res) => {
           res.resume();
@@ -111,12 +140,14 @@ async function loadGenerator(): Promise<void> {
       let failed = 0;
       const t0 = performance.now();
       const cpu0 = process.cpuUsage();
-      await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-        while (next < m.to) {
-          if ((await post(target, bodies[next++]!)) === 202) ok++;
-          else failed++;
-        }
-      }));
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (next < m.to) {
+            if ((await post(target, bodies[next++]!)) === 202) ok++;
+            else failed++;
+          }
+        }),
+      );
       const cpu = process.cpuUsage(cpu0);
       process.send!({ ok, failed, ms: performance.now() - t0, cpuUs: cpu.user + cpu.system } satisfies LoadResult);
     })();
@@ -154,8 +185,15 @@ async function main(): Promise<void> {
   // The floor: the same requests to a route that reads the body and answers 202, doing nothing else.
   // The receiver itself, every check included, in front of a sink that takes the rows and does
   // nothing: what the receiver costs without the pipeline and ClickHouse behind it.
-  const nullSink: RecordSink = { submit: async (_signal, records) => ({ accepted: records.length, rejected: 0, dropped: 0, reasons: [], durable: Promise.resolve() }) };
-  new FaroReceiver({ config: { ...receivers.faro, path: '/bench/faro-null-sink' }, sink: nullSink, metrics: new FaroMetrics(new Registry()), log: silentLogger }).mount(collector.http);
+  const nullSink: RecordSink = {
+    submit: async (_signal, records) => ({ accepted: records.length, rejected: 0, dropped: 0, reasons: [], durable: Promise.resolve() }),
+  };
+  new FaroReceiver({
+    config: { ...receivers.faro, path: '/bench/faro-null-sink' },
+    sink: nullSink,
+    metrics: new FaroMetrics(new Registry()),
+    log: silentLogger,
+  }).mount(collector.http);
   collector.http.route('POST', '/bench/null', async (req, res) => {
     await readBody(req, 1 << 20);
     sendJson(res, 202, { status: 'accepted' });
@@ -164,7 +202,9 @@ async function main(): Promise<void> {
     const bodies = Array.from({ length: PAYLOADS }, (_, i) => payload(i));
     const bytes = bodies.reduce((n, b) => n + b.length, 0);
     const rowsPerPayload = faroRecords(parseFaroPayload(bodies[0]!), 'chat-ui', 'acme').records.length;
-    console.log(`faro receiver: ${PAYLOADS} payloads × ${EVENTS_PER_PAYLOAD} events (${rowsPerPayload} rows each), ${(bytes / PAYLOADS / 1024).toFixed(1)} KiB average, ${CONCURRENCY} connections`);
+    console.log(
+      `faro receiver: ${PAYLOADS} payloads × ${EVENTS_PER_PAYLOAD} events (${rowsPerPayload} rows each), ${(bytes / PAYLOADS / 1024).toFixed(1)} KiB average, ${CONCURRENCY} connections`,
+    );
 
     await load.ready;
     // Warm-up: JIT, connection pool, first inserts.
@@ -183,9 +223,15 @@ async function main(): Promise<void> {
 
     const acceptRate = posted.ok / acceptedS;
     const storeRate = stored / rowsPerPayload / storedS;
-    console.log(`  accepted (202): ${posted.ok} payloads in ${acceptedS.toFixed(2)} s = ${fmt(acceptRate)} payloads/s (${fmt(acceptRate * EVENTS_PER_PAYLOAD)} events/s); refused ${posted.failed}`);
-    console.log(`  stored:         ${stored} rows in ${storedS.toFixed(2)} s = ${fmt(storeRate)} payloads/s; ${stored === posted.ok * rowsPerPayload ? 'every row' : 'MISSING ROWS'}`);
-    console.log(`  collector CPU:  ${((used.mainUs + used.otherUs) / 1e6 / storedS).toFixed(2)} cores; goal ≥ 5000 payloads/s → ${(storeRate / 5000).toFixed(2)}× goal (load generator, its own process: ${(posted.cpuUs / 1e6 / storedS).toFixed(2)} cores)`);
+    console.log(
+      `  accepted (202): ${posted.ok} payloads in ${acceptedS.toFixed(2)} s = ${fmt(acceptRate)} payloads/s (${fmt(acceptRate * EVENTS_PER_PAYLOAD)} events/s); refused ${posted.failed}`,
+    );
+    console.log(
+      `  stored:         ${stored} rows in ${storedS.toFixed(2)} s = ${fmt(storeRate)} payloads/s; ${stored === posted.ok * rowsPerPayload ? 'every row' : 'MISSING ROWS'}`,
+    );
+    console.log(
+      `  collector CPU:  ${((used.mainUs + used.otherUs) / 1e6 / storedS).toFixed(2)} cores; goal ≥ 5000 payloads/s → ${(storeRate / 5000).toFixed(2)}× goal (load generator, its own process: ${(posted.cpuUs / 1e6 / storedS).toFixed(2)} cores)`,
+    );
     console.log(`  per payload:    ${perPayload(used, PAYLOADS)}`);
 
     const sinkCpu = cpuMeter();
@@ -198,7 +244,9 @@ async function main(): Promise<void> {
     const nullLoad = await load.run(`http://${collector.address}/bench/null`);
     const nullRate = nullLoad.ok / (nullLoad.ms / 1000);
     const nullUsed = nullCpu.read();
-    console.log(`  HTTP floor:     ${fmt(nullRate)} requests/s (same requests, body read, 202, nothing else); receiver at ${(storeRate / nullRate).toFixed(2)}× of it`);
+    console.log(
+      `  HTTP floor:     ${fmt(nullRate)} requests/s (same requests, body read, 202, nothing else); receiver at ${(storeRate / nullRate).toFixed(2)}× of it`,
+    );
     console.log(`    per request:  ${perPayload(nullUsed, PAYLOADS)}`);
 
     // The same rows, straight into a pipeline: what HTTP, JSON and mapping cost on top.

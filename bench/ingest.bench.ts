@@ -35,7 +35,9 @@ const PREMADE = process.argv.includes('--premade');
 const CYCLE = 50_000;
 const CHUNK = 5_000;
 // The pipeline's own defaults unless overridden; the direct path uses the same batch size.
-const PIPELINE = configSchema.parse({ pipeline: process.env.BATCH_ROWS ? { batch_rows: Number(process.env.BATCH_ROWS), queue_capacity: Math.max(500_000, 2 * Number(process.env.BATCH_ROWS)) } : {} }).pipeline;
+const PIPELINE = configSchema.parse({
+  pipeline: process.env.BATCH_ROWS ? { batch_rows: Number(process.env.BATCH_ROWS), queue_capacity: Math.max(500_000, 2 * Number(process.env.BATCH_ROWS)) } : {},
+}).pipeline;
 const BATCH = PIPELINE.batch_rows;
 const T0 = Date.UTC(2026, 10, 1);
 const DAY = 86_400_000;
@@ -70,7 +72,9 @@ function recordMaker(table: 'llm_requests' | 'gpu_metrics'): (i: number) => obje
     const cycle = Math.floor(i / base.length);
     const r = base[i % base.length]!;
     if (cycle === 0) return r;
-    return table === 'llm_requests' ? { ...r, ts: Number(r.ts) + cycle * span, request_id: `${String(r.request_id)}-${cycle}` } : { ...r, ts: Number(r.ts) + cycle * span };
+    return table === 'llm_requests'
+      ? { ...r, ts: Number(r.ts) + cycle * span, request_id: `${String(r.request_id)}-${cycle}` }
+      : { ...r, ts: Number(r.ts) + cycle * span };
   };
 }
 
@@ -90,7 +94,11 @@ const cpuSince = (c0: NodeJS.CpuUsage) => {
 let peakRss = 0;
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 50);
 
-async function viaPipeline(store: Awaited<ReturnType<typeof openStore>>, signal: 'llm_request' | 'gpu_sample', make: (i: number) => object): Promise<Result & { rssByRound: number[] }> {
+async function viaPipeline(
+  store: Awaited<ReturnType<typeof openStore>>,
+  signal: 'llm_request' | 'gpu_sample',
+  make: (i: number) => object,
+): Promise<Result & { rssByRound: number[] }> {
   const p = new Pipeline({ config: PIPELINE, inserter: storeInserter(store), registry: new Registry(), log: silentLogger });
   const chunkOf = (c: number): object[] => {
     const chunk = [];
@@ -118,7 +126,14 @@ async function viaPipeline(store: Awaited<ReturnType<typeof openStore>>, signal:
   return { path: 'llmeter pipeline', rows: ROWS, seconds, cpuSeconds: cpuSince(c0), peakRssMb: peakRss / 2 ** 20, rssByRound };
 }
 
-async function viaFile(store: Awaited<ReturnType<typeof openStore>>, table: string, signal: 'llm_request' | 'gpu_sample', make: (i: number) => object, dir: string, format: 'JSONCompactEachRow' | 'Native'): Promise<Result> {
+async function viaFile(
+  store: Awaited<ReturnType<typeof openStore>>,
+  table: string,
+  signal: 'llm_request' | 'gpu_sample',
+  make: (i: number) => object,
+  dir: string,
+  format: 'JSONCompactEachRow' | 'Native',
+): Promise<Result> {
   // The same rows, already normalised the way the collector sends them, written to a file first
   // (not timed): this is the engine reading the file and writing parts on its own.
   const file = path.join(dir, `${table}.${format}`);
@@ -157,7 +172,12 @@ async function viaFile(store: Awaited<ReturnType<typeof openStore>>, table: stri
   return { path: name, rows: ROWS, seconds, cpuSeconds: cpuSince(c0), peakRssMb: peakRss / 2 ** 20 };
 }
 
-async function viaDirectInserts(store: Awaited<ReturnType<typeof openStore>>, table: string, signal: 'llm_request' | 'gpu_sample', make: (i: number) => object): Promise<Result> {
+async function viaDirectInserts(
+  store: Awaited<ReturnType<typeof openStore>>,
+  table: string,
+  signal: 'llm_request' | 'gpu_sample',
+  make: (i: number) => object,
+): Promise<Result> {
   // The same insert the pipeline makes (Native blocks of batch_rows validated rows, one after
   // another), without llmeter's queue or batcher: the insert path's own limit.
   const v = validatorFor(signal);
@@ -174,7 +194,8 @@ async function viaDirectInserts(store: Awaited<ReturnType<typeof openStore>>, ta
   peakRss = process.memoryUsage.rss();
   const c0 = process.cpuUsage();
   const t = performance.now();
-  for (let i = 0; i < batches.length; i++) await store.insertRows(`${store.database}.${table}`, batches[i]!, { insert_deduplication_token: `direct-${table}-${i}` });
+  for (let i = 0; i < batches.length; i++)
+    await store.insertRows(`${store.database}.${table}`, batches[i]!, { insert_deduplication_token: `direct-${table}-${i}` });
   const seconds = (performance.now() - t) / 1000;
   return { path: 'direct inserts, same batches', rows: ROWS, seconds, cpuSeconds: cpuSince(c0), peakRssMb: peakRss / 2 ** 20 };
 }
@@ -218,7 +239,9 @@ clearInterval(sampler);
 await store.close();
 rmSync(dir, { recursive: true, force: true });
 
-console.log(`\n${ROWS.toLocaleString('en')} rows per table (${PREMADE ? 'all records made before the clock starts' : `records made as submitted, cycles of ${CYCLE.toLocaleString('en')} generated ones`}), batches of ${BATCH.toLocaleString('en')} rows, Node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg()[0]!.toFixed(1)}\n`);
+console.log(
+  `\n${ROWS.toLocaleString('en')} rows per table (${PREMADE ? 'all records made before the clock starts' : `records made as submitted, cycles of ${CYCLE.toLocaleString('en')} generated ones`}), batches of ${BATCH.toLocaleString('en')} rows, Node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg()[0]!.toFixed(1)}\n`,
+);
 console.log('| table | path | rows/s (wall) | ratio to file() text | rows per CPU-second | ratio to file() text | ratio to file() Native | peak RSS MiB |');
 console.log('|---|---|---|---|---|---|---|---|');
 for (const l of lines) console.log(l);

@@ -62,7 +62,11 @@ function statCpu(pid: number | 'self'): { own: number; children: number } {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return { own: (Number(f[11]) + Number(f[12])) / TICK, children: (Number(f[13]) + Number(f[14])) / TICK };
 }
-interface Cpu { node: number; tools: number; broker: number }
+interface Cpu {
+  node: number;
+  tools: number;
+  broker: number;
+}
 function cpuNow(): Cpu {
   const u = process.cpuUsage();
   return { node: (u.user + u.system) / 1e6, tools: statCpu('self').children, broker: broker.pid ? statCpu(broker.pid).own : 0 };
@@ -96,16 +100,57 @@ try {
   // 1. The broker's own tools on a topic like ours (acks=all, idempotent, records of our average size).
   for (const codec of ['gzip', 'none']) {
     const topic = `perf-tool-${codec}`;
-    java('org.apache.kafka.tools.TopicCommand', ['--bootstrap-server', broker.bootstrap, '--create', '--topic', topic, '--partitions', '6', '--replication-factor', '1']);
+    java('org.apache.kafka.tools.TopicCommand', [
+      '--bootstrap-server',
+      broker.bootstrap,
+      '--create',
+      '--topic',
+      topic,
+      '--partitions',
+      '6',
+      '--replication-factor',
+      '1',
+    ]);
     mark();
-    const pp = java('org.apache.kafka.tools.ProducerPerformance', ['--topic', topic, '--num-records', String(N), '--record-size', String(recordBytes), '--throughput', '-1',
-      '--producer-props', `bootstrap.servers=${broker.bootstrap}`, 'acks=all', `compression.type=${codec}`, 'linger.ms=20', 'batch.size=262144', 'enable.idempotence=true']);
+    const pp = java('org.apache.kafka.tools.ProducerPerformance', [
+      '--topic',
+      topic,
+      '--num-records',
+      String(N),
+      '--record-size',
+      String(recordBytes),
+      '--throughput',
+      '-1',
+      '--producer-props',
+      `bootstrap.servers=${broker.bootstrap}`,
+      'acks=all',
+      `compression.type=${codec}`,
+      'linger.ms=20',
+      'batch.size=262144',
+      'enable.idempotence=true',
+    ]);
     const ppRate = Number(/([\d.]+) records\/sec/.exec(pp.trim().split('\n').pop()!)![1]);
     add('kafka ProducerPerformance (limit)', codec === 'gzip' ? 'gzip' : 'no compression', N, N, N / ppRate, `${recordBytes} B records, acks=all`);
   }
   mark();
-  const cp = java('org.apache.kafka.tools.ConsumerPerformance', ['--bootstrap-server', broker.bootstrap, '--topic', 'perf-tool-gzip', '--messages', String(N), '--timeout', '60000']);
-  const cpRate = Number(cp.trim().split('\n').pop()!.split(',').map((s) => s.trim())[5]);
+  const cp = java('org.apache.kafka.tools.ConsumerPerformance', [
+    '--bootstrap-server',
+    broker.bootstrap,
+    '--topic',
+    'perf-tool-gzip',
+    '--messages',
+    String(N),
+    '--timeout',
+    '60000',
+  ]);
+  const cpRate = Number(
+    cp
+      .trim()
+      .split('\n')
+      .pop()!
+      .split(',')
+      .map((s) => s.trim())[5],
+  );
   add('kafka ConsumerPerformance (limit)', 'gzip', N, N, N / cpRate, 'fetch only, no processing');
 
   // 2. The collector's side without Kafka: what its drain cannot beat on these cores.
@@ -121,7 +166,14 @@ try {
     durables.push((await pipeline.submit('llm_request', recs, { source: 'bench' }, { token: `bench-alone-${i}` })).durable);
   }
   await Promise.all(durables);
-  add('pipeline alone: JSON → validate → insert', '—', N, 0, (performance.now() - t0) / 1000, `${MAX_BATCH}-record batches with tokens, as the collector inserts`);
+  add(
+    'pipeline alone: JSON → validate → insert',
+    '—',
+    N,
+    0,
+    (performance.now() - t0) / 1000,
+    `${MAX_BATCH}-record batches with tokens, as the collector inserts`,
+  );
   await pipeline.shutdown();
   const validate = validatorFor('llm_request');
   const validRows: Row[] = requests('perf-raw', 0, N, TENANTS).map((r) => {
@@ -134,7 +186,11 @@ try {
   mark();
   t0 = performance.now();
   for (let i = 0; i < N; i += MAX_BATCH * 2) {
-    await Promise.all([0, MAX_BATCH].filter((o) => i + o < N).map((o) => inserter.insert('llm_requests', codec.encode(validRows.slice(i + o, i + o + MAX_BATCH)), `bench-raw-${i + o}`)));
+    await Promise.all(
+      [0, MAX_BATCH]
+        .filter((o) => i + o < N)
+        .map((o) => inserter.insert('llm_requests', codec.encode(validRows.slice(i + o, i + o + MAX_BATCH)), `bench-raw-${i + o}`)),
+    );
   }
   add('ClickHouse insert alone (rows ready)', '—', N, 0, (performance.now() - t0) / 1000, `${MAX_BATCH}-row inserts, 2 at a time`);
 
@@ -146,20 +202,35 @@ try {
     mark();
     t0 = performance.now();
     const acks: Promise<void>[] = [];
-    for (let i = 0; i < N; i += CHUNK) acks.push((await sink.submit('llm_request', requests(`perf-${f.name}`, i, Math.min(CHUNK, N - i), TENANTS), { source: 'bench' })).durable);
+    for (let i = 0; i < N; i += CHUNK)
+      acks.push((await sink.submit('llm_request', requests(`perf-${f.name}`, i, Math.min(CHUNK, N - i), TENANTS), { source: 'bench' })).durable);
     await Promise.all(acks);
     // `durable` also resolves for records spooled to disk; the stage ends when Kafka has them all.
     await waitFor('producer', async () => (await metric(registry, 'llmeter_kafka_producer_records_sent_total')) >= N, 600_000, 20);
     const produced = (performance.now() - t0) / 1000;
     const messages = await metric(registry, 'llmeter_kafka_producer_messages_sent_total');
     const spooled = await metric(registry, 'llmeter_kafka_spool_records_written_total');
-    add('producer sink → Kafka', f.label, N, messages, produced, `kafkajs, idempotent, acks=all${spooled > 0 ? `; ${fmt(spooled)} records went through the spool` : ''}`);
+    add(
+      'producer sink → Kafka',
+      f.label,
+      N,
+      messages,
+      produced,
+      `kafkajs, idempotent, acks=all${spooled > 0 ? `; ${fmt(spooled)} records went through the spool` : ''}`,
+    );
 
     mark();
     t0 = performance.now();
     const drain = await startMember(t.store, cfg);
     await waitFor('drain', () => sumOf(drain.committed, (c) => c.records) >= N, 600_000, 50);
-    add('Kafka → collector → ClickHouse (drain)', f.label, N, sumOf(drain.committed, (c) => c.messages), (performance.now() - t0) / 1000, 'one collector, includes group join');
+    add(
+      'Kafka → collector → ClickHouse (drain)',
+      f.label,
+      N,
+      sumOf(drain.committed, (c) => c.messages),
+      (performance.now() - t0) / 1000,
+      'one collector, includes group join',
+    );
     await drain.stop();
     await sink.shutdown();
 
@@ -168,9 +239,17 @@ try {
     const e2eSink = await startSink(e2eCfg, new Registry());
     mark();
     t0 = performance.now();
-    for (let i = 0; i < N; i += CHUNK) await e2eSink.submit('llm_request', requests(`perf-e2e-${f.name}`, i, Math.min(CHUNK, N - i), TENANTS), { source: 'bench' });
+    for (let i = 0; i < N; i += CHUNK)
+      await e2eSink.submit('llm_request', requests(`perf-e2e-${f.name}`, i, Math.min(CHUNK, N - i), TENANTS), { source: 'bench' });
     await waitFor('e2e', () => sumOf(e2eMember.committed, (c) => c.records) >= N, 600_000, 50);
-    add('end to end: submit → Kafka → ClickHouse → commit', f.label, N, sumOf(e2eMember.committed, (c) => c.messages), (performance.now() - t0) / 1000, 'producer and collector in one process');
+    add(
+      'end to end: submit → Kafka → ClickHouse → commit',
+      f.label,
+      N,
+      sumOf(e2eMember.committed, (c) => c.messages),
+      (performance.now() - t0) / 1000,
+      'producer and collector in one process',
+    );
     await e2eMember.stop();
     await e2eSink.shutdown();
   }
@@ -207,20 +286,30 @@ try {
   const mb = (b: number) => (b / 1024 / 1024).toFixed(0);
 
   const limit = rows[0]!.records / rows[0]!.seconds;
-  console.log(`\nKafka transport benchmark — ${fmt(N)} llm_request records of ~${recordBytes} B, ${TENANTS} tenants (keys); Kafka ${broker.jars.split('/').pop()}; ${process.version}; ${cpus().length} cores; broker JVM ${process.env.BENCH_BROKER_JVM === 'test' ? 'test flags (C1 only)' : SERVER_JVM.join(' ')}\n`);
+  console.log(
+    `\nKafka transport benchmark — ${fmt(N)} llm_request records of ~${recordBytes} B, ${TENANTS} tenants (keys); Kafka ${broker.jars.split('/').pop()}; ${process.version}; ${cpus().length} cores; broker JVM ${process.env.BENCH_BROKER_JVM === 'test' ? 'test flags (C1 only)' : SERVER_JVM.join(' ')}\n`,
+  );
   const cores = cpus().length;
-  console.log('| stage | framing | records | messages | seconds | records/s | messages/s | vs ProducerPerformance (gzip) | CPU µs/record: llmeter process + broker + perf tool | ceiling on these cores | note |');
+  console.log(
+    '| stage | framing | records | messages | seconds | records/s | messages/s | vs ProducerPerformance (gzip) | CPU µs/record: llmeter process + broker + perf tool | ceiling on these cores | note |',
+  );
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const r of rows) {
     const perSec = r.records / r.seconds;
     const us = (x: number) => ((x * 1e6) / r.records).toFixed(1);
     const all = r.cpu.node + r.cpu.broker + r.cpu.tools;
     const cpuCol = `${us(all)} = ${us(r.cpu.node)} + ${us(r.cpu.broker)} + ${us(r.cpu.tools)}`;
-    console.log(`| ${r.stage} | ${r.framing} | ${fmt(r.records)} | ${r.messages ? fmt(r.messages) : '—'} | ${r.seconds.toFixed(2)} | ${fmt(perSec)} | ${r.messages ? fmt(r.messages / r.seconds) : '—'} | ${(perSec / limit).toFixed(2)} | ${cpuCol} | ${fmt((cores * r.records) / all)} | ${r.note} |`);
+    console.log(
+      `| ${r.stage} | ${r.framing} | ${fmt(r.records)} | ${r.messages ? fmt(r.messages) : '—'} | ${r.seconds.toFixed(2)} | ${fmt(perSec)} | ${r.messages ? fmt(r.messages / r.seconds) : '—'} | ${(perSec / limit).toFixed(2)} | ${cpuCol} | ${fmt((cores * r.records) / all)} | ${r.note} |`,
+    );
   }
-  console.log(`\nFixed load (default framing: packed, gzip): offered ${fmt(RATE)} records/s for ${SECONDS} s (${fmt(total)} records in ${fmt(loadMessages)} messages, ${fmt(lags.length)} committed), offered rate achieved by the producer loop ${fmt(achieved)} records/s`);
+  console.log(
+    `\nFixed load (default framing: packed, gzip): offered ${fmt(RATE)} records/s for ${SECONDS} s (${fmt(total)} records in ${fmt(loadMessages)} messages, ${fmt(lags.length)} committed), offered rate achieved by the producer loop ${fmt(achieved)} records/s`,
+  );
   console.log(`ingest lag submit → committed in ClickHouse: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${lags[lags.length - 1]} ms`);
-  console.log(`RSS of the process (producer + collector + embedded ClickHouse): start ${mb(rss[0] ?? 0)} MiB, peak ${mb(Math.max(...rss))} MiB, end ${mb(rss[rss.length - 1] ?? 0)} MiB`);
+  console.log(
+    `RSS of the process (producer + collector + embedded ClickHouse): start ${mb(rss[0] ?? 0)} MiB, peak ${mb(Math.max(...rss))} MiB, end ${mb(rss[rss.length - 1] ?? 0)} MiB`,
+  );
 } finally {
   await broker.destroy();
   await t.close();

@@ -23,9 +23,12 @@ const NAME = 'amplification_bench';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'llmeter-bench-amplification-'));
 const store = await openStore(configSchema.parse({ store: { data_dir: dir, ttl_days: { raw: 0, reference: 0, rollup: 0 } } }).store);
-const mergedRows = async () => Number((await store.queryRows<{ v: string }>(`SELECT toString(sum(value)) AS v FROM system.events WHERE event = 'MergedRows'`))[0]?.v ?? 0);
+const mergedRows = async () =>
+  Number((await store.queryRows<{ v: string }>(`SELECT toString(sum(value)) AS v FROM system.events WHERE event = 'MergedRows'`))[0]?.v ?? 0);
 
-console.log(`\n${INSERTS} inserts of ${ROWS.toLocaleString('en-US')} rows (one round of ${NODES} nodes) into one partition of gpu_metrics' layout, ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)}\n`);
+console.log(
+  `\n${INSERTS} inserts of ${ROWS.toLocaleString('en-US')} rows (one round of ${NODES} nodes) into one partition of gpu_metrics' layout, ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)}\n`,
+);
 console.log('| merge_selector_base | rows merged ÷ rows inserted | log_base(inserts) | active parts at the end | deepest part level |');
 console.log('|---:|---:|---:|---:|---:|');
 try {
@@ -39,7 +42,9 @@ try {
       await mergesSettled(store, 60_000);
     }
     const merged = (await mergedRows()) - m0;
-    const [p] = await store.queryRows<{ parts: string; level: string }>(`SELECT toString(count()) AS parts, toString(max(level)) AS level FROM system.parts WHERE active AND database = currentDatabase() AND table = '${NAME}'`);
+    const [p] = await store.queryRows<{ parts: string; level: string }>(
+      `SELECT toString(count()) AS parts, toString(max(level)) AS level FROM system.parts WHERE active AND database = currentDatabase() AND table = '${NAME}'`,
+    );
     console.log(`| ${base} | ${(merged / (INSERTS * ROWS)).toFixed(2)} | ${(Math.log(INSERTS) / Math.log(base)).toFixed(2)} | ${p?.parts} | ${p?.level} |`);
   }
 } finally {

@@ -22,13 +22,23 @@ const NAME = 'merge_bench';
 /** Each variant: the table definition and the statements that alter it after creation. */
 const VARIANTS: Record<string, { def: TableDef; doc: string; after?: string[] }> = {
   schema: { def: gpuMetrics, doc: `the schema's table, ORDER BY (${gpuMetrics.orderBy.join(', ')})` },
-  'key-field-ts': { def: { ...gpuMetrics, orderBy: ['node', 'gpu_uuid', 'field', 'ts'] }, doc: 'ORDER BY (node, gpu_uuid, field, ts): the key before schema migration 6' },
+  'key-field-ts': {
+    def: { ...gpuMetrics, orderBy: ['node', 'gpu_uuid', 'field', 'ts'] },
+    doc: 'ORDER BY (node, gpu_uuid, field, ts): the key before schema migration 6',
+  },
   'key-ts-gpu': { def: { ...gpuMetrics, orderBy: ['node', 'ts', 'gpu_uuid', 'field'] }, doc: 'ORDER BY (node, ts, gpu_uuid, field)' },
   lz4: {
-    def: { ...gpuMetrics, columns: Object.fromEntries(Object.entries(gpuMetrics.columns).map(([n, c]) => [n, c.codec ? { ...c, codec: c.codec.replace('ZSTD(1)', 'LZ4') } : c])) },
-    doc: 'LZ4 instead of ZSTD(1) after each column\'s DoubleDelta/Gorilla',
+    def: {
+      ...gpuMetrics,
+      columns: Object.fromEntries(Object.entries(gpuMetrics.columns).map(([n, c]) => [n, c.codec ? { ...c, codec: c.codec.replace('ZSTD(1)', 'LZ4') } : c])),
+    },
+    doc: "LZ4 instead of ZSTD(1) after each column's DoubleDelta/Gorilla",
   },
-  horizontal: { def: gpuMetrics, doc: 'horizontal merges (no vertical merge algorithm)', after: [`ALTER TABLE ${NAME} MODIFY SETTING vertical_merge_algorithm_min_columns_to_activate = 1000`] },
+  horizontal: {
+    def: gpuMetrics,
+    doc: 'horizontal merges (no vertical merge algorithm)',
+    after: [`ALTER TABLE ${NAME} MODIFY SETTING vertical_merge_algorithm_min_columns_to_activate = 1000`],
+  },
 };
 
 const chosen = (process.argv[2] ?? Object.keys(VARIANTS).join(',')).split(',');
@@ -38,10 +48,14 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'llmeter-bench-merge-'));
 const store = await openStore(configSchema.parse({ store: { data_dir: dir, ttl_days: { raw: 0, reference: 0, rollup: 0 } } }).store);
 const rows = PARTS * ROWS_PER_PART;
 const bytes = async () => {
-  const [r] = await store.queryRows<{ b: string }>(`SELECT toString(sum(bytes_on_disk)) AS b FROM system.parts WHERE database = currentDatabase() AND table = '${NAME}' AND active`);
+  const [r] = await store.queryRows<{ b: string }>(
+    `SELECT toString(sum(bytes_on_disk)) AS b FROM system.parts WHERE database = currentDatabase() AND table = '${NAME}' AND active`,
+  );
   return Number(r?.b ?? 0) / rows;
 };
-console.log(`\nOne merge of ${PARTS} parts of ${ROWS_PER_PART.toLocaleString('en')} gpu_metrics rows (${rows.toLocaleString('en')} rows), ${process.version}, ${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)}\n`);
+console.log(
+  `\nOne merge of ${PARTS} parts of ${ROWS_PER_PART.toLocaleString('en')} gpu_metrics rows (${rows.toLocaleString('en')} rows), ${process.version}, ${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)}\n`,
+);
 console.log('| variant | table | CPU µs a row | bytes a row before / after |');
 console.log('|---|---|---:|---:|');
 try {

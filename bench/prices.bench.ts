@@ -72,7 +72,17 @@ const byType = new Map<string, AsofPoint[]>();
 for (const r of raw) {
   let list = byType.get(r.instance_type);
   if (!list) byType.set(r.instance_type, (list = []));
-  list.push({ provider: 'aws', instance_type: r.instance_type, region: 'us-east-1', zone: 'us-east-1a', capacity_type: 'spot', os: 'linux', effective_from: Number(r.t), usd_per_hour: r.p, source: 'aws-spot' });
+  list.push({
+    provider: 'aws',
+    instance_type: r.instance_type,
+    region: 'us-east-1',
+    zone: 'us-east-1a',
+    capacity_type: 'spot',
+    os: 'linux',
+    effective_from: Number(r.t),
+    usd_per_hour: r.p,
+    source: 'aws-spot',
+  });
 }
 const jsTimes: number[] = [];
 let jsCosts = new Map<string, string>();
@@ -91,14 +101,18 @@ const mismatches = sqlRows.filter((r) => jsCosts.get(r.node) !== r.cost).length;
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const min = (xs: number[]) => Math.min(...xs);
 const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
-console.log(`as-of cost: ${NODES} nodes × 30 days, hourly changes, ${KEYS} price series, ${totalRows.toLocaleString('en-US')} price rows (loaded in ${fmt(loadMs)})`);
+console.log(
+  `as-of cost: ${NODES} nodes × 30 days, hourly changes, ${KEYS} price series, ${totalRows.toLocaleString('en-US')} price rows (loaded in ${fmt(loadMs)})`,
+);
 console.log('');
 console.log('| path | best | median | rows read | bytes read | vs ClickHouse |');
 console.log('|---|---|---|---|---|---|');
 console.log(`| ClickHouse (nodeCostSql, chDB) | ${fmt(min(sqlTimes))} | ${fmt(med(sqlTimes))} | ${readRows} | ${readBytes} | 1.00× |`);
 console.log(`| JavaScript asof.ts (points in memory) | ${fmt(min(jsTimes))} | ${fmt(med(jsTimes))} | – | – | ${(med(jsTimes) / med(sqlTimes)).toFixed(2)}× |`);
 console.log('');
-console.log(`nodes priced: ${sqlRows.length}/${NODES}; costs that differ between the two paths: ${mismatches}; goal < 1 s: ${med(sqlTimes) < 1000 ? 'met' : 'NOT met'}`);
+console.log(
+  `nodes priced: ${sqlRows.length}/${NODES}; costs that differ between the two paths: ${mismatches}; goal < 1 s: ${med(sqlTimes) < 1000 ? 'met' : 'NOT met'}`,
+);
 
 await store.close();
 rmSync(dir, { recursive: true, force: true });

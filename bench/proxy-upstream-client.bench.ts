@@ -92,9 +92,12 @@ async function main(): Promise<void> {
     await pool.close();
     agent.destroy();
     const base = results[0]![1].cpuUsPerReq;
-    process.stdout.write(`upstream client: ${REQUESTS} requests at ${CONCURRENCY} concurrent, non-streamed chat completion; client on CPU 1, upstream on CPU 0${HAS_TASKSET ? '' : ' (no taskset: unpinned)'}\n`);
+    process.stdout.write(
+      `upstream client: ${REQUESTS} requests at ${CONCURRENCY} concurrent, non-streamed chat completion; client on CPU 1, upstream on CPU 0${HAS_TASKSET ? '' : ' (no taskset: unpinned)'}\n`,
+    );
     process.stdout.write('| client | CPU µs / request | ratio | req/s |\n|---|---|---|---|\n');
-    for (const [name, r] of results) process.stdout.write(`| ${name} | ${r.cpuUsPerReq.toFixed(1)} | ${(r.cpuUsPerReq / base).toFixed(2)} | ${r.rps.toFixed(0)} |\n`);
+    for (const [name, r] of results)
+      process.stdout.write(`| ${name} | ${r.cpuUsPerReq.toFixed(1)} | ${(r.cpuUsPerReq / base).toFixed(2)} | ${r.rps.toFixed(0)} |\n`);
   } finally {
     child.kill();
   }

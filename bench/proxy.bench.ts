@@ -50,7 +50,13 @@ const KEY = 'sk-bench-0123456789abcdef0123456789abcdef';
 const children: ChildProcess[] = [];
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'llmeter-bench-proxy-'));
 
-function start(cpu: number, cmd: string, args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
+function start(
+  cpu: number,
+  cmd: string,
+  args: string[],
+  ready: RegExp,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
   const [file, argv] = HAS_TASKSET ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
   const child = spawn(file, argv, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
@@ -152,7 +158,12 @@ async function interleaved(targets: Target[], n: number, warmup: number, one: (t
 function request(path_: string, body: string): (t: Target) => Promise<number> {
   return async (t) => {
     const t0 = performance.now();
-    const r = await t.pool!.request({ method: 'POST', path: path_.replace('{prefix}', t.prefix), headers: { 'content-type': 'application/json', ...t.headers }, body });
+    const r = await t.pool!.request({
+      method: 'POST',
+      path: path_.replace('{prefix}', t.prefix),
+      headers: { 'content-type': 'application/json', ...t.headers },
+      body,
+    });
     await r.body.text();
     if (r.statusCode !== 200) throw new Error(`${t.name} ${path_}: ${r.statusCode}`);
     return performance.now() - t0;
@@ -161,7 +172,12 @@ function request(path_: string, body: string): (t: Target) => Promise<number> {
 
 async function firstChunk(t: Target): Promise<number> {
   const t0 = performance.now();
-  const r = await t.pool!.request({ method: 'POST', path: `${t.prefix}/chat/completions`, headers: { 'content-type': 'application/json', ...t.headers }, body: chatBody(true) });
+  const r = await t.pool!.request({
+    method: 'POST',
+    path: `${t.prefix}/chat/completions`,
+    headers: { 'content-type': 'application/json', ...t.headers },
+    body: chatBody(true),
+  });
   let first = 0;
   for await (const _chunk of r.body) if (first === 0) first = performance.now() - t0;
   if (r.statusCode !== 200) throw new Error(`${t.name} stream: ${r.statusCode}`);
@@ -189,7 +205,13 @@ async function throughput(pool: Pool, t: Target, seconds: number, concurrency: n
 }
 
 const sorted = (rounds: number[][]) => rounds.flat().sort((a, b) => a - b);
-const roundP99s = (rounds: number[][]) => rounds.map((r) => pct([...r].sort((a, b) => a - b), 99));
+const roundP99s = (rounds: number[][]) =>
+  rounds.map((r) =>
+    pct(
+      [...r].sort((a, b) => a - b),
+      99,
+    ),
+  );
 
 async function measure(targets: Target[]): Promise<Map<string, Figures>> {
   for (const t of targets) t.pool = new Pool(t.origin, { connections: CONCURRENCY, keepAliveTimeout: 60_000 });
@@ -203,7 +225,15 @@ async function measure(targets: Target[]): Promise<Map<string, Figures>> {
       for (const t of group) {
         const l = sorted(lat.get(t.name)!);
         const f = sorted(tt.get(t.name)!);
-        figs.set(t.name, { p50: pct(l, 50), p99: pct(l, 99), p99Rounds: roundP99s(lat.get(t.name)!), ttft50: pct(f, 50), ttft99: pct(f, 99), ttft99Rounds: roundP99s(tt.get(t.name)!), rps: 0 });
+        figs.set(t.name, {
+          p50: pct(l, 50),
+          p99: pct(l, 99),
+          p99Rounds: roundP99s(lat.get(t.name)!),
+          ttft50: pct(f, 50),
+          ttft99: pct(f, 99),
+          ttft99Rounds: roundP99s(tt.get(t.name)!),
+          rps: 0,
+        });
       }
       return figs;
     };
@@ -239,7 +269,26 @@ async function main(): Promise<void> {
   writeFileSync(path.join(tmp, 'llmeter.yaml'), `log_level: warn\nproxy:\n  tenants:\n    - { name: bench, keys: ["sha256:${keyDigestHex(KEY)}"] }\n`);
   const bare = await start(1, NODE, ['bench/upstream/bare-forwarder.ts', upstream], /forwarding on (http:\/\/[\d.:]+)/);
   const prof = CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(CPU_PROF)] : [];
-  const lm = await start(1, NODE, [...prof, 'bin/llmeter.js', '-c', path.join(tmp, 'llmeter.yaml'), '--data-dir', path.join(tmp, 'data'), 'proxy', '--upstream', upstream, '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0'], /llmeter proxy on (http:\/\/[\d.:]+)/);
+  const lm = await start(
+    1,
+    NODE,
+    [
+      ...prof,
+      'bin/llmeter.js',
+      '-c',
+      path.join(tmp, 'llmeter.yaml'),
+      '--data-dir',
+      path.join(tmp, 'data'),
+      'proxy',
+      '--upstream',
+      upstream,
+      '--listen',
+      '127.0.0.1:0',
+      '--http-listen',
+      '127.0.0.1:0',
+    ],
+    /llmeter proxy on (http:\/\/[\d.:]+)/,
+  );
   const targets: Target[] = [
     { name: 'direct', origin: upstream, prefix: '/v1', headers: {} },
     { name: 'bare', origin: bare.match[1]!, prefix: '/v1', headers: {}, pid: bare.child.pid },
@@ -251,8 +300,17 @@ async function main(): Promise<void> {
   } else if (existsSync(LITELLM)) {
     const port = 40000 + Math.floor(Math.random() * 20000);
     const cfg = path.join(tmp, 'litellm.yaml');
-    writeFileSync(cfg, `model_list:\n  - model_name: bench\n    litellm_params:\n      model: openai/bench\n      api_base: ${upstream}/v1\n      api_key: none\ngeneral_settings:\n  master_key: ${KEY}\n`);
-    const ll = await start(1, LITELLM, ['--config', cfg, '--host', '127.0.0.1', '--port', String(port), '--num_workers', '1'], /Proxy initialized|Uvicorn running|Application startup complete/, { LITELLM_LOG: 'ERROR', LITELLM_LOCAL_MODEL_COST_MAP: 'True' });
+    writeFileSync(
+      cfg,
+      `model_list:\n  - model_name: bench\n    litellm_params:\n      model: openai/bench\n      api_base: ${upstream}/v1\n      api_key: none\ngeneral_settings:\n  master_key: ${KEY}\n`,
+    );
+    const ll = await start(
+      1,
+      LITELLM,
+      ['--config', cfg, '--host', '127.0.0.1', '--port', String(port), '--num_workers', '1'],
+      /Proxy initialized|Uvicorn running|Application startup complete/,
+      { LITELLM_LOG: 'ERROR', LITELLM_LOCAL_MODEL_COST_MAP: 'True' },
+    );
     await waitHttp(`http://127.0.0.1:${port}/health/liveliness`);
     targets.push({ name: 'litellm', origin: `http://127.0.0.1:${port}`, prefix: '/v1', headers: { authorization: `Bearer ${KEY}` }, pid: ll.child.pid });
   } else {
@@ -270,14 +328,16 @@ async function main(): Promise<void> {
         const v = pick(results.get(t.name)!);
         return v === undefined ? '—' : fmt(v);
       }),
-      ...targets.filter((t) => t.name !== 'direct').map((t) => {
-        const f = results.get(t.name)!;
-        const v = pick(f);
-        // Latency figures of a separately paired target count from its own pass's direct.
-        const own = f.pairedDirect ? pick(f.pairedDirect) : undefined;
-        const b = own ? own : pick(d);
-        return v === undefined ? '—' : added(v, b ?? Number.NaN);
-      }),
+      ...targets
+        .filter((t) => t.name !== 'direct')
+        .map((t) => {
+          const f = results.get(t.name)!;
+          const v = pick(f);
+          // Latency figures of a separately paired target count from its own pass's direct.
+          const own = f.pairedDirect ? pick(f.pairedDirect) : undefined;
+          const b = own ? own : pick(d);
+          return v === undefined ? '—' : added(v, b ?? Number.NaN);
+        }),
     ]);
   };
   const plus = (v: number, b: number) => `${v - b >= 0 ? '+' : '−'}${Math.abs(v - b).toFixed(3)} ms`;
@@ -285,8 +345,18 @@ async function main(): Promise<void> {
   line('chat latency p99 (ms)', (f) => f.p99, ms, plus);
   line('TTFT p50 (ms)', (f) => f.ttft50, ms, plus);
   line('TTFT p99 (ms)', (f) => f.ttft99, ms, plus);
-  line(`req/s (${CONCURRENCY} conc.)`, (f) => f.rps, (v) => v.toFixed(0), (v, b) => `${((v / b) * 100).toFixed(0)} % of direct`);
-  line('req/s per proxy CPU-second', (f) => f.perCore, (v) => v.toFixed(0), (v) => `${v.toFixed(0)} req/s on one core`);
+  line(
+    `req/s (${CONCURRENCY} conc.)`,
+    (f) => f.rps,
+    (v) => v.toFixed(0),
+    (v, b) => `${((v / b) * 100).toFixed(0)} % of direct`,
+  );
+  line(
+    'req/s per proxy CPU-second',
+    (f) => f.perCore,
+    (v) => v.toFixed(0),
+    (v) => `${v.toFixed(0)} req/s on one core`,
+  );
   line('/api/generate p50 (ms)', (f) => f.genP50, ms, plus);
   line('/api/generate p99 (ms)', (f) => f.genP99, ms, plus);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -309,7 +379,9 @@ async function main(): Promise<void> {
     return `${added.map((a) => a.toFixed(2)).join(', ')} ms (≤ 2 ms in ${met} of ${added.length})`;
   };
   for (const t of targets.filter((x) => x.name !== 'direct')) {
-    out.push(`  ${t.name}: chat ${perRound(t.name, (f) => f.p99Rounds)}; TTFT ${perRound(t.name, (f) => f.ttft99Rounds)}; /api/generate ${perRound(t.name, (f) => f.genP99Rounds)}`);
+    out.push(
+      `  ${t.name}: chat ${perRound(t.name, (f) => f.p99Rounds)}; TTFT ${perRound(t.name, (f) => f.ttft99Rounds)}; /api/generate ${perRound(t.name, (f) => f.genP99Rounds)}`,
+    );
   }
   if (litellmNote) out.push('', litellmNote);
   process.stdout.write(out.join('\n') + '\n');

@@ -96,8 +96,18 @@ const FIELDS: [string, string, string, (g: number) => number][] = [
   ['DCGM_FI_PROF_GR_ENGINE_ACTIVE', 'gauge', 'Ratio of time the graphics engine is active.', (g) => 0.9 - g / 100],
   ['DCGM_FI_PROF_PIPE_TENSOR_ACTIVE', 'gauge', 'Ratio of cycles the tensor (HMMA) pipe is active.', (g) => 0.5 - g / 100],
   ['DCGM_FI_PROF_DRAM_ACTIVE', 'gauge', 'Ratio of cycles the device memory interface is active sending or receiving data.', (g) => 0.6 - g / 100],
-  ['DCGM_FI_PROF_PCIE_TX_BYTES', 'gauge', 'The rate of data transmitted over the PCIe bus - including both protocol headers and data payloads - in bytes per second.', (g) => 12345678 + g],
-  ['DCGM_FI_PROF_PCIE_RX_BYTES', 'gauge', 'The rate of data received over the PCIe bus - including both protocol headers and data payloads - in bytes per second.', (g) => 23456789 + g],
+  [
+    'DCGM_FI_PROF_PCIE_TX_BYTES',
+    'gauge',
+    'The rate of data transmitted over the PCIe bus - including both protocol headers and data payloads - in bytes per second.',
+    (g) => 12345678 + g,
+  ],
+  [
+    'DCGM_FI_PROF_PCIE_RX_BYTES',
+    'gauge',
+    'The rate of data received over the PCIe bus - including both protocol headers and data payloads - in bytes per second.',
+    (g) => 23456789 + g,
+  ],
 ];
 
 /** One node's dcgm-exporter page: 8 H100s, Kubernetes pod attribution, the current label order. */
@@ -163,7 +173,9 @@ async function main(): Promise<void> {
   rows.push(['llmeter parser, warm (per-target label cache)', rate(warm.samples, warm.ms), `${(rate(warm.samples, warm.ms) / peerRate).toFixed(2)}×`]);
   rows.push(['llmeter parse + DCGM mapping to records', rate(mapped.samples, mapped.ms), `${(rate(mapped.samples, mapped.ms) / peerRate).toFixed(2)}×`]);
 
-  console.log(`\nSynthetic 8-GPU dcgm-exporter page: ${samplesPerPage} samples, ${(Buffer.byteLength(page) / 1024).toFixed(1)} KiB (one core, Node ${process.version})\n`);
+  console.log(
+    `\nSynthetic 8-GPU dcgm-exporter page: ${samplesPerPage} samples, ${(Buffer.byteLength(page) / 1024).toFixed(1)} KiB (one core, Node ${process.version})\n`,
+  );
   console.log('| path | samples/s | vs peer |');
   console.log('|---|---:|---:|');
   for (const [name, r, ratio] of rows) console.log(`| ${name} | ${Math.round(r).toLocaleString('en-US')} | ${ratio} |`);
@@ -213,7 +225,15 @@ interface FleetRun {
  * batches (one at the end of the run flushes the rest). Cutting every `pipeline.batch_ms` (1 s), as
  * before samples could wait, is 15 a round.
  */
-async function runFleet(sink: RecordSink, flush: () => Promise<void>, port: number, nodes: number, rounds: number, cuts = 1, settle: () => Promise<void> = async () => {}): Promise<FleetRun> {
+async function runFleet(
+  sink: RecordSink,
+  flush: () => Promise<void>,
+  port: number,
+  nodes: number,
+  rounds: number,
+  cuts = 1,
+  settle: () => Promise<void> = async () => {},
+): Promise<FleetRun> {
   const scrape = scrapeConfigSchema.parse({
     enabled: true,
     inventory: { enabled: false },
@@ -283,9 +303,13 @@ async function fleet(nodes: number, rounds: number, samplesPerPage: number): Pro
       [`end to end, a batch cut every pipeline.batch_ms (${defaults.batch_ms} ms): ${cutsPerRound} a round (before samples could wait)`, spread],
     ] as const) {
       const perRound = r.cpuSec / rounds;
-      console.log(`| ${name} | ${Math.round(rate(samples, r.wallMs)).toLocaleString('en-US')} | ${Math.round(samples / r.cpuSec).toLocaleString('en-US')} | ${perRound.toFixed(2)} s | ${((perRound / 15) * 100 * scale).toFixed(1)} % |`);
+      console.log(
+        `| ${name} | ${Math.round(rate(samples, r.wallMs)).toLocaleString('en-US')} | ${Math.round(samples / r.cpuSec).toLocaleString('en-US')} | ${perRound.toFixed(2)} s | ${((perRound / 15) * 100 * scale).toFixed(1)} % |`,
+      );
     }
-    console.log(`\ngpu_metrics rows stored per round: ${Math.round(full.rows / rounds).toLocaleString('en-US')} (CPU includes ClickHouse's own insert threads; process CPU, all threads)`);
+    console.log(
+      `\ngpu_metrics rows stored per round: ${Math.round(full.rows / rounds).toLocaleString('en-US')} (CPU includes ClickHouse's own insert threads; process CPU, all threads)`,
+    );
     if (withoutViews.length > 0) console.log(`Materialized views dropped for this run: ${withoutViews.join(', ')}`);
     // A full partition rewrites each row at every merge level, and a short run holds only the first
     // levels: they are estimated from the cost of one merge of the run's own parts. What the run's
@@ -293,16 +317,21 @@ async function fleet(nodes: number, rounds: number, samplesPerPage: number): Pro
     // which collapse an hour's rows within the hour, stay in it as measured.
     const perRound = full.rows / rounds;
     const levels = Math.log(PARTITION_S / 15) / Math.log(MERGE_FAN_IN);
-    const steadyMergeS = perRound * levels * merge.usPerRow / 1e6;
-    const runMergeS = merge.rowsMerged * merge.usPerRow / 1e6;
+    const steadyMergeS = (perRound * levels * merge.usPerRow) / 1e6;
+    const runMergeS = (merge.rowsMerged * merge.usPerRow) / 1e6;
     const restS = (full.cpuSec - runMergeS) / rounds;
     console.log(
       `One merge of the default run's ${merge.parts} gpu_metrics parts (${merge.rows.toLocaleString('en-US')} rows): ${merge.usPerRow.toFixed(2)} µs of CPU a row; the run's own merges had rewritten ${merge.rowsMerged.toLocaleString('en-US')} rows (≈ ${runMergeS.toFixed(2)} s). ` +
         `A partition of ${gpuMetrics.partitionBy} rewrites each row about log${MERGE_FAN_IN}(${Math.round(PARTITION_S / 15).toLocaleString('en-US')} inserts) ≈ ${levels.toFixed(1)} times: ` +
         `≈ ${steadyMergeS.toFixed(2)} s of gpu_metrics merges a round, plus ${restS.toFixed(2)} s for the rest (the rollups' merges included) → about ${(((steadyMergeS + restS) / 15) * 100 * scale).toFixed(1)} % of one core in steady state (an estimate)`,
     );
-    for (const [name, r] of [['batches of batch_rows', full], [`${cutsPerRound} batches a round`, spread]] as const) {
-      console.log(`End to end, ${name}: CPU per thread name over the ${rounds} measured rounds (s): ${r.threads.map(([n, s]) => `${n} ${s.toFixed(2)}`).join(', ')}`);
+    for (const [name, r] of [
+      ['batches of batch_rows', full],
+      [`${cutsPerRound} batches a round`, spread],
+    ] as const) {
+      console.log(
+        `End to end, ${name}: CPU per thread name over the ${rounds} measured rounds (s): ${r.threads.map(([n, s]) => `${n} ${s.toFixed(2)}`).join(', ')}`,
+      );
     }
   } finally {
     await collector.shutdown();

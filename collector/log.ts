@@ -25,7 +25,13 @@ export function createLogger(opts: LoggerOptions = {}, component = 'llmeter'): L
     if (json) {
       write(JSON.stringify({ time: new Date().toISOString(), level, component, msg, ...fields }));
     } else {
-      const extra = fields && Object.keys(fields).length ? ' ' + Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') : '';
+      const extra =
+        fields && Object.keys(fields).length
+          ? ' ' +
+            Object.entries(fields)
+              .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+              .join(' ')
+          : '';
       write(`${new Date().toISOString().slice(11, 23)} ${level.toUpperCase().padEnd(5)} [${component}] ${msg}${extra}`);
     }
   };

@@ -39,7 +39,15 @@ export interface RuntimeContext {
 export type ComponentFactory = (ctx: RuntimeContext) => Component[] | Promise<Component[]>;
 
 // Telemetry first: it starts before, and stops after, everything that makes spans.
-const FEATURES: readonly ComponentFactory[] = [telemetryComponents, proxyComponents, autoscaleComponents, scrapeComponents, pricesComponents, receiverComponents, alertingComponents];
+const FEATURES: readonly ComponentFactory[] = [
+  telemetryComponents,
+  proxyComponents,
+  autoscaleComponents,
+  scrapeComponents,
+  pricesComponents,
+  receiverComponents,
+  alertingComponents,
+];
 
 export interface Collector {
   readonly store: Store;
@@ -91,7 +99,13 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
     });
     await pipeline.start();
     if (store.dataDir) await replaySpill(pipeline, defaultSpillDir(store.dataDir), log.child('pipeline'));
-    const http = new HttpServer({ listen: config.http.listen, registry, log: log.child('http'), guard: config.http, ready: () => pipeline.failingForMs() < config.pipeline.unready_after_ms });
+    const http = new HttpServer({
+      listen: config.http.listen,
+      registry,
+      log: log.child('http'),
+      guard: config.http,
+      ready: () => pipeline.failingForMs() < config.pipeline.unready_after_ms,
+    });
     const q = (queries = readOnlyQueries(store, config.query, registry, log.child('query')));
     mountSqlApi(http, q, config);
     mountChargebackApi(http, store, config);

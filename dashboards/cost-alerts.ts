@@ -50,7 +50,11 @@ function rule(r: Rule) {
         model: { refId: 'A', datasource: CLICKHOUSE, editorType: 'sql', queryType: 'sql', format: FORMAT_TABLE, rawSql: r.sql },
       },
       { refId: 'B', datasourceUid: '__expr__', model: { refId: 'B', type: 'reduce', expression: 'A', reducer: 'last', settings: { mode: 'dropNN' } } },
-      { refId: 'C', datasourceUid: '__expr__', model: { refId: 'C', type: 'threshold', expression: 'B', conditions: [{ evaluator: { type: 'gt', params: [r.threshold] } }] } },
+      {
+        refId: 'C',
+        datasourceUid: '__expr__',
+        model: { refId: 'C', type: 'threshold', expression: 'B', conditions: [{ evaluator: { type: 'gt', params: [r.threshold] } }] },
+      },
     ],
     noDataState: 'OK',
     execErrState: 'Error',

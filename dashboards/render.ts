@@ -9,6 +9,9 @@ import { DASHBOARDS } from './index.ts';
 export function renderProvisioning(): Map<string, string> {
   const files = new Map<string, string>();
   for (const [file, d] of Object.entries(DASHBOARDS)) files.set(`dashboards/llmeter/${file}`, JSON.stringify(d, null, 2) + '\n');
-  files.set('alerting/cost-rules.yaml', '# Generated from dashboards/cost-alerts.ts by `node dashboards/generate.ts`; do not edit.\n' + stringify(costAlertRules, { lineWidth: 0 }));
+  files.set(
+    'alerting/cost-rules.yaml',
+    '# Generated from dashboards/cost-alerts.ts by `node dashboards/generate.ts`; do not edit.\n' + stringify(costAlertRules, { lineWidth: 0 }),
+  );
   return files;
 }

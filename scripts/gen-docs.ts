@@ -65,7 +65,9 @@ function describeType(s: AnySchema): string {
   const d = s._zod.def;
   switch (d.type) {
     case 'enum':
-      return Object.values(d.entries as Record<string, string>).map((v) => `\`${v}\``).join(' \\| ');
+      return Object.values(d.entries as Record<string, string>)
+        .map((v) => `\`${v}\``)
+        .join(' \\| ');
     case 'array':
       return `list of ${describeType(unwrap(d.element as AnySchema).inner)}`;
     case 'record':

@@ -27,7 +27,9 @@ if (major < 24) {
 const prereqDir = path.join(root, 'scripts', 'prereqs');
 let prereqs = [];
 try {
-  prereqs = readdirSync(prereqDir).filter((f) => f.endsWith('.sh')).sort();
+  prereqs = readdirSync(prereqDir)
+    .filter((f) => f.endsWith('.sh'))
+    .sort();
 } catch {
   // none yet
 }
@@ -37,6 +39,7 @@ const args = process.argv.slice(2);
 if (!process.env.LLMETER_SKIP_LINT && args.length === 0) {
   run(bin('tsc'), ['--noEmit', '-p', '.']);
   run(bin('eslint'), ['.']);
+  run(bin('prettier'), ['--check', '--log-level', 'warn', '**/*.{ts,js,mjs}']);
 }
 if (args.length > 0) {
   run(bin('vitest'), ['run', ...args]);

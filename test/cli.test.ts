@@ -20,7 +20,19 @@ function llmeter(args: string[], input?: string) {
 }
 
 function good(n: number, tenant: string): string {
-  return Array.from({ length: n }, (_, i) => JSON.stringify({ ts: Date.UTC(2026, 10, 1, 9) + i * 1000, request_id: `${tenant}-${i}`, tenant, model: 'm', input_tokens: 1, output_tokens: 2, duration_ms: 10 })).join('\n') + '\n';
+  return (
+    Array.from({ length: n }, (_, i) =>
+      JSON.stringify({
+        ts: Date.UTC(2026, 10, 1, 9) + i * 1000,
+        request_id: `${tenant}-${i}`,
+        tenant,
+        model: 'm',
+        input_tokens: 1,
+        output_tokens: 2,
+        duration_ms: 10,
+      }),
+    ).join('\n') + '\n'
+  );
 }
 
 describe('llmeter CLI', () => {
@@ -58,7 +70,12 @@ describe('llmeter CLI', () => {
     const m = llmeter(['ingest', 'llm_request', path.join(root, 'test/fixtures/records/llm_request-mixed.ndjson')]);
     expect(m.code).toBe(3);
     expect(m.out).toContain('llm_request: 4 accepted, 3 rejected');
-    const counts = llmeter(['sql', "SELECT (SELECT count() FROM llm_requests) AS req, (SELECT count() FROM dead_letters WHERE signal = 'llm_request') AS dead, (SELECT sum(cached_tokens) FROM llm_requests) AS cached, (SELECT load_duration_ns FROM llm_requests WHERE request_id = 'm-1') AS load", '--format', 'JSONEachRow']);
+    const counts = llmeter([
+      'sql',
+      "SELECT (SELECT count() FROM llm_requests) AS req, (SELECT count() FROM dead_letters WHERE signal = 'llm_request') AS dead, (SELECT sum(cached_tokens) FROM llm_requests) AS cached, (SELECT load_duration_ns FROM llm_requests WHERE request_id = 'm-1') AS load",
+      '--format',
+      'JSONEachRow',
+    ]);
     expect(counts.code).toBe(0);
     expect(JSON.parse(counts.out)).toEqual({ req: '254', dead: '6', cached: '8', load: '2035134917' });
   });
@@ -125,9 +142,17 @@ describe('llmeter CLI', () => {
     expect(write.status).toBe(400);
     expect(await write.text()).toMatch(/only one reading statement is allowed/);
     // Records posted to the running collector are flushed by Ctrl-C before it exits.
-    const post = await fetch(`${base}/api/v1/ingest/llm_request`, { method: 'POST', body: good(40, 'live'), headers: { 'content-type': 'application/x-ndjson' } });
+    const post = await fetch(`${base}/api/v1/ingest/llm_request`, {
+      method: 'POST',
+      body: good(40, 'live'),
+      headers: { 'content-type': 'application/x-ndjson' },
+    });
     expect(await post.json()).toMatchObject({ accepted: 40, rejected: 0 });
-    const big = await fetch(`${base}/api/v1/ingest/llm_request`, { method: 'POST', body: 'x'.repeat(9 * 1024 * 1024), headers: { 'content-type': 'application/x-ndjson' } });
+    const big = await fetch(`${base}/api/v1/ingest/llm_request`, {
+      method: 'POST',
+      body: 'x'.repeat(9 * 1024 * 1024),
+      headers: { 'content-type': 'application/x-ndjson' },
+    });
     expect(big.status).toBe(413);
     // `llmeter ingest` goes through the running collector too, and the same file loaded twice is
     // stored once; a bad line is reported with its line number in the file.

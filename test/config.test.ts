@@ -53,7 +53,7 @@ describe('configuration', () => {
   });
 
   it('reads secrets from files, never needing them inline', () => {
-    const cwd = dir({ 'pw': 's3cret\n', 'llmeter.yaml': 'store:\n  url: http://ch:8123\n  password_file: pw\n' });
+    const cwd = dir({ pw: 's3cret\n', 'llmeter.yaml': 'store:\n  url: http://ch:8123\n  password_file: pw\n' });
     const { config } = loadConfig({ cwd, env: {} });
     expect(config.store.password).toBe('s3cret');
   });

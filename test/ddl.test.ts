@@ -40,20 +40,26 @@ describe('generated DDL', () => {
     for (const tbl of ALL_TABLES) {
       const local = stmts.find((s) => s.startsWith(`CREATE TABLE IF NOT EXISTS \`llmeter\`.\`${tbl.name}_local\` ON CLUSTER \`fleet\``));
       expect(local, tbl.name).toBeDefined();
-      expect(local).toContain(`Replicated${tbl.engine.kind === 'replacing' ? 'Replacing' : ''}MergeTree('/clickhouse/tables/{shard}/llmeter/${tbl.name}_local', '{replica}'`);
-      const dist = stmts.find((s) => s.startsWith(`CREATE TABLE IF NOT EXISTS \`llmeter\`.\`${tbl.name}\` ON CLUSTER \`fleet\` AS \`llmeter\`.\`${tbl.name}_local\``));
+      expect(local).toContain(
+        `Replicated${tbl.engine.kind === 'replacing' ? 'Replacing' : ''}MergeTree('/clickhouse/tables/{shard}/llmeter/${tbl.name}_local', '{replica}'`,
+      );
+      const dist = stmts.find((s) =>
+        s.startsWith(`CREATE TABLE IF NOT EXISTS \`llmeter\`.\`${tbl.name}\` ON CLUSTER \`fleet\` AS \`llmeter\`.\`${tbl.name}_local\``),
+      );
       expect(dist, tbl.name).toContain(`ENGINE = Distributed(\`fleet\`, \`llmeter\`, \`${tbl.name}_local\`, ${tbl.shardingKey})`);
     }
     const mv = stmts.find((s) => s.includes('llm_requests_hourly_mv'))!;
     expect(mv).toContain('TO `llmeter`.`llm_requests_hourly_local`');
     expect(mv).toContain('FROM `llmeter`.`llm_requests_local`');
-    expect(stmts.some((s) => s.includes('ReplicatedAggregatingMergeTree(\'/clickhouse/tables/{shard}/llmeter/llm_requests_hourly_local\''))).toBe(true);
+    expect(stmts.some((s) => s.includes("ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/llmeter/llm_requests_hourly_local'"))).toBe(true);
     await parses(migrationsTableSql(cluster));
     for (const s of ttlSql(cluster)) await parses(s);
   });
 
   it('the single-server DDL is exactly what the embedded store runs', async () => {
-    const created = await t.store.queryRows<{ name: string; engine: string }>(`SELECT name, engine FROM system.tables WHERE database = {db:String}`, { db: t.store.database });
+    const created = await t.store.queryRows<{ name: string; engine: string }>(`SELECT name, engine FROM system.tables WHERE database = {db:String}`, {
+      db: t.store.database,
+    });
     const engines = Object.fromEntries(created.map((r) => [r.name, r.engine]));
     for (const tbl of ALL_TABLES) expect(engines[tbl.name]).toBe(tbl.engine.kind === 'replacing' ? 'ReplacingMergeTree' : 'MergeTree');
   });

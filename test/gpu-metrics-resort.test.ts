@@ -40,8 +40,7 @@ async function insert(t: TestStore, records: GpuSampleRecord[], token: string): 
   await storeInserter(t.store).insert('gpu_metrics', codecFor('gpu_metrics').encode(valid), token);
 }
 
-const dump = (t: TestStore) =>
-  t.store.queryRows<Record<string, unknown>>('SELECT * FROM gpu_metrics ORDER BY ts, node, gpu_uuid, mig_instance, field');
+const dump = (t: TestStore) => t.store.queryRows<Record<string, unknown>>('SELECT * FROM gpu_metrics ORDER BY ts, node, gpu_uuid, mig_instance, field');
 
 async function layout(t: TestStore): Promise<{ sorting_key: string; partition_key: string; engine_full: string }> {
   const [r] = await t.store.queryRows<{ sorting_key: string; partition_key: string; engine_full: string }>(
@@ -85,7 +84,7 @@ describe('migration 6: gpu_metrics re-sorted and partitioned by day', () => {
     expect(r.applied).toEqual([{ version: 6, name: expect.stringContaining('gpu_metrics'), statements: 1 }]);
   });
 
-  it('copies an old install\'s rows into the new layout, and the views feed from it afterwards', async () => {
+  it("copies an old install's rows into the new layout, and the views feed from it afterwards", async () => {
     const recs = samples(600, T0);
     await oldInstall(t, recs);
     expect((await layout(t)).sorting_key).toBe('node, gpu_uuid, field, ts');
@@ -102,10 +101,16 @@ describe('migration 6: gpu_metrics re-sorted and partitioned by day', () => {
     expect(await dump(t)).toEqual(before);
     // The copy did not pass through the views: the rollup still counts each sample once.
     expect(await rollupSamples(t)).toBe(600);
-    const parts = await t.store.queryRows<{ partition: string }>(`SELECT DISTINCT partition FROM system.parts WHERE active AND database = {db:String} AND table = 'gpu_metrics' ORDER BY partition`, { db: t.store.database });
+    const parts = await t.store.queryRows<{ partition: string }>(
+      `SELECT DISTINCT partition FROM system.parts WHERE active AND database = {db:String} AND table = 'gpu_metrics' ORDER BY partition`,
+      { db: t.store.database },
+    );
     const days = new Set(recs.map((x) => new Date(Number(x.ts)).toISOString().slice(0, 10)));
     expect(parts.map((p) => p.partition)).toEqual([...days].sort());
-    const leftovers = await t.store.queryRows<{ name: string }>(`SELECT name FROM system.tables WHERE database = {db:String} AND name LIKE 'gpu_metrics%' ORDER BY name`, { db: t.store.database });
+    const leftovers = await t.store.queryRows<{ name: string }>(
+      `SELECT name FROM system.tables WHERE database = {db:String} AND name LIKE 'gpu_metrics%' ORDER BY name`,
+      { db: t.store.database },
+    );
     expect(leftovers.map((x) => x.name)).toEqual(['gpu_metrics', 'gpu_metrics_hourly', 'gpu_metrics_hourly_mv']);
 
     await insert(t, samples(60, T0 + 86_400_000 * 10, 'later'), 'after-migration');
@@ -129,15 +134,27 @@ describe('migration 6: gpu_metrics re-sorted and partitioned by day', () => {
     await t.store.command('DELETE FROM schema_migrations WHERE version = 6');
     await migrate(t.store, t.store.ddlTarget());
     expect(await dump(t)).toEqual(before);
-    const left = await t.store.queryRows<{ n: string }>(`SELECT toString(count()) AS n FROM system.tables WHERE database = {db:String} AND name = {name:String}`, { db: t.store.database, name: RESORT_TABLE });
+    const left = await t.store.queryRows<{ n: string }>(
+      `SELECT toString(count()) AS n FROM system.tables WHERE database = {db:String} AND name = {name:String}`,
+      { db: t.store.database, name: RESORT_TABLE },
+    );
     expect(left[0]!.n).toBe('0');
   });
 
-  it('copies a cluster\'s rows through Distributed tables and exchanges every shard\'s table', () => {
+  it("copies a cluster's rows through Distributed tables and exchanges every shard's table", () => {
     const cluster: DdlTarget = { database: 'llmeter', cluster: 'c1', rawTtlDays: 90, referenceTtlDays: 365, rollupTtlDays: 0 };
     const sql = resortGpuMetricsSql(cluster, ['ts', 'node', 'value']);
-    expect(sql.some((s) => s.startsWith('CREATE TABLE IF NOT EXISTS `llmeter`.`gpu_metrics_v6_local` ON CLUSTER `c1`') && s.includes('ReplicatedMergeTree') && s.includes('ORDER BY (node, gpu_uuid, ts, field)'))).toBe(true);
-    expect(sql).toContain('INSERT INTO `llmeter`.`gpu_metrics_v6` (`ts`, `node`, `value`) SELECT `ts`, `node`, `value` FROM `llmeter`.`gpu_metrics` SETTINGS distributed_foreground_insert = 1');
+    expect(
+      sql.some(
+        (s) =>
+          s.startsWith('CREATE TABLE IF NOT EXISTS `llmeter`.`gpu_metrics_v6_local` ON CLUSTER `c1`') &&
+          s.includes('ReplicatedMergeTree') &&
+          s.includes('ORDER BY (node, gpu_uuid, ts, field)'),
+      ),
+    ).toBe(true);
+    expect(sql).toContain(
+      'INSERT INTO `llmeter`.`gpu_metrics_v6` (`ts`, `node`, `value`) SELECT `ts`, `node`, `value` FROM `llmeter`.`gpu_metrics` SETTINGS distributed_foreground_insert = 1',
+    );
     expect(sql).toContain('EXCHANGE TABLES `llmeter`.`gpu_metrics_local` AND `llmeter`.`gpu_metrics_v6_local` ON CLUSTER `c1`');
     expect(sql.at(-1)).toBe('DROP TABLE IF EXISTS `llmeter`.`gpu_metrics_v6_local` ON CLUSTER `c1` SYNC');
   });

@@ -37,7 +37,12 @@ const ROLLUP_SQL = `SELECT toString(hour) AS hour, node, gpu_uuid, mig_instance,
 FROM gpu_metrics_hourly GROUP BY hour, node, gpu_uuid, mig_instance, field ORDER BY hour, node, gpu_uuid, mig_instance, field`;
 
 const viewQuery = async (t: TestStore) =>
-  (await t.store.queryRows<{ q: string }>(`SELECT create_table_query AS q FROM system.tables WHERE database = {db:String} AND name = 'gpu_metrics_hourly_mv'`, { db: t.store.database }))[0]!.q;
+  (
+    await t.store.queryRows<{ q: string }>(
+      `SELECT create_table_query AS q FROM system.tables WHERE database = {db:String} AND name = 'gpu_metrics_hourly_mv'`,
+      { db: t.store.database },
+    )
+  )[0]!.q;
 
 describe('gpu_metrics_hourly from an ungrouped view', () => {
   let t: TestStore;
@@ -96,9 +101,18 @@ FROM gpu_metrics GROUP BY hour, node, gpu_uuid, mig_instance, field ORDER BY hou
 
   it('collapses the rows of one insert by the rollup key as the insert is written', async () => {
     await t.store.command('TRUNCATE TABLE gpu_metrics_hourly');
-    const same = Array.from({ length: 50 }, (_, i): GpuSampleRecord => ({ ts: T0 + i * 1000, node: 'node-x', gpu_uuid: 'GPU-x', field: 'gpu_utilization', value: i, unit: 'ratio' }));
+    const same = Array.from({ length: 50 }, (_, i): GpuSampleRecord => ({
+      ts: T0 + i * 1000,
+      node: 'node-x',
+      gpu_uuid: 'GPU-x',
+      field: 'gpu_utilization',
+      value: i,
+      unit: 'ratio',
+    }));
     await storeInserter(t.store).insert('gpu_metrics', rows(same), 'collapse-1');
-    const n = await t.store.queryRows<{ n: string; samples: string }>(`SELECT toString(count()) AS n, toString(sum(samples)) AS samples FROM gpu_metrics_hourly WHERE node = 'node-x'`);
+    const n = await t.store.queryRows<{ n: string; samples: string }>(
+      `SELECT toString(count()) AS n, toString(sum(samples)) AS samples FROM gpu_metrics_hourly WHERE node = 'node-x'`,
+    );
     expect(n[0]).toEqual({ n: '1', samples: '50' });
   });
 
@@ -106,7 +120,8 @@ FROM gpu_metrics GROUP BY hour, node, gpu_uuid, mig_instance, field ORDER BY hou
     const fresh = await viewQuery(t);
     expect(fresh).not.toMatch(/GROUP BY/i);
     // An install from before migration 4: the view grouped in its own query.
-    await t.store.command(`ALTER TABLE gpu_metrics_hourly_mv MODIFY QUERY SELECT toStartOfHour(ts) AS hour, node, gpu_uuid, mig_instance, gpu_model, field, unit,
+    await t.store
+      .command(`ALTER TABLE gpu_metrics_hourly_mv MODIFY QUERY SELECT toStartOfHour(ts) AS hour, node, gpu_uuid, mig_instance, gpu_model, field, unit,
   count() AS samples, sum(value) AS sum_value, min(value) AS min_value, max(value) AS max_value
 FROM ${t.store.database}.gpu_metrics GROUP BY hour, node, gpu_uuid, mig_instance, gpu_model, field, unit`);
     await t.store.command('DELETE FROM schema_migrations WHERE version = 4');

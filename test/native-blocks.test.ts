@@ -27,7 +27,17 @@ const codec = new NativeCodec(COLUMNS, Object.values(TYPES));
 
 // Strings that would break a careless encoding: quotes, a backslash, a newline, non-ASCII (two-,
 // three- and four-byte UTF-8), and lengths either side of the one-byte length prefix.
-const NOTES = ['', 'plain', 'quote " back \\ nl \n tab \t', 'é'.repeat(42), '字'.repeat(43), '🚀'.repeat(30), 'x'.repeat(127), 'y'.repeat(128), 'z'.repeat(5000)];
+const NOTES = [
+  '',
+  'plain',
+  'quote " back \\ nl \n tab \t',
+  'é'.repeat(42),
+  '字'.repeat(43),
+  '🚀'.repeat(30),
+  'x'.repeat(127),
+  'y'.repeat(128),
+  'z'.repeat(5000),
+];
 
 function row(i: number): unknown[] {
   return [
@@ -129,16 +139,28 @@ describe('Native blocks into ClickHouse', () => {
     const [head, tail] = codec.halve(codec.encode([...ROWS, ...wide]));
     await t.store.insertBlocks('native_rows', NativeBlocks.concat([head, tail]), COLUMNS);
     // The reference: the same rows as JSON objects through the client's JSONEachRow insert.
-    await t.store.insert('json_rows', [...ROWS, ...wide].map((r) => Object.fromEntries(COLUMNS.map((c, i) => [c, r[i]]))));
+    await t.store.insert(
+      'json_rows',
+      [...ROWS, ...wide].map((r) => Object.fromEntries(COLUMNS.map((c, i) => [c, r[i]]))),
+    );
     expect(await t.store.queryRows('SELECT count() AS n, uniqExact(host) AS hosts FROM native_rows')).toEqual([{ n: '440', hosts: '404' }]);
-    const read = (table: string) =>
-      t.store.queryRows<Record<string, unknown>>(`SELECT ${COLUMNS.join(', ')} FROM ${table} ORDER BY ts, small, note`);
+    const read = (table: string) => t.store.queryRows<Record<string, unknown>>(`SELECT ${COLUMNS.join(', ')} FROM ${table} ORDER BY ts, small, note`);
     const viaNative = await read('native_rows');
     expect(viaNative).toHaveLength(440);
     expect(viaNative).toEqual(await read('json_rows'));
     // And what the engine holds is what was meant, not only the same on both paths.
     const first = viaNative.find((r) => r.small === 1)!;
-    expect(first).toMatchObject({ ts: '2026-11-02 01:00:01.001', note: NOTES[1], ok: false, ns: '1000000007', delta: '1', ttft: 1 / 3, ended: null, usd: '-1.000000001', labels: { k0: 'v1-0 "é"', k1: 'v1-1 "é"' } });
+    expect(first).toMatchObject({
+      ts: '2026-11-02 01:00:01.001',
+      note: NOTES[1],
+      ok: false,
+      ns: '1000000007',
+      delta: '1',
+      ttft: 1 / 3,
+      ended: null,
+      usd: '-1.000000001',
+      labels: { k0: 'v1-0 "é"', k1: 'v1-1 "é"' },
+    });
   });
 
   it('names the columns it inserts, for a file or a request body', () => {

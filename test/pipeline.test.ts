@@ -78,7 +78,9 @@ describe('pipeline into embedded ClickHouse', () => {
     await r.durable;
     await p.shutdown();
     expect(await count(t.store, `llm_requests WHERE tenant = 'mixed'`)).toBe(10);
-    const dl = await t.store.queryRows<{ reason: string; payload: string; source: string }>(`SELECT reason, payload, source FROM dead_letters WHERE signal = 'llm_request' AND source = 'test' ORDER BY reason`);
+    const dl = await t.store.queryRows<{ reason: string; payload: string; source: string }>(
+      `SELECT reason, payload, source FROM dead_letters WHERE signal = 'llm_request' AND source = 'test' ORDER BY reason`,
+    );
     expect(dl.map((d) => d.reason)).toEqual(['output_tokens: out of range 0..4294967295: -3', 'request_id: required']);
     expect(JSON.parse(dl[0]!.payload).request_id).toBe('neg');
   });
@@ -88,7 +90,12 @@ describe('pipeline into embedded ClickHouse', () => {
     // Fault injection: the "engine" refuses any batch containing the poisoned request id.
     const picky: Inserter = {
       async insert(table, rows, token) {
-        if (table === 'llm_requests' && codecFor(table).decode(rows).some((r) => r[REQUEST_ID] === 'split-13')) {
+        if (
+          table === 'llm_requests' &&
+          codecFor(table)
+            .decode(rows)
+            .some((r) => r[REQUEST_ID] === 'split-13')
+        ) {
           throw Object.assign(new Error('Cannot parse input: expected , before: poisoned'), { code: '27' });
         }
         await real.insert(table, rows, token);
@@ -100,7 +107,9 @@ describe('pipeline into embedded ClickHouse', () => {
     await r.durable;
     await p.shutdown();
     expect(await count(t.store, `llm_requests WHERE tenant = 'split'`)).toBe(39);
-    const dl = await t.store.queryRows<{ reason: string; payload: string }>(`SELECT reason, payload FROM dead_letters WHERE signal = 'llm_request' AND source = 'clickhouse'`);
+    const dl = await t.store.queryRows<{ reason: string; payload: string }>(
+      `SELECT reason, payload FROM dead_letters WHERE signal = 'llm_request' AND source = 'clickhouse'`,
+    );
     expect(dl).toHaveLength(1);
     expect(dl[0]!.reason).toMatch(/^ClickHouse refused the row: Cannot parse input/);
     expect(JSON.parse(dl[0]!.payload).request_id).toBe('split-13');
@@ -112,7 +121,12 @@ describe('pipeline into embedded ClickHouse', () => {
     const GPU = Object.keys(gpuMetrics.columns);
     const picky: Inserter = {
       async insert(table, rows, token) {
-        if (table === 'gpu_metrics' && codecFor(table).decode(rows).some((r) => r[GPU.indexOf('field')] === 'poisoned')) {
+        if (
+          table === 'gpu_metrics' &&
+          codecFor(table)
+            .decode(rows)
+            .some((r) => r[GPU.indexOf('field')] === 'poisoned')
+        ) {
           throw Object.assign(new Error('Cannot parse input: poisoned'), { code: '27' });
         }
         await real.insert(table, rows, token);
@@ -121,15 +135,29 @@ describe('pipeline into embedded ClickHouse', () => {
     const p = new Pipeline({ config: pipelineConfig({ batch_rows: 7 }), inserter: picky, registry: new Registry(), log: silentLogger });
     // Two GPUs of five fields each, in batches of seven rows: the bad row sits in the first batch's block.
     const ts = Date.UTC(2026, 10, 1, 12);
-    const samples = ['GPU-a', 'GPU-b'].flatMap((gpu) => ['f1', 'f2', gpu === 'GPU-b' ? 'poisoned' : 'f3', 'f4', 'f5'].map((field, i) => ({ ts, node: 'packed-node', gpu_uuid: gpu, field, value: i })));
+    const samples = ['GPU-a', 'GPU-b'].flatMap((gpu) =>
+      ['f1', 'f2', gpu === 'GPU-b' ? 'poisoned' : 'f3', 'f4', 'f5'].map((field, i) => ({ ts, node: 'packed-node', gpu_uuid: gpu, field, value: i })),
+    );
     const r = await p.submit('gpu_sample', samples, { source: 'test' });
     expect(r.accepted).toBe(10);
     await r.durable;
     await p.shutdown();
-    const stored = await t.store.queryRows<{ gpu_uuid: string; field: string; value: number }>(`SELECT gpu_uuid, field, value FROM gpu_metrics WHERE node = 'packed-node' ORDER BY gpu_uuid, field`);
-    expect(stored.map((x) => `${x.gpu_uuid}/${x.field}=${x.value}`)).toEqual(['GPU-a/f1=0', 'GPU-a/f2=1', 'GPU-a/f3=2', 'GPU-a/f4=3', 'GPU-a/f5=4', 'GPU-b/f1=0', 'GPU-b/f2=1', 'GPU-b/f4=3', 'GPU-b/f5=4']);
+    const stored = await t.store.queryRows<{ gpu_uuid: string; field: string; value: number }>(
+      `SELECT gpu_uuid, field, value FROM gpu_metrics WHERE node = 'packed-node' ORDER BY gpu_uuid, field`,
+    );
+    expect(stored.map((x) => `${x.gpu_uuid}/${x.field}=${x.value}`)).toEqual([
+      'GPU-a/f1=0',
+      'GPU-a/f2=1',
+      'GPU-a/f3=2',
+      'GPU-a/f4=3',
+      'GPU-a/f5=4',
+      'GPU-b/f1=0',
+      'GPU-b/f2=1',
+      'GPU-b/f4=3',
+      'GPU-b/f5=4',
+    ]);
     const dl = await t.store.queryRows<{ payload: string }>(`SELECT payload FROM dead_letters WHERE signal = 'gpu_sample' AND source = 'clickhouse'`);
-    expect(dl.map((d) => (JSON.parse(d.payload) as { field: string; gpu_uuid: string })).map((x) => `${x.gpu_uuid}/${x.field}`)).toEqual(['GPU-b/poisoned']);
+    expect(dl.map((d) => JSON.parse(d.payload) as { field: string; gpu_uuid: string }).map((x) => `${x.gpu_uuid}/${x.field}`)).toEqual(['GPU-b/poisoned']);
   });
 
   it('a full queue pauses producers, and shutdown flushes everything it holds', async () => {
@@ -257,7 +285,11 @@ describe('pipeline into embedded ClickHouse', () => {
     expect(lines).toHaveLength(30);
     // Spilled rows are canonical records again: `llmeter ingest` takes them back.
     const back = new Pipeline({ config: pipelineConfig(), inserter: storeInserter(t.store), registry: new Registry(), log: silentLogger });
-    const r = await back.submit('llm_request', lines.map((l) => JSON.parse(l)), { source: 'test' });
+    const r = await back.submit(
+      'llm_request',
+      lines.map((l) => JSON.parse(l)),
+      { source: 'test' },
+    );
     expect(r.accepted).toBe(30);
     await r.durable;
     await back.shutdown();
@@ -268,14 +300,22 @@ describe('pipeline into embedded ClickHouse', () => {
     // A shutdown gave up on 40 rows whose insert had in fact landed for the first 10.
     const landed = requests('respill', 10);
     const first = new Pipeline({ config: pipelineConfig(), inserter: storeInserter(t.store), registry: new Registry(), log: silentLogger });
-    await (await first.submit('llm_request', landed, { source: 'test' })).durable;
+    await (
+      await first.submit('llm_request', landed, { source: 'test' })
+    ).durable;
     await first.shutdown();
     const down: Inserter = {
       async insert() {
         throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123'), { code: 'ECONNREFUSED' });
       },
     };
-    const stopped = new Pipeline({ config: pipelineConfig({ shutdown_timeout_ms: 100 }), inserter: down, registry: new Registry(), log: silentLogger, spillDir: dir });
+    const stopped = new Pipeline({
+      config: pipelineConfig({ shutdown_timeout_ms: 100 }),
+      inserter: down,
+      registry: new Registry(),
+      log: silentLogger,
+      spillDir: dir,
+    });
     await stopped.submit('llm_request', requests('respill', 40), { source: 'test' });
     await stopped.shutdown();
     const { readdirSync } = await import('node:fs');
@@ -293,7 +333,11 @@ describe('pipeline into embedded ClickHouse', () => {
     // A rolling upgrade: the shared table already has a column this collector does not know.
     await t.store.command(`ALTER TABLE frontend_events ADD COLUMN IF NOT EXISTS added_later String DEFAULT 'default-value'`);
     const p = new Pipeline({ config: pipelineConfig(), inserter: storeInserter(t.store), registry: new Registry(), log: silentLogger });
-    const r = await p.submit('frontend_event', [{ ts: Date.UTC(2026, 10, 1, 12), app: 'web', tenant: 'upgrade', kind: 'log', name: 'info', message: 'hello' }], { source: 'test' });
+    const r = await p.submit(
+      'frontend_event',
+      [{ ts: Date.UTC(2026, 10, 1, 12), app: 'web', tenant: 'upgrade', kind: 'log', name: 'info', message: 'hello' }],
+      { source: 'test' },
+    );
     expect(r.accepted).toBe(1);
     await r.durable;
     await p.shutdown();

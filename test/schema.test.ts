@@ -24,19 +24,28 @@ describe('migrations on embedded ClickHouse', () => {
   });
 
   it('runs twice in a row without changing anything', async () => {
-    const before = await t.store.queryRows<{ name: string; create_table_query: string }>(`SELECT name, create_table_query FROM system.tables WHERE database = {db:String} ORDER BY name`, { db: t.store.database });
+    const before = await t.store.queryRows<{ name: string; create_table_query: string }>(
+      `SELECT name, create_table_query FROM system.tables WHERE database = {db:String} ORDER BY name`,
+      { db: t.store.database },
+    );
     const again = await migrate(t.store, t.store.ddlTarget());
     const third = await migrate(t.store, t.store.ddlTarget());
     expect(again.applied).toEqual([]);
     expect(third.alreadyApplied).toEqual(MIGRATIONS.map((m) => m.version));
-    const after = await t.store.queryRows<{ name: string; create_table_query: string }>(`SELECT name, create_table_query FROM system.tables WHERE database = {db:String} ORDER BY name`, { db: t.store.database });
+    const after = await t.store.queryRows<{ name: string; create_table_query: string }>(
+      `SELECT name, create_table_query FROM system.tables WHERE database = {db:String} ORDER BY name`,
+      { db: t.store.database },
+    );
     expect(after).toEqual(before);
     const n = await t.store.queryRows<{ n: string }>('SELECT count() AS n FROM schema_migrations');
     expect(Number(n[0]!.n)).toBe(MIGRATIONS.length);
   });
 
   it('applies the configured TTL', async () => {
-    const rows = await t.store.queryRows<{ q: string }>(`SELECT create_table_query AS q FROM system.tables WHERE database = {db:String} AND name = 'llm_requests'`, { db: t.store.database });
+    const rows = await t.store.queryRows<{ q: string }>(
+      `SELECT create_table_query AS q FROM system.tables WHERE database = {db:String} AND name = 'llm_requests'`,
+      { db: t.store.database },
+    );
     expect(rows[0]!.q).toContain('TTL toDateTime(ts) + toIntervalDay(90)');
   });
 });

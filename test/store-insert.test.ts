@@ -13,7 +13,7 @@ let t: TestStore;
 beforeAll(async () => {
   t = await openTestStore();
   await t.store.command(
-    'CREATE TABLE samples (ts DateTime64(3, \'UTC\'), host LowCardinality(String), dev String, field LowCardinality(String), value Float64, labels Map(String, String)) ' +
+    "CREATE TABLE samples (ts DateTime64(3, 'UTC'), host LowCardinality(String), dev String, field LowCardinality(String), value Float64, labels Map(String, String)) " +
       'ENGINE = MergeTree ORDER BY (host, dev, field, ts) SETTINGS non_replicated_deduplication_window = 100',
   );
 });
@@ -25,7 +25,8 @@ const HOST = 'node "a" \\ $$ é\n1';
 
 function gpuRows(ts: string, devices: number, fields: number): unknown[][] {
   const rows: unknown[][] = [];
-  for (let d = 0; d < devices; d++) for (let f = 0; f < fields; f++) rows.push([ts, HOST, `GPU-${d}`, `f${f}`, d * 100 + f + 0.5, f === 0 ? { k: `v${d}` } : {}]);
+  for (let d = 0; d < devices; d++)
+    for (let f = 0; f < fields; f++) rows.push([ts, HOST, `GPU-${d}`, `f${f}`, d * 100 + f + 0.5, f === 0 ? { k: `v${d}` } : {}]);
   return rows;
 }
 
@@ -66,16 +67,24 @@ describe('embedded insert', () => {
   });
 
   it('refuses a value of the wrong type before anything is written, naming the column', async () => {
-    await expect(t.store.insertRows('samples', [['2026-11-01 00:01:00.000', 7, 'd', 'f', 1, {}]], undefined, COLUMNS)).rejects.toThrow(/column host: expected a string, got number/);
-    await expect(t.store.insertRows('samples', [['2026-11-01 00:01:00.000', 'h', 'd', 'f', '1', {}]], undefined, COLUMNS)).rejects.toThrow(/column value: expected a number, got string/);
-    await expect(t.store.insertRows('samples', [['2026-11-01 00:01:00.000', 'h', null, 'f', 1, {}]], undefined, COLUMNS)).rejects.toThrow(/column dev: expected a string, got null/);
+    await expect(t.store.insertRows('samples', [['2026-11-01 00:01:00.000', 7, 'd', 'f', 1, {}]], undefined, COLUMNS)).rejects.toThrow(
+      /column host: expected a string, got number/,
+    );
+    await expect(t.store.insertRows('samples', [['2026-11-01 00:01:00.000', 'h', 'd', 'f', '1', {}]], undefined, COLUMNS)).rejects.toThrow(
+      /column value: expected a number, got string/,
+    );
+    await expect(t.store.insertRows('samples', [['2026-11-01 00:01:00.000', 'h', null, 'f', 1, {}]], undefined, COLUMNS)).rejects.toThrow(
+      /column dev: expected a string, got null/,
+    );
     expect(insertFiles()).toEqual([]);
   });
 
-  it('passes on the engine\'s error for a block it cannot convert, and removes the file', async () => {
+  it("passes on the engine's error for a block it cannot convert, and removes the file", async () => {
     // A block whose `value` is text: the engine converts String to Float64 and fails on this one.
     const codec = new NativeCodec(COLUMNS, ["DateTime64(3, 'UTC')", 'String', 'String', 'String', 'String', 'Map(String, String)']);
-    const err = await t.store.insertBlocks('samples', codec.encode([['2026-11-01 00:01:00.000', 'h', 'd', 'f', 'not a number', {}]]), COLUMNS).catch((e: unknown) => e);
+    const err = await t.store
+      .insertBlocks('samples', codec.encode([['2026-11-01 00:01:00.000', 'h', 'd', 'f', 'not a number', {}]]), COLUMNS)
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ clickhouseCode: expect.any(Number) });
     expect(String((err as Error).message)).toMatch(/converting column "value" from type String to type Float64/);
     expect(classifyInsertError(err)).toBe('bad_data');

@@ -27,7 +27,9 @@ const sseChunk = (i: number) =>
   `data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":${created()},"model":"bench","system_fingerprint":"fp_ollama","choices":[{"index":0,"delta":{"content":"tok${i}"},"finish_reason":null}]}\n\n`;
 const sseTail = (usage: boolean) =>
   `data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":${created()},"model":"bench","system_fingerprint":"fp_ollama","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n` +
-  (usage ? `data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":${created()},"model":"bench","system_fingerprint":"fp_ollama","choices":[],"usage":{"prompt_tokens":11,"completion_tokens":${TOKENS},"total_tokens":${11 + TOKENS}}}\n\n` : '') +
+  (usage
+    ? `data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":${created()},"model":"bench","system_fingerprint":"fp_ollama","choices":[],"usage":{"prompt_tokens":11,"completion_tokens":${TOKENS},"total_tokens":${11 + TOKENS}}}\n\n`
+    : '') +
   'data: [DONE]\n\n';
 const chatWhole = () =>
   `{"id":"chatcmpl-1","object":"chat.completion","created":${created()},"model":"bench","system_fingerprint":"fp_ollama","choices":[{"index":0,"message":{"role":"assistant","content":"${'tok '.repeat(TOKENS).trim()}"},"finish_reason":"stop"}],"usage":{"prompt_tokens":11,"completion_tokens":${TOKENS},"total_tokens":${11 + TOKENS}}}`;
@@ -50,7 +52,9 @@ const server = createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
-    const body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { stream?: boolean; stream_options?: { include_usage?: boolean } }) : {};
+    const body = chunks.length
+      ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { stream?: boolean; stream_options?: { include_usage?: boolean } })
+      : {};
     const url = req.url ?? '/';
     if (url === '/api/generate') {
       if (body.stream === false) {

@@ -21,7 +21,12 @@ export const alertingConfigSchema = z
       .positive()
       .default(600_000)
       .describe('A capacity notice stays published until its action time plus this (or its arrival plus this when it names no action time).'),
-    node_state_lookback_ms: z.number().int().positive().default(7 * 86_400_000).describe('How far back node_up/node_down events are read for llmeter_node_down.'),
+    node_state_lookback_ms: z
+      .number()
+      .int()
+      .positive()
+      .default(7 * 86_400_000)
+      .describe('How far back node_up/node_down events are read for llmeter_node_down.'),
     max_series: z.number().int().positive().default(10_000).describe('Most series one gauge publishes (rows beyond are counted, not published).'),
   })
   .prefault({});

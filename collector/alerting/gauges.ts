@@ -30,26 +30,103 @@ export class AlertGauges {
   constructor(registry: Registry, maxSeries: number) {
     const registers = [registry];
     this.maxSeries = maxSeries;
-    this.gpuTemperature = new Gauge({ name: N.gpuTemperature, help: 'Newest GPU temperature in the store (gpu_metrics field gpu_temp).', labelNames: GPU_LABELS, registers });
-    this.gpuMemoryUsed = new Gauge({ name: N.gpuMemoryUsedRatio, help: 'Newest share of GPU frame buffer in use (0-1) in the store.', labelNames: GPU_LABELS, registers });
-    this.gpuLastSample = new Gauge({ name: N.gpuLastSample, help: 'Unix time of the newest sample of the GPU in the store.', labelNames: GPU_LABELS, registers });
-    this.gpuXid = new Gauge({ name: N.gpuXidEvents, help: 'XID events per GPU and code in the XID window (capacity_events kind=xid).', labelNames: ['node', 'gpu_uuid', 'xid'], registers });
-    this.modelRequests = new Gauge({ name: N.modelRequests, help: 'Requests per model in the request window (llm_requests).', labelNames: ['model'], registers });
-    this.modelLatencyP95 = new Gauge({ name: N.modelLatencyP95, help: 'p95 of request duration per model over the request window, seconds.', labelNames: ['model'], registers });
-    this.modelTtftP95 = new Gauge({ name: N.modelTtftP95, help: 'p95 of time to first token per model over the request window, seconds.', labelNames: ['model'], registers });
-    this.modelErrorRatio = new Gauge({ name: N.modelErrorRatio, help: 'Share of requests per model that failed (5xx, stream error, upstream down, timeout) over the request window.', labelNames: ['model'], registers });
-    this.modelQueueFull = new Gauge({ name: N.modelQueueFull, help: 'Requests per model refused with 503 queue_full over the request window.', labelNames: ['model'], registers });
-    this.deadLetters = new Gauge({ name: N.deadLetters, help: 'Rows in dead_letters per signal over the dead-letter window (all writers, not only this process).', labelNames: ['signal'], registers });
-    this.capacityNotice = new Gauge({ name: N.capacityNotice, help: 'Unix time a pending spot interruption / preemption / rebalance / scheduled event takes effect.', labelNames: ['node', 'kind', 'provider', 'instance_id', 'action'], registers });
+    this.gpuTemperature = new Gauge({
+      name: N.gpuTemperature,
+      help: 'Newest GPU temperature in the store (gpu_metrics field gpu_temp).',
+      labelNames: GPU_LABELS,
+      registers,
+    });
+    this.gpuMemoryUsed = new Gauge({
+      name: N.gpuMemoryUsedRatio,
+      help: 'Newest share of GPU frame buffer in use (0-1) in the store.',
+      labelNames: GPU_LABELS,
+      registers,
+    });
+    this.gpuLastSample = new Gauge({
+      name: N.gpuLastSample,
+      help: 'Unix time of the newest sample of the GPU in the store.',
+      labelNames: GPU_LABELS,
+      registers,
+    });
+    this.gpuXid = new Gauge({
+      name: N.gpuXidEvents,
+      help: 'XID events per GPU and code in the XID window (capacity_events kind=xid).',
+      labelNames: ['node', 'gpu_uuid', 'xid'],
+      registers,
+    });
+    this.modelRequests = new Gauge({
+      name: N.modelRequests,
+      help: 'Requests per model in the request window (llm_requests).',
+      labelNames: ['model'],
+      registers,
+    });
+    this.modelLatencyP95 = new Gauge({
+      name: N.modelLatencyP95,
+      help: 'p95 of request duration per model over the request window, seconds.',
+      labelNames: ['model'],
+      registers,
+    });
+    this.modelTtftP95 = new Gauge({
+      name: N.modelTtftP95,
+      help: 'p95 of time to first token per model over the request window, seconds.',
+      labelNames: ['model'],
+      registers,
+    });
+    this.modelErrorRatio = new Gauge({
+      name: N.modelErrorRatio,
+      help: 'Share of requests per model that failed (5xx, stream error, upstream down, timeout) over the request window.',
+      labelNames: ['model'],
+      registers,
+    });
+    this.modelQueueFull = new Gauge({
+      name: N.modelQueueFull,
+      help: 'Requests per model refused with 503 queue_full over the request window.',
+      labelNames: ['model'],
+      registers,
+    });
+    this.deadLetters = new Gauge({
+      name: N.deadLetters,
+      help: 'Rows in dead_letters per signal over the dead-letter window (all writers, not only this process).',
+      labelNames: ['signal'],
+      registers,
+    });
+    this.capacityNotice = new Gauge({
+      name: N.capacityNotice,
+      help: 'Unix time a pending spot interruption / preemption / rebalance / scheduled event takes effect.',
+      labelNames: ['node', 'kind', 'provider', 'instance_id', 'action'],
+      registers,
+    });
     this.nodeDown = new Gauge({ name: N.nodeDown, help: '1 for a node whose newest node_up/node_down event is node_down.', labelNames: ['node'], registers });
-    this.refreshSeconds = new Histogram({ name: N.refreshSeconds, help: 'Time to recompute the alert-facing gauges from the store.', buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers });
-    this.refreshFailures = new Counter({ name: N.refreshFailures, help: 'Refreshes of the alert-facing gauges that failed (the previous values stay).', registers });
+    this.refreshSeconds = new Histogram({
+      name: N.refreshSeconds,
+      help: 'Time to recompute the alert-facing gauges from the store.',
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.refreshFailures = new Counter({
+      name: N.refreshFailures,
+      help: 'Refreshes of the alert-facing gauges that failed (the previous values stay).',
+      registers,
+    });
     this.lastRefresh = new Gauge({ name: N.lastRefresh, help: 'Unix time of the last successful refresh of the alert-facing gauges.', registers });
   }
 
   apply(s: Snapshot, now: number): void {
     this.truncated = 0;
-    const all = [this.gpuTemperature, this.gpuMemoryUsed, this.gpuLastSample, this.gpuXid, this.modelRequests, this.modelLatencyP95, this.modelTtftP95, this.modelErrorRatio, this.modelQueueFull, this.deadLetters, this.capacityNotice, this.nodeDown];
+    const all = [
+      this.gpuTemperature,
+      this.gpuMemoryUsed,
+      this.gpuLastSample,
+      this.gpuXid,
+      this.modelRequests,
+      this.modelLatencyP95,
+      this.modelTtftP95,
+      this.modelErrorRatio,
+      this.modelQueueFull,
+      this.deadLetters,
+      this.capacityNotice,
+      this.nodeDown,
+    ];
     for (const g of all) g.reset();
     for (const gpu of this.bounded(s.gpus)) {
       const labels = { node: gpu.node, gpu: gpu.gpu, gpu_uuid: gpu.gpu_uuid, gpu_model: gpu.gpu_model, mig_instance: gpu.mig_instance };

@@ -56,7 +56,16 @@ export interface Snapshot {
 const num = (v: unknown): number => (v === null || v === undefined ? NaN : Number(v));
 
 export async function readGpus(store: Store, now: number, cfg: AlertingConfig): Promise<GpuState[]> {
-  const rows = await store.queryRows<{ node: string; gpu: string; gpu_uuid: string; gpu_model: string; mig_instance: string; field: string; value: number; last_ms: string }>(
+  const rows = await store.queryRows<{
+    node: string;
+    gpu: string;
+    gpu_uuid: string;
+    gpu_model: string;
+    mig_instance: string;
+    field: string;
+    value: number;
+    last_ms: string;
+  }>(
     `SELECT node, toString(gpu_index) AS gpu, gpu_uuid, any(gpu_model) AS gpu_model, mig_instance, field,
             argMax(value, ts) AS value, toUnixTimestamp64Milli(max(ts)) AS last_ms
        FROM gpu_metrics

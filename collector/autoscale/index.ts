@@ -20,7 +20,13 @@ export { Signals } from './signals.ts';
 export { SignalUnavailable } from './errors.ts';
 
 /** Notices after which a node's upstreams should take no new work. */
-const DRAINING_KINDS: ReadonlySet<CapacityNotice['kind']> = new Set(['spot_interruption', 'preemption', 'rebalance_recommendation', 'scheduled_event', 'node_down']);
+const DRAINING_KINDS: ReadonlySet<CapacityNotice['kind']> = new Set([
+  'spot_interruption',
+  'preemption',
+  'rebalance_recommendation',
+  'scheduled_event',
+  'node_down',
+]);
 /** Notices that announce a node going away later: the draining ones but node_down (it already has). */
 const PENDING_KINDS: ReadonlySet<CapacityNotice['kind']> = new Set([...DRAINING_KINDS].filter((k) => k !== 'node_down'));
 
@@ -90,7 +96,8 @@ export function autoscaleFeature(cfg: AutoscaleConfig): ComponentFactory {
       prices: livePricesFor(ctx.registry),
     });
     const out: Component[] = [new AutoscaleSignals(signals, cfg.evaluate_ms, [drainOnNotice(cfg, ctx)])];
-    if (cfg.scaler.enabled) out.push(new ExternalScalerServer({ listen: cfg.scaler.listen, signals, registry: ctx.registry, log, maxStreams: cfg.scaler.max_streams }));
+    if (cfg.scaler.enabled)
+      out.push(new ExternalScalerServer({ listen: cfg.scaler.listen, signals, registry: ctx.registry, log, maxStreams: cfg.scaler.max_streams }));
     return out;
   };
 }

@@ -30,7 +30,10 @@ export function currentPrice(live: LivePrices, l: PriceLookup, capacity: 'spot' 
   const all = live.candidates({ instanceType: p.instance_type, capacityType: capacity, provider: p.provider, region: p.region, zone: p.zone, os: p.os });
   if (all.length === 0) {
     const synced = live.synced();
-    const why = synced.length === 0 ? 'no price source has synced in this collector yet (prices.enabled, prices.sources.*, prices.book)' : `no ${capacity} price for ${describe(p)} from the sources synced (${synced.join(', ')})`;
+    const why =
+      synced.length === 0
+        ? 'no price source has synced in this collector yet (prices.enabled, prices.sources.*, prices.book)'
+        : `no ${capacity} price for ${describe(p)} from the sources synced (${synced.join(', ')})`;
     throw new SignalUnavailable(l.signal, l.tier, why);
   }
   let fresh: LivePrice[] = [];
@@ -47,7 +50,12 @@ export function currentPrice(live: LivePrices, l: PriceLookup, capacity: 'spot' 
       bound = limit;
     }
   }
-  if (fresh.length === 0) throw new SignalUnavailable(l.signal, l.tier, `the ${capacity} price of ${describe(p)} is stale: its source last synced ${age(l.now - newest)} ago (bound ${age(bound)})`);
+  if (fresh.length === 0)
+    throw new SignalUnavailable(
+      l.signal,
+      l.tier,
+      `the ${capacity} price of ${describe(p)} is stale: its source last synced ${age(l.now - newest)} ago (bound ${age(bound)})`,
+    );
   if (fresh.some((c) => c.provider === 'book')) fresh = fresh.filter((c) => c.provider === 'book');
   const score = (c: LivePrice) => (p.zone !== '' && c.zone === p.zone ? 2 : 0) + (c.region === p.region ? 1 : 0);
   const best = Math.max(...fresh.map(score));

@@ -82,7 +82,8 @@ export function parseTrigger(ref: ScaledObjectRef | null | undefined, signals: S
   if (!isSignal(metric)) throw new TriggerError(`unknown metric '${metric}' (one of ${SIGNALS.join(', ')})`);
   const model = md.model ?? '';
   if (model !== '' && TIER_ONLY.has(metric)) throw new TriggerError(`metric '${metric}' is per tier (a node-level quantity): leave out \`model\``);
-  if (PRICE_SIGNALS.has(metric) && !t.pricing) throw new TriggerError(`metric '${metric}' needs the tier's pricing (autoscale.tiers[].pricing) and tier '${tier}' has none`);
+  if (PRICE_SIGNALS.has(metric) && !t.pricing)
+    throw new TriggerError(`metric '${metric}' needs the tier's pricing (autoscale.tiers[].pricing) and tier '${tier}' has none`);
   let target = metric === 'load' ? t.target_per_replica : 1;
   if (md.target !== undefined && md.target !== '') {
     target = Number(md.target);
@@ -93,7 +94,11 @@ export function parseTrigger(ref: ScaledObjectRef | null | undefined, signals: S
 }
 
 function sanitize(s: string): string {
-  return s.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/-+/g, '-').replace(/^-|-$/g, '');
+  return s
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/-+/g, '-')
+    .replace(/^-|-$/g, '');
 }
 
 export interface ExternalScalerOptions {
@@ -126,8 +131,18 @@ export class ExternalScalerServer implements Component {
   constructor(o: ExternalScalerOptions) {
     this.o = o;
     const registers = [o.registry];
-    this.calls = new Counter({ name: 'llmeter_autoscale_scaler_calls_total', help: 'External scaler calls by method and gRPC status.', labelNames: ['method', 'code'], registers });
-    this.pushes = new Counter({ name: 'llmeter_autoscale_stream_pushes_total', help: 'Activity changes written to StreamIsActive subscribers.', labelNames: ['tier'], registers });
+    this.calls = new Counter({
+      name: 'llmeter_autoscale_scaler_calls_total',
+      help: 'External scaler calls by method and gRPC status.',
+      labelNames: ['method', 'code'],
+      registers,
+    });
+    this.pushes = new Counter({
+      name: 'llmeter_autoscale_stream_pushes_total',
+      help: 'Activity changes written to StreamIsActive subscribers.',
+      labelNames: ['tier'],
+      registers,
+    });
     const streams = this.streams;
     new Gauge({
       name: 'llmeter_autoscale_streams',
@@ -138,9 +153,12 @@ export class ExternalScalerServer implements Component {
       },
     });
     this.server.addService(externalScalerService(), {
-      IsActive: (call: grpc.ServerUnaryCall<ScaledObjectRef, IsActiveResponse>, cb: grpc.sendUnaryData<IsActiveResponse>) => this.unary('IsActive', call.request, cb, (t) => ({ result: this.o.signals.active(t.query) })),
+      IsActive: (call: grpc.ServerUnaryCall<ScaledObjectRef, IsActiveResponse>, cb: grpc.sendUnaryData<IsActiveResponse>) =>
+        this.unary('IsActive', call.request, cb, (t) => ({ result: this.o.signals.active(t.query) })),
       GetMetricSpec: (call: grpc.ServerUnaryCall<ScaledObjectRef, GetMetricSpecResponse>, cb: grpc.sendUnaryData<GetMetricSpecResponse>) =>
-        this.unary('GetMetricSpec', call.request, cb, (t) => ({ metricSpecs: [{ metricName: t.metricName, targetSize: Math.max(1, Math.round(t.target)), targetSizeFloat: t.target }] })),
+        this.unary('GetMetricSpec', call.request, cb, (t) => ({
+          metricSpecs: [{ metricName: t.metricName, targetSize: Math.max(1, Math.round(t.target)), targetSizeFloat: t.target }],
+        })),
       GetMetrics: (call: grpc.ServerUnaryCall<GetMetricsRequest, GetMetricsResponse>, cb: grpc.sendUnaryData<GetMetricsResponse>) =>
         this.unary('GetMetrics', call.request.scaledObjectRef, cb, (t) => {
           const v = this.o.signals.value(t.query, t.metric);
@@ -154,7 +172,9 @@ export class ExternalScalerServer implements Component {
     const { host, port } = parseListen(this.o.listen);
     this.host = host;
     this.port = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(`${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+      this.server.bindAsync(`${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      );
     });
     this.unsubscribe = this.o.signals.onChange((tier) => this.markDirty(tier));
     this.o.log.info('KEDA external scaler listening', { listen: this.address() });

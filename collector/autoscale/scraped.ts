@@ -21,7 +21,8 @@ export interface ScrapedQuery {
 
 export function freshMean(live: LiveScrape, kind: LiveTarget['kind'], q: ScrapedQuery): number {
   const targets = live.targetList(kind);
-  if (targets.length === 0) throw new SignalUnavailable(q.signal, q.tier, `no ${kind} scrape target is configured in this collector (scrape.targets with kind: ${kind})`);
+  if (targets.length === 0)
+    throw new SignalUnavailable(q.signal, q.tier, `no ${kind} scrape target is configured in this collector (scrape.targets with kind: ${kind})`);
   let sum = 0;
   let n = 0;
   let matched = 0;
@@ -43,6 +44,11 @@ export function freshMean(live: LiveScrape, kind: LiveTarget['kind'], q: Scraped
     n++;
   }
   if (n > 0) return sum / n;
-  if (matched === 0) throw new SignalUnavailable(q.signal, q.tier, `no reading for ${q.looking} from the ${kind} targets (${targets.map((t) => t.name).join(', ')})`);
-  throw new SignalUnavailable(q.signal, q.tier, `readings are stale: the newest of ${matched} is ${age(q.now - newest)} old (bound ${age(bound)}); is the ${kind} target up?`);
+  if (matched === 0)
+    throw new SignalUnavailable(q.signal, q.tier, `no reading for ${q.looking} from the ${kind} targets (${targets.map((t) => t.name).join(', ')})`);
+  throw new SignalUnavailable(
+    q.signal,
+    q.tier,
+    `readings are stale: the newest of ${matched} is ${age(q.now - newest)} old (bound ${age(bound)}); is the ${kind} target up?`,
+  );
 }

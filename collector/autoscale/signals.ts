@@ -396,20 +396,20 @@ export class Signals {
   private registerGauges(registry: Registry): void {
     const help: Record<Signal, string> = {
       load: 'Requests in flight plus waiting in the proxy (KEDA target: load per replica).',
-      inflight: 'Requests in flight to the tier\'s upstreams.',
+      inflight: "Requests in flight to the tier's upstreams.",
       queued: 'Requests waiting in the proxy for the tier (including those held while it wakes from zero).',
-      held: 'Requests held while the tier\'s pool wakes from zero.',
+      held: "Requests held while the tier's pool wakes from zero.",
       request_rate: 'Completed requests per second over the rate window.',
       tokens_per_second: 'Output tokens per second the proxy metered over the rate window (counted when each request finishes).',
       idle_seconds: 'Seconds since the last request for the tier (or model).',
       draining: 'Upstreams of the tier on nodes with a pending interruption notice.',
       interruptions_pending: 'Nodes of the tier with an interruption, preemption, rebalance or maintenance notice whose time has not come.',
       active: '1 while the tier should be up (load, or a request within its idle period), else 0.',
-      kv_cache_usage: 'Mean vLLM KV-cache usage (0..1) over the tier\'s fresh server readings; absent when none.',
-      gpu_utilization: 'Mean GPU (or MIG slice) utilisation (0..1) over the tier\'s nodes\' fresh DCGM readings; absent when none.',
-      spot_price: 'Spot price of the tier\'s instance type (USD per hour); absent when unknown or stale.',
-      on_demand_price: 'On-demand price of the tier\'s instance type (USD per hour); absent when unknown or stale.',
-      spot_discount: '1 - spot / on-demand price of the tier\'s instance type; absent when either is unknown or stale.',
+      kv_cache_usage: "Mean vLLM KV-cache usage (0..1) over the tier's fresh server readings; absent when none.",
+      gpu_utilization: "Mean GPU (or MIG slice) utilisation (0..1) over the tier's nodes' fresh DCGM readings; absent when none.",
+      spot_price: "Spot price of the tier's instance type (USD per hour); absent when unknown or stale.",
+      on_demand_price: "On-demand price of the tier's instance type (USD per hour); absent when unknown or stale.",
+      spot_discount: "1 - spot / on-demand price of the tier's instance type; absent when either is unknown or stale.",
     };
     const set = (g: Gauge<'tier' | 'model'>, s: Signal, tier: string, model: string) => {
       try {

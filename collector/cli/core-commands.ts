@@ -55,7 +55,10 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
         const total = async (name: string) => ((await collector.registry.getSingleMetric(name)?.get())?.values ?? []).reduce((a, v) => a + v.value, 0);
         const [written, spilled] = [await total('llmeter_rows_written_total'), await total('llmeter_rows_spilled_total')];
         const dropped = (await total('llmeter_rows_dropped_total')) + (await total('llmeter_kafka_producer_records_dropped_total'));
-        const kafka = config.transport.kind === 'kafka' ? `; Kafka: ${await total('llmeter_kafka_producer_records_sent_total')} records sent, ${await total('llmeter_kafka_spool_records')} left in the spool (sent at the next start)` : '';
+        const kafka =
+          config.transport.kind === 'kafka'
+            ? `; Kafka: ${await total('llmeter_kafka_producer_records_sent_total')} records sent, ${await total('llmeter_kafka_spool_records')} left in the spool (sent at the next start)`
+            : '';
         process.stdout.write(`llmeter stopped: ${written} rows written, ${dropped} dropped, ${spilled} spilled to disk${kafka}\n`);
         // Spilled rows are on disk, not in the store, and spooled records not yet in Kafka (the next
         // start sends them): not a clean stop.
@@ -74,7 +77,9 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
         try {
           const r = await migrate(store, store.ddlTarget());
           for (const a of r.applied) process.stdout.write(`applied migration ${a.version}: ${a.name} (${a.statements} statements)\n`);
-          process.stdout.write(`schema at version ${Math.max(0, ...r.applied.map((a) => a.version), ...r.alreadyApplied)} (${r.applied.length} applied now, ${r.alreadyApplied.length} already applied)\n`);
+          process.stdout.write(
+            `schema at version ${Math.max(0, ...r.applied.map((a) => a.version), ...r.alreadyApplied)} (${r.applied.length} applied now, ${r.alreadyApplied.length} already applied)\n`,
+          );
         } finally {
           await store.close();
         }
@@ -83,7 +88,9 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
 
   program
     .command('sql')
-    .description('run one reading statement (SELECT, SHOW, DESCRIBE, EXISTS, EXPLAIN) against the store and print the result, read-only (embedded mode has no clickhouse-client)')
+    .description(
+      'run one reading statement (SELECT, SHOW, DESCRIBE, EXISTS, EXPLAIN) against the store and print the result, read-only (embedded mode has no clickhouse-client)',
+    )
     .argument('<query>', 'the SQL; "-" reads it from stdin')
     .option('-f, --format <format>', 'ClickHouse output format (default: PrettyCompactMonoBlock on a terminal, TabSeparatedWithNames otherwise)')
     .action((query: string, o: { format?: string }) =>
@@ -155,7 +162,9 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
           }
         }
         report = report!;
-        process.stdout.write(`${signal}: ${report.accepted} accepted, ${report.rejected} rejected (to dead_letters)${report.dropped ? `, ${report.dropped} dropped` : ''}\n`);
+        process.stdout.write(
+          `${signal}: ${report.accepted} accepted, ${report.rejected} rejected (to dead_letters)${report.dropped ? `, ${report.dropped} dropped` : ''}\n`,
+        );
         for (const r of report.reasons.slice(0, 20)) process.stdout.write(`  ${r.count} × ${r.reason}${r.first ? ` (first at ${r.first})` : ''}\n`);
         return report.rejected > 0 || (report.dropped ?? 0) > 0 ? 3 : 0;
       }),
@@ -173,7 +182,9 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
         const exposure = exposureOf(config);
         if (exposure.errors.length > 0) throw new ConfigError(used ?? 'defaults', exposure.errors);
         process.stdout.write(`${used ?? 'defaults (no llmeter.yaml found)'}: valid\n`);
-        process.stdout.write(`  store: ${config.store.url ? `server ${config.store.url}` : `embedded chDB in ${config.store.data_dir}`}; transport: ${config.transport.kind}; http: ${config.http.listen}\n`);
+        process.stdout.write(
+          `  store: ${config.store.url ? `server ${config.store.url}` : `embedded chDB in ${config.store.data_dir}`}; transport: ${config.transport.kind}; http: ${config.http.listen}\n`,
+        );
         for (const w of exposure.warnings) process.stdout.write(`  warning: ${w}\n`);
       }),
     );
@@ -190,7 +201,6 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
         process.stdout.write(`digest: sha256:${keyDigestHex(key)}\n`);
       }),
     );
-
 }
 
 async function readStdin(): Promise<string> {

@@ -76,7 +76,13 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const fleet = await SimFleet.start({ seed, timeScale: o.timeScale });
   let collector: Collector | undefined;
   try {
-    const config = demoConfig(fleet, { dataDir, clickhouseUrl: o.clickhouseUrl, httpListen: o.listen ?? '127.0.0.1:9464', logLevel: o.logLevel ?? 'warn', intervalMs: 2_000 });
+    const config = demoConfig(fleet, {
+      dataDir,
+      clickhouseUrl: o.clickhouseUrl,
+      httpListen: o.listen ?? '127.0.0.1:9464',
+      logLevel: o.logLevel ?? 'warn',
+      intervalMs: 2_000,
+    });
     let feed: SimPriceFeed | undefined;
     collector = await startCollector(config, log, {
       features: [
@@ -95,7 +101,10 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
       [
         `  simulated model servers: ${fleet.upstreams.map((u) => `${u.name} (${u.kind}, ${u.models.join(', ')}) on ${u.node}`).join('; ')}`,
         `  simulated GPU nodes:     ${fleet.nodes.map((n) => `${n.node} ${n.gpuModel} ${n.capacityType}`).join('; ')}`,
-        `  scraped:                 dcgm-exporter pages of ${fleet.nodes.map((n) => n.node).join(', ')}; vLLM /metrics of ${fleet.upstreams.filter((u) => u.metricsUrl).map((u) => u.name).join(', ')}`,
+        `  scraped:                 dcgm-exporter pages of ${fleet.nodes.map((n) => n.node).join(', ')}; vLLM /metrics of ${fleet.upstreams
+          .filter((u) => u.metricsUrl)
+          .map((u) => u.name)
+          .join(', ')}`,
         ...fleet.tenants.map((t) => `  tenant ${t.name.padEnd(15)} ${t.habit}`),
         `  collector http://${collector.address}   metering proxy ${proxyUrl}`,
         `  watch it live in another terminal: LLMETER_ADMIN_KEY=${fleet.adminKey} llmeter top --url http://${collector.address}`,
@@ -149,7 +158,11 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
     const report = await chargeback(store, { from, to, idle: 'separate' });
     const html = await renderChargeback(store, { from, to, idle: 'separate' }, 'html');
     writeFileSync(out, labelHtml(html.body));
-    write(`\ntraffic: ${stats.sent} requests sent, ${stats.ok} answered, ${stats.failed} failed (${Object.entries(stats.byStatus).map(([k, v]) => `${k}: ${v}`).join(', ')})\n`);
+    write(
+      `\ntraffic: ${stats.sent} requests sent, ${stats.ok} answered, ${stats.failed} failed (${Object.entries(stats.byStatus)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', ')})\n`,
+    );
     write(`stored:  ${TABLES.map((t) => `${t} ${rows[t]}`).join(', ')}\n`);
     write(`spot price of ${fleet.nodes.find((n) => n.capacityType === 'spot')?.instanceType}: ${feed?.history.map((h) => h.usd).join(' → ')} USD/h\n\n`);
     write(chargebackTable(report));
@@ -163,7 +176,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
         `  llmeter ${where} sql "SELECT tenant, model, count() AS requests, round(avg(ttft_ms)) AS ttft_ms FROM llm_requests GROUP BY tenant, model ORDER BY tenant, model"`,
         `  llmeter ${where} report chargeback --from ${from.toISOString()} --to ${to.toISOString()} --format html --out report.html`,
         o.clickhouseUrl
-          ? '  Grafana: provision dashboards/provisioning against this ClickHouse server (docs/dashboards.md); the demo\'s time range is above'
+          ? "  Grafana: provision dashboards/provisioning against this ClickHouse server (docs/dashboards.md); the demo's time range is above"
           : '  Grafana reads a ClickHouse server, not the embedded store: run the demo with --clickhouse-url http://host:8123 to see it in the dashboards (docs/dashboards.md)',
         `  LLMETER_ADMIN_KEY=${fleet.adminKey} llmeter top --url http://${collector.address}   # while it runs: llmeter demo --keep-running (the key is the demo's own, simulated)`,
         '',
@@ -177,7 +190,19 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
       again.abort();
       await more;
     }
-    return { dataDir, out, address: collector.address, from, to, traffic: stats, rows, report, printed, spotPrices: feed?.history.map((h) => h.usd) ?? [], adminKey: fleet.adminKey };
+    return {
+      dataDir,
+      out,
+      address: collector.address,
+      from,
+      to,
+      traffic: stats,
+      rows,
+      report,
+      printed,
+      spotPrices: feed?.history.map((h) => h.usd) ?? [],
+      adminKey: fleet.adminKey,
+    };
   } finally {
     if (collector && !o.clickhouseUrl) clearRunningCollector(dataDir);
     await collector?.shutdown();
@@ -194,7 +219,17 @@ function labelHtml(html: string): string {
 /** The chargeback as a fixed-width table, with the reconciliation line. */
 export function chargebackTable(r: ChargebackReport): string {
   const head = ['tenant', 'requests', 'errors', 'tokens in', 'tokens out', 'GPU-s', 'usage $', 'idle $', 'total $'];
-  const body = r.tenants.map((t) => [t.tenant, String(t.requests), String(t.errors), String(t.input_tokens), String(t.output_tokens), t.gpu_seconds.toFixed(1), t.usage_cost, t.idle_share, t.total]);
+  const body = r.tenants.map((t) => [
+    t.tenant,
+    String(t.requests),
+    String(t.errors),
+    String(t.input_tokens),
+    String(t.output_tokens),
+    t.gpu_seconds.toFixed(1),
+    t.usage_cost,
+    t.idle_share,
+    t.total,
+  ]);
   body.push(['(idle, unshared)', '', '', '', '', '', '', r.totals.unshared_idle, r.totals.unshared_idle]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const fmt = (cells: string[]) => '  ' + cells.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ');
@@ -224,13 +259,17 @@ interface DemoFlags {
 export function registerDemoCommand(program: Command, cli: CliContext): void {
   program
     .command('demo')
-    .description('run the real pipeline against a SIMULATED fleet (model servers, GPUs, spot price, three tenants) for a while, then print the chargeback and write the HTML report')
+    .description(
+      'run the real pipeline against a SIMULATED fleet (model servers, GPUs, spot price, three tenants) for a while, then print the chargeback and write the HTML report',
+    )
     .option('--duration <seconds>', 'seconds of traffic', '60')
     .option('--seed <n>', 'seed of the simulation (same seed, same traffic)', '42')
     .option('--out <file>', 'HTML report', 'llmeter-demo-report.html')
     .option('--listen <host:port>', 'collector HTTP address (for llmeter top)', '127.0.0.1:9464')
-    .option('--rate <x>', 'multiplies the tenants\' request rates', '1')
-    .addOption(new Option('--keep-running', 'after the report, keep the simulated fleet, traffic and collector running until Ctrl-C (for llmeter top and dashboards)'))
+    .option('--rate <x>', "multiplies the tenants' request rates", '1')
+    .addOption(
+      new Option('--keep-running', 'after the report, keep the simulated fleet, traffic and collector running until Ctrl-C (for llmeter top and dashboards)'),
+    )
     .action((f: DemoFlags) =>
       runCommand(async () => {
         const durationS = Number(f.duration);
@@ -254,7 +293,19 @@ export function registerDemoCommand(program: Command, cli: CliContext): void {
               return untilSignal(log);
             }
           : undefined;
-        await runDemo({ durationS, seed, rate, out: f.out, listen: f.listen, dataDir: g.dataDir, clickhouseUrl: g.clickhouseUrl ?? process.env.CLICKHOUSE_URL, tty: process.stdout.isTTY, logLevel: g.logLevel ?? 'warn', stop: early.signal, keepRunning });
+        await runDemo({
+          durationS,
+          seed,
+          rate,
+          out: f.out,
+          listen: f.listen,
+          dataDir: g.dataDir,
+          clickhouseUrl: g.clickhouseUrl ?? process.env.CLICKHOUSE_URL,
+          tty: process.stdout.isTTY,
+          logLevel: g.logLevel ?? 'warn',
+          stop: early.signal,
+          keepRunning,
+        });
         process.removeListener('SIGINT', onSignal);
         process.removeListener('SIGTERM', onSignal);
       }),

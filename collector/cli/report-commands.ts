@@ -30,7 +30,11 @@ export function registerReportCommands(program: Command, cli: CliContext): void 
     .requiredOption('--from <time>', 'start of the period (ISO-8601; a bare date is midnight UTC)')
     .requiredOption('--to <time>', 'end of the period (exclusive)')
     .option('--tenant <names>', 'only these tenants (comma-separated); the split still uses every tenant')
-    .addOption(new Option('--idle <policy>', 'idle capacity: its own line, or shared by use or evenly').choices(['separate', 'share-weighted', 'share-even']).default('separate'))
+    .addOption(
+      new Option('--idle <policy>', 'idle capacity: its own line, or shared by use or evenly')
+        .choices(['separate', 'share-weighted', 'share-even'])
+        .default('separate'),
+    )
     .addOption(new Option('--scope <scope>', 'where idle is shared: within each node or each pool').choices(['node', 'pool']).default('node'))
     .option('--group-by <dims>', 'break each tenant down by model, node, pool, tier, day (comma-separated)')
     .addOption(new Option('--format <format>', 'output format').choices(['csv', 'json', 'html']).default('csv'))
@@ -50,7 +54,15 @@ export function registerReportCommands(program: Command, cli: CliContext): void 
         const running = readRunningCollector(config.store.data_dir);
         if (!config.store.url && isAlive(running?.pid)) {
           // A running collector holds the embedded store: ask it.
-          const q = new URLSearchParams({ from: parsed.options.from.toISOString(), to: parsed.options.to.toISOString(), idle: parsed.options.idle!, scope: parsed.options.scope!, group_by: (parsed.options.groupBy ?? []).join(','), format: parsed.format, source: parsed.options.source! });
+          const q = new URLSearchParams({
+            from: parsed.options.from.toISOString(),
+            to: parsed.options.to.toISOString(),
+            idle: parsed.options.idle!,
+            scope: parsed.options.scope!,
+            group_by: (parsed.options.groupBy ?? []).join(','),
+            format: parsed.format,
+            source: parsed.options.source!,
+          });
           if (parsed.options.tenants) q.set('tenant', parsed.options.tenants.join(','));
           const headers: Record<string, string> = {};
           if (process.env.LLMETER_ADMIN_KEY) headers.authorization = `Bearer ${process.env.LLMETER_ADMIN_KEY}`;
@@ -78,7 +90,9 @@ export function registerWhatIfCommand(program: Command, cli: CliContext): void {
   const report = program.commands.find((c) => c.name() === 'report')!;
   report
     .command('whatif')
-    .description('the period\'s traffic priced as hosted APIs per token, serverless GPU per second and dedicated GPUs (cost.whatif in the config), with the break-even volume')
+    .description(
+      "the period's traffic priced as hosted APIs per token, serverless GPU per second and dedicated GPUs (cost.whatif in the config), with the break-even volume",
+    )
     .requiredOption('--from <time>', 'start of the period')
     .requiredOption('--to <time>', 'end of the period (exclusive)')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))

@@ -17,7 +17,13 @@ export interface TopFlags {
   iterations?: string;
 }
 
-const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter((x) => x !== '') : undefined);
+const list = (s: string | undefined) =>
+  s
+    ? s
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x !== '')
+    : undefined;
 
 /** Turns the flags into runTop's options (exported for tests and the standalone entry). */
 export function topOptions(f: TopFlags, defaultUrl: string) {
@@ -29,7 +35,17 @@ export function topOptions(f: TopFlags, defaultUrl: string) {
   if (!Number.isInteger(iterations) || iterations < 0) throw new UsageError('--iterations: expected a whole number');
   const url = f.url ?? defaultUrl;
   if (!/^https?:\/\//.test(url)) throw new UsageError('--url: expected http(s)://host:port');
-  return { url, intervalMs, windowS, sort: f.sort, tenants: list(f.tenant), models: list(f.model), plain: f.plain, iterations, adminKey: process.env.LLMETER_ADMIN_KEY };
+  return {
+    url,
+    intervalMs,
+    windowS,
+    sort: f.sort,
+    tenants: list(f.tenant),
+    models: list(f.model),
+    plain: f.plain,
+    iterations,
+    adminKey: process.env.LLMETER_ADMIN_KEY,
+  };
 }
 
 export function addTopOptions(cmd: Command): Command {
@@ -46,7 +62,11 @@ export function addTopOptions(cmd: Command): Command {
 }
 
 export function registerTopCommand(program: Command, cli: CliContext): void {
-  addTopOptions(program.command('top').description('live view of a running llmeter: per model, GPU, tenant, price and the alerts firing (plain lines when not on a terminal)')).action((f: TopFlags) =>
+  addTopOptions(
+    program
+      .command('top')
+      .description('live view of a running llmeter: per model, GPU, tenant, price and the alerts firing (plain lines when not on a terminal)'),
+  ).action((f: TopFlags) =>
     runCommand(async () => {
       let fallback = 'http://127.0.0.1:9464';
       if (!f.url) {

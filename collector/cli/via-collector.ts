@@ -23,7 +23,10 @@ async function send(config: Config, path: string, body: string | Buffer, content
   try {
     return { address, res: await fetch(`http://${address}${path}`, { method: 'POST', body, headers: adminHeaders(contentType) }) };
   } catch (err) {
-    throw new Error(`the embedded store in ${config.store.data_dir} is held by another process, and no collector answered at ${address}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(
+      `the embedded store in ${config.store.data_dir} is held by another process, and no collector answered at ${address}: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
   }
 }
 

@@ -103,7 +103,9 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     }
   }
   if (!config.store.url && config.store.cluster) {
-    throw new ConfigError(file ?? 'environment', ['store.cluster: a cluster needs a ClickHouse server (store.url / CLICKHOUSE_URL); embedded chDB is a single node']);
+    throw new ConfigError(file ?? 'environment', [
+      'store.cluster: a cluster needs a ClickHouse server (store.url / CLICKHOUSE_URL); embedded chDB is a single node',
+    ]);
   }
   if (config.store.data_dir && !path.isAbsolute(config.store.data_dir)) config.store.data_dir = path.resolve(cwd, config.store.data_dir);
   return { config, file };

@@ -60,7 +60,14 @@ export function mountChargebackApi(http: HttpServer, store: Store, cfg: Config):
     const out = await renderChargeback(store, parsed.options, parsed.format);
     if (who.role === 'tenant' && parsed.format === 'json') {
       const own = out.report.tenants[0];
-      return sendJson(res, 200, { period: out.report.period, idle_policy: out.report.idle_policy, idle_scope: out.report.idle_scope, group_by: out.report.group_by, currency: out.report.currency, tenants: own ? [own] : [] });
+      return sendJson(res, 200, {
+        period: out.report.period,
+        idle_policy: out.report.idle_policy,
+        idle_scope: out.report.idle_scope,
+        group_by: out.report.group_by,
+        currency: out.report.currency,
+        tenants: own ? [own] : [],
+      });
     }
     if (who.role === 'tenant' && parsed.format !== 'json') throw new HttpError(403, 'tenant keys may fetch their own chargeback as JSON only');
     res.writeHead(200, { 'content-type': out.contentType });

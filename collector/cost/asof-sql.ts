@@ -11,10 +11,17 @@ export const NODE_COLUMNS = ['node', 'provider', 'instance_type', 'region', 'zon
 
 function candidateArray(): string {
   const tuples: string[] = [];
-  for (const [ci, cap] of [[0, 'capacity_type'], [1, "'on_demand'"]] as const) {
+  for (const [ci, cap] of [
+    [0, 'capacity_type'],
+    [1, "'on_demand'"],
+  ] as const) {
     let rank = ci * FALLBACK_RANK;
     for (const provider of [`'${BOOK_PROVIDER}'`, 'provider']) {
-      for (const [region, zone] of [['region', 'zone'], ['region', "''"], ["''", "''"]]) {
+      for (const [region, zone] of [
+        ['region', 'zone'],
+        ['region', "''"],
+        ["''", "''"],
+      ]) {
         rank++;
         tuples.push(`(${provider}, ${region}, ${zone}, ${cap}, toUInt16(${rank}))`);
       }
@@ -141,7 +148,12 @@ export interface StoredNodeCost {
 }
 
 /** Cost of each node over [from, to) from the store. */
-export async function nodeCostsFromStore(store: Store, nodes: readonly (NodeSpec & { node: string })[], from: number | string | Date, to: number | string | Date): Promise<StoredNodeCost[]> {
+export async function nodeCostsFromStore(
+  store: Store,
+  nodes: readonly (NodeSpec & { node: string })[],
+  from: number | string | Date,
+  to: number | string | Date,
+): Promise<StoredNodeCost[]> {
   const a = toMs(from);
   const b = toMs(to);
   if (nodes.length === 0) return [];
@@ -151,6 +163,13 @@ export async function nodeCostsFromStore(store: Store, nodes: readonly (NodeSpec
   return nodes.map((n) => {
     const r = byNode.get(n.node);
     const priced = Number(r?.priced_ms ?? 0);
-    return { node: n.node, cost: r ? r.cost : '0', priced_ms: priced, fallback_ms: Number(r?.fallback_ms ?? 0), unpriced_ms: b - a - priced, sources: r?.sources ?? [] };
+    return {
+      node: n.node,
+      cost: r ? r.cost : '0',
+      priced_ms: priced,
+      fallback_ms: Number(r?.fallback_ms ?? 0),
+      unpriced_ms: b - a - priced,
+      sources: r?.sources ?? [],
+    };
   });
 }

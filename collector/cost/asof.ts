@@ -51,7 +51,11 @@ export function candidateKeys(n: NodeSpec): CandidateKey[] {
   caps.forEach((cap, ci) => {
     let rank = ci * FALLBACK_RANK;
     for (const provider of n.provider === BOOK_PROVIDER ? [BOOK_PROVIDER] : [BOOK_PROVIDER, n.provider]) {
-      for (const [region, zone] of [[n.region, n.zone], [n.region, ''], ['', '']] as const) {
+      for (const [region, zone] of [
+        [n.region, n.zone],
+        [n.region, ''],
+        ['', ''],
+      ] as const) {
         const k = `${provider}\u0001${region}\u0001${zone}\u0001${cap}`;
         rank++;
         if (seen.has(k)) continue;
@@ -180,7 +184,12 @@ export function costOver(series: readonly PriceSeries[], from: number, to: numbe
     priced += ms;
     if (p.fallback) fallback += ms;
   }
-  for (const s of segments) s.cost = new D(s.usd_per_hour).times(s.to - s.from).div(MS_PER_HOUR).toDecimalPlaces(9, D.ROUND_DOWN).toFixed();
+  for (const s of segments)
+    s.cost = new D(s.usd_per_hour)
+      .times(s.to - s.from)
+      .div(MS_PER_HOUR)
+      .toDecimalPlaces(9, D.ROUND_DOWN)
+      .toFixed();
   return {
     cost: numerator.div(MS_PER_HOUR).toDecimalPlaces(9, D.ROUND_DOWN).toFixed(),
     segments,

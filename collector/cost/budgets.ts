@@ -43,11 +43,31 @@ export class Budgets implements Component {
     this.refreshMs = o.refreshMs;
     this.now = o.now ?? (() => new Date());
     const registers = [o.registry];
-    this.spend = new Gauge({ name: 'llmeter_budget_spend_usd', help: 'Spend so far in the current day or month (UTC), from measured usage.', labelNames: ['tenant', 'period'], registers });
+    this.spend = new Gauge({
+      name: 'llmeter_budget_spend_usd',
+      help: 'Spend so far in the current day or month (UTC), from measured usage.',
+      labelNames: ['tenant', 'period'],
+      registers,
+    });
     this.limit = new Gauge({ name: 'llmeter_budget_limit_usd', help: 'Configured budget for the day or month.', labelNames: ['tenant', 'period'], registers });
-    this.burn = new Gauge({ name: 'llmeter_budget_burn_ratio', help: 'Spend so far divided by the budget (1 = spent).', labelNames: ['tenant', 'period'], registers });
-    this.threshold = new Gauge({ name: 'llmeter_budget_threshold_reached', help: '1 once the burn ratio reached the threshold (0.5, 0.8, 1) in the current period.', labelNames: ['tenant', 'period', 'threshold'], registers });
-    this.blocked = new Gauge({ name: 'llmeter_budget_blocked', help: '1 while a hard-stop budget refuses the tenant\'s requests.', labelNames: ['tenant'], registers });
+    this.burn = new Gauge({
+      name: 'llmeter_budget_burn_ratio',
+      help: 'Spend so far divided by the budget (1 = spent).',
+      labelNames: ['tenant', 'period'],
+      registers,
+    });
+    this.threshold = new Gauge({
+      name: 'llmeter_budget_threshold_reached',
+      help: '1 once the burn ratio reached the threshold (0.5, 0.8, 1) in the current period.',
+      labelNames: ['tenant', 'period', 'threshold'],
+      registers,
+    });
+    this.blocked = new Gauge({
+      name: 'llmeter_budget_blocked',
+      help: "1 while a hard-stop budget refuses the tenant's requests.",
+      labelNames: ['tenant'],
+      registers,
+    });
   }
 
   async start(): Promise<void> {
@@ -82,7 +102,10 @@ export class Budgets implements Component {
     const spent: Record<Period, Map<string, string>> = { day: spentBy(day), month: spentBy(month) };
     const out: BudgetStatus[] = [];
     for (const b of this.budgets) {
-      for (const [period, limit] of [['day', b.daily_usd], ['month', b.monthly_usd]] as const) {
+      for (const [period, limit] of [
+        ['day', b.daily_usd],
+        ['month', b.monthly_usd],
+      ] as const) {
         if (!limit) continue;
         const s = spent[period].get(b.tenant) ?? '0.00';
         const burn = new Decimal(limit).isZero() ? 1 : new Decimal(s).div(limit).toNumber();

@@ -49,7 +49,8 @@ const DAY_TO = `toDateTime({day_to:UInt32}, 'UTC')`;
  */
 export function nodeHourStageSql(hours: string): string {
   const window = (bound: string) => `toUInt8(greatest(0, least(60, ceil(dateDiff('second', h.hour, ${bound}) / 60))))`;
-  const unit = (at: string, minutes: string) => `node, ${at} AS at, hour, toUInt32(${minutes}) AS minutes, instance_type, provider, region, zone, capacity_type, devices, pool, tier`;
+  const unit = (at: string, minutes: string) =>
+    `node, ${at} AS at, hour, toUInt32(${minutes}) AS minutes, instance_type, provider, region, zone, capacity_type, devices, pool, tier`;
   const attr = (i: number) => `tupleElement(n.info, ${i})`;
   return `WITH
 inventory AS (
@@ -206,7 +207,8 @@ SETTINGS join_use_nulls = 1`;
 }
 
 /** Usage rows in the report's shape: one per (day, node, tenant, model, pool, tier, priced). */
-export const USAGE_COLUMNS = 'node, tenant, model, pool, tier, priced, bases, requests, errors, input_tokens, output_tokens, cached_tokens, gpu_seconds, load_seconds, usage_cost';
+export const USAGE_COLUMNS =
+  'node, tenant, model, pool, tier, priced, bases, requests, errors, input_tokens, output_tokens, cached_tokens, gpu_seconds, load_seconds, usage_cost';
 /** Node rows in the report's shape. */
 export const NODE_COLUMNS = 'node, pool, device_minutes, cost, used_cost, idle_resident, fallback_minutes, unpriced_minutes';
 

@@ -4,7 +4,22 @@
 import { Decimal } from 'decimal.js';
 import { chTime } from '../schema/columns.ts';
 import type { Store } from '../store/store.ts';
-import { BASES, chargebackLinesSql, chargebackTotalsSql, KEPT_FROM, KEPT_TO, keptNodesSql, keptUsageSql, NODE_COLUMNS, USAGE_COLUMNS, type ChargebackQuery, type GroupDim, type IdlePolicy, type IdleScope, type ReportSources } from './chargeback-sql.ts';
+import {
+  BASES,
+  chargebackLinesSql,
+  chargebackTotalsSql,
+  KEPT_FROM,
+  KEPT_TO,
+  keptNodesSql,
+  keptUsageSql,
+  NODE_COLUMNS,
+  USAGE_COLUMNS,
+  type ChargebackQuery,
+  type GroupDim,
+  type IdlePolicy,
+  type IdleScope,
+  type ReportSources,
+} from './chargeback-sql.ts';
 import { refreshChargebackRollup, withChargebackLock } from './rollup-refresh.ts';
 import { computeStages, DAY, HOUR, Scratch, secs, type Params } from './stages.ts';
 

@@ -7,7 +7,7 @@ export const budgetSchema = z.strictObject({
   tenant: z.string().min(1).max(256).describe('Tenant the budget applies to.'),
   monthly_usd: usd.optional().describe('Budget per calendar month (UTC).'),
   daily_usd: usd.optional().describe('Budget per day (UTC).'),
-  hard_stop: z.boolean().default(false).describe('Refuse the tenant\'s requests at the proxy (429) once a budget is spent. Off by default.'),
+  hard_stop: z.boolean().default(false).describe("Refuse the tenant's requests at the proxy (429) once a budget is spent. Off by default."),
 });
 
 export const apiPriceSchema = z.strictObject({

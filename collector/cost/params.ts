@@ -51,13 +51,21 @@ export function parseChargebackParams(p: RawParams): ParsedParams {
   if (!IDLE.includes(idle)) throw new ParamError(`idle: expected one of ${IDLE.join(', ')}, got ${JSON.stringify(p.idle)}`);
   const scope = (p.scope ?? 'node') as IdleScope;
   if (!SCOPES.includes(scope)) throw new ParamError(`scope: expected one of ${SCOPES.join(', ')}, got ${JSON.stringify(p.scope)}`);
-  const groupBy = (p.groupBy ?? '').split(',').map((s) => s.trim()).filter(Boolean) as GroupDim[];
+  const groupBy = (p.groupBy ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean) as GroupDim[];
   for (const g of groupBy) if (!GROUP_DIMS.includes(g)) throw new ParamError(`group-by: expected some of ${GROUP_DIMS.join(', ')}, got ${JSON.stringify(g)}`);
   const format = (p.format ?? 'json') as ReportFormat;
   if (!FORMATS.includes(format)) throw new ParamError(`format: expected one of ${FORMATS.join(', ')}, got ${JSON.stringify(p.format)}`);
   const source = (p.source ?? 'rollup') as 'rollup' | 'raw';
   if (source !== 'rollup' && source !== 'raw') throw new ParamError(`source: expected rollup or raw`);
-  const tenants = p.tenant ? p.tenant.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+  const tenants = p.tenant
+    ? p.tenant
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : undefined;
   if (tenants?.some((t) => t.length > 256)) throw new ParamError('tenant: too long');
   return { options: { from, to, idle, scope, groupBy: [...new Set(groupBy)], tenants, source }, format };
 }

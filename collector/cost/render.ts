@@ -20,5 +20,9 @@ export async function renderChargeback(store: Store, o: ChargebackOptions, forma
   if (format === 'csv') return { report, body: toCsv(report), contentType: 'text/csv; charset=utf-8' };
   if (format === 'json') return { report, body: toJson(report), contentType: 'application/json; charset=utf-8' };
   const [byDay, byModel] = await Promise.all([chargeback(store, { ...o, groupBy: ['day'] }), chargeback(store, { ...o, groupBy: ['model'] })]);
-  return { report, body: toHtml(report, { byDay: totalsBy(byDay, 'day'), byModel: totalsBy(byModel, 'model'), generatedAt: new Date() }), contentType: 'text/html; charset=utf-8' };
+  return {
+    report,
+    body: toHtml(report, { byDay: totalsBy(byDay, 'day'), byModel: totalsBy(byModel, 'model'), generatedAt: new Date() }),
+    contentType: 'text/html; charset=utf-8',
+  };
 }

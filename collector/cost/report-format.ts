@@ -11,13 +11,58 @@ const csvCell = (v: unknown): string => {
 
 export function toCsv(r: ChargebackReport): string {
   const dims = r.group_by;
-  const head = ['line', 'tenant', ...dims, 'requests', 'errors', 'input_tokens', 'output_tokens', 'cached_tokens', 'gpu_seconds', 'usage_cost_usd', 'idle_share_usd', 'total_usd', 'usd_per_million_tokens', 'basis'];
+  const head = [
+    'line',
+    'tenant',
+    ...dims,
+    'requests',
+    'errors',
+    'input_tokens',
+    'output_tokens',
+    'cached_tokens',
+    'gpu_seconds',
+    'usage_cost_usd',
+    'idle_share_usd',
+    'total_usd',
+    'usd_per_million_tokens',
+    'basis',
+  ];
   const rows: unknown[][] = [head];
   for (const t of r.tenants) {
-    rows.push(['tenant', t.tenant, ...dims.map(() => ''), t.requests, t.errors, t.input_tokens, t.output_tokens, t.cached_tokens, t.gpu_seconds, t.usage_cost, t.idle_share, t.total, t.usd_per_million_tokens, t.bases]);
+    rows.push([
+      'tenant',
+      t.tenant,
+      ...dims.map(() => ''),
+      t.requests,
+      t.errors,
+      t.input_tokens,
+      t.output_tokens,
+      t.cached_tokens,
+      t.gpu_seconds,
+      t.usage_cost,
+      t.idle_share,
+      t.total,
+      t.usd_per_million_tokens,
+      t.bases,
+    ]);
     if (dims.length > 0) {
       for (const g of t.groups) {
-        rows.push(['group', t.tenant, ...dims.map((d) => g.dims[d] ?? ''), g.requests, g.errors, g.input_tokens, g.output_tokens, g.cached_tokens, g.gpu_seconds, g.usage_cost, g.idle_share, g.total, '', g.bases]);
+        rows.push([
+          'group',
+          t.tenant,
+          ...dims.map((d) => g.dims[d] ?? ''),
+          g.requests,
+          g.errors,
+          g.input_tokens,
+          g.output_tokens,
+          g.cached_tokens,
+          g.gpu_seconds,
+          g.usage_cost,
+          g.idle_share,
+          g.total,
+          '',
+          g.bases,
+        ]);
       }
     }
   }
@@ -64,7 +109,10 @@ export interface HtmlExtras {
 
 export function toHtml(r: ChargebackReport, x: HtmlExtras): string {
   const tenantRows = r.tenants
-    .map((t) => `<tr><td>${esc(t.tenant)}</td><td>${t.requests.toLocaleString('en')}</td><td>${(t.input_tokens + t.output_tokens).toLocaleString('en')}</td><td>${t.cached_tokens.toLocaleString('en')}</td><td>${(t.gpu_seconds / 3600).toFixed(2)}</td><td>$${esc(t.usage_cost)}</td><td>$${esc(t.idle_share)}</td><td class="total">$${esc(t.total)}</td><td>${t.usd_per_million_tokens ? `$${esc(t.usd_per_million_tokens)}` : '—'}</td><td>${esc(t.bases.join(', '))}</td></tr>`)
+    .map(
+      (t) =>
+        `<tr><td>${esc(t.tenant)}</td><td>${t.requests.toLocaleString('en')}</td><td>${(t.input_tokens + t.output_tokens).toLocaleString('en')}</td><td>${t.cached_tokens.toLocaleString('en')}</td><td>${(t.gpu_seconds / 3600).toFixed(2)}</td><td>$${esc(t.usage_cost)}</td><td>$${esc(t.idle_share)}</td><td class="total">$${esc(t.total)}</td><td>${t.usd_per_million_tokens ? `$${esc(t.usd_per_million_tokens)}` : '—'}</td><td>${esc(t.bases.join(', '))}</td></tr>`,
+    )
     .join('\n');
   const idleNote = {
     separate: 'Idle capacity is shown as its own line and not charged to tenants.',
@@ -95,7 +143,11 @@ ${r.totals.on_demand_fallback_minutes ? `<br><b>Note:</b> ${r.totals.on_demand_f
 ${r.totals.unpriced_minutes ? `<br><b>Note:</b> ${r.totals.unpriced_minutes} node-minutes had no price at all and are counted at $0.` : ''}
 ${r.totals.unattributed_requests ? `<br><b>Note:</b> ${r.totals.unattributed_requests} requests ran on nodes with no inventory or up-time and could not be priced.` : ''}</p>
 <div class="charts">
-${barChart('Cost per tenant', r.tenants.map((t) => ({ label: t.tenant, value: Number(t.total) })), 'chart-tenants')}
+${barChart(
+  'Cost per tenant',
+  r.tenants.map((t) => ({ label: t.tenant, value: Number(t.total) })),
+  'chart-tenants',
+)}
 ${barChart('Cost per day (charged to tenants)', x.byDay, 'chart-days')}
 ${barChart('Cost per model (charged to tenants)', x.byModel, 'chart-models')}
 </div>
@@ -107,7 +159,7 @@ ${tenantRows}
 <tr><td>Unshared idle</td><td colspan="6"></td><td>$${esc(r.totals.unshared_idle)}</td><td colspan="2"></td></tr>
 <tr><td>Fleet cost (the bill)</td><td colspan="6"></td><td>$${esc(r.totals.fleet_cost)}</td><td colspan="2"></td></tr></tfoot>
 </table>
-<p class="muted">GPU-seconds are measured from each request's prompt-processing and generation time on its GPU ("measured"); where a server does not report them, from the request's wall-clock time ("wall_clock") or, last, by share of tokens ("tokens"). Concurrent requests are scaled so no GPU-second is charged twice. ${esc(String(r.totals.node_count))} node${r.totals.node_count === 1 ? "" : "s"}, ${r.totals.device_hours.toFixed(1)} device-hours.</p>
+<p class="muted">GPU-seconds are measured from each request's prompt-processing and generation time on its GPU ("measured"); where a server does not report them, from the request's wall-clock time ("wall_clock") or, last, by share of tokens ("tokens"). Concurrent requests are scaled so no GPU-second is charged twice. ${esc(String(r.totals.node_count))} node${r.totals.node_count === 1 ? '' : 's'}, ${r.totals.device_hours.toFixed(1)} device-hours.</p>
 </body></html>
 `;
 }

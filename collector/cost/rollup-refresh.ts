@@ -45,7 +45,10 @@ const cleanAt = new WeakMap<Store, string>();
 export function withChargebackLock<T>(store: Store, fn: () => Promise<T>): Promise<T> {
   const prev = locks.get(store) ?? Promise.resolve();
   const run = prev.then(fn, fn);
-  locks.set(store, run.catch(() => undefined));
+  locks.set(
+    store,
+    run.catch(() => undefined),
+  );
   return run;
 }
 
@@ -116,9 +119,7 @@ async function rebuildDays(store: Store, days: readonly number[], nowHour: numbe
   try {
     // Same columns, partitioning and order as the kept table (needed to replace its partitions), but
     // a plain local MergeTree: in a cluster the kept table is replicated, the staging table is not.
-    await store.command(
-      `CREATE TABLE ${stage} AS chargeback_rollup ENGINE = MergeTree PARTITION BY ${rollupDef.partitionBy} ORDER BY (${rollupDef.orderBy})`,
-    );
+    await store.command(`CREATE TABLE ${stage} AS chargeback_rollup ENGINE = MergeTree PARTITION BY ${rollupDef.partitionBy} ORDER BY (${rollupDef.orderBy})`);
     // The counts are read before the inputs, so whatever the computation sees is at least that much.
     await store.command(
       `INSERT INTO ${stage} (kind, hour, input, input_rows, settled)
@@ -128,7 +129,8 @@ FROM chargeback_inputs WHERE ${hours} GROUP BY hour, input`,
       params,
     );
     const st = await computeStages(store, scratch, { hours, source: 'rollup' }, params);
-    const nodeCols = 'node, pool, tier, devices, up_minutes, resident_minutes, device_minutes, cost, used_cost, idle_resident, fallback_minutes, unpriced_minutes';
+    const nodeCols =
+      'node, pool, tier, devices, up_minutes, resident_minutes, device_minutes, cost, used_cost, idle_resident, fallback_minutes, unpriced_minutes';
     await store.command(`INSERT INTO ${stage} (kind, hour, ${nodeCols}) SELECT 'node_hour', hour, ${nodeCols} FROM ${st.nodes}`);
     await store.command(
       `INSERT INTO ${stage} (kind, hour, node, pool, tier, device_minutes, cost, used_cost, idle_resident, fallback_minutes, unpriced_minutes)

@@ -26,8 +26,10 @@ export function isLocalClient(req: IncomingMessage): boolean {
 
 export function requireAdmin(req: IncomingMessage, ring: KeyRing<'admin'>): void {
   if (ring.size === 0) {
-    if (!isLocalClient(req)) throw new HttpError(403, 'admin endpoints accept clients on this machine only (not through a proxy) until http.admin_keys is configured');
+    if (!isLocalClient(req))
+      throw new HttpError(403, 'admin endpoints accept clients on this machine only (not through a proxy) until http.admin_keys is configured');
     return;
   }
-  if (ring.lookup(bearerToken(req.headers.authorization)) !== 'admin') throw new HttpError(401, 'missing or unknown admin key', { 'www-authenticate': 'Bearer' });
+  if (ring.lookup(bearerToken(req.headers.authorization)) !== 'admin')
+    throw new HttpError(401, 'missing or unknown admin key', { 'www-authenticate': 'Bearer' });
 }

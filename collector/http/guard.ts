@@ -79,7 +79,11 @@ export function refuse(req: IncomingMessage, exposure: Exposure, cfg: GuardConfi
   if (exposure === 'probe') return undefined;
   const host = header(req, 'host');
   if (!hostAllowed(host, cfg)) {
-    return { status: 403, reason: 'host', message: `Host ${JSON.stringify(host ?? '')} is not this endpoint's: add it to http.allowed_hosts to serve it (a guard against DNS rebinding)` };
+    return {
+      status: 403,
+      reason: 'host',
+      message: `Host ${JSON.stringify(host ?? '')} is not this endpoint's: add it to http.allowed_hosts to serve it (a guard against DNS rebinding)`,
+    };
   }
   if (exposure === 'cors') return undefined;
   const origin = header(req, 'origin');

@@ -37,33 +37,53 @@ export class IngestApi implements Component {
 
   mount(http: HttpServer): void {
     const ring = adminKeyRing(this.cfg.http);
-    http.route('POST', '/api/v1/ingest/*', async (req, res, url) => {
-      requireAdmin(req, ring);
-      const signal = url.pathname.slice('/api/v1/ingest/'.length);
-      if (!isSignal(signal)) throw new HttpError(404, `unknown signal ${JSON.stringify(signal)}`);
-      if (this.closing) throw new HttpError(503, 'the collector is shutting down; send the body again to the next one', { 'retry-after': RETRY_AFTER_S });
-      if (this.reading >= this.cfg.http.max_concurrent_bodies) {
-        throw new HttpError(503, `${this.reading} bodies are being taken in already (http.max_concurrent_bodies); send this one again shortly`, { 'retry-after': RETRY_AFTER_S });
-      }
-      this.reading++;
-      try {
-        const body = await readBody(req, this.cfg.http.max_body_bytes);
-        const report = await ingestNdjson(this.sink, signal, Readable.from([body]), { source: 'http', stopWhenFull: true });
-        await report.durable;
-        const counts = { accepted: report.accepted, rejected: report.rejected, reasons: report.reasons };
-        if (report.stopped) {
-          return sendJson(res, 503, { ...counts, error: `the queue is full: ${report.accepted} records were taken and stored, the rest of the body was not read; send the whole body again (records already stored are not stored twice)` }, { 'retry-after': RETRY_AFTER_S });
+    http.route(
+      'POST',
+      '/api/v1/ingest/*',
+      async (req, res, url) => {
+        requireAdmin(req, ring);
+        const signal = url.pathname.slice('/api/v1/ingest/'.length);
+        if (!isSignal(signal)) throw new HttpError(404, `unknown signal ${JSON.stringify(signal)}`);
+        if (this.closing) throw new HttpError(503, 'the collector is shutting down; send the body again to the next one', { 'retry-after': RETRY_AFTER_S });
+        if (this.reading >= this.cfg.http.max_concurrent_bodies) {
+          throw new HttpError(503, `${this.reading} bodies are being taken in already (http.max_concurrent_bodies); send this one again shortly`, {
+            'retry-after': RETRY_AFTER_S,
+          });
         }
-        if (this.gaveUp || report.lost()) {
-          // Shutdown stopped waiting for this body (the pipeline may have spilled its records to disk),
-          // or some of it found no room in Kafka's spool.
-          return sendJson(res, 503, { ...counts, error: 'the body was not all stored before the collector shut down; send it again (records already stored are not stored twice)' }, { 'retry-after': RETRY_AFTER_S });
+        this.reading++;
+        try {
+          const body = await readBody(req, this.cfg.http.max_body_bytes);
+          const report = await ingestNdjson(this.sink, signal, Readable.from([body]), { source: 'http', stopWhenFull: true });
+          await report.durable;
+          const counts = { accepted: report.accepted, rejected: report.rejected, reasons: report.reasons };
+          if (report.stopped) {
+            return sendJson(
+              res,
+              503,
+              {
+                ...counts,
+                error: `the queue is full: ${report.accepted} records were taken and stored, the rest of the body was not read; send the whole body again (records already stored are not stored twice)`,
+              },
+              { 'retry-after': RETRY_AFTER_S },
+            );
+          }
+          if (this.gaveUp || report.lost()) {
+            // Shutdown stopped waiting for this body (the pipeline may have spilled its records to disk),
+            // or some of it found no room in Kafka's spool.
+            return sendJson(
+              res,
+              503,
+              { ...counts, error: 'the body was not all stored before the collector shut down; send it again (records already stored are not stored twice)' },
+              { 'retry-after': RETRY_AFTER_S },
+            );
+          }
+          sendJson(res, 200, counts);
+        } finally {
+          if (--this.reading === 0) this.drained?.();
         }
-        sendJson(res, 200, counts);
-      } finally {
-        if (--this.reading === 0) this.drained?.();
-      }
-    }, { bodyTypes: NDJSON_BODY });
+      },
+      { bodyTypes: NDJSON_BODY },
+    );
   }
 
   async start(): Promise<void> {}

@@ -95,13 +95,23 @@ export class HttpServer implements Component {
 
   constructor(opts: HttpServerOptions) {
     this.opts = opts;
-    this.refused = new Counter({ name: 'llmeter_http_refused_total', help: 'Requests refused before any route ran: host (not this endpoint\'s name), origin (a browser on another origin or site), content_type (a body type any page can send).', labelNames: ['reason'], registers: [opts.registry] });
+    this.refused = new Counter({
+      name: 'llmeter_http_refused_total',
+      help: "Requests refused before any route ran: host (not this endpoint's name), origin (a browser on another origin or site), content_type (a body type any page can send).",
+      labelNames: ['reason'],
+      registers: [opts.registry],
+    });
     this.server = createServer({ keepAliveTimeout: 5_000, requestTimeout: 60_000, headersTimeout: 15_000 }, (req, res) => void this.dispatch(req, res));
     this.route('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }), { exposure: 'probe' });
-    this.route('GET', '/readyz', (_req, res) => {
-      const ok = this.readyFlag && (this.opts.ready?.() ?? true);
-      sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready' });
-    }, { exposure: 'probe' });
+    this.route(
+      'GET',
+      '/readyz',
+      (_req, res) => {
+        const ok = this.readyFlag && (this.opts.ready?.() ?? true);
+        sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready' });
+      },
+      { exposure: 'probe' },
+    );
     this.route('GET', '/metrics', async (_req, res) => {
       const body = await this.opts.registry.metrics();
       res.writeHead(200, { 'content-type': this.opts.registry.contentType });
@@ -136,7 +146,13 @@ export class HttpServer implements Component {
       return sendJson(res, refusal.status, { error: refusal.message }, { connection: 'close' });
     }
     if (!route) {
-      if (matching.length > 0) return sendJson(res, 405, { error: `method ${req.method} not allowed on ${url.pathname}` }, { allow: [...new Set(matching.map((r) => r.method))].join(', ') });
+      if (matching.length > 0)
+        return sendJson(
+          res,
+          405,
+          { error: `method ${req.method} not allowed on ${url.pathname}` },
+          { allow: [...new Set(matching.map((r) => r.method))].join(', ') },
+        );
       return sendJson(res, 404, { error: `no route for ${url.pathname}` });
     }
     try {

@@ -9,7 +9,21 @@ import { HttpError, readBody, type HttpServer } from './server.ts';
 /** A body type a web page cannot send without a CORS preflight. */
 const SQL_BODY = ['application/sql'];
 
-const SQL_FORMATS = new Set(['JSONEachRow', 'JSON', 'JSONCompact', 'JSONCompactEachRow', 'TabSeparated', 'TabSeparatedWithNames', 'CSV', 'CSVWithNames', 'PrettyCompact', 'PrettyCompactMonoBlock', 'Pretty', 'Markdown', 'Vertical']);
+const SQL_FORMATS = new Set([
+  'JSONEachRow',
+  'JSON',
+  'JSONCompact',
+  'JSONCompactEachRow',
+  'TabSeparated',
+  'TabSeparatedWithNames',
+  'CSV',
+  'CSVWithNames',
+  'PrettyCompact',
+  'PrettyCompactMonoBlock',
+  'Pretty',
+  'Markdown',
+  'Vertical',
+]);
 
 /** The HTTP answer for a query the service refused or the engine failed. */
 export function queryErrorStatus(err: unknown): HttpError | undefined {
@@ -17,7 +31,8 @@ export function queryErrorStatus(err: unknown): HttpError | undefined {
   if (err instanceof QueryBusy) return new HttpError(503, err.message, { 'retry-after': String(err.retryAfterS) });
   if (err instanceof EngineError) {
     if (err.code === 159) return new HttpError(504, `query stopped at its time limit (query.timeout_ms): ${err.message}`);
-    if (err.code === 396 || err.code === 158) return new HttpError(413, `the result is larger than query.max_result_rows / query.max_result_bytes allow: ${err.message}`);
+    if (err.code === 396 || err.code === 158)
+      return new HttpError(413, `the result is larger than query.max_result_rows / query.max_result_bytes allow: ${err.message}`);
     if (err.code === 394) return new HttpError(503, 'the query was stopped (its client went away or the collector is shutting down)', { 'retry-after': '5' });
     return new HttpError(400, err.message);
   }

@@ -73,7 +73,13 @@ const DEAD_SIGNAL = DEAD_COLUMNS.indexOf('signal');
 
 // Rows name their columns, so columns a later migration adds take their defaults here.
 const CODECS = new Map(
-  [...SIGNALS.map((s) => SIGNAL_TABLES[s]), deadLetters].map((t) => [t.name, new NativeCodec(columnNames(t), Object.values(t.columns).map((c) => c.type))]),
+  [...SIGNALS.map((s) => SIGNAL_TABLES[s]), deadLetters].map((t) => [
+    t.name,
+    new NativeCodec(
+      columnNames(t),
+      Object.values(t.columns).map((c) => c.type),
+    ),
+  ]),
 );
 
 /** How a pipeline table's rows travel as Native blocks. */
@@ -95,7 +101,16 @@ export function storeInserter(store: Store): Inserter {
       const def = TABLES.get(table);
       const unique: AlreadyStored | undefined =
         span && def?.identity
-          ? { identity: def.identity, repeats: span.repeats, time: def.ttlColumn, from: span.from, to: span.to, structure: Object.entries(def.columns).map(([n, c]) => `${n} ${c.type}`).join(', ') }
+          ? {
+              identity: def.identity,
+              repeats: span.repeats,
+              time: def.ttlColumn,
+              from: span.from,
+              to: span.to,
+              structure: Object.entries(def.columns)
+                .map(([n, c]) => `${n} ${c.type}`)
+                .join(', '),
+            }
           : undefined;
       return store.insertBlocks(
         `${store.database}.${table}`,
@@ -152,16 +167,19 @@ export class Pipeline implements RecordSink, Component {
     });
     for (const signal of SIGNALS) {
       const table = SIGNAL_TABLES[signal];
-      this.writers.set(signal, new TableWriter({
-        table,
-        codec: codecFor(table.name),
-        config: o.config,
-        inserter: o.inserter,
-        metrics: this.metrics,
-        log: o.log,
-        onReject: (row, reason) => void this.deadLetter(signal, rowToObject(table, row), reason, { source: 'clickhouse' }),
-        spillDir,
-      }));
+      this.writers.set(
+        signal,
+        new TableWriter({
+          table,
+          codec: codecFor(table.name),
+          config: o.config,
+          inserter: o.inserter,
+          metrics: this.metrics,
+          log: o.log,
+          onReject: (row, reason) => void this.deadLetter(signal, rowToObject(table, row), reason, { source: 'clickhouse' }),
+          spillDir,
+        }),
+      );
     }
   }
 
@@ -199,7 +217,9 @@ export class Pipeline implements RecordSink, Component {
           good.push(v.row);
           continue;
         }
-        reason = v.ok ? `${table.ttlColumn}: older than the raw retention (store.ttl_days.raw = ${this.rawTtlMs / 86_400_000} days), which would delete it at once` : v.errors.join('; ');
+        reason = v.ok
+          ? `${table.ttlColumn}: older than the raw retention (store.ttl_days.raw = ${this.rawTtlMs / 86_400_000} days), which would delete it at once`
+          : v.errors.join('; ');
       }
       const where = origin.locate?.(i);
       const seen = reasons.get(reason);
@@ -235,7 +255,9 @@ export class Pipeline implements RecordSink, Component {
       if (v.ok) good.push(v.row);
       else this.log.error('spilled dead letter unreadable; dropped', { errors: v.errors });
     }
-    await (await this.dead.enqueue(good)).durable;
+    await (
+      await this.dead.enqueue(good)
+    ).durable;
   }
 
   private deadLetter(signal: string, row: Record<string, unknown>, reason: string, origin: Origin): Promise<unknown> {
@@ -246,7 +268,7 @@ export class Pipeline implements RecordSink, Component {
   private deadLetterRow(signal: string, record: unknown, reason: string, origin: Origin, offset?: number): Row {
     let payload: string;
     try {
-      payload = typeof record === 'string' ? record : JSON.stringify(record) ?? String(record);
+      payload = typeof record === 'string' ? record : (JSON.stringify(record) ?? String(record));
     } catch {
       // Nested deeper than JSON.stringify's stack (String() of it overflows as well).
       payload = '(a record too deeply nested to write out)';

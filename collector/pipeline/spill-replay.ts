@@ -38,7 +38,10 @@ export async function replaySpill(pipeline: Pipeline, dir: string, log: Logger):
       taken = r.accepted + r.rejected;
       complete = !r.stopped && r.dropped === 0;
     } else if (table === deadLetters.name) {
-      const rows = (await readFile(file, 'utf8')).split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const rows = (await readFile(file, 'utf8'))
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       await pipeline.restoreDeadLetters(rows);
       taken = rows.length;
       complete = true;

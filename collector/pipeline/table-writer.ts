@@ -215,7 +215,7 @@ export class TableWriter {
       if (--pieces === 0 && sealed) ack();
     };
     const max = this.cfg.batch_rows;
-    for (let from = 0; from < rows.length; ) {
+    for (let from = 0; from < rows.length;) {
       const due = Date.now() + waitMs;
       if (this.bufferRows === 0 || due < this.bufferDue) this.bufferDue = due;
       const to = Math.min(rows.length, from + max - this.bufferRows);
@@ -296,7 +296,13 @@ export class TableWriter {
     }
     if (this.bufferRows === 0) return;
     this.encodePending();
-    this.ready.push({ rows: NativeBlocks.concat(this.buffer), token: `${this.table}-${this.runId}-${++this.seq}`, cutAt: Date.now(), acks: this.bufferAcks, span: this.bufferSpan });
+    this.ready.push({
+      rows: NativeBlocks.concat(this.buffer),
+      token: `${this.table}-${this.runId}-${++this.seq}`,
+      cutAt: Date.now(),
+      acks: this.bufferAcks,
+      span: this.bufferSpan,
+    });
     this.bufferSpan = emptySpan();
     this.buffer = [];
     this.bufferRows = 0;
@@ -368,7 +374,14 @@ export class TableWriter {
         this.m.insertRetries.inc({ table: this.table, class: cls });
         const wait = backoffMs(attempt, this.cfg.retry.initial_ms, this.cfg.retry.max_ms);
         const level = attempt + 1 >= this.cfg.retry.max_attempts ? 'error' : 'warn';
-        this.log[level]('insert failed; retrying', { table: this.table, rows: rows.count, attempt: attempt + 1, class: cls, in_ms: wait, error: errorMessage(err).slice(0, 300) });
+        this.log[level]('insert failed; retrying', {
+          table: this.table,
+          rows: rows.count,
+          attempt: attempt + 1,
+          class: cls,
+          in_ms: wait,
+          error: errorMessage(err).slice(0, 300),
+        });
         await sleep(wait, this.stopRetries.signal);
         if (this.stopRetries.signal.aborted) return false;
       }
@@ -387,7 +400,11 @@ export class TableWriter {
     const objects = this.codec.decode(rows).map((r) => JSON.stringify(rowToObject(this.def, r as Row)));
     writeFileSync(file, objects.join('\n') + '\n');
     this.m.rowsSpilled.inc({ table: this.table }, rows.count);
-    this.log.error('could not insert before the shutdown deadline; rows spilled to disk, reload with `llmeter ingest`', { table: this.table, rows: rows.count, file });
+    this.log.error('could not insert before the shutdown deadline; rows spilled to disk, reload with `llmeter ingest`', {
+      table: this.table,
+      rows: rows.count,
+      file,
+    });
   }
 
   /** Cuts the buffer and resolves when everything enqueued so far is in ClickHouse. */

@@ -90,19 +90,33 @@ export class EmbeddedQueryEngine implements QueryEngine {
 
   async explainAst(sql: string, params?: Record<string, string>): Promise<string> {
     const q = `EXPLAIN AST ${sql}`;
-    const r = await this.withSession((s) => call(() => (params && Object.keys(params).length > 0 ? s.queryBindAsync(q, params, { format: 'TabSeparatedRaw' }) : s.queryAsync(q, { format: 'TabSeparatedRaw' }))));
+    const r = await this.withSession((s) =>
+      call(() =>
+        params && Object.keys(params).length > 0 ? s.queryBindAsync(q, params, { format: 'TabSeparatedRaw' }) : s.queryAsync(q, { format: 'TabSeparatedRaw' }),
+      ),
+    );
     return r.text();
   }
 
   async tableFunctions(): Promise<Set<string>> {
     const r = await this.withSession((s) => call(() => s.queryAsync('SELECT name FROM system.table_functions', { format: 'TabSeparatedRaw' })));
-    return new Set(r.text().split('\n').filter(Boolean).map((n) => n.toLowerCase()));
+    return new Set(
+      r
+        .text()
+        .split('\n')
+        .filter(Boolean)
+        .map((n) => n.toLowerCase()),
+    );
   }
 
   async run(o: RunOptions): Promise<Buffer> {
     // The marker is how kill() finds the query in system.processes: chDB takes no query id.
     const sql = `${o.sql}\n/* llmeter-query ${o.id} */`;
-    const r = await this.withSession((s) => call(() => (o.params && Object.keys(o.params).length > 0 ? s.queryBindAsync(sql, o.params, { format: o.format }) : s.queryAsync(sql, { format: o.format }))));
+    const r = await this.withSession((s) =>
+      call(() =>
+        o.params && Object.keys(o.params).length > 0 ? s.queryBindAsync(sql, o.params, { format: o.format }) : s.queryAsync(sql, { format: o.format }),
+      ),
+    );
     const b = r.bytes();
     return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   }

@@ -18,7 +18,20 @@ const READING_ROOTS = new Set(['SelectWithUnionQuery', 'ShowTables', 'ShowColumn
  * function (the engine lists them in system.table_functions) is refused, so one a newer engine adds is
  * refused until it is judged harmless here.
  */
-export const HARMLESS_TABLE_FUNCTIONS: ReadonlySet<string> = new Set(['numbers', 'numbers_mt', 'zeros', 'zeros_mt', 'generateseries', 'generate_series', 'primes', 'values', 'generaterandom', 'view', 'format', 'null']);
+export const HARMLESS_TABLE_FUNCTIONS: ReadonlySet<string> = new Set([
+  'numbers',
+  'numbers_mt',
+  'zeros',
+  'zeros_mt',
+  'generateseries',
+  'generate_series',
+  'primes',
+  'values',
+  'generaterandom',
+  'view',
+  'format',
+  'null',
+]);
 
 /** Ordinary functions that read host files, load models from disk, read other tables' state or stall a worker. */
 const REFUSED_FUNCTIONS = new Set([
@@ -89,7 +102,9 @@ export function judgeStatement(formatted: string, ast: string, policy: GuardPoli
   const root = nodes[0];
   if (!root) throw new QueryRefused('empty statement');
   if (!READING_ROOTS.has(root.kind)) {
-    throw new QueryRefused(`only one reading statement is allowed (SELECT, WITH, SHOW TABLES/COLUMNS/CREATE TABLE, DESCRIBE, EXISTS, EXPLAIN); this is ${describeKind(root.kind)}`);
+    throw new QueryRefused(
+      `only one reading statement is allowed (SELECT, WITH, SHOW TABLES/COLUMNS/CREATE TABLE, DESCRIBE, EXISTS, EXPLAIN); this is ${describeKind(root.kind)}`,
+    );
   }
   if (root.kind === 'Explain') {
     const inner = nodes[1];
@@ -112,7 +127,8 @@ export function judgeStatement(formatted: string, ast: string, policy: GuardPoli
     }
     if (n.kind === 'TableIdentifier' && n.name.includes('.')) {
       const db = n.name.slice(0, n.name.indexOf('.')).toLowerCase();
-      if (!allowed.has(db)) throw new QueryRefused(`database ${n.name.slice(0, n.name.indexOf('.'))} is not readable here; tables of ${policy.databases.join(', ')} are`);
+      if (!allowed.has(db))
+        throw new QueryRefused(`database ${n.name.slice(0, n.name.indexOf('.'))} is not readable here; tables of ${policy.databases.join(', ')} are`);
     }
     if ((n.kind === 'ShowCreateTableQuery' || n.kind === 'ExistsTableQuery') && n.name && !allowed.has(n.name.toLowerCase())) {
       throw new QueryRefused(`database ${n.name} is not readable here; tables of ${policy.databases.join(', ')} are`);
@@ -133,6 +149,9 @@ function parentOf(nodes: readonly Node[], i: number): Node | undefined {
 }
 
 function describeKind(kind: string): string {
-  const words = kind.replace(/Query$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
+  const words = kind
+    .replace(/Query$/, '')
+    .replace(/([a-z])([A-Z])/g, '$1 $2')
+    .toUpperCase();
   return `a ${words} statement`;
 }

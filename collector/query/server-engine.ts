@@ -15,7 +15,9 @@ export class ServerQueryEngine implements QueryEngine {
   }
 
   async format(sql: string): Promise<string> {
-    const rows = await call(async () => (await this.client.query({ query: 'SELECT formatQuery({q:String}) AS f', query_params: { q: sql }, format: 'JSONEachRow' })).json<{ f: string }>());
+    const rows = await call(async () =>
+      (await this.client.query({ query: 'SELECT formatQuery({q:String}) AS f', query_params: { q: sql }, format: 'JSONEachRow' })).json<{ f: string }>(),
+    );
     return rows[0]!.f;
   }
 
@@ -25,7 +27,12 @@ export class ServerQueryEngine implements QueryEngine {
 
   async tableFunctions(): Promise<Set<string>> {
     const text = await call(async () => (await this.client.query({ query: 'SELECT name FROM system.table_functions', format: 'TabSeparatedRaw' })).text());
-    return new Set(text.split('\n').filter(Boolean).map((n) => n.toLowerCase()));
+    return new Set(
+      text
+        .split('\n')
+        .filter(Boolean)
+        .map((n) => n.toLowerCase()),
+    );
   }
 
   async run(o: RunOptions): Promise<Buffer> {

@@ -16,13 +16,56 @@ export { EngineError } from './engine.ts';
 
 /** Output formats a query may ask for: the engine's data formats that need no schema file or settings. */
 const FORMATS = [
-  'TabSeparated', 'TabSeparatedRaw', 'TabSeparatedWithNames', 'TabSeparatedWithNamesAndTypes', 'TabSeparatedRawWithNames', 'TabSeparatedRawWithNamesAndTypes',
-  'TSV', 'TSVRaw', 'TSVWithNames', 'TSVWithNamesAndTypes',
-  'CSV', 'CSVWithNames', 'CSVWithNamesAndTypes',
-  'JSON', 'JSONStrings', 'JSONCompact', 'JSONCompactStrings', 'JSONEachRow', 'JSONStringsEachRow', 'JSONCompactEachRow', 'JSONCompactStringsEachRow',
-  'JSONCompactEachRowWithNames', 'JSONCompactEachRowWithNamesAndTypes', 'JSONEachRowWithProgress', 'JSONObjectEachRow', 'JSONColumns', 'JSONCompactColumns', 'JSONLines', 'NDJSON',
-  'Pretty', 'PrettyCompact', 'PrettyCompactMonoBlock', 'PrettySpace', 'PrettyNoEscapes', 'PrettyCompactNoEscapes', 'PrettyMonoBlock', 'Markdown', 'Vertical', 'Values', 'XML', 'TSKV',
-  'Native', 'RowBinary', 'RowBinaryWithNames', 'RowBinaryWithNamesAndTypes', 'Parquet', 'Arrow', 'ArrowStream', 'ORC', 'Null',
+  'TabSeparated',
+  'TabSeparatedRaw',
+  'TabSeparatedWithNames',
+  'TabSeparatedWithNamesAndTypes',
+  'TabSeparatedRawWithNames',
+  'TabSeparatedRawWithNamesAndTypes',
+  'TSV',
+  'TSVRaw',
+  'TSVWithNames',
+  'TSVWithNamesAndTypes',
+  'CSV',
+  'CSVWithNames',
+  'CSVWithNamesAndTypes',
+  'JSON',
+  'JSONStrings',
+  'JSONCompact',
+  'JSONCompactStrings',
+  'JSONEachRow',
+  'JSONStringsEachRow',
+  'JSONCompactEachRow',
+  'JSONCompactStringsEachRow',
+  'JSONCompactEachRowWithNames',
+  'JSONCompactEachRowWithNamesAndTypes',
+  'JSONEachRowWithProgress',
+  'JSONObjectEachRow',
+  'JSONColumns',
+  'JSONCompactColumns',
+  'JSONLines',
+  'NDJSON',
+  'Pretty',
+  'PrettyCompact',
+  'PrettyCompactMonoBlock',
+  'PrettySpace',
+  'PrettyNoEscapes',
+  'PrettyCompactNoEscapes',
+  'PrettyMonoBlock',
+  'Markdown',
+  'Vertical',
+  'Values',
+  'XML',
+  'TSKV',
+  'Native',
+  'RowBinary',
+  'RowBinaryWithNames',
+  'RowBinaryWithNamesAndTypes',
+  'Parquet',
+  'Arrow',
+  'ArrowStream',
+  'ORC',
+  'Null',
 ];
 const FORMAT_BY_NAME = new Map(FORMATS.map((f) => [f.toLowerCase(), f]));
 
@@ -90,8 +133,19 @@ export class ReadOnlyQueries implements Component {
     this.databases = o.databases;
     this.log = o.log;
     const registers = [o.registry];
-    this.queries = new Counter({ name: 'llmeter_queries_total', help: 'User queries by outcome: ok, refused (not a reading statement), failed (engine error), timeout, too_large, cancelled (client gone or shutdown), busy (503).', labelNames: ['outcome'], registers });
-    this.duration = new Histogram({ name: 'llmeter_query_duration_seconds', help: 'Time from a user query\'s arrival to its answer.', labelNames: ['outcome'], buckets: [0.005, 0.02, 0.1, 0.5, 2, 10, 30, 120], registers });
+    this.queries = new Counter({
+      name: 'llmeter_queries_total',
+      help: 'User queries by outcome: ok, refused (not a reading statement), failed (engine error), timeout, too_large, cancelled (client gone or shutdown), busy (503).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'llmeter_query_duration_seconds',
+      help: "Time from a user query's arrival to its answer.",
+      labelNames: ['outcome'],
+      buckets: [0.005, 0.02, 0.1, 0.5, 2, 10, 30, 120],
+      registers,
+    });
     this.runningGauge = new Gauge({ name: 'llmeter_queries_running', help: 'User queries running now.', registers });
     this.waitingGauge = new Gauge({ name: 'llmeter_queries_waiting', help: 'User queries waiting for a free slot.', registers });
   }
@@ -101,7 +155,8 @@ export class ReadOnlyQueries implements Component {
 
   /** Parses and judges a statement without running it. */
   async judge(sql: string, params?: Record<string, string>) {
-    if (Buffer.byteLength(sql) > this.cfg.max_sql_bytes) throw new QueryRefused(`the statement is longer than query.max_sql_bytes (${this.cfg.max_sql_bytes} bytes)`);
+    if (Buffer.byteLength(sql) > this.cfg.max_sql_bytes)
+      throw new QueryRefused(`the statement is longer than query.max_sql_bytes (${this.cfg.max_sql_bytes} bytes)`);
     if (sql.trim() === '') throw new QueryRefused('empty query');
     let formatted: string;
     let ast: string;
@@ -141,7 +196,8 @@ export class ReadOnlyQueries implements Component {
       }
     } catch (err) {
       if (err instanceof QueryBusy) outcome = 'busy';
-      else if (err instanceof EngineError) outcome = err.code === 159 ? 'timeout' : err.code === 396 || err.code === 158 ? 'too_large' : err.code === 394 ? 'cancelled' : outcome;
+      else if (err instanceof EngineError)
+        outcome = err.code === 159 ? 'timeout' : err.code === 396 || err.code === 158 ? 'too_large' : err.code === 394 ? 'cancelled' : outcome;
       throw err;
     } finally {
       this.queries.inc({ outcome });
@@ -158,10 +214,14 @@ export class ReadOnlyQueries implements Component {
     // The engine stops a query at its time limit itself; this is the backstop when it does not.
     const backstop = setTimeout(stop, this.cfg.timeout_ms + 5_000);
     const p = this.engine.run({ sql, format, params: req.params, id });
-    this.live.set(id, p.catch(() => undefined));
+    this.live.set(
+      id,
+      p.catch(() => undefined),
+    );
     try {
       const body = await p;
-      if (body.length > this.cfg.max_result_bytes) throw new EngineError(`the result is larger than query.max_result_bytes (${this.cfg.max_result_bytes} bytes)`, 396);
+      if (body.length > this.cfg.max_result_bytes)
+        throw new EngineError(`the result is larger than query.max_result_bytes (${this.cfg.max_result_bytes} bytes)`, 396);
       return body;
     } finally {
       clearTimeout(backstop);
@@ -176,7 +236,8 @@ export class ReadOnlyQueries implements Component {
       this.runningGauge.set(this.running);
       return;
     }
-    if (this.waiters.length >= this.cfg.max_queued) throw new QueryBusy(`${this.running} queries are running and ${this.waiters.length} waiting (query.max_concurrent, query.max_queued)`, 1);
+    if (this.waiters.length >= this.cfg.max_queued)
+      throw new QueryBusy(`${this.running} queries are running and ${this.waiters.length} waiting (query.max_concurrent, query.max_queued)`, 1);
     let wake!: (granted: boolean) => void;
     const granted = new Promise<boolean>((r) => (wake = r));
     this.waiters.push(wake);

@@ -11,7 +11,9 @@ const inflateAsync = promisify(inflate);
 
 export async function readDecodedBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const raw = await readBody(req, limit);
-  const encoding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  const encoding = String(req.headers['content-encoding'] ?? 'identity')
+    .trim()
+    .toLowerCase();
   if (encoding === 'identity' || encoding === '') return raw;
   if (encoding !== 'gzip' && encoding !== 'deflate') throw new HttpError(415, `unsupported content-encoding ${encoding}`);
   try {

@@ -22,7 +22,13 @@ export function receiverComponentsFor(cfg: ReceiversConfig) {
       out.push(r);
     }
     if (cfg.otlp.enabled) {
-      const r = new OtlpReceiver({ config: cfg.otlp, sink: ctx.sink, metrics: new OtlpMetrics(ctx.registry), log: ctx.log.child('otlp'), tenantKeys: proxyTenantKeys(ctx.config) });
+      const r = new OtlpReceiver({
+        config: cfg.otlp,
+        sink: ctx.sink,
+        metrics: new OtlpMetrics(ctx.registry),
+        log: ctx.log.child('otlp'),
+        tenantKeys: proxyTenantKeys(ctx.config),
+      });
       r.mount(ctx.http);
       out.push(r);
     }
@@ -32,7 +38,10 @@ export function receiverComponentsFor(cfg: ReceiversConfig) {
 
 /** The proxy's tenant keys: a tenant's applications send their spans with the key they use for the proxy. */
 function proxyTenantKeys(config: Config): { tenant: string; digests: Buffer[] }[] {
-  return config.proxy.tenants.map((t) => ({ tenant: t.name, digests: [...t.keys.map((d) => parseDigest(d)), ...t.key_files.map((f) => sha256(readKeyFile(f)))] }));
+  return config.proxy.tenants.map((t) => ({
+    tenant: t.name,
+    digests: [...t.keys.map((d) => parseDigest(d)), ...t.key_files.map((f) => sha256(readKeyFile(f)))],
+  }));
 }
 
 export function receiverComponents(ctx: RuntimeContext): Component[] {

@@ -16,8 +16,18 @@ export class FaroMetrics {
       labelNames: ['app', 'outcome'],
       registers,
     });
-    this.rows = new Counter({ name: 'llmeter_faro_events_total', help: 'frontend_event rows taken from Faro payloads, by kind.', labelNames: ['app', 'kind'], registers });
-    this.rejected = new Counter({ name: 'llmeter_faro_events_rejected_total', help: 'Faro rows the collector refused (dead-lettered) or dropped.', labelNames: ['app'], registers });
+    this.rows = new Counter({
+      name: 'llmeter_faro_events_total',
+      help: 'frontend_event rows taken from Faro payloads, by kind.',
+      labelNames: ['app', 'kind'],
+      registers,
+    });
+    this.rejected = new Counter({
+      name: 'llmeter_faro_events_rejected_total',
+      help: 'Faro rows the collector refused (dead-lettered) or dropped.',
+      labelNames: ['app'],
+      registers,
+    });
     this.bytes = new Counter({ name: 'llmeter_faro_received_bytes_total', help: 'Payload bytes accepted (as decoded).', labelNames: ['app'], registers });
     this.duration = new Histogram({
       name: 'llmeter_faro_request_duration_seconds',

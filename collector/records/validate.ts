@@ -36,7 +36,9 @@ export function compileValidator(table: TableDef): Validator {
     );
   });
   lines.push('return errors ? { ok: false, errors } : { ok: true, row };');
-  const columns = new Function(...params, `return function validateColumns(rec) {\n${lines.join('\n')}\n};`)(...args) as (rec: Record<string, unknown>) => Validation;
+  const columns = new Function(...params, `return function validateColumns(rec) {\n${lines.join('\n')}\n};`)(...args) as (
+    rec: Record<string, unknown>,
+  ) => Validation;
   return (record) => {
     if (typeof record !== 'object' || record === null || Array.isArray(record)) {
       return { ok: false, errors: [`record: expected a JSON object, got ${typeOf(record)}`] };

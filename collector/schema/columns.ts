@@ -33,12 +33,7 @@ interface Opts<R extends boolean> {
 
 const MAX_STRING = 4096;
 
-function col<TIn, R extends boolean>(
-  type: string,
-  check: Check,
-  fallback: Normalized,
-  o: Opts<R>,
-): Column<TIn, R> {
+function col<TIn, R extends boolean>(type: string, check: Check, fallback: Normalized, o: Opts<R>): Column<TIn, R> {
   return { type, check, fallback, required: (o.required ?? false) as R, codec: o.codec, doc: o.doc ?? '' };
 }
 
@@ -73,8 +68,18 @@ export function chTime(ms: number): string {
   if (sec !== lastSecond) {
     const d = new Date(sec * 1000);
     lastPrefix =
-      d.getUTCFullYear() + '-' + pad2(d.getUTCMonth() + 1) + '-' + pad2(d.getUTCDate()) + ' ' +
-      pad2(d.getUTCHours()) + ':' + pad2(d.getUTCMinutes()) + ':' + pad2(d.getUTCSeconds()) + '.';
+      d.getUTCFullYear() +
+      '-' +
+      pad2(d.getUTCMonth() + 1) +
+      '-' +
+      pad2(d.getUTCDate()) +
+      ' ' +
+      pad2(d.getUTCHours()) +
+      ':' +
+      pad2(d.getUTCMinutes()) +
+      ':' +
+      pad2(d.getUTCSeconds()) +
+      '.';
     lastSecond = sec;
   }
   return lastPrefix + pad3(Math.floor(ms - sec * 1000));

@@ -27,7 +27,13 @@ export function onCluster(target: DdlTarget): string {
   return target.cluster ? ` ON CLUSTER ${q(target.cluster)}` : '';
 }
 
-function engineClause(kind: 'MergeTree' | 'ReplacingMergeTree' | 'AggregatingMergeTree', version: string | undefined, table: string, target: DdlTarget, shard = '{shard}'): string {
+function engineClause(
+  kind: 'MergeTree' | 'ReplacingMergeTree' | 'AggregatingMergeTree',
+  version: string | undefined,
+  table: string,
+  target: DdlTarget,
+  shard = '{shard}',
+): string {
   const args: string[] = [];
   if (target.cluster) {
     args.push(`'/clickhouse/tables/${shard}/${target.database}/${table}'`, `'{replica}'`);
@@ -57,9 +63,8 @@ export function createTableSql(t: TableDef, target: DdlTarget): string {
     // ClickHouse wants COMMENT before CODEC.
     .map(([name, col]) => `  ${q(name)} ${col.type}${col.doc ? ` COMMENT ${sqlString(col.doc)}` : ''}${col.codec ? ` CODEC(${col.codec})` : ''}`)
     .join(',\n');
-  const engine = t.engine.kind === 'replacing'
-    ? engineClause('ReplacingMergeTree', t.engine.version, local, target)
-    : engineClause('MergeTree', undefined, local, target);
+  const engine =
+    t.engine.kind === 'replacing' ? engineClause('ReplacingMergeTree', t.engine.version, local, target) : engineClause('MergeTree', undefined, local, target);
   return `CREATE TABLE IF NOT EXISTS ${db}.${q(local)}${onCluster(target)}\n(\n${cols}\n)\nENGINE = ${engine}\nPARTITION BY ${t.partitionBy}\nORDER BY (${t.orderBy.join(', ')})${ttlClause(t.ttlColumn, ttlDays(t, target))}${SETTINGS}${t.settings ? `, ${t.settings}` : ''}`;
 }
 
@@ -183,8 +188,18 @@ export const ROLLUPS: readonly RollupDef[] = [
     timeColumn: 'hour',
     shardingKey: 'cityHash64(node)',
     views: [
-      { name: 'node_hours_from_gpu_mv', source: 'gpu_metrics', select: 'toStartOfHour(ts) AS hour, node, groupBitOr(bitShiftLeft(toUInt64(1), toMinute(ts))) AS minutes', groupBy: 'hour, node' },
-      { name: 'node_hours_from_nodes_mv', source: 'nodes', select: 'toStartOfHour(ts) AS hour, node, groupBitOr(bitShiftLeft(toUInt64(1), toMinute(ts))) AS minutes', groupBy: 'hour, node' },
+      {
+        name: 'node_hours_from_gpu_mv',
+        source: 'gpu_metrics',
+        select: 'toStartOfHour(ts) AS hour, node, groupBitOr(bitShiftLeft(toUInt64(1), toMinute(ts))) AS minutes',
+        groupBy: 'hour, node',
+      },
+      {
+        name: 'node_hours_from_nodes_mv',
+        source: 'nodes',
+        select: 'toStartOfHour(ts) AS hour, node, groupBitOr(bitShiftLeft(toUInt64(1), toMinute(ts))) AS minutes',
+        groupBy: 'hour, node',
+      },
     ],
   },
   ...CHARGEBACK_ROLLUPS,
@@ -209,7 +224,9 @@ export function createRollupSql(r: RollupDef, target: DdlTarget): string[] {
   ];
   for (const v of r.views) {
     // The view reads the local source table so that, in a cluster, each shard rolls up its own rows.
-    stmts.push(`CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${q(v.name)}${onCluster(target)} TO ${db}.${q(local)}\nAS ${viewSelectSql(v, `${db}.${q(localName(v.source, target))}`)}`);
+    stmts.push(
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${q(v.name)}${onCluster(target)} TO ${db}.${q(local)}\nAS ${viewSelectSql(v, `${db}.${q(localName(v.source, target))}`)}`,
+    );
   }
   if (target.cluster && !r.unsharded) stmts.push(createDistributedSql(r.name, r.shardingKey, target));
   return stmts;
@@ -241,7 +258,9 @@ export function ttlSql(target: DdlTarget): string[] {
   }
   for (const r of ROLLUPS) {
     const tbl = `${db}.${q(rollupTable(r, target))}${onCluster(target)}`;
-    out.push(target.rollupTtlDays > 0 ? `ALTER TABLE ${tbl} MODIFY TTL ${r.timeColumn} + INTERVAL ${target.rollupTtlDays} DAY` : `ALTER TABLE ${tbl} REMOVE TTL`);
+    out.push(
+      target.rollupTtlDays > 0 ? `ALTER TABLE ${tbl} MODIFY TTL ${r.timeColumn} + INTERVAL ${target.rollupTtlDays} DAY` : `ALTER TABLE ${tbl} REMOVE TTL`,
+    );
   }
   return out;
 }

@@ -58,9 +58,10 @@ export async function resortGpuMetrics(store: Store, target: DdlTarget): Promise
     { db: target.database, name: local },
   );
   if (!t) throw new Error(`migration 6: table ${target.database}.${local} does not exist`);
-  const stmts = t.sorting_key === WANTED_KEY && t.partition_key === gpuMetrics.partitionBy
-    ? dropResortSql(target)
-    : resortGpuMetricsSql(target, await columnsOf(store, target.database, local));
+  const stmts =
+    t.sorting_key === WANTED_KEY && t.partition_key === gpuMetrics.partitionBy
+      ? dropResortSql(target)
+      : resortGpuMetricsSql(target, await columnsOf(store, target.database, local));
   for (const sql of stmts) await store.command(sql);
   return stmts;
 }

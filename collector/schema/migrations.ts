@@ -22,8 +22,16 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, name: 'frontend_events: idempotency_key and event_seq (Faro retries stored once)', statements: frontendIdempotencySql },
   { version: 3, name: 'chargeback rollups: node inventory and input counts per hour, the cost split per hour and day', statements: chargebackRollupsSql },
   { version: 4, name: 'gpu_metrics_hourly_mv: rows aggregated by the rollup table, not grouped in the view (insert cost)', statements: gpuHourlyUngroupedSql },
-  { version: 5, name: 'frontend_events: the Faro payload meta (app, SDK, browser, view, page and user ids) in columns of its own, not in every row\'s attributes', statements: frontendMetaSql },
-  { version: 6, name: 'gpu_metrics: sorted by (node, gpu_uuid, ts, field), partitioned by day, merging about ten parts at a time (merge cost; whole days dropped by the retention); rows copied into the new table', run: resortGpuMetrics },
+  {
+    version: 5,
+    name: "frontend_events: the Faro payload meta (app, SDK, browser, view, page and user ids) in columns of its own, not in every row's attributes",
+    statements: frontendMetaSql,
+  },
+  {
+    version: 6,
+    name: 'gpu_metrics: sorted by (node, gpu_uuid, ts, field), partitioned by day, merging about ten parts at a time (merge cost; whole days dropped by the retention); rows copied into the new table',
+    run: resortGpuMetrics,
+  },
   { version: 7, name: 'gpu_metrics: pci_bus_id, the GPU as node-level tools name it', statements: gpuPciBusIdSql },
 ];
 
@@ -105,9 +113,7 @@ function checksum(stmts: string[]): string {
 export function migrationsTableSql(target: DdlTarget): string {
   const db = '`' + target.database + '`';
   const cluster = target.cluster ? ` ON CLUSTER \`${target.cluster}\`` : '';
-  const engine = target.cluster
-    ? `ReplicatedMergeTree('/clickhouse/tables/all/${target.database}/schema_migrations', '{replica}')`
-    : 'MergeTree';
+  const engine = target.cluster ? `ReplicatedMergeTree('/clickhouse/tables/all/${target.database}/schema_migrations', '{replica}')` : 'MergeTree';
   return `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations${cluster}\n(\n  version UInt32,\n  name String,\n  checksum String,\n  applied_at DateTime64(3, 'UTC') DEFAULT now64(3)\n)\nENGINE = ${engine}\nORDER BY version`;
 }
 

@@ -49,7 +49,9 @@ export const llmRequests = table({
     node: c.label({ doc: 'Node the backend runs on, for cost joins.' }),
     status: c.uint16({ doc: 'HTTP status returned to the client (0 when the client went away first).' }),
     error: c.string({ max: 1024, doc: 'Error message, empty on success. Never prompt text.' }),
-    error_kind: c.label({ doc: 'Error class: upstream_status, stream_error, queue_full, client_abort, upstream_down, timeout, rate_limited, auth, too_large.' }),
+    error_kind: c.label({
+      doc: 'Error class: upstream_status, stream_error, queue_full, client_abort, upstream_down, timeout, rate_limited, auth, too_large.',
+    }),
     stream: c.bool({ doc: 'Whether the response was streamed.' }),
     input_tokens: c.uint32({ doc: 'Prompt tokens.' }),
     output_tokens: c.uint32({ doc: 'Completion tokens.' }),
@@ -257,18 +259,21 @@ export const frontendEvents = table({
     trace_id: c.string({ max: 64 }),
     attributes: c.labels(),
     // Added by migration 2: new columns go last, so a migrated table has the same column order.
-    idempotency_key: c.string({ max: 128, doc: 'The payload\'s Idempotency-Key (empty without one); with event_seq it names the row, the same on a retried payload.' }),
+    idempotency_key: c.string({
+      max: 128,
+      doc: "The payload's Idempotency-Key (empty without one); with event_seq it names the row, the same on a retried payload.",
+    }),
     event_seq: c.uint32({ doc: 'Position of the row among the rows of its payload.' }),
     // Added by migration 5: the payload's meta, the same on every row of a payload, in columns of
     // their own rather than in every row's attributes (rows stored before keep it in attributes).
-    app_version: c.label({ doc: 'meta.app.version: the page\'s build.' }),
+    app_version: c.label({ doc: "meta.app.version: the page's build." }),
     app_environment: c.label({ doc: 'meta.app.environment, e.g. production.' }),
     app_release: c.label({ doc: 'meta.app.release.' }),
-    sdk_version: c.label({ doc: 'meta.sdk.version: the Faro web SDK\'s version.' }),
+    sdk_version: c.label({ doc: "meta.sdk.version: the Faro web SDK's version." }),
     browser_name: c.label({ doc: 'meta.browser.name, e.g. Chrome.' }),
     browser_version: c.label({ doc: 'meta.browser.version.' }),
     browser_os: c.label({ doc: 'meta.browser.os.' }),
-    browser_mobile: c.label({ doc: 'meta.browser.mobile: \'true\', \'false\' or empty.' }),
+    browser_mobile: c.label({ doc: "meta.browser.mobile: 'true', 'false' or empty." }),
     view_name: c.label({ doc: 'meta.view.name: the view of a single-page app.' }),
     page_id: c.string({ max: 256, doc: 'meta.page.id.' }),
     user_id: c.string({ max: 256, doc: 'meta.user.id (opaque; no e-mail or user name is stored).' }),

@@ -58,14 +58,20 @@ function uniqueClause(target: string, f: AlreadyStored, stored: boolean): string
 
 /** Whether any row is stored in the batch's span: when none is, the insert needs no filter. */
 export function spanHasRowsSql(table: string, f: AlreadyStored): string {
-  const target = table.split('.').map((p) => `\`${ident(p)}\``).join('.');
+  const target = table
+    .split('.')
+    .map((p) => `\`${ident(p)}\``)
+    .join('.');
   const span = (ms: number) => `fromUnixTimestamp64Milli(toInt64(${Math.trunc(ms)}), 'UTC')`;
   return `SELECT count() > 0 FROM (SELECT 1 FROM ${target} WHERE ${ident(f.time)} BETWEEN ${span(f.from)} AND ${span(f.to)} LIMIT 1)`;
 }
 
 /** How many rows of an insert file are already stored (the embedded engine reads the file twice). */
 export function alreadyStoredCountSql(table: string, file: string, f: AlreadyStored): string {
-  const target = table.split('.').map((p) => `\`${ident(p)}\``).join('.');
+  const target = table
+    .split('.')
+    .map((p) => `\`${ident(p)}\``)
+    .join('.');
   return `SELECT count() AS n FROM file(${sqlString(file)}, Native) WHERE ${storedSubquery(target, f)}`;
 }
 
@@ -74,8 +80,18 @@ export function alreadyStoredCountSql(table: string, file: string, f: AlreadySto
  * types, so no structure is given; where a block's type differs from the table's (String for a
  * LowCardinality column, say), the engine converts it.
  */
-export function nativeInsertSql(table: string, columns: readonly string[], source: InsertSource, settings?: ClickHouseSettings, unique?: AlreadyStored, stored = true): string {
-  const target = table.split('.').map((p) => `\`${ident(p)}\``).join('.');
+export function nativeInsertSql(
+  table: string,
+  columns: readonly string[],
+  source: InsertSource,
+  settings?: ClickHouseSettings,
+  unique?: AlreadyStored,
+  stored = true,
+): string {
+  const target = table
+    .split('.')
+    .map((p) => `\`${ident(p)}\``)
+    .join('.');
   const names = columns.map(ident).join(', ');
   const filter = unique ? uniqueClause(target, unique, stored) : '';
   if (source === 'request body') {

@@ -647,4 +647,3 @@ export class NativeCodec {
     return [new NativeBlocks([this.rowsOf(blk, 0, at)]), new NativeBlocks([this.rowsOf(blk, at, blk.rows)])];
   }
 }
-

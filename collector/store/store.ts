@@ -31,7 +31,13 @@ export interface Store {
    * …With `unique`, rows already stored are left out; resolves with the number of rows stored when
    * the engine says (embedded), undefined otherwise.
    */
-  insertBlocks(table: string, data: NativeBlocks, columns: readonly string[], settings?: ClickHouseSettings, unique?: AlreadyStored): Promise<number | undefined>;
+  insertBlocks(
+    table: string,
+    data: NativeBlocks,
+    columns: readonly string[],
+    settings?: ClickHouseSettings,
+    unique?: AlreadyStored,
+  ): Promise<number | undefined>;
   /** Positional rows in `columns` order (every insertable column when absent), encoded and inserted as one block. */
   insertRows(table: string, rows: readonly (readonly unknown[])[], settings?: ClickHouseSettings, columns?: readonly string[]): Promise<void>;
   ddlTarget(): DdlTarget;
@@ -83,14 +89,24 @@ class ClickHouseStore implements Store {
 
   async queryRows<T>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<T[]> {
     return this.drainingOnFailure(async () => {
-      const rs = await this.client.query({ query: sql, format: 'JSONEachRow', query_params: params, clickhouse_settings: await this.settings({ ...READ_SETTINGS, ...settings }) });
+      const rs = await this.client.query({
+        query: sql,
+        format: 'JSONEachRow',
+        query_params: params,
+        clickhouse_settings: await this.settings({ ...READ_SETTINGS, ...settings }),
+      });
       return rs.json<T>();
     });
   }
 
   async queryText(sql: string, format: DataFormat, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<string> {
     return this.drainingOnFailure(async () => {
-      const rs = await this.client.query({ query: sql, format, query_params: params, clickhouse_settings: await this.settings({ ...READ_SETTINGS, ...settings }) });
+      const rs = await this.client.query({
+        query: sql,
+        format,
+        query_params: params,
+        clickhouse_settings: await this.settings({ ...READ_SETTINGS, ...settings }),
+      });
       return rs.text();
     });
   }
@@ -117,10 +133,24 @@ class ClickHouseStore implements Store {
     if (rows.length === 0) return;
     const types = await this.typesOf(table, columns);
     const names = columns && columns.length > 0 ? columns : [...types.keys()];
-    await this.insertBlocks(table, new NativeCodec(names, names.map((c) => types.get(c)!)).encode(rows), names, settings);
+    await this.insertBlocks(
+      table,
+      new NativeCodec(
+        names,
+        names.map((c) => types.get(c)!),
+      ).encode(rows),
+      names,
+      settings,
+    );
   }
 
-  async insertBlocks(table: string, data: NativeBlocks, columns: readonly string[], settings?: ClickHouseSettings, unique?: AlreadyStored): Promise<number | undefined> {
+  async insertBlocks(
+    table: string,
+    data: NativeBlocks,
+    columns: readonly string[],
+    settings?: ClickHouseSettings,
+    unique?: AlreadyStored,
+  ): Promise<number | undefined> {
     if (data.count === 0) return 0;
     const chunks = data.chunks;
     if (this.chdb && this.insertDir) {
@@ -146,7 +176,11 @@ class ClickHouseStore implements Store {
         await rm(file, { force: true });
       }
     }
-    const r = await this.client.exec({ query: nativeInsertSql(table, columns, 'request body', undefined, unique), values: Readable.from(chunks), clickhouse_settings: settings });
+    const r = await this.client.exec({
+      query: nativeInsertSql(table, columns, 'request body', undefined, unique),
+      values: Readable.from(chunks),
+      clickhouse_settings: settings,
+    });
     r.stream.resume();
     await finished(r.stream);
     return unique ? undefined : data.count;
@@ -186,7 +220,11 @@ class ClickHouseStore implements Store {
     if (keys.includes('readonly')) throw new Error('readonly cannot be set per request on the embedded store: it would stay on for the whole session');
     const unknown = keys.filter((k) => !this.defaults.has(k));
     if (unknown.length > 0) {
-      const rs = await this.client.query({ query: 'SELECT name, default FROM system.settings WHERE name IN {names:Array(String)}', query_params: { names: unknown }, format: 'JSONEachRow' });
+      const rs = await this.client.query({
+        query: 'SELECT name, default FROM system.settings WHERE name IN {names:Array(String)}',
+        query_params: { names: unknown },
+        format: 'JSONEachRow',
+      });
       for (const r of await rs.json<{ name: string; default: string }>()) this.defaults.set(r.name, /^-?\d+$/.test(r.default) ? Number(r.default) : r.default);
     }
     if (this.defaults.size === 0) return s;

@@ -8,7 +8,9 @@ import { inSpan } from './tracer.ts';
 export function tracedInserter(inner: Inserter): Inserter {
   return {
     insert: (table, rows, token, span) =>
-      inSpan('llmeter.insert', { 'db.system.name': 'clickhouse', 'db.collection.name': table, 'db.operation.name': 'INSERT', 'llmeter.rows': rows.count }, () => inner.insert(table, rows, token, span)),
+      inSpan('llmeter.insert', { 'db.system.name': 'clickhouse', 'db.collection.name': table, 'db.operation.name': 'INSERT', 'llmeter.rows': rows.count }, () =>
+        inner.insert(table, rows, token, span),
+      ),
   };
 }
 

@@ -132,10 +132,18 @@ class Api {
   }
 
   async sql<T>(sql: string): Promise<T[]> {
-    const res = await this.f(`${this.base}/api/sql?format=JSONEachRow`, { method: 'POST', body: sql, headers: { ...this.headers(), 'content-type': 'application/sql' }, signal: AbortSignal.timeout(10_000) });
+    const res = await this.f(`${this.base}/api/sql?format=JSONEachRow`, {
+      method: 'POST',
+      body: sql,
+      headers: { ...this.headers(), 'content-type': 'application/sql' },
+      signal: AbortSignal.timeout(10_000),
+    });
     const t = await res.text();
     if (!res.ok) throw new Error(`/api/sql: ${res.status} ${t.slice(0, 200)}`);
-    return t.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as T);
+    return t
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as T);
   }
 }
 
@@ -169,7 +177,11 @@ export async function readSnapshot(o: SnapshotOptions): Promise<Snapshot> {
     attempt('gpus', () => api.sql<Record<string, unknown>>(GPU_SQL), []),
     attempt('prices', () => api.sql<Record<string, unknown>>(PRICE_SQL), []),
     attempt('nodes', () => api.sql<Record<string, unknown>>(NODE_SQL), []),
-    attempt('chargeback', () => api.text(`/api/chargeback?${new URLSearchParams({ from: dayStart.toISOString(), to: dayEnd.toISOString(), format: 'json', source: 'raw' })}`), ''),
+    attempt(
+      'chargeback',
+      () => api.text(`/api/chargeback?${new URLSearchParams({ from: dayStart.toISOString(), to: dayEnd.toISOString(), format: 'json', source: 'raw' })}`),
+      '',
+    ),
   ]);
   const samples = metricsText ? parsePrometheusText(metricsText).samples : [];
   const modelOk = (m: string) => !o.models?.length || o.models.includes(m);
@@ -182,11 +194,36 @@ export async function readSnapshot(o: SnapshotOptions): Promise<Snapshot> {
   for (const r of modelRows) {
     const m = String(r.model);
     const requests = Number(r.requests);
-    models.set(m, { model: m, requests, rps: requests / windowS, inFlight: inflight.get(m) ?? 0, queued: queued.get(m) ?? 0, ttftP50Ms: num(r.ttft_p50), ttftP95Ms: num(r.ttft_p95), latP50Ms: num(r.lat_p50), latP95Ms: num(r.lat_p95), tokensPerS: Number(r.out_tokens) / windowS, errors: Number(r.errors) });
+    models.set(m, {
+      model: m,
+      requests,
+      rps: requests / windowS,
+      inFlight: inflight.get(m) ?? 0,
+      queued: queued.get(m) ?? 0,
+      ttftP50Ms: num(r.ttft_p50),
+      ttftP95Ms: num(r.ttft_p95),
+      latP50Ms: num(r.lat_p50),
+      latP95Ms: num(r.lat_p95),
+      tokensPerS: Number(r.out_tokens) / windowS,
+      errors: Number(r.errors),
+    });
   }
   if (!o.tenants?.length) {
     for (const [m, v] of [...inflight, ...queued]) {
-      if (v > 0 && !models.has(m) && modelOk(m)) models.set(m, { model: m, requests: 0, rps: 0, inFlight: inflight.get(m) ?? 0, queued: queued.get(m) ?? 0, ttftP50Ms: null, ttftP95Ms: null, latP50Ms: null, latP95Ms: null, tokensPerS: 0, errors: 0 });
+      if (v > 0 && !models.has(m) && modelOk(m))
+        models.set(m, {
+          model: m,
+          requests: 0,
+          rps: 0,
+          inFlight: inflight.get(m) ?? 0,
+          queued: queued.get(m) ?? 0,
+          ttftP50Ms: null,
+          ttftP95Ms: null,
+          latP50Ms: null,
+          latP95Ms: null,
+          tokensPerS: 0,
+          errors: 0,
+        });
     }
   }
 
@@ -196,7 +233,17 @@ export async function readSnapshot(o: SnapshotOptions): Promise<Snapshot> {
     const k = `${String(r.node)}\u0000${String(r.gpu_uuid)}`;
     let g = gpus.get(k);
     if (!g) {
-      g = { node: String(r.node), gpu: String(r.gpu_uuid), gpuModel: String(r.gpu_model ?? ''), utilPct: null, memUsedGiB: null, memTotalGiB: null, tempC: null, powerW: null, ageS: Number(r.age_s) };
+      g = {
+        node: String(r.node),
+        gpu: String(r.gpu_uuid),
+        gpuModel: String(r.gpu_model ?? ''),
+        utilPct: null,
+        memUsedGiB: null,
+        memTotalGiB: null,
+        tempC: null,
+        powerW: null,
+        ageS: Number(r.age_s),
+      };
       gpus.set(k, g);
     }
     const v = Number(r.value);
@@ -223,7 +270,8 @@ export async function readSnapshot(o: SnapshotOptions): Promise<Snapshot> {
   // Without the chargeback (no key that may read it), the budgets' own spend gauges still say it.
   const spendGauges = !cbText;
   for (const s of samples) {
-    if (spendGauges && s.name === 'llmeter_budget_spend_usd' && s.labels.period === 'day' && tenantOk(s.labels.tenant ?? '')) tenant(s.labels.tenant ?? '').spendToday = s.value.toFixed(2);
+    if (spendGauges && s.name === 'llmeter_budget_spend_usd' && s.labels.period === 'day' && tenantOk(s.labels.tenant ?? ''))
+      tenant(s.labels.tenant ?? '').spendToday = s.value.toFixed(2);
     if (s.name === 'llmeter_budget_burn_ratio' && tenantOk(s.labels.tenant ?? '')) {
       const r = tenant(s.labels.tenant ?? '');
       if (s.labels.period === 'day') r.dayBurn = s.value;
@@ -237,11 +285,34 @@ export async function readSnapshot(o: SnapshotOptions): Promise<Snapshot> {
   for (const n of nodeRows) {
     const it = String(n.instance_type);
     const cands = priceRows.filter((p) => p.instance_type === it);
-    const pick = cands.find((p) => p.provider === 'book') ?? cands.find((p) => p.capacity_type === n.capacity_type && p.provider === n.provider) ?? cands.find((p) => p.capacity_type === n.capacity_type) ?? cands.find((p) => p.capacity_type === 'on_demand');
-    prices.push({ pool: String(n.pool || '-'), node: String(n.node), instanceType: it, capacityType: String(n.capacity_type), usdPerHour: pick ? String(pick.usd) : '', provider: pick ? String(pick.provider) : '', since: pick ? String(pick.since) : '' });
+    const pick =
+      cands.find((p) => p.provider === 'book') ??
+      cands.find((p) => p.capacity_type === n.capacity_type && p.provider === n.provider) ??
+      cands.find((p) => p.capacity_type === n.capacity_type) ??
+      cands.find((p) => p.capacity_type === 'on_demand');
+    prices.push({
+      pool: String(n.pool || '-'),
+      node: String(n.node),
+      instanceType: it,
+      capacityType: String(n.capacity_type),
+      usdPerHour: pick ? String(pick.usd) : '',
+      provider: pick ? String(pick.provider) : '',
+      since: pick ? String(pick.since) : '',
+    });
   }
 
-  return { at, url: api.base, windowS, models: [...models.values()], gpus: [...gpus.values()], tenants: [...tenants.values()], prices, alerts: alertsFrom(samples, o), problems, simulated: nodeRows.some((n) => n.provider === 'sim') };
+  return {
+    at,
+    url: api.base,
+    windowS,
+    models: [...models.values()],
+    gpus: [...gpus.values()],
+    tenants: [...tenants.values()],
+    prices,
+    alerts: alertsFrom(samples, o),
+    problems,
+    simulated: nodeRows.some((n) => n.provider === 'sim'),
+  };
 }
 
 /**
@@ -255,21 +326,26 @@ export function alertsFrom(samples: readonly Sample[], f: TopFilter = {}): Alert
   const modelOk = (m: string) => !f.models?.length || f.models.includes(m);
   const tenantOk = (t: string) => !f.tenants?.length || f.tenants.includes(t);
   for (const s of get('llmeter_gpu_temperature_celsius')) {
-    if (s.value >= 85) out.push({ severity: 'critical', name: 'GpuTemperatureCritical', subject: `${s.labels.node} ${s.labels.gpu_uuid ?? ''}`.trim(), value: `${s.value} °C` });
-    else if (s.value >= 75) out.push({ severity: 'warning', name: 'GpuTemperatureHigh', subject: `${s.labels.node} ${s.labels.gpu_uuid ?? ''}`.trim(), value: `${s.value} °C` });
+    if (s.value >= 85)
+      out.push({ severity: 'critical', name: 'GpuTemperatureCritical', subject: `${s.labels.node} ${s.labels.gpu_uuid ?? ''}`.trim(), value: `${s.value} °C` });
+    else if (s.value >= 75)
+      out.push({ severity: 'warning', name: 'GpuTemperatureHigh', subject: `${s.labels.node} ${s.labels.gpu_uuid ?? ''}`.trim(), value: `${s.value} °C` });
   }
   for (const s of get('llmeter_gpu_memory_used_ratio')) {
     if (s.value >= 0.95) out.push({ severity: 'critical', name: 'GpuMemoryFull', subject: String(s.labels.node), value: pct(s.value) });
     else if (s.value >= 0.8) out.push({ severity: 'warning', name: 'GpuMemoryHigh', subject: String(s.labels.node), value: pct(s.value) });
   }
-  for (const s of get('llmeter_gpu_xid_events')) if (s.value > 0) out.push({ severity: 'critical', name: 'GpuXidError', subject: `${s.labels.node} xid ${s.labels.xid}`, value: String(s.value) });
+  for (const s of get('llmeter_gpu_xid_events'))
+    if (s.value > 0) out.push({ severity: 'critical', name: 'GpuXidError', subject: `${s.labels.node} xid ${s.labels.xid}`, value: String(s.value) });
   for (const s of get('llmeter_model_latency_p95_seconds')) {
     const m = s.labels.model ?? '';
-    if (modelOk(m) && s.value > 3 && (window.get(m) ?? 0) >= 20) out.push({ severity: 'warning', name: 'ModelLatencyHigh', subject: m, value: `p95 ${s.value.toFixed(2)} s` });
+    if (modelOk(m) && s.value > 3 && (window.get(m) ?? 0) >= 20)
+      out.push({ severity: 'warning', name: 'ModelLatencyHigh', subject: m, value: `p95 ${s.value.toFixed(2)} s` });
   }
   for (const s of get('llmeter_model_error_ratio')) {
     const m = s.labels.model ?? '';
-    if (modelOk(m) && s.value > 0.05 && (window.get(m) ?? 0) >= 20) out.push({ severity: 'warning', name: 'ModelErrorRateHigh', subject: m, value: pct(s.value) });
+    if (modelOk(m) && s.value > 0.05 && (window.get(m) ?? 0) >= 20)
+      out.push({ severity: 'warning', name: 'ModelErrorRateHigh', subject: m, value: pct(s.value) });
   }
   for (const s of get('llmeter_model_queue_full_requests')) {
     const m = s.labels.model ?? '';
@@ -279,12 +355,28 @@ export function alertsFrom(samples: readonly Sample[], f: TopFilter = {}): Alert
     const t = s.labels.tenant ?? '';
     if (!tenantOk(t)) continue;
     const sev = s.value >= 1 ? 'critical' : 'warning';
-    if (s.value >= 0.5) out.push({ severity: sev, name: s.value >= 1 ? 'BudgetExhausted' : s.value >= 0.8 ? 'BudgetBurn80' : 'BudgetBurn50', subject: `${t} (${s.labels.period})`, value: pct(s.value) });
+    if (s.value >= 0.5)
+      out.push({
+        severity: sev,
+        name: s.value >= 1 ? 'BudgetExhausted' : s.value >= 0.8 ? 'BudgetBurn80' : 'BudgetBurn50',
+        subject: `${t} (${s.labels.period})`,
+        value: pct(s.value),
+      });
   }
-  for (const s of get('llmeter_capacity_notice_action_timestamp_seconds')) if (s.value > 0) out.push({ severity: /rebalance|scheduled/.test(s.labels.kind ?? '') ? 'info' : 'warning', name: 'CapacityNotice', subject: `${s.labels.node} ${s.labels.kind}`, value: new Date(s.value * 1000).toISOString().slice(11, 19) });
-  for (const s of get('llmeter_node_down')) if (s.value === 1) out.push({ severity: 'critical', name: 'NodeDown', subject: String(s.labels.node), value: 'down' });
-  for (const s of get('llmeter_scrape_up')) if (s.value === 0) out.push({ severity: 'warning', name: 'ScrapeTargetDown', subject: String(s.labels.target), value: 'down' });
-  for (const s of get('llmeter_store_dead_letters_window')) if (s.value > 0) out.push({ severity: 'warning', name: 'DeadLetters', subject: String(s.labels.signal), value: String(s.value) });
+  for (const s of get('llmeter_capacity_notice_action_timestamp_seconds'))
+    if (s.value > 0)
+      out.push({
+        severity: /rebalance|scheduled/.test(s.labels.kind ?? '') ? 'info' : 'warning',
+        name: 'CapacityNotice',
+        subject: `${s.labels.node} ${s.labels.kind}`,
+        value: new Date(s.value * 1000).toISOString().slice(11, 19),
+      });
+  for (const s of get('llmeter_node_down'))
+    if (s.value === 1) out.push({ severity: 'critical', name: 'NodeDown', subject: String(s.labels.node), value: 'down' });
+  for (const s of get('llmeter_scrape_up'))
+    if (s.value === 0) out.push({ severity: 'warning', name: 'ScrapeTargetDown', subject: String(s.labels.target), value: 'down' });
+  for (const s of get('llmeter_store_dead_letters_window'))
+    if (s.value > 0) out.push({ severity: 'warning', name: 'DeadLetters', subject: String(s.labels.signal), value: String(s.value) });
   const order = { critical: 0, warning: 1, info: 2 };
   return out.sort((a, b) => order[a.severity] - order[b.severity] || a.name.localeCompare(b.name));
 }

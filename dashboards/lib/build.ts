@@ -34,7 +34,14 @@ export interface PanelSpec {
 
 function target(q: PanelSpec['query']): ClickHouseQuery | PrometheusQuery {
   if ('sql' in q) {
-    return { refId: 'A', datasource: CLICKHOUSE, editorType: 'sql', queryType: 'sql', format: q.format === 'table' ? FORMAT_TABLE : FORMAT_TIME_SERIES, rawSql: q.sql.trim().replace(/\n\s+/g, '\n  ') };
+    return {
+      refId: 'A',
+      datasource: CLICKHOUSE,
+      editorType: 'sql',
+      queryType: 'sql',
+      format: q.format === 'table' ? FORMAT_TABLE : FORMAT_TIME_SERIES,
+      rawSql: q.sql.trim().replace(/\n\s+/g, '\n  '),
+    };
   }
   return { refId: 'A', datasource: PROMETHEUS, expr: q.promql, legendFormat: q.legend, range: true };
 }
@@ -60,7 +67,10 @@ export function layout(specs: readonly PanelSpec[]): Panel[] {
       y += rowHeight;
       rowHeight = 0;
     }
-    const overrides: FieldOverride[] = Object.entries(s.columnUnits ?? {}).map(([name, unit]) => ({ matcher: { id: 'byName', options: name }, properties: [{ id: 'unit', value: unit }] }));
+    const overrides: FieldOverride[] = Object.entries(s.columnUnits ?? {}).map(([name, unit]) => ({
+      matcher: { id: 'byName', options: name },
+      properties: [{ id: 'unit', value: unit }],
+    }));
     const t = target(s.query);
     panels.push({
       id: i + 1,
@@ -116,7 +126,8 @@ export const where = {
   node: (col = 'node') => `$__conditionalAll(${col} IN (\${node}), $node)`,
   pool: (col = 'node') => `$__conditionalAll(${col} IN (SELECT node FROM nodes WHERE pool IN (\${pool})), $pool)`,
   nodeAndPool: (col = 'node') => `${where.node(col)} AND ${where.pool(col)}`,
-  all: (tenant = 'tenant', model = 'model', node = 'node') => `${where.tenant(tenant)} AND ${where.model(model)} AND ${where.node(node)} AND ${where.pool(node)}`,
+  all: (tenant = 'tenant', model = 'model', node = 'node') =>
+    `${where.tenant(tenant)} AND ${where.model(model)} AND ${where.node(node)} AND ${where.pool(node)}`,
 };
 
 export interface DashboardSpec {
@@ -150,4 +161,3 @@ export function dashboard(s: DashboardSpec): Dashboard {
     panels: layout(s.panels),
   };
 }
-

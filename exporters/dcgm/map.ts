@@ -213,7 +213,16 @@ export class DcgmMapper implements PageHandler {
     return true;
   }
 
-  private xidFromGauge(events: CapacityEventRecord[], entity: string, node: string, id: GpuIdentity, xid: number, ts: number, metric: string, ignored: Map<string, number>): void {
+  private xidFromGauge(
+    events: CapacityEventRecord[],
+    entity: string,
+    node: string,
+    id: GpuIdentity,
+    xid: number,
+    ts: number,
+    metric: string,
+    ignored: Map<string, number>,
+  ): void {
     const prev = this.xidLast.get(entity);
     if (!prev && this.xidLast.size >= this.o.maxSeries) {
       bump(ignored, 'series_limit');
@@ -225,7 +234,15 @@ export class DcgmMapper implements PageHandler {
     events.push(this.event(node, id, xid, `${entity}:${xid}:${suffix}`, ts, { metric, previous: prev?.value ?? null }));
   }
 
-  private xidFromCount(events: CapacityEventRecord[], key: string, node: string, id: GpuIdentity, count: number, ts: number, ignored: Map<string, number>): void {
+  private xidFromCount(
+    events: CapacityEventRecord[],
+    key: string,
+    node: string,
+    id: GpuIdentity,
+    count: number,
+    ts: number,
+    ignored: Map<string, number>,
+  ): void {
     const prev = this.xidCounts.get(key);
     if (!prev && this.xidCounts.size >= this.o.maxSeries) {
       bump(ignored, 'series_limit');
@@ -236,7 +253,9 @@ export class DcgmMapper implements PageHandler {
     if (!Number.isFinite(xid)) return;
     const added = prev ? count - prev.value : count;
     if (added <= 0) return;
-    events.push(this.event(node, id, xid, `${id.entity}:${xid}:${prev ? ts : 'first'}`, ts, { metric: 'DCGM_EXP_XID_ERRORS_COUNT', count: added, window_count: count }));
+    events.push(
+      this.event(node, id, xid, `${id.entity}:${xid}:${prev ? ts : 'first'}`, ts, { metric: 'DCGM_EXP_XID_ERRORS_COUNT', count: added, window_count: count }),
+    );
   }
 
   private event(node: string, id: GpuIdentity, xid: number, idTail: string, ts: number, more: Record<string, unknown>): CapacityEventRecord {

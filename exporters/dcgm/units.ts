@@ -6,13 +6,36 @@
 
 /** Units as stored in gpu_metrics.unit. */
 export type StoredUnit =
-  | 'hz' | 'celsius' | 'watts' | 'joules' | 'ratio' | 'bytes' | 'bytes_per_second' | 'seconds'
-  | 'count' | 'xid' | 'state' | 'bitmask' | 'bool' | '';
+  'hz' | 'celsius' | 'watts' | 'joules' | 'ratio' | 'bytes' | 'bytes_per_second' | 'seconds' | 'count' | 'xid' | 'state' | 'bitmask' | 'bool' | '';
 
 /** Units a page may report a value in. */
 export type SourceUnit =
-  | 'MHz' | 'kHz' | 'Hz' | 'C' | 'W' | 'mW' | 'mJ' | 'J' | '%' | 'ratio' | 'MiB' | 'KiB' | 'B' | 'KB/s' | 'B/s' | 'MB/s'
-  | 'us' | 'ns' | 'ms' | 's' | 'count' | 'xid' | 'state' | 'bitmask' | 'bool' | 'none';
+  | 'MHz'
+  | 'kHz'
+  | 'Hz'
+  | 'C'
+  | 'W'
+  | 'mW'
+  | 'mJ'
+  | 'J'
+  | '%'
+  | 'ratio'
+  | 'MiB'
+  | 'KiB'
+  | 'B'
+  | 'KB/s'
+  | 'B/s'
+  | 'MB/s'
+  | 'us'
+  | 'ns'
+  | 'ms'
+  | 's'
+  | 'count'
+  | 'xid'
+  | 'state'
+  | 'bitmask'
+  | 'bool'
+  | 'none';
 
 /** Multiplier from a source unit to its stored unit, and the stored unit. */
 export const CONVERSIONS: Readonly<Record<SourceUnit, readonly [StoredUnit, number]>> = {

@@ -19,7 +19,10 @@ export function mixedGpuModels(o: GpuObservation): string {
   const counts = new Map<string, number>();
   for (const g of o.gpus.values()) if (g.model) counts.set(g.model, (counts.get(g.model) ?? 0) + 1);
   if (counts.size < 2) return '';
-  return [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([m, n]) => `${n}x ${m}`).join(', ');
+  return [...counts]
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([m, n]) => `${n}x ${m}`)
+    .join(', ');
 }
 
 /** Asks an outside source (the Kubernetes API) what node a host name is; undefined when not a pod. */

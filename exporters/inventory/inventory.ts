@@ -101,7 +101,20 @@ export class Inventory implements Component {
       const known = new Set(ids.map((i) => i.node));
       for (const node of dir.nodesWithGpus()) {
         if (known.has(node)) continue;
-        ids.push({ node, instance_type: '', instance_id: '', provider: '', region: '', zone: '', capacity_type: 'on_demand', gpu_model: '', gpu_count: 0, pool: '', tier: '', labels: { source: 'dcgm' } });
+        ids.push({
+          node,
+          instance_type: '',
+          instance_id: '',
+          provider: '',
+          region: '',
+          zone: '',
+          capacity_type: 'on_demand',
+          gpu_model: '',
+          gpu_count: 0,
+          pool: '',
+          tier: '',
+          labels: { source: 'dcgm' },
+        });
       }
       const countGiven = new Set(this.o.config.nodes.filter((n) => n.gpu_count !== undefined).map((n) => n.node));
       for (const i of ids) {

@@ -40,18 +40,39 @@ const INSTANCE_TYPE = ['node.kubernetes.io/instance-type', 'beta.kubernetes.io/i
 const REGION = ['topology.kubernetes.io/region', 'failure-domain.beta.kubernetes.io/region'];
 const ZONE = ['topology.kubernetes.io/zone', 'failure-domain.beta.kubernetes.io/zone', 'topology.gke.io/zone'];
 const POOL = [
-  'karpenter.sh/nodepool', 'karpenter.sh/provisioner-name', 'eks.amazonaws.com/nodegroup', 'alpha.eksctl.io/nodegroup-name',
-  'cloud.google.com/gke-nodepool', 'kubernetes.azure.com/agentpool', 'agentpool', 'oci.oraclecloud.com/node-pool-id', 'node-pool',
+  'karpenter.sh/nodepool',
+  'karpenter.sh/provisioner-name',
+  'eks.amazonaws.com/nodegroup',
+  'alpha.eksctl.io/nodegroup-name',
+  'cloud.google.com/gke-nodepool',
+  'kubernetes.azure.com/agentpool',
+  'agentpool',
+  'oci.oraclecloud.com/node-pool-id',
+  'node-pool',
 ];
 const GPU_MODEL = ['nvidia.com/gpu.product', 'karpenter.k8s.aws/instance-gpu-name', 'cloud.google.com/gke-accelerator', 'accelerator'];
 const GPU_COUNT = ['nvidia.com/gpu.count', 'karpenter.k8s.aws/instance-gpu-count'];
 
 /** Labels kept on the node record: the ones read above plus the spot/capacity spellings. */
 const KEPT = new Set([
-  ...INSTANCE_TYPE, ...REGION, ...ZONE, ...POOL, ...GPU_MODEL, ...GPU_COUNT,
-  'eks.amazonaws.com/capacityType', 'karpenter.sh/capacity-type', 'cloud.google.com/gke-spot', 'cloud.google.com/gke-preemptible',
-  'kubernetes.azure.com/scalesetpriority', 'oci.oraclecloud.com/oke-is-preemptible', 'node.kubernetes.io/lifecycle', 'lifecycle',
-  'nvidia.com/gpu.memory', 'karpenter.k8s.aws/instance-gpu-memory', 'cloud.google.com/machine-family', 'kubernetes.io/arch',
+  ...INSTANCE_TYPE,
+  ...REGION,
+  ...ZONE,
+  ...POOL,
+  ...GPU_MODEL,
+  ...GPU_COUNT,
+  'eks.amazonaws.com/capacityType',
+  'karpenter.sh/capacity-type',
+  'cloud.google.com/gke-spot',
+  'cloud.google.com/gke-preemptible',
+  'kubernetes.azure.com/scalesetpriority',
+  'oci.oraclecloud.com/oke-is-preemptible',
+  'node.kubernetes.io/lifecycle',
+  'lifecycle',
+  'nvidia.com/gpu.memory',
+  'karpenter.k8s.aws/instance-gpu-memory',
+  'cloud.google.com/machine-family',
+  'kubernetes.io/arch',
 ]);
 
 /** spot / on-demand / reserved from whichever provisioner's label the node carries. */

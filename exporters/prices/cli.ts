@@ -12,7 +12,6 @@ import { syncSource } from './sync.ts';
 import { regionOfZone } from './sources/aws-spot.ts';
 import { registerWatchCommand } from '../spot/cli.ts';
 
-
 export function parseTimeArg(s: string, what: string): number {
   if (s === 'now') return Date.now();
   const rel = /^-(\d+)([smhd])$/.exec(s);
@@ -69,22 +68,28 @@ export function registerPricesCommands(program: Command, cli: CliContext): void 
         const collector = await startCollector(config, log, { withoutFeatures: true, withoutHttp: true, withoutConsumer: true });
         let report;
         try {
-          report = await syncSource(source, {
-            sink: collector.sink,
-            store: collector.store,
-            metrics: new PricesMetrics(new Registry()),
-            retry: config.prices.retry,
-            log: log.child('prices'),
-            lookbackMs: lookbackOf(config.prices, name),
-          }, { since, until, signal: stop.signal });
+          report = await syncSource(
+            source,
+            {
+              sink: collector.sink,
+              store: collector.store,
+              metrics: new PricesMetrics(new Registry()),
+              retry: config.prices.retry,
+              log: log.child('prices'),
+              lookbackMs: lookbackOf(config.prices, name),
+            },
+            { since, until, signal: stop.signal },
+          );
         } finally {
           await collector.shutdown();
         }
-        const skipped = Object.entries(report.skipped).map(([k, v]) => `${k}=${v}`).join(' ');
+        const skipped = Object.entries(report.skipped)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ');
         process.stdout.write(
           `${report.source}: ${report.ok ? 'ok' : 'FAILED'} after ${report.attempts} attempt(s), ${report.pages} page(s); ` +
-          `${report.fetched} prices fetched, ${report.written} changes written, ${report.unchanged} unchanged` +
-          `${report.rejected ? `, ${report.rejected} rejected` : ''}${skipped ? `; skipped ${skipped}` : ''}\n`,
+            `${report.fetched} prices fetched, ${report.written} changes written, ${report.unchanged} unchanged` +
+            `${report.rejected ? `, ${report.rejected} rejected` : ''}${skipped ? `; skipped ${skipped}` : ''}\n`,
         );
         if (!report.ok) process.stderr.write(`llmeter: ${report.error}\n`);
         return report.ok ? (report.rejected ? 3 : 0) : 1;
@@ -116,7 +121,10 @@ export function registerPricesCommands(program: Command, cli: CliContext): void 
         const p = await priceAtFromStore(collector.store, node, t);
         if (o.json) process.stdout.write(JSON.stringify({ ...node, at: new Date(t).toISOString(), price: p ?? null }) + '\n');
         else if (!p) process.stdout.write(`no price known for ${instanceType} (${node.capacity_type}) in ${zone} at ${new Date(t).toISOString()}\n`);
-        else process.stdout.write(`${instanceType} ${node.capacity_type} ${zone} at ${new Date(t).toISOString()}: $${p.usd_per_hour}/h (since ${p.effective_from} UTC, source ${p.source})\n`);
+        else
+          process.stdout.write(
+            `${instanceType} ${node.capacity_type} ${zone} at ${new Date(t).toISOString()}: $${p.usd_per_hour}/h (since ${p.effective_from} UTC, source ${p.source})\n`,
+          );
         return p ? 0 : 4;
       } finally {
         await collector.shutdown();
@@ -143,7 +151,10 @@ export function registerPricesCommands(program: Command, cli: CliContext): void 
       try {
         const [c] = await nodeCostsFromStore(collector.store, [node], a, b);
         if (o.json) process.stdout.write(JSON.stringify(c) + '\n');
-        else process.stdout.write(`$${c!.cost} over ${((b - a) / 3.6e6).toFixed(3)} h (priced ${(c!.priced_ms / 3.6e6).toFixed(3)} h, on-demand fallback ${(c!.fallback_ms / 3.6e6).toFixed(3)} h, unpriced ${(c!.unpriced_ms / 3.6e6).toFixed(3)} h; sources ${c!.sources.join(', ') || 'none'})\n`);
+        else
+          process.stdout.write(
+            `$${c!.cost} over ${((b - a) / 3.6e6).toFixed(3)} h (priced ${(c!.priced_ms / 3.6e6).toFixed(3)} h, on-demand fallback ${(c!.fallback_ms / 3.6e6).toFixed(3)} h, unpriced ${(c!.unpriced_ms / 3.6e6).toFixed(3)} h; sources ${c!.sources.join(', ') || 'none'})\n`,
+          );
         return 0;
       } finally {
         await collector.shutdown();

@@ -76,7 +76,12 @@ export const pricesConfigSchema = z
   .strictObject({
     enabled: z.boolean().default(false).describe('Run scheduled price syncs and the interruption watchers under `llmeter start`.'),
     timeout_ms: z.number().int().positive().default(30_000).describe('Per-request timeout of every source.'),
-    max_body_bytes: z.number().int().positive().default(64 * 1024 * 1024).describe('Largest answer accepted from a source.'),
+    max_body_bytes: z
+      .number()
+      .int()
+      .positive()
+      .default(64 * 1024 * 1024)
+      .describe('Largest answer accepted from a source.'),
     max_pages: z.number().int().positive().default(1_000).describe('Pages followed per sync before it is reported failed.'),
     first_sync_delay_ms: z.number().int().min(0).default(5_000).describe('Delay of the first sync after start-up.'),
     retry: retrySchema,
@@ -87,46 +92,72 @@ export const pricesConfigSchema = z
     book: z.array(bookEntrySchema).default([]).describe('Static price book (on-prem, contracts); wins over every feed where it applies.'),
     sources: z
       .strictObject({
-        aws_spot: z.strictObject({ ...common('https://ec2.us-east-1.amazonaws.com', HOUR),
-          endpoint: z.string().default('').describe('Endpoint URL; empty: the AWS endpoint of each region.'),
-          regions: z.array(z.string()).default(['us-east-1']).describe('Regions queried (one EC2 client each).'),
-          instance_types: z.array(z.string()).default([]).describe('Instance types; empty: the GPU types of the built-in table.'),
-          product_descriptions: z.array(z.string()).default(['Linux/UNIX', 'Linux/UNIX (Amazon VPC)']),
-          lookback_ms: z.number().int().positive().default(24 * HOUR).describe('History fetched on a first sync (later syncs start at the last stored change).'),
-          page_size: z.number().int().min(5).max(1000).default(1000),
-          credentials: awsCredentials,
-        }).prefault({}),
-        aws_on_demand: z.strictObject({ ...common('https://api.pricing.us-east-1.amazonaws.com', 24 * HOUR),
-          endpoint: z.string().default('').describe('Endpoint URL; empty: the AWS endpoint of each region.'),
-          mode: z.enum(['table', 'api']).default('table').describe('table: the maintained us-east-1 table shipped with llmeter; api: the Price List API (GetProducts).'),
-          region: z.string().default('us-east-1').describe('Price List API region (us-east-1, eu-central-1 or ap-south-1).'),
-          regions: z.array(z.string()).default(['us-east-1']).describe('Regions whose prices are kept (regionCode).'),
-          instance_types: z.array(z.string()).default([]).describe('Instance types; empty: the GPU types of the built-in table.'),
-          credentials: awsCredentials,
-        }).prefault({}),
-        azure: z.strictObject({ ...common('https://prices.azure.com/api/retail/prices', 24 * HOUR),
-          api_version: z.string().default('2023-01-01-preview'),
-          regions: z.array(z.string()).default([]).describe('armRegionName values; empty: all.'),
-          instance_types: z.array(z.string()).default([]).describe('armSkuName values (Standard_NC24ads_A100_v4…); empty: every VM SKU (large).'),
-          include_dev_test: z.boolean().default(false).describe('Keep DevTestConsumption rows (Dev/Test subscription prices).'),
-        }).prefault({}),
-        gcp: z.strictObject({ ...common('https://cloudbilling.googleapis.com', 24 * HOUR),
-          ...secret,
-          service_id: z.string().default('6F81-5844-456A').describe('Compute Engine service id in the Cloud Billing Catalog.'),
-          regions: z.array(z.string()).default([]).describe('Regions kept; empty: every region a SKU lists.'),
-          machines: z.array(gcpMachineSchema).default([]).describe('Machine shapes added to (or replacing) the built-in GPU machine table.'),
-        }).prefault({}),
-        runpod: z.strictObject({ ...common('https://api.runpod.io/graphql', HOUR),
-          ...secret,
-          gpu_ids: z.array(z.string()).default([]).describe('GPU type ids; empty: all.'),
-        }).prefault({}),
-        vast: z.strictObject({ ...common('https://console.vast.ai/api/v0/bundles/', HOUR),
-          ...secret,
-          query: z
-            .record(z.string(), z.unknown())
-            .default({ limit: 1000, type: 'on-demand', verified: { eq: true }, rentable: { eq: true }, rented: { eq: false } })
-            .describe('Search body sent to the bundles API (filters); the cheapest offer per GPU model, count and country is kept.'),
-        }).prefault({}),
+        aws_spot: z
+          .strictObject({
+            ...common('https://ec2.us-east-1.amazonaws.com', HOUR),
+            endpoint: z.string().default('').describe('Endpoint URL; empty: the AWS endpoint of each region.'),
+            regions: z.array(z.string()).default(['us-east-1']).describe('Regions queried (one EC2 client each).'),
+            instance_types: z.array(z.string()).default([]).describe('Instance types; empty: the GPU types of the built-in table.'),
+            product_descriptions: z.array(z.string()).default(['Linux/UNIX', 'Linux/UNIX (Amazon VPC)']),
+            lookback_ms: z
+              .number()
+              .int()
+              .positive()
+              .default(24 * HOUR)
+              .describe('History fetched on a first sync (later syncs start at the last stored change).'),
+            page_size: z.number().int().min(5).max(1000).default(1000),
+            credentials: awsCredentials,
+          })
+          .prefault({}),
+        aws_on_demand: z
+          .strictObject({
+            ...common('https://api.pricing.us-east-1.amazonaws.com', 24 * HOUR),
+            endpoint: z.string().default('').describe('Endpoint URL; empty: the AWS endpoint of each region.'),
+            mode: z
+              .enum(['table', 'api'])
+              .default('table')
+              .describe('table: the maintained us-east-1 table shipped with llmeter; api: the Price List API (GetProducts).'),
+            region: z.string().default('us-east-1').describe('Price List API region (us-east-1, eu-central-1 or ap-south-1).'),
+            regions: z.array(z.string()).default(['us-east-1']).describe('Regions whose prices are kept (regionCode).'),
+            instance_types: z.array(z.string()).default([]).describe('Instance types; empty: the GPU types of the built-in table.'),
+            credentials: awsCredentials,
+          })
+          .prefault({}),
+        azure: z
+          .strictObject({
+            ...common('https://prices.azure.com/api/retail/prices', 24 * HOUR),
+            api_version: z.string().default('2023-01-01-preview'),
+            regions: z.array(z.string()).default([]).describe('armRegionName values; empty: all.'),
+            instance_types: z.array(z.string()).default([]).describe('armSkuName values (Standard_NC24ads_A100_v4…); empty: every VM SKU (large).'),
+            include_dev_test: z.boolean().default(false).describe('Keep DevTestConsumption rows (Dev/Test subscription prices).'),
+          })
+          .prefault({}),
+        gcp: z
+          .strictObject({
+            ...common('https://cloudbilling.googleapis.com', 24 * HOUR),
+            ...secret,
+            service_id: z.string().default('6F81-5844-456A').describe('Compute Engine service id in the Cloud Billing Catalog.'),
+            regions: z.array(z.string()).default([]).describe('Regions kept; empty: every region a SKU lists.'),
+            machines: z.array(gcpMachineSchema).default([]).describe('Machine shapes added to (or replacing) the built-in GPU machine table.'),
+          })
+          .prefault({}),
+        runpod: z
+          .strictObject({
+            ...common('https://api.runpod.io/graphql', HOUR),
+            ...secret,
+            gpu_ids: z.array(z.string()).default([]).describe('GPU type ids; empty: all.'),
+          })
+          .prefault({}),
+        vast: z
+          .strictObject({
+            ...common('https://console.vast.ai/api/v0/bundles/', HOUR),
+            ...secret,
+            query: z
+              .record(z.string(), z.unknown())
+              .default({ limit: 1000, type: 'on-demand', verified: { eq: true }, rentable: { eq: true }, rented: { eq: false } })
+              .describe('Search body sent to the bundles API (filters); the cheapest offer per GPU model, count and country is kept.'),
+          })
+          .prefault({}),
         lambda: z.strictObject({ ...common('https://cloud.lambda.ai/api/v1/instance-types', HOUR), ...secret }).prefault({}),
         book: z
           .strictObject({

@@ -32,7 +32,13 @@ export function pricesComponents(ctx: RuntimeContext): Component[] {
   const out: Component[] = [];
   if (entries.length) {
     const log = ctx.log.child('prices');
-    out.push(new PriceSyncScheduler(entries, { sink: ctx.sink, store: ctx.store, metrics: pricesMetrics(ctx.registry), retry: cfg.retry, log, live }, cfg.first_sync_delay_ms));
+    out.push(
+      new PriceSyncScheduler(
+        entries,
+        { sink: ctx.sink, store: ctx.store, metrics: pricesMetrics(ctx.registry), retry: cfg.retry, log, live },
+        cfg.first_sync_delay_ms,
+      ),
+    );
   }
   out.push(...spotComponents(ctx));
   return out;

@@ -54,25 +54,42 @@ const HOURS_PER: Record<string, [number, number]> = {
  * Returns undefined for a unit that is not a span of time (GB-Mo, requests…).
  */
 export function hoursInUnit(unit: string): Decimal | undefined {
-  const u = unit.trim().toLowerCase().replace(/^per\s+/, '').replace(/^1\s*\//, '1 ');
-  const m = /^(\d+(?:\.\d+)?)?\s*(s|sec|secs|second|seconds|min|mins|minute|minutes|h|hr|hrs|hour|hours|d|day|days|wk|week|weeks|mo|month|months|y|yr|year|years)$/.exec(u);
+  const u = unit
+    .trim()
+    .toLowerCase()
+    .replace(/^per\s+/, '')
+    .replace(/^1\s*\//, '1 ');
+  const m =
+    /^(\d+(?:\.\d+)?)?\s*(s|sec|secs|second|seconds|min|mins|minute|minutes|h|hr|hrs|hour|hours|d|day|days|wk|week|weeks|mo|month|months|y|yr|year|years)$/.exec(
+      u,
+    );
   if (!m) return undefined;
   const n = new D(m[1] ?? 1);
   const word = m[2]!;
-  const key = word.startsWith('s') ? 'second'
-    : word.startsWith('mi') ? 'minute'
-    : word.startsWith('h') ? 'hour'
-    : word.startsWith('d') ? 'day'
-    : word.startsWith('w') ? 'week'
-    : word.startsWith('mo') ? 'month'
-    : 'year';
+  const key = word.startsWith('s')
+    ? 'second'
+    : word.startsWith('mi')
+      ? 'minute'
+      : word.startsWith('h')
+        ? 'hour'
+        : word.startsWith('d')
+          ? 'day'
+          : word.startsWith('w')
+            ? 'week'
+            : word.startsWith('mo')
+              ? 'month'
+              : 'year';
   const [num, den] = HOURS_PER[key]!;
   return n.times(num).div(den);
 }
 
 /** A price for `unit` turned into dollars per hour; throws for a unit that is not time. */
 export function perHour(price: Decimal, unit: string): Decimal {
-  const u = unit.trim().toLowerCase().replace(/^per\s+/, '').replace(/^1\s*\//, '1 ');
+  const u = unit
+    .trim()
+    .toLowerCase()
+    .replace(/^per\s+/, '')
+    .replace(/^1\s*\//, '1 ');
   // Per-second and per-minute rates multiply exactly; dividing by a rounded 1/3600 would not.
   if (/^(1\s*)?(s|sec|second)s?$/.test(u)) return price.times(3600);
   if (/^(1\s*)?(min|minute)s?$/.test(u)) return price.times(60);

@@ -106,7 +106,11 @@ function pause(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-export async function fetchWithRetry(source: PriceSource, w: { since: number; until: number; now: number; signal?: AbortSignal }, deps: Pick<SyncDeps, 'metrics' | 'retry' | 'log'>): Promise<{ result: SourceResult; attempts: number }> {
+export async function fetchWithRetry(
+  source: PriceSource,
+  w: { since: number; until: number; now: number; signal?: AbortSignal },
+  deps: Pick<SyncDeps, 'metrics' | 'retry' | 'log'>,
+): Promise<{ result: SourceResult; attempts: number }> {
   for (let attempt = 1; ; attempt++) {
     try {
       const result = await source.fetch(w);
@@ -174,7 +178,19 @@ export async function syncSource(source: PriceSource, deps: SyncDeps, opts: Sync
   const until = opts.until ?? now;
   const since = opts.since ?? (source.hasHistory ? await defaultSince(deps.store, source, now, deps.lookbackMs) : now);
   const endTimer = deps.metrics.duration.startTimer({ source: source.name });
-  const report: SyncReport = { source: source.name, ok: false, attempts: 0, fetched: 0, written: 0, unchanged: 0, rejected: 0, skipped: {}, pages: 0, since, until };
+  const report: SyncReport = {
+    source: source.name,
+    ok: false,
+    attempts: 0,
+    fetched: 0,
+    written: 0,
+    unchanged: 0,
+    rejected: 0,
+    skipped: {},
+    pages: 0,
+    since,
+    until,
+  };
   try {
     if (opts.signal?.aborted) throw abortedError(opts.signal, undefined);
     const { result, attempts } = await fetchWithRetry(source, { since, until, now, signal: opts.signal }, deps);

@@ -18,10 +18,7 @@ interface SeriesState {
   seen: number;
 }
 
-export type DeltaResult =
-  | { kind: 'delta'; delta: number; reset: boolean }
-  | { kind: 'first_dropped' }
-  | { kind: 'series_limit' };
+export type DeltaResult = { kind: 'delta'; delta: number; reset: boolean } | { kind: 'first_dropped' } | { kind: 'series_limit' };
 
 export class CounterDeltas {
   private readonly o: DeltaOptions;

@@ -96,7 +96,16 @@ export class LabelCache {
 const TYPES = new Set<string>(['counter', 'gauge', 'histogram', 'summary', 'untyped', 'info', 'stateset', 'gaugehistogram', 'unknown']);
 
 // Char codes.
-const CR = 13, SP = 32, TAB = 9, HASH = 35, LBRACE = 123, RBRACE = 125, QUOTE = 34, BSLASH = 92, COMMA = 44, EQ = 61;
+const CR = 13,
+  SP = 32,
+  TAB = 9,
+  HASH = 35,
+  LBRACE = 123,
+  RBRACE = 125,
+  QUOTE = 34,
+  BSLASH = 92,
+  COMMA = 44,
+  EQ = 61;
 
 function isNameStart(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 58;

@@ -11,12 +11,20 @@ import type { Upstream } from './upstreams.ts';
 
 export const activationConfigSchema = z
   .strictObject({
-    enabled: z.boolean().default(false).describe('Hold requests for an upstream that does not answer (a pool scaled to zero) until it does, instead of failing them at once.'),
+    enabled: z
+      .boolean()
+      .default(false)
+      .describe('Hold requests for an upstream that does not answer (a pool scaled to zero) until it does, instead of failing them at once.'),
     upstreams: z.array(z.string().min(1)).default([]).describe('Upstreams (by name) that may scale to zero; empty: all.'),
-    timeout_ms: z.number().int().positive().default(180_000).describe('Longest hold; then 503 with Retry-After. Make it longer than node start-up plus model load.'),
+    timeout_ms: z
+      .number()
+      .int()
+      .positive()
+      .default(180_000)
+      .describe('Longest hold; then 503 with Retry-After. Make it longer than node start-up plus model load.'),
     max_held: z.number().int().min(0).default(256).describe('Requests held per upstream at once; beyond it: 503 at once.'),
     probe_interval_ms: z.number().int().positive().default(500).describe('How often a held upstream is probed.'),
-    probe_timeout_ms: z.number().int().positive().default(2_000).describe('Longest wait for one probe\'s answer.'),
+    probe_timeout_ms: z.number().int().positive().default(2_000).describe("Longest wait for one probe's answer."),
     ready_ttl_ms: z.number().int().min(0).default(5_000).describe('After an upstream answered, how long requests pass without probing again.'),
     retry_after_s: z.number().int().positive().default(30).describe('Retry-After sent with the 503 when a hold times out or is full.'),
   })
@@ -24,7 +32,8 @@ export const activationConfigSchema = z
 
 export type ActivationConfig = z.infer<typeof activationConfigSchema>;
 
-export type HoldResult = { ok: true; heldMs: number } | { ok: false; reason: 'timeout' | 'full' | 'aborted'; heldMs: number; retryAfterS: number; message: string };
+export type HoldResult =
+  { ok: true; heldMs: number } | { ok: false; reason: 'timeout' | 'full' | 'aborted'; heldMs: number; retryAfterS: number; message: string };
 
 /** The path each kind of server answers cheaply when it is up. */
 export function probePath(up: Pick<Upstream, 'kind' | 'basePath'>): string {
@@ -72,7 +81,12 @@ export class Activation {
 
   constructor(o: ActivationOptions) {
     this.holds = o.registry
-      ? new Counter({ name: 'llmeter_proxy_activation_holds_total', help: 'Requests held while their upstream woke from zero, by outcome (woken, timeout, full, aborted).', labelNames: ['upstream', 'outcome'], registers: [o.registry] })
+      ? new Counter({
+          name: 'llmeter_proxy_activation_holds_total',
+          help: 'Requests held while their upstream woke from zero, by outcome (woken, timeout, full, aborted).',
+          labelNames: ['upstream', 'outcome'],
+          registers: [o.registry],
+        })
       : undefined;
     this.cfg = o.config;
     this.state = o.state;
@@ -114,7 +128,13 @@ export class Activation {
     if (w.held >= this.cfg.max_held) {
       this.counts.full++;
       this.holds?.inc({ upstream: up.name, outcome: 'full' });
-      return { ok: false, reason: 'full', heldMs: 0, retryAfterS: this.cfg.retry_after_s, message: `upstream ${up.name} is starting and ${w.held} requests are already waiting for it` };
+      return {
+        ok: false,
+        reason: 'full',
+        heldMs: 0,
+        retryAfterS: this.cfg.retry_after_s,
+        message: `upstream ${up.name} is starting and ${w.held} requests are already waiting for it`,
+      };
     }
     w.held++;
     w.heldByModel.set(model, (w.heldByModel.get(model) ?? 0) + 1);
@@ -147,7 +167,10 @@ export class Activation {
       }
       this.counts[outcome]++;
       this.holds?.inc({ upstream: up.name, outcome });
-      const message = outcome === 'timeout' ? `upstream ${up.name} did not become ready within ${this.cfg.timeout_ms} ms (its pool may be scaling up from zero); retry later` : 'client went away while the upstream was starting';
+      const message =
+        outcome === 'timeout'
+          ? `upstream ${up.name} did not become ready within ${this.cfg.timeout_ms} ms (its pool may be scaling up from zero); retry later`
+          : 'client went away while the upstream was starting';
       return { ok: false, reason: outcome, heldMs, retryAfterS: this.cfg.retry_after_s, message };
     } finally {
       w.held--;
@@ -212,7 +235,12 @@ export class Activation {
     const t = setTimeout(() => ac.abort(), this.cfg.probe_timeout_ms);
     t.unref();
     try {
-      const res = await up.pool.request({ method: 'GET', path: probePath(up), headers: up.authorization ? { authorization: up.authorization } : {}, signal: ac.signal });
+      const res = await up.pool.request({
+        method: 'GET',
+        path: probePath(up),
+        headers: up.authorization ? { authorization: up.authorization } : {},
+        signal: ac.signal,
+      });
       await res.body.dump();
       return res.statusCode < 500;
     } catch {

@@ -19,9 +19,31 @@ const PARSE_LIMIT = 4 * 1024 * 1024;
 /** Error bodies kept for the message. */
 const ERROR_BODY_LIMIT = 64 * 1024;
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-authorization',
+]);
 
-export type ErrorKind = '' | 'upstream_status' | 'stream_error' | 'queue_full' | 'client_abort' | 'upstream_down' | 'timeout' | 'rate_limited' | 'auth' | 'too_large' | 'no_route' | 'budget_exhausted';
+export type ErrorKind =
+  | ''
+  | 'upstream_status'
+  | 'stream_error'
+  | 'queue_full'
+  | 'client_abort'
+  | 'upstream_down'
+  | 'timeout'
+  | 'rate_limited'
+  | 'auth'
+  | 'too_large'
+  | 'no_route'
+  | 'budget_exhausted';
 
 /** What the exchange reports when it is over; the server turns it into a record and metrics. */
 export interface Outcome {
@@ -46,7 +68,11 @@ export interface ExchangeInit {
 function storedError(error: string, upstream: Upstream | undefined, req: IncomingMessage): string {
   if (!error) return error;
   const sent = req.headers.authorization;
-  const clean = redactSecrets(error, [upstream?.authorization?.replace(/^Bearer\s+/i, ''), typeof sent === 'string' ? sent.replace(/^Bearer\s+/i, '') : undefined, headerText(req.headers['x-api-key'])]);
+  const clean = redactSecrets(error, [
+    upstream?.authorization?.replace(/^Bearer\s+/i, ''),
+    typeof sent === 'string' ? sent.replace(/^Bearer\s+/i, '') : undefined,
+    headerText(req.headers['x-api-key']),
+  ]);
   return clean.length > 1024 ? clean.slice(0, 1024) : clean;
 }
 
@@ -238,7 +264,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.clientGone || err instanceof ClientGoneError) {
       const usage = this.readUsage();
       if (!usage.found && this.kind !== 'body') usage.outputTokens = this.frames;
-      this.finish(this.status, 'client_abort', this.status ? 'client closed the connection before the response was complete' : 'client closed the connection before the response started', usage);
+      this.finish(
+        this.status,
+        'client_abort',
+        this.status ? 'client closed the connection before the response was complete' : 'client closed the connection before the response started',
+        usage,
+      );
       return;
     }
     const code = (err as { code?: string }).code ?? '';

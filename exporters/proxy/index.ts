@@ -27,7 +27,14 @@ export function buildProxy(ctx: RuntimeContext): ProxyParts {
   const cfg = ctx.config.proxy;
   const log = ctx.log.child('proxy');
   const server = new ProxyServer({ config: cfg, sink: ctx.sink, registry: ctx.registry, log, budgetRefusal: (t) => ctx.budgets.refusal(t) });
-  const poller = new PsPoller({ upstreams: server.router.upstreams, intervalMs: cfg.ps_poll_ms, sink: ctx.sink, state: server.state, metrics: server.metrics, log });
+  const poller = new PsPoller({
+    upstreams: server.router.upstreams,
+    intervalMs: cfg.ps_poll_ms,
+    sink: ctx.sink,
+    state: server.state,
+    metrics: server.metrics,
+    log,
+  });
   states.set(ctx, server.state);
   return { server, poller, state: server.state };
 }

@@ -39,7 +39,11 @@ export class TenantLimiter {
       s.tokens = Math.min(rpm, s.tokens + (t - s.refilledAt) * perMs);
       s.refilledAt = t;
       if (s.tokens < 1) {
-        return { ok: false, reason: `tenant ${tenant.name} exceeded ${rpm} requests per minute`, retryAfterS: Math.max(1, Math.ceil((1 - s.tokens) / perMs / 1000)) };
+        return {
+          ok: false,
+          reason: `tenant ${tenant.name} exceeded ${rpm} requests per minute`,
+          retryAfterS: Math.max(1, Math.ceil((1 - s.tokens) / perMs / 1000)),
+        };
       }
       s.tokens -= 1;
     }

@@ -107,15 +107,20 @@ export class ProxyMetrics {
       labelNames: ['reason'],
       registers,
     });
-    this.refused = new Counter({ name: 'llmeter_proxy_refused_total', help: 'Requests refused before anything else: host (a name this proxy does not serve on loopback), origin (a browser on another origin).', labelNames: ['reason'], registers });
+    this.refused = new Counter({
+      name: 'llmeter_proxy_refused_total',
+      help: 'Requests refused before anything else: host (a name this proxy does not serve on loopback), origin (a browser on another origin).',
+      labelNames: ['reason'],
+      registers,
+    });
     this.usageStripped = new Counter({
       name: 'llmeter_proxy_usage_chunks_stripped_total',
-      help: 'Usage chunks the proxy asked for on a client\'s behalf and removed from its stream.',
+      help: "Usage chunks the proxy asked for on a client's behalf and removed from its stream.",
       registers,
     });
     this.pollErrors = new Counter({
       name: 'llmeter_proxy_ps_poll_errors_total',
-      help: 'Failed polls of an Ollama upstream\'s /api/ps.',
+      help: "Failed polls of an Ollama upstream's /api/ps.",
       labelNames: ['upstream'],
       registers,
     });

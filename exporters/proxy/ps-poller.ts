@@ -111,7 +111,13 @@ export class PsPoller implements Component {
   private async poll(u: Upstream): Promise<void> {
     const ts = Date.now();
     try {
-      const res = await u.pool.request({ method: 'GET', path: `${u.basePath}/api/ps`, headers: u.authorization ? { authorization: u.authorization } : {}, headersTimeout: 10_000, bodyTimeout: 10_000 });
+      const res = await u.pool.request({
+        method: 'GET',
+        path: `${u.basePath}/api/ps`,
+        headers: u.authorization ? { authorization: u.authorization } : {},
+        headersTimeout: 10_000,
+        bodyTimeout: 10_000,
+      });
       const text = await res.body.text();
       if (res.statusCode !== 200) throw new Error(`/api/ps answered ${res.statusCode}`);
       const { records, models } = psToRecords(JSON.parse(text), u, ts);

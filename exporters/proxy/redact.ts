@@ -5,7 +5,12 @@
 const REDACTED = '[redacted]';
 
 /** Shapes of keys and tokens: OpenAI-style sk-…, bearer tokens, llmeter's own llm_… keys, key=value pairs. */
-const SHAPES = [/\b(?:sk|pk|rk)-[A-Za-z0-9_-]{8,}/g, /\bBearer\s+[A-Za-z0-9._~+/=-]{8,}/gi, /\bllm_[A-Za-z0-9_-]{16,}/g, /\b((?:api[_-]?key|token|secret|password)["']?\s*[:=]\s*["']?)[^\s"',}]{6,}/gi];
+const SHAPES = [
+  /\b(?:sk|pk|rk)-[A-Za-z0-9_-]{8,}/g,
+  /\bBearer\s+[A-Za-z0-9._~+/=-]{8,}/gi,
+  /\bllm_[A-Za-z0-9_-]{16,}/g,
+  /\b((?:api[_-]?key|token|secret|password)["']?\s*[:=]\s*["']?)[^\s"',}]{6,}/gi,
+];
 
 export function redactSecrets(text: string, known: readonly (string | undefined)[]): string {
   let out = text;

@@ -95,10 +95,31 @@ export function injectUsage(body: Buffer, info: RequestInfo): Buffer {
 }
 
 const KNOWN = new Set([
-  '/api/generate', '/api/chat', '/api/embed', '/api/embeddings', '/api/tags', '/api/ps', '/api/show',
-  '/api/version', '/api/pull', '/api/push', '/api/create', '/api/copy', '/api/delete',
-  '/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/models', '/v1/responses', '/v1/messages',
-  '/', '/health', '/metrics', '/tokenize', '/detokenize', '/version',
+  '/api/generate',
+  '/api/chat',
+  '/api/embed',
+  '/api/embeddings',
+  '/api/tags',
+  '/api/ps',
+  '/api/show',
+  '/api/version',
+  '/api/pull',
+  '/api/push',
+  '/api/create',
+  '/api/copy',
+  '/api/delete',
+  '/v1/chat/completions',
+  '/v1/completions',
+  '/v1/embeddings',
+  '/v1/models',
+  '/v1/responses',
+  '/v1/messages',
+  '/',
+  '/health',
+  '/metrics',
+  '/tokenize',
+  '/detokenize',
+  '/version',
 ]);
 
 /** The endpoint as stored: known paths as they are, ids in paths folded, anything else bounded. */

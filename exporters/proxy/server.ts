@@ -41,7 +41,20 @@ export interface ProxyServerOptions {
 const ORIGIN: Origin = { source: 'proxy' };
 const SUBMIT_OPTIONS: EnqueueOptions = { onFull: 'drop' };
 /** Request headers that describe the hop to the proxy, not the request. */
-const DROP_REQUEST = new Set(['host', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'content-length', 'expect', 'accept-encoding']);
+const DROP_REQUEST = new Set([
+  'host',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-authorization',
+  'content-length',
+  'expect',
+  'accept-encoding',
+]);
 const STREAMED_BODY = '/api/blobs/';
 
 export class ProxyServer implements Component {
@@ -266,7 +279,9 @@ export class ProxyServer implements Component {
       t = performance.now();
       if (!held.ok) {
         if (held.reason === 'aborted') return ex.fail(0, 'client_abort', 'client closed the connection while the upstream was starting');
-        return ex.fail(503, held.reason === 'full' ? 'queue_full' : 'upstream_down', held.message, 'upstream_starting', { 'retry-after': String(held.retryAfterS) });
+        return ex.fail(503, held.reason === 'full' ? 'queue_full' : 'upstream_down', held.message, 'upstream_starting', {
+          'retry-after': String(held.retryAfterS),
+        });
       }
     }
     // --- end of scale from zero ---------------------------------------------------------------
@@ -338,7 +353,14 @@ export class ProxyServer implements Component {
     this.figures.outputTokens = counted ? o.usage.outputTokens : 0;
     this.figures.cachedTokens = counted ? o.usage.cachedTokens : 0;
     this.figures.coldStart = up !== undefined && isColdStart(o.usage.loadNs);
-    this.metrics.finished(up?.name ?? '', this.models.label(r.model ?? ''), this.tenantLabels.label(r.tenant ?? ''), r.status ?? 0, r.error_kind ?? '', this.figures);
+    this.metrics.finished(
+      up?.name ?? '',
+      this.models.label(r.model ?? ''),
+      this.tenantLabels.label(r.tenant ?? ''),
+      r.status ?? 0,
+      r.error_kind ?? '',
+      this.figures,
+    );
     if (o.stripped) this.metrics.usageStripped.inc(o.stripped);
     // A request nobody could be charged for is counted in the metrics (tenant ""), not stored: an
     // unauthenticated client could otherwise write rows without end.

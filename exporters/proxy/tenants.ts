@@ -31,7 +31,7 @@ export class TenantResolver {
       for (const d of t.keys) this.ring.add(parseDigest(d), tenant);
       for (const f of t.key_files) this.ring.add(sha256(readKeyFile(path.resolve(cwd, f))), tenant);
     }
-    this.anonymous = cfg.anonymous_tenant ? this.known.get(cfg.anonymous_tenant) ?? { name: cfg.anonymous_tenant, limits: cfg.default_limits } : undefined;
+    this.anonymous = cfg.anonymous_tenant ? (this.known.get(cfg.anonymous_tenant) ?? { name: cfg.anonymous_tenant, limits: cfg.default_limits }) : undefined;
     this.header = cfg.trusted_tenant_header.toLowerCase();
   }
 

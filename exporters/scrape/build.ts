@@ -91,9 +91,10 @@ export function buildScrape(o: BuildOptions): ScrapeFeature {
   });
   let inventory: Inventory | undefined;
   if (o.inventory ?? c.inventory.enabled) {
-    const k8s = inventorySource(c.inventory) === 'kubernetes'
-      ? new KubernetesNodes(kubeConfigFrom(c.inventory.kubernetes), c.inventory.kubernetes.label_selector)
-      : undefined;
+    const k8s =
+      inventorySource(c.inventory) === 'kubernetes'
+        ? new KubernetesNodes(kubeConfigFrom(c.inventory.kubernetes), c.inventory.kubernetes.label_selector)
+        : undefined;
     inventory = new Inventory({ config: c.inventory, directory, sink: o.sink, metrics, log: o.log.child('inventory'), kubernetes: k8s, now });
   }
   return { scraper, directory, inventory, metrics };

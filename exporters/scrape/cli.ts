@@ -31,10 +31,16 @@ export function registerScrapeCommands(program: Command, cli: CliContext): void 
     .requiredOption('--url <url>', 'metrics page, e.g. http://10.0.0.5:9400/metrics')
     .option('--once', 'scrape once, wait until the rows are stored, print a summary and exit')
     .option('--name <name>', 'target name (default: the URL host:port)')
-    .option('--node <node>', 'node the target runs on (default: the page\'s Hostname label or the URL host)')
+    .option('--node <node>', "node the target runs on (default: the page's Hostname label or the URL host)")
     .option('--interval <ms>', 'scrape interval (default: scrape.interval_ms)')
     .option('--timeout <ms>', 'scrape timeout (default: scrape.timeout_ms)')
-    .addOption(new Option('--counter-initial <policy>', 'first value of a counter: keep, drop or auto (default: keep with --once, else the config)').choices(['auto', 'keep', 'drop']));
+    .addOption(
+      new Option('--counter-initial <policy>', 'first value of a counter: keep, drop or auto (default: keep with --once, else the config)').choices([
+        'auto',
+        'keep',
+        'drop',
+      ]),
+    );
   cmd.action((kind: string, o: ScrapeCliOptions) =>
     runCommand(async () => {
       if (kind !== 'dcgm' && kind !== 'vllm') throw new UsageError(`unknown kind ${JSON.stringify(kind)}; expected dcgm or vllm`);
@@ -83,7 +89,9 @@ export function registerScrapeCommands(program: Command, cli: CliContext): void 
             return 1;
           }
           const parts = Object.entries(r.records).map(([s, n]) => `${n} ${s}`);
-          process.stdout.write(`${st.name}: ${r.samples} samples in ${st.lastDurationMs.toFixed(0)} ms → ${parts.join(', ') || 'no records'}${r.rejected ? `, ${r.rejected} rejected` : ''}\n`);
+          process.stdout.write(
+            `${st.name}: ${r.samples} samples in ${st.lastDurationMs.toFixed(0)} ms → ${parts.join(', ') || 'no records'}${r.rejected ? `, ${r.rejected} rejected` : ''}\n`,
+          );
           if (st.lastError) process.stdout.write(`  ${st.lastError}\n`);
           return r.rejected > 0 ? 3 : 0;
         }

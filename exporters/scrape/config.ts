@@ -7,7 +7,7 @@ export const scrapeTargetSchema = z.strictObject({
   name: z.string().min(1).max(200).describe('Target name; stored as `server` for vLLM rows and used in metric labels.'),
   kind: z.enum(['dcgm', 'vllm']).describe('What the page is: a dcgm-exporter page or a vLLM /metrics page.'),
   url: z.url().describe('Full URL of the metrics page, e.g. http://10.0.0.5:9400/metrics.'),
-  node: z.string().optional().describe('Node the target runs on. Wins over the page\'s Hostname label and the inventory.'),
+  node: z.string().optional().describe("Node the target runs on. Wins over the page's Hostname label and the inventory."),
   interval_ms: z.number().int().positive().optional().describe('Scrape interval for this target (default: scrape.interval_ms).'),
   timeout_ms: z.number().int().positive().optional().describe('Scrape timeout for this target (default: scrape.timeout_ms).'),
   headers: z.record(z.string(), z.string()).default({}).describe('Extra request headers.'),
@@ -43,7 +43,7 @@ export const inventoryConfigSchema = z
     kubernetes: z
       .strictObject({
         enabled: z.boolean().default(false).describe('Read node labels from the Kubernetes API.'),
-        in_cluster: z.boolean().default(false).describe('Use the pod\'s service account (KUBERNETES_SERVICE_HOST and the mounted token).'),
+        in_cluster: z.boolean().default(false).describe("Use the pod's service account (KUBERNETES_SERVICE_HOST and the mounted token)."),
         kubeconfig: z.string().optional().describe('Path of a kubeconfig file (when not in_cluster and api_url is unset).'),
         api_url: z.url().optional().describe('API server URL used with token_file (when neither in_cluster nor kubeconfig); http:// for kubectl proxy.'),
         token_file: z.string().optional().describe('Bearer token file for api_url.'),
@@ -63,10 +63,30 @@ export const scrapeConfigSchema = z
     enabled: z.boolean().default(false).describe('Run the scrapers and the node inventory.'),
     interval_ms: z.number().int().positive().default(15_000).describe('Default scrape interval.'),
     timeout_ms: z.number().int().positive().default(10_000).describe('Default scrape timeout (connect + headers + body).'),
-    jitter_ratio: z.number().min(0).max(1).default(0.1).describe('Each target\'s first scrape is delayed by a random share of the interval up to this ratio, spreading load.'),
-    max_body_bytes: z.number().int().positive().default(16 * 1024 * 1024).describe('Largest page accepted; a larger one fails the scrape.'),
-    max_series_per_target: z.number().int().positive().default(100_000).describe('Counter/XID state kept per target; series beyond are counted and not tracked.'),
-    stale_after_ms: z.number().int().positive().default(300_000).describe('A series (or target) unseen for this long is forgotten; when it returns it starts afresh.'),
+    jitter_ratio: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.1)
+      .describe("Each target's first scrape is delayed by a random share of the interval up to this ratio, spreading load."),
+    max_body_bytes: z
+      .number()
+      .int()
+      .positive()
+      .default(16 * 1024 * 1024)
+      .describe('Largest page accepted; a larger one fails the scrape.'),
+    max_series_per_target: z
+      .number()
+      .int()
+      .positive()
+      .default(100_000)
+      .describe('Counter/XID state kept per target; series beyond are counted and not tracked.'),
+    stale_after_ms: z
+      .number()
+      .int()
+      .positive()
+      .default(300_000)
+      .describe('A series (or target) unseen for this long is forgotten; when it returns it starts afresh.'),
     counter_initial: z
       .enum(['auto', 'keep', 'drop'])
       .default('auto')

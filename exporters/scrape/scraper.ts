@@ -212,9 +212,18 @@ export class Scraper implements Component {
       const wasEmpty = st.lastError === EMPTY_PAGE;
       st.lastError = parsed.invalidLines
         ? `${parsed.invalidLines} invalid line(s); first at line ${parsed.errors[0]?.line}: ${parsed.errors[0]?.reason}`
-        : empty ? EMPTY_PAGE : '';
+        : empty
+          ? EMPTY_PAGE
+          : '';
       if (empty && !wasEmpty) this.o.log.warn('scraped page has no samples', { target: t.spec.name, url: t.spec.url });
-      return { ok: true, samples: parsed.samples.length, invalidLines: parsed.invalidLines, records, rejected, durable: Promise.all(durables).then(() => undefined) };
+      return {
+        ok: true,
+        samples: parsed.samples.length,
+        invalidLines: parsed.invalidLines,
+        records,
+        rejected,
+        durable: Promise.all(durables).then(() => undefined),
+      };
     } catch (err) {
       const kind = err instanceof ScrapeError ? err.kind : 'submit';
       const msg = err instanceof Error ? err.message : String(err);

@@ -21,9 +21,25 @@ export interface SimModel {
 }
 
 export const SIM_MODELS: Record<string, SimModel> = {
-  'llama3.2:3b': { name: 'llama3.2:3b', sizeVram: Math.round(3.4 * GiB), loadMs: 2_500, prefillTps: 2_400, decodeTps: 95, family: 'llama', parameterSize: '3.2B' },
+  'llama3.2:3b': {
+    name: 'llama3.2:3b',
+    sizeVram: Math.round(3.4 * GiB),
+    loadMs: 2_500,
+    prefillTps: 2_400,
+    decodeTps: 95,
+    family: 'llama',
+    parameterSize: '3.2B',
+  },
   'gemma3:4b': { name: 'gemma3:4b', sizeVram: Math.round(5.6 * GiB), loadMs: 3_200, prefillTps: 1_900, decodeTps: 70, family: 'gemma3', parameterSize: '4.3B' },
-  'qwen2.5:14b': { name: 'qwen2.5:14b', sizeVram: Math.round(10.9 * GiB), loadMs: 6_000, prefillTps: 1_400, decodeTps: 38, family: 'qwen2', parameterSize: '14.8B' },
+  'qwen2.5:14b': {
+    name: 'qwen2.5:14b',
+    sizeVram: Math.round(10.9 * GiB),
+    loadMs: 6_000,
+    prefillTps: 1_400,
+    decodeTps: 38,
+    family: 'qwen2',
+    parameterSize: '14.8B',
+  },
 };
 
 export interface SimMigSlice {
@@ -91,20 +107,66 @@ export interface SimNodeShape {
 /** The demo's two nodes, in order: an on-demand A10G behind Ollama, a spot L40S behind a vLLM-like server. */
 export const SIM_SHAPES = {
   ollamaA10g: {
-    instanceType: 'sim.g5.xlarge', capacityType: 'on_demand', gpu: SIM_GPUS.a10g, gpuCount: 1, pool: 'sim-small', tier: 'premium', onDemandUsd: '1.0060', spotUsd: '0.4420', stem: 'sim-gpu',
-    server: { kind: 'ollama', models: ['llama3.2:3b', 'gemma3:4b'], parallel: 4, maxQueue: 6, errorRate: 0.01, midstreamErrorRate: 0.005, kvCacheTokens: 32_768 },
+    instanceType: 'sim.g5.xlarge',
+    capacityType: 'on_demand',
+    gpu: SIM_GPUS.a10g,
+    gpuCount: 1,
+    pool: 'sim-small',
+    tier: 'premium',
+    onDemandUsd: '1.0060',
+    spotUsd: '0.4420',
+    stem: 'sim-gpu',
+    server: {
+      kind: 'ollama',
+      models: ['llama3.2:3b', 'gemma3:4b'],
+      parallel: 4,
+      maxQueue: 6,
+      errorRate: 0.01,
+      midstreamErrorRate: 0.005,
+      kvCacheTokens: 32_768,
+    },
   },
   vllmL40s: {
-    instanceType: 'sim.g6e.xlarge', capacityType: 'spot', gpu: SIM_GPUS.l40s, gpuCount: 1, pool: 'sim-large', tier: 'premium', onDemandUsd: '1.8610', spotUsd: '1.1520', stem: 'sim-gpu',
+    instanceType: 'sim.g6e.xlarge',
+    capacityType: 'spot',
+    gpu: SIM_GPUS.l40s,
+    gpuCount: 1,
+    pool: 'sim-large',
+    tier: 'premium',
+    onDemandUsd: '1.8610',
+    spotUsd: '1.1520',
+    stem: 'sim-gpu',
     server: { kind: 'openai', models: ['qwen2.5:14b'], parallel: 3, maxQueue: 1, errorRate: 0.015, midstreamErrorRate: 0.005, kvCacheTokens: 49_152 },
   },
   /** Two A100s, the second split into two MIG slices; serves the large model as a second replica. */
   a100Mig: {
-    instanceType: 'sim.p4d.2xa100', capacityType: 'spot', gpu: SIM_GPUS.a100, gpuCount: 2, pool: 'sim-a100', tier: 'premium', onDemandUsd: '8.1932', spotUsd: '2.8750', stem: 'sim-gpu',
-    mig: { 1: [{ id: '1', profile: '3g.20gb', memoryMiB: 19968, share: 0.7 }, { id: '2', profile: '3g.20gb', memoryMiB: 19968, share: 0.3 }] },
+    instanceType: 'sim.p4d.2xa100',
+    capacityType: 'spot',
+    gpu: SIM_GPUS.a100,
+    gpuCount: 2,
+    pool: 'sim-a100',
+    tier: 'premium',
+    onDemandUsd: '8.1932',
+    spotUsd: '2.8750',
+    stem: 'sim-gpu',
+    mig: {
+      1: [
+        { id: '1', profile: '3g.20gb', memoryMiB: 19968, share: 0.7 },
+        { id: '2', profile: '3g.20gb', memoryMiB: 19968, share: 0.3 },
+      ],
+    },
     server: { kind: 'openai', models: ['qwen2.5:14b'], parallel: 6, maxQueue: 4, errorRate: 0.01, midstreamErrorRate: 0.005, kvCacheTokens: 98_304 },
   },
-  cpu: { instanceType: 'sim.m7i.2xlarge', capacityType: 'on_demand', gpuCount: 0, pool: 'sim-cpu', tier: 'standard', onDemandUsd: '0.4032', spotUsd: '0.1610', stem: 'sim-cpu' },
+  cpu: {
+    instanceType: 'sim.m7i.2xlarge',
+    capacityType: 'on_demand',
+    gpuCount: 0,
+    pool: 'sim-cpu',
+    tier: 'standard',
+    onDemandUsd: '0.4032',
+    spotUsd: '0.1610',
+    stem: 'sim-cpu',
+  },
 } as const satisfies Record<string, SimNodeShape>;
 
 /** The demo's GPU node shapes, in order: node i of a generated fleet takes DEMO_SHAPES[i % 2]. */

@@ -29,7 +29,15 @@ export function demoConfig(fleet: SimFleet, o: DemoConfigOptions): Config {
     proxy: {
       enabled: true,
       listen: o.proxyListen ?? '127.0.0.1:0',
-      upstreams: fleet.upstreams.map((u) => ({ name: u.name, url: u.url, node: u.node, kind: u.kind, models: u.models, ...(u.kind === 'ollama' ? { max_concurrent: 12, max_queue: 32 } : { max_concurrent: 5, max_queue: 4 }), queue_timeout_ms: 30_000 })),
+      upstreams: fleet.upstreams.map((u) => ({
+        name: u.name,
+        url: u.url,
+        node: u.node,
+        kind: u.kind,
+        models: u.models,
+        ...(u.kind === 'ollama' ? { max_concurrent: 12, max_queue: 32 } : { max_concurrent: 5, max_queue: 4 }),
+        queue_timeout_ms: 30_000,
+      })),
       tenants: fleet.tenants.map((t) => ({ name: t.name, keys: [`sha256:${keyDigestHex(t.key)}`] })),
       ps_poll_ms: every,
     },
@@ -45,14 +53,34 @@ export function demoConfig(fleet: SimFleet, o: DemoConfigOptions): Config {
       inventory: {
         source: 'static',
         refresh_ms: 30_000,
-        nodes: fleet.nodes.map((n) => ({ node: n.node, instance_type: n.instanceType, provider: SIM_PROVIDER, region: SIM_REGION, zone: SIM_ZONE, capacity_type: n.capacityType, gpu_model: n.gpuModel, gpu_count: 1, pool: n.pool, tier: 'premium', labels: { simulated: 'true' } })),
+        nodes: fleet.nodes.map((n) => ({
+          node: n.node,
+          instance_type: n.instanceType,
+          provider: SIM_PROVIDER,
+          region: SIM_REGION,
+          zone: SIM_ZONE,
+          capacity_type: n.capacityType,
+          gpu_model: n.gpuModel,
+          gpu_count: 1,
+          pool: n.pool,
+          tier: 'premium',
+          labels: { simulated: 'true' },
+        })),
       },
     },
     prices: {
       enabled: true,
       first_sync_delay_ms: 0,
       // The on-demand node is priced by the book (a contract price); the spot node by the moving feed.
-      book: fleet.nodes.filter((n) => n.capacityType === 'on_demand').map((n) => ({ instance_type: n.instanceType, price: n.onDemandUsd, effective_from: new Date(Math.floor(Date.now() / 60_000) * 60_000 - 3_600_000).toISOString(), gpu_model: n.gpuModel, gpu_count: 1 })),
+      book: fleet.nodes
+        .filter((n) => n.capacityType === 'on_demand')
+        .map((n) => ({
+          instance_type: n.instanceType,
+          price: n.onDemandUsd,
+          effective_from: new Date(Math.floor(Date.now() / 60_000) * 60_000 - 3_600_000).toISOString(),
+          gpu_model: n.gpuModel,
+          gpu_count: 1,
+        })),
     },
     cost: {
       budget_refresh_ms: Math.max(1_000, every),

@@ -108,10 +108,35 @@ export class SimFleet {
       });
       this.servers.push(server);
       const url = await server.listen();
-      this.upstreams.push({ name: server.options.name, url, node, kind: srv.kind, models: [...srv.models], ...(server.vllm ? { metricsUrl: `${url}/metrics` } : {}) });
-      const g = new SimGpuNode({ node, gpuModel: gpu.model, memoryMiB: gpu.memoryMiB, tdpW: gpu.tdpW, idleW: gpu.idleW, uuid: simGpuUuid(node, 0), servers: [server], prng: this.prng.fork(`gpu-${suffix}`) });
+      this.upstreams.push({
+        name: server.options.name,
+        url,
+        node,
+        kind: srv.kind,
+        models: [...srv.models],
+        ...(server.vllm ? { metricsUrl: `${url}/metrics` } : {}),
+      });
+      const g = new SimGpuNode({
+        node,
+        gpuModel: gpu.model,
+        memoryMiB: gpu.memoryMiB,
+        tdpW: gpu.tdpW,
+        idleW: gpu.idleW,
+        uuid: simGpuUuid(node, 0),
+        servers: [server],
+        prng: this.prng.fork(`gpu-${suffix}`),
+      });
       this.gpus.push(g);
-      this.nodes.push({ node, instanceType: shape.instanceType, capacityType: shape.capacityType, gpuModel: gpu.model, pool: shape.pool, onDemandUsd: shape.onDemandUsd, ...(shape.spotUsd ? { spotUsd: shape.spotUsd } : {}), dcgmUrl: await g.listen() });
+      this.nodes.push({
+        node,
+        instanceType: shape.instanceType,
+        capacityType: shape.capacityType,
+        gpuModel: gpu.model,
+        pool: shape.pool,
+        onDemandUsd: shape.onDemandUsd,
+        ...(shape.spotUsd ? { spotUsd: shape.spotUsd } : {}),
+        dcgmUrl: await g.listen(),
+      });
     }
   }
 
@@ -182,11 +207,30 @@ export class SimPriceFeed implements Component {
   }
 
   private point(n: SimNodeInfo, capacity: 'on_demand' | 'spot', usd: string, from: number): PricePointRecord {
-    return { effective_from: from, provider: SIM_PROVIDER, region: SIM_REGION, zone: capacity === 'spot' ? SIM_ZONE : '', instance_type: n.instanceType, capacity_type: capacity, os: 'linux', usd_per_hour: usd, usd_per_gpu_hour: usd, gpu_model: n.gpuModel, gpu_count: 1, raw_price: usd, raw_unit: 'hour', currency: 'USD', source: SIM_SOURCE, observed_at: Date.now() };
+    return {
+      effective_from: from,
+      provider: SIM_PROVIDER,
+      region: SIM_REGION,
+      zone: capacity === 'spot' ? SIM_ZONE : '',
+      instance_type: n.instanceType,
+      capacity_type: capacity,
+      os: 'linux',
+      usd_per_hour: usd,
+      usd_per_gpu_hour: usd,
+      gpu_model: n.gpuModel,
+      gpu_count: 1,
+      raw_price: usd,
+      raw_unit: 'hour',
+      currency: 'USD',
+      source: SIM_SOURCE,
+      observed_at: Date.now(),
+    };
   }
 
   private write(points: PricePointRecord[]): void {
-    this.pending = this.sink.submit('price_point', points, { source: SIM_SOURCE }).catch((err: unknown) => this.log.warn('simulated price not written', { error: (err as Error).message }));
+    this.pending = this.sink
+      .submit('price_point', points, { source: SIM_SOURCE })
+      .catch((err: unknown) => this.log.warn('simulated price not written', { error: (err as Error).message }));
   }
 
   async start(): Promise<void> {

@@ -99,7 +99,13 @@ export class SimGpuNode {
     const powerW = gpuPowerW(this.options, util, rng.next());
     this.energyMj += powerW * dt;
     const memoryUsedMiB = gpuMemoryUsedMiB(this.options.memoryMiB, resident, util);
-    this.last = { utilization: Math.round(util * 100), memoryUsedMiB, temperatureC: Math.round(this.temp), powerW: Math.round(powerW * 1000) / 1000, energyMj: Math.round(this.energyMj) };
+    this.last = {
+      utilization: Math.round(util * 100),
+      memoryUsedMiB,
+      temperatureC: Math.round(this.temp),
+      powerW: Math.round(powerW * 1000) / 1000,
+      energyMj: Math.round(this.energyMj),
+    };
     return this.last;
   }
 

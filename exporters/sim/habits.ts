@@ -37,7 +37,10 @@ export const SIM_HABITS: readonly SimHabit[] = [
       const model = rng.chance(0.75) ? 'llama3.2:3b' : 'gemma3:4b';
       const promptWords = rng.int(8, 60);
       const maxTokens = rng.int(48, 160);
-      return { waitMs: rng.exp(700), calls: [{ api: 'ollama', model, stream: true, includeUsage: false, system: 'You are a helpful assistant.', promptWords, maxTokens }] };
+      return {
+        waitMs: rng.exp(700),
+        calls: [{ api: 'ollama', model, stream: true, includeUsage: false, system: 'You are a helpful assistant.', promptWords, maxTokens }],
+      };
     },
   },
   {
@@ -46,7 +49,20 @@ export const SIM_HABITS: readonly SimHabit[] = [
     next: (rng) => {
       const promptWords = rng.int(1_500, 5_000);
       const maxTokens = rng.int(120, 260);
-      return { waitMs: rng.exp(4_000), calls: [{ api: 'openai', model: 'qwen2.5:14b', stream: false, includeUsage: false, system: 'Summarise the document in five bullet points.', promptWords, maxTokens }] };
+      return {
+        waitMs: rng.exp(4_000),
+        calls: [
+          {
+            api: 'openai',
+            model: 'qwen2.5:14b',
+            stream: false,
+            includeUsage: false,
+            system: 'Summarise the document in five bullet points.',
+            promptWords,
+            maxTokens,
+          },
+        ],
+      };
     },
   },
   {
@@ -83,7 +99,16 @@ export function tokensOf(s: string): number {
 }
 
 const PROMPT_WORDS = ['please', 'summarise', 'explain', 'the', 'following', 'text', 'about', '', 'with', 'care', 'and', 'detail', 'for', 'our', 'team'];
-const TOPICS = ['quarterly GPU spend', 'a support ticket about latency', 'the release notes', 'a contract clause', 'an incident report', 'onboarding steps', 'the spot interruption policy', 'a customer email'];
+const TOPICS = [
+  'quarterly GPU spend',
+  'a support ticket about latency',
+  'the release notes',
+  'a contract clause',
+  'an incident report',
+  'onboarding steps',
+  'the spot interruption policy',
+  'a customer email',
+];
 
 /** The user's message of a call, `words` words drawn from `rng` (the live traffic sends it). */
 export function promptText(rng: Prng, words: number): string {

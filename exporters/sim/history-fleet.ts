@@ -110,7 +110,15 @@ export function historyLayout(o: HistoryOptions): HistoryLayout {
     const name = spec.name ?? simNodeName(spec.shape.stem, n);
     const gpu = spec.shape.gpu;
     const gpus: HistoryGpu[] = gpu
-      ? Array.from({ length: spec.shape.gpuCount }, (_, g) => ({ uuid: simGpuUuid(name, g), index: g, model: gpu.model, memoryMiB: gpu.memoryMiB, tdpW: gpu.tdpW, idleW: gpu.idleW, slices: spec.shape.mig?.[g] ?? [] }))
+      ? Array.from({ length: spec.shape.gpuCount }, (_, g) => ({
+          uuid: simGpuUuid(name, g),
+          index: g,
+          model: gpu.model,
+          memoryMiB: gpu.memoryMiB,
+          tdpW: gpu.tdpW,
+          idleW: gpu.idleW,
+          slices: spec.shape.mig?.[g] ?? [],
+        }))
       : [];
     const server = spec.shape.server ? { name: simServerName(spec.shape.server.kind, name), shape: spec.shape.server } : undefined;
     return { name, shape: spec.shape, zone: spec.zone ?? zones[i % zones.length]!, gpus, server };
@@ -137,7 +145,8 @@ export function historyLayout(o: HistoryOptions): HistoryLayout {
       downtime.set(victim.name, { from: t + 2 * MIN, to: t + 30 * MIN });
     }
     const maintained = nodes.find((n) => n.gpus.length === 0) ?? nodes.find((n) => n.shape.capacityType === 'on_demand');
-    if (maintained) incidents.push({ at: at(0.75), kind: 'scheduled_event', node: maintained.name, action: 'system-reboot', actionAt: at(0.75) + 24 * 60 * MIN });
+    if (maintained)
+      incidents.push({ at: at(0.75), kind: 'scheduled_event', node: maintained.name, action: 'system-reboot', actionAt: at(0.75) + 24 * 60 * MIN });
     incidents.sort((a, b) => a.at - b.at);
   }
   return { nodes, tenants, incidents, downtime };

@@ -34,7 +34,11 @@ const NO_LABELS: Record<string, string> = Object.freeze({}) as Record<string, st
 const LE: Record<VllmHistogramName, Record<string, string>[]> = {} as Record<VllmHistogramName, Record<string, string>[]>;
 for (const h of VLLM_HISTOGRAMS) LE[h] = [...BOUNDS[h].map((b) => String(b)), '+Inf'].map((le) => Object.freeze({ le }));
 const REASON_INDEX: Record<FinishedReason, number> = { stop: 0, length: 1, abort: 2 };
-const REASON_LABELS: Record<FinishedReason, Record<string, string>> = { stop: Object.freeze({ finished_reason: 'stop' }), length: Object.freeze({ finished_reason: 'length' }), abort: Object.freeze({ finished_reason: 'abort' }) };
+const REASON_LABELS: Record<FinishedReason, Record<string, string>> = {
+  stop: Object.freeze({ finished_reason: 'stop' }),
+  length: Object.freeze({ finished_reason: 'length' }),
+  abort: Object.freeze({ finished_reason: 'abort' }),
+};
 
 export class VllmHistoryPage {
   private readonly ring: number;

@@ -154,17 +154,60 @@ interface RequestOutcome {
 function requestRow(r: RequestOf, o: RequestOutcome): SignalRecords['llm_request'] {
   const ns = (ms: number | undefined) => Math.round((ms ?? 0) * 1e6);
   return {
-    ts: Math.floor(r.t), request_id: `sim-${r.seed}-${r.seq}`, tenant: r.tenant, model: r.call.model,
-    endpoint: r.call.api === 'ollama' ? '/api/chat' : '/v1/chat/completions', api: r.call.api, backend: o.backend, node: o.node,
-    status: o.status, error: o.error ?? '', error_kind: o.errorKind ?? '', stream: o.stream ?? false, input_tokens: o.input ?? 0, output_tokens: o.output ?? 0, cached_tokens: 0,
-    ttfb_ms: o.ttfb === null ? null : round3(o.ttfb), ttft_ms: o.ttft === null ? null : round3(o.ttft), duration_ms: round3(o.duration), queue_ms: 0, proxy_overhead_ms: round3(o.overhead),
-    load_duration_ns: ns(o.ollama?.loadMs), prompt_eval_duration_ns: ns(o.ollama?.prefillMs), eval_duration_ns: ns(o.ollama?.evalMs), total_duration_ns: ns(o.ollama?.totalMs),
+    ts: Math.floor(r.t),
+    request_id: `sim-${r.seed}-${r.seq}`,
+    tenant: r.tenant,
+    model: r.call.model,
+    endpoint: r.call.api === 'ollama' ? '/api/chat' : '/v1/chat/completions',
+    api: r.call.api,
+    backend: o.backend,
+    node: o.node,
+    status: o.status,
+    error: o.error ?? '',
+    error_kind: o.errorKind ?? '',
+    stream: o.stream ?? false,
+    input_tokens: o.input ?? 0,
+    output_tokens: o.output ?? 0,
+    cached_tokens: 0,
+    ttfb_ms: o.ttfb === null ? null : round3(o.ttfb),
+    ttft_ms: o.ttft === null ? null : round3(o.ttft),
+    duration_ms: round3(o.duration),
+    queue_ms: 0,
+    proxy_overhead_ms: round3(o.overhead),
+    load_duration_ns: ns(o.ollama?.loadMs),
+    prompt_eval_duration_ns: ns(o.ollama?.prefillMs),
+    eval_duration_ns: ns(o.ollama?.evalMs),
+    total_duration_ns: ns(o.ollama?.totalMs),
     source: 'proxy',
   };
 }
 
-function gpuRow(ts: number, node: string, g: HistoryGpu, mig: string, profile: string, pod: Pod, field: string, value: number, unit: string): SignalRecords['gpu_sample'] {
-  return { ts, node, gpu_uuid: g.uuid, gpu_index: g.index, gpu_model: g.model, mig_instance: mig, mig_profile: profile, field, value, unit, namespace: pod.namespace, pod: pod.pod, container: pod.container };
+function gpuRow(
+  ts: number,
+  node: string,
+  g: HistoryGpu,
+  mig: string,
+  profile: string,
+  pod: Pod,
+  field: string,
+  value: number,
+  unit: string,
+): SignalRecords['gpu_sample'] {
+  return {
+    ts,
+    node,
+    gpu_uuid: g.uuid,
+    gpu_index: g.index,
+    gpu_model: g.model,
+    mig_instance: mig,
+    mig_profile: profile,
+    field,
+    value,
+    unit,
+    namespace: pod.namespace,
+    pod: pod.pod,
+    container: pod.container,
+  };
 }
 
 interface Pod {
@@ -249,13 +292,26 @@ class HistorySim {
         const sh = n.server.shape;
         const models = sh.models.map((m) => SIM_MODELS[m]!);
         const s: ServerState = {
-          node: ns, name: n.server.name, kind: sh.kind, parallel: sh.parallel, maxQueue: sh.maxQueue, rates: sh, models,
+          node: ns,
+          name: n.server.name,
+          kind: sh.kind,
+          parallel: sh.parallel,
+          maxQueue: sh.maxQueue,
+          rates: sh,
+          models,
           rng: root.fork(`server-${suffix}`),
-          slotFree: new Float64Array(sh.parallel).fill(-Infinity), queue: [], qHead: 0,
-          residentUntil: new Map(), spans: new Map(models.map((m) => [m.name, []])),
-          occ: new Float64Array(this.secRing), occNow: 0,
+          slotFree: new Float64Array(sh.parallel).fill(-Infinity),
+          queue: [],
+          qHead: 0,
+          residentUntil: new Map(),
+          spans: new Map(models.map((m) => [m.name, []])),
+          occ: new Float64Array(this.secRing),
+          occNow: 0,
           pod: { namespace: 'llm', pod: `${n.server.name}-0`, container: sh.kind === 'ollama' ? 'ollama' : 'vllm' },
-          vllm: sh.kind === 'openai' ? new Map(models.map((m) => [m.name, new VllmHistoryPage(n.server!.name, n.name, m.name, sh.kvCacheTokens, this.scrapeRing)])) : undefined,
+          vllm:
+            sh.kind === 'openai'
+              ? new Map(models.map((m) => [m.name, new VllmHistoryPage(n.server!.name, n.name, m.name, sh.kvCacheTokens, this.scrapeRing)]))
+              : undefined,
         };
         ns.server = s;
         for (const m of sh.models) {
@@ -275,7 +331,14 @@ class HistorySim {
       seen.add(sh.instanceType);
       for (const zone of zones) {
         const key = `${sh.instanceType}|${zone}`;
-        this.spots.push({ type: sh.instanceType, zone, gpuModel: sh.gpu?.model ?? '', gpuCount: sh.gpuCount, walk: new SimSpotPrice(root.fork(`spot-${key}`), sh.spotUsd, sh.onDemandUsd), next: o.from - o.priceStepMs });
+        this.spots.push({
+          type: sh.instanceType,
+          zone,
+          gpuModel: sh.gpu?.model ?? '',
+          gpuCount: sh.gpuCount,
+          walk: new SimSpotPrice(root.fork(`spot-${key}`), sh.spotUsd, sh.onDemandUsd),
+          next: o.from - o.priceStepMs,
+        });
       }
     }
   }
@@ -337,7 +400,7 @@ class HistorySim {
     const seq = this.seq++;
     const model = SIM_MODELS[call.model]!;
     const promptTokens = a.promptTokens;
-    const overhead = 0.15 + ((seq * 2654435761) >>> 0) / 4294967296 * 0.5;
+    const overhead = 0.15 + (((seq * 2654435761) >>> 0) / 4294967296) * 0.5;
     // Among the servers holding the model, the least busy that is up (a load balancer's choice).
     const candidates = this.byModel.get(call.model) ?? [];
     let s: ServerState | undefined;
@@ -353,7 +416,23 @@ class HistorySim {
     const rec = this.wants('llm_request');
     const target = s ?? candidates[0];
     if (!s) {
-      if (rec) out.llm_request.push(requestRow({ seed: this.o.seed, seq, t, tenant: tenant.name, call }, { backend: target?.name ?? '', node: target?.node.node.name ?? '', status: 502, error: `upstream ${target?.name ?? ''} is unreachable: ECONNREFUSED`, errorKind: 'upstream_down', ttfb: null, ttft: null, duration: 1 + overhead, overhead }));
+      if (rec)
+        out.llm_request.push(
+          requestRow(
+            { seed: this.o.seed, seq, t, tenant: tenant.name, call },
+            {
+              backend: target?.name ?? '',
+              node: target?.node.node.name ?? '',
+              status: 502,
+              error: `upstream ${target?.name ?? ''} is unreachable: ECONNREFUSED`,
+              errorKind: 'upstream_down',
+              ttfb: null,
+              ttft: null,
+              duration: 1 + overhead,
+              overhead,
+            },
+          ),
+        );
       return;
     }
     // A slot now, a place in the queue, or a refusal.
@@ -367,7 +446,23 @@ class HistorySim {
         s.qHead = 0;
       }
       if (s.queue.length - s.qHead >= s.maxQueue) {
-        if (rec) out.llm_request.push(requestRow({ seed: this.o.seed, seq, t, tenant: tenant.name, call }, { backend: s.name, node: s.node.node.name, status: 503, error: SIM_ERRORS.queueFull, errorKind: 'queue_full', ttfb: 1.2 + overhead, ttft: null, duration: 1.3 + overhead, overhead }));
+        if (rec)
+          out.llm_request.push(
+            requestRow(
+              { seed: this.o.seed, seq, t, tenant: tenant.name, call },
+              {
+                backend: s.name,
+                node: s.node.node.name,
+                status: 503,
+                error: SIM_ERRORS.queueFull,
+                errorKind: 'queue_full',
+                ttfb: 1.2 + overhead,
+                ttft: null,
+                duration: 1.3 + overhead,
+                overhead,
+              },
+            ),
+          );
         return;
       }
       start = s.slotFree[slot]!;
@@ -397,7 +492,20 @@ class HistorySim {
     s.residentUntil.set(model.name, Math.max(s.residentUntil.get(model.name) ?? -Infinity, until));
     this.occupy(s, start, end);
     const vp = s.vllm?.get(model.name);
-    if (vp) this.vllmEvents(vp, t, start, firstAt, end, sent, promptTokens, p.fail || (cut && sent === 0), broke || cut, tokens >= call.maxTokens, sent === tokens ? decode : (sent * decode) / Math.max(1, tokens));
+    if (vp)
+      this.vllmEvents(
+        vp,
+        t,
+        start,
+        firstAt,
+        end,
+        sent,
+        promptTokens,
+        p.fail || (cut && sent === 0),
+        broke || cut,
+        tokens >= call.maxTokens,
+        sent === tokens ? decode : (sent * decode) / Math.max(1, tokens),
+      );
     if (rec) {
       const stream = call.stream && !p.fail;
       const ttfb = (stream ? firstAt - t : end - t) + overhead;
@@ -406,16 +514,44 @@ class HistorySim {
       const duration = end - t + overhead;
       const req: RequestOf = { seed: this.o.seed, seq, t, tenant: tenant.name, call };
       const served = { backend: s.name, node, duration, overhead };
-      if (cut && (sent === 0 || !stream)) out.llm_request.push(requestRow(req, { ...served, status: 502, error: `upstream ${s.name} is unreachable: ECONNRESET`, errorKind: 'upstream_down', ttfb: null, ttft: null }));
-      else if (cut) out.llm_request.push(requestRow(req, { ...served, status: 200, error: `upstream ${s.name} failed mid-response: other side closed`, errorKind: 'stream_error', stream: true, output: sent, ttfb, ttft }));
-      else if (p.fail) out.llm_request.push(requestRow(req, { ...served, status: 500, error: SIM_ERRORS.runnerDied, errorKind: 'upstream_status', ttfb, ttft: null }));
-      else if (broke) out.llm_request.push(requestRow(req, { ...served, status: 200, error: SIM_ERRORS.midstream, errorKind: 'stream_error', stream, output: tokens, ttfb, ttft }));
+      if (cut && (sent === 0 || !stream))
+        out.llm_request.push(
+          requestRow(req, {
+            ...served,
+            status: 502,
+            error: `upstream ${s.name} is unreachable: ECONNRESET`,
+            errorKind: 'upstream_down',
+            ttfb: null,
+            ttft: null,
+          }),
+        );
+      else if (cut)
+        out.llm_request.push(
+          requestRow(req, {
+            ...served,
+            status: 200,
+            error: `upstream ${s.name} failed mid-response: other side closed`,
+            errorKind: 'stream_error',
+            stream: true,
+            output: sent,
+            ttfb,
+            ttft,
+          }),
+        );
+      else if (p.fail)
+        out.llm_request.push(requestRow(req, { ...served, status: 500, error: SIM_ERRORS.runnerDied, errorKind: 'upstream_status', ttfb, ttft: null }));
+      else if (broke)
+        out.llm_request.push(
+          requestRow(req, { ...served, status: 200, error: SIM_ERRORS.midstream, errorKind: 'stream_error', stream, output: tokens, ttfb, ttft }),
+        );
       else {
-        const ollama = call.api === 'ollama' && s.kind === 'ollama' ? { loadMs: p.loadMs, prefillMs: p.prefillMs, evalMs: decode, totalMs: end - start } : undefined;
+        const ollama =
+          call.api === 'ollama' && s.kind === 'ollama' ? { loadMs: p.loadMs, prefillMs: p.prefillMs, evalMs: decode, totalMs: end - start } : undefined;
         out.llm_request.push(requestRow(req, { ...served, status: 200, stream, input: promptTokens, output: tokens, ttfb, ttft, ollama }));
       }
     }
-    if (this.o.frontend && this.wants('frontend_event') && tenant.habit.name === 'acme-chat') this.browser(tenant.name, t, p.fail || broke || cut, firstAt - t, out);
+    if (this.o.frontend && this.wants('frontend_event') && tenant.habit.name === 'acme-chat')
+      this.browser(tenant.name, t, p.fail || broke || cut, firstAt - t, out);
   }
 
   /** The GPU's view of a request: occupancy from start to end, per second (fractions at the edges). */
@@ -439,7 +575,19 @@ class HistorySim {
     return Math.min(Math.max(1, Math.ceil((x - this.o.from) / this.o.scrapeMs)), this.scrapeK + this.scrapeRing - 2);
   }
 
-  private vllmEvents(vp: VllmHistoryPage, arrived: number, start: number, firstAt: number, end: number, tokens: number, prompt: number, fail: boolean, broke: boolean, length: boolean, decode: number): void {
+  private vllmEvents(
+    vp: VllmHistoryPage,
+    arrived: number,
+    start: number,
+    firstAt: number,
+    end: number,
+    tokens: number,
+    prompt: number,
+    fail: boolean,
+    broke: boolean,
+    length: boolean,
+    decode: number,
+  ): void {
     vp.span(this.scrapeOf(arrived), this.scrapeOf(start), true);
     vp.span(this.scrapeOf(start), this.scrapeOf(end), false);
     const kEnd = this.scrapeOf(end);
@@ -481,8 +629,10 @@ class HistorySim {
     const rng = this.frontendRng;
     const session = `${tenant}-s${Math.floor((t - this.o.from) / 1_800_000)}`;
     const base = { app: 'sim-chat-ui', tenant, session_id: session, page_url: 'https://chat.sim.example/' };
-    if (rng.chance(0.1)) out.frontend_event.push({ ...base, ts: Math.floor(t + ttfbMs), kind: 'measurement', name: 'ttfb', value: round3(ttfbMs + rng.lognormal(40, 0.5)) });
-    if (failed && rng.chance(0.5)) out.frontend_event.push({ ...base, ts: Math.floor(t + ttfbMs), kind: 'exception', name: 'Error', message: 'the answer stopped: server error' });
+    if (rng.chance(0.1))
+      out.frontend_event.push({ ...base, ts: Math.floor(t + ttfbMs), kind: 'measurement', name: 'ttfb', value: round3(ttfbMs + rng.lognormal(40, 0.5)) });
+    if (failed && rng.chance(0.5))
+      out.frontend_event.push({ ...base, ts: Math.floor(t + ttfbMs), kind: 'exception', name: 'Error', message: 'the answer stopped: server error' });
   }
 
   // --- scrapes ----------------------------------------------------------------------------------
@@ -602,7 +752,17 @@ class HistorySim {
             if (sp.from <= at) {
               // Busy or just used: keep_alive from now; idle: keep_alive from its last answer (later requests cannot change that).
               const expires = Math.floor(Math.min(sp.until, at + this.o.keepAliveMs));
-              out.model_state.push({ ts: at, server: s.name, node: n.node.name, model: m.name, digest: simModelDigest(m.name), size_bytes: m.sizeVram, size_vram_bytes: m.sizeVram, context_length: 4096, expires_at: expires });
+              out.model_state.push({
+                ts: at,
+                server: s.name,
+                node: n.node.name,
+                model: m.name,
+                digest: simModelDigest(m.name),
+                size_bytes: m.sizeVram,
+                size_vram_bytes: m.sizeVram,
+                context_length: 4096,
+                expires_at: expires,
+              });
               break;
             }
           }
@@ -630,14 +790,53 @@ class HistorySim {
       for (const n of this.nodes) {
         if (!this.isUp(n, at)) continue;
         const sh = n.node.shape;
-        out.node.push({ ts: at, node: n.node.name, instance_type: sh.instanceType, instance_id: instanceIdOf(n.node, at, this.layout), provider: o.provider, region: o.region, zone: n.node.zone, capacity_type: sh.capacityType, gpu_model: sh.gpu?.model ?? '', gpu_count: sh.gpuCount, pool: sh.pool, tier: sh.tier, labels: { simulated: 'true' } });
+        out.node.push({
+          ts: at,
+          node: n.node.name,
+          instance_type: sh.instanceType,
+          instance_id: instanceIdOf(n.node, at, this.layout),
+          provider: o.provider,
+          region: o.region,
+          zone: n.node.zone,
+          capacity_type: sh.capacityType,
+          gpu_model: sh.gpu?.model ?? '',
+          gpu_count: sh.gpuCount,
+          pool: sh.pool,
+          tier: sh.tier,
+          labels: { simulated: 'true' },
+        });
       }
     }
   }
 
-  private price(type: string, zone: string, capacity: 'on_demand' | 'spot', usd: string, gpuModel: string, gpuCount: number, at: number): SignalRecords['price_point'] {
+  private price(
+    type: string,
+    zone: string,
+    capacity: 'on_demand' | 'spot',
+    usd: string,
+    gpuModel: string,
+    gpuCount: number,
+    at: number,
+  ): SignalRecords['price_point'] {
     const perGpu = gpuCount > 0 ? (Math.round((Number(usd) / gpuCount) * 1e6) / 1e6).toFixed(6) : '0';
-    return { effective_from: at, provider: this.o.provider, region: this.o.region, zone, instance_type: type, capacity_type: capacity, os: 'linux', usd_per_hour: usd, usd_per_gpu_hour: perGpu, gpu_model: gpuModel, gpu_count: gpuCount, raw_price: usd, raw_unit: 'hour', currency: 'USD', source: SIM_SOURCE, observed_at: at };
+    return {
+      effective_from: at,
+      provider: this.o.provider,
+      region: this.o.region,
+      zone,
+      instance_type: type,
+      capacity_type: capacity,
+      os: 'linux',
+      usd_per_hour: usd,
+      usd_per_gpu_hour: perGpu,
+      gpu_model: gpuModel,
+      gpu_count: gpuCount,
+      raw_price: usd,
+      raw_unit: 'hour',
+      currency: 'USD',
+      source: SIM_SOURCE,
+      observed_at: at,
+    };
   }
 
   private onDemandPrices(out: HistoryRecords): void {
@@ -673,12 +872,26 @@ class HistorySim {
       if (e.kind === 'xid') {
         const g = ns.gpus[e.gpu ?? 0]!;
         g.xids.push({ at: e.at, xid: e.xid! });
-        if (want) out.capacity_event.push({ ...common, event_id: `xid:${e.node}:${g.gpu.uuid}:${e.xid}:${e.at}`, kind: 'xid', action: `xid_${e.xid}`, detail: JSON.stringify({ xid: e.xid, gpu_uuid: g.gpu.uuid, gpu_index: g.gpu.index, gpu_model: g.gpu.model, simulated: true }) });
+        if (want)
+          out.capacity_event.push({
+            ...common,
+            event_id: `xid:${e.node}:${g.gpu.uuid}:${e.xid}:${e.at}`,
+            kind: 'xid',
+            action: `xid_${e.xid}`,
+            detail: JSON.stringify({ xid: e.xid, gpu_uuid: g.gpu.uuid, gpu_index: g.gpu.index, gpu_model: g.gpu.model, simulated: true }),
+          });
         continue;
       }
       if (!want) continue;
       const id = e.kind === 'node_down' || e.kind === 'node_up' ? `${e.kind}:${e.node}:${e.at}` : `${this.o.provider}:${e.kind}:${instance}`;
-      out.capacity_event.push({ ...common, event_id: id, kind: e.kind, action: e.action ?? '', action_at: e.actionAt ?? null, detail: JSON.stringify({ kind: e.kind, node: e.node, ...(e.actionAt ? { action_at: new Date(e.actionAt).toISOString() } : {}), simulated: true }) });
+      out.capacity_event.push({
+        ...common,
+        event_id: id,
+        kind: e.kind,
+        action: e.action ?? '',
+        action_at: e.actionAt ?? null,
+        detail: JSON.stringify({ kind: e.kind, node: e.node, ...(e.actionAt ? { action_at: new Date(e.actionAt).toISOString() } : {}), simulated: true }),
+      });
     }
   }
 }

@@ -37,7 +37,40 @@ export interface SimServerOptions {
   vllmMetrics?: { kvCacheTokens: number };
 }
 
-const WORDS = ['the', 'model', 'GPU', 'cost', 'tenant', 'token', 'latency', 'cluster', 'spot', 'price', 'request', 'answer', 'is', 'a', 'of', 'and', 'to', 'in', 'for', 'with', 'budget', 'queue', 'cache', 'report', 'node', 'fleet', 'metric', 'shows', 'that', 'we', 'can', 'scale'];
+const WORDS = [
+  'the',
+  'model',
+  'GPU',
+  'cost',
+  'tenant',
+  'token',
+  'latency',
+  'cluster',
+  'spot',
+  'price',
+  'request',
+  'answer',
+  'is',
+  'a',
+  'of',
+  'and',
+  'to',
+  'in',
+  'for',
+  'with',
+  'budget',
+  'queue',
+  'cache',
+  'report',
+  'node',
+  'fleet',
+  'metric',
+  'shows',
+  'that',
+  'we',
+  'can',
+  'scale',
+];
 
 interface Resident {
   model: SimModel;
@@ -75,7 +108,12 @@ export class SimModelServer {
 
   constructor(options: SimServerOptions) {
     this.options = options;
-    this.vllm = options.vllmMetrics ? new SimVllmMetrics(options.models.map((m) => m.name), options.vllmMetrics.kvCacheTokens) : undefined;
+    this.vllm = options.vllmMetrics
+      ? new SimVllmMetrics(
+          options.models.map((m) => m.name),
+          options.vllmMetrics.kvCacheTokens,
+        )
+      : undefined;
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
@@ -148,7 +186,11 @@ export class SimModelServer {
     if (req.method === 'GET' && p === '/api/tags') return json(res, 200, { models: this.options.models.map((m) => this.tag(m)) });
     if (req.method === 'GET' && p === '/api/ps') return json(res, 200, { models: this.ps() });
     if (req.method === 'GET' && p === '/metrics' && this.vllm) return text(res, 200, this.vllm.page(), 'text/plain; version=0.0.4; charset=utf-8');
-    if (req.method === 'GET' && p === '/v1/models') return json(res, 200, { object: 'list', data: this.options.models.map((m) => ({ id: m.name, object: 'model', created: 1757000000, owned_by: 'library' })) });
+    if (req.method === 'GET' && p === '/v1/models')
+      return json(res, 200, {
+        object: 'list',
+        data: this.options.models.map((m) => ({ id: m.name, object: 'model', created: 1757000000, owned_by: 'library' })),
+      });
     if (req.method !== 'POST') return json(res, 404, { error: '404 page not found' });
     const body = await readJson(req);
     const model = this.options.models.find((m) => m.name === body.model);
@@ -159,12 +201,24 @@ export class SimModelServer {
   }
 
   private tag(m: SimModel) {
-    return { name: m.name, model: m.name, modified_at: '2026-09-01T10:00:00Z', size: m.sizeVram, digest: simModelDigest(m.name), details: { parent_model: '', format: 'gguf', family: m.family, families: [m.family], parameter_size: m.parameterSize, quantization_level: 'Q4_K_M' } };
+    return {
+      name: m.name,
+      model: m.name,
+      modified_at: '2026-09-01T10:00:00Z',
+      size: m.sizeVram,
+      digest: simModelDigest(m.name),
+      details: { parent_model: '', format: 'gguf', family: m.family, families: [m.family], parameter_size: m.parameterSize, quantization_level: 'Q4_K_M' },
+    };
   }
 
   private ps() {
     this.integrate();
-    return [...this.resident.values()].map((r) => ({ ...this.tag(r.model), expires_at: new Date(r.expiresAt).toISOString(), size_vram: r.model.sizeVram, context_length: 4096 }));
+    return [...this.resident.values()].map((r) => ({
+      ...this.tag(r.model),
+      expires_at: new Date(r.expiresAt).toISOString(),
+      size_vram: r.model.sizeVram,
+      context_length: 4096,
+    }));
   }
 
   /** Plans one request: whether it fails, how long each phase takes, what it says. */
@@ -233,7 +287,9 @@ export class SimModelServer {
       await this.delay(pl.prefillMs);
       const line = (content: string, done: boolean, extra: Record<string, unknown> = {}) => {
         const base = { model: model.name, created_at: new Date().toISOString() };
-        return JSON.stringify(chat ? { ...base, message: { role: 'assistant', content }, done, ...extra } : { ...base, response: content, done, ...extra }) + '\n';
+        return (
+          JSON.stringify(chat ? { ...base, message: { role: 'assistant', content }, done, ...extra } : { ...base, response: content, done, ...extra }) + '\n'
+        );
       };
       const evalStart = process.hrtime.bigint();
       const final = () => {
@@ -257,7 +313,14 @@ export class SimModelServer {
         const content = pl.words.join('');
         const f = final();
         vr?.finish(performance.now(), reason);
-        return text(res, 200, (chat ? JSON.stringify({ model: model.name, created_at: new Date().toISOString(), message: { role: 'assistant', content }, done: true, ...f }) : JSON.stringify({ model: model.name, created_at: new Date().toISOString(), response: content, done: true, ...f, context: [1, 2, 3] })), 'application/json; charset=utf-8');
+        return text(
+          res,
+          200,
+          chat
+            ? JSON.stringify({ model: model.name, created_at: new Date().toISOString(), message: { role: 'assistant', content }, done: true, ...f })
+            : JSON.stringify({ model: model.name, created_at: new Date().toISOString(), response: content, done: true, ...f, context: [1, 2, 3] }),
+          'application/json; charset=utf-8',
+        );
       }
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
       for (let i = 0; i < pl.outTokens; i++) {
@@ -284,7 +347,12 @@ export class SimModelServer {
     const stream = body.stream === true;
     const includeUsage = ((body.stream_options ?? {}) as Record<string, unknown>).include_usage === true;
     const promptTokens = tokensOfMessages(body.messages);
-    const maxTokens = typeof body.max_tokens === 'number' && body.max_tokens > 0 ? body.max_tokens : typeof body.max_completion_tokens === 'number' ? body.max_completion_tokens : 256;
+    const maxTokens =
+      typeof body.max_tokens === 'number' && body.max_tokens > 0
+        ? body.max_tokens
+        : typeof body.max_completion_tokens === 'number'
+          ? body.max_completion_tokens
+          : 256;
     const vr = await this.admit(model, res, (message) => ({ error: { message, type: 'server_error', param: null, code: 503 } }));
     if (vr === false) return;
     const pl = this.plan(model, promptTokens, maxTokens);
@@ -306,10 +374,19 @@ export class SimModelServer {
           this.generated(vr, promptTokens);
         }
         vr?.finish(performance.now(), finish);
-        return json(res, 200, { id, object: 'chat.completion', created, model: model.name, system_fingerprint: 'fp_ollama', choices: [{ index: 0, message: { role: 'assistant', content: pl.words.join('') }, finish_reason: finish }], usage });
+        return json(res, 200, {
+          id,
+          object: 'chat.completion',
+          created,
+          model: model.name,
+          system_fingerprint: 'fp_ollama',
+          choices: [{ index: 0, message: { role: 'assistant', content: pl.words.join('') }, finish_reason: finish }],
+          usage,
+        });
       }
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-      const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: model.name, system_fingerprint: 'fp_ollama', choices, ...extra })}\n\n`;
+      const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
+        `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: model.name, system_fingerprint: 'fp_ollama', choices, ...extra })}\n\n`;
       for (let i = 0; i < pl.outTokens; i++) {
         if (i === pl.breakAt) {
           this.activity.errors++;

@@ -23,7 +23,15 @@ export interface FailureRates {
 }
 
 /** Draws one request's plan; `concurrency` counts the requests computing with it, itself included. */
-export function planRequest(rng: Prng, model: SimModel, rates: FailureRates, promptTokens: number, maxTokens: number, concurrency: number, cold: boolean): RequestPlan {
+export function planRequest(
+  rng: Prng,
+  model: SimModel,
+  rates: FailureRates,
+  promptTokens: number,
+  maxTokens: number,
+  concurrency: number,
+  cold: boolean,
+): RequestPlan {
   const loadMs = cold ? model.loadMs * (0.8 + 0.4 * rng.next()) : rng.int(1, 4) * 10;
   const prefillMs = (promptTokens / model.prefillTps) * 1000 * (0.9 + 0.2 * rng.next());
   const outTokens = Math.max(1, Math.min(maxTokens, Math.round(rng.lognormal(maxTokens * 0.55, 0.45))));

@@ -36,7 +36,8 @@ const OPENAI_UA = 'OpenAI/JS 5.23.0';
 /** A habit's call as the official client would send it. */
 function request(call: SimCall, rng: Prng): Call {
   const messages = [...(call.system ? [{ role: 'system', content: call.system }] : []), { role: 'user', content: promptText(rng, call.promptWords) }];
-  if (call.api === 'ollama') return { path: '/api/chat', body: { model: call.model, messages, stream: call.stream, options: { num_predict: call.maxTokens } }, userAgent: OLLAMA_UA };
+  if (call.api === 'ollama')
+    return { path: '/api/chat', body: { model: call.model, messages, stream: call.stream, options: { num_predict: call.maxTokens } }, userAgent: OLLAMA_UA };
   const body: Record<string, unknown> = { model: call.model, messages, max_tokens: call.maxTokens };
   if (call.stream) body.stream = true;
   if (call.includeUsage) body.stream_options = { include_usage: true };
@@ -62,7 +63,12 @@ export async function driveTraffic(opts: TrafficOptions, signal: AbortSignal, st
       try {
         const res = await fetch(opts.proxyUrl + call.path, {
           method: 'POST',
-          headers: { authorization: `Bearer ${tenant.key}`, 'content-type': 'application/json', accept: call.body.stream ? 'application/x-ndjson, text/event-stream' : 'application/json', 'user-agent': call.userAgent },
+          headers: {
+            authorization: `Bearer ${tenant.key}`,
+            'content-type': 'application/json',
+            accept: call.body.stream ? 'application/x-ndjson, text/event-stream' : 'application/json',
+            'user-agent': call.userAgent,
+          },
           body: JSON.stringify(call.body),
         });
         const text = await res.text();

@@ -37,7 +37,12 @@ export class AwsImdsWatcher extends Poller {
   /** The current token, fetched when missing or within 15 s of expiry; undefined in IMDSv1 mode. */
   private async sessionToken(signal: AbortSignal): Promise<string | undefined> {
     if (this.token && this.token.expiresAt - 15_000 > Date.now()) return this.token.value;
-    const res = await metaFetch(`${this.base}/latest/api/token`, { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': String(this.o.tokenTtlS) } }, this.timeoutMs, signal);
+    const res = await metaFetch(
+      `${this.base}/latest/api/token`,
+      { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': String(this.o.tokenTtlS) } },
+      this.timeoutMs,
+      signal,
+    );
     const body = await res.text();
     if (!res.ok || !body.trim()) {
       if (this.o.imdsv1Fallback) return undefined;
@@ -50,7 +55,12 @@ export class AwsImdsWatcher extends Poller {
   /** GET a metadata path: the body, or undefined on 404 (nothing to report). */
   private async get(path: string, signal: AbortSignal, retried = false): Promise<string | undefined> {
     const token = await this.sessionToken(signal);
-    const res = await metaFetch(`${this.base}/latest/meta-data/${path}`, { headers: token ? { 'x-aws-ec2-metadata-token': token } : {} }, this.timeoutMs, signal);
+    const res = await metaFetch(
+      `${this.base}/latest/meta-data/${path}`,
+      { headers: token ? { 'x-aws-ec2-metadata-token': token } : {} },
+      this.timeoutMs,
+      signal,
+    );
     const body = await res.text();
     if (res.status === 404) return undefined;
     if (res.status === 401 && !retried) {
@@ -79,17 +89,32 @@ export class AwsImdsWatcher extends Poller {
       const d = this.json('spot/instance-action', action) as { action?: unknown; time?: unknown };
       const at = parseTime(d.time);
       const act = typeof d.action === 'string' ? d.action : 'terminate';
-      notices.push({ ...base, kind: 'spot_interruption', eventId: `aws-imds:${this.instanceId}:instance-action:${act}:${String(d.time)}`,
+      notices.push({
+        ...base,
+        kind: 'spot_interruption',
+        eventId: `aws-imds:${this.instanceId}:instance-action:${act}:${String(d.time)}`,
         // The notice comes two minutes ahead of the action: a deterministic ts keeps a re-read in the
         // same table partition, where the replacing key folds it.
-        ts: at !== undefined ? Math.min(Date.now(), at - 120_000) : Date.now(), action: act, actionAt: at ?? null, detail: d });
+        ts: at !== undefined ? Math.min(Date.now(), at - 120_000) : Date.now(),
+        action: act,
+        actionAt: at ?? null,
+        detail: d,
+      });
     }
 
     const rebalance = await this.get('events/recommendations/rebalance', signal);
     if (rebalance !== undefined) {
       const d = this.json('events/recommendations/rebalance', rebalance) as { noticeTime?: unknown };
       const t = parseTime(d.noticeTime);
-      notices.push({ ...base, kind: 'rebalance_recommendation', eventId: `aws-imds:${this.instanceId}:rebalance:${String(d.noticeTime)}`, ts: t ?? Date.now(), action: 'rebalance', actionAt: null, detail: d });
+      notices.push({
+        ...base,
+        kind: 'rebalance_recommendation',
+        eventId: `aws-imds:${this.instanceId}:rebalance:${String(d.noticeTime)}`,
+        ts: t ?? Date.now(),
+        action: 'rebalance',
+        actionAt: null,
+        detail: d,
+      });
     }
 
     if (this.o.scheduledEvents) {
@@ -99,7 +124,15 @@ export class AwsImdsWatcher extends Poller {
         if (Array.isArray(list)) {
           for (const e of list as Record<string, unknown>[]) {
             if (typeof e?.EventId !== 'string' || e.State === 'completed' || e.State === 'canceled') continue;
-            notices.push({ ...base, kind: 'scheduled_event', eventId: `aws-imds:${this.instanceId}:${e.EventId}`, ts: Date.now(), action: String(e.Code ?? ''), actionAt: parseTime(e.NotBefore) ?? null, detail: e });
+            notices.push({
+              ...base,
+              kind: 'scheduled_event',
+              eventId: `aws-imds:${this.instanceId}:${e.EventId}`,
+              ts: Date.now(),
+              action: String(e.Code ?? ''),
+              actionAt: parseTime(e.NotBefore) ?? null,
+              detail: e,
+            });
           }
         }
       }

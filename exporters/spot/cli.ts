@@ -31,7 +31,7 @@ function describeNotice(n: CapacityNotice): string {
 export function registerWatchCommand(prices: Command, cli: CliContext): void {
   prices
     .command('watch')
-    .description('poll this machine\'s interruption notices (metadata services, EventBridge file) into the store, without `llmeter start`')
+    .description("poll this machine's interruption notices (metadata services, EventBridge file) into the store, without `llmeter start`")
     .option('--once', 'poll each watcher once, print what it found and exit')
     .option('--watcher <name...>', `only these watchers, enabled in the configuration or not: ${WATCHER_NAMES.join(', ')}`)
     .option('--endpoint <url>', 'metadata service (or EventBridge file) instead of the configured one; with one --watcher')
@@ -46,7 +46,13 @@ export function registerWatchCommand(prices: Command, cli: CliContext): void {
         try {
           // A hub of its own: a notice seen before is stored again (the table keeps it once) and
           // printed, since trying a watcher means seeing what it finds now.
-          const hub = new NoticeHub({ sink: collector.sink, registry: collector.registry, log: log.child('spot'), dedupeWindow: c.dedupe_window, suppressMs: c.drain_suppress_ms });
+          const hub = new NoticeHub({
+            sink: collector.sink,
+            registry: collector.registry,
+            log: log.child('spot'),
+            dedupeWindow: c.dedupe_window,
+            suppressMs: c.drain_suppress_ms,
+          });
           const watchers = pollingWatchers(c, { hub, metrics: watcherMetrics(collector.registry), log: log.child('spot') }, only, o.endpoint);
           if (!watchers.length) throw new UsageError('no interruption watcher to run: enable one under prices.interruptions, or name it with --watcher');
           let published = 0;

@@ -10,7 +10,10 @@ export const awsImdsWatcherSchema = z
     endpoint: z.url().default('http://169.254.169.254').describe('IMDS base URL.'),
     interval_ms: pollMs(5_000).describe('Poll interval (AWS recommends 5 s; the notice comes about 2 minutes ahead).'),
     token_ttl_s: z.number().int().min(1).max(21_600).default(21_600).describe('Session token lifetime requested on PUT /latest/api/token.'),
-    imdsv1_fallback: z.boolean().default(false).describe('When the token PUT is refused, read without a token (IMDSv1). Off: the refusal is reported and retried.'),
+    imdsv1_fallback: z
+      .boolean()
+      .default(false)
+      .describe('When the token PUT is refused, read without a token (IMDSv1). Off: the refusal is reported and retried.'),
     scheduled_events: z.boolean().default(true).describe('Also record scheduled maintenance events.'),
   })
   .prefault({});
@@ -47,7 +50,12 @@ export const interruptionsConfigSchema = z
     node: z.string().default('').describe('Node name recorded with notices from this machine (empty: the host name).'),
     instance_id: z.string().default('').describe('Instance id when the metadata service does not give one.'),
     dedupe_window: z.number().int().positive().default(10_000).describe('Notice ids remembered in memory to publish each notice once.'),
-    drain_suppress_ms: z.number().int().min(0).default(900_000).describe('A notice of the same kind for the same instance from another channel within this time is stored but not published again.'),
+    drain_suppress_ms: z
+      .number()
+      .int()
+      .min(0)
+      .default(900_000)
+      .describe('A notice of the same kind for the same instance from another channel within this time is stored but not published again.'),
     aws_imds: awsImdsWatcherSchema,
     gcp_metadata: gcpMetadataWatcherSchema,
     azure_scheduled_events: azureScheduledEventsWatcherSchema,

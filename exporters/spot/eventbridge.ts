@@ -28,8 +28,8 @@ export function unwrapEvents(v: unknown, depth = 0): unknown[] {
   }
   if (Array.isArray(v)) return v.flatMap((x) => unwrapEvents(x, depth + 1));
   if (!isRecord(v)) return [v];
-  if (Array.isArray(v.Records)) return v.Records.flatMap((r) => unwrapEvents(isRecord(r) ? r.body ?? r.Body ?? r.Sns ?? r : r, depth + 1));
-  if (Array.isArray(v.Messages)) return v.Messages.flatMap((m) => unwrapEvents(isRecord(m) ? m.Body ?? m.body : m, depth + 1));
+  if (Array.isArray(v.Records)) return v.Records.flatMap((r) => unwrapEvents(isRecord(r) ? (r.body ?? r.Body ?? r.Sns ?? r) : r, depth + 1));
+  if (Array.isArray(v.Messages)) return v.Messages.flatMap((m) => unwrapEvents(isRecord(m) ? (m.Body ?? m.body) : m, depth + 1));
   if (v.Type === 'Notification' && typeof v.Message === 'string') return unwrapEvents(v.Message, depth + 1);
   return [v];
 }
@@ -148,15 +148,20 @@ export class EventFileFollower extends Poller {
 
 /** POST /api/v1/spot/events: a raw event, an array, or an SQS/SNS envelope. */
 export function mountEventRoute(http: HttpServer, hub: NoticeHub, guard: (req: IncomingMessage) => void): void {
-  http.route('POST', '/api/v1/spot/events', async (req: IncomingMessage, res: ServerResponse) => {
-    guard(req);
-    const body = await readBody(req, 1024 * 1024);
-    let payload: unknown;
-    try {
-      payload = JSON.parse(body.toString('utf8'));
-    } catch {
-      return sendJson(res, 400, { error: 'body is not JSON' });
-    }
-    sendJson(res, 200, await feedEvents(hub, payload));
-  }, { bodyTypes: ['application/json'] });
+  http.route(
+    'POST',
+    '/api/v1/spot/events',
+    async (req: IncomingMessage, res: ServerResponse) => {
+      guard(req);
+      const body = await readBody(req, 1024 * 1024);
+      let payload: unknown;
+      try {
+        payload = JSON.parse(body.toString('utf8'));
+      } catch {
+        return sendJson(res, 400, { error: 'body is not JSON' });
+      }
+      sendJson(res, 200, await feedEvents(hub, payload));
+    },
+    { bodyTypes: ['application/json'] },
+  );
 }

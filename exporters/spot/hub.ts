@@ -37,8 +37,18 @@ export class NoticeHub {
   constructor(o: NoticeHubOptions) {
     this.o = o;
     const registers = [o.registry];
-    this.notices = new Counter({ name: 'llmeter_spot_notices_total', help: 'Capacity notices recorded (first sight only).', labelNames: ['kind', 'provider', 'channel'], registers });
-    this.duplicates = new Counter({ name: 'llmeter_spot_notices_duplicate_total', help: 'Notices seen again and not recorded twice.', labelNames: ['channel'], registers });
+    this.notices = new Counter({
+      name: 'llmeter_spot_notices_total',
+      help: 'Capacity notices recorded (first sight only).',
+      labelNames: ['kind', 'provider', 'channel'],
+      registers,
+    });
+    this.duplicates = new Counter({
+      name: 'llmeter_spot_notices_duplicate_total',
+      help: 'Notices seen again and not recorded twice.',
+      labelNames: ['channel'],
+      registers,
+    });
     this.listenerErrors = new Counter({ name: 'llmeter_spot_listener_errors_total', help: 'Notice listeners that threw.', registers });
   }
 

@@ -40,7 +40,10 @@ class HubPreload implements Component {
 /** The hub of this collector: the autoscaling side subscribes with `noticeHub(ctx).onNotice(…)`. */
 export function noticeHub(ctx: Pick<RuntimeContext, 'config' | 'sink' | 'registry' | 'log'>): NoticeHub {
   const c = ctx.config.prices.interruptions;
-  return hubFor(ctx.registry, () => new NoticeHub({ sink: ctx.sink, registry: ctx.registry, log: ctx.log.child('spot'), dedupeWindow: c.dedupe_window, suppressMs: c.drain_suppress_ms }));
+  return hubFor(
+    ctx.registry,
+    () => new NoticeHub({ sink: ctx.sink, registry: ctx.registry, log: ctx.log.child('spot'), dedupeWindow: c.dedupe_window, suppressMs: c.drain_suppress_ms }),
+  );
 }
 
 /** The watchers a machine can run on its own, by their configuration key. */
@@ -65,7 +68,16 @@ export function pollingWatchers(c: InterruptionsConfig, d: WatcherDeps, only?: r
   const out: Poller[] = [];
   if (on('aws_imds', c.aws_imds.enabled)) {
     const a = c.aws_imds;
-    out.push(new AwsImdsWatcher({ ...common, intervalMs: a.interval_ms, endpoint: endpoint ?? a.endpoint, tokenTtlS: a.token_ttl_s, imdsv1Fallback: a.imdsv1_fallback, scheduledEvents: a.scheduled_events }));
+    out.push(
+      new AwsImdsWatcher({
+        ...common,
+        intervalMs: a.interval_ms,
+        endpoint: endpoint ?? a.endpoint,
+        tokenTtlS: a.token_ttl_s,
+        imdsv1Fallback: a.imdsv1_fallback,
+        scheduledEvents: a.scheduled_events,
+      }),
+    );
   }
   if (on('gcp_metadata', c.gcp_metadata.enabled)) {
     const g = c.gcp_metadata;
@@ -73,7 +85,9 @@ export function pollingWatchers(c: InterruptionsConfig, d: WatcherDeps, only?: r
   }
   if (on('azure_scheduled_events', c.azure_scheduled_events.enabled)) {
     const a = c.azure_scheduled_events;
-    out.push(new AzureScheduledEventsWatcher({ ...common, intervalMs: a.interval_ms, endpoint: endpoint ?? a.endpoint, apiVersion: a.api_version, vmName: a.vm_name }));
+    out.push(
+      new AzureScheduledEventsWatcher({ ...common, intervalMs: a.interval_ms, endpoint: endpoint ?? a.endpoint, apiVersion: a.api_version, vmName: a.vm_name }),
+    );
   }
   const file = endpoint ?? c.eventbridge.file;
   if (on('eventbridge', c.eventbridge.file !== '') && file) {

@@ -21,7 +21,12 @@ export class WatcherMetrics {
   constructor(registry: Registry) {
     const registers = [registry];
     this.polls = new Counter({ name: 'llmeter_spot_watcher_polls_total', help: 'Metadata polls that got an answer.', labelNames: ['watcher'], registers });
-    this.errors = new Counter({ name: 'llmeter_spot_watcher_errors_total', help: 'Metadata polls that failed, by reason (token_refused, http_status, network, garbage).', labelNames: ['watcher', 'reason'], registers });
+    this.errors = new Counter({
+      name: 'llmeter_spot_watcher_errors_total',
+      help: 'Metadata polls that failed, by reason (token_refused, http_status, network, garbage).',
+      labelNames: ['watcher', 'reason'],
+      registers,
+    });
     this.up = new Gauge({ name: 'llmeter_spot_watcher_up', help: '1 when the last poll of the watcher succeeded.', labelNames: ['watcher'], registers });
   }
 }
@@ -70,7 +75,8 @@ export abstract class Poller implements Component {
         this.po.metrics.errors.inc({ watcher: this.name, reason });
         this.po.metrics.up.set({ watcher: this.name }, 0);
         const delay = backoffMs(failures++, this.po.intervalMs, this.po.maxBackoffMs);
-        if (failures === 1 || failures % 20 === 0) this.po.log.warn('metadata poll failed', { watcher: this.name, reason, error: (err as Error).message, failures });
+        if (failures === 1 || failures % 20 === 0)
+          this.po.log.warn('metadata poll failed', { watcher: this.name, reason, error: (err as Error).message, failures });
         await sleep(delay, signal);
       }
     }

@@ -18,7 +18,10 @@ interface AmConfig {
 async function routeOf(...labels: string[]): Promise<string> {
   const r = await runTool('amtool', ['config', 'routes', 'test', `--config.file=${CONFIG}`, ...labels]);
   expect(r.code, r.output).toBe(0);
-  return r.output.split('\n').find((l) => l && !l.startsWith('Warning'))!.trim();
+  return r.output
+    .split('\n')
+    .find((l) => l && !l.startsWith('Warning'))!
+    .trim();
 }
 
 describe('Alertmanager configuration', () => {

@@ -28,7 +28,8 @@ describe('alert-facing gauges from the store', () => {
   let collector: Collector;
   let families: Map<string, Family>;
 
-  const series = (name: string) => (families.get(name)?.values ?? []).map((m) => ({ labels: Object.fromEntries(Object.entries(m.labels).map(([k, v]) => [k, String(v)])), value: m.value }));
+  const series = (name: string) =>
+    (families.get(name)?.values ?? []).map((m) => ({ labels: Object.fromEntries(Object.entries(m.labels).map(([k, v]) => [k, String(v)])), value: m.value }));
   const one = (name: string, match: Record<string, string>) => {
     const found = series(name).filter((s) => Object.entries(match).every(([k, v]) => s.labels[k] === v));
     expect(found, `${name} ${JSON.stringify(match)}`).toHaveLength(1);
@@ -42,7 +43,11 @@ describe('alert-facing gauges from the store', () => {
   }
 
   beforeAll(async () => {
-    collector = await startCollector(testConfig(), silentLogger, { withoutHttp: true, withoutFeatures: true, features: [alertingFeature({ interval_ms: 60_000 }, () => NOW)] });
+    collector = await startCollector(testConfig(), silentLogger, {
+      withoutHttp: true,
+      withoutFeatures: true,
+      features: [alertingFeature({ interval_ms: 60_000 }, () => NOW)],
+    });
     await submit('gpu_sample', [
       gpu('gpu-node-1', 'GPU-0', 'gpu_temp', 70, 90_000),
       gpu('gpu-node-1', 'GPU-0', 'gpu_temp', 88, 30_000),
@@ -59,8 +64,23 @@ describe('alert-facing gauges from the store', () => {
       gpu('gpu-node-3', 'GPU-3', 'gpu_temp', 99, 10 * MIN),
     ]);
     const reqs: LlmRequestRecord[] = [];
-    for (let i = 0; i < 20; i++) reqs.push(request(i, 'llama3.1:70b', (i + 1) * 1000, i < 3 ? { status: 503, error_kind: 'queue_full', error: 'queue full' } : {}));
-    for (let i = 0; i < 10; i++) reqs.push(request(100 + i, 'qwen2.5:7b', 200, i < 2 ? { status: 502, error_kind: 'upstream_status' } : i === 2 ? { status: 0, error_kind: 'client_abort' } : i === 3 ? { status: 200, error_kind: 'stream_error', error: 'eof' } : {}));
+    for (let i = 0; i < 20; i++)
+      reqs.push(request(i, 'llama3.1:70b', (i + 1) * 1000, i < 3 ? { status: 503, error_kind: 'queue_full', error: 'queue full' } : {}));
+    for (let i = 0; i < 10; i++)
+      reqs.push(
+        request(
+          100 + i,
+          'qwen2.5:7b',
+          200,
+          i < 2
+            ? { status: 502, error_kind: 'upstream_status' }
+            : i === 2
+              ? { status: 0, error_kind: 'client_abort' }
+              : i === 3
+                ? { status: 200, error_kind: 'stream_error', error: 'eof' }
+                : {},
+        ),
+      );
     // outside the 5-minute window
     reqs.push({ ...request(200, 'old-model', 99_000), ts: NOW - 30 * MIN });
     // A client naming a new model on every request: past proxy.max_model_labels (default 200)
@@ -71,9 +91,34 @@ describe('alert-facing gauges from the store', () => {
       { ts: NOW - 5 * MIN, event_id: 'xid-1', kind: 'xid', node: 'gpu-node-1', action: 'xid_79', detail: JSON.stringify({ xid: 79, gpu_uuid: 'GPU-0' }) },
       { ts: NOW - 4 * MIN, event_id: 'xid-2', kind: 'xid', node: 'gpu-node-1', action: 'xid_79', detail: JSON.stringify({ xid: 79, gpu_uuid: 'GPU-0' }) },
       { ts: NOW - 3 * MIN, event_id: 'xid-3', kind: 'xid', node: 'gpu-node-1', action: 'xid_13', detail: JSON.stringify({ xid: 13, gpu_uuid: 'GPU-1' }) },
-      { ts: NOW - 3 * 3_600_000, event_id: 'xid-old', kind: 'xid', node: 'gpu-node-1', action: 'xid_48', detail: JSON.stringify({ xid: 48, gpu_uuid: 'GPU-1' }) },
-      { ts: NOW - MIN, event_id: 'spot-1', kind: 'spot_interruption', node: 'gpu-node-4', instance_id: 'i-0abc', provider: 'aws', action: 'terminate', action_at: NOW + MIN },
-      { ts: NOW - 60 * MIN, event_id: 'spot-old', kind: 'spot_interruption', node: 'gpu-node-5', instance_id: 'i-0def', provider: 'aws', action: 'terminate', action_at: NOW - 58 * MIN },
+      {
+        ts: NOW - 3 * 3_600_000,
+        event_id: 'xid-old',
+        kind: 'xid',
+        node: 'gpu-node-1',
+        action: 'xid_48',
+        detail: JSON.stringify({ xid: 48, gpu_uuid: 'GPU-1' }),
+      },
+      {
+        ts: NOW - MIN,
+        event_id: 'spot-1',
+        kind: 'spot_interruption',
+        node: 'gpu-node-4',
+        instance_id: 'i-0abc',
+        provider: 'aws',
+        action: 'terminate',
+        action_at: NOW + MIN,
+      },
+      {
+        ts: NOW - 60 * MIN,
+        event_id: 'spot-old',
+        kind: 'spot_interruption',
+        node: 'gpu-node-5',
+        instance_id: 'i-0def',
+        provider: 'aws',
+        action: 'terminate',
+        action_at: NOW - 58 * MIN,
+      },
       { ts: NOW - 10 * MIN, event_id: 'down-6', kind: 'node_down', node: 'gpu-node-6' },
       { ts: NOW - 10 * MIN, event_id: 'down-7', kind: 'node_down', node: 'gpu-node-7' },
       { ts: NOW - 5 * MIN, event_id: 'up-7', kind: 'node_up', node: 'gpu-node-7' },
@@ -130,7 +175,9 @@ describe('alert-facing gauges from the store', () => {
   });
 
   it('publishes pending spot interruptions with their action time, and nodes that are down', () => {
-    expect(one('llmeter_capacity_notice_action_timestamp_seconds', { node: 'gpu-node-4', kind: 'spot_interruption', action: 'terminate', instance_id: 'i-0abc' })).toBe((NOW + MIN) / 1000);
+    expect(
+      one('llmeter_capacity_notice_action_timestamp_seconds', { node: 'gpu-node-4', kind: 'spot_interruption', action: 'terminate', instance_id: 'i-0abc' }),
+    ).toBe((NOW + MIN) / 1000);
     expect(series('llmeter_capacity_notice_action_timestamp_seconds').map((s) => s.labels.node)).toEqual(['gpu-node-4']);
     expect(series('llmeter_node_down')).toEqual([{ labels: expect.objectContaining({ node: 'gpu-node-6' }), value: 1 }]);
   });
@@ -163,4 +210,3 @@ describe('alerting configuration', () => {
     expect(buildAlerting({} as AlertingDeps, alertingConfigSchema.parse({ enabled: false }), undefined, 200)).toEqual([]);
   });
 });
-

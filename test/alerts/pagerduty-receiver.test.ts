@@ -5,7 +5,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PagerDutyReceiver } from './pagerduty-receiver.ts';
 
-const samples = JSON.parse(readFileSync(path.resolve(import.meta.dirname, '../fixtures/pagerduty/pagerduty-event-samples.json'), 'utf8')) as Record<string, Record<string, unknown>>;
+const samples = JSON.parse(readFileSync(path.resolve(import.meta.dirname, '../fixtures/pagerduty/pagerduty-event-samples.json'), 'utf8')) as Record<
+  string,
+  Record<string, unknown>
+>;
 const KEY = 'e93facc04764012d7bfb002500d5d1a6';
 
 describe('PagerDuty Events v2 receiver', () => {
@@ -14,7 +17,11 @@ describe('PagerDuty Events v2 receiver', () => {
   afterAll(() => pd.close());
 
   const post = async (body: unknown, contentType = 'application/json') => {
-    const res = await fetch(`${pd.url}/v2/enqueue`, { method: 'POST', headers: { 'content-type': contentType }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    const res = await fetch(`${pd.url}/v2/enqueue`, {
+      method: 'POST',
+      headers: { 'content-type': contentType },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
 

@@ -107,7 +107,8 @@ export class PagerDutyReceiver {
       return reply(200, { ok: true });
     }
     if (req.method !== 'POST' || req.url !== '/v2/enqueue') return reply(404, { status: 'Not found', message: `${req.method} ${req.url}` });
-    if (!/^application\/json/.test(req.headers['content-type'] ?? '')) return reply(400, { status: 'Unrecognized object', message: 'Event object format is unrecognized', errors: ['Content-Type must be application/json'] });
+    if (!/^application\/json/.test(req.headers['content-type'] ?? ''))
+      return reply(400, { status: 'Unrecognized object', message: 'Event object format is unrecognized', errors: ['Content-Type must be application/json'] });
     let body: unknown;
     try {
       body = JSON.parse(text);

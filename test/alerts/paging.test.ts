@@ -79,7 +79,8 @@ describe('paging end to end: GPU overheats in the data → Prometheus → Alertm
   let alertmanager: Daemon | undefined;
   let prometheus: Daemon | undefined;
 
-  const explain = () => `PagerDuty events: ${JSON.stringify(pd.events.map((e) => e.body))}\nrejected: ${JSON.stringify(pd.rejected)}\n--- alertmanager\n${alertmanager?.log() ?? ''}\n--- prometheus\n${prometheus?.log().slice(-3000) ?? ''}`;
+  const explain = () =>
+    `PagerDuty events: ${JSON.stringify(pd.events.map((e) => e.body))}\nrejected: ${JSON.stringify(pd.rejected)}\n--- alertmanager\n${alertmanager?.log() ?? ''}\n--- prometheus\n${prometheus?.log().slice(-3000) ?? ''}`;
 
   async function submitGpu(records: GpuSampleRecord[]): Promise<void> {
     const r = await collector.pipeline.submit('gpu_sample', records, { source: 'test' });
@@ -94,12 +95,17 @@ describe('paging end to end: GPU overheats in the data → Prometheus → Alertm
     const amPort = await freePort();
     const amDir = path.join(dir, 'alertmanager');
     mkdirSync(amDir);
-    alertmanager = await startDaemon('alertmanager', '/usr/bin/prometheus-alertmanager', [
-      `--config.file=${alertmanagerConfig(amDir, pd.url)}`,
-      `--storage.path=${path.join(amDir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${amPort}`,
-      '--cluster.listen-address=',
-    ], amPort);
+    alertmanager = await startDaemon(
+      'alertmanager',
+      '/usr/bin/prometheus-alertmanager',
+      [
+        `--config.file=${alertmanagerConfig(amDir, pd.url)}`,
+        `--storage.path=${path.join(amDir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${amPort}`,
+        '--cluster.listen-address=',
+      ],
+      amPort,
+    );
 
     const promDir = path.join(dir, 'prometheus');
     mkdirSync(promDir);
@@ -111,12 +117,17 @@ describe('paging end to end: GPU overheats in the data → Prometheus → Alertm
     };
     writeFileSync(path.join(promDir, 'prometheus.yml'), stringify(promConfig));
     const promPort = await freePort();
-    prometheus = await startDaemon('prometheus', '/usr/bin/prometheus', [
-      `--config.file=${path.join(promDir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${path.join(promDir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${promPort}`,
-      '--rules.alert.resend-delay=1s',
-    ], promPort);
+    prometheus = await startDaemon(
+      'prometheus',
+      '/usr/bin/prometheus',
+      [
+        `--config.file=${path.join(promDir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${path.join(promDir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${promPort}`,
+        '--rules.alert.resend-delay=1s',
+      ],
+      promPort,
+    );
   });
 
   afterAll(async () => {
@@ -135,21 +146,31 @@ describe('paging end to end: GPU overheats in the data → Prometheus → Alertm
       gpuSample(HOT_NODE, HOT_UUID, 0, 'fb_total', 80 * 2 ** 30, 'bytes'),
       gpuSample(DOWN_NODE, 'GPU-down-0', 0, 'gpu_temp', 58, 'celsius'),
     ]);
-    await waitFor('Prometheus to scrape the GPU gauges from the collector', async () => {
-      const res = await fetch(`${prometheus!.url}/api/v1/query?query=${encodeURIComponent('llmeter_gpu_temperature_celsius')}`);
-      const body = (await res.json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
-      return body.data.result.length === 2 ? body.data.result : undefined;
-    }, 30_000, explain);
+    await waitFor(
+      'Prometheus to scrape the GPU gauges from the collector',
+      async () => {
+        const res = await fetch(`${prometheus!.url}/api/v1/query?query=${encodeURIComponent('llmeter_gpu_temperature_celsius')}`);
+        const body = (await res.json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+        return body.data.result.length === 2 ? body.data.result : undefined;
+      },
+      30_000,
+      explain,
+    );
 
     // The down node's GPU overheats too, but the node is down: NodeDown inhibits its GPU alerts.
     const down: CapacityEventRecord = { ts: Date.now(), event_id: `node_down:${DOWN_NODE}:1`, kind: 'node_down', node: DOWN_NODE };
     const r = await collector.pipeline.submit('capacity_event', [down], { source: 'test' });
     await r.durable;
     // Inhibition needs the source alert in Alertmanager before the target's group is flushed.
-    await waitFor('NodeDown in Alertmanager', async () => {
-      const alerts = (await (await fetch(`${alertmanager!.url}/api/v2/alerts?filter=alertname%3D%22NodeDown%22`)).json()) as AmAlert[];
-      return alerts.length > 0 ? alerts : undefined;
-    }, 20_000, explain);
+    await waitFor(
+      'NodeDown in Alertmanager',
+      async () => {
+        const alerts = (await (await fetch(`${alertmanager!.url}/api/v2/alerts?filter=alertname%3D%22NodeDown%22`)).json()) as AmAlert[];
+        return alerts.length > 0 ? alerts : undefined;
+      },
+      20_000,
+      explain,
+    );
     expect(pd.events).toEqual([]);
     await submitGpu([gpuSample(HOT_NODE, HOT_UUID, 0, 'gpu_temp', 92, 'celsius'), gpuSample(DOWN_NODE, 'GPU-down-0', 0, 'gpu_temp', 97, 'celsius')]);
 
@@ -174,11 +195,16 @@ describe('paging end to end: GPU overheats in the data → Prometheus → Alertm
     expect(trigger.dedup_key).toBe(createHash('sha256').update(groupKey).digest('hex'));
 
     // The down node's hot GPU is firing in Alertmanager, but inhibited, and never paged.
-    const amAlerts = await waitFor('the inhibited alert of the down node in Alertmanager', async () => {
-      const alerts = (await (await fetch(`${alertmanager!.url}/api/v2/alerts`)).json()) as AmAlert[];
-      const downGpu = alerts.find((a) => a.labels.alertname === 'GpuTemperatureHigh' && a.labels.node === DOWN_NODE && a.labels.severity === 'critical');
-      return downGpu && alerts.some((a) => a.labels.alertname === 'NodeDown') ? alerts : undefined;
-    }, 20_000, explain);
+    const amAlerts = await waitFor(
+      'the inhibited alert of the down node in Alertmanager',
+      async () => {
+        const alerts = (await (await fetch(`${alertmanager!.url}/api/v2/alerts`)).json()) as AmAlert[];
+        const downGpu = alerts.find((a) => a.labels.alertname === 'GpuTemperatureHigh' && a.labels.node === DOWN_NODE && a.labels.severity === 'critical');
+        return downGpu && alerts.some((a) => a.labels.alertname === 'NodeDown') ? alerts : undefined;
+      },
+      20_000,
+      explain,
+    );
     const downGpu = amAlerts.find((a) => a.labels.alertname === 'GpuTemperatureHigh' && a.labels.node === DOWN_NODE && a.labels.severity === 'critical')!;
     expect(downGpu.status.state).toBe('suppressed');
     expect(downGpu.status.inhibitedBy.length).toBeGreaterThan(0);
@@ -194,7 +220,10 @@ describe('paging end to end: GPU overheats in the data → Prometheus → Alertm
 
     // Nothing about the down node ever reached PagerDuty, nothing was refused, and no second incident was opened.
     const all: PagerDutyEvent[] = pd.events.map((e) => e.body);
-    expect(all.filter((e) => JSON.stringify(e).includes(DOWN_NODE)), explain()).toEqual([]);
+    expect(
+      all.filter((e) => JSON.stringify(e).includes(DOWN_NODE)),
+      explain(),
+    ).toEqual([]);
     expect(new Set(all.map((e) => e.dedup_key))).toEqual(new Set([trigger.dedup_key]));
     expect(pd.rejected).toEqual([]);
     // Warnings went to chat instead (NodeDown is a warning).

@@ -30,9 +30,29 @@ const allRules = ruleFiles().flatMap(rules);
 
 describe('Prometheus rule files', () => {
   it('there are rule files for every area of the issue', () => {
-    expect(ruleFiles().map((f) => path.basename(f))).toEqual(['budget.rules.yml', 'capacity.rules.yml', 'gpu.rules.yml', 'pipeline.rules.yml', 'serving.rules.yml']);
+    expect(ruleFiles().map((f) => path.basename(f))).toEqual([
+      'budget.rules.yml',
+      'capacity.rules.yml',
+      'gpu.rules.yml',
+      'pipeline.rules.yml',
+      'serving.rules.yml',
+    ]);
     const names = new Set(allRules.map((r) => r.alert));
-    for (const a of ['GpuTemperatureHigh', 'GpuMemoryHigh', 'ModelLatencyP95High', 'ModelErrorRateHigh', 'ModelQueueFull', 'ScrapeTargetDown', 'LlmeterTargetDown', 'KafkaConsumerLagHigh', 'DeadLetters', 'SpotInterruptionNotice', 'GpuXidNeedsReset', 'BudgetSpent', 'NodeDown']) {
+    for (const a of [
+      'GpuTemperatureHigh',
+      'GpuMemoryHigh',
+      'ModelLatencyP95High',
+      'ModelErrorRateHigh',
+      'ModelQueueFull',
+      'ScrapeTargetDown',
+      'LlmeterTargetDown',
+      'KafkaConsumerLagHigh',
+      'DeadLetters',
+      'SpotInterruptionNotice',
+      'GpuXidNeedsReset',
+      'BudgetSpent',
+      'NodeDown',
+    ]) {
       expect(names, a).toContain(a);
     }
   });
@@ -67,7 +87,15 @@ describe('Prometheus rule files', () => {
 
   it('every rule carries a known severity, a component, a summary and a runbook section that exists', () => {
     const doc = readFileSync(path.join(ALERTS_DIR, '../docs/alerting.md'), 'utf8');
-    const anchors = new Set([...doc.matchAll(/^#+ (.+)$/gm)].map((m) => m[1]!.toLowerCase().replace(/[^a-z0-9 -]/g, '').trim().replace(/ /g, '-')));
+    const anchors = new Set(
+      [...doc.matchAll(/^#+ (.+)$/gm)].map((m) =>
+        m[1]!
+          .toLowerCase()
+          .replace(/[^a-z0-9 -]/g, '')
+          .trim()
+          .replace(/ /g, '-'),
+      ),
+    );
     for (const r of allRules) {
       expect(['critical', 'warning', 'info'], r.alert).toContain(r.labels?.severity);
       expect(r.labels?.component, r.alert).toMatch(/^(gpu|serving|pipeline|capacity|cost)$/);

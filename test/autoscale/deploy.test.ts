@@ -50,7 +50,8 @@ function load(file: string): K8sObject[] {
 
 const objects = yamlFiles(K8S).flatMap(load);
 const byKind = (kind: string) => objects.filter((o) => o.kind === kind);
-const find = (kind: string, name: string, ns = 'llmeter') => objects.find((o) => o.kind === kind && o.metadata.name === name && (o.metadata.namespace ?? '') === (kind === 'Namespace' ? '' : ns));
+const find = (kind: string, name: string, ns = 'llmeter') =>
+  objects.find((o) => o.kind === kind && o.metadata.name === name && (o.metadata.namespace ?? '') === (kind === 'Namespace' ? '' : ns));
 
 const API: Record<string, string[]> = {
   Namespace: ['v1'],
@@ -84,7 +85,11 @@ interface PodSpec {
   containers: Container[];
   securityContext?: Obj;
   tolerations?: { key: string; operator: string; effect?: string }[];
-  affinity?: { nodeAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms: { matchExpressions: { key: string; operator: string; values?: string[] }[] }[] } } };
+  affinity?: {
+    nodeAffinity?: {
+      requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms: { matchExpressions: { key: string; operator: string; values?: string[] }[] }[] };
+    };
+  };
   volumes?: { name: string }[];
 }
 /** The tiers of a configuration, as the scaler sees them. */
@@ -93,7 +98,8 @@ function tiers(auto: AutoscaleConfig): Signals {
   return new Signals({ config: auto, state: new ProxyState(), upstreams, registry: new Registry() });
 }
 
-const workload = (o: K8sObject) => o.spec as { replicas?: number; selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> }; spec: PodSpec } };
+const workload = (o: K8sObject) =>
+  o.spec as { replicas?: number; selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> }; spec: PodSpec } };
 
 describe('deploy/kubernetes', () => {
   it('every object has a known apiVersion, a kind, a name and (except Namespaces) a namespace', () => {
@@ -112,7 +118,10 @@ describe('deploy/kubernetes', () => {
 
   it('built-in objects have only fields the Kubernetes API has, with values of its types (and the check does catch a typo)', () => {
     // Every object of a core or *.k8s.io API group has a model; the rest are custom resources.
-    for (const o of objects) expect(modelName(o.apiVersion, o.kind) !== undefined, `${o.file}: ${o.apiVersion} ${o.kind}`).toBe(!o.apiVersion.includes('.') || o.apiVersion.includes('.k8s.io/'));
+    for (const o of objects)
+      expect(modelName(o.apiVersion, o.kind) !== undefined, `${o.file}: ${o.apiVersion} ${o.kind}`).toBe(
+        !o.apiVersion.includes('.') || o.apiVersion.includes('.k8s.io/'),
+      );
     const builtIn = objects.filter((o) => modelName(o.apiVersion, o.kind));
     expect(new Set(builtIn.map((o) => o.kind))).toContain('Deployment');
     for (const o of builtIn) {
@@ -154,13 +163,21 @@ describe('deploy/kubernetes', () => {
   });
 
   it('services select pods of a workload and name ports the pods have', () => {
-    const pods = [...byKind('Deployment'), ...byKind('DaemonSet')].map((o) => ({ ns: o.metadata.namespace, labels: workload(o).template.metadata.labels, ports: workload(o).template.spec.containers.flatMap((c) => c.ports ?? []) }));
+    const pods = [...byKind('Deployment'), ...byKind('DaemonSet')].map((o) => ({
+      ns: o.metadata.namespace,
+      labels: workload(o).template.metadata.labels,
+      ports: workload(o).template.spec.containers.flatMap((c) => c.ports ?? []),
+    }));
     for (const svc of byKind('Service')) {
       const spec = svc.spec as { selector: Record<string, string>; ports: { port: number; targetPort: string | number }[] };
       const target = pods.find((p) => p.ns === svc.metadata.namespace && Object.entries(spec.selector).every(([k, v]) => p.labels[k] === v));
       expect(target, `${svc.file}: Service ${svc.metadata.name} selects nothing`).toBeDefined();
       for (const p of spec.ports) {
-        if (typeof p.targetPort === 'string') expect(target!.ports.map((x) => x.name), `${svc.metadata.name}:${p.targetPort}`).toContain(p.targetPort);
+        if (typeof p.targetPort === 'string')
+          expect(
+            target!.ports.map((x) => x.name),
+            `${svc.metadata.name}:${p.targetPort}`,
+          ).toContain(p.targetPort);
       }
     }
   });
@@ -190,7 +207,10 @@ describe('deploy/kubernetes', () => {
 
   it('NetworkPolicies: only the collector reaches Ollama; tenant namespaces each deny other namespaces', () => {
     const np = byKind('NetworkPolicy');
-    const ollama = np.find((p) => p.metadata.name === 'ollama-from-proxy-only')!.spec as { podSelector: { matchLabels: Record<string, string> }; ingress: { from: { podSelector?: { matchLabels: Record<string, string> }; namespaceSelector?: unknown }[] }[] };
+    const ollama = np.find((p) => p.metadata.name === 'ollama-from-proxy-only')!.spec as {
+      podSelector: { matchLabels: Record<string, string> };
+      ingress: { from: { podSelector?: { matchLabels: Record<string, string> }; namespaceSelector?: unknown }[] }[];
+    };
     expect(ollama.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'ollama' });
     const froms = ollama.ingress.flatMap((i) => i.from);
     expect(froms).toHaveLength(1);
@@ -202,7 +222,8 @@ describe('deploy/kubernetes', () => {
       expect(own.length, ns.metadata.name).toBeGreaterThan(0);
       for (const p of own) {
         const ingress = (p.spec as { ingress?: { from?: Obj[] }[] }).ingress ?? [];
-        for (const rule of ingress) for (const f of rule.from ?? []) expect(f.namespaceSelector, `${ns.metadata.name} admits another namespace`).toBeUndefined();
+        for (const rule of ingress)
+          for (const f of rule.from ?? []) expect(f.namespaceSelector, `${ns.metadata.name} admits another namespace`).toBeUndefined();
       }
     }
   });
@@ -238,19 +259,32 @@ describe('ScaledObjects (KEDA v2.20.2 CRD schema)', () => {
     const collectorSvc = find('Service', 'llmeter-collector')!;
     const grpcPort = (collectorSvc.spec as { ports: { name: string; port: number }[] }).ports.find((p) => p.name === 'grpc-scaler')!.port;
     for (const so of scaled) {
-      const spec = so.spec as { scaleTargetRef: { name: string; kind?: string }; minReplicaCount?: number; initialCooldownPeriod?: number; triggers: { type: string; metadata: Record<string, string> }[] };
+      const spec = so.spec as {
+        scaleTargetRef: { name: string; kind?: string };
+        minReplicaCount?: number;
+        initialCooldownPeriod?: number;
+        triggers: { type: string; metadata: Record<string, string> }[];
+      };
       const target = find(spec.scaleTargetRef.kind ?? 'Deployment', spec.scaleTargetRef.name, so.metadata.namespace);
       expect(target, `${so.metadata.name} targets a missing Deployment`).toBeDefined();
       for (const t of spec.triggers.filter((x) => x.type === 'external' || x.type === 'external-push')) {
         expect(auto.tiers.map((x) => x.name)).toContain(t.metadata.tier);
         // The scaler's own parser accepts the metadata (metric, model, pricing, target).
-        expect(() => parseTrigger({ name: so.metadata.name, namespace: so.metadata.namespace!, scalerMetadata: t.metadata }, tiers(auto)), `${so.metadata.name}: ${JSON.stringify(t.metadata)}`).not.toThrow();
+        expect(
+          () => parseTrigger({ name: so.metadata.name, namespace: so.metadata.namespace!, scalerMetadata: t.metadata }, tiers(auto)),
+          `${so.metadata.name}: ${JSON.stringify(t.metadata)}`,
+        ).not.toThrow();
         expect(t.metadata.scalerAddress).toBe(`llmeter-collector.llmeter.svc.cluster.local:${grpcPort}`);
         expect(Number(t.metadata.target)).toBeGreaterThan(0);
       }
-      for (const t of spec.triggers.filter((x) => x.type === 'prometheus')) expect(t.metadata.query).toMatch(/llmeter_autoscale_\w+\{tier="(premium|standard)",model="\*"\}/);
+      for (const t of spec.triggers.filter((x) => x.type === 'prometheus'))
+        expect(t.metadata.query).toMatch(/llmeter_autoscale_\w+\{tier="(premium|standard)",model="\*"\}/);
     }
-    const premium = scaled.find((s) => s.metadata.name === 'ollama-premium')!.spec as { minReplicaCount: number; initialCooldownPeriod: number; triggers: { type: string }[] };
+    const premium = scaled.find((s) => s.metadata.name === 'ollama-premium')!.spec as {
+      minReplicaCount: number;
+      initialCooldownPeriod: number;
+      triggers: { type: string }[];
+    };
     expect(premium.minReplicaCount).toBe(0);
     expect(premium.triggers.map((t) => t.type)).toContain('external-push');
     const probe = workload(find('Deployment', 'ollama-premium')!).template.spec.containers[0]!.startupProbe!;
@@ -265,7 +299,9 @@ describe('ScaledObjects (KEDA v2.20.2 CRD schema)', () => {
 
 describe('llmeter configurations in deploy/', () => {
   const configs: [string, string][] = [
-    ...byKind('ConfigMap').filter((c) => c.data?.['llmeter.yaml']).map((c): [string, string] => [`${c.file}:${c.metadata.name}`, c.data!['llmeter.yaml']!]),
+    ...byKind('ConfigMap')
+      .filter((c) => c.data?.['llmeter.yaml'])
+      .map((c): [string, string] => [`${c.file}:${c.metadata.name}`, c.data!['llmeter.yaml']!]),
     ['deploy/compose/llmeter.yaml', readFileSync(path.join(ROOT, 'deploy/compose/llmeter.yaml'), 'utf8')],
   ];
 
@@ -284,7 +320,14 @@ describe('llmeter configurations in deploy/', () => {
 });
 
 describe('deploy/compose', () => {
-  const compose = parse(readFileSync(path.join(ROOT, 'deploy/compose/compose.yaml'), 'utf8')) as { services: Record<string, { image?: string; build?: Obj; depends_on?: Record<string, unknown>; networks?: string[]; environment?: Record<string, string>; volumes?: string[] }>; networks: Record<string, { internal?: boolean } | null>; volumes: Record<string, unknown> };
+  const compose = parse(readFileSync(path.join(ROOT, 'deploy/compose/compose.yaml'), 'utf8')) as {
+    services: Record<
+      string,
+      { image?: string; build?: Obj; depends_on?: Record<string, unknown>; networks?: string[]; environment?: Record<string, string>; volumes?: string[] }
+    >;
+    networks: Record<string, { internal?: boolean } | null>;
+    volumes: Record<string, unknown>;
+  };
 
   it('runs Ollama, Open WebUI, llmeter, ClickHouse and Grafana, with Ollama reachable only through llmeter', () => {
     expect(Object.keys(compose.services).sort()).toEqual(['clickhouse', 'grafana', 'llmeter', 'ollama', 'open-webui']);
@@ -298,7 +341,10 @@ describe('deploy/compose', () => {
         expect(src in compose.volumes, `${name}: volume ${src}`).toBe(true);
       }
     }
-    const onModels = Object.entries(compose.services).filter(([, s]) => s.networks?.includes('models')).map(([n]) => n).sort();
+    const onModels = Object.entries(compose.services)
+      .filter(([, s]) => s.networks?.includes('models'))
+      .map(([n]) => n)
+      .sort();
     expect(onModels).toEqual(['llmeter', 'ollama']);
     expect(compose.networks.models?.internal).toBe(true);
     expect(compose.services['open-webui']!.environment!.OLLAMA_BASE_URL).toBe('http://llmeter:11435');

@@ -39,7 +39,8 @@ export function check(value: unknown, type: string, at = ''): string[] {
   if (type === 'string' || type === 'Date') return typeof value === 'string' ? [] : [`${here}: expected a string, got ${typeOf(value)}`];
   if (type === 'number') return typeof value === 'number' ? [] : [`${here}: expected a number, got ${typeOf(value)}`];
   if (type === 'boolean') return typeof value === 'boolean' ? [] : [`${here}: expected a boolean, got ${typeOf(value)}`];
-  if (type === 'IntOrString') return typeof value === 'string' || Number.isInteger(value) ? [] : [`${here}: expected an integer or a string, got ${typeOf(value)}`];
+  if (type === 'IntOrString')
+    return typeof value === 'string' || Number.isInteger(value) ? [] : [`${here}: expected an integer or a string, got ${typeOf(value)}`];
   const arr = ARRAY.exec(type);
   if (arr) {
     if (!Array.isArray(value)) return [`${here}: expected a list, got ${typeOf(value)}`];

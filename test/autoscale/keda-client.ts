@@ -35,9 +35,15 @@ export function kedaClient(address: string): KedaClient {
     });
   return {
     isActive: async (ref) => (await call<Ref, { result: boolean }>('IsActive', ref)).result,
-    metricSpec: async (ref) => (await call<Ref, { metricSpecs: { metricName: string; targetSize: number; targetSizeFloat: number }[] }>('GetMetricSpec', ref)).metricSpecs,
+    metricSpec: async (ref) =>
+      (await call<Ref, { metricSpecs: { metricName: string; targetSize: number; targetSizeFloat: number }[] }>('GetMetricSpec', ref)).metricSpecs,
     metrics: async (ref, metricName) =>
-      (await call<{ scaledObjectRef: Ref; metricName: string }, { metricValues: { metricName: string; metricValue: number; metricValueFloat: number }[] }>('GetMetrics', { scaledObjectRef: ref, metricName })).metricValues,
+      (
+        await call<{ scaledObjectRef: Ref; metricName: string }, { metricValues: { metricName: string; metricValue: number; metricValueFloat: number }[] }>(
+          'GetMetrics',
+          { scaledObjectRef: ref, metricName },
+        )
+      ).metricValues,
     stream(ref) {
       const values: boolean[] = [];
       let waiters: (() => void)[] = [];

@@ -48,7 +48,10 @@ async function scrape(): Promise<string> {
 }
 
 function series(page: string, name: string, tier: string, model = '*'): number | undefined {
-  const m = new RegExp(`^llmeter_autoscale_${name}\\{tier="${tier}",model="${model.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}",service="llmeter"\\} (\\S+)$`, 'm').exec(page);
+  const m = new RegExp(
+    `^llmeter_autoscale_${name}\\{tier="${tier}",model="${model.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}",service="llmeter"\\} (\\S+)$`,
+    'm',
+  ).exec(page);
   return m ? Number(m[1]) : undefined;
 }
 
@@ -107,7 +110,13 @@ beforeAll(async () => {
         enabled: true,
         first_sync_delay_ms: 0,
         sources: {
-          aws_spot: { enabled: true, endpoint: ec2.url, regions: ['us-west-2'], instance_types: ['m3.medium'], credentials: { access_key_id: 'AKIDEXAMPLE', secret_access_key: 'fake-secret' } },
+          aws_spot: {
+            enabled: true,
+            endpoint: ec2.url,
+            regions: ['us-west-2'],
+            instance_types: ['m3.medium'],
+            credentials: { access_key_id: 'AKIDEXAMPLE', secret_access_key: 'fake-secret' },
+          },
         },
         book: [{ instance_type: 'm3.medium', region: 'us-west-2', capacity_type: 'on_demand', price: ON_DEMAND }],
       },
@@ -128,7 +137,11 @@ beforeAll(async () => {
   );
   const s = collector.components.find((c) => c instanceof ExternalScalerServer) as ExternalScalerServer;
   keda = kedaClient(s.address());
-  await until('every target scraped', () => scraper().statuses().every((t) => t.lastSuccessAt !== null));
+  await until('every target scraped', () =>
+    scraper()
+      .statuses()
+      .every((t) => t.lastSuccessAt !== null),
+  );
 }, 60_000);
 
 afterAll(async () => {
@@ -138,7 +151,7 @@ afterAll(async () => {
 });
 
 describe('scraped signals', () => {
-  it('kv_cache_usage: the mean over the tier\'s vLLM servers (matched by node), per model by model_name', async () => {
+  it("kv_cache_usage: the mean over the tier's vLLM servers (matched by node), per model by model_name", async () => {
     expect(await metric({ tier: 'premium', metric: 'kv_cache_usage' })).toBeCloseTo((KV_A + KV_B) / 2, 12);
     expect(await metric({ tier: 'premium', metric: 'kv_cache_usage', model: 'Qwen/Qwen3-0.6B' })).toBe(KV_A);
     // The older page's deprecated name counts under the current one.
@@ -157,7 +170,7 @@ describe('scraped signals', () => {
     });
   });
 
-  it('gpu_utilization: the mean over the GPUs of the tier\'s nodes, as a ratio; a tier with none has no value', async () => {
+  it("gpu_utilization: the mean over the GPUs of the tier's nodes, as a ratio; a tier with none has no value", async () => {
     expect(await metric({ tier: 'premium', metric: 'gpu_utilization' })).toBe((0 + UTIL_B_PERCENT / 100) / 2);
     const page = await scrape();
     expect(series(page, 'gpu_utilization', 'premium')).toBe(0.25);
@@ -172,7 +185,7 @@ describe('scraped signals', () => {
 });
 
 describe('prices', () => {
-  it('spot and on-demand price of the tier\'s instance type, and the discount', async () => {
+  it("spot and on-demand price of the tier's instance type, and the discount", async () => {
     await until('the spot price sync', async () => series(await scrape(), 'spot_price', 'premium') !== undefined);
     // The capture's Linux/UNIX price in us-west-2a; its Windows row (0.033) is another OS.
     expect(await metric({ tier: 'premium', metric: 'spot_price' })).toBe(0.287);
@@ -192,7 +205,10 @@ describe('proxy and notices', () => {
     expect(last.eval_count).not.toBe(last.prompt_eval_count);
     const proxy = collector.components.find((c) => c.name === 'proxy') as unknown as { address(): string };
     for (let i = 0; i < 4; i++) {
-      const res = await request(`http://${proxy.address()}/api/chat`, { method: 'POST', body: JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }], stream: true }) });
+      const res = await request(`http://${proxy.address()}/api/chat`, {
+        method: 'POST',
+        body: JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }], stream: true }),
+      });
       await res.body.text();
       expect(res.statusCode).toBe(200);
     }
@@ -229,10 +245,18 @@ describe('proxy and notices', () => {
 describe('trigger metadata', () => {
   it('refuses a model on node-level metrics and price metrics on a tier without pricing', async () => {
     for (const m of ['gpu_utilization', 'spot_price', 'interruptions_pending']) {
-      await expect(keda.metricSpec(ref({ tier: 'premium', metric: m, model: 'llama3.2' }))).rejects.toMatchObject({ code: 3, details: expect.stringContaining(`metric '${m}' is per tier`) });
+      await expect(keda.metricSpec(ref({ tier: 'premium', metric: m, model: 'llama3.2' }))).rejects.toMatchObject({
+        code: 3,
+        details: expect.stringContaining(`metric '${m}' is per tier`),
+      });
     }
-    await expect(keda.metricSpec(ref({ tier: 'standard', metric: 'spot_discount' }))).rejects.toMatchObject({ code: 3, details: expect.stringContaining("tier 'standard' has none") });
-    expect(await keda.metricSpec(ref({ tier: 'premium', metric: 'kv_cache_usage', target: '0.8' }))).toEqual([{ metricName: 'llmeter-kv-cache-usage-premium', targetSize: 1, targetSizeFloat: 0.8 }]);
+    await expect(keda.metricSpec(ref({ tier: 'standard', metric: 'spot_discount' }))).rejects.toMatchObject({
+      code: 3,
+      details: expect.stringContaining("tier 'standard' has none"),
+    });
+    expect(await keda.metricSpec(ref({ tier: 'premium', metric: 'kv_cache_usage', target: '0.8' }))).toEqual([
+      { metricName: 'llmeter-kv-cache-usage-premium', targetSize: 1, targetSizeFloat: 0.8 },
+    ]);
   });
 });
 

@@ -164,7 +164,18 @@ describe('KEDA external scaler', () => {
     const hub = existingHub(collector.registry);
     expect(hub).toBeDefined();
     const now = Date.now();
-    await hub!.report({ eventId: 'aws:imds:i-0abc:test', kind: 'spot_interruption', ts: now, provider: 'aws', channel: 'imds', node: 'gpu-node-1', instanceId: 'i-0abc', action: 'terminate', actionAt: now + 120_000, detail: {} });
+    await hub!.report({
+      eventId: 'aws:imds:i-0abc:test',
+      kind: 'spot_interruption',
+      ts: now,
+      provider: 'aws',
+      channel: 'imds',
+      node: 'gpu-node-1',
+      instanceId: 'i-0abc',
+      action: 'terminate',
+      actionAt: now + 120_000,
+      detail: {},
+    });
     expect((await keda.metrics(ref({ tier: 'premium', metric: 'draining' }), 'd'))[0]!.metricValueFloat).toBe(1);
     expect((await keda.metrics(ref({ tier: 'standard', metric: 'draining' }), 'd'))[0]!.metricValueFloat).toBe(0);
     const page = await scrape();

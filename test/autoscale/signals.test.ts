@@ -17,8 +17,20 @@ function setup(idle = 60) {
   let now = 1_000_000;
   const state = new ProxyState();
   const registry = new Registry();
-  const requests = new Counter({ name: 'llmeter_proxy_requests_total', help: 'x', labelNames: ['upstream', 'model', 'tenant', 'status', 'error_kind'], registers: [registry] });
-  const cfg = autoscaleConfigSchema.parse({ enabled: true, rate_window_s: 10, tiers: [{ name: 'premium', upstreams: ['gpu-a', 'gpu-b'], idle_seconds: idle }, { name: 'standard', upstreams: ['cpu'] }] });
+  const requests = new Counter({
+    name: 'llmeter_proxy_requests_total',
+    help: 'x',
+    labelNames: ['upstream', 'model', 'tenant', 'status', 'error_kind'],
+    registers: [registry],
+  });
+  const cfg = autoscaleConfigSchema.parse({
+    enabled: true,
+    rate_window_s: 10,
+    tiers: [
+      { name: 'premium', upstreams: ['gpu-a', 'gpu-b'], idle_seconds: idle },
+      { name: 'standard', upstreams: ['cpu'] },
+    ],
+  });
   const upstreams = [
     { name: 'gpu-a', node: 'n1' },
     { name: 'gpu-b', node: 'n2' },
@@ -63,7 +75,7 @@ describe('Signals', () => {
     expect(changed.slice(1).sort()).toEqual(['premium', 'standard']);
   });
 
-  it('computes the request rate over the window from the proxy\'s request counter', async () => {
+  it("computes the request rate over the window from the proxy's request counter", async () => {
     const { signals, requests, advance } = setup();
     await signals.tick();
     requests.inc({ upstream: 'gpu-a', model: 'llama3', tenant: 't', status: '200', error_kind: '' }, 20);
@@ -100,10 +112,21 @@ describe('Signals', () => {
 
   it('refuses tiers that name unknown upstreams, or share one', () => {
     const state = new ProxyState();
-    const mk = (tiers: unknown) => () => new Signals({ config: autoscaleConfigSchema.parse({ tiers }), state, upstreams: [{ name: 'a', node: 'n' }], registry: new Registry() });
+    const mk = (tiers: unknown) => () =>
+      new Signals({ config: autoscaleConfigSchema.parse({ tiers }), state, upstreams: [{ name: 'a', node: 'n' }], registry: new Registry() });
     expect(mk([{ name: 't', upstreams: ['b'] }])).toThrow(/names upstream 'b'/);
-    expect(mk([{ name: 't', upstreams: ['a'] }, { name: 'u', upstreams: ['a'] }])).toThrow(/in tiers 't' and 'u'/);
-    expect(mk([{ name: 't', upstreams: ['a'] }, { name: 't', upstreams: ['a'] }])).toThrow(/configured twice/);
+    expect(
+      mk([
+        { name: 't', upstreams: ['a'] },
+        { name: 'u', upstreams: ['a'] },
+      ]),
+    ).toThrow(/in tiers 't' and 'u'/);
+    expect(
+      mk([
+        { name: 't', upstreams: ['a'] },
+        { name: 't', upstreams: ['a'] },
+      ]),
+    ).toThrow(/configured twice/);
     expect(() => autoscaleConfigSchema.parse({ tiers: [{ name: 't', upstreams: [] }] })).toThrow();
     expect(() => autoscaleConfigSchema.parse({ bogus: 1 })).toThrow();
   });
@@ -191,7 +214,9 @@ describe('Signals from scrapes, prices and notices', () => {
     advance(20_000);
     expect(signals.value({ tier: 'premium', model: 'llama3' }, 'kv_cache_usage')).toBe(0.1);
     advance(1);
-    expect(unavailable(signals, premium, 'kv_cache_usage')).toBe("kv_cache_usage for tier 'premium': readings are stale: the newest of 3 is 20 s old (bound 20 s); is the vllm target up?");
+    expect(unavailable(signals, premium, 'kv_cache_usage')).toBe(
+      "kv_cache_usage for tier 'premium': readings are stale: the newest of 3 is 20 s old (bound 20 s); is the vllm target up?",
+    );
     // A fresh page of one target brings the signal back, from that target alone.
     scraped.observe(vllmTarget('b', '10.9.9.9:8000'), [kv('n2', 'qwen3', 0.3)], 5_020_001);
     expect(signals.value(premium, 'kv_cache_usage')).toBe(0.3);
@@ -199,7 +224,7 @@ describe('Signals from scrapes, prices and notices', () => {
     expect(unavailable(signals, { tier: 'premium', model: 'llama3' }, 'kv_cache_usage')).toMatch(/no reading .* for model 'llama3'/);
   });
 
-  it('gpu_utilization: mean over the GPUs and MIG slices on the tier\'s nodes; stale_after_ms overrides the bound', () => {
+  it("gpu_utilization: mean over the GPUs and MIG slices on the tier's nodes; stale_after_ms overrides the bound", () => {
     const { signals, scraped, advance } = liveSetup({ stale_after_ms: 5_000 });
     const dcgm: LiveTarget = { name: 'dcgm', kind: 'dcgm', origin: 'x:9400', intervalMs: 60_000 };
     scraped.observe(dcgm, [util('n1', 'GPU-1', 0.9), util('n2', 'GPU-2', 0.3, '1'), util('n2', 'GPU-2', 0.0, '2'), util('n3', 'GPU-3', 1)], 5_000_000);
@@ -212,31 +237,63 @@ describe('Signals from scrapes, prices and notices', () => {
     expect(signals.value(premium, 'gpu_utilization')).toBe(0.5);
   });
 
-  it('prices: the tier\'s instance type and region; the zone or else the lowest zone; book first; stale after twice the sync interval', () => {
+  it("prices: the tier's instance type and region; the zone or else the lowest zone; book first; stale after twice the sync interval", () => {
     const { signals, prices, advance, at } = liveSetup();
     expect(unavailable(signals, premium, 'spot_price')).toMatch(/no price source has synced/);
     expect(unavailable(signals, { tier: 'standard', model: '' }, 'spot_price')).toMatch(/no `pricing`/);
-    const pt = (capacityType: CapacityType, zone: string, usd: string, over: Partial<{ instanceType: string; region: string; os: string; provider: string }> = {}) =>
-      pricePoint({ effectiveFrom: at() - 60_000, provider: over.provider ?? 'aws', region: over.region ?? 'us-east-1', zone, instanceType: over.instanceType ?? 'g5.xlarge', capacityType, os: over.os, usdPerHour: dec(usd), rawPrice: usd, rawUnit: 'hour', source: 'x', gpu: { model: 'A10G', count: 1 }, observedAt: at() });
+    const pt = (
+      capacityType: CapacityType,
+      zone: string,
+      usd: string,
+      over: Partial<{ instanceType: string; region: string; os: string; provider: string }> = {},
+    ) =>
+      pricePoint({
+        effectiveFrom: at() - 60_000,
+        provider: over.provider ?? 'aws',
+        region: over.region ?? 'us-east-1',
+        zone,
+        instanceType: over.instanceType ?? 'g5.xlarge',
+        capacityType,
+        os: over.os,
+        usdPerHour: dec(usd),
+        rawPrice: usd,
+        rawUnit: 'hour',
+        source: 'x',
+        gpu: { model: 'A10G', count: 1 },
+        observedAt: at(),
+      });
     prices.expect('aws-spot', 3_600_000);
     prices.expect('aws-on-demand', 86_400_000);
-    prices.observe('aws-spot', [
-      pt('spot', 'us-east-1a', '0.45'),
-      pt('spot', 'us-east-1b', '0.39'),
-      pt('spot', 'us-east-1c', '0.10', { os: 'windows' }),
-      pt('spot', 'us-west-2a', '0.20', { region: 'us-west-2' }),
-      pt('spot', 'us-east-1a', '0.05', { instanceType: 'g5.2xlarge' }),
-    ], at());
+    prices.observe(
+      'aws-spot',
+      [
+        pt('spot', 'us-east-1a', '0.45'),
+        pt('spot', 'us-east-1b', '0.39'),
+        pt('spot', 'us-east-1c', '0.10', { os: 'windows' }),
+        pt('spot', 'us-west-2a', '0.20', { region: 'us-west-2' }),
+        pt('spot', 'us-east-1a', '0.05', { instanceType: 'g5.2xlarge' }),
+      ],
+      at(),
+    );
     prices.observe('aws-on-demand', [pt('on_demand', '', '1.006')], at());
     expect(signals.value(premium, 'spot_price')).toBe(0.39);
     expect(signals.value(premium, 'on_demand_price')).toBe(1.006);
     expect(signals.value(premium, 'spot_discount')).toBeCloseTo(1 - 0.39 / 1.006, 12);
     // A later change of the same series replaces it; an older one does not.
-    prices.observe('aws-spot', [{ ...pt('spot', 'us-east-1b', '0.41'), effective_from: at() - 1_000 }, { ...pt('spot', 'us-east-1a', '0.01'), effective_from: at() - 3_600_000 }], at());
+    prices.observe(
+      'aws-spot',
+      [
+        { ...pt('spot', 'us-east-1b', '0.41'), effective_from: at() - 1_000 },
+        { ...pt('spot', 'us-east-1a', '0.01'), effective_from: at() - 3_600_000 },
+      ],
+      at(),
+    );
     expect(signals.value(premium, 'spot_price')).toBe(0.41);
     // Two sync intervals without a successful sync: the spot price is stale, the daily on-demand one is not.
     advance(7_200_001);
-    expect(unavailable(signals, premium, 'spot_price')).toBe("spot_price for tier 'premium': the spot price of g5.xlarge / aws / us-east-1 is stale: its source last synced 2.0 h ago (bound 2.0 h)");
+    expect(unavailable(signals, premium, 'spot_price')).toBe(
+      "spot_price for tier 'premium': the spot price of g5.xlarge / aws / us-east-1 is stale: its source last synced 2.0 h ago (bound 2.0 h)",
+    );
     expect(unavailable(signals, premium, 'spot_discount')).toMatch(/^spot_discount for tier 'premium': the spot price/);
     expect(signals.value(premium, 'on_demand_price')).toBe(1.006);
     // A price-book entry for every region wins over the feed, and never goes stale.
@@ -246,12 +303,30 @@ describe('Signals from scrapes, prices and notices', () => {
     expect(signals.value(premium, 'spot_price')).toBe(0.3);
   });
 
-  it('prices: a tier that names a zone gets that zone\'s price', () => {
-    const { signals, prices, at } = liveSetup({ tiers: [{ name: 'premium', upstreams: ['vllm-a'], pricing: { instance_type: 'g5.xlarge', region: 'us-east-1', zone: 'us-east-1a' } }] });
-    const mk = (zone: string, usd: string) => pricePoint({ effectiveFrom: at() - 1, provider: 'aws', region: 'us-east-1', zone, instanceType: 'g5.xlarge', capacityType: 'spot', usdPerHour: dec(usd), rawPrice: usd, rawUnit: 'hour', source: 's', gpu: { model: '', count: 1 }, observedAt: at() });
+  it("prices: a tier that names a zone gets that zone's price", () => {
+    const { signals, prices, at } = liveSetup({
+      tiers: [{ name: 'premium', upstreams: ['vllm-a'], pricing: { instance_type: 'g5.xlarge', region: 'us-east-1', zone: 'us-east-1a' } }],
+    });
+    const mk = (zone: string, usd: string) =>
+      pricePoint({
+        effectiveFrom: at() - 1,
+        provider: 'aws',
+        region: 'us-east-1',
+        zone,
+        instanceType: 'g5.xlarge',
+        capacityType: 'spot',
+        usdPerHour: dec(usd),
+        rawPrice: usd,
+        rawUnit: 'hour',
+        source: 's',
+        gpu: { model: '', count: 1 },
+        observedAt: at(),
+      });
     prices.observe('aws-spot', [mk('us-east-1a', '0.45'), mk('us-east-1b', '0.39')], at());
     expect(signals.value(premium, 'spot_price')).toBe(0.45);
-    expect(unavailable(signals, premium, 'on_demand_price')).toBe("on_demand_price for tier 'premium': no on_demand price for g5.xlarge / us-east-1 / us-east-1a from the sources synced (aws-spot)");
+    expect(unavailable(signals, premium, 'on_demand_price')).toBe(
+      "on_demand_price for tier 'premium': no on_demand price for g5.xlarge / us-east-1 / us-east-1a from the sources synced (aws-spot)",
+    );
   });
 
   it('interruptions_pending: tier nodes with a notice until its time; draining counts upstreams and lasts a minute longer', async () => {

@@ -28,7 +28,10 @@ let browser: BrowserContext;
 let profile: string;
 
 const now = Date.now();
-const victimRows = Array.from({ length: 5 }, (_, i) => JSON.stringify({ ts: now - 60_000 + i, request_id: `victim-${i}`, tenant: 'victim', model: 'm', output_tokens: 10 })).join('\n') + '\n';
+const victimRows =
+  Array.from({ length: 5 }, (_, i) =>
+    JSON.stringify({ ts: now - 60_000 + i, request_id: `victim-${i}`, tenant: 'victim', model: 'm', output_tokens: 10 }),
+  ).join('\n') + '\n';
 const fakeRow = JSON.stringify({ ts: now, request_id: 'fake-1', tenant: 'fake', model: 'm', output_tokens: 1_000_000 });
 
 function attackerPage(target: string, proxy: string): string {
@@ -74,12 +77,22 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => modelServer.listen(0, '127.0.0.1', r));
   config = testConfig({
-    proxy: { enabled: true, listen: '127.0.0.1:0', ps_poll_ms: 0, anonymous_tenant: 'anon', upstreams: [{ name: 'model-server', url: `http://127.0.0.1:${(modelServer.address() as AddressInfo).port}`, node: 'n1', kind: 'ollama' }] },
+    proxy: {
+      enabled: true,
+      listen: '127.0.0.1:0',
+      ps_poll_ms: 0,
+      anonymous_tenant: 'anon',
+      upstreams: [{ name: 'model-server', url: `http://127.0.0.1:${(modelServer.address() as AddressInfo).port}`, node: 'n1', kind: 'ollama' }],
+    },
   });
   collector = await startCollector(config, silentLogger);
   collectorPort = Number(collector.address.split(':').pop());
   proxyPort = Number((collector.components.find((c) => c.name === 'proxy') as unknown as { address(): string }).address().split(':').pop());
-  const res = await fetch(`http://${collector.address}/api/v1/ingest/llm_request`, { method: 'POST', body: victimRows, headers: { 'content-type': 'application/x-ndjson' } });
+  const res = await fetch(`http://${collector.address}/api/v1/ingest/llm_request`, {
+    method: 'POST',
+    body: victimRows,
+    headers: { 'content-type': 'application/x-ndjson' },
+  });
   expect(res.status).toBe(200);
   expect(await count('victim')).toBe(5);
   attacker = createServer((req, res) => {
@@ -93,7 +106,14 @@ beforeAll(async () => {
     executablePath: '/usr/bin/chromium',
     headless: true,
     args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
       // The attacker's names resolve to this machine, as a DNS-rebinding attack makes them.
       '--host-resolver-rules=MAP evil.attacker.example 127.0.0.1, MAP rebind.attacker.example 127.0.0.1',
     ],

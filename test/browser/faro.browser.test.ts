@@ -62,7 +62,16 @@ beforeAll(async () => {
   browser = await chromium.launchPersistentContext(profile, {
     executablePath: '/usr/bin/chromium',
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 
@@ -130,7 +139,7 @@ async function rowsUntil(pred: (rows: Row[]) => boolean, timeoutMs = 15_000, pat
 }
 
 describe('Faro in a real browser', () => {
-  it('finds the page\'s log, exception, measurement, event and span in ClickHouse', async () => {
+  it("finds the page's log, exception, measurement, event and span in ClickHouse", async () => {
     const tab = await browser.newPage();
     const pageErrors: string[] = [];
     tab.on('pageerror', (e) => pageErrors.push(e.message));
@@ -140,12 +149,13 @@ describe('Faro in a real browser', () => {
     await tab.screenshot({ path: path.join(ARTIFACTS, 'browser-faro.png') });
 
     const has = (rows: Row[], kind: string, f: (r: Row) => boolean) => rows.some((r) => r.kind === kind && f(r));
-    const rows = await rowsUntil((rs) =>
-      has(rs, 'log', (r) => r.message.includes(MARKER)) &&
-      has(rs, 'exception', (r) => r.message.includes(MARKER)) &&
-      has(rs, 'measurement', (r) => r.name === 'chat.ttft_ms') &&
-      has(rs, 'event', (r) => r.name === 'chat_opened') &&
-      has(rs, 'trace', (r) => r.name === 'chat.send'),
+    const rows = await rowsUntil(
+      (rs) =>
+        has(rs, 'log', (r) => r.message.includes(MARKER)) &&
+        has(rs, 'exception', (r) => r.message.includes(MARKER)) &&
+        has(rs, 'measurement', (r) => r.name === 'chat.ttft_ms') &&
+        has(rs, 'event', (r) => r.name === 'chat_opened') &&
+        has(rs, 'trace', (r) => r.name === 'chat.send'),
     );
     expect(pageErrors).toEqual([`boom ${MARKER}`]);
 
@@ -193,9 +203,15 @@ describe('Faro in a real browser', () => {
     expect(relayedKeys[0]).toMatch(/^\S{1,128}$/);
     expect(relayedKeys.filter((k) => k === relayedKeys[0]).length).toBeGreaterThanOrEqual(2);
     // Everything the page sent, each once.
-    const by = (kind: string, name?: string) => rows.filter((r) => r.kind === kind && (name === undefined || r.name === name) && (kind === 'trace' || marked(r))).length;
-    expect({ log: by('log'), exception: by('exception'), measurement: by('measurement', 'chat.ttft_ms'), event: by('event', 'chat_opened'), trace: by('trace', 'chat.send') })
-      .toEqual({ log: 1, exception: 1, measurement: 1, event: 1, trace: 1 });
+    const by = (kind: string, name?: string) =>
+      rows.filter((r) => r.kind === kind && (name === undefined || r.name === name) && (kind === 'trace' || marked(r))).length;
+    expect({
+      log: by('log'),
+      exception: by('exception'),
+      measurement: by('measurement', 'chat.ttft_ms'),
+      event: by('event', 'chat_opened'),
+      trace: by('trace', 'chat.send'),
+    }).toEqual({ log: 1, exception: 1, measurement: 1, event: 1, trace: 1 });
     const metrics = await (await fetch(`http://${collector.address}/metrics`)).text();
     expect(metrics).toMatch(/llmeter_faro_requests_total\{app="browser-test",outcome="duplicate"[^}]*\} [1-9]/);
     await tab.close();

@@ -12,8 +12,15 @@ let t: TestStore;
 const T = Date.UTC(2026, 9, 10, 10);
 beforeAll(async () => {
   t = await openTestStore();
-  const p = new Pipeline({ config: configSchema.parse({ pipeline: { batch_ms: 10 } }).pipeline, inserter: storeInserter(t.store), registry: new Registry(), log: silentLogger });
-  const f = new FleetBuilder().node({ node: 'b-1', instance_type: 'g5.xlarge', up: [[T, T + H]] }).price({ instance_type: 'g5.xlarge', from: T - H, usd: '2.00' });
+  const p = new Pipeline({
+    config: configSchema.parse({ pipeline: { batch_ms: 10 } }).pipeline,
+    inserter: storeInserter(t.store),
+    registry: new Registry(),
+    log: silentLogger,
+  });
+  const f = new FleetBuilder()
+    .node({ node: 'b-1', instance_type: 'g5.xlarge', up: [[T, T + H]] })
+    .price({ instance_type: 'g5.xlarge', from: T - H, usd: '2.00' });
   for (const k of [0, 1, 2]) f.request({ tenant: 'A', node: 'b-1', at: T + k * 600_000, gpuSeconds: 300, tokensIn: 1000, tokensOut: 500 });
   for (const k of [0, 1]) f.request({ tenant: 'B', node: 'b-1', at: T + 1_800_000 + k * 900_000, gpuSeconds: 900, tokensIn: 2000, tokensOut: 1000 });
   await f.load(p);
@@ -55,7 +62,14 @@ describe('budgets', () => {
   });
 
   it('without hard_stop a spent budget only alerts', async () => {
-    const b = new Budgets({ budgets: [{ tenant: 'B', daily_usd: '0.10', hard_stop: false }], store: t.store, registry: new Registry(), log: silentLogger, refreshMs: 60_000, now: () => new Date(T + H) });
+    const b = new Budgets({
+      budgets: [{ tenant: 'B', daily_usd: '0.10', hard_stop: false }],
+      store: t.store,
+      registry: new Registry(),
+      log: silentLogger,
+      refreshMs: 60_000,
+      now: () => new Date(T + H),
+    });
     await b.refresh();
     expect(b.refusal('B')).toBeUndefined();
   });
@@ -63,7 +77,17 @@ describe('budgets', () => {
 
 describe('what-if', () => {
   it('prices the same traffic as APIs, serverless and dedicated GPUs, with the break-even', async () => {
-    const w = await whatIf(t.store, { api_prices: [{ name: 'hosted-small', input_per_million_usd: '0.15', output_per_million_usd: '0.60' }], serverless_usd_per_gpu_second: '0.0005', dedicated_usd_per_gpu_hour: '1.50', dedicated_gpus: 1 }, new Date(T), new Date(T + H));
+    const w = await whatIf(
+      t.store,
+      {
+        api_prices: [{ name: 'hosted-small', input_per_million_usd: '0.15', output_per_million_usd: '0.60' }],
+        serverless_usd_per_gpu_second: '0.0005',
+        dedicated_usd_per_gpu_hour: '1.50',
+        dedicated_gpus: 1,
+      },
+      new Date(T),
+      new Date(T + H),
+    );
     expect(w.traffic).toEqual({ requests: 5, input_tokens: 7000, output_tokens: 3500, cached_tokens: 0, gpu_seconds: 2700 });
     expect(w.actual_usd).toBe('2.00');
     // 7000 × 0.15/1M + 3500 × 0.60/1M = 0.00105 + 0.0021 = $0.00315

@@ -32,7 +32,15 @@ describe('chargeback: the hand-computed scenario', () => {
       ['A', 900, '0.50', '0.00', '0.50'],
       ['B', 1800, '1.00', '0.00', '1.00'],
     ]);
-    expect(r.totals).toMatchObject({ fleet_cost: '2.00', tenants_total: '1.50', unshared_idle: '0.50', idle_total: '0.50', reconciliation: '0.00', node_count: 1, device_hours: 1 });
+    expect(r.totals).toMatchObject({
+      fleet_cost: '2.00',
+      tenants_total: '1.50',
+      unshared_idle: '0.50',
+      idle_total: '0.50',
+      reconciliation: '0.00',
+      node_count: 1,
+      device_hours: 1,
+    });
   });
 
   it('share-weighted idle: A $0.67 (0.6667), B $1.33 (1.3333), nothing unshared', async () => {
@@ -99,7 +107,9 @@ describe('chargeback: prices, overlap, departures, idle tenants', () => {
 
   it('overlapping requests never sell a GPU-second twice', async () => {
     const T = day(4) + 10 * H;
-    const f = new FleetBuilder().node({ node: 'busy-1', instance_type: 'g5.xlarge', up: [[T, T + H]] }).price({ instance_type: 'g5.xlarge', from: day(4), usd: '2.00' });
+    const f = new FleetBuilder()
+      .node({ node: 'busy-1', instance_type: 'g5.xlarge', up: [[T, T + H]] })
+      .price({ instance_type: 'g5.xlarge', from: day(4), usd: '2.00' });
     // 2 tenants, 4 parallel slots: 2 × 3600 + 1 × 3600 GPU-seconds claimed on a 3600-second GPU.
     f.request({ tenant: 'A', node: 'busy-1', at: T, gpuSeconds: 3600 }).request({ tenant: 'A', node: 'busy-1', at: T, gpuSeconds: 3600 });
     f.request({ tenant: 'B', node: 'busy-1', at: T, gpuSeconds: 3600 });
@@ -135,7 +145,9 @@ describe('chargeback: prices, overlap, departures, idle tenants', () => {
 
   it('requests without durations fall back to wall-clock time, then to token share, and say so', async () => {
     const T = day(6) + 10 * H;
-    const f = new FleetBuilder().node({ node: 'vllm-1', instance_type: 'g5.xlarge', up: [[T, T + H]] }).price({ instance_type: 'g5.xlarge', from: day(6), usd: '2.00' });
+    const f = new FleetBuilder()
+      .node({ node: 'vllm-1', instance_type: 'g5.xlarge', up: [[T, T + H]] })
+      .price({ instance_type: 'g5.xlarge', from: day(6), usd: '2.00' });
     f.request({ tenant: 'A', node: 'vllm-1', at: T, gpuSeconds: 0, wallSeconds: 900 });
     f.request({ tenant: 'B', node: 'vllm-1', at: T, gpuSeconds: 0, wallSeconds: 0, tokensIn: 100, tokensOut: 200 });
     await f.load(pipeline);

@@ -54,7 +54,15 @@ export class FleetBuilder {
     return this;
   }
 
-  price(p: { instance_type: string; from: number; usd: string; capacity_type?: 'on_demand' | 'spot'; zone?: string; provider?: string; region?: string }): this {
+  price(p: {
+    instance_type: string;
+    from: number;
+    usd: string;
+    capacity_type?: 'on_demand' | 'spot';
+    zone?: string;
+    provider?: string;
+    region?: string;
+  }): this {
     this.prices.push({
       effective_from: p.from,
       provider: p.provider ?? 'aws',
@@ -70,7 +78,17 @@ export class FleetBuilder {
   }
 
   /** A request on `node` whose prompt-eval + eval time is `gpuSeconds`. */
-  request(r: { tenant: string; node: string; at: number; gpuSeconds?: number; wallSeconds?: number; tokensIn?: number; tokensOut?: number; model?: string; loadSeconds?: number }): this {
+  request(r: {
+    tenant: string;
+    node: string;
+    at: number;
+    gpuSeconds?: number;
+    wallSeconds?: number;
+    tokensIn?: number;
+    tokensOut?: number;
+    model?: string;
+    loadSeconds?: number;
+  }): this {
     const ns = Math.round((r.gpuSeconds ?? 0) * 1e9);
     this.requests.push({
       ts: r.at,
@@ -91,7 +109,8 @@ export class FleetBuilder {
   }
 
   resident(r: { node: string; from: number; to: number; model?: string }): this {
-    for (let t = r.from; t < r.to; t += 30_000) this.states.push({ ts: t, server: `ollama-${r.node}`, node: r.node, model: r.model ?? 'llama3.2:3b', size_vram_bytes: 5e9 });
+    for (let t = r.from; t < r.to; t += 30_000)
+      this.states.push({ ts: t, server: `ollama-${r.node}`, node: r.node, model: r.model ?? 'llama3.2:3b', size_vram_bytes: 5e9 });
     return this;
   }
 
@@ -119,7 +138,12 @@ export interface CostStore {
 /** An embedded store with a fast-flushing pipeline into it, for loading fleets. */
 export async function openCostStore(): Promise<CostStore> {
   const t = await openTestStore();
-  const pipeline = new Pipeline({ config: configSchema.parse({ pipeline: { batch_ms: 10 } }).pipeline, inserter: storeInserter(t.store), registry: new Registry(), log: silentLogger });
+  const pipeline = new Pipeline({
+    config: configSchema.parse({ pipeline: { batch_ms: 10 } }).pipeline,
+    inserter: storeInserter(t.store),
+    registry: new Registry(),
+    log: silentLogger,
+  });
   return {
     store: t.store,
     pipeline,

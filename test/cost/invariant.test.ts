@@ -21,7 +21,10 @@ const nodeArb = fc.record({
   pool: fc.constantFrom('a', 'b'),
   upFrom: fc.integer({ min: 0, max: 150 }),
   upMinutes: fc.integer({ min: 1, max: 180 }),
-  prices: fc.array(fc.record({ at: fc.integer({ min: 0, max: 180 }), cents: fc.integer({ min: 1, max: 9_999 }), frac: fc.integer({ min: 0, max: 9_999_999 }) }), { minLength: 0, maxLength: 4 }),
+  prices: fc.array(
+    fc.record({ at: fc.integer({ min: 0, max: 180 }), cents: fc.integer({ min: 1, max: 9_999 }), frac: fc.integer({ min: 0, max: 9_999_999 }) }),
+    { minLength: 0, maxLength: 4 },
+  ),
 });
 const reqArb = fc.record({
   node: fc.nat(),
@@ -52,15 +55,44 @@ describe('chargeback invariant', () => {
           nodes.forEach((n, i) => {
             const type = `r${run}.n${i}`;
             const name = `run${run}-node${i}`;
-            f.node({ node: name, instance_type: type, capacity_type: n.spot ? 'spot' : 'on_demand', gpus: n.gpus, pool: n.pool, up: [[base + n.upFrom * M, base + (n.upFrom + n.upMinutes) * M]] });
+            f.node({
+              node: name,
+              instance_type: type,
+              capacity_type: n.spot ? 'spot' : 'on_demand',
+              gpus: n.gpus,
+              pool: n.pool,
+              up: [[base + n.upFrom * M, base + (n.upFrom + n.upMinutes) * M]],
+            });
             f.price({ instance_type: type, from: base - H, usd: '1.5', capacity_type: 'on_demand' });
-            for (const p of n.prices) f.price({ instance_type: type, from: base + p.at * M, usd: `${Math.floor(p.cents / 100)}.${String(p.cents % 100).padStart(2, '0')}${String(p.frac).padStart(7, '0')}`, capacity_type: n.spot ? 'spot' : 'on_demand', zone: n.spot ? 'us-east-1a' : '' });
+            for (const p of n.prices)
+              f.price({
+                instance_type: type,
+                from: base + p.at * M,
+                usd: `${Math.floor(p.cents / 100)}.${String(p.cents % 100).padStart(2, '0')}${String(p.frac).padStart(7, '0')}`,
+                capacity_type: n.spot ? 'spot' : 'on_demand',
+                zone: n.spot ? 'us-east-1a' : '',
+              });
           });
           for (const r of reqs) {
-            f.request({ tenant: r.tenant, node: `run${run}-node${r.node % nodes.length}`, at: base + r.at * M, gpuSeconds: r.gpuSeconds, wallSeconds: r.wall, tokensIn: r.tokens, tokensOut: r.tokens, model: r.model });
+            f.request({
+              tenant: r.tenant,
+              node: `run${run}-node${r.node % nodes.length}`,
+              at: base + r.at * M,
+              gpuSeconds: r.gpuSeconds,
+              wallSeconds: r.wall,
+              tokensIn: r.tokens,
+              tokensOut: r.tokens,
+              model: r.model,
+            });
           }
           await f.load(pipeline);
-          const rep = await chargeback(t.store, { from: new Date(base + periodFrom * M), to: new Date(base + (periodFrom + periodLen) * M), idle, scope, groupBy });
+          const rep = await chargeback(t.store, {
+            from: new Date(base + periodFrom * M),
+            to: new Date(base + (periodFrom + periodLen) * M),
+            idle,
+            scope,
+            groupBy,
+          });
           const sum = rep.tenants.reduce((a, x) => a.plus(x.total), new Decimal(0)).plus(rep.totals.unshared_idle);
           expect(rep.totals.reconciliation).toBe('0.00');
           expect(sum.toFixed(2)).toBe(rep.totals.fleet_cost);

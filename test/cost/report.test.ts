@@ -20,7 +20,12 @@ beforeAll(async () => {
     testConfig({
       pipeline: { batch_ms: 10 },
       http: { admin_keys: [`sha256:${keyDigestHex(keys.admin)}`] },
-      proxy: { tenants: [{ name: 'acme', keys: [`sha256:${keyDigestHex(keys.acme)}`] }, { name: 'globex', keys: [`sha256:${keyDigestHex(keys.globex)}`] }] },
+      proxy: {
+        tenants: [
+          { name: 'acme', keys: [`sha256:${keyDigestHex(keys.acme)}`] },
+          { name: 'globex', keys: [`sha256:${keyDigestHex(keys.globex)}`] },
+        ],
+      },
     }),
     silentLogger,
   );
@@ -75,7 +80,9 @@ describe('GET /api/chargeback', () => {
   it('CSV has a line per tenant and the totals', async () => {
     const text = await (await get(`${period}&format=csv`, keys.admin)).text();
     const lines = text.trim().split('\n');
-    expect(lines[0]).toBe('line,tenant,requests,errors,input_tokens,output_tokens,cached_tokens,gpu_seconds,usage_cost_usd,idle_share_usd,total_usd,usd_per_million_tokens,basis');
+    expect(lines[0]).toBe(
+      'line,tenant,requests,errors,input_tokens,output_tokens,cached_tokens,gpu_seconds,usage_cost_usd,idle_share_usd,total_usd,usd_per_million_tokens,basis',
+    );
     expect(lines.filter((l) => l.startsWith('tenant,'))).toHaveLength(2);
     expect(lines.at(-1)).toBe('total,reconciliation,,,,,,,,,0.00,,');
     expect(lines.find((l) => l.startsWith('total,fleet_cost'))).toContain(',2.01,');
@@ -83,7 +90,19 @@ describe('GET /api/chargeback', () => {
 
   it('the HTML page renders in Chromium with totals and charts', async () => {
     const html = await (await get(`${period}&format=html&idle=share-weighted`, keys.admin)).text();
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
       // No network: the page must be self-contained.

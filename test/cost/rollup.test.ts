@@ -24,7 +24,17 @@ beforeAll(async () => {
   t = await openCostStore();
   const f = new FleetBuilder()
     .node({ node: 'rl-1', instance_type: 'rl.od', gpus: 1, pool: 'a', up: [[day(1), day(3) + 12 * H]] })
-    .node({ node: 'rl-2', instance_type: 'rl.spot', capacity_type: 'spot', gpus: 4, pool: 'b', up: [[day(1) + 6 * H, day(2) + 2 * H], [day(2) + 5 * H + 20 * M, day(2) + 18 * H]] })
+    .node({
+      node: 'rl-2',
+      instance_type: 'rl.spot',
+      capacity_type: 'spot',
+      gpus: 4,
+      pool: 'b',
+      up: [
+        [day(1) + 6 * H, day(2) + 2 * H],
+        [day(2) + 5 * H + 20 * M, day(2) + 18 * H],
+      ],
+    })
     .node({ node: 'rl-3', instance_type: 'rl.cpu', gpus: 1, pool: 'a', tier: 'standard', up: [[day(2), day(3)]] })
     .price({ instance_type: 'rl.od', from: day(0), usd: '1.2345678' })
     .price({ instance_type: 'rl.spot', from: day(0), usd: '7.5' })
@@ -124,7 +134,19 @@ describe('chargeback_rollup', () => {
   it('a node moving to another pool is charged to the new pool from the hour it moved', async () => {
     await refresh();
     const f = new FleetBuilder();
-    f.nodes.push({ ts: day(2) + 12 * H + 30 * M, node: 'rl-1', instance_type: 'rl.od', provider: 'aws', region: 'us-east-1', zone: 'us-east-1a', capacity_type: 'on_demand', gpu_count: 1, gpu_model: 'NVIDIA A10G', pool: 'c', tier: 'premium' });
+    f.nodes.push({
+      ts: day(2) + 12 * H + 30 * M,
+      node: 'rl-1',
+      instance_type: 'rl.od',
+      provider: 'aws',
+      region: 'us-east-1',
+      zone: 'us-east-1a',
+      capacity_type: 'on_demand',
+      gpu_count: 1,
+      gpu_model: 'NVIDIA A10G',
+      pool: 'c',
+      tier: 'premium',
+    });
     await f.load(t.pipeline);
     const o = { from: new Date(day(1)), to: new Date(day(4)), idle: 'share-even' as const, scope: 'pool' as const, groupBy: ['pool', 'day'] as GroupDim[] };
     const { kept, scratch } = await both(o);

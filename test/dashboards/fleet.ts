@@ -54,13 +54,22 @@ export function generateFleet(seed = 42): { records: FleetRecords; deadLetters: 
   const deadLetters: DeadLetterRow[] = [];
   for (let i = 0; i < 5; i++) {
     const ts = new Date(FLEET_FROM + (i + 1) * HOUR).toISOString().replace('T', ' ').replace('Z', '');
-    deadLetters.push({ ts, signal: i % 2 ? 'gpu_sample' : 'llm_request', reason: i % 2 ? 'value: expected a finite number' : 'tenant: required', payload: '{}', source: 'ingest' });
+    deadLetters.push({
+      ts,
+      signal: i % 2 ? 'gpu_sample' : 'llm_request',
+      reason: i % 2 ? 'value: expected a finite number' : 'tenant: required',
+      payload: '{}',
+      source: 'ingest',
+    });
   }
   return { records, deadLetters };
 }
 
 /** Writes the fleet through the collector's pipeline (validation included) and waits for ClickHouse. */
-export async function loadFleet(collector: Collector, seed = 42): Promise<{ counts: Record<string, number>; records: FleetRecords; deadLetters: DeadLetterRow[] }> {
+export async function loadFleet(
+  collector: Collector,
+  seed = 42,
+): Promise<{ counts: Record<string, number>; records: FleetRecords; deadLetters: DeadLetterRow[] }> {
   const { records, deadLetters } = generateFleet(seed);
   const counts: Record<string, number> = {};
   const durables: Promise<void>[] = [];

@@ -76,7 +76,19 @@ describe('dashboard SQL against a generated fleet', () => {
   afterAll(() => collector?.shutdown());
 
   it('the generator wrote every table', async () => {
-    for (const table of ['llm_requests', 'gpu_metrics', 'model_server_metrics', 'model_states', 'price_points', 'capacity_events', 'nodes', 'frontend_events', 'dead_letters', 'llm_requests_hourly', 'gpu_metrics_hourly']) {
+    for (const table of [
+      'llm_requests',
+      'gpu_metrics',
+      'model_server_metrics',
+      'model_states',
+      'price_points',
+      'capacity_events',
+      'nodes',
+      'frontend_events',
+      'dead_letters',
+      'llm_requests_hourly',
+      'gpu_metrics_hourly',
+    ]) {
       const r = await run(`SELECT count() AS n FROM ${table}`);
       expect(Number(r.data[0]!.n), table).toBeGreaterThan(0);
     }
@@ -101,15 +113,18 @@ describe('dashboard SQL against a generated fleet', () => {
       const pools = new Set(records.node.filter((n) => n.node === node).map((n) => n.pool ?? ''));
       return inSelection(mode, 'node', node) && SELECTION.pool!.some((p) => pools.has(p));
     };
-    const requests = (mode: 'all' | 'selected') => records.llm_request.filter((r) => inSelection(mode, 'tenant', r.tenant) && inSelection(mode, 'model', r.model) && nodeOk(mode, r.node));
+    const requests = (mode: 'all' | 'selected') =>
+      records.llm_request.filter((r) => inSelection(mode, 'tenant', r.tenant) && inSelection(mode, 'model', r.model) && nodeOk(mode, r.node));
     const gpuRows = (mode: 'all' | 'selected', field: string) => records.gpu_sample.filter((g) => g.field === field && nodeOk(mode, g.node));
-    const isError = (r: FleetRecords['llm_request'][number]) => (r.status ?? 0) >= 500 || ['stream_error', 'upstream_down', 'timeout'].includes(r.error_kind ?? '');
+    const isError = (r: FleetRecords['llm_request'][number]) =>
+      (r.status ?? 0) >= 500 || ['stream_error', 'upstream_down', 'timeout'].includes(r.error_kind ?? '');
     const expected: Record<string, (mode: 'all' | 'selected') => number> = {
       'llmeter-llm-serving/Requests': (m) => requests(m).length,
       'llmeter-llm-serving/Error rate': (m) => requests(m).filter(isError).length / Math.max(1, requests(m).length),
       'llmeter-llm-serving/Output tokens': (m) => requests(m).reduce((s, r) => s + (r.output_tokens ?? 0), 0),
       'llmeter-llm-serving/Cold starts': (m) => requests(m).filter((r) => isColdStart(r.load_duration_ns ?? 0)).length,
-      'llmeter-gpu-fleet/GPUs reporting': (m) => new Set(records.gpu_sample.filter((g) => nodeOk(m, g.node)).map((g) => `${g.gpu_uuid}/${g.mig_instance}`)).size,
+      'llmeter-gpu-fleet/GPUs reporting': (m) =>
+        new Set(records.gpu_sample.filter((g) => nodeOk(m, g.node)).map((g) => `${g.gpu_uuid}/${g.mig_instance}`)).size,
       'llmeter-gpu-fleet/Fleet utilisation': (m) => {
         const rows = gpuRows(m, 'utilization').filter((g) => g.mig_instance === '');
         return rows.reduce((s, g) => s + (g.value ?? 0), 0) / rows.length;
@@ -172,7 +187,10 @@ describe('dashboard SQL against a generated fleet', () => {
               const unit = unitOf(p, col.name);
               const bounds = UNIT_BOUNDS[unit];
               expect(bounds, `unit ${unit} of ${col.name} has bounds`).toBeDefined();
-              const values = r.data.map((row) => row[col.name]).filter((v) => v !== null).map(Number);
+              const values = r.data
+                .map((row) => row[col.name])
+                .filter((v) => v !== null)
+                .map(Number);
               expect(values.length, `${col.name} has values`).toBeGreaterThan(0);
               for (const v of values) {
                 expect(Number.isFinite(v), `${col.name} = ${v}`).toBe(true);
@@ -180,7 +198,9 @@ describe('dashboard SQL against a generated fleet', () => {
                 expect(v, `${col.name} (${unit})`).toBeLessThanOrEqual(bounds![1]);
               }
             }
-            for (const m of r.meta) if (TIME_UNITS.has(unitOf(p, m.name)) && p.fieldConfig.defaults.unit !== unitOf(p, m.name)) expect(isTime(m.type), `${m.name} shown as a time`).toBe(true);
+            for (const m of r.meta)
+              if (TIME_UNITS.has(unitOf(p, m.name)) && p.fieldConfig.defaults.unit !== unitOf(p, m.name))
+                expect(isTime(m.type), `${m.name} shown as a time`).toBe(true);
           });
         }
       }
@@ -194,7 +214,13 @@ describe('dashboard SQL against a generated fleet', () => {
         const q = rule.data.find((x) => x.refId === 'A')!;
         expect(q.datasourceUid).toBe('llmeter-clickhouse');
         expect(q.relativeTimeRange?.from).toBeGreaterThan(0);
-        const sql = expandMacros(q.model.rawSql as string, { fromMs: FLEET_TO - (q.relativeTimeRange?.from ?? 0) * 1000, toMs: FLEET_TO, intervalMs: 60_000, variables: {}, options: {} });
+        const sql = expandMacros(q.model.rawSql as string, {
+          fromMs: FLEET_TO - (q.relativeTimeRange?.from ?? 0) * 1000,
+          toMs: FLEET_TO,
+          intervalMs: 60_000,
+          variables: {},
+          options: {},
+        });
         const r = await run(sql);
         expect(r.data.length, sql).toBeGreaterThan(0);
         const numeric = r.meta.filter((m) => isNumeric(m.type));
@@ -208,13 +234,27 @@ describe('dashboard SQL against a generated fleet', () => {
     }
 
     it('the budget burn projects month-to-date spend onto the month', async () => {
-      const sql = expandMacros(committed.groups[0]!.rules[0]!.data[0]!.model.rawSql as string, { fromMs: FLEET_FROM - 86_400_000, toMs: FLEET_TO, intervalMs: 60_000, variables: {}, options: {} });
+      const sql = expandMacros(committed.groups[0]!.rules[0]!.data[0]!.model.rawSql as string, {
+        fromMs: FLEET_FROM - 86_400_000,
+        toMs: FLEET_TO,
+        intervalMs: 60_000,
+        variables: {},
+        options: {},
+      });
       const ratio = Number((await run(sql)).data[0]!.projected_budget_ratio);
-      const cost = await run(expandMacros(`WITH ${(await import('../../dashboards/lib/cost-sql.ts')).nodeCostCtes('1')} SELECT sum(usd) AS usd FROM node_cost`, { fromMs: FLEET_FROM, toMs: FLEET_TO, intervalMs: 60_000, variables: {}, options: {} }));
+      const cost = await run(
+        expandMacros(`WITH ${(await import('../../dashboards/lib/cost-sql.ts')).nodeCostCtes('1')} SELECT sum(usd) AS usd FROM node_cost`, {
+          fromMs: FLEET_FROM,
+          toMs: FLEET_TO,
+          intervalMs: 60_000,
+          variables: {},
+          options: {},
+        }),
+      );
       const spent = Number(cost.data[0]!.usd);
       // March 2026 has 31 days; the fleet has run 1 day 8 hours into it (from midnight 1 March to 08:00 on the 2nd).
       const elapsed = (FLEET_TO - Date.parse('2026-03-01T00:00:00Z')) / 1000;
-      expect(ratio).toBeCloseTo((spent / elapsed) * 31 * 86_400 / 10_000, 6);
+      expect(ratio).toBeCloseTo(((spent / elapsed) * 31 * 86_400) / 10_000, 6);
     });
   });
 });

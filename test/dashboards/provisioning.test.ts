@@ -45,7 +45,9 @@ describe('provisioning files', () => {
   });
 
   it('the dashboard provider points at the generated JSON', () => {
-    const provider = parse(readFileSync(path.join(PROVISIONING, 'dashboards', 'llmeter.yaml'), 'utf8')) as { providers: { type: string; options: { path: string } }[] };
+    const provider = parse(readFileSync(path.join(PROVISIONING, 'dashboards', 'llmeter.yaml'), 'utf8')) as {
+      providers: { type: string; options: { path: string } }[];
+    };
     expect(provider.providers[0]?.type).toBe('file');
     expect(provider.providers[0]?.options.path).toMatch(/\/dashboards\/llmeter$/);
   });
@@ -87,15 +89,22 @@ describe('dashboards', () => {
 
   it('the ClickHouse panels of the data dashboards use the filter variables', () => {
     for (const [file, d] of all.filter(([f]) => f !== 'pipeline-health.json')) {
-      const sql = d.panels.flatMap((p) => p.targets).map((t) => ('rawSql' in t ? t.rawSql : '')).join('\n');
+      const sql = d.panels
+        .flatMap((p) => p.targets)
+        .map((t) => ('rawSql' in t ? t.rawSql : ''))
+        .join('\n');
       for (const v of ['node', 'pool']) expect(sql, `${file} uses $${v}`).toContain(`\${${v}}`);
     }
-    const serving = DASHBOARDS['llm-serving.json']!.panels.flatMap((p) => p.targets).map((t) => ('rawSql' in t ? t.rawSql : '')).join('\n');
+    const serving = DASHBOARDS['llm-serving.json']!.panels.flatMap((p) => p.targets)
+      .map((t) => ('rawSql' in t ? t.rawSql : ''))
+      .join('\n');
     for (const v of ['tenant', 'model']) expect(serving).toContain(`\${${v}}`);
   });
 
   it('every Prometheus panel query parses (promtool) and reads only metrics llmeter publishes', async () => {
-    const queries = all.flatMap(([, d]) => d.panels.flatMap((p) => p.targets.filter((t): t is PrometheusQuery => 'expr' in t).map((t) => ({ title: p.title, expr: t.expr }))));
+    const queries = all.flatMap(([, d]) =>
+      d.panels.flatMap((p) => p.targets.filter((t): t is PrometheusQuery => 'expr' in t).map((t) => ({ title: p.title, expr: t.expr }))),
+    );
     expect(queries.length).toBeGreaterThan(5);
     const concrete = (e: string) => e.replace(/\$__rate_interval|\$__interval/g, '1m').replace(/\$__range/g, '6h');
     const dir = tempDir('llmeter-promql-');
@@ -117,7 +126,17 @@ describe('dashboards', () => {
 describe('Grafana-managed cost alert rules', () => {
   const file = parse(readFileSync(path.join(PROVISIONING, 'alerting', 'cost-rules.yaml'), 'utf8')) as {
     apiVersion: number;
-    groups: { folder: string; interval: string; rules: { uid: string; title: string; condition: string; data: { refId: string; datasourceUid: string; model: Record<string, unknown> }[]; labels: Record<string, string> }[] }[];
+    groups: {
+      folder: string;
+      interval: string;
+      rules: {
+        uid: string;
+        title: string;
+        condition: string;
+        data: { refId: string; datasourceUid: string; model: Record<string, unknown> }[];
+        labels: Record<string, string>;
+      }[];
+    }[];
   };
 
   it('budget burn and cost anomaly, each a ClickHouse query reduced and compared with a threshold', () => {

@@ -12,7 +12,14 @@ describe('llmeter demo', () => {
   const dir = tempDir('llmeter-demo-test-');
 
   it('runs end to end and stores every signal', { timeout: 90_000 }, async () => {
-    result = await runDemo({ durationS: 7, seed: 11, listen: '127.0.0.1:0', dataDir: path.join(dir, 'data'), out: path.join(dir, 'report.html'), write: () => {} });
+    result = await runDemo({
+      durationS: 7,
+      seed: 11,
+      listen: '127.0.0.1:0',
+      dataDir: path.join(dir, 'data'),
+      out: path.join(dir, 'report.html'),
+      write: () => {},
+    });
     const { rows, traffic } = result;
     expect(traffic.sent).toBeGreaterThan(10);
     // Every request through the proxy is one llm_requests row, answered or refused.
@@ -37,7 +44,11 @@ describe('llmeter demo', () => {
     const { printed, report } = result;
     expect(printed).toContain('SIMULATED');
     const lines = printed.split('\n');
-    const tenantLine = (name: string) => lines.find((l) => l.trimStart().startsWith(name + ' '))!.trim().split(/\s{2,}/);
+    const tenantLine = (name: string) =>
+      lines
+        .find((l) => l.trimStart().startsWith(name + ' '))!
+        .trim()
+        .split(/\s{2,}/);
     let sum = new Decimal(0);
     for (const t of ['acme-chat', 'globex-batch', 'initech-agents']) {
       const cells = tenantLine(t);
@@ -48,8 +59,16 @@ describe('llmeter demo', () => {
       expect(cells.at(-1)).toBe(r.total);
       sum = sum.plus(cells.at(-1)!);
     }
-    const idle = lines.find((l) => l.includes('(idle, unshared)'))!.trim().split(/\s{2,}/).at(-1)!;
-    const fleet = lines.find((l) => l.trimStart().startsWith('fleet cost'))!.trim().split(/\s{2,}/).at(-1)!;
+    const idle = lines
+      .find((l) => l.includes('(idle, unshared)'))!
+      .trim()
+      .split(/\s{2,}/)
+      .at(-1)!;
+    const fleet = lines
+      .find((l) => l.trimStart().startsWith('fleet cost'))!
+      .trim()
+      .split(/\s{2,}/)
+      .at(-1)!;
     expect(sum.plus(idle).toFixed(2)).toBe(new Decimal(fleet).toFixed(2));
     expect(fleet).toBe(report.totals.fleet_cost);
     expect(new Decimal(fleet).greaterThan(0)).toBe(true);

@@ -47,7 +47,7 @@ describe('history generator', () => {
     for (let i = 1; i < chunks.length; i++) expect(chunks[i]!.from).toBe(chunks[i - 1]!.to);
   });
 
-  it('is the demo\'s fleet by default: nodes, servers, GPUs, tenants, instance types', () => {
+  it("is the demo's fleet by default: nodes, servers, GPUs, tenants, instance types", () => {
     const layout = historyLayout(BASE);
     expect(layout.nodes.map((n) => n.name)).toEqual(fleet.nodes.map((n) => n.node));
     expect(layout.nodes.map((n) => n.server?.name)).toEqual(fleet.upstreams.map((u) => u.name));
@@ -67,21 +67,24 @@ describe('history generator', () => {
     for (const x of states) expect(x.digest).toBe(live.get(x.model ?? ''));
   });
 
-  it('repeats the demo\'s shapes and habits for larger fleets', () => {
+  it("repeats the demo's shapes and habits for larger fleets", () => {
     const big = generateHistory({ seed: 1, from: FROM, to: FROM + HOUR, nodes: 6, tenants: 7 });
     expect(new Set(big.node.map((n) => n.node)).size).toBe(6);
-    expect(new Set(big.llm_request.map((r) => r.tenant))).toEqual(new Set(['acme-chat', 'globex-batch', 'initech-agents', 'acme-chat-2', 'globex-batch-2', 'initech-agents-2', 'acme-chat-3']));
+    expect(new Set(big.llm_request.map((r) => r.tenant))).toEqual(
+      new Set(['acme-chat', 'globex-batch', 'initech-agents', 'acme-chat-2', 'globex-batch-2', 'initech-agents-2', 'acme-chat-3']),
+    );
     // Every server takes part of the load.
     expect(new Set(big.llm_request.map((r) => r.backend)).size).toBe(6);
   });
 
-  it('the vLLM page\'s counters agree with the requests the proxy recorded on that server', () => {
+  it("the vLLM page's counters agree with the requests the proxy recorded on that server", () => {
     // Without incidents: the scrapes a reclaimed node misses would lose events by design.
     const calm = generateHistory({ ...BASE, incidents: false });
     const server = 'sim-openai-b';
     const ms = calm.model_server_sample.filter((r) => r.server === server);
     const last = Math.max(...ms.map((r) => Number(r.ts)));
-    const sum = (metric: string, pick: (r: (typeof ms)[number]) => boolean = () => true) => ms.filter((r) => r.metric === metric && pick(r)).reduce((s, r) => s + (r.value ?? 0), 0);
+    const sum = (metric: string, pick: (r: (typeof ms)[number]) => boolean = () => true) =>
+      ms.filter((r) => r.metric === metric && pick(r)).reduce((s, r) => s + (r.value ?? 0), 0);
     const reqs = calm.llm_request.filter((r) => r.backend === server && r.status !== 503 && r.status !== 502);
     // When each request ended, as far as the record tells (ts is whole milliseconds): a margin either side.
     const end = (r: (typeof reqs)[number]) => Number(r.ts) + (r.duration_ms ?? 0) - (r.proxy_overhead_ms ?? 0);
@@ -101,14 +104,18 @@ describe('history generator', () => {
     const failing = (r: (typeof reqs)[number]) => r.status === 500 || r.error_kind === 'stream_error';
     between(aborted, reqs.filter((r) => failing(r) && within(r, -2)).length, reqs.filter((r) => failing(r) && within(r, 2)).length);
     const tokens = sum('vllm:generation_tokens_total');
-    between(tokens, reqs.filter((r) => within(r, -2)).reduce((s, r) => s + (r.output_tokens ?? 0), 0), reqs.filter((r) => Number(r.ts) <= last).reduce((s, r) => s + (r.output_tokens ?? 0), 0));
+    between(
+      tokens,
+      reqs.filter((r) => within(r, -2)).reduce((s, r) => s + (r.output_tokens ?? 0), 0),
+      reqs.filter((r) => Number(r.ts) <= last).reduce((s, r) => s + (r.output_tokens ?? 0), 0),
+    );
     // The sum of end-to-end latencies is the requests' time in the server.
     const e2eSum = sum('vllm:e2e_request_latency_seconds', (r) => r.kind === 'histogram_sum_delta');
     const e2eRecorded = reqs.filter((r) => done(r) && within(r, -2)).reduce((s, r) => s + ((r.duration_ms ?? 0) - (r.proxy_overhead_ms ?? 0)) / 1000, 0);
     expect(e2eSum).toBeGreaterThanOrEqual(e2eRecorded - 0.01 * reqs.length);
   });
 
-  it('gauges stay within the servers\' limits, and a node that is down writes nothing', () => {
+  it("gauges stay within the servers' limits, and a node that is down writes nothing", () => {
     const shape = SIM_SHAPES.vllmL40s.server;
     const gauge = (metric: string) => history.model_server_sample.filter((r) => r.server === 'sim-openai-b' && r.metric === metric).map((r) => r.value ?? 0);
     const running = gauge('vllm:num_requests_running');
@@ -126,7 +133,9 @@ describe('history generator', () => {
     expect(history.node.filter((n) => n.node === down.node && inside(n.ts))).toHaveLength(0);
     expect(history.llm_request.filter((r) => r.node === down.node && inside(r.ts) && r.status === 200)).toHaveLength(0);
     // What ran when it went away was cut off.
-    expect(history.llm_request.filter((r) => r.node === down.node && Number(r.ts) < Number(down.ts) && /other side closed|ECONNRESET/.test(r.error ?? '')).length).toBeGreaterThan(0);
+    expect(
+      history.llm_request.filter((r) => r.node === down.node && Number(r.ts) < Number(down.ts) && /other side closed|ECONNRESET/.test(r.error ?? '')).length,
+    ).toBeGreaterThan(0);
     // It comes back as a new instance.
     const ids = new Set(history.node.filter((n) => n.node === down.node).map((n) => n.instance_id));
     expect(ids.size).toBe(2);

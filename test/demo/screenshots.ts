@@ -10,16 +10,41 @@ const root = path.resolve(import.meta.dirname, '../..');
 const entry = path.join(root, 'collector/top/standalone.ts');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'llmeter-shots-'));
 const S = 'llmeter-shot';
-let ansi = '', plain = '';
+let ansi = '',
+  plain = '';
 const r = await runDemo({
-  durationS: 50, seed: 42, listen: '127.0.0.1:19465', out: path.join(tmp, 'report.html'), dataDir: path.join(tmp, 'data'), tty: false,
+  durationS: 50,
+  seed: 42,
+  listen: '127.0.0.1:19465',
+  out: path.join(tmp, 'report.html'),
+  dataDir: path.join(tmp, 'data'),
+  tty: false,
   onRunning: ({ fleet, collector }) => {
     setTimeout(() => {
-      execFile('tmux', ['new-session', '-d', '-s', S, '-x', '118', '-y', '36', `LLMETER_ADMIN_KEY=${fleet.adminKey} ${process.execPath} ${entry} --url http://${collector.address} --interval 1`], () => {});
+      execFile(
+        'tmux',
+        [
+          'new-session',
+          '-d',
+          '-s',
+          S,
+          '-x',
+          '118',
+          '-y',
+          '36',
+          `LLMETER_ADMIN_KEY=${fleet.adminKey} ${process.execPath} ${entry} --url http://${collector.address} --interval 1`,
+        ],
+        () => {},
+      );
     }, 36_000);
     setTimeout(() => {
-      execFile('tmux', ['capture-pane', '-e', '-p', '-t', S], (e, out) => { ansi = out; });
-      execFile('tmux', ['capture-pane', '-p', '-t', S], (e, out) => { plain = out; execFile('tmux', ['kill-session', '-t', S], () => {}); });
+      execFile('tmux', ['capture-pane', '-e', '-p', '-t', S], (e, out) => {
+        ansi = out;
+      });
+      execFile('tmux', ['capture-pane', '-p', '-t', S], (e, out) => {
+        plain = out;
+        execFile('tmux', ['kill-session', '-t', S], () => {});
+      });
     }, 44_000);
   },
 });
@@ -27,13 +52,25 @@ writeFileSync(path.join(tmp, 'top.txt'), plain);
 writeFileSync(path.join(tmp, 'demo-output.txt'), r.printed);
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const ESC = String.fromCharCode(27);
-let html = '', open = 0;
+let html = '',
+  open = 0;
 for (const part of ansi.split(new RegExp(`(${ESC}\\[[0-9;]*m)`))) {
   const m = new RegExp(`^${ESC}\\[([0-9;]*)m$`).exec(part);
-  if (!m) { html += esc(part); continue; }
+  if (!m) {
+    html += esc(part);
+    continue;
+  }
   for (const c of m[1]!.split(';')) {
-    if (c === '0' || c === '') { html += '</span>'.repeat(open); open = 0; }
-    else { const st = { '1': 'font-weight:bold', '2': 'color:#8b949e', '31': 'color:#ff6b6b', '33': 'color:#f2cc60' }[c]; if (st) { html += `<span style="${st}">`; open++; } }
+    if (c === '0' || c === '') {
+      html += '</span>'.repeat(open);
+      open = 0;
+    } else {
+      const st = { '1': 'font-weight:bold', '2': 'color:#8b949e', '31': 'color:#ff6b6b', '33': 'color:#f2cc60' }[c];
+      if (st) {
+        html += `<span style="${st}">`;
+        open++;
+      }
+    }
   }
 }
 html += '</span>'.repeat(open);

@@ -43,9 +43,15 @@ describe('simulated fleet', () => {
 
   it('answers /api/chat as Ollama does: NDJSON lines, then the final chunk with durations', async () => {
     const a = fleet.upstreams.find((u) => u.kind === 'ollama')!;
-    const res = await fetch(`${a.url}/api/chat`, { method: 'POST', body: JSON.stringify({ model: 'llama3.2:3b', messages: [{ role: 'user', content: 'hello there' }], options: { num_predict: 20 } }) });
+    const res = await fetch(`${a.url}/api/chat`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'llama3.2:3b', messages: [{ role: 'user', content: 'hello there' }], options: { num_predict: 20 } }),
+    });
     expect(res.headers.get('content-type')).toBe('application/x-ndjson');
-    const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = (await res.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const last = lines.at(-1)!;
     if ('error' in last) return; // a simulated mid-stream failure is allowed
     expect(last.done).toBe(true);
@@ -57,7 +63,16 @@ describe('simulated fleet', () => {
 
   it('answers /v1/chat/completions with SSE and a usage chunk when asked', async () => {
     const b = fleet.upstreams.find((u) => u.kind === 'openai')!;
-    const res = await fetch(`${b.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'qwen2.5:14b', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true }, max_tokens: 10 }) });
+    const res = await fetch(`${b.url}/v1/chat/completions`, {
+      method: 'POST',
+      body: JSON.stringify({
+        model: 'qwen2.5:14b',
+        messages: [{ role: 'user', content: 'hi' }],
+        stream: true,
+        stream_options: { include_usage: true },
+        max_tokens: 10,
+      }),
+    });
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     const events = (await res.text()).split('\n\n').filter((e) => e.startsWith('data: '));
     expect(events.at(-1)).toBe('data: [DONE]');

@@ -37,7 +37,10 @@ interface Row {
 const MODEL = 'qwen2.5:14b';
 
 async function call(url: string, mode: 'sse' | 'sse-usage' | 'json', words: number, maxTokens: number): Promise<Seen> {
-  const messages = [{ role: 'system', content: 'Summarise.' }, { role: 'user', content: 'lorem ipsum '.repeat(words) }];
+  const messages = [
+    { role: 'system', content: 'Summarise.' },
+    { role: 'user', content: 'lorem ipsum '.repeat(words) },
+  ];
   const body: Record<string, unknown> = { model: MODEL, messages, max_tokens: maxTokens };
   if (mode !== 'json') body.stream = true;
   if (mode === 'sse-usage') body.stream_options = { include_usage: true };
@@ -102,8 +105,32 @@ describe('simulated vLLM /metrics page through the real vLLM scraper', () => {
   beforeAll(async () => {
     const model = SIM_MODELS[MODEL]!;
     // Failures on, so every path (500 before a token, a stream broken off, a full queue) shows up.
-    busy = new SimModelServer({ name: 'sim-openai-busy', node: 'sim-gpu-b', models: [model], parallel: 2, maxQueue: 1, errorRate: 0.15, midstreamErrorRate: 0.2, keepAliveMs: 60_000, prng: new Prng(7), timeScale: 0.02, vllmMetrics: { kvCacheTokens: 49_152 } });
-    calm = new SimModelServer({ name: 'sim-openai-calm', node: 'sim-gpu-c', models: [model], parallel: 2, maxQueue: 2, errorRate: 0, midstreamErrorRate: 0, keepAliveMs: 60_000, prng: new Prng(8), timeScale: 0.05, vllmMetrics: { kvCacheTokens: 49_152 } });
+    busy = new SimModelServer({
+      name: 'sim-openai-busy',
+      node: 'sim-gpu-b',
+      models: [model],
+      parallel: 2,
+      maxQueue: 1,
+      errorRate: 0.15,
+      midstreamErrorRate: 0.2,
+      keepAliveMs: 60_000,
+      prng: new Prng(7),
+      timeScale: 0.02,
+      vllmMetrics: { kvCacheTokens: 49_152 },
+    });
+    calm = new SimModelServer({
+      name: 'sim-openai-calm',
+      node: 'sim-gpu-c',
+      models: [model],
+      parallel: 2,
+      maxQueue: 2,
+      errorRate: 0,
+      midstreamErrorRate: 0,
+      keepAliveMs: 60_000,
+      prng: new Prng(8),
+      timeScale: 0.05,
+      vllmMetrics: { kvCacheTokens: 49_152 },
+    });
     busyUrl = await busy.listen();
     calmUrl = await calm.listen();
     collector = await startCollector(testConfig({ pipeline: { batch_ms: 20 } }), silentLogger, { withoutHttp: true });
@@ -129,8 +156,15 @@ describe('simulated vLLM /metrics page through the real vLLM scraper', () => {
     const page = parsePrometheusText(text);
     expect(page.invalidLines).toBe(0);
     for (const name of ['vllm:num_requests_running', 'vllm:num_requests_waiting', 'vllm:kv_cache_usage_perc']) expect(page.types.get(name), name).toBe('gauge');
-    for (const name of ['vllm:prompt_tokens_total', 'vllm:generation_tokens_total', 'vllm:request_success_total']) expect(page.types.get(name), name).toBe('counter');
-    for (const name of ['vllm:time_to_first_token_seconds', 'vllm:e2e_request_latency_seconds', 'vllm:inter_token_latency_seconds', 'vllm:request_queue_time_seconds']) expect(page.types.get(name), name).toBe('histogram');
+    for (const name of ['vllm:prompt_tokens_total', 'vllm:generation_tokens_total', 'vllm:request_success_total'])
+      expect(page.types.get(name), name).toBe('counter');
+    for (const name of [
+      'vllm:time_to_first_token_seconds',
+      'vllm:e2e_request_latency_seconds',
+      'vllm:inter_token_latency_seconds',
+      'vllm:request_queue_time_seconds',
+    ])
+      expect(page.types.get(name), name).toBe('histogram');
     const vllm = page.samples.filter((s) => s.name.startsWith('vllm:'));
     expect(vllm.length).toBeGreaterThan(50);
     for (const s of vllm) {
@@ -139,7 +173,9 @@ describe('simulated vLLM /metrics page through the real vLLM scraper', () => {
     }
     const ttftBuckets = vllm.filter((s) => s.name === 'vllm:time_to_first_token_seconds_bucket');
     expect(ttftBuckets.map((s) => s.labels.le)).toEqual([...VLLM_BUCKETS.ttft.map((b) => promFloat(b)), '+Inf']);
-    expect(new Set(vllm.filter((s) => s.name === 'vllm:request_success_total').map((s) => s.labels.finished_reason))).toEqual(new Set(['stop', 'length', 'abort']));
+    expect(new Set(vllm.filter((s) => s.name === 'vllm:request_success_total').map((s) => s.labels.finished_reason))).toEqual(
+      new Set(['stop', 'length', 'abort']),
+    );
   });
 
   it('counter and histogram deltas equal the traffic the client saw between two scrapes', { timeout: 60_000 }, async () => {
@@ -167,12 +203,16 @@ describe('simulated vLLM /metrics page through the real vLLM scraper', () => {
     expect(refused.length + failed.length + ok.length).toBe(seen.length);
 
     const rs = await rows('sim-openai-busy');
-    const sum = (metric: string, kind: string, pick: (r: Row) => boolean = () => true) => rs.filter((r) => r.metric === metric && r.kind === kind && pick(r)).reduce((s, r) => s + r.value, 0);
+    const sum = (metric: string, kind: string, pick: (r: Row) => boolean = () => true) =>
+      rs.filter((r) => r.metric === metric && r.kind === kind && pick(r)).reduce((s, r) => s + r.value, 0);
     const tokens = ok.reduce((s, x) => s + x.tokens, 0);
     expect(sum('vllm:generation_tokens_total', 'counter_delta')).toBe(tokens);
     expect(sum('vllm:prompt_tokens_total', 'counter_delta')).toBe(withTokens.reduce((s, x) => s + x.promptTokens, 0));
     for (const reason of ['stop', 'length'] as const) {
-      expect(sum('vllm:request_success_total', 'counter_delta', (r) => r.reason === reason), reason).toBe(done.filter((s) => s.finish === reason).length);
+      expect(
+        sum('vllm:request_success_total', 'counter_delta', (r) => r.reason === reason),
+        reason,
+      ).toBe(done.filter((s) => s.finish === reason).length);
     }
     expect(sum('vllm:request_success_total', 'counter_delta', (r) => r.reason === 'abort')).toBe(failed.length + broke.length);
     // A refused request never reached the engine: no counter knows it.
@@ -216,7 +256,8 @@ describe('simulated vLLM /metrics page through the real vLLM scraper', () => {
     const pending = [0, 1, 2, 3].map(() => call(calmUrl, 'sse', 40, 400));
     const deadline = Date.now() + 10_000;
     // Two computing, two queued, and tokens flowing (so the KV cache holds something).
-    while (!(calm.activity.active === 2 && calm.activity.queued === 2 && calm.activity.tokens > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    while (!(calm.activity.active === 2 && calm.activity.queued === 2 && calm.activity.tokens > 0) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 2));
     await scrape('sim-openai-calm');
     const answers = await Promise.all(pending);
     expect(answers.every((a) => a.status === 200 && !a.broke)).toBe(true);

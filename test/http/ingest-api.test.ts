@@ -14,7 +14,18 @@ let base: string;
 const hourAgo = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3_600_000;
 
 function record(tenant: string, i: number, extra: Record<string, unknown> = {}) {
-  return { ts: hourAgo + 1_000 + i, request_id: `${tenant}-${i}`, tenant, model: 'm', input_tokens: 3, output_tokens: 7, duration_ms: 50, prompt_eval_duration_ns: 1_000_000, eval_duration_ns: 9_000_000, ...extra };
+  return {
+    ts: hourAgo + 1_000 + i,
+    request_id: `${tenant}-${i}`,
+    tenant,
+    model: 'm',
+    input_tokens: 3,
+    output_tokens: 7,
+    duration_ms: 50,
+    prompt_eval_duration_ns: 1_000_000,
+    eval_duration_ns: 9_000_000,
+    ...extra,
+  };
 }
 
 function ndjson(tenant: string, n: number, from = 0): string {
@@ -23,7 +34,17 @@ function ndjson(tenant: string, n: number, from = 0): string {
 
 async function post(body: string | Buffer, signal = 'llm_request') {
   const res = await fetch(`${base}/api/v1/ingest/${signal}`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson' } });
-  return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as { accepted: number; rejected: number; dropped?: number; reasons: { reason: string; count: number; first?: string }[]; error?: string } };
+  return {
+    status: res.status,
+    retryAfter: res.headers.get('retry-after'),
+    body: (await res.json()) as {
+      accepted: number;
+      rejected: number;
+      dropped?: number;
+      reasons: { reason: string; count: number; first?: string }[];
+      error?: string;
+    },
+  };
 }
 
 async function one<T = Record<string, string>>(sql: string): Promise<T> {
@@ -32,7 +53,9 @@ async function one<T = Record<string, string>>(sql: string): Promise<T> {
 
 async function stored(tenant: string) {
   const raw = await one<{ n: string }>(`SELECT count() AS n FROM llm_requests WHERE tenant = '${tenant}'`);
-  const hourly = await one<{ n: string; out: string }>(`SELECT sum(requests) AS n, sum(output_tokens) AS out FROM llm_requests_hourly WHERE tenant = '${tenant}'`);
+  const hourly = await one<{ n: string; out: string }>(
+    `SELECT sum(requests) AS n, sum(output_tokens) AS out FROM llm_requests_hourly WHERE tenant = '${tenant}'`,
+  );
   return { raw: Number(raw.n), hourly: Number(hourly.n), outputTokens: Number(hourly.out) };
 }
 
@@ -109,15 +132,19 @@ describe('bad input', () => {
     expect(r.body).toMatchObject({ accepted: 3, rejected: 5 });
     expect((await stored('bad')).raw).toBe(3);
     // The answer came after the dead letters were stored.
-    const dead = await collector.store.queryRows<{ reason: string; payload: string }>(`SELECT reason, payload FROM dead_letters WHERE signal = 'llm_request' AND source = 'http' AND reason LIKE 'line %' ORDER BY reason`);
+    const dead = await collector.store.queryRows<{ reason: string; payload: string }>(
+      `SELECT reason, payload FROM dead_letters WHERE signal = 'llm_request' AND source = 'http' AND reason LIKE 'line %' ORDER BY reason`,
+    );
     const reasons = dead.map((d) => d.reason);
-    expect(reasons).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^line 2: not valid JSON/),
-      expect.stringMatching(/^line 3: /),
-      expect.stringMatching(/^line 4: tenant: empty/),
-      expect.stringMatching(/^line 6: /),
-      expect.stringMatching(/^line 7: ts: older than the raw retention/),
-    ]));
+    expect(reasons).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^line 2: not valid JSON/),
+        expect.stringMatching(/^line 3: /),
+        expect.stringMatching(/^line 4: tenant: empty/),
+        expect.stringMatching(/^line 6: /),
+        expect.stringMatching(/^line 7: ts: older than the raw retention/),
+      ]),
+    );
     const deepDead = dead.find((d) => d.reason.startsWith('line 6:'))!;
     expect(deepDead.payload).toBe(deepObject);
   });

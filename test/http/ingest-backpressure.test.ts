@@ -13,12 +13,18 @@ let base: string;
 const t0 = Date.now() - 3_600_000;
 
 function body(tenant: string, n: number): string {
-  return Array.from({ length: n }, (_, i) => JSON.stringify({ ts: t0 + i, request_id: `${tenant}-${i}`, tenant, model: 'm', output_tokens: 1 })).join('\n') + '\n';
+  return (
+    Array.from({ length: n }, (_, i) => JSON.stringify({ ts: t0 + i, request_id: `${tenant}-${i}`, tenant, model: 'm', output_tokens: 1 })).join('\n') + '\n'
+  );
 }
 
 async function post(text: string) {
   const res = await fetch(`${base}/api/v1/ingest/llm_request`, { method: 'POST', body: text, headers: { 'content-type': 'application/x-ndjson' } });
-  return { status: res.status, retryAfter: res.headers.get('retry-after'), json: (await res.json()) as { accepted?: number; dropped?: number; error?: string } };
+  return {
+    status: res.status,
+    retryAfter: res.headers.get('retry-after'),
+    json: (await res.json()) as { accepted?: number; dropped?: number; error?: string },
+  };
 }
 
 async function stored(tenant: string): Promise<number> {
@@ -28,7 +34,13 @@ async function stored(tenant: string): Promise<number> {
 beforeAll(async () => {
   // A small queue, so that a few bodies fill it.
   // A small queue, so that a few bodies fill it; readiness that follows failing inserts quickly.
-  collector = await startCollector(testConfig({ pipeline: { queue_capacity: 2_000, batch_rows: 1_000, max_inflight: 1, unready_after_ms: 1_000, retry: { initial_ms: 50, max_ms: 200 } }, http: { max_concurrent_bodies: 8 } }), silentLogger);
+  collector = await startCollector(
+    testConfig({
+      pipeline: { queue_capacity: 2_000, batch_rows: 1_000, max_inflight: 1, unready_after_ms: 1_000, retry: { initial_ms: 50, max_ms: 200 } },
+      http: { max_concurrent_bodies: 8 },
+    }),
+    silentLogger,
+  );
   base = `http://${collector.address}`;
 });
 
@@ -64,8 +76,20 @@ describe('back-pressure', () => {
     // Eight uploads that send their headers and then wait: the ninth is refused at once.
     const answers: Promise<number>[] = [];
     const held = Array.from({ length: 8 }, () => {
-      const req = request(`${base}/api/v1/ingest/llm_request`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'transfer-encoding': 'chunked' } });
-      answers.push(new Promise((resolve) => req.on('response', (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', () => resolve(0))));
+      const req = request(`${base}/api/v1/ingest/llm_request`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-ndjson', 'transfer-encoding': 'chunked' },
+      });
+      answers.push(
+        new Promise((resolve) =>
+          req
+            .on('response', (res) => {
+              res.resume();
+              resolve(res.statusCode ?? 0);
+            })
+            .on('error', () => resolve(0)),
+        ),
+      );
       req.write(body('held', 1));
       return req;
     });
@@ -104,11 +128,15 @@ describe('readiness', () => {
 describe('shutdown', () => {
   it('stores the body being uploaded and answers new bodies 503', async () => {
     const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = request(`${base}/api/v1/ingest/llm_request`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'transfer-encoding': 'chunked' } }, (res) => {
-        let text = '';
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode!, text }));
-      });
+      const req = request(
+        `${base}/api/v1/ingest/llm_request`,
+        { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'transfer-encoding': 'chunked' } },
+        (res) => {
+          let text = '';
+          res.on('data', (d) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode!, text }));
+        },
+      );
       req.on('error', reject);
       const text = body('uploading', 2_000);
       req.write(text.slice(0, text.length / 2));

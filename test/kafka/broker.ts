@@ -91,29 +91,49 @@ export async function startBroker(opts: { version?: string; extra?: Record<strin
     ...opts.extra,
   };
   const serverProps = path.join(dir, 'server.properties');
-  writeFileSync(serverProps, Object.entries(props).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+  writeFileSync(
+    serverProps,
+    Object.entries(props)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n') + '\n',
+  );
   const major = Number(version.split('.')[0]);
   let logArgs: string[];
   if (major >= 4) {
     const cfg = path.join(dir, 'log4j2.properties');
-    writeFileSync(cfg, [
-      'appender.out.type=Console', 'appender.out.name=OUT', 'appender.out.layout.type=PatternLayout', 'appender.out.layout.pattern=[%d] %p %m (%c)%n',
-      'rootLogger.level=WARN', 'rootLogger.appenderRef.out.ref=OUT',
-      'logger.raft.name=kafka.server.KafkaRaftServer', 'logger.raft.level=INFO',
-    ].join('\n') + '\n');
+    writeFileSync(
+      cfg,
+      [
+        'appender.out.type=Console',
+        'appender.out.name=OUT',
+        'appender.out.layout.type=PatternLayout',
+        'appender.out.layout.pattern=[%d] %p %m (%c)%n',
+        'rootLogger.level=WARN',
+        'rootLogger.appenderRef.out.ref=OUT',
+        'logger.raft.name=kafka.server.KafkaRaftServer',
+        'logger.raft.level=INFO',
+      ].join('\n') + '\n',
+    );
     logArgs = [`-Dlog4j2.configurationFile=${cfg}`];
   } else {
     const cfg = path.join(dir, 'log4j.properties');
-    writeFileSync(cfg, [
-      'log4j.rootLogger=WARN, stdout', 'log4j.appender.stdout=org.apache.log4j.ConsoleAppender',
-      'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout', 'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n',
-      'log4j.logger.kafka.server.KafkaRaftServer=INFO',
-    ].join('\n') + '\n');
+    writeFileSync(
+      cfg,
+      [
+        'log4j.rootLogger=WARN, stdout',
+        'log4j.appender.stdout=org.apache.log4j.ConsoleAppender',
+        'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
+        'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n',
+        'log4j.logger.kafka.server.KafkaRaftServer=INFO',
+      ].join('\n') + '\n',
+    );
     logArgs = [`-Dlog4j.configuration=file:${cfg}`];
   }
   const cp = `${jars}/*`;
   const jvm = opts.jvm ?? TEST_JVM;
-  execFileSync('java', [...jvm, '-cp', cp, ...logArgs, 'kafka.tools.StorageTool', 'format', '-t', kafkaUuid(), '-c', serverProps], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('java', [...jvm, '-cp', cp, ...logArgs, 'kafka.tools.StorageTool', 'format', '-t', kafkaUuid(), '-c', serverProps], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 
   let proc: ChildProcess | undefined;
   let runs = 0;

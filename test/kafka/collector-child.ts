@@ -30,7 +30,15 @@ const args = JSON.parse(process.argv[2]!) as Args;
 const config = configSchema.parse({
   store: { data_dir: args.dataDir },
   pipeline: args.pipeline,
-  transport: { kind: 'kafka', kafka: { brokers: args.brokers, topic_prefix: args.prefix, group_id: args.group, consumer: { partitions_concurrently: 2, max_batch_records: 300, session_timeout_ms: 6_000, heartbeat_interval_ms: 1_000 } } },
+  transport: {
+    kind: 'kafka',
+    kafka: {
+      brokers: args.brokers,
+      topic_prefix: args.prefix,
+      group_id: args.group,
+      consumer: { partitions_concurrently: 2, max_batch_records: 300, session_timeout_ms: 6_000, heartbeat_interval_ms: 1_000 },
+    },
+  },
 });
 const log: Logger = args.debug ? createLogger({ level: 'debug', json: false }) : silentLogger;
 const send = (m: object) => process.send?.(m);

@@ -23,7 +23,9 @@ let edgeBase = '';
 
 function lines(tenant: string, n: number): string {
   const t0 = Date.now() - 60_000;
-  return Array.from({ length: n }, (_, i) => JSON.stringify({ ts: t0 + i, request_id: `${tenant}-${i}`, tenant, model: 'm', output_tokens: 1 })).join('\n') + '\n';
+  return (
+    Array.from({ length: n }, (_, i) => JSON.stringify({ ts: t0 + i, request_id: `${tenant}-${i}`, tenant, model: 'm', output_tokens: 1 })).join('\n') + '\n'
+  );
 }
 
 function edgeEnv() {
@@ -73,7 +75,10 @@ beforeAll(async () => {
     producer: { linger_ms: 20 },
     consumer: { session_timeout_ms: 10_000, heartbeat_interval_ms: 1_000 },
   };
-  central = await startCollector(testConfig({ pipeline: { batch_ms: 50 }, transport: { kind: 'kafka', kafka } }), silentLogger, { withoutFeatures: true, withoutHttp: true });
+  central = await startCollector(testConfig({ pipeline: { batch_ms: 50 }, transport: { kind: 'kafka', kafka } }), silentLogger, {
+    withoutFeatures: true,
+    withoutHttp: true,
+  });
   edgeDir = scratchDir('llmeter-edge-');
   writeFileSync(
     path.join(edgeDir, 'llmeter.yaml'),
@@ -103,24 +108,42 @@ afterAll(async () => {
 });
 
 it("the edge's ingest API publishes to Kafka: the central store has the records, the edge's own none", async () => {
-  const res = await fetch(`${edgeBase}/api/v1/ingest/llm_request`, { method: 'POST', body: lines('edge-api', 300), headers: { 'content-type': 'application/x-ndjson' } });
+  const res = await fetch(`${edgeBase}/api/v1/ingest/llm_request`, {
+    method: 'POST',
+    body: lines('edge-api', 300),
+    headers: { 'content-type': 'application/x-ndjson' },
+  });
   expect(res.status).toBe(200);
   expect(await res.json()).toMatchObject({ accepted: 300, rejected: 0 });
   await waitFor('the records in the central store', async () => (await inCentral('edge-api')) === 300);
-  const own = await fetch(`${edgeBase}/api/sql?format=JSONEachRow`, { method: 'POST', body: "SELECT count() AS n FROM llm_requests WHERE tenant = 'edge-api'", headers: { 'content-type': 'application/sql' } });
+  const own = await fetch(`${edgeBase}/api/sql?format=JSONEachRow`, {
+    method: 'POST',
+    body: "SELECT count() AS n FROM llm_requests WHERE tenant = 'edge-api'",
+    headers: { 'content-type': 'application/sql' },
+  });
   expect(await own.json()).toEqual({ n: '0' });
 });
 
 it('llmeter ingest on an edge publishes to Kafka, through the running edge and on its own', async () => {
   writeFileSync(path.join(edgeDir, 'through.ndjson'), lines('edge-cli-running', 120));
-  const through = spawnSync(process.execPath, [bin, 'ingest', 'llm_request', path.join(edgeDir, 'through.ndjson')], { cwd: edgeDir, env: edgeEnv(), encoding: 'utf8', timeout: 60_000 });
+  const through = spawnSync(process.execPath, [bin, 'ingest', 'llm_request', path.join(edgeDir, 'through.ndjson')], {
+    cwd: edgeDir,
+    env: edgeEnv(),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   expect(through.status, through.stderr).toBe(0);
   expect(through.stdout).toContain('llm_request: 120 accepted, 0 rejected');
   expect(await stopEdge()).toBe(0);
   // The exit line says where the records went: all sent, nothing left in the spool.
   expect(edgeOut).toMatch(/llmeter stopped: 0 rows written, 0 dropped, 0 spilled to disk; Kafka: 420 records sent, 0 left in the spool/);
   writeFileSync(path.join(edgeDir, 'alone.ndjson'), lines('edge-cli-alone', 80));
-  const alone = spawnSync(process.execPath, [bin, 'ingest', 'llm_request', path.join(edgeDir, 'alone.ndjson')], { cwd: edgeDir, env: edgeEnv(), encoding: 'utf8', timeout: 60_000 });
+  const alone = spawnSync(process.execPath, [bin, 'ingest', 'llm_request', path.join(edgeDir, 'alone.ndjson')], {
+    cwd: edgeDir,
+    env: edgeEnv(),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   expect(alone.status, alone.stderr).toBe(0);
   expect(alone.stdout).toContain('llm_request: 80 accepted, 0 rejected');
   await waitFor('both loads in the central store', async () => (await inCentral('edge-cli-running')) === 120 && (await inCentral('edge-cli-alone')) === 80);

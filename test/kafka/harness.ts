@@ -50,7 +50,14 @@ export function scenarioConfig(brokers: string[], name: string, kafka: Record<st
         ...kafka,
         topics: { partitions: 4, ...k.topics },
         producer: { linger_ms: 20, retries: 2, ...k.producer },
-        consumer: { session_timeout_ms: 10_000, heartbeat_interval_ms: 1_000, lag_interval_ms: 300, resume_check_ms: 50, max_batch_records: 500, ...k.consumer },
+        consumer: {
+          session_timeout_ms: 10_000,
+          heartbeat_interval_ms: 1_000,
+          lag_interval_ms: 300,
+          resume_check_ms: 50,
+          max_batch_records: 500,
+          ...k.consumer,
+        },
       },
     },
   });
@@ -70,7 +77,15 @@ export async function startMember(store: Store, config: Config, inserter: Insert
   const kafka = createKafkaClient(config.transport.kafka, silentLogger, { role: 'consumer' });
   await ensureTopics(kafka, config.transport.kafka, silentLogger);
   const committed: CommittedBatch[] = [];
-  const consumer = new KafkaConsumer({ config: config.transport.kafka, pipelineConfig: config.pipeline, kafka, target: pipeline, registry, log: silentLogger, onCommitted: (b) => committed.push(b) });
+  const consumer = new KafkaConsumer({
+    config: config.transport.kafka,
+    pipelineConfig: config.pipeline,
+    kafka,
+    target: pipeline,
+    registry,
+    log: silentLogger,
+    onCommitted: (b) => committed.push(b),
+  });
   await consumer.start();
   return {
     consumer,
@@ -86,7 +101,13 @@ export async function startMember(store: Store, config: Config, inserter: Insert
 
 export async function startSink(config: Config, registry = new Registry()): Promise<KafkaSink> {
   const kafka = createKafkaClient(config.transport.kafka, silentLogger, { role: 'producer' });
-  const sink = new KafkaSink({ config: config.transport.kafka, kafka, registry, log: silentLogger, prepare: () => ensureTopics(kafka, config.transport.kafka, silentLogger).then(() => undefined) });
+  const sink = new KafkaSink({
+    config: config.transport.kafka,
+    kafka,
+    registry,
+    log: silentLogger,
+    prepare: () => ensureTopics(kafka, config.transport.kafka, silentLogger).then(() => undefined),
+  });
   await sink.start();
   return sink;
 }

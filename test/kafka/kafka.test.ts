@@ -92,7 +92,10 @@ describe('kafka transport', () => {
       // A batch's rows are in ClickHouse before its offsets are committed, so the last commits may
       // still be on their way when every row is there.
       const committedRecords = () =>
-        [...new Map([...a.committed, ...b.committed].map((c) => [`${c.topic}/${c.partition}/${c.firstOffset}-${c.lastOffset}`, c.records])).values()].reduce((n, x) => n + x, 0);
+        [...new Map([...a.committed, ...b.committed].map((c) => [`${c.topic}/${c.partition}/${c.firstOffset}-${c.lastOffset}`, c.records])).values()].reduce(
+          (n, x) => n + x,
+          0,
+        );
       await waitFor('every record committed', () => committedRecords() >= 5000);
       expect(committedRecords()).toBe(5000);
       await new Promise((r) => setTimeout(r, 500));
@@ -162,12 +165,18 @@ describe('kafka transport', () => {
     await producer.disconnect();
     const m = await startMember(t.store, cfg);
     try {
-      await waitFor('good rows and dead letters', async () => (await requestsOf('poison')) === 5 && (await count(t.store, `${table('dead_letters')} WHERE topic = '${topic}'`)) === 2);
+      await waitFor(
+        'good rows and dead letters',
+        async () => (await requestsOf('poison')) === 5 && (await count(t.store, `${table('dead_letters')} WHERE topic = '${topic}'`)) === 2,
+      );
       const dead = await t.store.queryRows<{ partition: string; offset: string; reason: string; source: string; payload: string }>(
         `SELECT partition, offset, reason, source, payload FROM ${table('dead_letters')} WHERE topic = {topic:String} ORDER BY offset`,
         { topic },
       );
-      expect(dead.map((d) => [Number(d.partition), Number(d.offset), d.source])).toEqual([[0, 2, 'kafka'], [0, 4, 'kafka']]);
+      expect(dead.map((d) => [Number(d.partition), Number(d.offset), d.source])).toEqual([
+        [0, 2, 'kafka'],
+        [0, 4, 'kafka'],
+      ]);
       expect(dead[0]!.payload).toContain('cut-off');
       expect(dead[0]!.reason).toMatch(/^not valid JSON: /);
       expect(dead[1]!.reason).toMatch(/tenant: required/);
@@ -204,13 +213,33 @@ describe('kafka transport', () => {
       await waitFor('all rows in ClickHouse', async () => (await requestsOf('packed')) >= 2400);
       await waitFor('all committed', () => m.committed.reduce((n, c) => n + c.records, 0) >= 2400);
       await new Promise((r) => setTimeout(r, 300));
-      const rows = await t.store.queryRows<{ request_id: string; tenant: string; ts: string; input_tokens: string; output_tokens: string; duration_ms: string; eval_duration_ns: string; status: string }>(
+      const rows = await t.store.queryRows<{
+        request_id: string;
+        tenant: string;
+        ts: string;
+        input_tokens: string;
+        output_tokens: string;
+        duration_ms: string;
+        eval_duration_ns: string;
+        status: string;
+      }>(
         `SELECT request_id, tenant, toUnixTimestamp64Milli(ts) AS ts, input_tokens, output_tokens, duration_ms, eval_duration_ns, status FROM ${table('llm_requests')} WHERE startsWith(tenant, 'packed-') ORDER BY request_id`,
       );
       const want = sent
         .map((r) => [r.request_id, r.tenant, r.ts, r.input_tokens, r.output_tokens, r.duration_ms, r.eval_duration_ns, r.status])
         .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
-      expect(rows.map((r) => [r.request_id, r.tenant, Number(r.ts), Number(r.input_tokens), Number(r.output_tokens), Number(r.duration_ms), Number(r.eval_duration_ns), Number(r.status)])).toEqual(want);
+      expect(
+        rows.map((r) => [
+          r.request_id,
+          r.tenant,
+          Number(r.ts),
+          Number(r.input_tokens),
+          Number(r.output_tokens),
+          Number(r.duration_ms),
+          Number(r.eval_duration_ns),
+          Number(r.status),
+        ]),
+      ).toEqual(want);
       // The consumer counted both, and its insert batches were whole messages of at most
       // max_batch_records (500) records each.
       expect(await metric(m.registry, 'llmeter_kafka_consumer_messages_total')).toBe(messages);
@@ -239,7 +268,13 @@ describe('kafka transport', () => {
       compression: CompressionTypes.GZIP,
       messages: [
         { key: 'k', value: good[0]! }, // offset 0: one record, no header (an older producer)
-        packed([good[1]!, good[2]!, '{"ts": 1763856000000, "request_id": "cut-off', good[3]!, JSON.stringify({ ...requests('badline', 99, 1)[0], tenant: undefined })]), // offset 1
+        packed([
+          good[1]!,
+          good[2]!,
+          '{"ts": 1763856000000, "request_id": "cut-off',
+          good[3]!,
+          JSON.stringify({ ...requests('badline', 99, 1)[0], tenant: undefined }),
+        ]), // offset 1
         { key: 'k', value: good[4]! }, // offset 2
         packed([good[5]!, good[6]!, good[7]!]), // offset 3
       ],
@@ -247,18 +282,30 @@ describe('kafka transport', () => {
     await producer.disconnect();
     const m = await startMember(t.store, cfg);
     try {
-      await waitFor('good rows and dead letters', async () => (await requestsOf('badline')) === 8 && (await count(t.store, `${table('dead_letters')} WHERE topic = '${topic}'`)) === 2);
+      await waitFor(
+        'good rows and dead letters',
+        async () => (await requestsOf('badline')) === 8 && (await count(t.store, `${table('dead_letters')} WHERE topic = '${topic}'`)) === 2,
+      );
       const dead = await t.store.queryRows<{ partition: string; offset: string; reason: string; source: string; payload: string }>(
         `SELECT partition, offset, reason, source, payload FROM ${table('dead_letters')} WHERE topic = {topic:String} ORDER BY startsWith(reason, 'line 3 ') DESC`,
         { topic },
       );
-      expect(dead.map((d) => [Number(d.partition), Number(d.offset), d.source])).toEqual([[0, 1, 'kafka'], [0, 1, 'kafka']]);
+      expect(dead.map((d) => [Number(d.partition), Number(d.offset), d.source])).toEqual([
+        [0, 1, 'kafka'],
+        [0, 1, 'kafka'],
+      ]);
       expect(dead[0]!.reason).toMatch(/^line 3 of 5: not valid JSON: /);
       expect(dead[0]!.payload).toBe('{"ts": 1763856000000, "request_id": "cut-off');
       expect(dead[1]!.reason).toMatch(/^line 5 of 5: .*tenant: required/);
       expect(dead[1]!.payload).toContain('badline-99');
-      const ids = await t.store.queryRows<{ request_id: string }>(`SELECT request_id FROM ${table('llm_requests')} WHERE startsWith(tenant, 'badline-') ORDER BY request_id`);
-      expect(ids.map((r) => r.request_id)).toEqual(requests('badline', 0, 8).map((r) => r.request_id).sort());
+      const ids = await t.store.queryRows<{ request_id: string }>(
+        `SELECT request_id FROM ${table('llm_requests')} WHERE startsWith(tenant, 'badline-') ORDER BY request_id`,
+      );
+      expect(ids.map((r) => r.request_id)).toEqual(
+        requests('badline', 0, 8)
+          .map((r) => r.request_id)
+          .sort(),
+      );
       expect(await metric(m.registry, 'llmeter_kafka_consumer_poison_messages_total', { reason: 'not_json' })).toBe(1);
       expect(await metric(m.registry, 'llmeter_kafka_consumer_messages_total')).toBe(4);
       expect(await metric(m.registry, 'llmeter_kafka_consumer_records_total')).toBe(10);
@@ -273,7 +320,12 @@ describe('kafka transport', () => {
   });
 
   it('holds on while ClickHouse inserts fail: partitions pause, lag grows, then everything drains, nothing lost', async () => {
-    const cfg = scenarioConfig([broker.bootstrap], 'chdown', { consumer: { max_batch_records: 200 } }, { queue_capacity: 200, retry: { initial_ms: 20, max_ms: 100 } });
+    const cfg = scenarioConfig(
+      [broker.bootstrap],
+      'chdown',
+      { consumer: { max_batch_records: 200 } },
+      { queue_capacity: 200, retry: { initial_ms: 20, max_ms: 100 } },
+    );
     let failing = true;
     let failures = 0;
     const base = storeInserter(t.store);
@@ -296,7 +348,10 @@ describe('kafka transport', () => {
     expect(messages).toBeLessThan(2000);
     const m = await startMember(t.store, cfg, flaky);
     try {
-      await waitFor('partitions paused behind the full writer', async () => (await metric(m.registry, 'llmeter_kafka_consumer_pauses_total')) > 0 && failures > 3);
+      await waitFor(
+        'partitions paused behind the full writer',
+        async () => (await metric(m.registry, 'llmeter_kafka_consumer_pauses_total')) > 0 && failures > 3,
+      );
       // Lag counts messages (offsets); its records estimate is the whole backlog of records.
       const lagDuring = [...(await m.consumer.measureLag()).values()].reduce((a, b) => a + b, 0);
       expect(lagDuring).toBe(messages);
@@ -353,7 +408,9 @@ describe('kafka transport', () => {
       await waitFor('all rows in ClickHouse', async () => (await requestsOf('outage')) >= 3000, 60_000);
       await new Promise((res) => setTimeout(res, 1000));
       expect(await requestsOf('outage')).toBe(3000);
-      const dup = await t.store.queryRows<{ n: string }>(`SELECT count() AS n FROM (SELECT request_id FROM ${table('llm_requests')} WHERE startsWith(tenant, 'outage-') GROUP BY request_id HAVING count() > 1)`);
+      const dup = await t.store.queryRows<{ n: string }>(
+        `SELECT count() AS n FROM (SELECT request_id FROM ${table('llm_requests')} WHERE startsWith(tenant, 'outage-') GROUP BY request_id HAVING count() > 1)`,
+      );
       expect(Number(dup[0]!.n)).toBe(0);
     } finally {
       if (down) await broker.restart();
@@ -369,7 +426,9 @@ describe('kafka transport', () => {
     let paused = false;
     let m: Member | undefined;
     try {
-      await (await sink.submit('llm_request', requests('hung', 0, 100), { source: 'proxy' })).durable;
+      await (
+        await sink.submit('llm_request', requests('hung', 0, 100), { source: 'proxy' })
+      ).durable;
       // Frozen: connections stay open and nothing answers, so the client waits for its request timeout.
       broker.pause();
       paused = true;
@@ -392,7 +451,9 @@ describe('kafka transport', () => {
       m = await startMember(t.store, cfg);
       await waitFor('rows in ClickHouse', async () => (await requestsOf('hung')) >= 300);
       await new Promise((res) => setTimeout(res, 300));
-      const [row] = await t.store.queryRows<{ n: string; ids: string }>(`SELECT count() AS n, uniqExact(request_id) AS ids FROM ${table('llm_requests')} WHERE startsWith(tenant, 'hung-')`);
+      const [row] = await t.store.queryRows<{ n: string; ids: string }>(
+        `SELECT count() AS n, uniqExact(request_id) AS ids FROM ${table('llm_requests')} WHERE startsWith(tenant, 'hung-')`,
+      );
       expect([Number(row!.n), Number(row!.ids)]).toEqual([300, 300]);
     } finally {
       if (paused) broker.resume();
@@ -403,7 +464,12 @@ describe('kafka transport', () => {
 
   it('an edge command that waits for its records to be durable lives until they are, with Kafka unreachable', async () => {
     // Nothing listens there: the only work left in the process is the sink's own (its linger, its send deadline).
-    const kafka = { brokers: [`127.0.0.1:${await freePort()}`], topic_prefix: 'test-alone', spool_dir: scratchDir('llmeter-spool-alone-'), producer: { send_timeout_ms: 1_000 } };
+    const kafka = {
+      brokers: [`127.0.0.1:${await freePort()}`],
+      topic_prefix: 'test-alone',
+      spool_dir: scratchDir('llmeter-spool-alone-'),
+      producer: { send_timeout_ms: 1_000 },
+    };
     const c = startChild({ role: 'edge', mode: 'once', dataDir: scratchDir('llmeter-alone-'), kafka, run: 'alone', total: 500 });
     children.add(c.proc);
     const end = await c.exited;
@@ -412,7 +478,10 @@ describe('kafka transport', () => {
   });
 
   it('at shutdown with Kafka unreachable and the spool full, what does not fit is counted as dropped and logged as an error', async () => {
-    const cfg = scenarioConfig([`127.0.0.1:${await freePort()}`], 'full', { spool_max_bytes: 16 * 1024, producer: { send_timeout_ms: 1_000, linger_ms: 60_000, batch_max_bytes: 8 * 1024 } });
+    const cfg = scenarioConfig([`127.0.0.1:${await freePort()}`], 'full', {
+      spool_max_bytes: 16 * 1024,
+      producer: { send_timeout_ms: 1_000, linger_ms: 60_000, batch_max_bytes: 8 * 1024 },
+    });
     const lines: { level: string; msg: string }[] = [];
     const log = createLogger({ level: 'warn', json: true, write: (l) => lines.push(JSON.parse(l) as { level: string; msg: string }) });
     const registry = new Registry();
@@ -438,14 +507,33 @@ describe('kafka transport', () => {
     const cfg = scenarioConfig([broker.bootstrap], 'sigterm');
     const k = cfg.transport.kafka;
     // The processes' own settings, as an operator would write them (a short send timeout keeps the test short).
-    const kafka = { brokers: k.brokers, topic_prefix: k.topic_prefix, spool_dir: k.spool_dir, topics: { partitions: 4 }, replay_interval_ms: 300, producer: { linger_ms: 50, send_timeout_ms: 2_000 } };
+    const kafka = {
+      brokers: k.brokers,
+      topic_prefix: k.topic_prefix,
+      spool_dir: k.spool_dir,
+      topics: { partitions: 4 },
+      replay_interval_ms: 300,
+      producer: { linger_ms: 50, send_timeout_ms: 2_000 },
+    };
     const ackFile = path.join(scratchDir('llmeter-sigterm-acks-'), 'acks');
-    const edge = (mode: string) => startChild({ role: 'edge', mode, dataDir: scratchDir('llmeter-sigterm-edge-'), kafka, run: 'sigterm', batch: 50, everyMs: 10, ackFile });
+    const edge = (mode: string) =>
+      startChild({ role: 'edge', mode, dataDir: scratchDir('llmeter-sigterm-edge-'), kafka, run: 'sigterm', batch: 50, everyMs: 10, ackFile });
     // A collector of its own group, writing to its own store.
     const shutdownTimeoutMs = 15_000;
-    const collector = startChild({ role: 'collector', dataDir: scratchDir('llmeter-sigterm-collector-'), kafka: { ...kafka, group_id: 'sigterm-child', consumer: { session_timeout_ms: 10_000, heartbeat_interval_ms: 1_000 } }, pipeline: { shutdown_timeout_ms: shutdownTimeoutMs } });
+    const collector = startChild({
+      role: 'collector',
+      dataDir: scratchDir('llmeter-sigterm-collector-'),
+      kafka: { ...kafka, group_id: 'sigterm-child', consumer: { session_timeout_ms: 10_000, heartbeat_interval_ms: 1_000 } },
+      pipeline: { shutdown_timeout_ms: shutdownTimeoutMs },
+    });
     children.add(collector.proc);
-    const acks = () => (existsSync(ackFile) ? readFileSync(ackFile, 'utf8').trim().split('\n').reduce((n, l) => n + Number(l.split(' ')[1]), 0) : 0);
+    const acks = () =>
+      existsSync(ackFile)
+        ? readFileSync(ackFile, 'utf8')
+            .trim()
+            .split('\n')
+            .reduce((n, l) => n + Number(l.split(' ')[1]), 0)
+        : 0;
     let m: Member | undefined;
     let down = false;
     try {
@@ -522,7 +610,14 @@ describe('kafka transport', () => {
     expect(inKafka).toBeGreaterThanOrEqual(3000 / 60);
     expect(inKafka).toBeLessThan(3000 / 10);
     const dataDir = scratchDir('llmeter-crash-store-');
-    const args = { debug: process.env.LLMETER_TEST_DEBUG === '1', dataDir, brokers: [broker.bootstrap], prefix: 'test-crash', group: cfg.transport.kafka.group_id, pipeline: { batch_ms: 50 } };
+    const args = {
+      debug: process.env.LLMETER_TEST_DEBUG === '1',
+      dataDir,
+      brokers: [broker.bootstrap],
+      prefix: 'test-crash',
+      group: cfg.transport.kafka.group_id,
+      pipeline: { batch_ms: 50 },
+    };
     const spawnChild = (ackDelayMs: number): ChildProcess => {
       const c = fork(path.join(here, 'collector-child.ts'), [JSON.stringify({ ...args, ackDelayMs })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       children.add(c);

@@ -103,5 +103,8 @@ stopGenerator();
 await collector.shutdown();
 // Lets the last durable callbacks count before the summary.
 await new Promise((r) => setImmediate(r));
-const dropped = ((await collector.registry.getSingleMetric('llmeter_kafka_producer_records_dropped_total')?.get())?.values ?? []).reduce((a, v) => a + v.value, 0);
+const dropped = ((await collector.registry.getSingleMetric('llmeter_kafka_producer_records_dropped_total')?.get())?.values ?? []).reduce(
+  (a, v) => a + v.value,
+  0,
+);
 process.stdout.write(JSON.stringify({ accepted, durable, dropped, pending: sink?.pendingRecords ?? 0 }) + '\n');

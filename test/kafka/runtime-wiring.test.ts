@@ -53,7 +53,9 @@ it('a collector built by the runtime consumes what the exporters sink publishes,
   const edgeRegistry = new Registry();
   // An edge node: publishes only (consume: false builds no consumer).
   const sink = createKafkaSink({ ...config.transport.kafka, consume: false }, edgeRegistry, silentLogger);
-  expect(kafkaConsumerComponents({ ...ctx!, config: testConfig({ transport: { kind: 'kafka', kafka: { ...kafka, consume: false } } }) }, collector.pipeline)).toEqual([]);
+  expect(
+    kafkaConsumerComponents({ ...ctx!, config: testConfig({ transport: { kind: 'kafka', kafka: { ...kafka, consume: false } } }) }, collector.pipeline),
+  ).toEqual([]);
   try {
     await sink.start();
     const r = await sink.submit('llm_request', requests('wiring', 0, 1000, 6), { source: 'proxy' });
@@ -67,7 +69,9 @@ it('a collector built by the runtime consumes what the exporters sink publishes,
     const table = `${collector.store.database}.llm_requests WHERE startsWith(tenant, 'wiring-')`;
     await waitFor('rows in ClickHouse', async () => (await count(collector.store, table)) >= 1200);
     const metricsText = async () => (await fetch(`http://${collector.address}/metrics`)).text();
-    await waitFor('lag 0 on /metrics', async () => /llmeter_kafka_consumer_lag\{topic="wiring\.llm_request\.v1",partition="1"[^}]*\} 0/.test(await metricsText()));
+    await waitFor('lag 0 on /metrics', async () =>
+      /llmeter_kafka_consumer_lag\{topic="wiring\.llm_request\.v1",partition="1"[^}]*\} 0/.test(await metricsText()),
+    );
     // Lag 0 on one partition says nothing of the others: their last commits may still be on their way.
     const committed = /llmeter_kafka_consumer_records_committed_total\{topic="wiring\.llm_request\.v1"[^}]*\} (\d+)/;
     await waitFor('every record committed on /metrics', async () => Number(committed.exec(await metricsText())?.[1] ?? 0) >= 1200);
@@ -83,7 +87,13 @@ it('a collector built by the runtime consumes what the exporters sink publishes,
 });
 
 it('sets no timer with a negative delay on the Kafka path, and an idle connection schedules none at all', async () => {
-  const kafka = { brokers: [broker.bootstrap], topic_prefix: 'timers', spool_dir: scratchDir('llmeter-spool-timers-'), topics: { partitions: 1 }, producer: { linger_ms: 20 } };
+  const kafka = {
+    brokers: [broker.bootstrap],
+    topic_prefix: 'timers',
+    spool_dir: scratchDir('llmeter-spool-timers-'),
+    topics: { partitions: 1 },
+    producer: { linger_ms: 20 },
+  };
   const config = testConfig({ transport: { kind: 'kafka', kafka } });
   const sink = createKafkaSink(config.transport.kafka, new Registry(), silentLogger);
   const delays: number[] = [];

@@ -71,11 +71,19 @@ describe('packed messages', () => {
   });
 
   it('bounds a message by records and by size, at least one record each', () => {
-    const byRecords = packBatch(queued.filter((q) => q.topic === 'a' && q.key === 'k1'), 3, 1 << 20)[0]!;
+    const byRecords = packBatch(
+      queued.filter((q) => q.topic === 'a' && q.key === 'k1'),
+      3,
+      1 << 20,
+    )[0]!;
     expect(byRecords.messages.map((m) => m.records)).toEqual([3, 3, 2]);
     expect(lines(byRecords).flat()).toEqual(queued.filter((q) => q.topic === 'a' && q.key === 'k1').map((q) => (JSON.parse(q.value) as { i: number }).i));
     const size = Math.max(...queued.map((q) => q.value.length));
-    const bySize = packBatch(queued.filter((q) => q.topic === 'a' && q.key === 'k1'), 100, 2 * size + 1)[0]!;
+    const bySize = packBatch(
+      queued.filter((q) => q.topic === 'a' && q.key === 'k1'),
+      100,
+      2 * size + 1,
+    )[0]!;
     expect(bySize.messages.every((m) => m.value.length <= 2 * size + 1)).toBe(true);
     expect(bySize.messages.map((m) => m.records)).toEqual([2, 2, 2, 2]);
     const tiny = packBatch(queued.slice(0, 1), 100, 1)[0]!;
@@ -155,7 +163,13 @@ describe('disk spool', () => {
   it('stores packed messages as they are and counts their records', () => {
     const dir = tempDir('spool-');
     const s = new DiskSpool({ dir, maxBytes: 1 << 20 });
-    const packed: SpoolBatch = { topic: 't', messages: [{ key: 'k', value: '{"i":0}\n{"i":1}\n{"i":2}', timestamp: '5', records: 3 }, { key: 'j', value: '{"i":3}', timestamp: '6', records: 1 }] };
+    const packed: SpoolBatch = {
+      topic: 't',
+      messages: [
+        { key: 'k', value: '{"i":0}\n{"i":1}\n{"i":2}', timestamp: '5', records: 3 },
+        { key: 'j', value: '{"i":3}', timestamp: '6', records: 1 },
+      ],
+    };
     s.append(packed);
     s.append(batch('t', 4, 2));
     expect(s.records).toBe(6);
@@ -189,7 +203,9 @@ describe('configuration', () => {
     expect(k.consumer.max_batch_records).toBe(50_000);
     expect(() => configSchema.parse({ transport: { kafka: { brokerz: ['x:1'] } } })).toThrow(/brokerz/);
     expect(() => configSchema.parse({ transport: { kafka: { topic_prefix: 'a b' } } })).toThrow();
-    const s = configSchema.parse({ transport: { kafka: { sasl: { mechanism: 'scram-sha-512', username: 'u', password_file: '/run/secrets/kafka' }, ssl: {} } } }).transport.kafka;
+    const s = configSchema.parse({
+      transport: { kafka: { sasl: { mechanism: 'scram-sha-512', username: 'u', password_file: '/run/secrets/kafka' }, ssl: {} } },
+    }).transport.kafka;
     expect(s.ssl?.enabled).toBe(true);
     expect(s.sasl?.mechanism).toBe('scram-sha-512');
   });

@@ -34,21 +34,65 @@ const POINTS: PricePointRecord[] = [
   pt({ zone: '', capacity_type: 'on_demand', effective_from: T0 - 24 * H, usd_per_hour: '55.04', source: 'aws-table' }),
   // A contract price in the book for g5.12xlarge on-demand, overriding the feed's price.
   pt({ instance_type: 'g5.12xlarge', zone: '', capacity_type: 'on_demand', effective_from: T0 - 24 * H, usd_per_hour: '5.672', source: 'aws-table' }),
-  pt({ provider: 'book', region: '', zone: '', instance_type: 'g5.12xlarge', capacity_type: 'on_demand', effective_from: T0 + 2 * H, usd_per_hour: '4', source: 'book' }),
+  pt({
+    provider: 'book',
+    region: '',
+    zone: '',
+    instance_type: 'g5.12xlarge',
+    capacity_type: 'on_demand',
+    effective_from: T0 + 2 * H,
+    usd_per_hour: '4',
+    source: 'book',
+  }),
   // An odd price: 1/3 cent resolution to check exact sums.
   pt({ instance_type: 'g4dn.xlarge', zone: 'us-east-1b', effective_from: T0, usd_per_hour: '0.201' }),
   pt({ instance_type: 'g4dn.xlarge', zone: 'us-east-1b', effective_from: T0 + 20 * 60_000, usd_per_hour: '0.186333333' }),
 ];
 
-const spotNode: NodeSpec & { node: string } = { node: 'gpu-1', provider: 'aws', instance_type: 'p5.48xlarge', region: 'us-east-1', zone: 'us-east-1a', capacity_type: 'spot' };
-const bookNode: NodeSpec & { node: string } = { node: 'gpu-2', provider: 'aws', instance_type: 'g5.12xlarge', region: 'us-east-1', zone: 'us-east-1c', capacity_type: 'on_demand' };
-const oddNode: NodeSpec & { node: string } = { node: 'gpu-3', provider: 'aws', instance_type: 'g4dn.xlarge', region: 'us-east-1', zone: 'us-east-1b', capacity_type: 'spot' };
-const unknownNode: NodeSpec & { node: string } = { node: 'gpu-4', provider: 'aws', instance_type: 'p4d.24xlarge', region: 'us-east-1', zone: 'us-east-1a', capacity_type: 'spot' };
+const spotNode: NodeSpec & { node: string } = {
+  node: 'gpu-1',
+  provider: 'aws',
+  instance_type: 'p5.48xlarge',
+  region: 'us-east-1',
+  zone: 'us-east-1a',
+  capacity_type: 'spot',
+};
+const bookNode: NodeSpec & { node: string } = {
+  node: 'gpu-2',
+  provider: 'aws',
+  instance_type: 'g5.12xlarge',
+  region: 'us-east-1',
+  zone: 'us-east-1c',
+  capacity_type: 'on_demand',
+};
+const oddNode: NodeSpec & { node: string } = {
+  node: 'gpu-3',
+  provider: 'aws',
+  instance_type: 'g4dn.xlarge',
+  region: 'us-east-1',
+  zone: 'us-east-1b',
+  capacity_type: 'spot',
+};
+const unknownNode: NodeSpec & { node: string } = {
+  node: 'gpu-4',
+  provider: 'aws',
+  instance_type: 'p4d.24xlarge',
+  region: 'us-east-1',
+  zone: 'us-east-1a',
+  capacity_type: 'spot',
+};
 
 function asof(points: readonly PricePointRecord[]): AsofPoint[] {
   return points.map((p) => ({
-    provider: p.provider!, instance_type: p.instance_type!, region: p.region ?? '', zone: p.zone ?? '', capacity_type: p.capacity_type!, os: p.os ?? 'linux',
-    effective_from: Number(p.effective_from), usd_per_hour: p.usd_per_hour!, source: p.source ?? '',
+    provider: p.provider!,
+    instance_type: p.instance_type!,
+    region: p.region ?? '',
+    zone: p.zone ?? '',
+    capacity_type: p.capacity_type!,
+    os: p.os ?? 'linux',
+    effective_from: Number(p.effective_from),
+    usd_per_hour: p.usd_per_hour!,
+    source: p.source ?? '',
   }));
 }
 

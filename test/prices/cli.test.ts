@@ -42,22 +42,26 @@ beforeAll(async () => {
       return left % 2 === 0 ? send(res, 429, 'slow down', 'text/plain', { 'retry-after': '0' }) : send(res, 500, 'oops', 'text/plain');
     }
     if (p.startsWith('/lambda')) return send(res, 200, fixture('lambda-instance-types-response.json'));
-    if (p.startsWith('/gcp/v1/services/')) return send(res, 200, req.url.includes('pageToken=') ? '{"skus": [], "nextPageToken": ""}' : fixture('gcp-billing-catalog-skus-a100-page.json'));
+    if (p.startsWith('/gcp/v1/services/'))
+      return send(res, 200, req.url.includes('pageToken=') ? '{"skus": [], "nextPageToken": ""}' : fixture('gcp-billing-catalog-skus-a100-page.json'));
     send(res, 200, fixture('aws-spot-price-history-response.xml'), 'text/xml');
   });
-  writeFileSync(configFile, [
-    'store:',
-    '  ttl_days: { raw: 0, reference: 0, rollup: 0 }',
-    'prices:',
-    '  timeout_ms: 500',
-    '  retry: { max_attempts: 3, initial_ms: 20, max_ms: 100 }',
-    '  sources:',
-    '    aws_spot:',
-    '      regions: [us-west-2]',
-    '      instance_types: [m3.medium]',
-    '      credentials: { access_key_id: AKIDEXAMPLE, secret_access_key: fake-secret }',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    configFile,
+    [
+      'store:',
+      '  ttl_days: { raw: 0, reference: 0, rollup: 0 }',
+      'prices:',
+      '  timeout_ms: 500',
+      '  retry: { max_attempts: 3, initial_ms: 20, max_ms: 100 }',
+      '  sources:',
+      '    aws_spot:',
+      '      regions: [us-west-2]',
+      '      instance_types: [m3.medium]',
+      '      credentials: { access_key_id: AKIDEXAMPLE, secret_access_key: fake-secret }',
+      '',
+    ].join('\n'),
+  );
 });
 
 afterAll(async () => {
@@ -103,7 +107,12 @@ describe('llmeter prices: one name per source', () => {
     expect(r.out).toMatch(/^gcp: ok after 1 attempt\(s\), 2 page\(s\)/);
     const at = await llmeter(['prices', 'at', 'a2-highgpu-1g', 'us-central1-a', '2026-01-01T00:00:00Z', '--json']);
     expect(at.code).toBe(0);
-    expect(JSON.parse(at.out)).toMatchObject({ provider: 'gcp', region: 'us-central1', capacity_type: 'on_demand', price: { usd_per_hour: '3.673385', source: 'gcp' } });
+    expect(JSON.parse(at.out)).toMatchObject({
+      provider: 'gcp',
+      region: 'us-central1',
+      capacity_type: 'on_demand',
+      price: { usd_per_hour: '3.673385', source: 'gcp' },
+    });
   }, 60_000);
 });
 
@@ -149,8 +158,19 @@ describe('llmeter prices sync: retries run to their end, a failure exits 1 with 
 
   it('AWS without credentials fails at once, saying so', async () => {
     const bare = path.join(dataDir, 'no-credentials.yaml');
-    writeFileSync(bare, ['store:', '  ttl_days: { raw: 0, reference: 0, rollup: 0 }', 'prices:', '  retry: { max_attempts: 3, initial_ms: 20, max_ms: 100 }', ''].join('\n'));
-    const noAws = { LLMETER_CONFIG: bare, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: 'llmeter-test-none', AWS_SHARED_CREDENTIALS_FILE: path.join(dataDir, 'none'), AWS_CONFIG_FILE: path.join(dataDir, 'none'), AWS_EC2_METADATA_DISABLED: 'true' };
+    writeFileSync(
+      bare,
+      ['store:', '  ttl_days: { raw: 0, reference: 0, rollup: 0 }', 'prices:', '  retry: { max_attempts: 3, initial_ms: 20, max_ms: 100 }', ''].join('\n'),
+    );
+    const noAws = {
+      LLMETER_CONFIG: bare,
+      AWS_ACCESS_KEY_ID: '',
+      AWS_SECRET_ACCESS_KEY: '',
+      AWS_PROFILE: 'llmeter-test-none',
+      AWS_SHARED_CREDENTIALS_FILE: path.join(dataDir, 'none'),
+      AWS_CONFIG_FILE: path.join(dataDir, 'none'),
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
     const r = await llmeter(['prices', 'sync', 'aws-spot', '--endpoint', server.url], noAws);
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/^aws-spot: FAILED after 1 attempt\(s\)/);
@@ -163,7 +183,11 @@ describe('llmeter prices sync: retries run to their end, a failure exits 1 with 
     writeFileSync(slow, ['store:', '  ttl_days: { raw: 0, reference: 0, rollup: 0 }', 'prices:', '  timeout_ms: 600000', ''].join('\n'));
     const hangs = () => server.requests.filter((q) => q.url.endsWith('/lambda/hang')).length;
     const before = hangs();
-    const c = new LlmeterChild(['prices', 'sync', 'lambda', '--endpoint', `${server.url}/lambda/hang`], { LLMETER_DATA_DIR: dataDir, LLMETER_LOG_LEVEL: 'error', LLMETER_CONFIG: slow }, dataDir);
+    const c = new LlmeterChild(
+      ['prices', 'sync', 'lambda', '--endpoint', `${server.url}/lambda/hang`],
+      { LLMETER_DATA_DIR: dataDir, LLMETER_LOG_LEVEL: 'error', LLMETER_CONFIG: slow },
+      dataDir,
+    );
     await c.until(() => hangs() > before, 'the request');
     c.kill('SIGINT');
     expect(await c.exit(15_000)).toEqual({ code: 1, signal: null });

@@ -7,7 +7,12 @@ describe('prices config', () => {
   it('has defaults for every source and watcher, all off', () => {
     const c = pricesConfigSchema.parse({});
     expect(c.enabled).toBe(false);
-    expect(c.sources.aws_spot).toMatchObject({ enabled: false, endpoint: '', regions: ['us-east-1'], product_descriptions: ['Linux/UNIX', 'Linux/UNIX (Amazon VPC)'] });
+    expect(c.sources.aws_spot).toMatchObject({
+      enabled: false,
+      endpoint: '',
+      regions: ['us-east-1'],
+      product_descriptions: ['Linux/UNIX', 'Linux/UNIX (Amazon VPC)'],
+    });
     expect(c.sources.azure.endpoint).toBe('https://prices.azure.com/api/retail/prices');
     expect(c.sources.aws_on_demand.mode).toBe('table');
     expect(c.interruptions.aws_imds).toMatchObject({ enabled: false, endpoint: 'http://169.254.169.254', interval_ms: 5000, imdsv1_fallback: false });
@@ -17,7 +22,12 @@ describe('prices config', () => {
     expect(pricesConfigSchema.safeParse({ sources: { aws_spot: { regoins: [] } } }).success).toBe(false);
     const float = pricesConfigSchema.safeParse({ book: [{ instance_type: 'x', price: 0.1 }] });
     expect(float.success).toBe(false);
-    expect(pricesConfigSchema.parse({ book: [{ instance_type: 'x', price: '0.1' }] }).book[0]).toMatchObject({ price: '0.1', unit: 'hour', provider: 'book', capacity_type: 'on_demand' });
+    expect(pricesConfigSchema.parse({ book: [{ instance_type: 'x', price: '0.1' }] }).book[0]).toMatchObject({
+      price: '0.1',
+      unit: 'hour',
+      provider: 'book',
+      capacity_type: 'on_demand',
+    });
   });
 });
 

@@ -45,11 +45,22 @@ describe('aws spot history (EC2 SDK, Query protocol)', () => {
     server = await fakeServer((req, res) => {
       const p = form(req.body);
       expect(p.get('Action')).toBe('DescribeSpotPriceHistory');
-      if (!p.get('NextToken')) return send(res, 200, fixture('aws-spot-price-history-response.xml').replace('<nextToken/>', '<nextToken>page-2</nextToken>'), 'text/xml');
+      if (!p.get('NextToken'))
+        return send(res, 200, fixture('aws-spot-price-history-response.xml').replace('<nextToken/>', '<nextToken>page-2</nextToken>'), 'text/xml');
       expect(p.get('NextToken')).toBe('page-2');
       send(res, 200, SPOT_PAGE2, 'text/xml');
     });
-    const src = new AwsSpotSource({ endpoint: server.url, credentials: creds, timeoutMs: 5_000, regions: ['us-west-2'], instanceTypes: ['m3.medium', 'p5.48xlarge'], productDescriptions: ['Linux/UNIX', 'Linux/UNIX (Amazon VPC)'], pageSize: 100, maxPages: 10, catalog });
+    const src = new AwsSpotSource({
+      endpoint: server.url,
+      credentials: creds,
+      timeoutMs: 5_000,
+      regions: ['us-west-2'],
+      instanceTypes: ['m3.medium', 'p5.48xlarge'],
+      productDescriptions: ['Linux/UNIX', 'Linux/UNIX (Amazon VPC)'],
+      pageSize: 100,
+      maxPages: 10,
+      catalog,
+    });
     const r = await src.fetch({ since: Date.parse('2020-11-01T00:00:00Z'), until: Date.parse('2020-11-01T23:59:59Z'), now: NOW });
     expect(r.pages).toBe(2);
     expect(server.requests).toHaveLength(2);
@@ -65,9 +76,23 @@ describe('aws spot history (EC2 SDK, Query protocol)', () => {
       [Date.parse('2020-11-01T21:00:00Z'), '30.326', 'linux'],
       [Date.parse('2020-11-01T22:30:00Z'), '20.9934', 'linux'],
     ]);
-    expect(p5[1]).toMatchObject({ provider: 'aws', region: 'us-west-2', zone: 'us-west-2a', capacity_type: 'spot', raw_price: '30.326000', raw_unit: '1 Hour (Linux/UNIX)', gpu_model: 'NVIDIA H100', gpu_count: 8, usd_per_gpu_hour: '3.79075', source: 'aws-spot' });
+    expect(p5[1]).toMatchObject({
+      provider: 'aws',
+      region: 'us-west-2',
+      zone: 'us-west-2a',
+      capacity_type: 'spot',
+      raw_price: '30.326000',
+      raw_unit: '1 Hour (Linux/UNIX)',
+      gpu_model: 'NVIDIA H100',
+      gpu_count: 8,
+      usd_per_gpu_hour: '3.79075',
+      source: 'aws-spot',
+    });
     const m3 = r.points.filter((p) => p.instance_type === 'm3.medium');
-    expect(m3.map((p) => [p.os, p.usd_per_hour, p.gpu_count])).toEqual([['linux', '0.287', 0], ['windows', '0.033', 0]]);
+    expect(m3.map((p) => [p.os, p.usd_per_hour, p.gpu_count])).toEqual([
+      ['linux', '0.287', 0],
+      ['windows', '0.033', 0],
+    ]);
   });
 
   it('treats the VPC description as the same Linux price list', () => {
@@ -76,17 +101,66 @@ describe('aws spot history (EC2 SDK, Query protocol)', () => {
   });
 
   it('fails on an EC2 error answer instead of returning nothing', async () => {
-    server = await fakeServer((_req, res) => send(res, 503, '<Response><Errors><Error><Code>Unavailable</Code><Message>down</Message></Error></Errors><RequestID>x</RequestID></Response>', 'text/xml'));
-    const src = new AwsSpotSource({ endpoint: server.url, credentials: creds, timeoutMs: 5_000, regions: ['us-east-1'], instanceTypes: ['p5.48xlarge'], productDescriptions: ['Linux/UNIX'], pageSize: 100, maxPages: 10, catalog });
+    server = await fakeServer((_req, res) =>
+      send(
+        res,
+        503,
+        '<Response><Errors><Error><Code>Unavailable</Code><Message>down</Message></Error></Errors><RequestID>x</RequestID></Response>',
+        'text/xml',
+      ),
+    );
+    const src = new AwsSpotSource({
+      endpoint: server.url,
+      credentials: creds,
+      timeoutMs: 5_000,
+      regions: ['us-east-1'],
+      instanceTypes: ['p5.48xlarge'],
+      productDescriptions: ['Linux/UNIX'],
+      pageSize: 100,
+      maxPages: 10,
+      catalog,
+    });
     await expect(src.fetch({ since: NOW - 3_600_000, until: NOW, now: NOW })).rejects.toThrow();
   });
 });
 
 // Page 2 of GetProducts: a Compute Instance product written in the captured element's structure.
 const P5_PRODUCT = JSON.stringify({
-  product: { productFamily: 'Compute Instance', attributes: { instanceType: 'p5.48xlarge', regionCode: 'us-east-1', operatingSystem: 'Linux', tenancy: 'Shared', preInstalledSw: 'NA', capacitystatus: 'Used', servicecode: 'AmazonEC2' }, sku: 'XXP5EXAMPLE' },
+  product: {
+    productFamily: 'Compute Instance',
+    attributes: {
+      instanceType: 'p5.48xlarge',
+      regionCode: 'us-east-1',
+      operatingSystem: 'Linux',
+      tenancy: 'Shared',
+      preInstalledSw: 'NA',
+      capacitystatus: 'Used',
+      servicecode: 'AmazonEC2',
+    },
+    sku: 'XXP5EXAMPLE',
+  },
   serviceCode: 'AmazonEC2',
-  terms: { OnDemand: { 'XXP5EXAMPLE.JRTCKXETXF': { priceDimensions: { 'XXP5EXAMPLE.JRTCKXETXF.6YS6EN2CT7': { unit: 'Hrs', endRange: 'Inf', description: '$55.04 per On Demand Linux p5.48xlarge Instance Hour', appliesTo: [], rateCode: 'XXP5EXAMPLE.JRTCKXETXF.6YS6EN2CT7', beginRange: '0', pricePerUnit: { USD: '55.0400000000' } } }, sku: 'XXP5EXAMPLE', effectiveDate: '2025-06-01T00:00:00Z', offerTermCode: 'JRTCKXETXF', termAttributes: {} } } },
+  terms: {
+    OnDemand: {
+      'XXP5EXAMPLE.JRTCKXETXF': {
+        priceDimensions: {
+          'XXP5EXAMPLE.JRTCKXETXF.6YS6EN2CT7': {
+            unit: 'Hrs',
+            endRange: 'Inf',
+            description: '$55.04 per On Demand Linux p5.48xlarge Instance Hour',
+            appliesTo: [],
+            rateCode: 'XXP5EXAMPLE.JRTCKXETXF.6YS6EN2CT7',
+            beginRange: '0',
+            pricePerUnit: { USD: '55.0400000000' },
+          },
+        },
+        sku: 'XXP5EXAMPLE',
+        effectiveDate: '2025-06-01T00:00:00Z',
+        offerTermCode: 'JRTCKXETXF',
+        termAttributes: {},
+      },
+    },
+  },
   version: '20250601000000',
   publicationDate: '2025-06-01T00:00:00Z',
 });
@@ -100,18 +174,53 @@ describe('aws on-demand', () => {
       if (!body.NextToken) return send(res, 200, fixture('aws-pricing-getproducts-cli-example.json'), 'application/x-amz-json-1.1');
       send(res, 200, JSON.stringify({ FormatVersion: 'aws_v1', PriceList: [P5_PRODUCT] }), 'application/x-amz-json-1.1');
     });
-    const src = new AwsOnDemandSource({ endpoint: server.url, credentials: creds, timeoutMs: 5_000, mode: 'api', apiRegion: 'us-east-1', regions: ['us-east-1'], instanceTypes: ['p5.48xlarge'], maxPages: 10, catalog });
+    const src = new AwsOnDemandSource({
+      endpoint: server.url,
+      credentials: creds,
+      timeoutMs: 5_000,
+      mode: 'api',
+      apiRegion: 'us-east-1',
+      regions: ['us-east-1'],
+      instanceTypes: ['p5.48xlarge'],
+      maxPages: 10,
+      catalog,
+    });
     const r = await src.fetch({ since: 0, until: NOW, now: NOW });
     expect(r.pages).toBe(2);
     expect(r.skipped).toEqual({ not_an_instance: 1 });
     expect(r.points).toHaveLength(1);
-    expect(r.points[0]).toMatchObject({ provider: 'aws', region: 'us-east-1', zone: '', instance_type: 'p5.48xlarge', capacity_type: 'on_demand', usd_per_hour: '55.04', usd_per_gpu_hour: '6.88', raw_price: '55.0400000000', raw_unit: 'Hrs', effective_from: Date.parse('2025-06-01T00:00:00Z'), source: 'aws-pricing' });
+    expect(r.points[0]).toMatchObject({
+      provider: 'aws',
+      region: 'us-east-1',
+      zone: '',
+      instance_type: 'p5.48xlarge',
+      capacity_type: 'on_demand',
+      usd_per_hour: '55.04',
+      usd_per_gpu_hour: '6.88',
+      raw_price: '55.0400000000',
+      raw_unit: 'Hrs',
+      effective_from: Date.parse('2025-06-01T00:00:00Z'),
+      source: 'aws-pricing',
+    });
   });
 
   it('serves the maintained table without a network', async () => {
-    const src = new AwsOnDemandSource({ endpoint: '', credentials: creds, timeoutMs: 5_000, mode: 'table', apiRegion: 'us-east-1', regions: ['us-east-1'], instanceTypes: ['p5.48xlarge', 'p5e.48xlarge', 'g6e.xlarge'], maxPages: 10, catalog });
+    const src = new AwsOnDemandSource({
+      endpoint: '',
+      credentials: creds,
+      timeoutMs: 5_000,
+      mode: 'table',
+      apiRegion: 'us-east-1',
+      regions: ['us-east-1'],
+      instanceTypes: ['p5.48xlarge', 'p5e.48xlarge', 'g6e.xlarge'],
+      maxPages: 10,
+      catalog,
+    });
     const r = await src.fetch({ since: 0, until: NOW, now: NOW });
-    expect(r.points.map((p) => [p.instance_type, p.usd_per_hour, p.usd_per_gpu_hour])).toEqual([['p5.48xlarge', '55.04', '6.88'], ['g6e.xlarge', '1.861', '1.861']]);
+    expect(r.points.map((p) => [p.instance_type, p.usd_per_hour, p.usd_per_gpu_hour])).toEqual([
+      ['p5.48xlarge', '55.04', '6.88'],
+      ['g6e.xlarge', '1.861', '1.861'],
+    ]);
     expect(r.skipped).toEqual({ no_public_price: 1 });
   });
 });
@@ -122,14 +231,40 @@ describe('azure retail prices', () => {
     const nc = fixtureJson<{ Items: Record<string, unknown>[] }>('azure-retail-prices-nc24ads-a100-test-items.json');
     const spot = fixtureJson<Record<string, unknown>>('azure-retail-prices-docs-item-spot.json');
     const reservation = fixtureJson<Record<string, unknown>>('azure-retail-prices-docs-item-reservation.json');
-    const lowPriority = { ...nc.Items[1], meterName: 'NC24ads A100 v4 Low Priority', skuName: 'NC24ads A100 v4 Low Priority', retailPrice: 0.7345, type: 'Consumption', effectiveStartDate: '2024-01-01T00:00:00Z' };
+    const lowPriority = {
+      ...nc.Items[1],
+      meterName: 'NC24ads A100 v4 Low Priority',
+      skuName: 'NC24ads A100 v4 Low Priority',
+      retailPrice: 0.7345,
+      type: 'Consumption',
+      effectiveStartDate: '2024-01-01T00:00:00Z',
+    };
     server = await fakeServer((req, res) => {
       const u = new URL(req.url, 'http://x');
-      if (u.searchParams.get('$skip') === '100') return send(res, 200, JSON.stringify({ ...envelope, Items: [spot, reservation, lowPriority], NextPageLink: null, Count: 3 }));
-      expect(u.searchParams.get('$filter')).toBe("serviceName eq 'Virtual Machines' and (armSkuName eq 'Standard_NC24ads_A100_v4' or armSkuName eq 'Standard_F16s' or armSkuName eq 'Standard_E64_v4')");
-      send(res, 200, JSON.stringify({ ...envelope, Items: nc.Items.map((i) => ({ type: 'Consumption', effectiveStartDate: '2024-01-01T00:00:00Z', unitOfMeasure: '1 Hour', ...i })) }));
+      if (u.searchParams.get('$skip') === '100')
+        return send(res, 200, JSON.stringify({ ...envelope, Items: [spot, reservation, lowPriority], NextPageLink: null, Count: 3 }));
+      expect(u.searchParams.get('$filter')).toBe(
+        "serviceName eq 'Virtual Machines' and (armSkuName eq 'Standard_NC24ads_A100_v4' or armSkuName eq 'Standard_F16s' or armSkuName eq 'Standard_E64_v4')",
+      );
+      send(
+        res,
+        200,
+        JSON.stringify({
+          ...envelope,
+          Items: nc.Items.map((i) => ({ type: 'Consumption', effectiveStartDate: '2024-01-01T00:00:00Z', unitOfMeasure: '1 Hour', ...i })),
+        }),
+      );
     });
-    const src = new AzureSource({ endpoint: `${server.url}/api/retail/prices`, apiVersion: '2023-01-01-preview', regions: [], instanceTypes: ['Standard_NC24ads_A100_v4', 'Standard_F16s', 'Standard_E64_v4'], includeDevTest: false, maxPages: 10, http, catalog });
+    const src = new AzureSource({
+      endpoint: `${server.url}/api/retail/prices`,
+      apiVersion: '2023-01-01-preview',
+      regions: [],
+      instanceTypes: ['Standard_NC24ads_A100_v4', 'Standard_F16s', 'Standard_E64_v4'],
+      includeDevTest: false,
+      maxPages: 10,
+      http,
+      catalog,
+    });
     const r = await src.fetch({ since: 0, until: NOW, now: NOW });
     expect(r.pages).toBe(2);
     expect(server.requests[1]!.url).toContain('$skip=100');
@@ -142,11 +277,20 @@ describe('azure retail prices', () => {
     expect(view).toContainEqual(['Standard_E64_v4', 'reserved', 'linux', '2.854680365']);
     // The docs' spot item is a Dev/Test price: not a price this fleet pays.
     expect(r.skipped).toEqual({ dev_test: 1 });
-    expect(r.points.find((p) => p.capacity_type === 'spot')).toMatchObject({ gpu_model: 'NVIDIA A100 80GB PCIe', gpu_count: 1, raw_price: '0.7345', raw_unit: '1 Hour', region: 'eastus', source: 'azure' });
+    expect(r.points.find((p) => p.capacity_type === 'spot')).toMatchObject({
+      gpu_model: 'NVIDIA A100 80GB PCIe',
+      gpu_count: 1,
+      raw_price: '0.7345',
+      raw_unit: '1 Hour',
+      region: 'eastus',
+      source: 'azure',
+    });
   });
 
   it('keeps a next-page link on the configured endpoint', () => {
-    expect(nextPageUrl('https://prices.azure.com:443/api/retail/prices?$skip=100', 'http://127.0.0.1:8080/api/retail/prices')).toBe('http://127.0.0.1:8080/api/retail/prices?$skip=100');
+    expect(nextPageUrl('https://prices.azure.com:443/api/retail/prices?$skip=100', 'http://127.0.0.1:8080/api/retail/prices')).toBe(
+      'http://127.0.0.1:8080/api/retail/prices?$skip=100',
+    );
   });
 
   it('fails on an answer without Items rather than storing nothing as if prices were gone', async () => {
@@ -162,10 +306,16 @@ describe('gcp cloud billing catalog', () => {
     // Page 2: the same A2 SKUs as Spot, in the captured SKU shape (usageType Preemptible).
     const doc = JSON.parse(page1) as { skus: Record<string, unknown>[] };
     const spotSkus = doc.skus.map((s) => {
-      const c = structuredClone(s) as { description: string; category: { usageType: string }; pricingInfo: { pricingExpression: { tieredRates: { unitPrice: { units: string; nanos: number } }[] } }[] };
+      const c = structuredClone(s) as {
+        description: string;
+        category: { usageType: string };
+        pricingInfo: { pricingExpression: { tieredRates: { unitPrice: { units: string; nanos: number } }[] } }[];
+      };
       // GPU SKUs read "… GPU attached to Spot Preemptible VMs running in …", core and RAM SKUs
       // "Spot Preemptible A2 Instance Core running in …".
-      c.description = /GPU/.test(c.description) ? c.description.replace(' running in', ' attached to Spot Preemptible VMs running in') : `Spot Preemptible ${c.description}`;
+      c.description = /GPU/.test(c.description)
+        ? c.description.replace(' running in', ' attached to Spot Preemptible VMs running in')
+        : `Spot Preemptible ${c.description}`;
       c.category.usageType = 'Preemptible';
       const up = c.pricingInfo[0]!.pricingExpression.tieredRates[0]!.unitPrice;
       up.units = '0';
@@ -179,14 +329,32 @@ describe('gcp cloud billing catalog', () => {
       if (!u.searchParams.get('pageToken')) return send(res, 200, page1);
       send(res, 200, JSON.stringify({ skus: spotSkus, nextPageToken: '' }));
     });
-    const src = new GcpSource({ endpoint: server.url, serviceId: '6F81-5844-456A', apiKey: 'test-key', regions: ['us-central1'], machines: [], maxPages: 10, http });
+    const src = new GcpSource({
+      endpoint: server.url,
+      serviceId: '6F81-5844-456A',
+      apiKey: 'test-key',
+      regions: ['us-central1'],
+      machines: [],
+      maxPages: 10,
+      http,
+    });
     const r = await src.fetch({ since: 0, until: NOW, now: NOW });
     expect(r.pages).toBe(2);
     expect(server.requests[1]!.url).toContain('pageToken=APKCS1HVa0Yp');
     const a2 = r.points.find((p) => p.instance_type === 'a2-highgpu-1g' && p.capacity_type === 'on_demand');
     // 2.933908 + 12 × 0.031611 + 85 × 0.004237 — the published a2-highgpu-1g price.
     // raw_price: the GPU, core and RAM SKU prices as the catalog sent them, in that order.
-    expect(a2).toMatchObject({ provider: 'gcp', region: 'us-central1', usd_per_hour: '3.673385', usd_per_gpu_hour: '3.673385', gpu_count: 1, raw_price: '2.933908;0.031611;0.004237', raw_unit: 'h;h;GiBy.h', effective_from: Date.parse('2023-03-24T10:52:50.681Z'), source: 'gcp' });
+    expect(a2).toMatchObject({
+      provider: 'gcp',
+      region: 'us-central1',
+      usd_per_hour: '3.673385',
+      usd_per_gpu_hour: '3.673385',
+      gpu_count: 1,
+      raw_price: '2.933908;0.031611;0.004237',
+      raw_unit: 'h;h;GiBy.h',
+      effective_from: Date.parse('2023-03-24T10:52:50.681Z'),
+      source: 'gcp',
+    });
     const a8 = r.points.find((p) => p.instance_type === 'a2-highgpu-8g' && p.capacity_type === 'on_demand');
     expect(a8?.usd_per_hour).toBe('29.38708');
     const spot1 = r.points.find((p) => p.instance_type === 'a2-highgpu-1g' && p.capacity_type === 'spot');
@@ -198,7 +366,9 @@ describe('gcp cloud billing catalog', () => {
   });
 
   it('a SKU with a negative price is skipped and counted; the rest of the answer is kept', async () => {
-    const doc = JSON.parse(fixture('gcp-billing-catalog-skus-a100-page.json')) as { skus: { description: string; pricingInfo: { pricingExpression: { tieredRates: { unitPrice: { units: string; nanos: number } }[] } }[] }[] };
+    const doc = JSON.parse(fixture('gcp-billing-catalog-skus-a100-page.json')) as {
+      skus: { description: string; pricingInfo: { pricingExpression: { tieredRates: { unitPrice: { units: string; nanos: number } }[] } }[] }[];
+    };
     const gpu = doc.skus.find((s) => /GPU/.test(s.description))!;
     const up = gpu.pricingInfo[0]!.pricingExpression.tieredRates[0]!.unitPrice;
     up.units = '-2';
@@ -216,8 +386,20 @@ describe('gcp cloud billing catalog', () => {
 describe('every source skips an item whose price cannot be stored, and keeps the rest', () => {
   it('aws on-demand: a price that is not a number, or negative', async () => {
     const bad = (usd: string) => P5_PRODUCT.replace('"55.0400000000"', JSON.stringify(usd)).replace(/p5\.48xlarge/g, `p5-${usd}`);
-    server = await fakeServer((_req, res) => send(res, 200, JSON.stringify({ FormatVersion: 'aws_v1', PriceList: [bad('n/a'), bad('-1.5'), P5_PRODUCT] }), 'application/x-amz-json-1.1'));
-    const src = new AwsOnDemandSource({ endpoint: server.url, credentials: creds, timeoutMs: 5_000, mode: 'api', apiRegion: 'us-east-1', regions: ['us-east-1'], instanceTypes: ['p5.48xlarge'], maxPages: 10, catalog });
+    server = await fakeServer((_req, res) =>
+      send(res, 200, JSON.stringify({ FormatVersion: 'aws_v1', PriceList: [bad('n/a'), bad('-1.5'), P5_PRODUCT] }), 'application/x-amz-json-1.1'),
+    );
+    const src = new AwsOnDemandSource({
+      endpoint: server.url,
+      credentials: creds,
+      timeoutMs: 5_000,
+      mode: 'api',
+      apiRegion: 'us-east-1',
+      regions: ['us-east-1'],
+      instanceTypes: ['p5.48xlarge'],
+      maxPages: 10,
+      catalog,
+    });
     const r = await src.fetch({ since: 0, until: NOW, now: NOW });
     expect(r.skipped).toEqual({ bad_price: 2 });
     expect(r.points.map((p) => [p.instance_type, p.usd_per_hour])).toEqual([['p5.48xlarge', '55.04']]);
@@ -251,7 +433,13 @@ describe('runpod, vast, lambda', () => {
       ['community', 'on_demand', '1.59'],
       ['community', 'spot', '0.89'],
     ]);
-    expect(r.points[0]).toMatchObject({ provider: 'runpod', instance_type: 'NVIDIA A100 80GB PCIe', gpu_model: 'A100 80GB', gpu_count: 1, effective_from: NOW });
+    expect(r.points[0]).toMatchObject({
+      provider: 'runpod',
+      instance_type: 'NVIDIA A100 80GB PCIe',
+      gpu_model: 'A100 80GB',
+      gpu_count: 1,
+      effective_from: NOW,
+    });
     fail = true;
     await expect(src.fetch({ since: NOW, until: NOW, now: NOW })).rejects.toThrow(/Something went wrong/);
   });
@@ -266,7 +454,16 @@ describe('runpod, vast, lambda', () => {
     const src = new VastSource({ endpoint: server.url, apiKey: '', http, query: { limit: 100, type: 'on-demand', rentable: { eq: true } } });
     const r = await src.fetch({ since: NOW, until: NOW, now: NOW });
     expect(r.points).toHaveLength(1);
-    expect(r.points[0]).toMatchObject({ provider: 'vast', instance_type: '4x Imaginary RTX 9999', region: 'AT', capacity_type: 'marketplace', usd_per_hour: '0.234567', usd_per_gpu_hour: '0.05864175', gpu_count: 4, raw_price: '0.234567' });
+    expect(r.points[0]).toMatchObject({
+      provider: 'vast',
+      instance_type: '4x Imaginary RTX 9999',
+      region: 'AT',
+      capacity_type: 'marketplace',
+      usd_per_hour: '0.234567',
+      usd_per_gpu_hour: '0.05864175',
+      gpu_count: 4,
+      raw_price: '0.234567',
+    });
   });
 
   it('lambda: integer cents per instance-hour, GPUs from the specs', async () => {
@@ -294,7 +491,14 @@ describe('price book', () => {
   it('normalises per-second and monthly prices to per-hour decimals', async () => {
     const src = new BookSource([
       bookEntrySchema.parse({ instance_type: 'dgx-a100', capacity_type: 'on_prem', price: '18250', unit: 'month', gpu_model: 'NVIDIA A100', gpu_count: 8 }),
-      bookEntrySchema.parse({ instance_type: 'NVIDIA A100 80GB PCIe', provider: 'book', capacity_type: 'serverless', price: '0.00076', unit: 'second', gpu_count: 1 }),
+      bookEntrySchema.parse({
+        instance_type: 'NVIDIA A100 80GB PCIe',
+        provider: 'book',
+        capacity_type: 'serverless',
+        price: '0.00076',
+        unit: 'second',
+        gpu_count: 1,
+      }),
     ]);
     const r = await src.fetch({ since: 0, until: NOW, now: NOW });
     expect(r.points.map((p) => [p.usd_per_hour, p.usd_per_gpu_hour, p.raw_price, p.raw_unit, p.provider])).toEqual([

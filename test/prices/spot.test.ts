@@ -46,7 +46,16 @@ beforeAll(async () => {
     const token = req.headers['x-aws-ec2-metadata-token'];
     if (typeof token !== 'string' ? !imdsState.acceptV1 : imdsState.expired.has(token)) return send(res, 401, '', 'text/plain');
     const p = req.url.replace('/latest/meta-data/', '');
-    const body = p === 'instance-id' ? INSTANCE : p === 'spot/instance-action' ? imdsState.action : p === 'events/recommendations/rebalance' ? imdsState.rebalance : p === 'events/maintenance/scheduled' ? imdsState.scheduled : undefined;
+    const body =
+      p === 'instance-id'
+        ? INSTANCE
+        : p === 'spot/instance-action'
+          ? imdsState.action
+          : p === 'events/recommendations/rebalance'
+            ? imdsState.rebalance
+            : p === 'events/maintenance/scheduled'
+              ? imdsState.scheduled
+              : undefined;
     if (body === undefined) return send(res, 404, '<?xml version="1.0"?><html>404 - Not Found</html>', 'text/html');
     send(res, 200, body, 'text/plain');
   });
@@ -65,7 +74,7 @@ beforeAll(async () => {
   azure = await fakeServer((req, res) => {
     if (req.headers.metadata !== 'true') return send(res, 400, '{"error":"Bad request. Required metadata header not specified"}');
     expect(req.url).toBe('/metadata/scheduledevents?api-version=2020-07-01');
-    send(res, 200, azureDocs.length > 1 ? azureDocs.shift()! : azureDocs[0] ?? '{"DocumentIncarnation":0,"Events":[]}');
+    send(res, 200, azureDocs.length > 1 ? azureDocs.shift()! : (azureDocs[0] ?? '{"DocumentIncarnation":0,"Events":[]}'));
   });
   writeFileSync(eventFile, '');
   collector = await startCollector(
@@ -121,7 +130,14 @@ describe('AWS IMDSv2', () => {
     await waitFor(() => imds.requests.length > polls + 20);
     const n = notices.filter((x) => x.kind === 'spot_interruption' && x.channel === 'imds');
     expect(n).toHaveLength(1);
-    expect(n[0]).toMatchObject({ provider: 'aws', node: 'gpu-node-1', instanceId: INSTANCE, action: 'terminate', actionAt: Date.parse('2017-09-18T08:22:00Z'), eventId: `aws-imds:${INSTANCE}:instance-action:terminate:2017-09-18T08:22:00Z` });
+    expect(n[0]).toMatchObject({
+      provider: 'aws',
+      node: 'gpu-node-1',
+      instanceId: INSTANCE,
+      action: 'terminate',
+      actionAt: Date.parse('2017-09-18T08:22:00Z'),
+      eventId: `aws-imds:${INSTANCE}:instance-action:terminate:2017-09-18T08:22:00Z`,
+    });
     expect(await stored('spot_interruption', 'aws')).toBe(1);
     expect(await metric('llmeter_spot_notices_duplicate_total', { channel: 'imds' })).toBeGreaterThan(5);
     // Every read carried a token, and one token served them all.
@@ -133,11 +149,17 @@ describe('AWS IMDSv2', () => {
   it('records the rebalance recommendation and scheduled maintenance', async () => {
     imdsState.rebalance = fixture('aws-imds-rebalance-recommendation.json');
     imdsState.scheduled = fixture('aws-imds-scheduled-maintenance-events.json');
-    await waitFor(() => notices.some((n) => n.kind === 'rebalance_recommendation') && notices.some((n) => n.kind === 'scheduled_event' && n.provider === 'aws'));
+    await waitFor(
+      () => notices.some((n) => n.kind === 'rebalance_recommendation') && notices.some((n) => n.kind === 'scheduled_event' && n.provider === 'aws'),
+    );
     const r = notices.find((n) => n.kind === 'rebalance_recommendation')!;
     expect(r).toMatchObject({ ts: Date.parse('2020-10-27T08:22:00Z'), actionAt: null });
     const s = notices.find((n) => n.kind === 'scheduled_event' && n.provider === 'aws')!;
-    expect(s).toMatchObject({ action: 'system-reboot', actionAt: Date.parse('21 Jan 2019 09:00:43 GMT'), eventId: `aws-imds:${INSTANCE}:instance-event-0d59937288b749b32` });
+    expect(s).toMatchObject({
+      action: 'system-reboot',
+      actionAt: Date.parse('21 Jan 2019 09:00:43 GMT'),
+      eventId: `aws-imds:${INSTANCE}:instance-event-0d59937288b749b32`,
+    });
   });
 
   it('fetches a new token when a read answers 401 (expired)', async () => {
@@ -178,14 +200,38 @@ describe('GCE metadata', () => {
 
 describe('Azure Scheduled Events', () => {
   it('records a Freeze once across documents, and a Preempt as a preemption', async () => {
-    const docs = JSON.parse(fixture('azure-scheduled-events-freeze-docs-sequence.json')) as { DocumentIncarnation: number; Events: Record<string, unknown>[] }[];
+    const docs = JSON.parse(fixture('azure-scheduled-events-freeze-docs-sequence.json')) as {
+      DocumentIncarnation: number;
+      Events: Record<string, unknown>[];
+    }[];
     // A Spot eviction document in the documented shape (EventType Preempt, RFC 1123 NotBefore).
-    const preempt = { DocumentIncarnation: 5, Events: [{ EventId: 'A123BC45-1234-5678-AB90-ABCDEF123456', EventStatus: 'Scheduled', EventType: 'Preempt', ResourceType: 'VirtualMachine', Resources: ['WestNO_0'], NotBefore: 'Tue, 09 Aug 2022 17:07:32 GMT', Description: '', EventSource: 'Platform', DurationInSeconds: -1 }] };
+    const preempt = {
+      DocumentIncarnation: 5,
+      Events: [
+        {
+          EventId: 'A123BC45-1234-5678-AB90-ABCDEF123456',
+          EventStatus: 'Scheduled',
+          EventType: 'Preempt',
+          ResourceType: 'VirtualMachine',
+          Resources: ['WestNO_0'],
+          NotBefore: 'Tue, 09 Aug 2022 17:07:32 GMT',
+          Description: '',
+          EventSource: 'Platform',
+          DurationInSeconds: -1,
+        },
+      ],
+    };
     azureDocs = [...docs, preempt].map((d) => JSON.stringify(d));
     await waitFor(() => notices.some((n) => n.provider === 'azure' && n.kind === 'preemption'));
     const a = notices.filter((n) => n.provider === 'azure');
-    expect(a.map((n) => [n.kind, n.action])).toEqual([['scheduled_event', 'Freeze'], ['preemption', 'Preempt']]);
-    expect(a[0]).toMatchObject({ actionAt: Date.parse('Mon, 11 Apr 2026 22:26:58 GMT'), eventId: 'azure-scheduled-events:C7061BAC-AFDC-4513-B24B-AA5F13A16123' });
+    expect(a.map((n) => [n.kind, n.action])).toEqual([
+      ['scheduled_event', 'Freeze'],
+      ['preemption', 'Preempt'],
+    ]);
+    expect(a[0]).toMatchObject({
+      actionAt: Date.parse('Mon, 11 Apr 2026 22:26:58 GMT'),
+      eventId: 'azure-scheduled-events:C7061BAC-AFDC-4513-B24B-AA5F13A16123',
+    });
     expect(a[1]).toMatchObject({ actionAt: Date.parse('2022-08-09T17:07:32Z') });
     expect(await stored('scheduled_event', 'azure')).toBe(1);
     expect(await stored('preemption', 'azure')).toBe(1);
@@ -196,7 +242,12 @@ describe('Azure Scheduled Events', () => {
 describe('EventBridge events', () => {
   it('maps the captured events and unwraps SQS and SNS envelopes', () => {
     const warning = JSON.parse(fixture('aws-spot-interruption-eventbridge-nth-example.json')) as Record<string, unknown>;
-    expect(eventToNotice(warning)).toMatchObject({ kind: 'spot_interruption', instanceId: 'i-0b662ef9931388ba0', action: 'terminate', eventId: 'aws-eventbridge:1e5527d7-bb36-4607-3370-4164db56a40e' });
+    expect(eventToNotice(warning)).toMatchObject({
+      kind: 'spot_interruption',
+      instanceId: 'i-0b662ef9931388ba0',
+      action: 'terminate',
+      eventId: 'aws-eventbridge:1e5527d7-bb36-4607-3370-4164db56a40e',
+    });
     // The docs' example keeps its "yyyy-mm-dd…" placeholder: not a time, not a notice.
     expect(eventToNotice(JSON.parse(fixture('aws-rebalance-recommendation-eventbridge.json')))).toBe('bad_time');
     expect(eventToNotice(JSON.parse(fixture('aws-ec2-state-change-eventbridge-nth-example.json')))).toBe('state_not_tracked');
@@ -209,7 +260,11 @@ describe('EventBridge events', () => {
     const line = JSON.stringify(JSON.parse(warning));
     appendFileSync(eventFile, `${line}\n${line}\n`);
     await waitFor(() => notices.some((n) => n.channel === 'eventbridge'));
-    const res = await fetch(`http://${collector.address}/api/v1/spot/events`, { method: 'POST', body: JSON.stringify({ Records: [{ body: line }] }), headers: { 'content-type': 'application/json' } });
+    const res = await fetch(`http://${collector.address}/api/v1/spot/events`, {
+      method: 'POST',
+      body: JSON.stringify({ Records: [{ body: line }] }),
+      headers: { 'content-type': 'application/json' },
+    });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ recorded: 0, duplicates: 1, ignored: {} });
     const e = notices.filter((n) => n.channel === 'eventbridge');
@@ -220,9 +275,15 @@ describe('EventBridge events', () => {
   });
 
   it('stores the same interruption from IMDS and EventBridge under each channel, but publishes it once', async () => {
-    const warning = JSON.parse(fixture('aws-spot-interruption-eventbridge.json').replace('yyyy-mm-ddThh:mm:ssZ', '2026-03-01T11:00:00Z').replace('"action"', '"terminate"')) as Record<string, unknown>;
+    const warning = JSON.parse(
+      fixture('aws-spot-interruption-eventbridge.json').replace('yyyy-mm-ddThh:mm:ssZ', '2026-03-01T11:00:00Z').replace('"action"', '"terminate"'),
+    ) as Record<string, unknown>;
     const before = notices.length;
-    const res = await fetch(`http://${collector.address}/api/v1/spot/events`, { method: 'POST', body: JSON.stringify(warning), headers: { 'content-type': 'application/json' } });
+    const res = await fetch(`http://${collector.address}/api/v1/spot/events`, {
+      method: 'POST',
+      body: JSON.stringify(warning),
+      headers: { 'content-type': 'application/json' },
+    });
     expect(await res.json()).toEqual({ recorded: 1, duplicates: 0, ignored: {} });
     // Already published by the IMDS watcher (same instance, same kind): no second drain.
     expect(notices.length).toBe(before);
@@ -241,7 +302,19 @@ describe('AWS IMDSv1 fallback', () => {
     imdsState.acceptV1 = true;
     imdsState.action = fixture('aws-imds-spot-instance-action-stop.json');
     const mark = imds.requests.length;
-    const w = new AwsImdsWatcher({ endpoint: imds.url, tokenTtlS: 60, imdsv1Fallback: true, scheduledEvents: false, node: 'gpu-node-2', instanceId: 'i-0aaaaaaaaaaaaaaaa', hub, intervalMs: 20, maxBackoffMs: 100, metrics: watcherMetrics(collector.registry), log: silentLogger });
+    const w = new AwsImdsWatcher({
+      endpoint: imds.url,
+      tokenTtlS: 60,
+      imdsv1Fallback: true,
+      scheduledEvents: false,
+      node: 'gpu-node-2',
+      instanceId: 'i-0aaaaaaaaaaaaaaaa',
+      hub,
+      intervalMs: 20,
+      maxBackoffMs: 100,
+      metrics: watcherMetrics(collector.registry),
+      log: silentLogger,
+    });
     await w.start();
     try {
       await waitFor(() => notices.some((n) => n.instanceId === 'i-0aaaaaaaaaaaaaaaa'));

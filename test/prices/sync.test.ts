@@ -57,7 +57,14 @@ afterAll(async () => {
 });
 
 function deps(): SyncDeps {
-  return { sink: collector.pipeline, store: collector.store, metrics: pricesMetrics(collector.registry), retry: { max_attempts: 3, initial_ms: 10, max_ms: 50 }, log: silentLogger, lookbackMs: 86_400_000 };
+  return {
+    sink: collector.pipeline,
+    store: collector.store,
+    metrics: pricesMetrics(collector.registry),
+    retry: { max_attempts: 3, initial_ms: 10, max_ms: 50 },
+    log: silentLogger,
+    lookbackMs: 86_400_000,
+  };
 }
 
 async function waitFor(fn: () => Promise<boolean>, ms = 10_000): Promise<void> {
@@ -94,7 +101,9 @@ describe('one sync', () => {
     expect(changed).toMatchObject({ ok: true, written: 1, unchanged: 2 });
     lambdaMode = 'ok';
     await collector.pipeline.forceFlush();
-    const rows = await collector.store.queryRows<{ p: string }>("SELECT toString(usd_per_hour) AS p FROM price_points FINAL WHERE instance_type = 'gpu_1x_a100_sxm4' ORDER BY effective_from");
+    const rows = await collector.store.queryRows<{ p: string }>(
+      "SELECT toString(usd_per_hour) AS p FROM price_points FINAL WHERE instance_type = 'gpu_1x_a100_sxm4' ORDER BY effective_from",
+    );
     expect(rows.map((r) => r.p)).toEqual(['1.99', '1.49']);
   });
 
@@ -109,7 +118,10 @@ describe('one sync', () => {
 
   it('a source that is down or answers garbage fails, is reported, and erases nothing', async () => {
     const src = buildSource(testConfig({ prices: { sources: { lambda: { endpoint: lambda.url } } } }).prices, 'lambda');
-    const snapshot = async () => collector.store.queryRows("SELECT instance_type, toString(usd_per_hour) AS p, effective_from FROM price_points FINAL WHERE provider = 'lambda' ORDER BY instance_type, effective_from");
+    const snapshot = async () =>
+      collector.store.queryRows(
+        "SELECT instance_type, toString(usd_per_hour) AS p, effective_from FROM price_points FINAL WHERE provider = 'lambda' ORDER BY instance_type, effective_from",
+      );
     const before = await snapshot();
     for (const mode of ['down', 'garbage'] as const) {
       lambdaMode = mode;
@@ -143,7 +155,9 @@ describe('one sync', () => {
   });
 
   it('re-syncing the same spot history is idempotent', async () => {
-    const cfg = testConfig({ prices: { sources: { aws_spot: { endpoint: spot.url, regions: ['us-west-2'], instance_types: ['m3.medium'], credentials: creds } } } }).prices;
+    const cfg = testConfig({
+      prices: { sources: { aws_spot: { endpoint: spot.url, regions: ['us-west-2'], instance_types: ['m3.medium'], credentials: creds } } },
+    }).prices;
     const src = buildSource(cfg, 'aws-spot');
     const window = { since: Date.parse('2020-11-01T00:00:00Z'), until: Date.parse('2020-11-02T00:00:00Z') };
     const a = await syncSource(src, deps(), window);
@@ -156,19 +170,31 @@ describe('one sync', () => {
 
 describe('AWS syncs: timeouts, shutdown, Retry-After and garbage like every other source', () => {
   const spotCfg = (endpoint: string, timeout_ms = 30_000) =>
-    testConfig({ prices: { timeout_ms, sources: { aws_spot: { endpoint, regions: ['us-west-2'], instance_types: ['m3.medium'], credentials: creds } } } }).prices;
+    testConfig({ prices: { timeout_ms, sources: { aws_spot: { endpoint, regions: ['us-west-2'], instance_types: ['m3.medium'], credentials: creds } } } })
+      .prices;
   const window = { since: Date.parse('2020-11-01T00:00:00Z'), until: Date.parse('2020-11-02T00:00:00Z') };
 
   it('honours Retry-After on a 503 instead of its own back-off', async () => {
     let failures = 2;
     const busy = await fakeServer((_req, res) => {
-      if (failures-- > 0) return send(res, 503, '<Response><Errors><Error><Code>Unavailable</Code><Message>busy</Message></Error></Errors><RequestID>x</RequestID></Response>', 'text/xml', { 'retry-after': '0' });
+      if (failures-- > 0)
+        return send(
+          res,
+          503,
+          '<Response><Errors><Error><Code>Unavailable</Code><Message>busy</Message></Error></Errors><RequestID>x</RequestID></Response>',
+          'text/xml',
+          { 'retry-after': '0' },
+        );
       send(res, 200, fixture('aws-spot-price-history-response.xml'), 'text/xml');
     });
     try {
       const t0 = Date.now();
       // The back-off alone would wait at least half of initial_ms between attempts.
-      const r = await syncSource(buildSource(spotCfg(busy.url), 'aws-spot'), { ...deps(), retry: { max_attempts: 3, initial_ms: 30_000, max_ms: 60_000 } }, window);
+      const r = await syncSource(
+        buildSource(spotCfg(busy.url), 'aws-spot'),
+        { ...deps(), retry: { max_attempts: 3, initial_ms: 30_000, max_ms: 60_000 } },
+        window,
+      );
       expect(r).toMatchObject({ ok: true, attempts: 3 });
       expect(Date.now() - t0).toBeLessThan(10_000);
     } finally {
@@ -195,7 +221,11 @@ describe('AWS syncs: timeouts, shutdown, Retry-After and garbage like every othe
   it('the scheduler of llmeter start shuts down at once while an AWS sync waits on a silent endpoint', async () => {
     const silent = await fakeServer(() => undefined);
     try {
-      const scheduler = new PriceSyncScheduler([{ source: buildSource(spotCfg(silent.url, 600_000), 'aws-spot'), intervalMs: 3_600_000, lookbackMs: 86_400_000 }], deps(), 0);
+      const scheduler = new PriceSyncScheduler(
+        [{ source: buildSource(spotCfg(silent.url, 600_000), 'aws-spot'), intervalMs: 3_600_000, lookbackMs: 86_400_000 }],
+        deps(),
+        0,
+      );
       await scheduler.start();
       await waitFor(async () => silent.requests.length > 0);
       const t0 = Date.now();

@@ -33,7 +33,12 @@ beforeAll(async () => {
           { name: 'fine', keys: [`sha256:${keyDigestHex(KEY_FINE)}`] },
         ],
       },
-      cost: { budgets: [{ tenant: 'spent', daily_usd: '0.10', hard_stop: true }, { tenant: 'fine', daily_usd: '100', hard_stop: true }] },
+      cost: {
+        budgets: [
+          { tenant: 'spent', daily_usd: '0.10', hard_stop: true },
+          { tenant: 'fine', daily_usd: '100', hard_stop: true },
+        ],
+      },
     }),
     silentLogger,
   );
@@ -57,14 +62,22 @@ afterAll(async () => {
 
 describe('budget hard stop at the proxy', () => {
   it('refuses the tenant that spent its budget, with the reason and Retry-After', async () => {
-    const res = await fetch(`${base}/api/generate`, { method: 'POST', headers: { authorization: `Bearer ${KEY_SPENT}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'llama3.2:1b', prompt: 'hi', stream: false }) });
+    const res = await fetch(`${base}/api/generate`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY_SPENT}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'llama3.2:1b', prompt: 'hi', stream: false }),
+    });
     expect(res.status).toBe(429);
     expect(res.headers.get('retry-after')).toBe('3600');
     expect(await res.text()).toMatch(/budget exhausted: tenant spent spent \$\d+\.\d\d of its daily budget of \$0\.10/);
   });
 
   it('lets a tenant within budget through', async () => {
-    const r = await new Ollama({ host: base, headers: { authorization: `Bearer ${KEY_FINE}` } }).generate({ model: 'llama3.2:1b', prompt: 'hi', stream: false });
+    const r = await new Ollama({ host: base, headers: { authorization: `Bearer ${KEY_FINE}` } }).generate({
+      model: 'llama3.2:1b',
+      prompt: 'hi',
+      stream: false,
+    });
     expect(r.done).toBe(true);
   });
 });

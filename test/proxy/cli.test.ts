@@ -21,7 +21,26 @@ afterAll(async () => {
 it('runs the proxy until SIGINT and the requests it metered are stored', async () => {
   const url = await upstream.start();
   writeFileSync(path.join(dir, 'llmeter.yaml'), 'log_level: warn\n');
-  const child = spawn(process.execPath, ['bin/llmeter.js', '-c', path.join(dir, 'llmeter.yaml'), '--data-dir', path.join(dir, 'data'), 'proxy', '--upstream', url, '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--node', 'gpu-7'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      'bin/llmeter.js',
+      '-c',
+      path.join(dir, 'llmeter.yaml'),
+      '--data-dir',
+      path.join(dir, 'data'),
+      'proxy',
+      '--upstream',
+      url,
+      '--listen',
+      '127.0.0.1:0',
+      '--http-listen',
+      '127.0.0.1:0',
+      '--node',
+      'gpu-7',
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   const address = await new Promise<string>((resolve, reject) => {
@@ -47,7 +66,9 @@ it('runs the proxy until SIGINT and the requests it metered are stored', async (
 
   const store = await openStore(testConfig({}, path.join(dir, 'data')).store);
   try {
-    const rows = await store.queryRows<Record<string, unknown>>(`SELECT tenant, backend, node, endpoint, input_tokens, output_tokens FROM ${store.database}.llm_requests`);
+    const rows = await store.queryRows<Record<string, unknown>>(
+      `SELECT tenant, backend, node, endpoint, input_tokens, output_tokens FROM ${store.database}.llm_requests`,
+    );
     expect(rows).toEqual([{ tenant: 'anonymous', backend: 'upstream', node: 'gpu-7', endpoint: '/api/chat', input_tokens: 26, output_tokens: 298 }]);
   } finally {
     await store.close();

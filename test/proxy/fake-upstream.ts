@@ -20,14 +20,21 @@ function compact(name: string): string {
 
 /** NDJSON lines of a capture (each ends with \n on the wire). */
 export function lines(name: string): string[] {
-  return fixture(name).split('\n').filter((l) => l.trim() !== '');
+  return fixture(name)
+    .split('\n')
+    .filter((l) => l.trim() !== '');
 }
 
 /** SSE events of a capture, without the provenance comment at its top. */
 export function sseEvents(name: string): string[] {
   return fixture(name)
     .split('\n\n')
-    .map((e) => e.split('\n').filter((l) => l !== '' && !l.startsWith(':')).join('\n'))
+    .map((e) =>
+      e
+        .split('\n')
+        .filter((l) => l !== '' && !l.startsWith(':'))
+        .join('\n'),
+    )
     .filter((e) => e !== '')
     .map((e) => e + '\n\n');
 }
@@ -129,7 +136,11 @@ export class FakeUpstream {
     if (model === 'busy') {
       // server/routes.go handleScheduleError → 503; the /v1 middleware re-wraps it (see the .source).
       const msg = JSON.parse(fixture(FIX.queueFull)) as { error: string };
-      return this.json(res, 503, oai ? JSON.stringify({ error: { message: msg.error, type: 'api_error', param: null, code: null } }) : fixture(FIX.queueFull).trim());
+      return this.json(
+        res,
+        503,
+        oai ? JSON.stringify({ error: { message: msg.error, type: 'api_error', param: null, code: null } }) : fixture(FIX.queueFull).trim(),
+      );
     }
     if (model === 'slow') return this.slow(res);
     // A server that never answers, and one whose connection dies mid-stream.
@@ -164,11 +175,26 @@ export class FakeUpstream {
         return this.json(res, 200, compact(FIX.version));
       case 'POST /api/show':
         // DERIVED: the shape of api.ShowResponse (docs/api.md 'Show Model Information'), abridged.
-        return this.json(res, 200, JSON.stringify({ modelfile: '# Modelfile', parameters: 'num_ctx 4096', template: '{{ .Prompt }}', details: { format: 'gguf', family: 'llama', parameter_size: '3.2B', quantization_level: 'Q4_K_M' }, capabilities: ['completion'] }));
+        return this.json(
+          res,
+          200,
+          JSON.stringify({
+            modelfile: '# Modelfile',
+            parameters: 'num_ctx 4096',
+            template: '{{ .Prompt }}',
+            details: { format: 'gguf', family: 'llama', parameter_size: '3.2B', quantization_level: 'Q4_K_M' },
+            capabilities: ['completion'],
+          }),
+        );
       case 'POST /api/pull':
         // DERIVED: the progress lines of docs/api.md 'Pull a Model' (without the download lines).
         if (!nativeStream) return this.json(res, 200, JSON.stringify({ status: 'success' }));
-        return this.ndjson(res, ['{"status":"pulling manifest"}', '{"status":"verifying sha256 digest"}', '{"status":"writing manifest"}', '{"status":"success"}']);
+        return this.ndjson(res, [
+          '{"status":"pulling manifest"}',
+          '{"status":"verifying sha256 digest"}',
+          '{"status":"writing manifest"}',
+          '{"status":"success"}',
+        ]);
       case 'GET /v1/models':
         return this.json(res, 200, fixture(FIX.openaiModels).trim());
       case 'POST /v1/chat/completions': {
@@ -181,11 +207,32 @@ export class FakeUpstream {
       }
       case 'POST /v1/completions':
         // DERIVED: openai/openai.go toCompletion (object text_completion, usage from the counts).
-        return this.json(res, 200, JSON.stringify({ id: 'cmpl-12', object: 'text_completion', created: 1774852592, model, system_fingerprint: 'fp_ollama', choices: [{ text: 'Hello!', index: 0, finish_reason: 'stop' }], usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 } }));
+        return this.json(
+          res,
+          200,
+          JSON.stringify({
+            id: 'cmpl-12',
+            object: 'text_completion',
+            created: 1774852592,
+            model,
+            system_fingerprint: 'fp_ollama',
+            choices: [{ text: 'Hello!', index: 0, finish_reason: 'stop' }],
+            usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 },
+          }),
+        );
       case 'POST /v1/embeddings': {
         // DERIVED: openai/openai.go toEmbeddingList (usage.prompt_tokens from prompt_eval_count).
         const e = JSON.parse(fixture(FIX.embed)) as { embeddings: number[][]; prompt_eval_count: number };
-        return this.json(res, 200, JSON.stringify({ object: 'list', data: [{ object: 'embedding', embedding: e.embeddings[0], index: 0 }], model, usage: { prompt_tokens: e.prompt_eval_count, total_tokens: e.prompt_eval_count } }));
+        return this.json(
+          res,
+          200,
+          JSON.stringify({
+            object: 'list',
+            data: [{ object: 'embedding', embedding: e.embeddings[0], index: 0 }],
+            model,
+            usage: { prompt_tokens: e.prompt_eval_count, total_tokens: e.prompt_eval_count },
+          }),
+        );
       }
       default:
         res.writeHead(404, { 'content-type': 'text/plain' });

@@ -15,7 +15,17 @@ import { FIX, fixture, sseEvents } from './fake-upstream.ts';
 describe('final frames of the captures', () => {
   it('Ollama NDJSON: counts, durations and prompt_eval_cached_count from the done line', () => {
     const u = usageFromNdjson(fixture(FIX.chatStream));
-    expect(u).toMatchObject({ found: true, inputTokens: 29, outputTokens: 3, cachedTokens: 0, loadNs: 19906358300, promptEvalNs: 10175903000, evalNs: 173639000, totalNs: 30258609300, error: '' });
+    expect(u).toMatchObject({
+      found: true,
+      inputTokens: 29,
+      outputTokens: 3,
+      cachedTokens: 0,
+      loadNs: 19906358300,
+      promptEvalNs: 10175903000,
+      evalNs: 173639000,
+      totalNs: 30258609300,
+      error: '',
+    });
   });
 
   it('an error line ends the stream', () => {
@@ -37,13 +47,27 @@ describe('final frames of the captures', () => {
   });
 
   it('OpenAI Responses SSE: the counts sit inside the response of the final response.completed event', () => {
-    expect(usageFromSse(sseEvents(FIX.openaiResponsesStream).join(''))).toMatchObject({ found: true, inputTokens: 29, outputTokens: 3, cachedTokens: 0, error: '' });
-    const failed = 'event: response.failed\ndata: {"response":{"error":{"code":"server_error","message":"model runner crashed"},"usage":null},"type":"response.failed"}\n\n';
+    expect(usageFromSse(sseEvents(FIX.openaiResponsesStream).join(''))).toMatchObject({
+      found: true,
+      inputTokens: 29,
+      outputTokens: 3,
+      cachedTokens: 0,
+      error: '',
+    });
+    const failed =
+      'event: response.failed\ndata: {"response":{"error":{"code":"server_error","message":"model runner crashed"},"usage":null},"type":"response.failed"}\n\n';
     expect(usageFromSse(failed)).toMatchObject({ found: false, error: 'model runner crashed' });
   });
 
   it('a whole body too big to parse: the counts are read from its end, never from inside strings', () => {
-    const body = JSON.stringify({ model: 'm', embeddings: [[0.1, 0.2]], note: 'say \\"eval_count\\": 99 and "prompt_eval_count": 7', total_duration: 14143917, load_duration: 1019500, prompt_eval_count: 8 });
+    const body = JSON.stringify({
+      model: 'm',
+      embeddings: [[0.1, 0.2]],
+      note: 'say \\"eval_count\\": 99 and "prompt_eval_count": 7',
+      total_duration: 14143917,
+      load_duration: 1019500,
+      prompt_eval_count: 8,
+    });
     expect(usageFromKeys(body)).toMatchObject({ inputTokens: 8, outputTokens: 0, totalNs: 14143917, loadNs: 1019500 });
     expect(usageFromBody(fixture(FIX.openaiChat), true)).toMatchObject({ inputTokens: 30, outputTokens: 26 });
   });
@@ -65,7 +89,9 @@ describe('hiding the usage chunk the proxy asked for', () => {
     const out: Buffer[] = [];
     for (let i = 0; i < bytes.length; i += size) out.push(s.push(bytes.subarray(i, i + size)));
     out.push(s.flush());
-    const expected = sseEvents(FIX.openaiStreamCached).filter((e) => !e.includes('"choices":[]')).join('');
+    const expected = sseEvents(FIX.openaiStreamCached)
+      .filter((e) => !e.includes('"choices":[]'))
+      .join('');
     expect(Buffer.concat(out).toString()).toBe(expected);
     expect(s.stripped).toBe(1);
   });
@@ -81,7 +107,10 @@ describe('hiding the usage chunk the proxy asked for', () => {
     const out: Buffer[] = [];
     for (let i = 0; i < bytes.length; i += size) out.push(s.push(bytes.subarray(i, i + size)));
     out.push(s.flush());
-    const expected = completions.filter((e) => !e.includes('"choices":[]')).map((e) => e.replace(ZERO, '')).join('');
+    const expected = completions
+      .filter((e) => !e.includes('"choices":[]'))
+      .map((e) => e.replace(ZERO, ''))
+      .join('');
     expect(Buffer.concat(out).toString()).toBe(expected);
     expect(expected).not.toContain('"usage"');
     expect(s.stripped).toBe(1);
@@ -96,23 +125,23 @@ describe('hiding the usage chunk the proxy asked for', () => {
     ];
     const out = Buffer.concat([s.push(Buffer.from(events.join(''))), s.flush()]).toString();
     expect(out).toBe(
-      'data: {"id":"c","choices":[{"delta":{"content":"hi"}}]}\n\n' +
-        'data: {"id":"c","choices":[{"delta":{"content":"\\"usage\\":{}"}}]}\n\n' +
-        events[2],
+      'data: {"id":"c","choices":[{"delta":{"content":"hi"}}]}\n\n' + 'data: {"id":"c","choices":[{"delta":{"content":"\\"usage\\":{}"}}]}\n\n' + events[2],
     );
     expect(s.stripped).toBe(0);
   });
 
   it('a stream that had no usage chunk passes unchanged', () => {
     const s = new UsageChunkStripper();
-    const plain = sseEvents(FIX.openaiStreamCached).filter((e) => !e.includes('"choices":[]')).join('');
+    const plain = sseEvents(FIX.openaiStreamCached)
+      .filter((e) => !e.includes('"choices":[]'))
+      .join('');
     expect(Buffer.concat([s.push(Buffer.from(plain)), s.flush()]).toString()).toBe(plain);
     expect(s.stripped).toBe(0);
   });
 });
 
 describe('stream_options.include_usage', () => {
-  it('is spliced in front of the client\'s own bytes, which follow unchanged', () => {
+  it("is spliced in front of the client's own bytes, which follow unchanged", () => {
     const body = Buffer.from(' {\n  "model": "m", "stream": true, "messages": [{"role":"user","content":"é"}]}');
     const info = inspectBody(body);
     expect(needsUsageInjection('/v1/chat/completions', info)).toBe(true);
@@ -128,7 +157,9 @@ describe('stream_options.include_usage', () => {
   });
 
   it('is left alone when asked for, when not streaming, and on other endpoints', () => {
-    expect(needsUsageInjection('/v1/chat/completions', inspectBody(Buffer.from('{"model":"m","stream":true,"stream_options":{"include_usage":true}}')))).toBe(false);
+    expect(needsUsageInjection('/v1/chat/completions', inspectBody(Buffer.from('{"model":"m","stream":true,"stream_options":{"include_usage":true}}')))).toBe(
+      false,
+    );
     expect(needsUsageInjection('/v1/chat/completions', inspectBody(Buffer.from('{"model":"m"}')))).toBe(false);
     expect(needsUsageInjection('/api/chat', inspectBody(Buffer.from('{"model":"m","stream":true}')))).toBe(false);
   });

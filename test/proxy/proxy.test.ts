@@ -70,7 +70,11 @@ beforeAll(async () => {
   // An upstream that echoes the key it was sent in its error, as OpenAI's API does.
   echoKey = createServer((req, res) => {
     req.resume();
-    res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: `Incorrect API key provided: ${req.headers.authorization}. The client sent ${req.headers['x-client-key'] ?? ''}` } }));
+    res.writeHead(401, { 'content-type': 'application/json' }).end(
+      JSON.stringify({
+        error: { message: `Incorrect API key provided: ${req.headers.authorization}. The client sent ${req.headers['x-client-key'] ?? ''}` },
+      }),
+    );
   });
   await new Promise<void>((r) => echoKey.listen(0, '127.0.0.1', r));
   const keyFile = path.join(tempDir(), 'upstream.key');
@@ -87,7 +91,14 @@ beforeAll(async () => {
           { name: 'ollama-a', url, node: 'gpu-node-1', kind: 'ollama' },
           // Nothing listens on port 9 of loopback: the "upstream down" case.
           { name: 'ollama-down', url: 'http://127.0.0.1:9', node: 'gpu-node-2', kind: 'ollama', models: ['ghost*'] },
-          { name: 'echoes-keys', url: `http://127.0.0.1:${(echoKey.address() as AddressInfo).port}`, node: 'gpu-node-3', kind: 'openai', models: ['echo*'], api_key_file: keyFile },
+          {
+            name: 'echoes-keys',
+            url: `http://127.0.0.1:${(echoKey.address() as AddressInfo).port}`,
+            node: 'gpu-node-3',
+            kind: 'openai',
+            models: ['echo*'],
+            api_key_file: keyFile,
+          },
         ],
         tenants: [
           { name: 'acme', keys: [`sha256:${keyDigestHex(KEY_ACME)}`] },
@@ -124,10 +135,24 @@ describe('Ollama native API through the proxy (official ollama client)', () => {
     const r = await onlyRow();
     const final = JSON.parse(lines(FIX.chatStream)[2]!) as Record<string, number>;
     expect(r).toMatchObject({
-      tenant: 'acme', model: 'llama3.2:1b', endpoint: '/api/chat', api: 'ollama', backend: 'ollama-a', node: 'gpu-node-1',
-      status: 200, error: '', error_kind: '', stream: true, source: 'proxy',
-      input_tokens: final.prompt_eval_count, output_tokens: final.eval_count, cached_tokens: final.prompt_eval_cached_count,
-      load_duration_ns: '19906358300', prompt_eval_duration_ns: '10175903000', eval_duration_ns: '173639000', total_duration_ns: '30258609300',
+      tenant: 'acme',
+      model: 'llama3.2:1b',
+      endpoint: '/api/chat',
+      api: 'ollama',
+      backend: 'ollama-a',
+      node: 'gpu-node-1',
+      status: 200,
+      error: '',
+      error_kind: '',
+      stream: true,
+      source: 'proxy',
+      input_tokens: final.prompt_eval_count,
+      output_tokens: final.eval_count,
+      cached_tokens: final.prompt_eval_cached_count,
+      load_duration_ns: '19906358300',
+      prompt_eval_duration_ns: '10175903000',
+      eval_duration_ns: '173639000',
+      total_duration_ns: '30258609300',
     });
     expect(r.ttfb_ms).not.toBeNull();
     expect(r.ttft_ms).not.toBeNull();
@@ -141,14 +166,33 @@ describe('Ollama native API through the proxy (official ollama client)', () => {
     expect(metrics).toMatch(/llmeter_proxy_overhead_seconds_count\{[^}]*upstream="ollama-a"[^}]*\} \d+/);
   });
 
-  it('non-streamed /api/chat and /api/generate: the docs examples\' numbers', async () => {
+  it("non-streamed /api/chat and /api/generate: the docs examples' numbers", async () => {
     const chat = await ollama().chat({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }], stream: false });
     expect(chat.message.content).toBe('Hello! How are you today?');
     const gen = await ollama().generate({ model: 'gemma4', prompt: 'hi', stream: false });
     expect(gen.response).toBe('Hello! How can I help you today?');
     const [c, g] = await rows();
-    expect(c).toMatchObject({ endpoint: '/api/chat', stream: false, input_tokens: 26, output_tokens: 298, load_duration_ns: '2154458', prompt_eval_duration_ns: '383809000', eval_duration_ns: '4799921000', total_duration_ns: '5191566416', ttft_ms: null });
-    expect(g).toMatchObject({ endpoint: '/api/generate', stream: false, input_tokens: 11, output_tokens: 18, load_duration_ns: '101397084', prompt_eval_duration_ns: '13074791', eval_duration_ns: '52479709', total_duration_ns: '174560334' });
+    expect(c).toMatchObject({
+      endpoint: '/api/chat',
+      stream: false,
+      input_tokens: 26,
+      output_tokens: 298,
+      load_duration_ns: '2154458',
+      prompt_eval_duration_ns: '383809000',
+      eval_duration_ns: '4799921000',
+      total_duration_ns: '5191566416',
+      ttft_ms: null,
+    });
+    expect(g).toMatchObject({
+      endpoint: '/api/generate',
+      stream: false,
+      input_tokens: 11,
+      output_tokens: 18,
+      load_duration_ns: '101397084',
+      prompt_eval_duration_ns: '13074791',
+      eval_duration_ns: '52479709',
+      total_duration_ns: '174560334',
+    });
   });
 
   it('streamed /api/generate: the docs stream, and a final chunk with a long load (cold start)', async () => {
@@ -159,7 +203,14 @@ describe('Ollama native API through the proxy (official ollama client)', () => {
     const [docs, cold] = await rows();
     // The docs stream's final line carries no counts: nothing is invented.
     expect(docs).toMatchObject({ model: 'gemma4:latest', stream: true, status: 200, error: '', input_tokens: 0, output_tokens: 0 });
-    expect(cold).toMatchObject({ model: 'llama3.2:latest', stream: true, input_tokens: 26, output_tokens: 259, load_duration_ns: '6338219291', total_duration_ns: '10706818083' });
+    expect(cold).toMatchObject({
+      model: 'llama3.2:latest',
+      stream: true,
+      input_tokens: 26,
+      output_tokens: 259,
+      load_duration_ns: '6338219291',
+      total_duration_ns: '10706818083',
+    });
   });
 
   it('embeddings, model listing and the other endpoints pass through and are recorded', async () => {
@@ -178,12 +229,19 @@ describe('Ollama native API through the proxy (official ollama client)', () => {
 
     const r = await rows();
     expect(r.map((x) => x.endpoint)).toEqual(['/api/embed', '/api/embeddings', '/api/tags', '/api/ps', '/api/version', '/api/show', '/api/pull']);
-    expect(r[0]).toMatchObject({ model: 'all-minilm:latest', input_tokens: 8, output_tokens: 0, load_duration_ns: '1019500', total_duration_ns: '14143917', stream: false });
+    expect(r[0]).toMatchObject({
+      model: 'all-minilm:latest',
+      input_tokens: 8,
+      output_tokens: 0,
+      load_duration_ns: '1019500',
+      total_duration_ns: '14143917',
+      stream: false,
+    });
     expect(r[6]).toMatchObject({ model: 'llama3.2:latest', stream: true, status: 200, error: '' });
     expect(r.every((x) => x.status === 200 && x.tenant === 'acme' && x.backend === 'ollama-a')).toBe(true);
   });
 
-  it('forwards bytes unchanged and keeps the stream\'s cadence', async () => {
+  it("forwards bytes unchanged and keeps the stream's cadence", async () => {
     const body = JSON.stringify({ model: 'llama3.2:1b', messages: [{ role: 'user', content: 'hi' }] });
     const direct = await timedChunks(`${upstream.url}/api/chat`, body, {});
     const proxied = await timedChunks(`${base}/api/chat`, body, { authorization: `Bearer ${KEY_ACME}` });
@@ -214,14 +272,28 @@ async function timedChunks(url: string, body: string, headers: Record<string, st
     if (parts.length === 0) firstMs = performance.now() - t0;
     parts.push(value);
   }
-  return { text: Buffer.concat(parts).toString('utf8'), chunks: parts.length, firstMs, totalMs: performance.now() - t0, contentType: res.headers.get('content-type') };
+  return {
+    text: Buffer.concat(parts).toString('utf8'),
+    chunks: parts.length,
+    firstMs,
+    totalMs: performance.now() - t0,
+    contentType: res.headers.get('content-type'),
+  };
 }
 
 describe('OpenAI-compatible API through the proxy (official openai client)', () => {
   it('non-streamed chat completion: usage from the body', async () => {
     const c = await openai().chat.completions.create({ model: 'qwen2.5-coder:1.5b-16k', messages: [{ role: 'user', content: 'hi' }] });
     expect(c.usage?.total_tokens).toBe(56);
-    expect(await onlyRow()).toMatchObject({ endpoint: '/v1/chat/completions', api: 'openai', stream: false, input_tokens: 30, output_tokens: 26, cached_tokens: 0, status: 200 });
+    expect(await onlyRow()).toMatchObject({
+      endpoint: '/v1/chat/completions',
+      api: 'openai',
+      stream: false,
+      input_tokens: 30,
+      output_tokens: 26,
+      cached_tokens: 0,
+      status: 200,
+    });
   });
 
   it('stream without include_usage: usage is asked for, recorded, and hidden from the client', async () => {
@@ -239,7 +311,12 @@ describe('OpenAI-compatible API through the proxy (official openai client)', () 
   });
 
   it('stream with include_usage: the body goes unchanged and the client gets its usage chunk', async () => {
-    const body: OpenAI.ChatCompletionCreateParamsStreaming = { model: 'gpt-oss:20b', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true } };
+    const body: OpenAI.ChatCompletionCreateParamsStreaming = {
+      model: 'gpt-oss:20b',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    };
     const stream = await openai().chat.completions.create(body);
     let usage: OpenAI.CompletionUsage | undefined | null;
     let n = 0;
@@ -287,7 +364,9 @@ describe('failures are answered like the upstream would and recorded', () => {
   it("Ollama's 503 queue full, natively and on /v1", async () => {
     const native = await failure(ollama().generate({ model: 'busy', prompt: 'q', stream: false }));
     expect(native).toMatchObject({ status_code: 503, error: 'server busy, please try again.  maximum pending requests exceeded' });
-    const viaOpenai = await openai().chat.completions.create({ model: 'busy', messages: [{ role: 'user', content: 'q' }] }).catch((e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
+    const viaOpenai = await openai()
+      .chat.completions.create({ model: 'busy', messages: [{ role: 'user', content: 'q' }] })
+      .catch((e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
     expect(viaOpenai).toBeInstanceOf(OpenAI.APIError);
     expect((viaOpenai as InstanceType<typeof OpenAI.APIError>).status).toBe(503);
     const r = await rows();
@@ -323,8 +402,12 @@ describe('failures are answered like the upstream would and recorded', () => {
     expect(await onlyRow()).toMatchObject({ status: 502, backend: 'ollama-down', node: 'gpu-node-2', error_kind: 'upstream_down', ttfb_ms: null });
   });
 
-  it('never stores a key an upstream echoes in its error: neither its own key nor the client\'s', async () => {
-    const res = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${KEY_ACME}`, 'content-type': 'application/json', 'x-client-key': KEY_ACME }, body: JSON.stringify({ model: 'echo-1', messages: [] }) });
+  it("never stores a key an upstream echoes in its error: neither its own key nor the client's", async () => {
+    const res = await fetch(`${base}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY_ACME}`, 'content-type': 'application/json', 'x-client-key': KEY_ACME },
+      body: JSON.stringify({ model: 'echo-1', messages: [] }),
+    });
     expect(res.status).toBe(401);
     // The client gets the upstream's answer as it was: it is the client's own business.
     expect(await res.text()).toContain(UPSTREAM_SECRET);
@@ -339,7 +422,9 @@ describe('failures are answered like the upstream would and recorded', () => {
   it('an unknown key: 401 in the style of each API', async () => {
     const native = await failure(ollama('not-a-key').chat({ model: 'llama3.2', messages: [], stream: false }));
     expect(native).toMatchObject({ status_code: 401, error: 'unauthorized: invalid API key' });
-    const oai = await openai('not-a-key').models.list().catch((e: unknown) => e);
+    const oai = await openai('not-a-key')
+      .models.list()
+      .catch((e: unknown) => e);
     expect(oai).toBeInstanceOf(OpenAI.AuthenticationError);
     expect((oai as InstanceType<typeof OpenAI.AuthenticationError>).code).toBe('invalid_api_key');
     const noKey = await fetch(`${base}/api/tags`);
@@ -351,9 +436,13 @@ describe('failures are answered like the upstream would and recorded', () => {
     expect(upstream.seen.filter((s) => s.path === '/api/chat' && s.body.includes('"messages":[]'))).toHaveLength(0);
   });
 
-  it('every answer carries its request id (x-llmeter-request-id), the record\'s where one is stored', async () => {
+  it("every answer carries its request id (x-llmeter-request-id), the record's where one is stored", async () => {
     const body = JSON.stringify({ model: 'llama3.2', prompt: 'Why is the sky blue?', stream: false });
-    const ok = await fetch(`${base}/api/generate`, { method: 'POST', headers: { authorization: `Bearer ${KEY_ACME}`, 'content-type': 'application/json' }, body });
+    const ok = await fetch(`${base}/api/generate`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY_ACME}`, 'content-type': 'application/json' },
+      body,
+    });
     const okText = await ok.text();
     const denied = await fetch(`${base}/api/generate`, { method: 'POST', headers: { authorization: 'Bearer not-a-key' }, body });
     await denied.text();
@@ -362,7 +451,9 @@ describe('failures are answered like the upstream would and recorded', () => {
     expect(denied.status).toBe(401);
     await proxy.idle();
     await collector.pipeline.forceFlush();
-    const stored = await collector.store.queryRows<{ request_id: string; status: number }>(`SELECT request_id, status FROM ${collector.store.database}.llm_requests ORDER BY ts`);
+    const stored = await collector.store.queryRows<{ request_id: string; status: number }>(
+      `SELECT request_id, status FROM ${collector.store.database}.llm_requests ORDER BY ts`,
+    );
     const ids = [ok.headers.get('x-llmeter-request-id'), denied.headers.get('x-llmeter-request-id')];
     expect(ids[0]).toMatch(/^[0-9a-f-]{36}$/);
     expect(ids[1]).toMatch(/^[0-9a-f-]{36}$/);
@@ -392,13 +483,24 @@ describe('failures are answered like the upstream would and recorded', () => {
     expect(second).toMatchObject({ status_code: 429 });
     slow.abort();
     const r = await rows();
-    expect(r.filter((x) => x.error_kind === 'rate_limited').map((x) => x.tenant).sort()).toEqual(['limited', 'one-at-a-time']);
+    expect(
+      r
+        .filter((x) => x.error_kind === 'rate_limited')
+        .map((x) => x.tenant)
+        .sort(),
+    ).toEqual(['limited', 'one-at-a-time']);
   });
 });
 
 describe('upstream timeouts and failures mid-response', () => {
   it('no headers in time: 504; a connection cut mid-stream: the client sees the cut, the record says so', async () => {
-    const cfg = proxyConfigSchema.parse({ enabled: true, listen: '127.0.0.1:0', anonymous_tenant: 't', headers_timeout_ms: 150, upstreams: [{ name: 'flaky', url: upstream.url }] });
+    const cfg = proxyConfigSchema.parse({
+      enabled: true,
+      listen: '127.0.0.1:0',
+      anonymous_tenant: 't',
+      headers_timeout_ms: 150,
+      upstreams: [{ name: 'flaky', url: upstream.url }],
+    });
     const p = new ProxyServer({ config: cfg, sink: collector.pipeline, registry: new Registry(), log: silentLogger });
     await p.start();
     try {
@@ -444,8 +546,20 @@ describe('live load, residency and other deployments', () => {
     const poller = collector.components.find((c) => c.name === 'proxy-ps') as PsPoller;
     await poller.pollAll();
     await collector.pipeline.forceFlush();
-    const r = await collector.store.queryRows<Record<string, unknown>>(`SELECT server, node, model, digest, size_bytes, size_vram_bytes, expires_at FROM ${collector.store.database}.model_states WHERE server = 'ollama-a'`);
-    expect(r).toEqual([{ server: 'ollama-a', node: 'gpu-node-1', model: 'gemma3:latest', digest: 'a2af6cc3eb7fa8be8504abaf9b04e88f17a119ec3f04a3addf55f92841195f5a', size_bytes: '5964735424', size_vram_bytes: '5964735424', expires_at: '2025-08-07 22:07:26.817' }]);
+    const r = await collector.store.queryRows<Record<string, unknown>>(
+      `SELECT server, node, model, digest, size_bytes, size_vram_bytes, expires_at FROM ${collector.store.database}.model_states WHERE server = 'ollama-a'`,
+    );
+    expect(r).toEqual([
+      {
+        server: 'ollama-a',
+        node: 'gpu-node-1',
+        model: 'gemma3:latest',
+        digest: 'a2af6cc3eb7fa8be8504abaf9b04e88f17a119ec3f04a3addf55f92841195f5a',
+        size_bytes: '5964735424',
+        size_vram_bytes: '5964735424',
+        expires_at: '2025-08-07 22:07:26.817',
+      },
+    ]);
     expect(proxy.state.residency('ollama-a')[0]!.models[0]!.sizeVramBytes).toBe(5964735424);
     expect(proxy.state.residency('ollama-down')[0]!.reachable).toBe(false);
     const metrics = await (await fetch(`http://${collector.address}/metrics`)).text();

@@ -20,7 +20,13 @@ beforeAll(async () => {
   collector = await startCollector(
     testConfig({
       pipeline: { batch_ms: 50 },
-      proxy: { enabled: true, listen: '127.0.0.1:0', ps_poll_ms: 0, anonymous_tenant: 'walk-in', upstreams: [{ name: 'cpu-ollama', url: server.url, node: 'cpu-node-1', kind: 'ollama' }] },
+      proxy: {
+        enabled: true,
+        listen: '127.0.0.1:0',
+        ps_poll_ms: 0,
+        anonymous_tenant: 'walk-in',
+        upstreams: [{ name: 'cpu-ollama', url: server.url, node: 'cpu-node-1', kind: 'ollama' }],
+      },
     }),
     silentLogger,
   );
@@ -56,8 +62,24 @@ it("OLLAMA_MAX_QUEUE overflow: Ollama's own 503 reaches the client unchanged and
 
   await proxy.idle();
   await collector.pipeline.forceFlush();
-  const rows = await collector.store.queryRows<LlmRequestRow>(`SELECT * FROM ${collector.store.database}.llm_requests WHERE prompt_eval_duration_ns > 0 OR status != 200`);
-  const recorded = rows.map((x) => [x.status, x.error_kind, x.error, x.input_tokens, x.output_tokens, x.load_duration_ns, x.prompt_eval_duration_ns, x.eval_duration_ns, x.total_duration_ns].join('|')).sort();
+  const rows = await collector.store.queryRows<LlmRequestRow>(
+    `SELECT * FROM ${collector.store.database}.llm_requests WHERE prompt_eval_duration_ns > 0 OR status != 200`,
+  );
+  const recorded = rows
+    .map((x) =>
+      [
+        x.status,
+        x.error_kind,
+        x.error,
+        x.input_tokens,
+        x.output_tokens,
+        x.load_duration_ns,
+        x.prompt_eval_duration_ns,
+        x.eval_duration_ns,
+        x.total_duration_ns,
+      ].join('|'),
+    )
+    .sort();
   const received = answers
     .map((a) =>
       a.ok

@@ -61,7 +61,9 @@ function direct(): OpenAI {
 }
 
 /** What a record holds of one Ollama final chunk or whole response. */
-type OllamaFigures = Partial<Pick<GenerateResponse, 'prompt_eval_count' | 'eval_count' | 'load_duration' | 'prompt_eval_duration' | 'eval_duration' | 'total_duration'>>;
+type OllamaFigures = Partial<
+  Pick<GenerateResponse, 'prompt_eval_count' | 'eval_count' | 'load_duration' | 'prompt_eval_duration' | 'eval_duration' | 'total_duration'>
+>;
 
 function fromOllama(r: OllamaFigures) {
   return {
@@ -193,7 +195,8 @@ describe(`a real Ollama ${OLLAMA_VERSION} behind the proxy`, () => {
   it('/api/chat and /api/generate, streamed and whole: each record equals the final chunk the client got', async () => {
     const c = ollama();
     const parts: ChatResponse[] = [];
-    for await (const p of await c.chat({ model: TINY, messages: [{ role: 'user', content: 'hi there' }], stream: true, options: { num_predict: 12 } })) parts.push(p);
+    for await (const p of await c.chat({ model: TINY, messages: [{ role: 'user', content: 'hi there' }], stream: true, options: { num_predict: 12 } }))
+      parts.push(p);
     const chatFinal = parts.at(-1)!;
     const chat = await c.chat({ model: TINY, messages: [{ role: 'user', content: 'hi' }], stream: false, options: { num_predict: 6 } });
     const genParts: GenerateResponse[] = [];
@@ -218,7 +221,15 @@ describe(`a real Ollama ${OLLAMA_VERSION} behind the proxy`, () => {
     const msgs: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'tell me a story' }];
     const whole = await openai().chat.completions.create({ model: TINY, messages: msgs, max_tokens: 7, ...GREEDY });
     let usage: OpenAI.CompletionUsage | undefined;
-    for await (const ch of await openai().chat.completions.create({ model: TINY, messages: msgs, max_tokens: 7, stream: true, stream_options: { include_usage: true }, ...GREEDY })) usage = ch.usage ?? usage;
+    for await (const ch of await openai().chat.completions.create({
+      model: TINY,
+      messages: msgs,
+      max_tokens: 7,
+      stream: true,
+      stream_options: { include_usage: true },
+      ...GREEDY,
+    }))
+      usage = ch.usage ?? usage;
     const viaProxy: unknown[] = [];
     for await (const ch of await openai().chat.completions.create({ model: TINY, messages: msgs, max_tokens: 7, stream: true, ...GREEDY })) viaProxy.push(ch);
     const straight: unknown[] = [];
@@ -258,7 +269,8 @@ describe(`a real Ollama ${OLLAMA_VERSION} behind the proxy`, () => {
     for await (const ev of await openai().responses.create({ model: TINY, input: 'hello there', max_output_tokens: 8, stream: true, temperature: 0 })) {
       if (ev.type === 'response.completed') completed = ev.response;
     }
-    const fromResponse = (u: OpenAI.Responses.ResponseUsage) => fromUsage({ prompt_tokens: u.input_tokens, completion_tokens: u.output_tokens, prompt_tokens_details: u.input_tokens_details });
+    const fromResponse = (u: OpenAI.Responses.ResponseUsage) =>
+      fromUsage({ prompt_tokens: u.input_tokens, completion_tokens: u.output_tokens, prompt_tokens_details: u.input_tokens_details });
     expect(completed?.usage?.output_tokens).toBe(8);
     const [w, s] = await rows();
     expect(w).toMatchObject({ ...OK, endpoint: '/v1/responses', api: 'openai', stream: false, ...fromResponse(whole.usage!) });
@@ -268,7 +280,9 @@ describe(`a real Ollama ${OLLAMA_VERSION} behind the proxy`, () => {
   it('/v1/messages (the Anthropic format), whole and streamed: recorded as api anthropic with the usage the client got', async () => {
     const body = { model: TINY, max_tokens: 6, messages: [{ role: 'user', content: 'hi' }], temperature: 0 };
     const headers = { 'x-api-key': KEY_ACME, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' };
-    const whole = (await (await fetch(`${base}/v1/messages`, { method: 'POST', headers, body: JSON.stringify(body) })).json()) as { usage: { input_tokens: number; output_tokens: number } };
+    const whole = (await (await fetch(`${base}/v1/messages`, { method: 'POST', headers, body: JSON.stringify(body) })).json()) as {
+      usage: { input_tokens: number; output_tokens: number };
+    };
     const events = sseEvents(await (await fetch(`${base}/v1/messages`, { method: 'POST', headers, body: JSON.stringify({ ...body, stream: true }) })).text());
     const delta = events.find((e) => e.type === 'message_delta') as { usage: { input_tokens: number; output_tokens: number } };
     const anthropic = (u: { input_tokens: number; output_tokens: number }) => fromUsage({ prompt_tokens: u.input_tokens, completion_tokens: u.output_tokens });
@@ -300,7 +314,11 @@ describe(`a real Ollama ${OLLAMA_VERSION} behind the proxy`, () => {
     const headers = { authorization: `Bearer ${KEY_ACME}` };
     const upload = await fetch(`${base}/api/blobs/${digest}`, { method: 'POST', headers, body: gguf });
     expect(upload.status).toBe(201);
-    const created = await fetch(`${base}/api/create`, { method: 'POST', headers, body: JSON.stringify({ model: 'tinz', files: { 'tinz.gguf': digest }, stream: false }) });
+    const created = await fetch(`${base}/api/create`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ model: 'tinz', files: { 'tinz.gguf': digest }, stream: false }),
+    });
     expect(await created.json()).toEqual({ status: 'success' });
     expect((await ollama().list()).models.map((m) => m.name).sort()).toEqual([TINY_FULL, 'tinz:latest']);
     await ollama().delete({ model: 'tinz' });
@@ -313,8 +331,9 @@ describe(`a real Ollama ${OLLAMA_VERSION} behind the proxy`, () => {
     ]);
   });
 
-  it('two tenants at once on a server with OLLAMA_NUM_PARALLEL=2: each record is its own client\'s', async () => {
-    const start = (key: string, n: number) => ollama(key).chat({ model: TINY, messages: [{ role: 'user', content: `count to ${n}` }], stream: true, options: { num_predict: n } });
+  it("two tenants at once on a server with OLLAMA_NUM_PARALLEL=2: each record is its own client's", async () => {
+    const start = (key: string, n: number) =>
+      ollama(key).chat({ model: TINY, messages: [{ role: 'user', content: `count to ${n}` }], stream: true, options: { num_predict: n } });
     const [sa, sb] = await Promise.all([start(KEY_ACME, 300), start(KEY_GLOBEX, 200)]);
     const ia = sa[Symbol.asyncIterator]();
     const ib = sb[Symbol.asyncIterator]();
@@ -348,13 +367,26 @@ describe(`a real Ollama ${OLLAMA_VERSION} behind the proxy`, () => {
     const poller = collector.components.find((c) => c.name === 'proxy-ps') as PsPoller;
     await poller.pollAll();
     await collector.pipeline.forceFlush();
-    const states = await collector.store.queryRows<Record<string, unknown>>(`SELECT server, node, model, digest, size_bytes, size_vram_bytes, context_length FROM ${collector.store.database}.model_states`);
-    expect(states.at(-1)).toEqual({ server: UPSTREAM, node: NODE, model: TINY_FULL, digest: m.digest, size_bytes: String(m.size), size_vram_bytes: '0', context_length: 512 });
+    const states = await collector.store.queryRows<Record<string, unknown>>(
+      `SELECT server, node, model, digest, size_bytes, size_vram_bytes, context_length FROM ${collector.store.database}.model_states`,
+    );
+    expect(states.at(-1)).toEqual({
+      server: UPSTREAM,
+      node: NODE,
+      model: TINY_FULL,
+      digest: m.digest,
+      size_bytes: String(m.size),
+      size_vram_bytes: '0',
+      context_length: 512,
+    });
     expect(await metric('llmeter_proxy_model_vram_bytes', { upstream: UPSTREAM, model: TINY_FULL })).toBe(0);
 
     // The dashboards' model variable lists llm_requests' names; the residency panel filters by it.
     const r = await rows();
-    expect(r.map((x) => [x.endpoint, x.model])).toEqual([['/api/generate', TINY_FULL], ['/api/ps', '']]);
+    expect(r.map((x) => [x.endpoint, x.model])).toEqual([
+      ['/api/generate', TINY_FULL],
+      ['/api/ps', ''],
+    ]);
     const models = (await query<{ model: string }>(`SELECT DISTINCT model FROM llm_requests WHERE model != ''`)).map((x) => x.model);
     const resident = await query<{ model: string }>(panelSql('Models resident in VRAM', { model: models }));
     expect(resident.map((x) => x.model)).toEqual([TINY_FULL]);

@@ -26,7 +26,11 @@ async function requests(tenant: string): Promise<number> {
 }
 
 function rows(tenant: string, n: number): string {
-  return Array.from({ length: n }, (_, i) => JSON.stringify({ ts: Date.now() - 60_000 + i, request_id: `${tenant}-${i}`, tenant, model: 'm', output_tokens: 1 })).join('\n') + '\n';
+  return (
+    Array.from({ length: n }, (_, i) =>
+      JSON.stringify({ ts: Date.now() - 60_000 + i, request_id: `${tenant}-${i}`, tenant, model: 'm', output_tokens: 1 }),
+    ).join('\n') + '\n'
+  );
 }
 
 async function ingest(body: string) {
@@ -109,7 +113,11 @@ describe('/api/sql runs one reading statement and nothing else', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
     try {
-      for (const q of [`SELECT * FROM url('http://127.0.0.1:${port}/x', 'LineAsString')`, `SELECT * FROM urlCluster('default', 'http://127.0.0.1:${port}/x', 'LineAsString')`, `SELECT * FROM s3('http://127.0.0.1:${port}/bucket/x', 'LineAsString')`]) {
+      for (const q of [
+        `SELECT * FROM url('http://127.0.0.1:${port}/x', 'LineAsString')`,
+        `SELECT * FROM urlCluster('default', 'http://127.0.0.1:${port}/x', 'LineAsString')`,
+        `SELECT * FROM s3('http://127.0.0.1:${port}/bucket/x', 'LineAsString')`,
+      ]) {
         expect((await sql(q)).status).toBe(400);
       }
       expect(hits).toBe(0);
@@ -120,7 +128,7 @@ describe('/api/sql runs one reading statement and nothing else', () => {
 
   it('reads: SELECT, WITH, UNION, SHOW, DESCRIBE, EXISTS, EXPLAIN, harmless table functions and the system catalogue', async () => {
     for (const q of [
-      "SELECT tenant, count() AS n FROM llm_requests GROUP BY tenant",
+      'SELECT tenant, count() AS n FROM llm_requests GROUP BY tenant',
       'WITH 2 AS x SELECT x',
       'SELECT 1 AS a UNION ALL SELECT 2',
       'SHOW TABLES',
@@ -164,7 +172,12 @@ describe('limits and cancellation', () => {
   it('stops the query when its client goes away', async () => {
     // The collector runs in this process: a query still running would use a core's worth of CPU.
     const ac = new AbortController();
-    const p = fetch(`${base}/api/sql?format=JSONEachRow`, { method: 'POST', body: heavy, headers: { 'content-type': 'application/sql' }, signal: ac.signal }).catch(() => undefined);
+    const p = fetch(`${base}/api/sql?format=JSONEachRow`, {
+      method: 'POST',
+      body: heavy,
+      headers: { 'content-type': 'application/sql' },
+      signal: ac.signal,
+    }).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 300));
     ac.abort();
     await p;
@@ -202,7 +215,11 @@ describe('limits and cancellation', () => {
 
   it('still reads /etc/passwd nowhere: the file content never appears in an answer', async () => {
     const passwd = readFileSync('/etc/passwd', 'utf8').split('\n')[0]!;
-    for (const q of ["SELECT * FROM file('/etc/passwd', 'LineAsString')", "SELECT file('/etc/passwd')", "SELECT * FROM (SELECT * FROM file('/etc/passwd', 'LineAsString') SETTINGS readonly = 0)"]) {
+    for (const q of [
+      "SELECT * FROM file('/etc/passwd', 'LineAsString')",
+      "SELECT file('/etc/passwd')",
+      "SELECT * FROM (SELECT * FROM file('/etc/passwd', 'LineAsString') SETTINGS readonly = 0)",
+    ]) {
       expect((await sql(q)).text).not.toContain(passwd);
     }
   });
@@ -210,7 +227,10 @@ describe('limits and cancellation', () => {
 
 describe('shutdown', () => {
   it('stops a running query so that the collector stops at once', async () => {
-    const running = sql('SELECT count() FROM numbers(100000000000) WHERE sipHash64(number) % 7 = 1').then((r) => r.status, () => 0);
+    const running = sql('SELECT count() FROM numbers(100000000000) WHERE sipHash64(number) % 7 = 1').then(
+      (r) => r.status,
+      () => 0,
+    );
     await new Promise((r) => setTimeout(r, 300));
     const t0 = Date.now();
     const c = collector;

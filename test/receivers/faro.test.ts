@@ -65,7 +65,17 @@ describe('Faro receiver', () => {
     expect(res.status).toBe(202);
     expect(res.headers.get('access-control-allow-origin')).toBe(ORIGIN);
     expect(await res.json()).toMatchObject({ status: 'accepted', accepted: 10, rejected: 0 });
-    const got = await rows<{ kind: string; name: string; value: number; message: string; session_id: string; page_url: string; trace_id: string; tenant: string; a: Record<string, string> }>(
+    const got = await rows<{
+      kind: string;
+      name: string;
+      value: number;
+      message: string;
+      session_id: string;
+      page_url: string;
+      trace_id: string;
+      tenant: string;
+      a: Record<string, string>;
+    }>(
       `SELECT kind, name, value, message, session_id, page_url, trace_id, tenant, attributes AS a FROM llmeter.frontend_events WHERE app = 'chat-ui' ORDER BY kind, name`,
     );
     expect(got.map((r) => [r.kind, r.name])).toEqual([
@@ -111,16 +121,27 @@ describe('Faro receiver', () => {
     expect(got).toHaveLength(10);
     for (const { a, ...meta } of got) {
       expect(meta).toEqual({
-        app_version: 'abcdefg', app_environment: 'production', app_release: '0.8.2', sdk_version: '1.0.0',
-        browser_name: 'chrome', browser_version: 'v'.repeat(256), browser_os: 'linux', browser_mobile: 'false',
-        view_name: 'foobar', page_id: 'page-7', user_id: '123', user_hash: 'h-42',
+        app_version: 'abcdefg',
+        app_environment: 'production',
+        app_release: '0.8.2',
+        sdk_version: '1.0.0',
+        browser_name: 'chrome',
+        browser_version: 'v'.repeat(256),
+        browser_os: 'linux',
+        browser_mobile: 'false',
+        view_name: 'foobar',
+        page_id: 'page-7',
+        user_id: '123',
+        user_hash: 'h-42',
       });
       expect(JSON.stringify(a)).not.toMatch(/domasx2|geralt/);
     }
     // A payload without meta stores empty columns.
     const bare = await post(JSON.stringify({ logs: [{ message: 'no meta', level: 'info', timestamp: '2026-03-01T00:00:00Z' }] }), { 'x-api-key': KEY });
     expect(bare.status).toBe(202);
-    const empty = await rows<{ b: string; u: string; n: string }>(`SELECT browser_name AS b, user_id AS u, toString(length(attributes)) AS n FROM llmeter.frontend_events WHERE app = 'chat-ui' AND message = 'no meta'`);
+    const empty = await rows<{ b: string; u: string; n: string }>(
+      `SELECT browser_name AS b, user_id AS u, toString(length(attributes)) AS n FROM llmeter.frontend_events WHERE app = 'chat-ui' AND message = 'no meta'`,
+    );
     expect(empty).toEqual([{ b: '', u: '', n: '0' }]);
   });
 
@@ -131,8 +152,14 @@ describe('Faro receiver', () => {
       `SELECT name, value, toString(ts) AS ts, attributes AS a FROM llmeter.frontend_events WHERE app = 'chat-ui' AND session_id = 'Zq3xLw8P0a' ORDER BY ts, name`,
     );
     expect(got.map((r) => r.name)).toEqual([
-      'web-vitals.delta', 'web-vitals.element_render_delay', 'web-vitals.lcp', 'web-vitals.resource_load_delay', 'web-vitals.resource_load_duration', 'web-vitals.time_to_first_byte',
-      'web-vitals.cls', 'web-vitals.delta',
+      'web-vitals.delta',
+      'web-vitals.element_render_delay',
+      'web-vitals.lcp',
+      'web-vitals.resource_load_delay',
+      'web-vitals.resource_load_duration',
+      'web-vitals.time_to_first_byte',
+      'web-vitals.cls',
+      'web-vitals.delta',
       'chat.ttft_ms',
     ]);
     expect(got[2]).toMatchObject({ value: 1234.5, ts: '2026-03-01 12:00:01.250' });
@@ -162,7 +189,13 @@ describe('Faro receiver', () => {
   });
 
   it('dead-letters an item whose timestamp is not a time, keeping the others', async () => {
-    const body = JSON.stringify({ meta: { session: { id: 'bad-ts' } }, logs: [{ message: 'ok', level: 'info', timestamp: '2026-03-01T00:00:00Z' }, { message: 'bad', level: 'info', timestamp: 'yesterday' }] });
+    const body = JSON.stringify({
+      meta: { session: { id: 'bad-ts' } },
+      logs: [
+        { message: 'ok', level: 'info', timestamp: '2026-03-01T00:00:00Z' },
+        { message: 'bad', level: 'info', timestamp: 'yesterday' },
+      ],
+    });
     const res = await post(body, { 'x-api-key': KEY });
     expect(res.status).toBe(202);
     expect(await res.json()).toMatchObject({ accepted: 1, rejected: 1 });
@@ -181,7 +214,11 @@ describe('Faro receiver', () => {
   it('answers preflights for allowed origins with the headers the SDK sends, and refuses other origins', async () => {
     const ok = await fetch(base + '/faro/collect', {
       method: 'OPTIONS',
-      headers: { origin: ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,idempotency-key,x-api-key,x-faro-session-id' },
+      headers: {
+        origin: ORIGIN,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type,idempotency-key,x-api-key,x-faro-session-id',
+      },
     });
     expect(ok.status).toBe(204);
     expect(ok.headers.get('access-control-allow-origin')).toBe(ORIGIN);
@@ -222,7 +259,10 @@ function fresh(session: string): string {
   const ts = new Date().toISOString();
   return JSON.stringify({
     meta: { app: { name: 'testapp' }, session: { id: session } },
-    logs: [{ message: 'one', level: 'info', timestamp: ts }, { message: 'two', level: 'warn', timestamp: ts }],
+    logs: [
+      { message: 'one', level: 'info', timestamp: ts },
+      { message: 'two', level: 'warn', timestamp: ts },
+    ],
     events: [{ name: 'chat_send', timestamp: ts }],
     measurements: [{ type: 'chat', values: { ttft_ms: 300, tokens: 12 }, timestamp: ts }],
   });
@@ -302,15 +342,18 @@ describe('Faro retries (Idempotency-Key)', () => {
     await collector.pipeline.forceFlush();
     expect(await count(collector.store, `llmeter.frontend_events WHERE session_id = 'idem-elsewhere'`)).toBe(10);
     // The query the docs give for copies two collectors stored at the same moment.
-    const once = await count(collector.store, `(SELECT 1 FROM llmeter.frontend_events WHERE session_id = 'idem-elsewhere'
-      LIMIT 1 BY tenant, app, if(idempotency_key = '', toString(generateUUIDv4()), idempotency_key), event_seq)`);
+    const once = await count(
+      collector.store,
+      `(SELECT 1 FROM llmeter.frontend_events WHERE session_id = 'idem-elsewhere'
+      LIMIT 1 BY tenant, app, if(idempotency_key = '', toString(generateUUIDv4()), idempotency_key), event_seq)`,
+    );
     expect(once).toBe(10);
   });
 
   it('refuses a key that is not 1 to 128 visible ASCII characters with 400', async () => {
     const long = await post(fresh('idem-bad'), { 'x-api-key': KEY, 'idempotency-key': 'x'.repeat(129) });
     expect(long.status).toBe(400);
-    expect((await long.json() as { error: string }).error).toMatch(/Idempotency-Key must be 1 to 128 visible ASCII characters/);
+    expect(((await long.json()) as { error: string }).error).toMatch(/Idempotency-Key must be 1 to 128 visible ASCII characters/);
     expect((await post(fresh('idem-bad'), { 'x-api-key': KEY, 'idempotency-key': 'has space' })).status).toBe(400);
     expect(await sessionRows('idem-bad')).toBe(0);
   });
@@ -371,7 +414,10 @@ async function storeBefore(target: DdlTarget, table: TableDef, versions: number[
   const current = createTableSql(frontendEvents, target);
   for (const sql of schemaSql(target)) await collector.store.command(sql === current ? createTableSql(table, target) : sql);
   await collector.store.command(migrationsTableSql(target));
-  await collector.store.insert(`${target.database}.schema_migrations`, versions.map((version) => ({ version, name: `v${version}`, checksum: '' })));
+  await collector.store.insert(
+    `${target.database}.schema_migrations`,
+    versions.map((version) => ({ version, name: `v${version}`, checksum: '' })),
+  );
 }
 
 describe('migration 2: idempotency columns on frontend_events', () => {
@@ -381,20 +427,26 @@ describe('migration 2: idempotency columns on frontend_events', () => {
     const v1Table: TableDef = { ...frontendEvents, columns: v1Columns };
     // Version 1 as it ran before: the whole schema, with frontend_events as it was then.
     await storeBefore(target, v1Table, [1]);
-    await collector.store.command(`INSERT INTO llmeter_v1.frontend_events (ts, app, tenant, kind, name) VALUES ('2026-03-01 00:00:00.000', 'old', 'acme', 'log', 'info')`);
+    await collector.store.command(
+      `INSERT INTO llmeter_v1.frontend_events (ts, app, tenant, kind, name) VALUES ('2026-03-01 00:00:00.000', 'old', 'acme', 'log', 'info')`,
+    );
     expect((await columnsOf('llmeter_v1')).map((c) => c.name)).not.toContain('idempotency_key');
 
     const r = await migrate(collector.store, target);
     expect(r.applied.map((a) => a.version)).toContain(2);
     expect(r.alreadyApplied).toEqual([1]);
     expect(await columnsOf('llmeter_v1')).toEqual(await columnsOf('llmeter'));
-    const old = await collector.store.queryRows<{ k: string; seq: number }>(`SELECT idempotency_key AS k, event_seq AS seq FROM llmeter_v1.frontend_events WHERE app = 'old'`);
+    const old = await collector.store.queryRows<{ k: string; seq: number }>(
+      `SELECT idempotency_key AS k, event_seq AS seq FROM llmeter_v1.frontend_events WHERE app = 'old'`,
+    );
     expect(old).toEqual([{ k: '', seq: 0 }]);
     // The pipeline's positional rows fit the migrated table.
     const v = validatorFor('frontend_event')({ ts: '2026-03-01T00:00:01Z', app: 'new', tenant: 'acme', kind: 'log', idempotency_key: 'k1', event_seq: 3 });
     if (!v.ok) throw new Error(v.errors.join('; '));
     await collector.store.insertRows('llmeter_v1.frontend_events', [v.row]);
-    expect(await collector.store.queryRows(`SELECT idempotency_key AS k, event_seq AS seq FROM llmeter_v1.frontend_events WHERE app = 'new'`)).toEqual([{ k: 'k1', seq: 3 }]);
+    expect(await collector.store.queryRows(`SELECT idempotency_key AS k, event_seq AS seq FROM llmeter_v1.frontend_events WHERE app = 'new'`)).toEqual([
+      { k: 'k1', seq: 3 },
+    ]);
 
     const again = await migrate(collector.store, target);
     expect(again.applied).toEqual([]);
@@ -407,8 +459,12 @@ describe('migration 2: idempotency columns on frontend_events', () => {
     const cluster: DdlTarget = { ...collector.store.ddlTarget(), cluster: 'fleet' };
     const stmts = frontendIdempotencySql(cluster);
     expect(stmts).toHaveLength(2);
-    expect(stmts[0]).toMatch(/^ALTER TABLE `llmeter`\.`frontend_events_local` ON CLUSTER `fleet` ADD COLUMN IF NOT EXISTS `idempotency_key` String .*, ADD COLUMN IF NOT EXISTS `event_seq` UInt32 /);
-    expect(stmts[1]).toBe('ALTER TABLE `llmeter`.`frontend_events` ON CLUSTER `fleet` ADD COLUMN IF NOT EXISTS `idempotency_key` String, ADD COLUMN IF NOT EXISTS `event_seq` UInt32');
+    expect(stmts[0]).toMatch(
+      /^ALTER TABLE `llmeter`\.`frontend_events_local` ON CLUSTER `fleet` ADD COLUMN IF NOT EXISTS `idempotency_key` String .*, ADD COLUMN IF NOT EXISTS `event_seq` UInt32 /,
+    );
+    expect(stmts[1]).toBe(
+      'ALTER TABLE `llmeter`.`frontend_events` ON CLUSTER `fleet` ADD COLUMN IF NOT EXISTS `idempotency_key` String, ADD COLUMN IF NOT EXISTS `event_seq` UInt32',
+    );
     await expectParsedAlters(stmts);
     // A fresh cluster gets the columns from the table definition; the Distributed table copies them.
     const created = schemaSql(cluster).find((s) => s.startsWith('CREATE TABLE IF NOT EXISTS `llmeter`.`frontend_events_local`'))!;
@@ -425,7 +481,20 @@ async function expectParsedAlters(stmts: readonly string[]): Promise<void> {
   }
 }
 
-const META_COLUMNS = ['app_version', 'app_environment', 'app_release', 'sdk_version', 'browser_name', 'browser_version', 'browser_os', 'browser_mobile', 'view_name', 'page_id', 'user_id', 'user_hash'] as const;
+const META_COLUMNS = [
+  'app_version',
+  'app_environment',
+  'app_release',
+  'sdk_version',
+  'browser_name',
+  'browser_version',
+  'browser_os',
+  'browser_mobile',
+  'view_name',
+  'page_id',
+  'user_id',
+  'user_hash',
+] as const;
 
 /** frontend_events' columns as they were before migration 5. */
 function withoutMetaColumns(): TableDef['columns'] {
@@ -467,7 +536,9 @@ describe('migration 5: the Faro meta in columns of its own', () => {
     const cluster: DdlTarget = { ...collector.store.ddlTarget(), cluster: 'fleet' };
     const stmts = frontendMetaSql(cluster);
     expect(stmts).toHaveLength(2);
-    expect(stmts[0]).toMatch(/^ALTER TABLE `llmeter`\.`frontend_events_local` ON CLUSTER `fleet` ADD COLUMN IF NOT EXISTS `app_version` LowCardinality\(String\) COMMENT /);
+    expect(stmts[0]).toMatch(
+      /^ALTER TABLE `llmeter`\.`frontend_events_local` ON CLUSTER `fleet` ADD COLUMN IF NOT EXISTS `app_version` LowCardinality\(String\) COMMENT /,
+    );
     expect(stmts[1]).toMatch(/^ALTER TABLE `llmeter`\.`frontend_events` ON CLUSTER `fleet` ADD COLUMN IF NOT EXISTS `app_version` LowCardinality\(String\), /);
     for (const col of META_COLUMNS) for (const sql of stmts) expect(sql).toContain(`ADD COLUMN IF NOT EXISTS \`${col}\``);
     await expectParsedAlters(stmts);

@@ -52,7 +52,11 @@ afterAll(async () => {
 });
 
 const faroPost = () =>
-  fetch(`${base}/faro/collect`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ meta: { app: { name: 'web' } }, logs: [{ message: 'hi', level: 'info' }] }) });
+  fetch(`${base}/faro/collect`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ meta: { app: { name: 'web' } }, logs: [{ message: 'hi', level: 'info' }] }),
+  });
 
 async function metric(name: string, labels: string): Promise<number> {
   const text = await (await fetch(`${base}/metrics`)).text();
@@ -83,9 +87,35 @@ describe('self-tracing', () => {
       expect((await faroPost()).status).toBe(202);
       await tracedSink(collector.pipeline).submit('frontend_event', [{ ts: Date.now(), app: 'x', tenant: 'acme', kind: 'log' }], { source: 'test' });
       // OTLP intake is not traced, even when it stores GenAI spans.
-      const genai = { resourceSpans: [{ resource: { attributes: [{ key: 'tenant.id', value: { stringValue: 'acme' } }] }, scopeSpans: [{ spans: [{ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', name: 'chat', startTimeUnixNano: '1769940000000000000', endTimeUnixNano: '1769940001000000000', attributes: [{ key: 'gen_ai.request.model', value: { stringValue: 'm' } }] }] }] }] };
-      expect((await fetch(`${base}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(genai) })).status).toBe(200);
-      await tracedInserter({ insert: async () => {} }).insert('frontend_events', new NativeBlocks([{ buf: Buffer.alloc(0), rows: 2, parts: [], dicts: [] }]), 'tok');
+      const genai = {
+        resourceSpans: [
+          {
+            resource: { attributes: [{ key: 'tenant.id', value: { stringValue: 'acme' } }] },
+            scopeSpans: [
+              {
+                spans: [
+                  {
+                    traceId: '0af7651916cd43dd8448eb211c80319c',
+                    spanId: 'b7ad6b7169203331',
+                    name: 'chat',
+                    startTimeUnixNano: '1769940000000000000',
+                    endTimeUnixNano: '1769940001000000000',
+                    attributes: [{ key: 'gen_ai.request.model', value: { stringValue: 'm' } }],
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+      };
+      expect((await fetch(`${base}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(genai) })).status).toBe(
+        200,
+      );
+      await tracedInserter({ insert: async () => {} }).insert(
+        'frontend_events',
+        new NativeBlocks([{ buf: Buffer.alloc(0), rows: 2, parts: [], dicts: [] }]),
+        'tok',
+      );
       await t.forceFlush();
     } finally {
       await t.shutdown();
@@ -94,7 +124,10 @@ describe('self-tracing', () => {
     expect(byName.get('llmeter.faro.ingest')?.attributes).toMatchObject({ 'llmeter.app': 'web', 'llmeter.records': 1 });
     const ingests = received.filter((s) => s.name === 'llmeter.ingest').map((s) => s.attributes['llmeter.source']);
     expect(ingests.sort()).toEqual(['faro', 'test']);
-    expect(received.find((s) => s.attributes['llmeter.source'] === 'test')?.attributes).toMatchObject({ 'llmeter.signal': 'frontend_event', 'llmeter.accepted': 1 });
+    expect(received.find((s) => s.attributes['llmeter.source'] === 'test')?.attributes).toMatchObject({
+      'llmeter.signal': 'frontend_event',
+      'llmeter.accepted': 1,
+    });
     // The Faro ingest span is the parent of the pipeline's.
     const faroSpan = byName.get('llmeter.faro.ingest')!;
     expect(received.find((s) => s.attributes['llmeter.source'] === 'faro')?.parentSpanId).toBe(faroSpan.spanId);

@@ -7,7 +7,18 @@ import { idHex, nanosToMs, type Span } from '../../collector/receivers/otlp/span
 import { RateLimiter } from '../../collector/receivers/rate-limit.ts';
 
 const span = (attributes: Span['attributes'], resource: Span['attributes'] = {}): Span => ({
-  traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), parentSpanId: '', name: 's', kind: 1, startMs: 0, endMs: 1, attributes, statusCode: 0, statusMessage: '', resource, scope: '',
+  traceId: 'a'.repeat(32),
+  spanId: 'b'.repeat(16),
+  parentSpanId: '',
+  name: 's',
+  kind: 1,
+  startMs: 0,
+  endMs: 1,
+  attributes,
+  statusCode: 0,
+  statusMessage: '',
+  resource,
+  scope: '',
 });
 
 describe('receivers config', () => {

@@ -35,15 +35,39 @@ describe('llmeter scrape dcgm|vllm --url URL --once', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/12 samples in \d+ ms → 12 gpu_sample/);
-    const q = await llmeter(['--data-dir', dataDir, 'sql', "SELECT count() AS n, uniqExact(gpu_uuid, mig_instance) AS slices, any(node) AS node FROM gpu_metrics"]);
+    const q = await llmeter([
+      '--data-dir',
+      dataDir,
+      'sql',
+      'SELECT count() AS n, uniqExact(gpu_uuid, mig_instance) AS slices, any(node) AS node FROM gpu_metrics',
+    ]);
     expect(q.stdout.trim().split('\n')[1]).toBe('12\t6\tyg-data-k8s-gpu-a30-node-test-test0003.mt');
   });
 
   it('scrapes a vLLM page with counters kept as first deltas', async () => {
-    const r = await llmeter(['--data-dir', dataDir, '--log-level', 'error', 'scrape', 'vllm', '--url', pages.url('/vllm'), '--once', '--name', 'qwen', '--node', 'gpu-7']);
+    const r = await llmeter([
+      '--data-dir',
+      dataDir,
+      '--log-level',
+      'error',
+      'scrape',
+      'vllm',
+      '--url',
+      pages.url('/vllm'),
+      '--once',
+      '--name',
+      'qwen',
+      '--node',
+      'gpu-7',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^qwen: 12 samples/);
-    const q = await llmeter(['--data-dir', dataDir, 'sql', "SELECT value, node FROM model_server_metrics WHERE server = 'qwen' AND metric = 'vllm:generation_tokens_total'"]);
+    const q = await llmeter([
+      '--data-dir',
+      dataDir,
+      'sql',
+      "SELECT value, node FROM model_server_metrics WHERE server = 'qwen' AND metric = 'vllm:generation_tokens_total'",
+    ]);
     expect(q.stdout.trim().split('\n')[1]).toBe('500\tgpu-7');
   });
 

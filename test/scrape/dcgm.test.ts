@@ -61,7 +61,17 @@ describe('dcgm-exporter pages scraped over HTTP into ClickHouse', () => {
         ...(f === 'dcgm-readme-quickstart.prom' ? { node: 'readme-host' } : {}),
       })),
       inventory: {
-        nodes: [{ node: 'gpu-node-t4', aliases: ['nvidia-dcgm-exporter-ml2wh'], instance_type: 'g4dn.xlarge', provider: 'aws', region: 'us-east-1', zone: 'us-east-1a', capacity_type: 'spot' }],
+        nodes: [
+          {
+            node: 'gpu-node-t4',
+            aliases: ['nvidia-dcgm-exporter-ml2wh'],
+            instance_type: 'g4dn.xlarge',
+            provider: 'aws',
+            region: 'us-east-1',
+            zone: 'us-east-1a',
+            capacity_type: 'spot',
+          },
+        ],
       },
     });
     feature = buildScrape({ config, sink: collector.pipeline, registry: collector.registry, log: silentLogger });
@@ -86,13 +96,23 @@ describe('dcgm-exporter pages scraped over HTTP into ClickHouse', () => {
     expect(r).toHaveLength(5);
     expect(of('dcgm-exporter-lcxpl')).toHaveLength(0);
     const gpu4 = r.find((x) => x.gpu_index === 4)!;
-    expect(gpu4).toMatchObject({ gpu_uuid: 'GPU-58fae45b-e5a5-0c62-d478-8ff7c485e74e', gpu_model: 'NVIDIA TITAN V', value: 1335e6, unit: 'hz', namespace: '', pod: '', container: '', mig_instance: '' });
+    expect(gpu4).toMatchObject({
+      gpu_uuid: 'GPU-58fae45b-e5a5-0c62-d478-8ff7c485e74e',
+      gpu_model: 'NVIDIA TITAN V',
+      value: 1335e6,
+      unit: 'hz',
+      namespace: '',
+      pod: '',
+      container: '',
+      mig_instance: '',
+    });
   });
 
   it('pod-attributed T4: attribution kept, MiB → bytes, static inventory alias names the node, XID 0 is no event', async () => {
     const r = of('gpu-node-t4');
     expect(r.map((x) => x.field).sort()).toEqual(['dec_util', 'enc_util', 'fb_free', 'xid_errors']);
-    for (const x of r) expect(x).toMatchObject({ namespace: 'default', pod: 'dcgmproftester', container: 'dcgmproftester11', gpu_model: 'Tesla T4', gpu_index: 0 });
+    for (const x of r)
+      expect(x).toMatchObject({ namespace: 'default', pod: 'dcgmproftester', container: 'dcgmproftester11', gpu_model: 'Tesla T4', gpu_index: 0 });
     expect(r.find((x) => x.field === 'fb_free')).toMatchObject({ value: 15109 * 1024 * 1024, unit: 'bytes' });
     expect(r.find((x) => x.field === 'enc_util')).toMatchObject({ value: 0, unit: 'ratio' });
     const events = await collector.store.queryRows<{ n: string }>("SELECT count() AS n FROM capacity_events WHERE kind = 'xid'");
@@ -114,7 +134,15 @@ describe('dcgm-exporter pages scraped over HTTP into ClickHouse', () => {
 
   it('MIG 7g slice on A100: GPU_I_ID "0" is a real instance, driver label ignored for identity', () => {
     expect(of('metal-gpu-08')).toEqual([
-      expect.objectContaining({ gpu_uuid: 'GPU-06357e72-c3ee-614b-775f-a89e18e8cc08', mig_instance: '0', mig_profile: '7g.79gb', field: 'sm_clock', value: 1410e6, unit: 'hz', pod: '' }),
+      expect.objectContaining({
+        gpu_uuid: 'GPU-06357e72-c3ee-614b-775f-a89e18e8cc08',
+        mig_instance: '0',
+        mig_profile: '7g.79gb',
+        field: 'sm_clock',
+        value: 1410e6,
+        unit: 'hz',
+        pod: '',
+      }),
     ]);
   });
 
@@ -146,7 +174,12 @@ describe('dcgm-exporter pages scraped over HTTP into ClickHouse', () => {
 
   it('current template page: lower-case hostname read; a non-DCGM metric is counted, not stored', async () => {
     const p = parsePrometheusText(fixture('dcgm', 'dcgm-render-template-test.prom'));
-    expect(identityOf(p.samples[0]!.labels)).toMatchObject({ hostname: 'testhost', uuid: 'GPU-00000000-0000-0000-0000-000000000000', model: 'NVIDIA T400 4GB', index: 0 });
+    expect(identityOf(p.samples[0]!.labels)).toMatchObject({
+      hostname: 'testhost',
+      uuid: 'GPU-00000000-0000-0000-0000-000000000000',
+      model: 'NVIDIA T400 4GB',
+      index: 0,
+    });
     expect(of('testhost')).toHaveLength(0);
     const m = await collector.registry.getSingleMetric('llmeter_scrape_samples_ignored_total')!.get();
     expect(m.values.find((v) => v.labels.target === 'dcgm-render-template-test' && v.labels.reason === 'other_metric')?.value).toBe(1);
@@ -156,11 +189,23 @@ describe('dcgm-exporter pages scraped over HTTP into ClickHouse', () => {
     expect(of('k8s-gpu1', 'fb_used')).toEqual([expect.objectContaining({ gpu_uuid: 'GPU-7ad09335-aadb-19c3-e3a8', value: 21383 * 1048576, unit: 'bytes' })]);
     const inv = await feature.inventory!.refresh();
     await inv.result!.durable;
-    const nodes = await collector.store.queryRows<{ node: string; capacity_type: string; gpu_model: string; gpu_count: number; tier: string; instance_type: string; labels: Record<string, string> }>(
-      'SELECT node, capacity_type, gpu_model, gpu_count, tier, instance_type, labels FROM nodes ORDER BY node',
-    );
+    const nodes = await collector.store.queryRows<{
+      node: string;
+      capacity_type: string;
+      gpu_model: string;
+      gpu_count: number;
+      tier: string;
+      instance_type: string;
+      labels: Record<string, string>;
+    }>('SELECT node, capacity_type, gpu_model, gpu_count, tier, instance_type, labels FROM nodes ORDER BY node');
     const byNode = new Map(nodes.map((n) => [n.node, n]));
-    expect(byNode.get('gpu-node-t4')).toMatchObject({ capacity_type: 'spot', gpu_model: 'Tesla T4', gpu_count: 1, tier: 'premium', instance_type: 'g4dn.xlarge' });
+    expect(byNode.get('gpu-node-t4')).toMatchObject({
+      capacity_type: 'spot',
+      gpu_model: 'Tesla T4',
+      gpu_count: 1,
+      tier: 'premium',
+      instance_type: 'g4dn.xlarge',
+    });
     expect(byNode.get('k8s-gpu1')).toMatchObject({ gpu_model: 'NVIDIA RTX A5000', gpu_count: 1 });
     expect(byNode.get('k8s-gpu1')!.labels['nvidia.com/driver-version']).toBe('550.54.15');
     expect(byNode.get('r6i3n0')).toMatchObject({ gpu_count: 4, gpu_model: 'Tesla V100-SXM2-32GB' });
@@ -190,12 +235,17 @@ describe('dcgm-exporter pages scraped over HTTP into ClickHouse', () => {
       expect(x.gpu_model).toBe(x.gpu_uuid === H100 ? 'NVIDIA H100 80GB HBM3' : 'NVIDIA L4');
     }
     // An unknown field keeps what tells its series apart; one whose HELP names two units is stored as read, without a unit.
-    expect(r.filter((x) => x.field.startsWith('newer_xid_field')).map((x) => [x.field, x.value, x.unit])).toEqual([['newer_xid_field.42', 1, ''], ['newer_xid_field.48', 3, '']]);
+    expect(r.filter((x) => x.field.startsWith('newer_xid_field')).map((x) => [x.field, x.value, x.unit])).toEqual([
+      ['newer_xid_field.42', 1, ''],
+      ['newer_xid_field.48', 3, ''],
+    ]);
     expect(at(L4, 'prof_newer_engine_active')).toMatchObject({ value: 55, unit: '' });
-    expect(feature.directory.gpusOf('mixed-node')?.gpus).toEqual(new Map([
-      [H100, { model: 'NVIDIA H100 80GB HBM3', pciBusId: '00000000:19:00.0' }],
-      [L4, { model: 'NVIDIA L4', pciBusId: '00000000:3B:00.0' }],
-    ]));
+    expect(feature.directory.gpusOf('mixed-node')?.gpus).toEqual(
+      new Map([
+        [H100, { model: 'NVIDIA H100 80GB HBM3', pciBusId: '00000000:19:00.0' }],
+        [L4, { model: 'NVIDIA L4', pciBusId: '00000000:3B:00.0' }],
+      ]),
+    );
   });
 
   it('XID: the last-XID gauge becomes one capacity event per change, stored once per event id', async () => {
@@ -237,7 +287,9 @@ describe('dcgm mapping rules', () => {
       `DCGM_FI_DEV_GPU_UTIL{${GPU},container="vllm",namespace="team-a",pod="vllm-a"} 80\n`;
     const m = mapper().map(parsePrometheusText(text), 1_800_000_000_000);
     const rows = gpuRows(m);
-    expect(rows.filter((r) => r.field === 'fb_used')).toEqual([expect.objectContaining({ value: 1000 * 1048576, pod: 'vllm-a,vllm-b', namespace: 'team-a,team-b', container: 'vllm' })]);
+    expect(rows.filter((r) => r.field === 'fb_used')).toEqual([
+      expect.objectContaining({ value: 1000 * 1048576, pod: 'vllm-a,vllm-b', namespace: 'team-a,team-b', container: 'vllm' }),
+    ]);
     expect(rows.filter((r) => r.field === 'gpu_util')).toEqual([expect.objectContaining({ value: 0.8, pod: 'vllm-a,vllm-b' })]);
     expect(m.ignored.get('shared_gpu_duplicate')).toBe(2);
   });
@@ -249,13 +301,19 @@ describe('dcgm mapping rules', () => {
       `DCGM_FI_DEV_GPU_TEMP{${GPU},container="vllm",namespace="team-a",pod="vllm-a"} 40\n`;
     const m = mapper().map(parsePrometheusText(text), 1_800_000_000_000);
     expect(gpuRows(m).filter((r) => r.field === 'gpu_temp')).toEqual([expect.objectContaining({ value: 40, pod: 'vllm-a' })]);
-    expect([...m.ignored].sort()).toEqual([['duplicate_series', 1], ['shared_gpu_duplicate', 1]]);
+    expect([...m.ignored].sort()).toEqual([
+      ['duplicate_series', 1],
+      ['shared_gpu_duplicate', 1],
+    ]);
   });
 
   it('unknown fields keep the labels that tell their series apart', () => {
     const text = `DCGM_FI_DEV_SOMETHING_NEW{${GPU},xid="42"} 1\nDCGM_FI_DEV_SOMETHING_NEW{${GPU},xid="48"} 2\n`;
     const m = mapper().map(parsePrometheusText(text), 1_800_000_000_000);
-    expect(gpuRows(m).map((r) => [r.field, r.value])).toEqual([['something_new.42', 1], ['something_new.48', 2]]);
+    expect(gpuRows(m).map((r) => [r.field, r.value])).toEqual([
+      ['something_new.42', 1],
+      ['something_new.48', 2],
+    ]);
     expect(m.ignored.size).toBe(0);
   });
 
@@ -275,21 +333,38 @@ describe('dcgm mapping rules', () => {
 
   it('one unit per field whatever the exporter version reports: HELP, name suffix, then the default', () => {
     const old =
-      HDR('DCGM_FI_DEV_SM_CLOCK', 'SM clock frequency (in MHz).') + `DCGM_FI_DEV_SM_CLOCK{${GPU}} 1980\n` +
-      HDR('DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION', 'Total energy consumption since boot (in mJ).') + `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{${GPU}} 123456789\n` +
-      HDR('DCGM_FI_DEV_GPU_UTIL', 'GPU utilization (in %).') + `DCGM_FI_DEV_GPU_UTIL{${GPU}} 75\n` +
-      HDR('DCGM_FI_DEV_FB_USED', 'Framebuffer memory used (in MiB).') + `DCGM_FI_DEV_FB_USED{${GPU}} 2048\n` +
-      HDR('DCGM_FI_DEV_POWER_VIOLATION', 'Throttling duration due to power constraints (in us).') + `DCGM_FI_DEV_POWER_VIOLATION{${GPU}} 2500000\n`;
+      HDR('DCGM_FI_DEV_SM_CLOCK', 'SM clock frequency (in MHz).') +
+      `DCGM_FI_DEV_SM_CLOCK{${GPU}} 1980\n` +
+      HDR('DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION', 'Total energy consumption since boot (in mJ).') +
+      `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{${GPU}} 123456789\n` +
+      HDR('DCGM_FI_DEV_GPU_UTIL', 'GPU utilization (in %).') +
+      `DCGM_FI_DEV_GPU_UTIL{${GPU}} 75\n` +
+      HDR('DCGM_FI_DEV_FB_USED', 'Framebuffer memory used (in MiB).') +
+      `DCGM_FI_DEV_FB_USED{${GPU}} 2048\n` +
+      HDR('DCGM_FI_DEV_POWER_VIOLATION', 'Throttling duration due to power constraints (in us).') +
+      `DCGM_FI_DEV_POWER_VIOLATION{${GPU}} 2500000\n`;
     const renamed =
-      HDR('DCGM_FI_DEV_SM_CLOCK', 'SM clock frequency (in Hz).') + `DCGM_FI_DEV_SM_CLOCK{${GPU}} 1980000000\n` +
-      HDR('DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION', 'Total energy consumption since boot (in J).') + `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{${GPU}} 123456.789\n` +
-      HDR('DCGM_FI_DEV_GPU_UTIL', 'GPU utilization ratio (0-1).') + `DCGM_FI_DEV_GPU_UTIL{${GPU}} 0.75\n` +
-      HDR('DCGM_FI_DEV_FB_USED_bytes', 'Framebuffer memory used.') + `DCGM_FI_DEV_FB_USED_bytes{${GPU}} 2147483648\n` +
-      HDR('DCGM_FI_DEV_POWER_VIOLATION', 'Throttling duration due to power constraints (in ns).') + `DCGM_FI_DEV_POWER_VIOLATION{${GPU}} 2500000000\n`;
+      HDR('DCGM_FI_DEV_SM_CLOCK', 'SM clock frequency (in Hz).') +
+      `DCGM_FI_DEV_SM_CLOCK{${GPU}} 1980000000\n` +
+      HDR('DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION', 'Total energy consumption since boot (in J).') +
+      `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{${GPU}} 123456.789\n` +
+      HDR('DCGM_FI_DEV_GPU_UTIL', 'GPU utilization ratio (0-1).') +
+      `DCGM_FI_DEV_GPU_UTIL{${GPU}} 0.75\n` +
+      HDR('DCGM_FI_DEV_FB_USED_bytes', 'Framebuffer memory used.') +
+      `DCGM_FI_DEV_FB_USED_bytes{${GPU}} 2147483648\n` +
+      HDR('DCGM_FI_DEV_POWER_VIOLATION', 'Throttling duration due to power constraints (in ns).') +
+      `DCGM_FI_DEV_POWER_VIOLATION{${GPU}} 2500000000\n`;
     // A page with TYPE/HELP removed (e.g. filtered through grep) falls back to the field defaults.
-    const bare = old.split('\n').filter((l) => !l.startsWith('#')).join('\n');
+    const bare = old
+      .split('\n')
+      .filter((l) => !l.startsWith('#'))
+      .join('\n');
     const norm = (text: string) =>
-      Object.fromEntries(gpuRows(mapper().map(parsePrometheusText(text), 1_800_000_000_000)).filter((r) => r.field !== 'utilization').map((r) => [r.field, [Number(Number(r.value).toPrecision(12)), r.unit]]));
+      Object.fromEntries(
+        gpuRows(mapper().map(parsePrometheusText(text), 1_800_000_000_000))
+          .filter((r) => r.field !== 'utilization')
+          .map((r) => [r.field, [Number(Number(r.value).toPrecision(12)), r.unit]]),
+      );
     const expected = {
       sm_clock: [1.98e9, 'hz'],
       total_energy_consumption: [123456.789, 'joules'],
@@ -313,11 +388,15 @@ describe('dcgm mapping rules', () => {
   });
 
   it('DCGM blank sentinels are never stored as readings', () => {
-    for (const v of [Number('9223372036854775794'), Number('9223372036854775792'), 2147483632, 2147483635, 140737488355328]) expect(isBlankSentinel(v), String(v)).toBe(true);
+    for (const v of [Number('9223372036854775794'), Number('9223372036854775792'), 2147483632, 2147483635, 140737488355328])
+      expect(isBlankSentinel(v), String(v)).toBe(true);
     for (const v of [0, 1410, 15109, 2147483631, 1e12]) expect(isBlankSentinel(v), String(v)).toBe(false);
     const m = mapper().map(parsePrometheusText(`DCGM_FI_DEV_MEMORY_TEMP{${GPU}} 9223372036854775794\nDCGM_FI_DEV_GPU_TEMP{${GPU}} NaN\n`), 1_800_000_000_000);
     expect(gpuRows(m)).toHaveLength(0);
-    expect([...m.ignored]).toEqual([['blank_sentinel', 1], ['not_finite', 1]]);
+    expect([...m.ignored]).toEqual([
+      ['blank_sentinel', 1],
+      ['not_finite', 1],
+    ]);
   });
 
   it('XID count metric (exporter 3.3+): events from its increases, the last-XID gauge then ignored for events', () => {
@@ -325,7 +404,11 @@ describe('dcgm mapping rules', () => {
     const page = (n: number, last: number) =>
       `DCGM_EXP_XID_ERRORS_COUNT{${GPU},window_size_in_ms="300000",xid="48"} ${n}\nDCGM_FI_DEV_XID_ERRORS{${GPU}} ${last}\n`;
     const m1 = d.map(parsePrometheusText(page(1, 48)), 1_800_000_000_000);
-    expect(gpuRows(m1).map((r) => r.field).sort()).toEqual(['exp_xid_errors_count.48', 'xid_errors']);
+    expect(
+      gpuRows(m1)
+        .map((r) => r.field)
+        .sort(),
+    ).toEqual(['exp_xid_errors_count.48', 'xid_errors']);
     const e1 = eventsOf(m1);
     const e2 = eventsOf(d.map(parsePrometheusText(page(1, 48)), 1_800_000_015_000));
     const e3 = eventsOf(d.map(parsePrometheusText(page(3, 48)), 1_800_000_030_000));

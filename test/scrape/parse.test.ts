@@ -148,7 +148,10 @@ describe('Prometheus text parser', () => {
   });
 
   it('finds the family of histogram and counter samples', () => {
-    const types = new Map([['h', 'histogram' as const], ['c', 'counter' as const]]);
+    const types = new Map([
+      ['h', 'histogram' as const],
+      ['c', 'counter' as const],
+    ]);
     expect(familyOf('h_bucket', types)).toBe('h');
     expect(familyOf('h_sum', types)).toBe('h');
     expect(familyOf('c_total', types)).toBe('c');

@@ -32,8 +32,13 @@ describe('migration 7: gpu_metrics.pci_bus_id', () => {
     const current = createTableSql(gpuMetrics, target);
     for (const sql of schemaSql(target)) await t.store.command(sql === current ? createTableSql(v6, target) : sql);
     await t.store.command(migrationsTableSql(target));
-    await t.store.insert(`${target.database}.schema_migrations`, [1, 2, 3, 4, 5, 6].map((version) => ({ version, name: `v${version}`, checksum: '' })));
-    await t.store.command(`INSERT INTO llmeter_v6.gpu_metrics (ts, node, gpu_uuid, field, value) VALUES ('2026-03-01 00:00:00.000', 'old-node', 'GPU-old', 'gpu_temp', 40)`);
+    await t.store.insert(
+      `${target.database}.schema_migrations`,
+      [1, 2, 3, 4, 5, 6].map((version) => ({ version, name: `v${version}`, checksum: '' })),
+    );
+    await t.store.command(
+      `INSERT INTO llmeter_v6.gpu_metrics (ts, node, gpu_uuid, field, value) VALUES ('2026-03-01 00:00:00.000', 'old-node', 'GPU-old', 'gpu_temp', 40)`,
+    );
     expect((await columnsOf('llmeter_v6')).map((c) => c.name)).not.toContain('pci_bus_id');
 
     const r = await migrate(t.store, target);
@@ -42,7 +47,14 @@ describe('migration 7: gpu_metrics.pci_bus_id', () => {
     expect(await t.store.queryRows(`SELECT node, pci_bus_id FROM llmeter_v6.gpu_metrics`)).toEqual([{ node: 'old-node', pci_bus_id: '' }]);
 
     // The pipeline's positional rows fit the migrated table.
-    const v = validatorFor('gpu_sample')({ ts: '2026-03-01T00:00:15Z', node: 'new-node', gpu_uuid: 'GPU-new', field: 'gpu_temp', value: 41, pci_bus_id: '00000000:3B:00.0' });
+    const v = validatorFor('gpu_sample')({
+      ts: '2026-03-01T00:00:15Z',
+      node: 'new-node',
+      gpu_uuid: 'GPU-new',
+      field: 'gpu_temp',
+      value: 41,
+      pci_bus_id: '00000000:3B:00.0',
+    });
     if (!v.ok) throw new Error(v.errors.join('; '));
     await t.store.insertRows('llmeter_v6.gpu_metrics', [v.row]);
     expect(await t.store.queryRows(`SELECT pci_bus_id FROM llmeter_v6.gpu_metrics WHERE node = 'new-node'`)).toEqual([{ pci_bus_id: '00000000:3B:00.0' }]);
@@ -56,7 +68,9 @@ describe('migration 7: gpu_metrics.pci_bus_id', () => {
   it('alters the local tables, then the Distributed table, on a cluster', async () => {
     const stmts = gpuPciBusIdSql({ ...t.store.ddlTarget(), cluster: 'fleet' });
     expect(stmts).toEqual([
-      expect.stringMatching(/^ALTER TABLE `llmeter`\.`gpu_metrics_local` ON CLUSTER `fleet` ADD COLUMN IF NOT EXISTS `pci_bus_id` LowCardinality\(String\) COMMENT /),
+      expect.stringMatching(
+        /^ALTER TABLE `llmeter`\.`gpu_metrics_local` ON CLUSTER `fleet` ADD COLUMN IF NOT EXISTS `pci_bus_id` LowCardinality\(String\) COMMENT /,
+      ),
       'ALTER TABLE `llmeter`.`gpu_metrics` ON CLUSTER `fleet` ADD COLUMN IF NOT EXISTS `pci_bus_id` LowCardinality(String)',
     ]);
     for (const sql of stmts) {

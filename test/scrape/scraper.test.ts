@@ -97,7 +97,9 @@ describe('scraper core in a running collector', () => {
     expect(await metric('llmeter_scrape_failures_total', { target: 'huge', reason: 'too_large' })).toBeGreaterThanOrEqual(1);
     expect(await metric('llmeter_scrape_failures_total', { target: 'error', reason: 'http_status' })).toBeGreaterThanOrEqual(1);
     const dur = await collector.registry.getSingleMetric('llmeter_scrape_duration_seconds')!.get();
-    expect(dur.values.find((v) => v.labels.target === 'good' && (v as { metricName?: string }).metricName === 'llmeter_scrape_duration_seconds_count')!.value).toBeGreaterThanOrEqual(4);
+    expect(
+      dur.values.find((v) => v.labels.target === 'good' && (v as { metricName?: string }).metricName === 'llmeter_scrape_duration_seconds_count')!.value,
+    ).toBeGreaterThanOrEqual(4);
   });
 
   it('a page without samples is counted and named, not a silent success', async () => {
@@ -118,7 +120,9 @@ describe('scraper core in a running collector', () => {
     expect(await metric('llmeter_scrape_invalid_lines_total', { target: 'corrupt' })).toBe(3 * scrapes);
     // Same good rows per scrape as the clean page: 9 samples + 1 derived utilization row.
     await collector.pipeline.forceFlush();
-    const perScrape = await collector.store.queryRows<{ ts: string; n: string }>("SELECT ts, count() AS n FROM gpu_metrics WHERE node = 'corrupt-node' GROUP BY ts");
+    const perScrape = await collector.store.queryRows<{ ts: string; n: string }>(
+      "SELECT ts, count() AS n FROM gpu_metrics WHERE node = 'corrupt-node' GROUP BY ts",
+    );
     expect(perScrape.length).toBeGreaterThanOrEqual(4);
     expect(new Set(perScrape.map((r) => Number(r.n)))).toEqual(new Set([10]));
   });
@@ -149,7 +153,7 @@ describe('scraped samples and the batch window', () => {
   const pages = new PageServer();
   afterAll(async () => pages.stop());
 
-  it('lets a scheduled scrape\'s samples wait up to the interval, and nothing else', async () => {
+  it("lets a scheduled scrape's samples wait up to the interval, and nothing else", async () => {
     await pages.start();
     // An XID on the page, so the scrape also submits a capacity event, which must not wait.
     const page = fixture('dcgm', 'dcgm-k8s-pod-attributed-t4.prom').replace(/^(DCGM_FI_DEV_XID_ERRORS\{.*\}) 0$/m, '$1 79');
@@ -162,7 +166,13 @@ describe('scraped samples and the batch window', () => {
         return { accepted: records.length, rejected: 0, dropped: 0, reasons: [], durable: Promise.resolve() };
       },
     };
-    const config = scrapeConfigSchema.parse({ enabled: true, interval_ms: 200, jitter_ratio: 0, inventory: { enabled: false }, targets: [{ name: 'gpu', kind: 'dcgm', url: pages.url('/dcgm') }] });
+    const config = scrapeConfigSchema.parse({
+      enabled: true,
+      interval_ms: 200,
+      jitter_ratio: 0,
+      inventory: { enabled: false },
+      targets: [{ name: 'gpu', kind: 'dcgm', url: pages.url('/dcgm') }],
+    });
     const f = buildScrape({ config, sink, registry: new Registry(), log: silentLogger });
     await f.scraper.start();
     await new Promise((r) => setTimeout(r, 300));

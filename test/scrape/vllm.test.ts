@@ -7,7 +7,12 @@ import { buildScrape } from '../../exporters/scrape/build.ts';
 import { testConfig } from '../helpers/store.ts';
 import { fixture, PageServer } from './page-server.ts';
 
-const FILES = ['vllm-metrics.prom', 'vllm-metrics-docs-iteration-tokens.prom', 'vllm-metrics-v0-legacy-router.prom', 'vllm-metrics-v1-grep-after-10-requests.prom'];
+const FILES = [
+  'vllm-metrics.prom',
+  'vllm-metrics-docs-iteration-tokens.prom',
+  'vllm-metrics-v0-legacy-router.prom',
+  'vllm-metrics-v1-grep-after-10-requests.prom',
+];
 
 interface Row {
   server: string;
@@ -25,13 +30,23 @@ describe('vLLM pages scraped over HTTP into ClickHouse', () => {
   let collector: Collector;
 
   const rowsOf = async (server: string): Promise<Row[]> =>
-    (await collector.store.queryRows<Row>('SELECT server, node, model, engine, metric, kind, value, labels FROM model_server_metrics WHERE server = {s:String} ORDER BY ts, metric, kind, toString(labels)', { s: server })).map((r) => ({
+    (
+      await collector.store.queryRows<Row>(
+        'SELECT server, node, model, engine, metric, kind, value, labels FROM model_server_metrics WHERE server = {s:String} ORDER BY ts, metric, kind, toString(labels)',
+        { s: server },
+      )
+    ).map((r) => ({
       ...r,
       value: Number(r.value),
     }));
 
   async function scrapeSeries(name: string, bodies: string[], initial: 'auto' | 'keep' | 'drop'): Promise<Row[]> {
-    const cfg = scrapeConfigSchema.parse({ enabled: true, counter_initial: initial, targets: [{ name, kind: 'vllm', url: pages.url(`/${name}`), node: 'gpu-node-1' }], inventory: { enabled: false } });
+    const cfg = scrapeConfigSchema.parse({
+      enabled: true,
+      counter_initial: initial,
+      targets: [{ name, kind: 'vllm', url: pages.url(`/${name}`), node: 'gpu-node-1' }],
+      inventory: { enabled: false },
+    });
     const f = buildScrape({ config: cfg, sink: collector.pipeline, registry: new Registry(), log: silentLogger });
     for (const body of bodies) {
       pages.set(`/${name}`, { body });
@@ -69,7 +84,11 @@ describe('vLLM pages scraped over HTTP into ClickHouse', () => {
     expect(rows.find((r) => r.metric === 'vllm:num_requests_running')).toMatchObject({ kind: 'gauge', value: 8 });
     expect(rows.find((r) => r.metric === 'vllm:generation_tokens_total')).toMatchObject({ kind: 'counter_delta', value: 27453 });
     const success = rows.filter((r) => r.metric === 'vllm:request_success_total').map((r) => [r.labels.finished_reason, r.value]);
-    expect(success.sort()).toEqual([['abort', 0], ['length', 131], ['stop', 1]]);
+    expect(success.sort()).toEqual([
+      ['abort', 0],
+      ['length', 131],
+      ['stop', 1],
+    ]);
     const buckets = rows.filter((r) => r.metric === 'vllm:time_to_first_token_seconds' && r.kind === 'histogram_bucket_delta');
     expect(buckets).toHaveLength(8);
     expect(buckets.find((r) => r.labels.le === '0.04')!.value).toBe(97);
@@ -78,8 +97,17 @@ describe('vLLM pages scraped over HTTP into ClickHouse', () => {
 
   it('iteration-tokens page: _sum before buckets and float le values ("1.0" → "1")', async () => {
     const rows = await rowsOf('vllm-metrics-docs-iteration-tokens');
-    expect(rows.filter((r) => r.kind === 'histogram_bucket_delta').map((r) => r.labels.le).sort((a, b) => Number(a) - Number(b))).toEqual(['1', '8', '16', '32', '64', '128', '256', '512']);
-    expect(rows.find((r) => r.kind === 'histogram_sum_delta')).toMatchObject({ metric: 'vllm:iteration_tokens_total', value: 0, model: 'unsloth/Llama-3.2-1B-Instruct' });
+    expect(
+      rows
+        .filter((r) => r.kind === 'histogram_bucket_delta')
+        .map((r) => r.labels.le)
+        .sort((a, b) => Number(a) - Number(b)),
+    ).toEqual(['1', '8', '16', '32', '64', '128', '256', '512']);
+    expect(rows.find((r) => r.kind === 'histogram_sum_delta')).toMatchObject({
+      metric: 'vllm:iteration_tokens_total',
+      value: 0,
+      model: 'unsloth/Llama-3.2-1B-Instruct',
+    });
   });
 
   it('legacy page: process_* not stored, deprecated gpu_cache_usage_perc stored as kv_cache_usage_perc', async () => {
@@ -127,7 +155,11 @@ describe('vLLM pages scraped over HTTP into ClickHouse', () => {
   it('a series created after the scraper started keeps its first value under auto; a changed _created is a reset', async () => {
     const now = Date.now() / 1000;
     const page = (v: number, created: number) =>
-      ['# TYPE vllm:generation_tokens counter', `vllm:generation_tokens_total{model_name="m"} ${v}`, `vllm:generation_tokens_created{model_name="m"} ${created}`].join('\n') + '\n';
+      [
+        '# TYPE vllm:generation_tokens counter',
+        `vllm:generation_tokens_total{model_name="m"} ${v}`,
+        `vllm:generation_tokens_created{model_name="m"} ${created}`,
+      ].join('\n') + '\n';
     const rows = await scrapeSeries('created-server', [page(7, now + 1), page(9, now + 1), page(30, now + 2)], 'auto');
     expect(rows.map((r) => [r.metric, r.kind, r.value])).toEqual([
       ['vllm:generation_tokens_total', 'counter_delta', 7],

@@ -17,9 +17,14 @@ const session = `llmeter-top-test-${process.pid}`;
 /** Runs top as a child without blocking this process (it hosts the collector that top asks). */
 function runTop(args: string[], key: string): Promise<{ status: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [entry, ...args], { encoding: 'utf8', env: { ...process.env, LLMETER_ADMIN_KEY: key }, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ status: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [entry, ...args],
+      { encoding: 'utf8', env: { ...process.env, LLMETER_ADMIN_KEY: key }, timeout: 30_000 },
+      (err, stdout, stderr) => {
+        resolve({ status: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -138,7 +143,10 @@ describe('llmeter top', () => {
     const r = await runTop(['--url', url, '--window', '3600', '--once', '--tenant', 'acme-chat'], fleet.adminKey);
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
-    expect(lines.every((l) => /^\d{4}-\d\d-\d\dT\S+Z (note|model|gpu|tenant|price|alert|problem) /.test(l)), r.stdout).toBe(true);
+    expect(
+      lines.every((l) => /^\d{4}-\d\d-\d\dT\S+Z (note|model|gpu|tenant|price|alert|problem) /.test(l)),
+      r.stdout,
+    ).toBe(true);
     expect(r.stdout).not.toContain('\x1b[');
     const tenants = lines.filter((l) => l.includes(' tenant '));
     expect(tenants.length).toBe(1);

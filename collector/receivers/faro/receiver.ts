@@ -268,7 +268,9 @@ export class FaroReceiver implements Component {
       }
       if (n > 0) this.log.info('recent Idempotency-Keys read back from the store', { keys: n });
     } catch (err) {
-      this.log.warn('could not read recent Idempotency-Keys back from the store; retries of payloads stored before the restart may be stored twice', { error: (err as Error).message });
+      this.log.warn('could not read recent Idempotency-Keys back from the store; retries of payloads stored before the restart may be stored twice', {
+        error: (err as Error).message,
+      });
     }
   }
 

@@ -24,7 +24,23 @@ export interface Mapped {
 /** What every row of one payload shares: its app and tenant, session, page, key and meta. */
 type Common = Pick<
   FrontendEventRecord,
-  'app' | 'tenant' | 'session_id' | 'page_url' | 'idempotency_key' | 'app_version' | 'app_environment' | 'app_release' | 'sdk_version' | 'browser_name' | 'browser_version' | 'browser_os' | 'browser_mobile' | 'view_name' | 'page_id' | 'user_id' | 'user_hash'
+  | 'app'
+  | 'tenant'
+  | 'session_id'
+  | 'page_url'
+  | 'idempotency_key'
+  | 'app_version'
+  | 'app_environment'
+  | 'app_release'
+  | 'sdk_version'
+  | 'browser_name'
+  | 'browser_version'
+  | 'browser_os'
+  | 'browser_mobile'
+  | 'view_name'
+  | 'page_id'
+  | 'user_id'
+  | 'user_hash'
 >;
 
 // Shared by every row with no attributes of its own: rows are not changed after mapping.
@@ -45,12 +61,14 @@ export function faroRecords(p: FaroPayload, app: string, tenant: string, now: nu
   };
 
   for (const l of p.logs ?? []) {
-    push(row(c, 'log', time(l.timestamp, now), {
-      name: str(l.level) || 'log',
-      message: str(l.message),
-      trace_id: traceId(l.trace),
-      attributes: attrs(undefined, l.context),
-    }));
+    push(
+      row(c, 'log', time(l.timestamp, now), {
+        name: str(l.level) || 'log',
+        message: str(l.message),
+        trace_id: traceId(l.trace),
+        attributes: attrs(undefined, l.context),
+      }),
+    );
   }
   for (const e of p.exceptions ?? []) {
     const frames = isObject(e.stacktrace) && Array.isArray(e.stacktrace.frames) ? e.stacktrace.frames.filter(isObject) : [];
@@ -64,12 +82,14 @@ export function faroRecords(p: FaroPayload, app: string, tenant: string, now: nu
       };
     }
     if (e.fingerprint !== undefined) (extra ??= {}).fingerprint = str(e.fingerprint);
-    push(row(c, 'exception', time(e.timestamp, now), {
-      name: str(e.type) || 'Error',
-      message: str(e.value),
-      trace_id: traceId(e.trace),
-      attributes: attrs(extra, e.context),
-    }));
+    push(
+      row(c, 'exception', time(e.timestamp, now), {
+        name: str(e.type) || 'Error',
+        message: str(e.value),
+        trace_id: traceId(e.trace),
+        attributes: attrs(extra, e.context),
+      }),
+    );
   }
   for (const m of p.measurements ?? []) {
     const values = m.values;
@@ -84,11 +104,13 @@ export function faroRecords(p: FaroPayload, app: string, tenant: string, now: nu
     }
   }
   for (const e of p.events ?? []) {
-    push(row(c, 'event', time(e.timestamp, now), {
-      name: str(e.name) || 'event',
-      trace_id: traceId(e.trace),
-      attributes: attrs(e.domain !== undefined ? { 'event.domain': str(e.domain) } : undefined, e.attributes),
-    }));
+    push(
+      row(c, 'event', time(e.timestamp, now), {
+        name: str(e.name) || 'event',
+        trace_id: traceId(e.trace),
+        attributes: attrs(e.domain !== undefined ? { 'event.domain': str(e.domain) } : undefined, e.attributes),
+      }),
+    );
   }
   if (p.traces) {
     for (const s of spansFromJson(p.traces)) {
@@ -96,13 +118,15 @@ export function faroRecords(p: FaroPayload, app: string, tenant: string, now: nu
       if (s.parentSpanId) spanAttrs['span.parent_id'] = s.parentSpanId;
       if (s.statusCode === 2) spanAttrs['span.status'] = 'error';
       for (const k in s.attributes) spanAttrs[k] = attrString(s.attributes[k]!);
-      push(row(c, 'trace', s.startMs || now, {
-        name: s.name,
-        value: Math.max(0, s.endMs - s.startMs),
-        message: s.statusMessage,
-        trace_id: s.traceId,
-        attributes: attrs(undefined, spanAttrs),
-      }));
+      push(
+        row(c, 'trace', s.startMs || now, {
+          name: s.name,
+          value: Math.max(0, s.endMs - s.startMs),
+          message: s.statusMessage,
+          trace_id: s.traceId,
+          attributes: attrs(undefined, spanAttrs),
+        }),
+      );
     }
   }
   return { records, kinds };
@@ -133,7 +157,12 @@ function common(meta: FaroMeta | undefined, app: string, tenant: string, idempot
   };
 }
 
-function row(c: Common, kind: FrontendKind, ts: number | string, f: { name: string; value?: number; message?: string; trace_id: string; attributes: Record<string, string> }): FrontendEventRecord & { kind: FrontendKind } {
+function row(
+  c: Common,
+  kind: FrontendKind,
+  ts: number | string,
+  f: { name: string; value?: number; message?: string; trace_id: string; attributes: Record<string, string> },
+): FrontendEventRecord & { kind: FrontendKind } {
   return {
     ...c,
     ts,
@@ -168,7 +197,7 @@ function attrs(extra: Record<string, string> | undefined, ctx: unknown): Record<
     if (n >= MAX_ATTRS) break;
     if (!(k in out)) n++;
     const v = ctx[k];
-    out[clip(k, MAX_LABEL)] = clip(typeof v === 'string' ? v : JSON.stringify(v) ?? '', MAX_ATTR_VALUE);
+    out[clip(k, MAX_LABEL)] = clip(typeof v === 'string' ? v : (JSON.stringify(v) ?? ''), MAX_ATTR_VALUE);
   }
   return out;
 }

@@ -72,7 +72,8 @@ export class OtlpReceiver implements Component {
         outcome = 'unsupported';
         throw new HttpError(415, 'expected content-type application/json or application/x-protobuf');
       }
-      const principal: OtlpPrincipal | undefined = this.keys.size === 0 ? { gateway: true } : this.keys.lookup(header(req, 'x-api-key') ?? bearerToken(req.headers.authorization));
+      const principal: OtlpPrincipal | undefined =
+        this.keys.size === 0 ? { gateway: true } : this.keys.lookup(header(req, 'x-api-key') ?? bearerToken(req.headers.authorization));
       if (!principal) {
         outcome = 'unauthorized';
         throw new HttpError(401, 'a valid API key is required (x-api-key or Authorization: Bearer)');
@@ -117,10 +118,11 @@ export class OtlpReceiver implements Component {
     }
     const ignored = spans.length - records.length - foreign;
     if (ignored > 0) this.metrics.spans.inc({ outcome: 'ignored' }, ignored);
-    const refusedForeign = foreign > 0 ? `${foreign}× tenant: this key belongs to tenant ${JSON.stringify(keyTenant)}; spans naming another tenant are refused` : '';
+    const refusedForeign =
+      foreign > 0 ? `${foreign}× tenant: this key belongs to tenant ${JSON.stringify(keyTenant)}; spans naming another tenant are refused` : '';
     if (foreign > 0) {
       this.metrics.spans.inc({ outcome: 'rejected' }, foreign);
-      this.log.warn('GenAI spans naming another tenant than their key\'s refused', { tenant: keyTenant, spans: foreign });
+      this.log.warn("GenAI spans naming another tenant than their key's refused", { tenant: keyTenant, spans: foreign });
     }
     if (records.length === 0) return { rejected: foreign, message: refusedForeign };
     const r = await this.sink.submit('llm_request', records, { source: 'otlp' }, { onFull: 'drop' });

@@ -13,7 +13,12 @@ export interface TopicCheck {
   fewerPartitions: { topic: string; partitions: number }[];
 }
 
-export async function ensureTopics(kafka: Kafka, cfg: KafkaConfig, log: Logger, topics: readonly string[] = [...allTopics(cfg.topic_prefix).keys()]): Promise<TopicCheck> {
+export async function ensureTopics(
+  kafka: Kafka,
+  cfg: KafkaConfig,
+  log: Logger,
+  topics: readonly string[] = [...allTopics(cfg.topic_prefix).keys()],
+): Promise<TopicCheck> {
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -46,7 +51,11 @@ async function ensureWith(admin: Admin, cfg: KafkaConfig, log: Logger, topics: r
     for (const tm of meta.topics) {
       if (tm.partitions.length < t.partitions) {
         fewerPartitions.push({ topic: tm.name, partitions: tm.partitions.length });
-        log.warn('kafka topic has fewer partitions than configured; fewer collectors can share it', { topic: tm.name, partitions: tm.partitions.length, configured: t.partitions });
+        log.warn('kafka topic has fewer partitions than configured; fewer collectors can share it', {
+          topic: tm.name,
+          partitions: tm.partitions.length,
+          configured: t.partitions,
+        });
       }
     }
   }

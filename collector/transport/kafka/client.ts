@@ -53,11 +53,12 @@ function sslOptions(cfg: KafkaConfig): KafkaJsConfig['ssl'] {
 // kafkajs logs every reconnect attempt as an error; while the spool covers an outage those lines
 // are expected, so they are kept at debug and the transport logs its own state changes.
 function logAdapter(log: Logger): logCreator {
-  return () => ({ level, log: entry }) => {
-    const { message, ...fields } = entry;
-    if (level <= logLevel.ERROR) log.debug(`kafkajs: ${message}`, { ...fields, kafkajs_level: 'error' });
-    else if (level === logLevel.WARN) log.debug(`kafkajs: ${message}`, { ...fields, kafkajs_level: 'warn' });
-  };
+  return () =>
+    ({ level, log: entry }) => {
+      const { message, ...fields } = entry;
+      if (level <= logLevel.ERROR) log.debug(`kafkajs: ${message}`, { ...fields, kafkajs_level: 'error' });
+      else if (level === logLevel.WARN) log.debug(`kafkajs: ${message}`, { ...fields, kafkajs_level: 'warn' });
+    };
 }
 
 /**

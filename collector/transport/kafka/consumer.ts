@@ -138,7 +138,10 @@ export class KafkaConsumer implements Component {
     });
     this.resumeTimer = setInterval(() => this.resumeDrained(), c.resume_check_ms);
     this.resumeTimer.unref();
-    this.lagTimer = setInterval(() => void this.measureLag().catch((err: Error) => this.log.debug('kafka lag measurement failed', { error: err.message })), c.lag_interval_ms);
+    this.lagTimer = setInterval(
+      () => void this.measureLag().catch((err: Error) => this.log.debug('kafka lag measurement failed', { error: err.message })),
+      c.lag_interval_ms,
+    );
     this.lagTimer.unref();
   }
 
@@ -216,7 +219,16 @@ export class KafkaConsumer implements Component {
   }
 
   /** Inserts one batch and commits its offsets; false when it must be tried again later. */
-  private async insertAndCommit(signal: Signal, topic: string, partition: number, slice: KafkaMessage[], unpacked: Unpacked[], n: number, redelivery: boolean, state: PartitionState): Promise<boolean> {
+  private async insertAndCommit(
+    signal: Signal,
+    topic: string,
+    partition: number,
+    slice: KafkaMessage[],
+    unpacked: Unpacked[],
+    n: number,
+    redelivery: boolean,
+    state: PartitionState,
+  ): Promise<boolean> {
     const consumer = this.consumer!;
     const t0 = performance.now();
     const start = Number(slice[0]!.offset);
@@ -264,7 +276,12 @@ export class KafkaConsumer implements Component {
         r++;
       }
     }
-    const res = await this.target.submit(signal, records as never[], { source: 'kafka', topic, partition, offsets, locate: where }, { token: dedupToken(topic, partition, start, end), onFull: 'drop' });
+    const res = await this.target.submit(
+      signal,
+      records as never[],
+      { source: 'kafka', topic, partition, offsets, locate: where },
+      { token: dedupToken(topic, partition, start, end), onFull: 'drop' },
+    );
     if (res.dropped > 0) {
       // The writer refused the rows (full or closing): nothing is committed and the same range is
       // inserted again later under the same token.
@@ -282,7 +299,13 @@ export class KafkaConsumer implements Component {
       // Lost the partition in a rebalance: the next owner re-inserts [start, end] under the same
       // token (the intent is still committed), and ClickHouse discards the copy.
       this.metrics.commitFailures.inc();
-      this.log.warn('kafka offset commit failed; the batch will be redelivered and deduplicated', { topic, partition, start, end, error: (err as Error).message });
+      this.log.warn('kafka offset commit failed; the batch will be redelivered and deduplicated', {
+        topic,
+        partition,
+        start,
+        end,
+        error: (err as Error).message,
+      });
       return false;
     }
     state.intent = undefined;
@@ -349,10 +372,7 @@ export class KafkaConsumer implements Component {
     if (!admin) return this.lagByPartition;
     const lag = new Map<string, number>();
     for (const { topic, partitions } of this.assigned) {
-      const [high, committed] = await Promise.all([
-        admin.fetchTopicOffsets(topic),
-        admin.fetchOffsets({ groupId: this.cfg.group_id, topics: [topic] }),
-      ]);
+      const [high, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId: this.cfg.group_id, topics: [topic] })]);
       const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
       for (const h of high) {
         if (!partitions.includes(h.partition)) continue;

@@ -27,8 +27,11 @@ const RequestQueueClass = require('kafkajs/src/network/requestQueue/index.js') a
 RequestQueueClass.prototype.scheduleCheckPendingRequests = function scheduleCheckPendingRequests(this: RequestQueue) {
   if (this.throttleCheckTimeoutId || this.pending.length === 0) return;
   const throttled = this.throttledUntil - Date.now();
-  this.throttleCheckTimeoutId = setTimeout(() => {
-    this.throttleCheckTimeoutId = null;
-    this.checkPendingRequests();
-  }, throttled > 0 ? throttled : CHECK_PENDING_REQUESTS_INTERVAL);
+  this.throttleCheckTimeoutId = setTimeout(
+    () => {
+      this.throttleCheckTimeoutId = null;
+      this.checkPendingRequests();
+    },
+    throttled > 0 ? throttled : CHECK_PENDING_REQUESTS_INTERVAL,
+  );
 };

@@ -109,7 +109,8 @@ export class KafkaSink implements RecordSink, Component {
     });
     this.spool = new DiskSpool({ dir: o.config.spool_dir, maxBytes: o.config.spool_max_bytes });
     this.updateSpoolGauges();
-    if (!this.spool.isEmpty) this.log.info('kafka spool holds records from an earlier run; they are sent first', { records: this.spool.records, bytes: this.spool.bytes });
+    if (!this.spool.isEmpty)
+      this.log.info('kafka spool holds records from an earlier run; they are sent first', { records: this.spool.records, bytes: this.spool.bytes });
   }
 
   async start(): Promise<void> {
@@ -384,7 +385,10 @@ export class KafkaSink implements RecordSink, Component {
     if (err === 'timed_out') {
       // Counted once, here: how the client's attempt ends later is not a second failure.
       this.metrics.sendFailures.inc({ reason: 'send_timeout' });
-      this.log.debug('kafka send timed out; its records go to the spool', { records: batches.reduce((n, b) => n + spoolRecords(b), 0), send_timeout_ms: this.cfg.producer.send_timeout_ms });
+      this.log.debug('kafka send timed out; its records go to the spool', {
+        records: batches.reduce((n, b) => n + spoolRecords(b), 0),
+        send_timeout_ms: this.cfg.producer.send_timeout_ms,
+      });
       return { outcome: 'timed_out', attempt };
     }
     this.metrics.sendFailures.inc({ reason: err.name || 'error' });
@@ -494,7 +498,8 @@ export class KafkaSink implements RecordSink, Component {
     this.releaseWaiters();
     this.wake?.();
     await this.loop;
-    if (!this.spool.isEmpty) this.log.warn('kafka spool not empty at shutdown; it is replayed at the next start', { records: this.spool.records, bytes: this.spool.bytes });
+    if (!this.spool.isEmpty)
+      this.log.warn('kafka spool not empty at shutdown; it is replayed at the next start', { records: this.spool.records, bytes: this.spool.bytes });
     await this.producer.disconnect().catch(() => {});
   });
 }

@@ -54,7 +54,9 @@ export async function sendAws<T>(send: (abortSignal: AbortSignal) => Promise<T>,
   } catch (err) {
     if (deadline.aborted && !stop?.aborted) throw new Error(`${what}: no answer within ${timeoutMs} ms (prices.timeout_ms)`, { cause: err });
     if (err instanceof Error && err.name === 'CredentialsProviderError') {
-      throw new SourceConfigError(`${what}: no AWS credentials (${err.message.split('\n')[0]}); set them under the source's credentials, or in the AWS SDK's environment, profile or instance role`);
+      throw new SourceConfigError(
+        `${what}: no AWS credentials (${err.message.split('\n')[0]}); set them under the source's credentials, or in the AWS SDK's environment, profile or instance role`,
+      );
     }
     throw err;
   }

@@ -45,7 +45,11 @@ export function parsePriceListItem(item: unknown, now: number, catalog: GpuCatal
   const type = str(attrs.instanceType);
   const region = str(attrs.regionCode);
   if (!type || !region) return 'incomplete_item';
-  if ((attrs.tenancy && attrs.tenancy !== 'Shared') || (attrs.preInstalledSw && attrs.preInstalledSw !== 'NA') || (attrs.capacitystatus && attrs.capacitystatus !== 'Used')) {
+  if (
+    (attrs.tenancy && attrs.tenancy !== 'Shared') ||
+    (attrs.preInstalledSw && attrs.preInstalledSw !== 'NA') ||
+    (attrs.capacitystatus && attrs.capacitystatus !== 'Used')
+  ) {
     return 'other_variant';
   }
   const terms = isRecord(doc) && isRecord(doc.terms) && isRecord(doc.terms.OnDemand) ? doc.terms.OnDemand : undefined;
@@ -64,20 +68,22 @@ export function parsePriceListItem(item: unknown, now: number, catalog: GpuCatal
         return 'bad_price';
       }
       const eff = Date.parse(str(term.effectiveDate) ?? '');
-      return storablePoint({
-        effectiveFrom: Number.isFinite(eff) ? eff : now,
-        provider: 'aws',
-        region,
-        instanceType: type,
-        capacityType: 'on_demand',
-        os: OS[str(attrs.operatingSystem) ?? 'Linux'] ?? String(attrs.operatingSystem).toLowerCase(),
-        usdPerHour: price,
-        rawPrice: raw,
-        rawUnit: unit,
-        source: 'aws-pricing',
-        gpu: catalog.lookup(type),
-        observedAt: now,
-      }) ?? 'bad_price';
+      return (
+        storablePoint({
+          effectiveFrom: Number.isFinite(eff) ? eff : now,
+          provider: 'aws',
+          region,
+          instanceType: type,
+          capacityType: 'on_demand',
+          os: OS[str(attrs.operatingSystem) ?? 'Linux'] ?? String(attrs.operatingSystem).toLowerCase(),
+          usdPerHour: price,
+          rawPrice: raw,
+          rawUnit: unit,
+          source: 'aws-pricing',
+          gpu: catalog.lookup(type),
+          observedAt: now,
+        }) ?? 'bad_price'
+      );
     }
   }
   return 'no_hourly_price';
@@ -109,19 +115,21 @@ export class AwsOnDemandSource implements PriceSource {
         continue;
       }
       // The table is us-east-1 only: other regions price differently and are not guessed.
-      points.push(pricePoint({
-        effectiveFrom: Date.parse(AWS_TABLE_DATE),
-        provider: 'aws',
-        region: 'us-east-1',
-        instanceType: row.instanceType,
-        capacityType: 'on_demand',
-        usdPerHour: dec(row.usdPerHour),
-        rawPrice: row.usdPerHour,
-        rawUnit: 'Hrs',
-        source: this.name,
-        gpu: this.o.catalog.lookup(row.instanceType),
-        observedAt: w.now,
-      }));
+      points.push(
+        pricePoint({
+          effectiveFrom: Date.parse(AWS_TABLE_DATE),
+          provider: 'aws',
+          region: 'us-east-1',
+          instanceType: row.instanceType,
+          capacityType: 'on_demand',
+          usdPerHour: dec(row.usdPerHour),
+          rawPrice: row.usdPerHour,
+          rawUnit: 'Hrs',
+          source: this.name,
+          gpu: this.o.catalog.lookup(row.instanceType),
+          observedAt: w.now,
+        }),
+      );
     }
     return { points, skipped: skipped.counts, pages: 0 };
   }
@@ -151,7 +159,12 @@ export class AwsOnDemandSource implements PriceSource {
               ],
               ...(token ? { NextToken: token } : {}),
             });
-            const out = await sendAws((abortSignal) => client.send(command, { abortSignal }), `GetProducts for ${type} in ${region}`, this.o.timeoutMs, w.signal);
+            const out = await sendAws(
+              (abortSignal) => client.send(command, { abortSignal }),
+              `GetProducts for ${type} in ${region}`,
+              this.o.timeoutMs,
+              w.signal,
+            );
             if (!Array.isArray(out.PriceList)) throw new GarbageAnswer('GetProducts answered without a PriceList');
             for (const item of out.PriceList) {
               const r = parsePriceListItem(item, w.now, this.o.catalog);

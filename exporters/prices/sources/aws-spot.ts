@@ -65,7 +65,12 @@ export class AwsSpotSource implements PriceSource {
         do {
           if (++pages > this.o.maxPages) throw new GarbageAnswer(`more than ${this.o.maxPages} pages`);
           const command = new DescribeSpotPriceHistoryCommand({ ...input, ...(token ? { NextToken: token } : {}) });
-          const page = await sendAws((abortSignal) => client.send(command, { abortSignal }), `DescribeSpotPriceHistory in ${region}`, this.o.timeoutMs, w.signal);
+          const page = await sendAws(
+            (abortSignal) => client.send(command, { abortSignal }),
+            `DescribeSpotPriceHistory in ${region}`,
+            this.o.timeoutMs,
+            w.signal,
+          );
           if (!Array.isArray(page.SpotPriceHistory)) throw new GarbageAnswer('DescribeSpotPriceHistory answered without a spotPriceHistorySet');
           for (const item of page.SpotPriceHistory) {
             const p = this.toPoint(item, region, w.now, skipped);

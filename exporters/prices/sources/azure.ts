@@ -74,7 +74,10 @@ export class AzureSource implements PriceSource {
     let pages = 0;
     while (url) {
       if (++pages > this.o.maxPages) throw new GarbageAnswer(`more than ${this.o.maxPages} pages`);
-      const page = expectRecord(await requestJson(url, { headers: { accept: 'application/json' } }, { ...this.o.http, signal: w.signal }), 'Retail Prices page');
+      const page = expectRecord(
+        await requestJson(url, { headers: { accept: 'application/json' } }, { ...this.o.http, signal: w.signal }),
+        'Retail Prices page',
+      );
       for (const raw of expectArray(page.Items, 'Retail Prices Items')) {
         const r = isRecord(raw) ? this.toPoint(raw, w.now) : 'not_an_object';
         if (typeof r === 'string') skipped.add(r);
@@ -111,19 +114,21 @@ export class AzureSource implements PriceSource {
       return 'unit_not_time';
     }
     const eff = Date.parse(str(item.effectiveStartDate) ?? '');
-    return storablePoint({
-      effectiveFrom: Number.isFinite(eff) ? eff : now,
-      provider: 'azure',
-      region,
-      instanceType: sku,
-      capacityType: c.capacity,
-      os: c.os,
-      usdPerHour: usd,
-      rawPrice: String(rawPrice),
-      rawUnit: c.termHours !== undefined ? `${unit} (${c.termHours} term)` : unit,
-      source: this.name,
-      gpu: this.o.catalog.lookup(sku),
-      observedAt: now,
-    }) ?? 'bad_price';
+    return (
+      storablePoint({
+        effectiveFrom: Number.isFinite(eff) ? eff : now,
+        provider: 'azure',
+        region,
+        instanceType: sku,
+        capacityType: c.capacity,
+        os: c.os,
+        usdPerHour: usd,
+        rawPrice: String(rawPrice),
+        rawUnit: c.termHours !== undefined ? `${unit} (${c.termHours} term)` : unit,
+        source: this.name,
+        gpu: this.o.catalog.lookup(sku),
+        observedAt: now,
+      }) ?? 'bad_price'
+    );
   }
 }

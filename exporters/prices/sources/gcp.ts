@@ -11,14 +11,86 @@ import { GarbageAnswer, SkipCounter, type FetchWindow, type PriceSource, type So
 
 /** Built-in GPU machine shapes (Compute Engine documentation); the configuration adds more. */
 export const GCP_MACHINES: readonly GcpMachine[] = [
-  ...[1, 2, 4, 8].map((n) => ({ instance_type: `a2-highgpu-${n}g`, gpu_sku: 'Nvidia Tesla A100 GPU', gpu_count: n, gpu_model: 'NVIDIA A100 40GB', core_sku: 'A2 Instance Core', vcpus: 12 * n, ram_sku: 'A2 Instance Ram', memory_gib: String(85 * n) })),
-  { instance_type: 'a2-megagpu-16g', gpu_sku: 'Nvidia Tesla A100 GPU', gpu_count: 16, gpu_model: 'NVIDIA A100 40GB', core_sku: 'A2 Instance Core', vcpus: 96, ram_sku: 'A2 Instance Ram', memory_gib: '1360' },
-  ...[1, 2, 4, 8].map((n) => ({ instance_type: `a2-ultragpu-${n}g`, gpu_sku: 'Nvidia A100 80GB GPU', gpu_count: n, gpu_model: 'NVIDIA A100 80GB', core_sku: 'A2 Instance Core', vcpus: 12 * n, ram_sku: 'A2 Instance Ram', memory_gib: String(170 * n) })),
-  { instance_type: 'g2-standard-4', gpu_sku: 'Nvidia L4 GPU', gpu_count: 1, gpu_model: 'NVIDIA L4', core_sku: 'G2 Instance Core', vcpus: 4, ram_sku: 'G2 Instance Ram', memory_gib: '16' },
-  { instance_type: 'g2-standard-8', gpu_sku: 'Nvidia L4 GPU', gpu_count: 1, gpu_model: 'NVIDIA L4', core_sku: 'G2 Instance Core', vcpus: 8, ram_sku: 'G2 Instance Ram', memory_gib: '32' },
-  { instance_type: 'g2-standard-24', gpu_sku: 'Nvidia L4 GPU', gpu_count: 2, gpu_model: 'NVIDIA L4', core_sku: 'G2 Instance Core', vcpus: 24, ram_sku: 'G2 Instance Ram', memory_gib: '96' },
-  { instance_type: 'g2-standard-48', gpu_sku: 'Nvidia L4 GPU', gpu_count: 4, gpu_model: 'NVIDIA L4', core_sku: 'G2 Instance Core', vcpus: 48, ram_sku: 'G2 Instance Ram', memory_gib: '192' },
-  { instance_type: 'a3-highgpu-8g', gpu_sku: 'Nvidia H100 80GB GPU', gpu_count: 8, gpu_model: 'NVIDIA H100 80GB', core_sku: 'A3 Instance Core', vcpus: 208, ram_sku: 'A3 Instance Ram', memory_gib: '1872' },
+  ...[1, 2, 4, 8].map((n) => ({
+    instance_type: `a2-highgpu-${n}g`,
+    gpu_sku: 'Nvidia Tesla A100 GPU',
+    gpu_count: n,
+    gpu_model: 'NVIDIA A100 40GB',
+    core_sku: 'A2 Instance Core',
+    vcpus: 12 * n,
+    ram_sku: 'A2 Instance Ram',
+    memory_gib: String(85 * n),
+  })),
+  {
+    instance_type: 'a2-megagpu-16g',
+    gpu_sku: 'Nvidia Tesla A100 GPU',
+    gpu_count: 16,
+    gpu_model: 'NVIDIA A100 40GB',
+    core_sku: 'A2 Instance Core',
+    vcpus: 96,
+    ram_sku: 'A2 Instance Ram',
+    memory_gib: '1360',
+  },
+  ...[1, 2, 4, 8].map((n) => ({
+    instance_type: `a2-ultragpu-${n}g`,
+    gpu_sku: 'Nvidia A100 80GB GPU',
+    gpu_count: n,
+    gpu_model: 'NVIDIA A100 80GB',
+    core_sku: 'A2 Instance Core',
+    vcpus: 12 * n,
+    ram_sku: 'A2 Instance Ram',
+    memory_gib: String(170 * n),
+  })),
+  {
+    instance_type: 'g2-standard-4',
+    gpu_sku: 'Nvidia L4 GPU',
+    gpu_count: 1,
+    gpu_model: 'NVIDIA L4',
+    core_sku: 'G2 Instance Core',
+    vcpus: 4,
+    ram_sku: 'G2 Instance Ram',
+    memory_gib: '16',
+  },
+  {
+    instance_type: 'g2-standard-8',
+    gpu_sku: 'Nvidia L4 GPU',
+    gpu_count: 1,
+    gpu_model: 'NVIDIA L4',
+    core_sku: 'G2 Instance Core',
+    vcpus: 8,
+    ram_sku: 'G2 Instance Ram',
+    memory_gib: '32',
+  },
+  {
+    instance_type: 'g2-standard-24',
+    gpu_sku: 'Nvidia L4 GPU',
+    gpu_count: 2,
+    gpu_model: 'NVIDIA L4',
+    core_sku: 'G2 Instance Core',
+    vcpus: 24,
+    ram_sku: 'G2 Instance Ram',
+    memory_gib: '96',
+  },
+  {
+    instance_type: 'g2-standard-48',
+    gpu_sku: 'Nvidia L4 GPU',
+    gpu_count: 4,
+    gpu_model: 'NVIDIA L4',
+    core_sku: 'G2 Instance Core',
+    vcpus: 48,
+    ram_sku: 'G2 Instance Ram',
+    memory_gib: '192',
+  },
+  {
+    instance_type: 'a3-highgpu-8g',
+    gpu_sku: 'Nvidia H100 80GB GPU',
+    gpu_count: 8,
+    gpu_model: 'NVIDIA H100 80GB',
+    core_sku: 'A3 Instance Core',
+    vcpus: 208,
+    ram_sku: 'A3 Instance Ram',
+    memory_gib: '1872',
+  },
 ];
 
 export interface GcpOptions {
@@ -110,7 +182,10 @@ export class GcpSource implements PriceSource {
     const qty = Number(expr.displayQuantity ?? 1);
     try {
       const units = tier.unitPrice.units;
-      sent = fromUnitsNanos(typeof units === 'string' || typeof units === 'number' ? units : undefined, typeof tier.unitPrice.nanos === 'number' ? tier.unitPrice.nanos : 0);
+      sent = fromUnitsNanos(
+        typeof units === 'string' || typeof units === 'number' ? units : undefined,
+        typeof tier.unitPrice.nanos === 'number' ? tier.unitPrice.nanos : 0,
+      );
     } catch {
       return skipped.add('bad_price');
     }

@@ -20,14 +20,22 @@ export function isSourceName(s: string): s is SourceName {
 export function sourceSchedule(cfg: PricesConfig, name: SourceName): { enabled: boolean; intervalMs: number } {
   const s = cfg.sources;
   switch (name) {
-    case 'aws-spot': return { enabled: s.aws_spot.enabled, intervalMs: s.aws_spot.interval_ms };
-    case 'aws-on-demand': return { enabled: s.aws_on_demand.enabled, intervalMs: s.aws_on_demand.interval_ms };
-    case 'azure': return { enabled: s.azure.enabled, intervalMs: s.azure.interval_ms };
-    case 'gcp': return { enabled: s.gcp.enabled, intervalMs: s.gcp.interval_ms };
-    case 'runpod': return { enabled: s.runpod.enabled, intervalMs: s.runpod.interval_ms };
-    case 'vast': return { enabled: s.vast.enabled, intervalMs: s.vast.interval_ms };
-    case 'lambda': return { enabled: s.lambda.enabled, intervalMs: s.lambda.interval_ms };
-    case 'book': return { enabled: s.book.enabled && cfg.book.length > 0, intervalMs: 24 * 3_600_000 };
+    case 'aws-spot':
+      return { enabled: s.aws_spot.enabled, intervalMs: s.aws_spot.interval_ms };
+    case 'aws-on-demand':
+      return { enabled: s.aws_on_demand.enabled, intervalMs: s.aws_on_demand.interval_ms };
+    case 'azure':
+      return { enabled: s.azure.enabled, intervalMs: s.azure.interval_ms };
+    case 'gcp':
+      return { enabled: s.gcp.enabled, intervalMs: s.gcp.interval_ms };
+    case 'runpod':
+      return { enabled: s.runpod.enabled, intervalMs: s.runpod.interval_ms };
+    case 'vast':
+      return { enabled: s.vast.enabled, intervalMs: s.vast.interval_ms };
+    case 'lambda':
+      return { enabled: s.lambda.enabled, intervalMs: s.lambda.interval_ms };
+    case 'book':
+      return { enabled: s.book.enabled && cfg.book.length > 0, intervalMs: 24 * 3_600_000 };
   }
 }
 

@@ -50,11 +50,15 @@ export class RunPodSource implements PriceSource {
   async fetch(w: FetchWindow): Promise<SourceResult> {
     const skipped = new SkipCounter();
     const body = expectRecord(
-      await requestJson(this.o.endpoint, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...authHeaders(this.o.apiKey) },
-        body: JSON.stringify({ query: RUNPOD_QUERY }),
-      }, { ...this.o.http, signal: w.signal }),
+      await requestJson(
+        this.o.endpoint,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...authHeaders(this.o.apiKey) },
+          body: JSON.stringify({ query: RUNPOD_QUERY }),
+        },
+        { ...this.o.http, signal: w.signal },
+      ),
       'GraphQL answer',
     );
     // GraphQL reports errors with HTTP 200.
@@ -118,11 +122,15 @@ export class VastSource implements PriceSource {
   async fetch(w: FetchWindow): Promise<SourceResult> {
     const skipped = new SkipCounter();
     const body = expectRecord(
-      await requestJson(this.o.endpoint, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...authHeaders(this.o.apiKey) },
-        body: JSON.stringify(this.o.query),
-      }, { ...this.o.http, signal: w.signal }),
+      await requestJson(
+        this.o.endpoint,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...authHeaders(this.o.apiKey) },
+          body: JSON.stringify(this.o.query),
+        },
+        { ...this.o.http, signal: w.signal },
+      ),
       'bundles answer',
     );
     // Documented as an array; the reference example shows a single object.
@@ -182,7 +190,10 @@ export class LambdaSource implements PriceSource {
 
   async fetch(w: FetchWindow): Promise<SourceResult> {
     const skipped = new SkipCounter();
-    const body = expectRecord(await requestJson(this.o.endpoint, { headers: authHeaders(this.o.apiKey) }, { ...this.o.http, signal: w.signal }), 'instance-types answer');
+    const body = expectRecord(
+      await requestJson(this.o.endpoint, { headers: authHeaders(this.o.apiKey) }, { ...this.o.http, signal: w.signal }),
+      'instance-types answer',
+    );
     const data = expectRecord(body.data, 'instance-types data');
     const points: PricePointRecord[] = [];
     for (const [name, entry] of Object.entries(data)) {
@@ -218,5 +229,10 @@ export class LambdaSource implements PriceSource {
 /** gpu_8x_h100_sxm5 → "H100 SXM5" (used when the answer carries no gpu_description). */
 export function gpuModelFromLambdaName(name: string): string {
   const m = /^gpu_\d+x_(.+)$/.exec(name);
-  return m ? m[1]!.split('_').map((s) => s.toUpperCase()).join(' ') : '';
+  return m
+    ? m[1]!
+        .split('_')
+        .map((s) => s.toUpperCase())
+        .join(' ')
+    : '';
 }
