@@ -1,6 +1,23 @@
 // @ts-check
 import js from '@eslint/js';
+import noImportCycle from './scripts/lint/no-import-cycle.js';
 import tseslint from 'typescript-eslint';
+
+// The layers (docs/architecture.md): the core imports no feature and not the composition root;
+// features (collector/features, exporters) do not import the composition root; nothing imports in a
+// circle.
+const CORE_IMPORTS_NO_FEATURE = {
+  patterns: [
+    {
+      group: ['**/features/**', '**/exporters/**'],
+      message: 'the core imports no feature: a feature gets what it needs through its descriptor (collector/core/feature.ts)',
+    },
+    { group: ['**/app/**'], message: 'the core does not import the composition root (collector/app)' },
+  ],
+};
+const FEATURES_IMPORT_NO_APP = {
+  patterns: [{ group: ['**/app/**'], message: 'a feature does not import the composition root (collector/app): it is handed what it needs' }],
+};
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'data/**', 'dist/**', 'test/artifacts/**', '.cache/**'] },
@@ -33,4 +50,11 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
     },
   },
+  {
+    files: ['collector/**/*.ts', 'exporters/**/*.ts', 'dashboards/**/*.ts', 'scripts/**/*.ts', 'bin/**/*.js'],
+    plugins: { local: { rules: { 'no-import-cycle': noImportCycle } } },
+    rules: { 'local/no-import-cycle': 'error' },
+  },
+  { files: ['collector/core/**/*.ts'], rules: { 'no-restricted-imports': ['error', CORE_IMPORTS_NO_FEATURE] } },
+  { files: ['collector/features/**/*.ts', 'exporters/**/*.ts'], rules: { 'no-restricted-imports': ['error', FEATURES_IMPORT_NO_APP] } },
 );

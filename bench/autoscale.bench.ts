@@ -13,12 +13,11 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { Pool } from 'undici';
-import { autoscaleConfigSchema } from '../collector/autoscale/config.ts';
-import { ExternalScalerServer } from '../collector/autoscale/scaler.ts';
-import { Signals } from '../collector/autoscale/signals.ts';
-import { silentLogger } from '../collector/log.ts';
-import type { RecordSink } from '../collector/pipeline/pipeline.ts';
-import { activationFor } from '../exporters/proxy/activation.ts';
+import { autoscaleConfigSchema } from '../collector/features/autoscale/config.ts';
+import { ExternalScalerServer } from '../collector/features/autoscale/scaler.ts';
+import { Signals } from '../collector/features/autoscale/signals.ts';
+import { silentLogger } from '../collector/core/log.ts';
+import type { RecordSink } from '../collector/core/pipeline/pipeline.ts';
 import { proxyConfigSchema } from '../exporters/proxy/config.ts';
 import { ProxyServer } from '../exporters/proxy/server.ts';
 import { kedaClient } from '../test/autoscale/keda-client.ts';
@@ -63,7 +62,7 @@ const signals = new Signals({
   state: proxy.state,
   upstreams: [{ name: 'gpu', node: 'gpu-node' }],
   registry,
-  held: () => activationFor(proxy.state),
+  held: () => proxy.activation,
 });
 const scaler = new ExternalScalerServer({ listen: auto.scaler.listen, signals, registry, log: silentLogger, maxStreams: 10 });
 await scaler.start();

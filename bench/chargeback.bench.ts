@@ -9,11 +9,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { configSchema } from '../collector/config/schema.ts';
-import { chargeback, type ChargebackOptions } from '../collector/cost/chargeback.ts';
-import { refreshChargebackRollup, withChargebackLock } from '../collector/cost/rollup-refresh.ts';
-import { migrate } from '../collector/schema/migrations.ts';
-import { openStore } from '../collector/store/store.ts';
+import { configSchema } from '../collector/app/config-schema.ts';
+import { chargeback, type ChargebackOptions } from '../collector/features/cost/chargeback.ts';
+import { refreshChargebackRollup, withChargebackLock } from '../collector/features/cost/rollup-refresh.ts';
+import { migrate } from '../collector/core/schema/migrations.ts';
+import { openStore } from '../collector/core/store/store.ts';
 
 const ROWS = Number(process.argv[2] ?? 20_000_000);
 const NODES = 100;

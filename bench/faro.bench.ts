@@ -13,16 +13,16 @@ import { fork } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
-import { configSchema } from '../collector/config/schema.ts';
-import { silentLogger } from '../collector/log.ts';
-import { readBody, sendJson } from '../collector/http/server.ts';
-import type { RecordSink } from '../collector/pipeline/pipeline.ts';
-import { faroRecords } from '../collector/receivers/faro/records.ts';
-import { parseFaroPayload } from '../collector/receivers/faro/payload.ts';
-import { FaroReceiver } from '../collector/receivers/faro/receiver.ts';
-import { receiverComponentsFor, receiversConfigSchema } from '../collector/receivers/index.ts';
-import { FaroMetrics } from '../collector/receivers/metrics.ts';
-import { startCollector } from '../collector/runtime.ts';
+import { configSchema } from '../collector/app/config-schema.ts';
+import { silentLogger } from '../collector/core/log.ts';
+import { readBody, sendJson } from '../collector/core/http/server.ts';
+import type { RecordSink } from '../collector/core/pipeline/pipeline.ts';
+import { faroRecords } from '../collector/features/receivers/faro/records.ts';
+import { parseFaroPayload } from '../collector/features/receivers/faro/payload.ts';
+import { FaroReceiver } from '../collector/features/receivers/faro/receiver.ts';
+import { receiversFor, receiversConfigSchema } from '../collector/features/receivers/index.ts';
+import { FaroMetrics } from '../collector/features/receivers/metrics.ts';
+import { startCollector } from '../collector/app/runtime.ts';
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const PAYLOADS = Number(args[0] ?? 40_000);
@@ -176,12 +176,12 @@ async function main(): Promise<void> {
   const receivers = receiversConfigSchema.parse({
     faro: {
       enabled: true,
-      apps: [{ name: 'chat-ui', tenant: 'acme', api_keys: ['sha256:' + (await import('../collector/security/keys.ts')).keyDigestHex('bench-key')] }],
+      apps: [{ name: 'chat-ui', tenant: 'acme', api_keys: ['sha256:' + (await import('../collector/core/security/keys.ts')).keyDigestHex('bench-key')] }],
       rate_limit: { payloads_per_second: 1e9, burst: 1_000_000_000 },
     },
   });
   const load = startLoadGenerator();
-  const collector = await startCollector(config, silentLogger, { features: [receiverComponentsFor(receivers)] });
+  const collector = await startCollector(config, silentLogger, { features: [receiversFor(receivers)] });
   // The floor: the same requests to a route that reads the body and answers 202, doing nothing else.
   // The receiver itself, every check included, in front of a sink that takes the rows and does
   // nothing: what the receiver costs without the pipeline and ClickHouse behind it.

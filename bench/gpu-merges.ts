@@ -1,6 +1,6 @@
 // Shared by the benches that measure gpu_metrics merges (merge, merge-amplification, scrape):
 // scrape rounds made by the engine itself, and waiting until no merge runs.
-import type { Store } from '../collector/store/store.ts';
+import type { Store } from '../collector/core/store/store.ts';
 
 /** A 1,000-node fleet's round, in samples: 8 GPUs × 26 fields a node. */
 export const SAMPLES_PER_NODE = 208;

@@ -11,16 +11,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import { Registry } from 'prom-client';
-import { configSchema } from '../collector/config/schema.ts';
-import { silentLogger } from '../collector/log.ts';
-import { codecFor, Pipeline, storeInserter } from '../collector/pipeline/pipeline.ts';
-import { validatorFor, type Row } from '../collector/records/validate.ts';
-import { chTime } from '../collector/schema/columns.ts';
-import { ROLLUPS } from '../collector/schema/ddl.ts';
-import { SIGNAL_TABLES } from '../collector/schema/tables.ts';
-import { migrate } from '../collector/schema/migrations.ts';
-import { openStore } from '../collector/store/store.ts';
-import { generate } from '../exporters/sim/history.ts';
+import { configSchema } from '../collector/app/config-schema.ts';
+import { silentLogger } from '../collector/core/log.ts';
+import { codecFor, Pipeline, storeInserter } from '../collector/core/pipeline/pipeline.ts';
+import { validatorFor, type Row } from '../collector/core/records/validate.ts';
+import { chTime } from '../collector/core/schema/columns.ts';
+import { ROLLUPS } from '../collector/core/schema/rollups.ts';
+import { SIGNAL_TABLES } from '../collector/core/schema/tables.ts';
+import { migrate } from '../collector/core/schema/migrations.ts';
+import { openStore } from '../collector/core/store/store.ts';
+import { generate } from '../collector/app/demo/history.ts';
 
 const ROWS = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 1_000_000);
 /**

@@ -9,10 +9,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { configSchema } from '../collector/config/schema.ts';
-import { createTableSql } from '../collector/schema/ddl.ts';
-import { gpuMetrics } from '../collector/schema/tables.ts';
-import { openStore } from '../collector/store/store.ts';
+import { configSchema } from '../collector/app/config-schema.ts';
+import { createTableSql } from '../collector/core/schema/ddl.ts';
+import { gpuMetrics } from '../collector/core/schema/tables.ts';
+import { openStore } from '../collector/core/store/store.ts';
 import { gpuRoundSql, mergesSettled, SAMPLES_PER_NODE } from './gpu-merges.ts';
 
 const INSERTS = Number(process.argv[2] ?? 300);

@@ -8,10 +8,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { configSchema } from '../collector/config/schema.ts';
-import { createTableSql } from '../collector/schema/ddl.ts';
-import { gpuMetrics, type TableDef } from '../collector/schema/tables.ts';
-import { openStore } from '../collector/store/store.ts';
+import { configSchema } from '../collector/app/config-schema.ts';
+import { createTableSql } from '../collector/core/schema/ddl.ts';
+import { gpuMetrics, type TableDef } from '../collector/core/schema/tables.ts';
+import { openStore } from '../collector/core/store/store.ts';
 import { gpuRoundSql, SAMPLES_PER_NODE } from './gpu-merges.ts';
 
 const PARTS = 10;

@@ -1,15 +1,15 @@
 // As-of cost of 1,000 nodes over a 30-day month with hourly price changes, in ClickHouse (embedded
-// chDB), against the peer: the same segments computed in JavaScript (collector/cost/asof.ts) over
+// chDB), against the peer: the same segments computed in JavaScript (collector/features/cost/asof.ts) over
 // the same points already in memory. Reports time and rows read by ClickHouse.
 // Run: npm run bench:prices    (or: node bench/prices.bench.ts [nodes] [keys])
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { configSchema } from '../collector/config/schema.ts';
-import { costOver, seriesFor, type AsofPoint, type NodeSpec } from '../collector/cost/asof.ts';
-import { nodeCostSql } from '../collector/cost/asof-sql.ts';
-import { migrate } from '../collector/schema/migrations.ts';
-import { openStore } from '../collector/store/store.ts';
+import { configSchema } from '../collector/app/config-schema.ts';
+import { costOver, seriesFor, type AsofPoint, type NodeSpec } from '../collector/features/cost/asof.ts';
+import { nodeCostSql } from '../collector/features/cost/asof-sql.ts';
+import { migrate } from '../collector/core/schema/migrations.ts';
+import { openStore } from '../collector/core/store/store.ts';
 
 const NODES = Number(process.argv[2] ?? 1000);
 const KEYS = Number(process.argv[3] ?? NODES);

@@ -19,7 +19,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'undici';
-import { keyDigestHex } from '../collector/security/keys.ts';
+import { keyDigestHex } from '../collector/core/security/keys.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const NODE = process.execPath;

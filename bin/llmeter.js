@@ -6,4 +6,4 @@ if (major < 24) {
   console.error(`llmeter needs Node.js 24 or newer (this is ${process.version}). Run it through npm (npm start, npx llmeter) so the bundled Node 24 is used.`);
   process.exit(1);
 }
-await import('../collector/cli/main.ts');
+await import('../collector/app/cli/main.ts');

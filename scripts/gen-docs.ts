@@ -1,14 +1,14 @@
 // Generates the reference parts of the documentation from the single definitions in the code, so
-// they cannot drift: docs/records.md (record contract, from collector/schema/tables.ts) and
+// they cannot drift: docs/records.md (record contract, from collector/core/schema/tables.ts) and
 // docs/configuration.md (every key, from the zod schema). `node scripts/gen-docs.ts` rewrites them;
 // the test suite fails when the committed files differ from what this produces.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
-import { configSchema } from '../collector/config/schema.ts';
-import { ENV_OVERRIDES } from '../collector/config/load.ts';
-import { ROLLUPS } from '../collector/schema/ddl.ts';
-import { deadLetters, RECORDS_VERSION, SIGNAL_TABLES, type TableDef } from '../collector/schema/tables.ts';
+import { configSchema } from '../collector/app/config-schema.ts';
+import { ENV_OVERRIDES } from '../collector/core/config/load.ts';
+import { ROLLUPS } from '../collector/core/schema/rollups.ts';
+import { deadLetters, RECORDS_VERSION, SIGNAL_TABLES, type TableDef } from '../collector/core/schema/tables.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const BEGIN = '<!-- generated:begin (node scripts/gen-docs.ts) -->';

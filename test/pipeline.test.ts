@@ -2,12 +2,12 @@
 // inserter wrapper (never a fake database).
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configSchema } from '../collector/config/schema.ts';
-import { silentLogger } from '../collector/log.ts';
-import { codecFor, Pipeline, storeInserter } from '../collector/pipeline/pipeline.ts';
-import type { Inserter } from '../collector/pipeline/table-writer.ts';
-import { replaySpill } from '../collector/pipeline/spill-replay.ts';
-import { gpuMetrics, llmRequests, type LlmRequestRecord } from '../collector/schema/tables.ts';
+import { configSchema } from '../collector/app/config-schema.ts';
+import { silentLogger } from '../collector/core/log.ts';
+import { codecFor, Pipeline, storeInserter } from '../collector/core/pipeline/pipeline.ts';
+import type { Inserter } from '../collector/core/pipeline/table-writer.ts';
+import { replaySpill } from '../collector/core/pipeline/spill-replay.ts';
+import { gpuMetrics, llmRequests, type LlmRequestRecord } from '../collector/core/schema/tables.ts';
 import { count, openTestStore, tempDir, type TestStore } from './helpers/store.ts';
 
 const REQUEST_ID = Object.keys(llmRequests.columns).indexOf('request_id');

@@ -1,7 +1,7 @@
 // Configuration of price sources and interruption watchers (the `prices:` section).
 import { z } from 'zod';
-import { CAPACITY_TYPES } from '../../collector/schema/tables.ts';
-import { interruptionsConfigSchema } from '../spot/config.ts';
+import { CAPACITY_TYPES } from '../../collector/core/schema/tables.ts';
+import { interruptionsConfigSchema } from './interruptions/config.ts';
 
 const HOUR = 3_600_000;
 const decimalString = z

@@ -2,8 +2,7 @@
 // signals (spot and on-demand price of a tier's instance type) so they never query ClickHouse. Fed by
 // each successful sync with everything the source answered, changed or not; a series is as fresh as
 // the last successful sync of its source.
-import { perCollector } from '../../collector/lifecycle/per-collector.ts';
-import type { PricePointRecord } from '../../collector/schema/tables.ts';
+import type { PricePointRecord } from '../../collector/core/schema/tables.ts';
 import { seriesKey, timeMs } from './point.ts';
 
 export interface LivePrice {
@@ -101,6 +100,3 @@ export class LivePrices {
     return out;
   }
 }
-
-/** One per running collector: the price syncs write to it, the autoscaling side reads it. */
-export const livePricesFor = perCollector(() => new LivePrices());

@@ -1,7 +1,7 @@
 // Builds one price_point record: the normalised price beside the raw one, per GPU-hour from the GPU
 // count, all through decimal arithmetic.
 import type { Decimal } from 'decimal.js';
-import type { PricePointRecord } from '../../collector/schema/tables.ts';
+import type { PricePointRecord } from '../../collector/core/schema/tables.ts';
 import type { GpuInfo } from './catalog.ts';
 import { money, perGpuHour } from './money.ts';
 

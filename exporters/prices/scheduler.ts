@@ -1,6 +1,6 @@
 // Runs each enabled source's sync on its interval under `llmeter start`. One sync per source at a
 // time; a failed sync is retried inside the sync and then waits for the next interval.
-import { once, type Component } from '../../collector/lifecycle/component.ts';
+import { once, type Component } from '../../collector/core/lifecycle/component.ts';
 import type { PriceSource } from './source.ts';
 import { syncSource, type SyncDeps, type SyncReport } from './sync.ts';
 

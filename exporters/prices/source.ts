@@ -1,7 +1,7 @@
 // What a price source is: something that fetches the current answer of one API and turns it into
 // price changes. Sources do no I/O other than HTTP and never touch the store; the sync decides what
 // is new and writes it.
-import type { PricePointRecord } from '../../collector/schema/tables.ts';
+import type { PricePointRecord } from '../../collector/core/schema/tables.ts';
 
 export interface FetchWindow {
   /** Start of the history asked for (sources with history only). */

@@ -1,11 +1,11 @@
 // One sync of one source: fetch (retried with backoff), keep only what changed against the stored
 // series, then submit. A fetch that fails or answers garbage writes nothing, so prices already
 // stored are never erased or overwritten by a bad answer.
-import { backoffMs } from '../../collector/lifecycle/component.ts';
-import type { Logger } from '../../collector/log.ts';
-import type { RecordSink } from '../../collector/pipeline/pipeline.ts';
-import type { PricePointRecord } from '../../collector/schema/tables.ts';
-import type { Store } from '../../collector/store/store.ts';
+import { backoffMs } from '../../collector/core/lifecycle/component.ts';
+import type { Logger } from '../../collector/core/log.ts';
+import type { RecordSink } from '../../collector/core/pipeline/pipeline.ts';
+import type { PricePointRecord } from '../../collector/core/schema/tables.ts';
+import type { Store } from '../../collector/core/store/store.ts';
 import { HttpStatusError, retryAfterMs } from './http.ts';
 import type { LivePrices } from './live.ts';
 import type { PricesMetrics } from './metrics.ts';

@@ -5,32 +5,9 @@
 // StreamIsActive), the upstream is probed until it answers, and the request goes on. Holds are
 // bounded per upstream; past the timeout the client gets 503 with Retry-After.
 import { Counter, type Registry } from 'prom-client';
-import { z } from 'zod';
+import type { ActivationConfig } from './config.ts';
 import type { ProxyState } from './state.ts';
 import type { Upstream } from './upstreams.ts';
-
-export const activationConfigSchema = z
-  .strictObject({
-    enabled: z
-      .boolean()
-      .default(false)
-      .describe('Hold requests for an upstream that does not answer (a pool scaled to zero) until it does, instead of failing them at once.'),
-    upstreams: z.array(z.string().min(1)).default([]).describe('Upstreams (by name) that may scale to zero; empty: all.'),
-    timeout_ms: z
-      .number()
-      .int()
-      .positive()
-      .default(180_000)
-      .describe('Longest hold; then 503 with Retry-After. Make it longer than node start-up plus model load.'),
-    max_held: z.number().int().min(0).default(256).describe('Requests held per upstream at once; beyond it: 503 at once.'),
-    probe_interval_ms: z.number().int().positive().default(500).describe('How often a held upstream is probed.'),
-    probe_timeout_ms: z.number().int().positive().default(2_000).describe("Longest wait for one probe's answer."),
-    ready_ttl_ms: z.number().int().min(0).default(5_000).describe('After an upstream answered, how long requests pass without probing again.'),
-    retry_after_s: z.number().int().positive().default(30).describe('Retry-After sent with the 503 when a hold times out or is full.'),
-  })
-  .prefault({});
-
-export type ActivationConfig = z.infer<typeof activationConfigSchema>;
 
 export type HoldResult =
   { ok: true; heldMs: number } | { ok: false; reason: 'timeout' | 'full' | 'aborted'; heldMs: number; retryAfterS: number; message: string };
@@ -48,13 +25,6 @@ interface UpstreamWake {
   waiters: Set<() => void>;
   probing: boolean;
   timer: NodeJS.Timeout | undefined;
-}
-
-const activations = new WeakMap<ProxyState, Activation>();
-
-/** The activation hold of the proxy that owns this state, if one is enabled. */
-export function activationFor(state: ProxyState): Activation | undefined {
-  return activations.get(state);
 }
 
 export interface ActivationOptions {
@@ -93,7 +63,6 @@ export class Activation {
     this.now = o.now ?? Date.now;
     this.probeFn = o.probe ?? ((up) => this.httpProbe(up));
     this.only = o.config.upstreams.length ? new Set(o.config.upstreams) : undefined;
-    activations.set(o.state, this);
   }
 
   applies(up: Upstream): boolean {

@@ -1,6 +1,5 @@
 // Configuration of the metering proxy (the `proxy:` section).
 import { z } from 'zod';
-import { activationConfigSchema } from './activation.ts';
 
 const listen = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:11435');
 const digest = z.string().regex(/^sha256:[0-9a-fA-F]{64}$/, 'expected sha256:<64 hex digits> (make one with `llmeter hash-key`)');
@@ -46,6 +45,30 @@ export const upstreamSchema = z.strictObject({
   queue_timeout_ms: z.number().int().positive().default(60_000).describe('Longest wait in that queue before 503.'),
   connections: z.number().int().positive().default(256).describe('Keep-alive connections held open to this upstream at most.'),
 });
+
+/** Scale from zero: how the proxy holds requests while an upstream's pool wakes (activation.ts). */
+export const activationConfigSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(false)
+      .describe('Hold requests for an upstream that does not answer (a pool scaled to zero) until it does, instead of failing them at once.'),
+    upstreams: z.array(z.string().min(1)).default([]).describe('Upstreams (by name) that may scale to zero; empty: all.'),
+    timeout_ms: z
+      .number()
+      .int()
+      .positive()
+      .default(180_000)
+      .describe('Longest hold; then 503 with Retry-After. Make it longer than node start-up plus model load.'),
+    max_held: z.number().int().min(0).default(256).describe('Requests held per upstream at once; beyond it: 503 at once.'),
+    probe_interval_ms: z.number().int().positive().default(500).describe('How often a held upstream is probed.'),
+    probe_timeout_ms: z.number().int().positive().default(2_000).describe("Longest wait for one probe's answer."),
+    ready_ttl_ms: z.number().int().min(0).default(5_000).describe('After an upstream answered, how long requests pass without probing again.'),
+    retry_after_s: z.number().int().positive().default(30).describe('Retry-After sent with the 503 when a hold times out or is full.'),
+  })
+  .prefault({});
+
+export type ActivationConfig = z.infer<typeof activationConfigSchema>;
 
 export const proxyConfigSchema = z
   .strictObject({

@@ -3,7 +3,7 @@
 // (with backpressure both ways), the last ones are kept by reference for the final-frame parse.
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import type { LlmRequestRecord } from '../../collector/schema/tables.ts';
+import type { LlmRequestRecord } from '../../collector/core/schema/tables.ts';
 import { sendError, type ApiStyle } from './errors.ts';
 import { countByte, emptyUsage, StreamTail, usageFromBody, usageFromNdjson, usageFromSse, UsageChunkStripper, type Usage } from './frames.ts';
 import { apiOf, endpointLabel } from './request.ts';

@@ -1,47 +1,48 @@
-// Builds the metering proxy from the configuration: the proxy server and, for Ollama upstreams,
-// the /api/ps residency poller (none while the proxy is disabled). The live load view (ProxyState)
-// is shared with later features of the same collector through `proxyStateFor(ctx)`.
-import type { Component } from '../../collector/lifecycle/component.ts';
-import type { RuntimeContext } from '../../collector/runtime.ts';
+// The metering proxy (`proxy:`): the proxy server and, for Ollama upstreams, the /api/ps residency
+// poller (none while the proxy is disabled). It offers its live load (ProxyState), its scale-from-zero
+// hold and its upstreams to the features that read them (autoscaling).
+import { defineFeature } from '../../collector/core/feature.ts';
+import type { Activation } from './activation.ts';
+import { proxyConfigSchema } from './config.ts';
 import { PsPoller } from './ps-poller.ts';
 import { ProxyServer } from './server.ts';
 import type { ProxyState } from './state.ts';
 
 export { ProxyServer } from './server.ts';
 export { ProxyState, type LoadSnapshot, type Residency, type ResidentModel } from './state.ts';
+export { proxyConfigSchema, type ProxyConfig } from './config.ts';
 
-const states = new WeakMap<RuntimeContext, ProxyState>();
-
-/** The live load of the proxy running in this collector, if one was built. */
-export function proxyStateFor(ctx: RuntimeContext): ProxyState | undefined {
-  return states.get(ctx);
+export interface ProxyNeeds {
+  /** Why a tenant's requests are refused (a spent budget with a hard stop), or undefined. */
+  budgetRefusal: (tenant: string) => string | undefined;
 }
 
-export interface ProxyParts {
-  server: ProxyServer;
-  poller: PsPoller;
+/** The running proxy, for the features that read its load; undefined while it is disabled. */
+export interface ProxyProvides {
   state: ProxyState;
+  activation: Activation | undefined;
+  upstreams: readonly { name: string; node: string; url: string }[];
 }
 
-export function buildProxy(ctx: RuntimeContext): ProxyParts {
-  const cfg = ctx.config.proxy;
-  const log = ctx.log.child('proxy');
-  const server = new ProxyServer({ config: cfg, sink: ctx.sink, registry: ctx.registry, log, budgetRefusal: (t) => ctx.budgets.refusal(t) });
-  const poller = new PsPoller({
-    upstreams: server.router.upstreams,
-    intervalMs: cfg.ps_poll_ms,
-    sink: ctx.sink,
-    state: server.state,
-    metrics: server.metrics,
-    log,
-  });
-  states.set(ctx, server.state);
-  return { server, poller, state: server.state };
-}
-
-export function proxyComponents(ctx: RuntimeContext): Component[] {
-  if (!ctx.config.proxy.enabled) return [];
-  const { server, poller } = buildProxy(ctx);
-  // Shutdown runs in reverse: the poller stops before the proxy closes its upstream pools.
-  return [server, poller];
-}
+export const proxyFeature = defineFeature({
+  name: 'proxy',
+  section: 'proxy',
+  schema: proxyConfigSchema,
+  needs: ['cost'],
+  create: (core, config, needs: ProxyNeeds) => {
+    if (!config.enabled) return { components: [], provides: undefined as ProxyProvides | undefined };
+    const log = core.log.child('proxy');
+    const server = new ProxyServer({ config, sink: core.sink, registry: core.registry, log, budgetRefusal: needs.budgetRefusal });
+    const poller = new PsPoller({
+      upstreams: server.router.upstreams,
+      intervalMs: config.ps_poll_ms,
+      sink: core.sink,
+      state: server.state,
+      metrics: server.metrics,
+      log,
+    });
+    const provides: ProxyProvides = { state: server.state, activation: server.activation, upstreams: config.upstreams };
+    // Shutdown runs in reverse: the poller stops before the proxy closes its upstream pools.
+    return { components: [server, poller], provides };
+  },
+});

@@ -1,10 +1,10 @@
 // Model residency: polls each Ollama upstream's /api/ps and turns every resident model into a
 // model_state record (which model holds how much VRAM until when), and into ProxyState for the
 // live view. vLLM serves one model for its whole life, so only Ollama upstreams are polled.
-import { once, type Component } from '../../collector/lifecycle/component.ts';
-import type { Logger } from '../../collector/log.ts';
-import type { RecordSink } from '../../collector/pipeline/pipeline.ts';
-import type { ModelStateRecord } from '../../collector/schema/tables.ts';
+import { once, type Component } from '../../collector/core/lifecycle/component.ts';
+import type { Logger } from '../../collector/core/log.ts';
+import type { RecordSink } from '../../collector/core/pipeline/pipeline.ts';
+import type { ModelStateRecord } from '../../collector/core/schema/tables.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import { ollamaModelName } from './model-name.ts';
 import type { ProxyState, ResidentModel } from './state.ts';

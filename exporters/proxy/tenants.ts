@@ -2,7 +2,7 @@
 // keys in constant time, a header set by a trusted gateway, or the anonymous tenant if configured.
 import path from 'node:path';
 import type { IncomingHttpHeaders } from 'node:http';
-import { bearerToken, KeyRing, parseDigest, readKeyFile, sha256 } from '../../collector/security/keys.ts';
+import { bearerToken, KeyRing, parseDigest, readKeyFile, sha256 } from '../../collector/core/security/keys.ts';
 import type { LimitsConfig, ProxyConfig } from './config.ts';
 
 export interface Tenant {

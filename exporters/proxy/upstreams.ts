@@ -2,7 +2,7 @@
 // requests in flight with a bounded waiting line, and the routing of a request to one of them.
 import path from 'node:path';
 import { Pool } from 'undici';
-import { readKeyFile } from '../../collector/security/keys.ts';
+import { readKeyFile } from '../../collector/core/security/keys.ts';
 import type { UpstreamConfig } from './config.ts';
 
 export class QueueFullError extends Error {}

@@ -2,24 +2,26 @@
 // vllm), the scraper that runs them, the node directory they share and the node inventory.
 import { readFileSync } from 'node:fs';
 import type { Registry } from 'prom-client';
-import type { Logger } from '../../collector/log.ts';
-import type { RecordSink } from '../../collector/pipeline/pipeline.ts';
-import { DcgmMapper } from '../dcgm/map.ts';
-import { NodeDirectory } from '../inventory/directory.ts';
-import { Inventory, inventorySource } from '../inventory/inventory.ts';
-import { KubernetesNodes, kubeConfigFrom } from '../inventory/kubernetes.ts';
-import { VllmMapper } from '../vllm/map.ts';
+import type { Logger } from '../../collector/core/log.ts';
+import type { RecordSink } from '../../collector/core/pipeline/pipeline.ts';
+import { DcgmMapper } from './dcgm/map.ts';
+import { NodeDirectory } from './inventory/directory.ts';
+import { Inventory, inventorySource } from './inventory/inventory.ts';
+import { KubernetesNodes, kubeConfigFrom } from './inventory/kubernetes.ts';
+import { VllmMapper } from './vllm/map.ts';
 import type { ScrapeConfig, ScrapeTarget } from './config.ts';
 import type { PageHandler } from './handler.ts';
 import { ScrapeMetrics } from './metrics.ts';
-import { liveScrapeFor, originOf } from './live.ts';
+import { LiveScrape, originOf } from './live.ts';
 import { Scraper, type TargetSpec } from './scraper.ts';
 
-export interface ScrapeFeature {
+export interface ScrapeParts {
   scraper: Scraper;
   directory: NodeDirectory;
   inventory: Inventory | undefined;
   metrics: ScrapeMetrics;
+  /** The newest page of each target, for the autoscaling side. */
+  live: LiveScrape;
 }
 
 export interface BuildOptions {
@@ -29,6 +31,8 @@ export interface BuildOptions {
   log: Logger;
   /** Build the inventory component (default: config.inventory.enabled). */
   inventory?: boolean;
+  /** Where the newest pages go (default: a new one). */
+  live?: LiveScrape;
   now?: () => number;
   random?: () => number;
 }
@@ -56,7 +60,7 @@ export function handlerFor(t: ScrapeTarget, c: ScrapeConfig, directory: NodeDire
   });
 }
 
-export function buildScrape(o: BuildOptions): ScrapeFeature {
+export function buildScrape(o: BuildOptions): ScrapeParts {
   const c = o.config;
   const now = o.now ?? Date.now;
   const startedAt = now();
@@ -74,7 +78,7 @@ export function buildScrape(o: BuildOptions): ScrapeFeature {
       handler: handlerFor(t, c, directory, startedAt),
     };
   });
-  const live = liveScrapeFor(o.registry);
+  const live = o.live ?? new LiveScrape();
   const liveTarget = (t: TargetSpec) => ({ name: t.name, kind: t.handler.kind, origin: originOf(t.url), intervalMs: t.intervalMs });
   for (const t of targets) live.declare(liveTarget(t));
   const scraper = new Scraper({
@@ -97,5 +101,5 @@ export function buildScrape(o: BuildOptions): ScrapeFeature {
         : undefined;
     inventory = new Inventory({ config: c.inventory, directory, sink: o.sink, metrics, log: o.log.child('inventory'), kubernetes: k8s, now });
   }
-  return { scraper, directory, inventory, metrics };
+  return { scraper, directory, inventory, metrics, live };
 }

@@ -1,7 +1,7 @@
 // Configuration of the metric scrapers (the `scrape:` section): dcgm-exporter and vLLM targets, and
 // the node inventory that names the nodes those metrics come from.
 import { z } from 'zod';
-import { CAPACITY_TYPES } from '../../collector/schema/tables.ts';
+import { CAPACITY_TYPES } from '../../collector/core/schema/tables.ts';
 
 export const scrapeTargetSchema = z.strictObject({
   name: z.string().min(1).max(200).describe('Target name; stored as `server` for vLLM rows and used in metric labels.'),

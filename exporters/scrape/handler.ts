@@ -1,7 +1,7 @@
 // What a page kind (dcgm, vllm) plugs into the scraper: turn one parsed page into records, keeping
 // whatever per-series state it needs (counter values, last XID) between pages of the same target.
-import type { Signal, SignalRecords } from '../../collector/schema/tables.ts';
-import type { ParsedPage } from '../prom/parse.ts';
+import type { Signal, SignalRecords } from '../../collector/core/schema/tables.ts';
+import type { ParsedPage } from './prometheus/parse.ts';
 
 export type SignalBatch = { [S in Signal]: { signal: S; records: SignalRecords[S][] } }[Signal];
 

@@ -3,7 +3,6 @@
 // utilisation per node. Reading them here keeps ClickHouse off the autoscaler's path. A page replaces
 // everything its target said before, so a GPU or engine that left the page leaves the view; a target
 // that stops answering keeps its last values with their scrape time, and readers judge freshness.
-import { perCollector } from '../../collector/lifecycle/per-collector.ts';
 import type { SignalBatch } from './handler.ts';
 
 /** vLLM's KV-cache gauge as the mapper stores it (the V0 `vllm:gpu_cache_usage_perc` is renamed to it). */
@@ -86,6 +85,3 @@ export class LiveScrape {
     return out;
   }
 }
-
-/** One per running collector: the scraper writes to it, the autoscaling side reads it. */
-export const liveScrapeFor = perCollector(() => new LiveScrape());

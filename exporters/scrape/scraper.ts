@@ -2,10 +2,10 @@
 // limit. A target's failure is recorded on the target (up, last error, duration) and on the metrics,
 // and never touches the other targets: each target runs its own timer chain and catches its own
 // errors. A scrape still running when the next tick comes makes that tick skip (counted).
-import { once, type Component } from '../../collector/lifecycle/component.ts';
-import type { Logger } from '../../collector/log.ts';
-import type { RecordSink } from '../../collector/pipeline/pipeline.ts';
-import { LabelCache, parsePrometheusText } from '../prom/parse.ts';
+import { once, type Component } from '../../collector/core/lifecycle/component.ts';
+import type { Logger } from '../../collector/core/log.ts';
+import type { RecordSink } from '../../collector/core/pipeline/pipeline.ts';
+import { LabelCache, parsePrometheusText } from './prometheus/parse.ts';
 import { fetchPage, ScrapeError } from './fetch.ts';
 import type { PageHandler, SignalBatch } from './handler.ts';
 import type { ScrapeMetrics } from './metrics.ts';

@@ -1,11 +1,11 @@
 // The alerting component: gauges computed from what is in the store (through the real pipeline and
 // the embedded ClickHouse), with a fixed clock so the windows are exact.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alertingConfigSchema, alertingFeature, buildAlerting, type AlertingDeps } from '../../collector/alerting/index.ts';
-import { memoryUsedRatio } from '../../collector/alerting/queries.ts';
-import { silentLogger } from '../../collector/log.ts';
-import { startCollector, type Collector } from '../../collector/runtime.ts';
-import type { CapacityEventRecord, GpuSampleRecord, LlmRequestRecord, SignalRecords } from '../../collector/schema/tables.ts';
+import { alertingConfigSchema, alertingFor, buildAlerting, type AlertingDeps } from '../../collector/features/alerting/index.ts';
+import { memoryUsedRatio } from '../../collector/features/alerting/queries.ts';
+import { silentLogger } from '../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../collector/app/runtime.ts';
+import type { CapacityEventRecord, GpuSampleRecord, LlmRequestRecord, SignalRecords } from '../../collector/core/schema/tables.ts';
 import { testConfig } from '../helpers/store.ts';
 
 const NOW = Date.parse('2026-03-02T12:00:00Z');
@@ -46,7 +46,7 @@ describe('alert-facing gauges from the store', () => {
     collector = await startCollector(testConfig(), silentLogger, {
       withoutHttp: true,
       withoutFeatures: true,
-      features: [alertingFeature({ interval_ms: 60_000 }, () => NOW)],
+      features: [alertingFor({ interval_ms: 60_000 }, () => NOW)],
     });
     await submit('gpu_sample', [
       gpu('gpu-node-1', 'GPU-0', 'gpu_temp', 70, 90_000),

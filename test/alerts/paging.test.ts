@@ -13,10 +13,10 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { alertingFeature } from '../../collector/alerting/index.ts';
-import { silentLogger } from '../../collector/log.ts';
-import { startCollector, type Collector } from '../../collector/runtime.ts';
-import type { CapacityEventRecord, GpuSampleRecord } from '../../collector/schema/tables.ts';
+import { alertingFor } from '../../collector/features/alerting/index.ts';
+import { silentLogger } from '../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../collector/app/runtime.ts';
+import type { CapacityEventRecord, GpuSampleRecord } from '../../collector/core/schema/tables.ts';
 import { tempDir, testConfig } from '../helpers/store.ts';
 import { freePort, startDaemon, waitFor, type Daemon } from './daemons.ts';
 import { PagerDutyReceiver, type PagerDutyEvent } from './pagerduty-receiver.ts';
@@ -90,7 +90,7 @@ describe('paging end to end: GPU overheats in the data → Prometheus → Alertm
 
   beforeAll(async () => {
     await pd.start();
-    collector = await startCollector(testConfig(), silentLogger, { withoutFeatures: true, features: [alertingFeature({ interval_ms: 250 })] });
+    collector = await startCollector(testConfig(), silentLogger, { withoutFeatures: true, features: [alertingFor({ interval_ms: 250 })] });
 
     const amPort = await freePort();
     const amDir = path.join(dir, 'alertmanager');

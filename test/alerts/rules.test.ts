@@ -1,11 +1,11 @@
 // The Prometheus rule files in alerts/: valid (promtool check rules), their unit tests pass
 // (promtool test rules), every alert has a case where it fires and one where it stays quiet, and
-// every metric they read is one llmeter publishes (collector/alerting/metric-names.ts).
+// every metric they read is one llmeter publishes (collector/features/alerting/metric-names.ts).
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { parse } from 'yaml';
-import { FOREIGN_METRICS, STORE_GAUGES, XID_RESET_REGEX } from '../../collector/alerting/metric-names.ts';
+import { FOREIGN_METRICS, STORE_GAUGES, XID_RESET_REGEX } from '../../collector/features/alerting/metric-names.ts';
 import { tempDir } from '../helpers/store.ts';
 import { ALERTS_DIR, ruleFiles, ruleTestFiles, runTool } from './tools.ts';
 
@@ -105,7 +105,7 @@ describe('Prometheus rule files', () => {
     }
   });
 
-  it('rules read only metrics llmeter publishes, named in collector/alerting/metric-names.ts', () => {
+  it('rules read only metrics llmeter publishes, named in collector/features/alerting/metric-names.ts', () => {
     const known = new Set<string>([...Object.values(STORE_GAUGES), ...Object.values(FOREIGN_METRICS)]);
     const keywords = new Set(['and', 'or', 'unless', 'bool']);
     for (const r of allRules) {

@@ -5,11 +5,10 @@ import { createServer as createTcpServer, connect, type Server as TcpServer, typ
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { autoscaleConfigSchema } from '../../collector/autoscale/config.ts';
-import { autoscaleFeature } from '../../collector/autoscale/index.ts';
-import { ExternalScalerServer } from '../../collector/autoscale/scaler.ts';
-import { silentLogger } from '../../collector/log.ts';
-import { startCollector, type Collector } from '../../collector/runtime.ts';
+import { autoscaleConfigSchema } from '../../collector/features/autoscale/config.ts';
+import { ExternalScalerServer } from '../../collector/features/autoscale/scaler.ts';
+import { silentLogger } from '../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../collector/app/runtime.ts';
 import type { ProxyServer } from '../../exporters/proxy/server.ts';
 import { FakeUpstream, FIX, fixture } from '../proxy/fake-upstream.ts';
 import { testConfig } from '../helpers/store.ts';
@@ -86,7 +85,7 @@ beforeAll(async () => {
     ],
     scaler: { listen: '127.0.0.1:0' },
   });
-  collector = await startCollector(config, silentLogger, { features: [autoscaleFeature(auto)] });
+  collector = await startCollector({ ...config, autoscale: auto }, silentLogger);
   proxy = collector.components.find((c) => c.name === 'proxy') as ProxyServer;
   keda = kedaClient((collector.components.find((c) => c instanceof ExternalScalerServer) as ExternalScalerServer).address());
 });

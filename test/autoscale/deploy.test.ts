@@ -9,11 +9,11 @@ import { Ajv } from 'ajv';
 import { parseAllDocuments, parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import { autoscaleConfigSchema, type AutoscaleConfig } from '../../collector/autoscale/config.ts';
-import { parseTrigger } from '../../collector/autoscale/scaler.ts';
-import { Signals } from '../../collector/autoscale/signals.ts';
+import { autoscaleConfigSchema, type AutoscaleConfig } from '../../collector/features/autoscale/config.ts';
+import { parseTrigger } from '../../collector/features/autoscale/scaler.ts';
+import { Signals } from '../../collector/features/autoscale/signals.ts';
 import { ProxyState } from '../../exporters/proxy/state.ts';
-import { configSchema } from '../../collector/config/schema.ts';
+import { configSchema } from '../../collector/app/config-schema.ts';
 import { check, modelName } from './k8s-models.ts';
 
 const ROOT = path.join(import.meta.dirname, '../..');

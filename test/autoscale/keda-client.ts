@@ -5,7 +5,7 @@
 // by field number, so the wire format is checked independently of the proto loader.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { PROTO_PATH } from '../../collector/autoscale/scaler.ts';
+import { PROTO_PATH } from '../../collector/features/autoscale/scaler.ts';
 
 export interface Ref {
   name: string;

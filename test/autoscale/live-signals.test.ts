@@ -6,11 +6,10 @@
 // value is read on /metrics and through GetMetrics, as KEDA would.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { silentLogger } from '../../collector/log.ts';
-import { startCollector, type Collector } from '../../collector/runtime.ts';
-import { ExternalScalerServer } from '../../collector/autoscale/scaler.ts';
+import { silentLogger } from '../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../collector/app/runtime.ts';
+import { ExternalScalerServer } from '../../collector/features/autoscale/scaler.ts';
 import type { Scraper } from '../../exporters/scrape/scraper.ts';
-import { existingHub } from '../../exporters/spot/hub.ts';
 import { FakeUpstream, lines, FIX } from '../proxy/fake-upstream.ts';
 import { fakeServer, fixture as priceFixture, send, type FakeServer } from '../prices/helpers.ts';
 import { fixture, PageServer } from '../scrape/page-server.ts';
@@ -224,7 +223,7 @@ describe('proxy and notices', () => {
   });
 
   it('interruptions_pending counts nodes with a notice still to come; node_down drains but is not pending', async () => {
-    const hub = existingHub(collector.registry)!;
+    const hub = collector.provided!.prices.notices;
     const now = Date.now();
     const base = { ts: now, provider: 'aws' as const, channel: 'imds', action: '', detail: {} };
     expect(await metric({ tier: 'premium', metric: 'interruptions_pending' })).toBe(0);

@@ -3,12 +3,10 @@
 // the metering proxy to upstreams that replay real Ollama captures.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { autoscaleConfigSchema } from '../../collector/autoscale/config.ts';
-import { autoscaleFeature } from '../../collector/autoscale/index.ts';
-import { silentLogger } from '../../collector/log.ts';
-import { startCollector, type Collector } from '../../collector/runtime.ts';
-import { existingHub } from '../../exporters/spot/hub.ts';
-import { ExternalScalerServer } from '../../collector/autoscale/scaler.ts';
+import { autoscaleConfigSchema } from '../../collector/features/autoscale/config.ts';
+import { silentLogger } from '../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../collector/app/runtime.ts';
+import { ExternalScalerServer } from '../../collector/features/autoscale/scaler.ts';
 import { FakeUpstream } from '../proxy/fake-upstream.ts';
 import { testConfig } from '../helpers/store.ts';
 import { decodeFields, encodeRef, kedaClient, rawUnary, type KedaClient, type Ref } from './keda-client.ts';
@@ -47,7 +45,7 @@ beforeAll(async () => {
     ],
     scaler: { listen: '127.0.0.1:0' },
   });
-  collector = await startCollector(config, silentLogger, { features: [autoscaleFeature(auto)] });
+  collector = await startCollector({ ...config, autoscale: auto }, silentLogger);
   const proxy = collector.components.find((c) => c.name === 'proxy') as unknown as { address(): string };
   proxyBase = `http://${proxy.address()}`;
   const scaler = collector.components.find((c) => c instanceof ExternalScalerServer) as ExternalScalerServer;
@@ -161,7 +159,7 @@ describe('KEDA external scaler', () => {
 
   it('marks the node of an interruption notice draining (scaler and /metrics)', async () => {
     expect((await keda.metrics(ref({ tier: 'premium', metric: 'draining' }), 'd'))[0]!.metricValueFloat).toBe(0);
-    const hub = existingHub(collector.registry);
+    const hub = collector.provided!.prices.notices;
     expect(hub).toBeDefined();
     const now = Date.now();
     await hub!.report({

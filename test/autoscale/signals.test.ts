@@ -2,10 +2,10 @@
 // that end, per-model views, and configurations that cannot work.
 import { Counter, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { autoscaleConfigSchema } from '../../collector/autoscale/config.ts';
-import { SignalUnavailable } from '../../collector/autoscale/errors.ts';
-import { Signals, type Signal, type SignalQuery } from '../../collector/autoscale/signals.ts';
-import type { GpuSampleRecord, ModelServerSampleRecord } from '../../collector/schema/tables.ts';
+import { autoscaleConfigSchema } from '../../collector/features/autoscale/config.ts';
+import { SignalUnavailable } from '../../collector/features/autoscale/errors.ts';
+import { Signals, type Signal, type SignalQuery } from '../../collector/features/autoscale/signals.ts';
+import type { GpuSampleRecord, ModelServerSampleRecord } from '../../collector/core/schema/tables.ts';
 import { LivePrices } from '../../exporters/prices/live.ts';
 import { dec } from '../../exporters/prices/money.ts';
 import { pricePoint, type CapacityType } from '../../exporters/prices/point.ts';

@@ -11,10 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/log.ts';
-import { receiverComponentsFor, receiversConfigSchema } from '../../collector/receivers/index.ts';
-import { startCollector, type Collector } from '../../collector/runtime.ts';
-import { keyDigestHex } from '../../collector/security/keys.ts';
+import { silentLogger } from '../../collector/core/log.ts';
+import { receiversFor, receiversConfigSchema } from '../../collector/features/receivers/index.ts';
+import { startCollector, type Collector } from '../../collector/app/runtime.ts';
+import { keyDigestHex } from '../../collector/core/security/keys.ts';
 import { testConfig } from '../helpers/store.ts';
 import { bundlePage } from './bundle.ts';
 
@@ -51,7 +51,7 @@ beforeAll(async () => {
   const receivers = receiversConfigSchema.parse({
     faro: { enabled: true, apps: [{ name: 'browser-test', tenant: 'acme', api_keys: [`sha256:${keyDigestHex(KEY)}`], allowed_origins: [pageOrigin] }] },
   });
-  collector = await startCollector(config, silentLogger, { features: [receiverComponentsFor(receivers)] });
+  collector = await startCollector(config, silentLogger, { features: [receiversFor(receivers)] });
   pageHtml = html.replace('__CONFIG__', JSON.stringify({ url: `http://${collector.address}/faro/collect`, apiKey: KEY, marker: MARKER }));
   relay = createServer((req, res) => void passOn(req, res));
   await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));

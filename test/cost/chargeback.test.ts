@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chargeback } from '../../collector/cost/chargeback.ts';
-import type { Pipeline } from '../../collector/pipeline/pipeline.ts';
+import { chargeback } from '../../collector/features/cost/chargeback.ts';
+import type { Pipeline } from '../../collector/core/pipeline/pipeline.ts';
 import { FleetBuilder, H, M, openCostStore, type CostStore } from './fleet.ts';
 
 let t: CostStore;

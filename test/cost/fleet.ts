@@ -1,11 +1,11 @@
 // Builds small, exact fleets for cost tests: nodes with inventory, GPU samples every 15 s while up,
 // price changes, and requests with known GPU-seconds.
 import { Registry } from 'prom-client';
-import { configSchema } from '../../collector/config/schema.ts';
-import { silentLogger } from '../../collector/log.ts';
-import { Pipeline, storeInserter } from '../../collector/pipeline/pipeline.ts';
+import { configSchema } from '../../collector/app/config-schema.ts';
+import { silentLogger } from '../../collector/core/log.ts';
+import { Pipeline, storeInserter } from '../../collector/core/pipeline/pipeline.ts';
 import { openTestStore, type TestStore } from '../helpers/store.ts';
-import type { GpuSampleRecord, LlmRequestRecord, ModelStateRecord, NodeRecord, PricePointRecord } from '../../collector/schema/tables.ts';
+import type { GpuSampleRecord, LlmRequestRecord, ModelStateRecord, NodeRecord, PricePointRecord } from '../../collector/core/schema/tables.ts';
 
 export const H = 3_600_000;
 export const M = 60_000;

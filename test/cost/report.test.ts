@@ -4,9 +4,9 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/log.ts';
-import { startCollector, type Collector } from '../../collector/runtime.ts';
-import { keyDigestHex } from '../../collector/security/keys.ts';
+import { silentLogger } from '../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../collector/app/runtime.ts';
+import { keyDigestHex } from '../../collector/core/security/keys.ts';
 import { testConfig } from '../helpers/store.ts';
 import { FleetBuilder, H } from './fleet.ts';
 

@@ -2,9 +2,9 @@
 // cent for every policy, scope and grouping, over aligned and unaligned periods, and still equal after
 // late requests for an old hour, a price change for a past hour and a node moving pools.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chargeback, type ChargebackOptions, type ChargebackReport } from '../../collector/cost/chargeback.ts';
-import type { GroupDim } from '../../collector/cost/chargeback-sql.ts';
-import { refreshChargebackRollup, withChargebackLock } from '../../collector/cost/rollup-refresh.ts';
+import { chargeback, type ChargebackOptions, type ChargebackReport } from '../../collector/features/cost/chargeback.ts';
+import type { GroupDim } from '../../collector/features/cost/chargeback-sql.ts';
+import { refreshChargebackRollup, withChargebackLock } from '../../collector/features/cost/rollup-refresh.ts';
 import { FleetBuilder, H, M, openCostStore, type CostStore } from './fleet.ts';
 
 let t: CostStore;

@@ -1,14 +1,14 @@
 // The fleet the dashboards' and cost alerts' SQL is tested against: eight hours of the simulated
-// fleet's history (exporters/sim/history.ts, the generator behind `llmeter demo`), laid out to cover
+// fleet's history (collector/app/demo/history.ts, the generator behind `llmeter demo`), laid out to cover
 // what the panels read: an on-demand A10G behind Ollama, a spot L40S behind a vLLM-like server, a
 // spot node with two A100s (one MIG-partitioned) as a second vLLM replica, a CPU node, two zones with
 // hourly spot price walks, errors, queue-full refusals, cold starts, vLLM pages, Ollama /api/ps
 // states, pods, XIDs, a spot interruption with the node going down and up, browser events — plus
 // dead letters, which no producer of the history writes. Same seed, same rows.
-import type { Collector } from '../../collector/runtime.ts';
-import type { SignalRecords } from '../../collector/schema/tables.ts';
-import { SIM_SHAPES } from '../../exporters/sim/catalog.ts';
-import { generateHistory, type HistoryOptions, type HistoryRecords } from '../../exporters/sim/history.ts';
+import type { Collector } from '../../collector/app/runtime.ts';
+import type { SignalRecords } from '../../collector/core/schema/tables.ts';
+import { SIM_SHAPES } from '../../collector/app/demo/catalog.ts';
+import { generateHistory, type HistoryOptions, type HistoryRecords } from '../../collector/app/demo/history.ts';
 
 export const FLEET_FROM = Date.parse('2026-03-02T00:00:00Z');
 export const FLEET_HOURS = 8;

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { FOREIGN_METRICS, STORE_GAUGES } from '../../collector/alerting/metric-names.ts';
+import { FOREIGN_METRICS, STORE_GAUGES } from '../../collector/features/alerting/metric-names.ts';
 import { DASHBOARDS } from '../../dashboards/index.ts';
 import type { PrometheusQuery } from '../../dashboards/lib/grafana.ts';
 import { renderProvisioning } from '../../dashboards/render.ts';

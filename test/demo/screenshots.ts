@@ -5,9 +5,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { runDemo } from '../../collector/cli/demo-command.ts';
+import { runDemo } from '../../collector/app/cli/demo-command.ts';
 const root = path.resolve(import.meta.dirname, '../..');
-const entry = path.join(root, 'collector/top/standalone.ts');
+const entry = path.join(root, 'collector/app/top/standalone.ts');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'llmeter-shots-'));
 const S = 'llmeter-shot';
 let ansi = '',

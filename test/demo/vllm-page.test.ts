@@ -4,15 +4,15 @@
 // running and waiting at the moment of the scrape.
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/log.ts';
-import { startCollector, type Collector } from '../../collector/runtime.ts';
-import { SIM_MODELS } from '../../exporters/sim/catalog.ts';
-import { tokensOf } from '../../exporters/sim/habits.ts';
-import { SimModelServer } from '../../exporters/sim/model-server.ts';
-import { Prng } from '../../exporters/sim/prng.ts';
-import { promFloat, VLLM_BUCKETS } from '../../exporters/sim/vllm-page.ts';
-import { parsePrometheusText } from '../../exporters/prom/parse.ts';
-import { buildScrape, type ScrapeFeature } from '../../exporters/scrape/build.ts';
+import { silentLogger } from '../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../collector/app/runtime.ts';
+import { SIM_MODELS } from '../../collector/app/demo/catalog.ts';
+import { tokensOf } from '../../collector/app/demo/habits.ts';
+import { SimModelServer } from '../../collector/app/demo/model-server.ts';
+import { Prng } from '../../collector/app/demo/prng.ts';
+import { promFloat, VLLM_BUCKETS } from '../../collector/app/demo/vllm-page.ts';
+import { parsePrometheusText } from '../../exporters/scrape/prometheus/parse.ts';
+import { buildScrape, type ScrapeParts } from '../../exporters/scrape/build.ts';
 import { scrapeConfigSchema } from '../../exporters/scrape/config.ts';
 import { testConfig } from '../helpers/store.ts';
 
@@ -86,7 +86,7 @@ describe('simulated vLLM /metrics page through the real vLLM scraper', () => {
   let calm: SimModelServer;
   let busyUrl = '';
   let calmUrl = '';
-  let feature: ScrapeFeature;
+  let feature: ScrapeParts;
 
   async function scrape(name: string): Promise<void> {
     const r = await feature.scraper.scrapeNow(name);

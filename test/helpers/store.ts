@@ -4,9 +4,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { configSchema, type Config } from '../../collector/config/schema.ts';
-import { migrate } from '../../collector/schema/migrations.ts';
-import { openStore, type Store } from '../../collector/store/store.ts';
+import { configSchema, type Config } from '../../collector/app/config-schema.ts';
+import { migrate } from '../../collector/core/schema/migrations.ts';
+import { openStore, type Store } from '../../collector/core/store/store.ts';
 
 export function tempDir(prefix = 'llmeter-test-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));

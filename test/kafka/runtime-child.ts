@@ -12,12 +12,12 @@
 //   the producer's dropped counter, and records it still holds (memory + spool).
 // Argument: a JSON object (see Args).
 import { appendFileSync } from 'node:fs';
-import { untilSignal } from '../../collector/cli/context.ts';
-import { configSchema } from '../../collector/config/schema.ts';
-import type { Component } from '../../collector/lifecycle/component.ts';
-import { createLogger } from '../../collector/log.ts';
-import { startCollector, type ComponentFactory } from '../../collector/runtime.ts';
-import type { KafkaSink } from '../../collector/transport/kafka/producer-sink.ts';
+import { untilSignal } from '../../collector/app/cli/context.ts';
+import { configSchema } from '../../collector/app/config-schema.ts';
+import type { Component } from '../../collector/core/lifecycle/component.ts';
+import { createLogger } from '../../collector/core/log.ts';
+import { startCollector, type ExtraFactory } from '../../collector/app/runtime.ts';
+import type { KafkaSink } from '../../collector/features/kafka/producer-sink.ts';
 import { requests } from './records.ts';
 
 interface Args {
@@ -48,7 +48,7 @@ let accepted = 0;
 let durable = 0;
 const durables: Promise<void>[] = [];
 let stopGenerator = () => {};
-const generator: ComponentFactory = (ctx) => {
+const generator: ExtraFactory = (ctx) => {
   let next = args.from ?? 0;
   let stopped = false;
   let loop: Promise<void> = Promise.resolve();

@@ -7,15 +7,17 @@
 // from the start of the file, whichever test sets such a timer first.
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import { silentLogger } from '../../collector/log.ts';
-import { startCollector, type Collector, type RuntimeContext } from '../../collector/runtime.ts';
-import { createKafkaSink, kafkaConsumerComponents } from '../../collector/transport/kafka/index.ts';
+import { silentLogger } from '../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../collector/app/runtime.ts';
+import type { CoreServices } from '../../collector/core/feature.ts';
+import { createKafkaSink, kafkaConsumerComponents } from '../../collector/features/kafka/index.ts';
 import { count, testConfig } from '../helpers/store.ts';
 import { startBroker, type Broker } from './broker.ts';
 import { removeScratch, scratchDir, waitFor } from './harness.ts';
 import { requests } from './records.ts';
 
 const warnings: Error[] = [];
+const consumerCore = (c: CoreServices) => ({ pipeline: c.pipeline, pipelineConfig: c.config.pipeline, registry: c.registry, log: c.log });
 process.on('warning', (w) => warnings.push(w));
 
 let broker: Broker;
@@ -38,7 +40,7 @@ it('a collector built by the runtime consumes what the exporters sink publishes,
     consumer: { lag_interval_ms: 200, session_timeout_ms: 10_000, heartbeat_interval_ms: 1_000 },
   };
   const config = testConfig({ transport: { kind: 'kafka', kafka } });
-  let ctx: RuntimeContext | undefined;
+  let ctx: CoreServices | undefined;
   const collector: Collector = await startCollector(config, silentLogger, {
     withoutFeatures: true,
     features: [
@@ -53,9 +55,7 @@ it('a collector built by the runtime consumes what the exporters sink publishes,
   const edgeRegistry = new Registry();
   // An edge node: publishes only (consume: false builds no consumer).
   const sink = createKafkaSink({ ...config.transport.kafka, consume: false }, edgeRegistry, silentLogger);
-  expect(
-    kafkaConsumerComponents({ ...ctx!, config: testConfig({ transport: { kind: 'kafka', kafka: { ...kafka, consume: false } } }) }, collector.pipeline),
-  ).toEqual([]);
+  expect(kafkaConsumerComponents(testConfig({ transport: { kind: 'kafka', kafka: { ...kafka, consume: false } } }).transport, consumerCore(ctx!))).toEqual([]);
   try {
     await sink.start();
     const r = await sink.submit('llm_request', requests('wiring', 0, 1000, 6), { source: 'proxy' });
@@ -79,7 +79,7 @@ it('a collector built by the runtime consumes what the exporters sink publishes,
     expect(await count(collector.store, table)).toBe(1200);
     expect(await edgeRegistry.metrics()).toMatch(/llmeter_kafka_producer_records_sent_total\{topic="wiring\.llm_request\.v1"\} 1000/);
     // A transport kind other than kafka builds no consumer.
-    expect(kafkaConsumerComponents({ ...ctx!, config: testConfig() }, collector.pipeline)).toEqual([]);
+    expect(kafkaConsumerComponents(testConfig().transport, consumerCore(ctx!))).toEqual([]);
   } finally {
     await sink.shutdown();
     await collector.shutdown();

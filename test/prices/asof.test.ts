@@ -1,10 +1,10 @@
-// As-of pricing, in JavaScript (collector/cost/asof.ts) and in ClickHouse (asof-sql.ts), over the same
+// As-of pricing, in JavaScript (collector/features/cost/asof.ts) and in ClickHouse (asof-sql.ts), over the same
 // stored series: changes, gaps before the first price, the book winning, zone before region, the
 // on-demand fallback named in the source, and exact decimal costs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { costOver, priceAt, seriesFor, type AsofPoint, type NodeSpec } from '../../collector/cost/asof.ts';
-import { nodeCostsFromStore, priceAtFromStore } from '../../collector/cost/asof-sql.ts';
-import type { PricePointRecord } from '../../collector/schema/tables.ts';
+import { costOver, priceAt, seriesFor, type AsofPoint, type NodeSpec } from '../../collector/features/cost/asof.ts';
+import { nodeCostsFromStore, priceAtFromStore } from '../../collector/features/cost/asof-sql.ts';
+import type { PricePointRecord } from '../../collector/core/schema/tables.ts';
 import { openTestStore, type TestStore } from '../helpers/store.ts';
 import { insertPoints } from './helpers.ts';
 

@@ -3,9 +3,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { rowToObject, validatorFor } from '../../collector/records/validate.ts';
-import { pricePoints, type PricePointRecord } from '../../collector/schema/tables.ts';
-import type { Store } from '../../collector/store/store.ts';
+import { rowToObject, validatorFor } from '../../collector/core/records/validate.ts';
+import { pricePoints, type PricePointRecord } from '../../collector/core/schema/tables.ts';
+import type { Store } from '../../collector/core/store/store.ts';
 
 export const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/prices');
 

@@ -4,11 +4,10 @@
 import { appendFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/log.ts';
-import { startCollector, type Collector } from '../../collector/runtime.ts';
-import { existingHub } from '../../exporters/spot/hub.ts';
-import type { CapacityNotice } from '../../exporters/spot/notice.ts';
-import { eventToNotice, unwrapEvents } from '../../exporters/spot/eventbridge.ts';
+import { silentLogger } from '../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../collector/app/runtime.ts';
+import type { CapacityNotice } from '../../exporters/prices/interruptions/notice.ts';
+import { eventToNotice, unwrapEvents } from '../../exporters/prices/interruptions/eventbridge.ts';
 import { count, tempDir, testConfig } from '../helpers/store.ts';
 import { fakeServer, fixture, send, type FakeServer } from './helpers.ts';
 
@@ -93,7 +92,7 @@ beforeAll(async () => {
     }),
     silentLogger,
   );
-  existingHub(collector.registry)!.onNotice((n) => {
+  collector.provided!.prices.notices.onNotice((n) => {
     notices.push(n);
   });
 }, 60_000);
@@ -295,9 +294,8 @@ describe('EventBridge events', () => {
 
 describe('AWS IMDSv1 fallback', () => {
   it('reads without a token only when imdsv1_fallback allows it', async () => {
-    const { AwsImdsWatcher } = await import('../../exporters/spot/aws-imds.ts');
-    const { watcherMetrics } = await import('../../exporters/spot/poller.ts');
-    const hub = existingHub(collector.registry)!;
+    const { AwsImdsWatcher } = await import('../../exporters/prices/interruptions/aws-imds.ts');
+    const hub = collector.provided!.prices.notices;
     imdsState.refuse = true;
     imdsState.acceptV1 = true;
     imdsState.action = fixture('aws-imds-spot-instance-action-stop.json');
@@ -312,7 +310,7 @@ describe('AWS IMDSv1 fallback', () => {
       hub,
       intervalMs: 20,
       maxBackoffMs: 100,
-      metrics: watcherMetrics(collector.registry),
+      metrics: collector.provided!.prices.watcherMetrics,
       log: silentLogger,
     });
     await w.start();
@@ -330,7 +328,7 @@ describe('AWS IMDSv1 fallback', () => {
 
 describe('after a restart', () => {
   it('a hub that preloads stored ids does not publish an old notice again', async () => {
-    const { NoticeHub } = await import('../../exporters/spot/hub.ts');
+    const { NoticeHub } = await import('../../exporters/prices/interruptions/hub.ts');
     const { Registry } = await import('prom-client');
     await collector.pipeline.forceFlush();
     const hub = new NoticeHub({ sink: collector.pipeline, registry: new Registry(), log: silentLogger, dedupeWindow: 100, suppressMs: 0 });

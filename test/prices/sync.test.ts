@@ -2,9 +2,8 @@
 // idempotent, a source that is down or answers garbage is retried with backoff, reported on /metrics,
 // and leaves the stored prices as they were; the scheduler syncs under `llmeter start`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/log.ts';
-import { startCollector, type Collector } from '../../collector/runtime.ts';
-import { pricesMetrics } from '../../exporters/prices/index.ts';
+import { silentLogger } from '../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../collector/app/runtime.ts';
 import { buildSource } from '../../exporters/prices/sources/index.ts';
 import { PriceSyncScheduler } from '../../exporters/prices/scheduler.ts';
 import { syncSource, type SyncDeps } from '../../exporters/prices/sync.ts';
@@ -60,7 +59,7 @@ function deps(): SyncDeps {
   return {
     sink: collector.pipeline,
     store: collector.store,
-    metrics: pricesMetrics(collector.registry),
+    metrics: collector.provided!.prices.metrics,
     retry: { max_attempts: 3, initial_ms: 10, max_ms: 50 },
     log: silentLogger,
     lookbackMs: 86_400_000,

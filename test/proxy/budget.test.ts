@@ -2,10 +2,10 @@
 // without hard stop, or within budget, goes through.
 import { Ollama } from 'ollama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/log.ts';
-import { startCollector, type Collector } from '../../collector/runtime.ts';
-import { keyDigestHex } from '../../collector/security/keys.ts';
-import type { Budgets } from '../../collector/cost/budgets.ts';
+import { silentLogger } from '../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../collector/app/runtime.ts';
+import { keyDigestHex } from '../../collector/core/security/keys.ts';
+import type { Budgets } from '../../collector/features/cost/budgets.ts';
 import type { ProxyServer } from '../../exporters/proxy/server.ts';
 import { FleetBuilder, H } from '../cost/fleet.ts';
 import { testConfig } from '../helpers/store.ts';

@@ -5,7 +5,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { Ollama } from 'ollama';
-import { openStore } from '../../collector/store/store.ts';
+import { openStore } from '../../collector/core/store/store.ts';
 import { testConfig, tempDir } from '../helpers/store.ts';
 import { FakeUpstream } from './fake-upstream.ts';
 

@@ -1,7 +1,7 @@
 // The proxy's parts on their own: final-frame parsing of the captures, the usage-chunk stripper
 // under arbitrary TCP splits, the include_usage splice, tenants, limits and routing.
 import { describe, expect, it } from 'vitest';
-import { keyDigestHex } from '../../collector/security/keys.ts';
+import { keyDigestHex } from '../../collector/core/security/keys.ts';
 import { proxyConfigSchema } from '../../exporters/proxy/config.ts';
 import { StreamTail, usageFromBody, usageFromKeys, usageFromNdjson, usageFromSse, UsageChunkStripper } from '../../exporters/proxy/frames.ts';
 import { TenantLimiter } from '../../exporters/proxy/limits.ts';

@@ -4,8 +4,8 @@
 // and successes alike, must be what the proxy recorded.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Ollama, type GenerateResponse } from 'ollama';
-import { startCollector, type Collector } from '../../collector/runtime.ts';
-import { silentLogger } from '../../collector/log.ts';
+import { startCollector, type Collector } from '../../collector/app/runtime.ts';
+import { silentLogger } from '../../collector/core/log.ts';
 import type { ProxyServer } from '../../exporters/proxy/server.ts';
 import { startOllama, TINY, TINY_FULL, type RealOllama } from '../helpers/ollama.ts';
 import type { LlmRequestRow } from '../helpers/rows.ts';

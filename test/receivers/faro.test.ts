@@ -3,17 +3,17 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RecentKeys } from '../../collector/receivers/faro/idempotency.ts';
-import { parseFaroPayload } from '../../collector/receivers/faro/payload.ts';
-import { faroRecords } from '../../collector/receivers/faro/records.ts';
-import { receiverComponentsFor, receiversConfigSchema } from '../../collector/receivers/index.ts';
-import { silentLogger } from '../../collector/log.ts';
-import { startCollector, type Collector } from '../../collector/runtime.ts';
-import { createTableSql, schemaSql, type DdlTarget } from '../../collector/schema/ddl.ts';
-import { frontendIdempotencySql, frontendMetaSql, migrate, migrationsTableSql } from '../../collector/schema/migrations.ts';
-import { frontendEvents, type TableDef } from '../../collector/schema/tables.ts';
-import { validatorFor } from '../../collector/records/validate.ts';
-import { keyDigestHex } from '../../collector/security/keys.ts';
+import { RecentKeys } from '../../collector/features/receivers/faro/idempotency.ts';
+import { parseFaroPayload } from '../../collector/features/receivers/faro/payload.ts';
+import { faroRecords } from '../../collector/features/receivers/faro/records.ts';
+import { receiversFor, receiversConfigSchema } from '../../collector/features/receivers/index.ts';
+import { silentLogger } from '../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../collector/app/runtime.ts';
+import { createTableSql, schemaSql, type DdlTarget } from '../../collector/core/schema/ddl.ts';
+import { frontendIdempotencySql, frontendMetaSql, migrate, migrationsTableSql } from '../../collector/core/schema/migrations.ts';
+import { frontendEvents, type TableDef } from '../../collector/core/schema/tables.ts';
+import { validatorFor } from '../../collector/core/records/validate.ts';
+import { keyDigestHex } from '../../collector/core/security/keys.ts';
 import { count, testConfig } from '../helpers/store.ts';
 
 const FIXTURE = readFileSync(new URL('../fixtures/faro/faro-payload.json', import.meta.url), 'utf8');
@@ -41,7 +41,7 @@ let collector: Collector;
 let base: string;
 
 beforeAll(async () => {
-  collector = await startCollector(config, silentLogger, { features: [receiverComponentsFor(receivers)] });
+  collector = await startCollector(config, silentLogger, { features: [receiversFor(receivers)] });
   base = `http://${collector.address}`;
 });
 
@@ -550,7 +550,7 @@ describe('Faro retries across a restart', () => {
     const body = fresh('idem-restart');
     expect((await post(body, { 'x-api-key': KEY, 'idempotency-key': 'before-restart' })).status).toBe(202);
     await collector.shutdown();
-    collector = await startCollector(config, silentLogger, { features: [receiverComponentsFor(receivers)] });
+    collector = await startCollector(config, silentLogger, { features: [receiversFor(receivers)] });
     base = `http://${collector.address}`;
     const retry = await post(body, { 'x-api-key': KEY, 'idempotency-key': 'before-restart' });
     expect(retry.status).toBe(202);

@@ -9,10 +9,11 @@ import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/log.ts';
-import { receiverComponentsFor, receiversConfigSchema } from '../../collector/receivers/index.ts';
-import { startCollector, type Collector } from '../../collector/runtime.ts';
-import { keyDigestHex } from '../../collector/security/keys.ts';
+import { silentLogger } from '../../collector/core/log.ts';
+import { receiversFor, receiversConfigSchema } from '../../collector/features/receivers/index.ts';
+import { startCollector, type Collector } from '../../collector/app/runtime.ts';
+import { tenantKeysOf } from '../../collector/app/features.ts';
+import { keyDigestHex } from '../../collector/core/security/keys.ts';
 import { count, testConfig } from '../helpers/store.ts';
 import type { LlmRequestRow } from '../helpers/rows.ts';
 
@@ -36,7 +37,7 @@ let collector: Collector;
 let url: string;
 
 beforeAll(async () => {
-  collector = await startCollector(config, silentLogger, { features: [receiverComponentsFor(receivers)] });
+  collector = await startCollector(config, silentLogger, { features: [receiversFor(receivers, { tenantKeys: tenantKeysOf(config.proxy) })] });
   url = `http://${collector.address}/v1/traces`;
 });
 

@@ -5,14 +5,15 @@ import type { AddressInfo } from 'node:net';
 import { rmSync } from 'node:fs';
 import { trace } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/log.ts';
-import { receiverComponentsFor, receiversConfigSchema } from '../../collector/receivers/index.ts';
-import { spansFromJson, type Span } from '../../collector/receivers/otlp/spans.ts';
-import { spansFromProtobuf } from '../../collector/receivers/otlp/protobuf.ts';
-import { startCollector, type Collector } from '../../collector/runtime.ts';
-import { telemetryComponentsFor, telemetryConfigSchema, tracedInserter, tracedSink, tracer } from '../../collector/telemetry/index.ts';
-import { NativeBlocks } from '../../collector/store/native-blocks.ts';
-import { Telemetry } from '../../collector/telemetry/sdk.ts';
+import { silentLogger } from '../../collector/core/log.ts';
+import { receiversFor, receiversConfigSchema } from '../../collector/features/receivers/index.ts';
+import { spansFromJson, type Span } from '../../collector/features/receivers/otlp/spans.ts';
+import { spansFromProtobuf } from '../../collector/features/receivers/otlp/protobuf.ts';
+import { startCollector, type Collector } from '../../collector/app/runtime.ts';
+import { telemetryConfigSchema, telemetryFeature, tracedInserter, tracedSink, tracer } from '../../collector/features/telemetry/index.ts';
+import type { CoreServices } from '../../collector/core/feature.ts';
+import { NativeBlocks } from '../../collector/core/store/native-blocks.ts';
+import { Telemetry } from '../../collector/features/telemetry/sdk.ts';
 import { testConfig } from '../helpers/store.ts';
 
 const receivers = receiversConfigSchema.parse({
@@ -30,7 +31,7 @@ const received: Span[] = [];
 
 beforeAll(async () => {
   // The receivers get the traced sink, as the runtime hands it to every feature.
-  collector = await startCollector(config, silentLogger, { features: [(ctx) => receiverComponentsFor(receivers)({ ...ctx, sink: tracedSink(ctx.sink) })] });
+  collector = await startCollector(config, silentLogger, { features: [(ctx) => receiversFor(receivers)({ ...ctx, sink: tracedSink(ctx.sink) })] });
   base = `http://${collector.address}`;
   sink = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -68,7 +69,7 @@ describe('self-tracing', () => {
   it('is off by default: no component, no SDK, spans are non-recording', async () => {
     const cfg = telemetryConfigSchema.parse({});
     expect(cfg.enabled).toBe(false);
-    expect(telemetryComponentsFor(cfg)({ ...({} as Parameters<ReturnType<typeof telemetryComponentsFor>>[0]) })).toEqual([]);
+    expect(telemetryFeature.create({} as CoreServices, cfg, {})).toEqual({ components: [], provides: undefined });
     const t = new Telemetry({ config: cfg, log: silentLogger });
     await t.start();
     expect(t.running).toBe(false);

@@ -1,15 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/log.ts';
-import { startCollector, type Collector } from '../../collector/runtime.ts';
-import { DcgmMapper } from '../../exporters/dcgm/map.ts';
-import { identityOf } from '../../exporters/dcgm/identity.ts';
-import { fieldTable, resolveField } from '../../exporters/dcgm/fields.ts';
-import { isBlankSentinel } from '../../exporters/dcgm/units.ts';
-import { NodeDirectory } from '../../exporters/inventory/directory.ts';
-import { parsePrometheusText } from '../../exporters/prom/parse.ts';
+import { silentLogger } from '../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../collector/app/runtime.ts';
+import { DcgmMapper } from '../../exporters/scrape/dcgm/map.ts';
+import { identityOf } from '../../exporters/scrape/dcgm/identity.ts';
+import { fieldTable, resolveField } from '../../exporters/scrape/dcgm/fields.ts';
+import { isBlankSentinel } from '../../exporters/scrape/dcgm/units.ts';
+import { NodeDirectory } from '../../exporters/scrape/inventory/directory.ts';
+import { parsePrometheusText } from '../../exporters/scrape/prometheus/parse.ts';
 import { scrapeConfigSchema } from '../../exporters/scrape/config.ts';
-import { buildScrape, type ScrapeFeature } from '../../exporters/scrape/build.ts';
-import type { GpuSampleRecord } from '../../collector/schema/tables.ts';
+import { buildScrape, type ScrapeParts } from '../../exporters/scrape/build.ts';
+import type { GpuSampleRecord } from '../../collector/core/schema/tables.ts';
 import { testConfig } from '../helpers/store.ts';
 import { fixture, PageServer } from './page-server.ts';
 
@@ -44,7 +44,7 @@ interface Row {
 describe('dcgm-exporter pages scraped over HTTP into ClickHouse', () => {
   const pages = new PageServer();
   let collector: Collector;
-  let feature: ScrapeFeature;
+  let feature: ScrapeParts;
   let rows: Row[];
 
   beforeAll(async () => {

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { familyOf, LabelCache, parsePrometheusText, parseValue } from '../../exporters/prom/parse.ts';
+import { familyOf, LabelCache, parsePrometheusText, parseValue } from '../../exporters/scrape/prometheus/parse.ts';
 
 const FIX = path.join(import.meta.dirname, '..', 'fixtures');
 

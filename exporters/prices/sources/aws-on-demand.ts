@@ -1,7 +1,7 @@
 // AWS on-demand prices: the Price List API (GetProducts through the pricing SDK, every page, each
 // PriceList element a JSON document in a string) or the maintained table shipped with llmeter.
 import { GetProductsCommand, PricingClient } from '@aws-sdk/client-pricing';
-import type { PricePointRecord } from '../../../collector/schema/tables.ts';
+import type { PricePointRecord } from '../../../collector/core/schema/tables.ts';
 import { AWS_TABLE, AWS_TABLE_DATE, type GpuCatalog } from '../catalog.ts';
 import { expectRecord, isRecord, str } from '../http.ts';
 import { dec, hoursInUnit, perHour } from '../money.ts';

@@ -3,7 +3,7 @@
 // its older timestamp) and is kept, since it prices the start of the window. "Linux/UNIX" and
 // "Linux/UNIX (Amazon VPC)" describe the same Linux price and are folded into one `linux` series.
 import { DescribeSpotPriceHistoryCommand, EC2Client, type _InstanceType, type SpotPrice } from '@aws-sdk/client-ec2';
-import type { PricePointRecord } from '../../../collector/schema/tables.ts';
+import type { PricePointRecord } from '../../../collector/core/schema/tables.ts';
 import { AWS_TABLE, type GpuCatalog } from '../catalog.ts';
 import { dec } from '../money.ts';
 import { changesOnly, storablePoint } from '../point.ts';

@@ -1,7 +1,7 @@
 // Azure Retail Prices API: unauthenticated, OData $filter, pages of 100 items chained by
 // NextPageLink. Spot, Low Priority and Windows meters are separate rows of the same SKU and are told
 // apart by the meter/sku/product names; reservations are converted from their term price.
-import type { PricePointRecord } from '../../../collector/schema/tables.ts';
+import type { PricePointRecord } from '../../../collector/core/schema/tables.ts';
 import type { GpuCatalog } from '../catalog.ts';
 import { expectArray, expectRecord, isRecord, requestJson, str, type HttpOptions } from '../http.ts';
 import { dec, perHour } from '../money.ts';

@@ -2,7 +2,7 @@
 // GiB-hour as Money (units + nanos). A machine type's price is the sum of its GPU, core and RAM SKUs
 // in a region, on-demand or spot (Preemptible) — computed here, since GCP publishes no VM price.
 import type { Decimal } from 'decimal.js';
-import type { PricePointRecord } from '../../../collector/schema/tables.ts';
+import type { PricePointRecord } from '../../../collector/core/schema/tables.ts';
 import type { GcpMachine } from '../config.ts';
 import { expectArray, expectRecord, isRecord, requestJson, str, type HttpOptions } from '../http.ts';
 import { Dec, dec, fromUnitsNanos } from '../money.ts';

@@ -2,7 +2,7 @@
 // sync sees today's price; the sync stores a row only when it differs from the last one stored, with
 // effective_from the time the change was first seen.
 import { readFileSync } from 'node:fs';
-import type { PricePointRecord } from '../../../collector/schema/tables.ts';
+import type { PricePointRecord } from '../../../collector/core/schema/tables.ts';
 import { expectArray, expectRecord, isRecord, requestJson, str, type HttpOptions } from '../http.ts';
 import { dec } from '../money.ts';
 import { storablePoint, type CapacityType } from '../point.ts';

@@ -1,0 +1,123 @@
+// What every CLI command shares: the global options, loading the configuration, a logger, and a
+// clean way to run until Ctrl-C.
+import type { Command } from 'commander';
+import { ConfigError, type LoadedConfig } from '../../core/config/load.ts';
+import { loadConfig, type Config } from '../config-schema.ts';
+import { createLogger, type Logger } from '../../core/log.ts';
+
+export interface GlobalOptions {
+  config?: string;
+  dataDir?: string;
+  clickhouseUrl?: string;
+  logLevel?: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export class CliContext {
+  readonly program: Command;
+  constructor(program: Command) {
+    this.program = program;
+  }
+
+  get globals(): GlobalOptions {
+    return this.program.opts<GlobalOptions>();
+  }
+
+  /** Loads and validates the configuration; CLI flags win over the environment and the file. */
+  load(overrides: Record<string, unknown> = {}): LoadedConfig<Config> {
+    const g = this.globals;
+    return loadConfig({
+      file: g.config,
+      overrides: { 'store.data_dir': g.dataDir, 'store.url': g.clickhouseUrl, log_level: g.logLevel, ...overrides },
+    });
+  }
+
+  logger(level: Config['log_level']): Logger {
+    return createLogger({ level });
+  }
+}
+
+/** Ctrl-C or SIGTERM, listened for from the moment it is created. */
+export interface StopSignal {
+  /** Aborted at the first SIGINT or SIGTERM: pass it to work that should stop early. */
+  readonly signal: AbortSignal;
+  /** The signal received, once one has been. */
+  readonly received: NodeJS.Signals | undefined;
+  /** Resolves on the first SIGINT or SIGTERM (at once if one came already), keeping Node alive meanwhile. */
+  wait(): Promise<NodeJS.Signals>;
+}
+
+/**
+ * Starts listening for SIGINT and SIGTERM. Create it before slow start-up work, so a signal that
+ * comes during start-up is a request to stop (shut down and flush) rather than Node's default kill.
+ * A second signal exits at once.
+ */
+export function stopSignal(log: Logger): StopSignal {
+  const abort = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  let resolve!: (sig: NodeJS.Signals) => void;
+  const first = new Promise<NodeJS.Signals>((r) => (resolve = r));
+  const handler = (sig: NodeJS.Signals) => {
+    process.removeListener('SIGINT', handler);
+    process.removeListener('SIGTERM', handler);
+    const again = () => {
+      log.warn('second signal: exiting without waiting for the flush');
+      process.exit(130);
+    };
+    process.once('SIGINT', again);
+    process.once('SIGTERM', again);
+    received = sig;
+    abort.abort(new Error(`stopped by ${sig}`));
+    resolve(sig);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signal: abort.signal,
+    get received() {
+      return received;
+    },
+    async wait() {
+      // Signal listeners do not keep the event loop alive, and a command may have nothing else that
+      // does (its timers unref'd): without this Node would end the command while it waits.
+      const keepAlive = setInterval(() => {}, 1 << 30);
+      try {
+        return await first;
+      } finally {
+        clearInterval(keepAlive);
+      }
+    },
+  };
+}
+
+/** Resolves on the first SIGINT or SIGTERM; a second one exits at once. */
+export function untilSignal(log: Logger): Promise<NodeJS.Signals> {
+  return stopSignal(log).wait();
+}
+
+/** Runs a command body, turning configuration and usage errors into a clear message and exit code. */
+export async function runCommand(fn: () => Promise<number | void>): Promise<void> {
+  // A command lasts until its body settles, even while all it waits for is an unref'd timer (a
+  // retry's back-off, a scrape interval): Node would otherwise exit in the middle with code 13.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  try {
+    const code = await fn();
+    process.exitCode = code ?? 0;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`llmeter: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`llmeter: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`llmeter: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
+
+export class UsageError extends Error {}

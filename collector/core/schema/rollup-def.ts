@@ -1,0 +1,27 @@
+// The shape of an hourly rollup: a target table and the materialized views that fill it.
+
+export interface RollupView {
+  /** Materialized view name. */
+  name: string;
+  source: string;
+  select: string;
+  /** Absent: one output row per inserted row, aggregated by the target's merges (see GPU_HOURLY_SELECT). */
+  groupBy?: string;
+}
+
+export interface RollupDef {
+  name: string;
+  doc: string;
+  columns: string;
+  orderBy: string;
+  /** The rollup's time bucket column (partitioning and retention). */
+  timeColumn: string;
+  shardingKey: string;
+  views: RollupView[];
+  /** Default: by month of timeColumn. */
+  partitionBy?: string;
+  /** MergeTree for a table whose rows a refresh writes whole instead of aggregating them on merge. */
+  engine?: 'MergeTree';
+  /** In a cluster: one full copy on every replica, under the plain name, with no Distributed table. */
+  unsharded?: boolean;
+}

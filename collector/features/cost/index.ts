@@ -1,0 +1,38 @@
+// The cost feature (`cost:`): tenant budgets (their burn on /metrics, and the hard stop the proxy asks
+// about) and GET /api/chargeback. The report itself (chargeback.ts) is also run by the CLI.
+import { defineFeature, type TenantKeys } from '../../core/feature.ts';
+import type { Component } from '../../core/lifecycle/component.ts';
+import { mountChargebackApi } from './api.ts';
+import { Budgets } from './budgets.ts';
+import { costConfigSchema } from './config.ts';
+
+export { costConfigSchema, type CostConfig } from './config.ts';
+
+export interface CostNeeds {
+  tenantKeys: readonly TenantKeys[];
+}
+
+export interface CostProvides {
+  /** Why a tenant's requests are refused (a spent budget with a hard stop), or undefined. */
+  budgetRefusal: (tenant: string) => string | undefined;
+}
+
+export const costFeature = defineFeature({
+  name: 'cost',
+  section: 'cost',
+  schema: costConfigSchema,
+  needs: ['tenantKeys'],
+  create: (core, config, needs: CostNeeds) => {
+    mountChargebackApi(core.http, core.store, core.config.http, needs.tenantKeys);
+    const budgets = new Budgets({
+      budgets: config.budgets,
+      store: core.store,
+      registry: core.registry,
+      log: core.log.child('budgets'),
+      refreshMs: config.budget_refresh_ms,
+    });
+    const components: Component[] = config.budgets.length > 0 ? [budgets] : [];
+    const provides: CostProvides = { budgetRefusal: (t) => budgets.refusal(t) };
+    return { components, provides };
+  },
+});
