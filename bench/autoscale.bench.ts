@@ -15,7 +15,7 @@ import { Registry } from 'prom-client';
 import { Pool } from 'undici';
 import { autoscaleConfigSchema } from '../collector/features/autoscale/config.ts';
 import { ExternalScalerServer } from '../collector/features/autoscale/scaler.ts';
-import { Signals } from '../collector/features/autoscale/signals.ts';
+import { ScalerMetrics } from '../collector/features/autoscale/scaler-metrics.ts';
 import { silentLogger } from '../collector/core/log.ts';
 import type { RecordSink } from '../collector/core/pipeline/pipeline.ts';
 import { proxyConfigSchema } from '../exporters/proxy/config.ts';
@@ -57,7 +57,7 @@ const auto = autoscaleConfigSchema.parse({
   tiers: [{ name: 'premium', upstreams: ['gpu'], idle_seconds: 0 }],
   scaler: { listen: '127.0.0.1:0' },
 });
-const signals = new Signals({
+const signals = new ScalerMetrics({
   config: auto,
   state: proxy.state,
   upstreams: [{ name: 'gpu', node: 'gpu-node' }],

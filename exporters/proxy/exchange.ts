@@ -46,7 +46,7 @@ export type ErrorKind =
   | 'budget_exhausted';
 
 /** What the exchange reports when it is over; the server turns it into a record and metrics. */
-export interface Outcome {
+export interface ExchangeResult {
   record: LlmRequestRecord;
   usage: Usage;
   upstream: Upstream | undefined;
@@ -61,7 +61,7 @@ export interface ExchangeInit {
   requestId: string;
   arrivedAt: number;
   t0: number;
-  onDone: (o: Outcome, ex: Exchange) => void;
+  onDone: (o: ExchangeResult, ex: Exchange) => void;
 }
 
 /** The error text as stored: keys the upstream may have echoed replaced, at most 1024 characters. */
@@ -88,7 +88,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   readonly requestId: string;
   readonly arrivedAt: number;
   readonly t0: number;
-  private readonly onDone: (o: Outcome, ex: Exchange) => void;
+  private readonly onDone: (o: ExchangeResult, ex: Exchange) => void;
 
   /** Empty until the request is authenticated: an unauthenticated request is charged to nobody. */
   tenant = '';

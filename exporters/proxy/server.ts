@@ -15,7 +15,7 @@ import type { ProxyConfig } from './config.ts';
 import { isColdStart } from './cold-start.ts';
 import { apiStyle, sendError } from './errors.ts';
 import { isLoopbackAddress, refuse, type GuardConfig } from '../../collector/core/http/guard.ts';
-import { Exchange, type Outcome } from './exchange.ts';
+import { Exchange, type ExchangeResult } from './exchange.ts';
 import { TenantLimiter } from './limits.ts';
 import { Activation } from './activation.ts';
 import { ProxyMetrics, type RequestFigures } from './metrics.ts';
@@ -80,7 +80,7 @@ export class ProxyServer implements Component {
   private submitWaiters: (() => void)[] = [];
   private readonly isDraining = (u: Upstream): boolean => this.state.isDraining(u.name);
   private readonly inflightDone = (c: Cell): void => this.state.cellInflightDelta(c, -1);
-  private readonly onDone = (o: Outcome, ex: Exchange): void => this.done(o, ex);
+  private readonly onDone = (o: ExchangeResult, ex: Exchange): void => this.done(o, ex);
   private readonly onSubmitted = (res: SubmitResult): void => {
     if (res.dropped) this.metrics.recordsDropped.inc({ reason: 'queue_full' }, res.dropped);
     if (res.rejected) this.metrics.recordsDropped.inc({ reason: 'rejected' }, res.rejected);
@@ -336,7 +336,7 @@ export class ProxyServer implements Component {
     up.pool.dispatch(opts, ex);
   }
 
-  private done(o: Outcome, ex: Exchange): void {
+  private done(o: ExchangeResult, ex: Exchange): void {
     this.active.delete(ex);
     if (this.active.size === 0 && this.idleWaiters.length > 0) {
       const w = this.idleWaiters;

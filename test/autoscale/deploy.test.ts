@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { autoscaleConfigSchema, type AutoscaleConfig } from '../../collector/features/autoscale/config.ts';
 import { parseTrigger } from '../../collector/features/autoscale/scaler.ts';
-import { Signals } from '../../collector/features/autoscale/signals.ts';
+import { ScalerMetrics } from '../../collector/features/autoscale/scaler-metrics.ts';
 import { ProxyState } from '../../exporters/proxy/state.ts';
 import { configSchema } from '../../collector/app/config-schema.ts';
 import { check, modelName } from './k8s-models.ts';
@@ -93,9 +93,9 @@ interface PodSpec {
   volumes?: { name: string }[];
 }
 /** The tiers of a configuration, as the scaler sees them. */
-function tiers(auto: AutoscaleConfig): Signals {
+function tiers(auto: AutoscaleConfig): ScalerMetrics {
   const upstreams = auto.tiers.flatMap((t) => t.upstreams).map((name) => ({ name, node: name }));
-  return new Signals({ config: auto, state: new ProxyState(), upstreams, registry: new Registry() });
+  return new ScalerMetrics({ config: auto, state: new ProxyState(), upstreams, registry: new Registry() });
 }
 
 const workload = (o: K8sObject) =>

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { chargeback, type ChargebackReport } from '../../features/cost/chargeback.ts';
-import { renderChargeback } from '../../features/cost/render.ts';
+import { renderChargeback } from '../../features/cost/report.ts';
 import { createLogger } from '../../core/log.ts';
 import { startCollector, type Collector } from '../runtime.ts';
 import { SimFleet, SimPriceFeed } from '../demo/fleet.ts';

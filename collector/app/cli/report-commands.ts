@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { ParamError, parseChargebackParams } from '../../features/cost/params.ts';
-import { renderChargeback } from '../../features/cost/render.ts';
+import { renderChargeback } from '../../features/cost/report.ts';
 import { parseTime } from '../../features/cost/params.ts';
 import { whatIf, whatIfText } from '../../features/cost/whatif.ts';
 import { openStore } from '../../core/store/store.ts';

@@ -109,7 +109,7 @@ export interface ReadOnlyQueriesOptions {
   log: Logger;
 }
 
-type Outcome = 'ok' | 'refused' | 'failed' | 'timeout' | 'too_large' | 'cancelled' | 'busy';
+type QueryOutcome = 'ok' | 'refused' | 'failed' | 'timeout' | 'too_large' | 'cancelled' | 'busy';
 
 export class ReadOnlyQueries implements Component {
   readonly name = 'query';
@@ -173,7 +173,7 @@ export class ReadOnlyQueries implements Component {
 
   async run(req: QueryRequest): Promise<QueryAnswer> {
     const t0 = performance.now();
-    let outcome: Outcome = 'failed';
+    let outcome: QueryOutcome = 'failed';
     try {
       if (this.closed) throw new QueryBusy('the collector is shutting down', 5);
       const judged = await this.judge(req.sql, req.params).catch((err: unknown) => {

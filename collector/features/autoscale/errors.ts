@@ -2,7 +2,7 @@
 // scaler answers it as a gRPC error naming the signal, so KEDA logs it and applies the
 // ScaledObject's fallback instead of scaling on a made-up zero; /metrics leaves the series out.
 
-export class SignalUnavailable extends Error {
+export class MetricUnavailable extends Error {
   readonly signal: string;
   readonly tier: string;
   constructor(signal: string, tier: string, why: string) {

@@ -13,12 +13,12 @@ import type { ProxyProvides } from '../../../exporters/proxy/index.ts';
 import { originOf, type LiveScrape } from '../../../exporters/scrape/live.ts';
 import { autoscaleConfigSchema, type AutoscaleConfig } from './config.ts';
 import { ExternalScalerServer } from './scaler.ts';
-import { Signals } from './signals.ts';
+import { ScalerMetrics } from './scaler-metrics.ts';
 
 export { autoscaleConfigSchema, type AutoscaleConfig } from './config.ts';
 export { ExternalScalerServer } from './scaler.ts';
-export { Signals } from './signals.ts';
-export { SignalUnavailable } from './errors.ts';
+export { ScalerMetrics } from './scaler-metrics.ts';
+export { MetricUnavailable } from './errors.ts';
 
 /** Notices after which a node's upstreams should take no new work. */
 const DRAINING_KINDS: ReadonlySet<CapacityNotice['kind']> = new Set([
@@ -32,16 +32,16 @@ const DRAINING_KINDS: ReadonlySet<CapacityNotice['kind']> = new Set([
 const PENDING_KINDS: ReadonlySet<CapacityNotice['kind']> = new Set([...DRAINING_KINDS].filter((k) => k !== 'node_down'));
 
 /** Recomputes time-driven signals on an interval and follows capacity notices. */
-export class AutoscaleSignals implements Component {
+export class ScalerMetricsTicker implements Component {
   readonly name = 'autoscale-signals';
-  readonly signals: Signals;
+  readonly signals: ScalerMetrics;
   private readonly everyMs: number;
   private timer: NodeJS.Timeout | undefined;
   private readonly stops: (() => void)[] = [];
 
   private readonly failures: BackgroundFailures | undefined;
 
-  constructor(signals: Signals, everyMs: number, subscribe: ((s: Signals) => () => void)[] = [], failures?: BackgroundFailures) {
+  constructor(signals: ScalerMetrics, everyMs: number, subscribe: ((s: ScalerMetrics) => () => void)[] = [], failures?: BackgroundFailures) {
     this.signals = signals;
     this.everyMs = everyMs;
     this.failures = failures;
@@ -71,7 +71,7 @@ export class AutoscaleSignals implements Component {
  * Drains the node of every notice that means it will go away, and counts it as pending until the
  * notice's action time (or drain_hold_ms after a notice without one).
  */
-export function drainOnNotice(cfg: AutoscaleConfig, notices: NoticeHub, log: Logger): (s: Signals) => () => void {
+export function drainOnNotice(cfg: AutoscaleConfig, notices: NoticeHub, log: Logger): (s: ScalerMetrics) => () => void {
   return (signals) =>
     notices.onNotice((n) => {
       if (!DRAINING_KINDS.has(n.kind)) return;
@@ -100,7 +100,7 @@ export function buildAutoscale(core: CoreServices, config: AutoscaleConfig, need
   if (!proxy) throw new Error('autoscale: needs the metering proxy (proxy.enabled: true) in the same collector');
   const log = core.log.child('autoscale');
   const upstreams = proxy.upstreams.map((u) => ({ name: u.name, node: u.node || new URL(u.url).hostname, origin: originOf(u.url) }));
-  const signals = new Signals({
+  const signals = new ScalerMetrics({
     config,
     state: proxy.state,
     upstreams,
@@ -109,7 +109,7 @@ export function buildAutoscale(core: CoreServices, config: AutoscaleConfig, need
     scraped: needs.scraped,
     prices: needs.prices,
   });
-  const out: Component[] = [new AutoscaleSignals(signals, config.evaluate_ms, [drainOnNotice(config, needs.notices, log)], core.failures)];
+  const out: Component[] = [new ScalerMetricsTicker(signals, config.evaluate_ms, [drainOnNotice(config, needs.notices, log)], core.failures)];
   if (config.scaler.enabled)
     out.push(new ExternalScalerServer({ listen: config.scaler.listen, signals, registry: core.registry, log, maxStreams: config.scaler.max_streams }));
   return out;

@@ -8,12 +8,12 @@
 // then the lowest price, which is what a tier with no zone named pays in the cheapest zone.
 import type { LivePrice, LivePrices } from '../../../exporters/prices/live.ts';
 import type { TierPricing } from './config.ts';
-import { age, SignalUnavailable } from './errors.ts';
+import { age, MetricUnavailable } from './errors.ts';
 
-export type PriceSignal = 'spot_price' | 'on_demand_price' | 'spot_discount';
+export type PriceMetric = 'spot_price' | 'on_demand_price' | 'spot_discount';
 
 export interface PriceLookup {
-  signal: PriceSignal;
+  signal: PriceMetric;
   tier: string;
   pricing: TierPricing;
   /** Fixed bound (autoscale.price_stale_after_ms); absent: twice each source's sync interval. */
@@ -34,7 +34,7 @@ export function currentPrice(live: LivePrices, l: PriceLookup, capacity: 'spot' 
       synced.length === 0
         ? 'no price source has synced in this collector yet (prices.enabled, prices.sources.*, prices.book)'
         : `no ${capacity} price for ${describe(p)} from the sources synced (${synced.join(', ')})`;
-    throw new SignalUnavailable(l.signal, l.tier, why);
+    throw new MetricUnavailable(l.signal, l.tier, why);
   }
   let fresh: LivePrice[] = [];
   let newest = Number.NEGATIVE_INFINITY;
@@ -51,7 +51,7 @@ export function currentPrice(live: LivePrices, l: PriceLookup, capacity: 'spot' 
     }
   }
   if (fresh.length === 0)
-    throw new SignalUnavailable(
+    throw new MetricUnavailable(
       l.signal,
       l.tier,
       `the ${capacity} price of ${describe(p)} is stale: its source last synced ${age(l.now - newest)} ago (bound ${age(bound)})`,
@@ -62,7 +62,7 @@ export function currentPrice(live: LivePrices, l: PriceLookup, capacity: 'spot' 
   return Math.min(...fresh.filter((c) => score(c) === best).map((c) => c.usdPerHour));
 }
 
-export function priceSignal(live: LivePrices, l: PriceLookup): number {
+export function priceMetric(live: LivePrices, l: PriceLookup): number {
   switch (l.signal) {
     case 'spot_price':
       return currentPrice(live, l, 'spot');
@@ -71,7 +71,7 @@ export function priceSignal(live: LivePrices, l: PriceLookup): number {
     case 'spot_discount': {
       const onDemand = currentPrice(live, l, 'on_demand');
       const spot = currentPrice(live, l, 'spot');
-      if (onDemand <= 0) throw new SignalUnavailable(l.signal, l.tier, `the on-demand price of ${describe(l.pricing)} is 0, so no discount can be computed`);
+      if (onDemand <= 0) throw new MetricUnavailable(l.signal, l.tier, `the on-demand price of ${describe(l.pricing)} is 0, so no discount can be computed`);
       return 1 - spot / onDemand;
     }
   }

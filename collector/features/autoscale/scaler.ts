@@ -5,7 +5,7 @@
 // wakes the pool without waiting for the next poll).
 //
 // Trigger metadata (all strings, as KEDA passes them): `tier` (required), `model` (optional: one
-// model within the tier; refused for node-level metrics), `metric` (one of SIGNALS, default `load`),
+// model within the tier; refused for node-level metrics), `metric` (one of SCALER_METRICS, default `load`),
 // `target` (HPA target per replica, default the tier's target_per_replica for load, 1 otherwise),
 // `metricName` (optional). A metric that cannot be computed right now (no source, stale data) is
 // answered with UNAVAILABLE naming the metric and why, never with a zero.
@@ -16,8 +16,8 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { parseListen } from '../../core/http/server.ts';
 import { once, type Component } from '../../core/lifecycle/component.ts';
 import type { Logger } from '../../core/log.ts';
-import { SignalUnavailable } from './errors.ts';
-import { isSignal, PRICE_SIGNALS, SIGNALS, TIER_ONLY, type Signal, type SignalQuery, type Signals } from './signals.ts';
+import { MetricUnavailable } from './errors.ts';
+import { isScalerMetric, PRICE_METRICS, SCALER_METRICS, TIER_ONLY, type ScalerMetric, type MetricQuery, type ScalerMetrics } from './scaler-metrics.ts';
 
 export const PROTO_PATH = path.join(import.meta.dirname, 'proto', 'externalscaler.proto');
 
@@ -64,25 +64,25 @@ export function externalScalerService(): grpc.ServiceDefinition {
 
 /** A ScaledObject's trigger, read from its metadata. */
 export interface Trigger {
-  query: SignalQuery;
-  metric: Signal;
+  query: MetricQuery;
+  metric: ScalerMetric;
   target: number;
   metricName: string;
 }
 
 export class TriggerError extends Error {}
 
-export function parseTrigger(ref: ScaledObjectRef | null | undefined, signals: Signals): Trigger {
+export function parseTrigger(ref: ScaledObjectRef | null | undefined, signals: ScalerMetrics): Trigger {
   const md = ref?.scalerMetadata ?? {};
   const tier = md.tier ?? '';
   if (!tier) throw new TriggerError('trigger metadata needs `tier`');
   const t = signals.tier(tier);
   if (!t) throw new TriggerError(`unknown tier '${tier}' (configured: ${signals.tierNames().join(', ') || 'none'})`);
   const metric = md.metric ?? 'load';
-  if (!isSignal(metric)) throw new TriggerError(`unknown metric '${metric}' (one of ${SIGNALS.join(', ')})`);
+  if (!isScalerMetric(metric)) throw new TriggerError(`unknown metric '${metric}' (one of ${SCALER_METRICS.join(', ')})`);
   const model = md.model ?? '';
   if (model !== '' && TIER_ONLY.has(metric)) throw new TriggerError(`metric '${metric}' is per tier (a node-level quantity): leave out \`model\``);
-  if (PRICE_SIGNALS.has(metric) && !t.pricing)
+  if (PRICE_METRICS.has(metric) && !t.pricing)
     throw new TriggerError(`metric '${metric}' needs the tier's pricing (autoscale.tiers[].pricing) and tier '${tier}' has none`);
   let target = metric === 'load' ? t.target_per_replica : 1;
   if (md.target !== undefined && md.target !== '') {
@@ -103,7 +103,7 @@ function sanitize(s: string): string {
 
 export interface ExternalScalerOptions {
   listen: string;
-  signals: Signals;
+  signals: ScalerMetrics;
   registry: Registry;
   log: Logger;
   maxStreams: number;
@@ -219,7 +219,7 @@ export class ExternalScalerServer implements Component {
     try {
       res = answer(trigger);
     } catch (err) {
-      if (!(err instanceof SignalUnavailable)) throw err;
+      if (!(err instanceof MetricUnavailable)) throw err;
       this.calls.inc({ method, code: 'UNAVAILABLE' });
       cb({ code: grpc.status.UNAVAILABLE, details: err.message });
       return;

@@ -1,11 +1,11 @@
-// Signals from the scrapers' latest pages: vLLM's KV-cache usage and GPU utilisation, each the mean
+// ScalerMetrics from the scrapers' latest pages: vLLM's KV-cache usage and GPU utilisation, each the mean
 // over the tier's fresh readings. The mean, not the max, because the HPA's arithmetic for a ratio
 // (metricType Value: desired = ceil(replicas × value / target)) assumes the pool's average; a max
 // would add replicas whenever one server runs hotter than the rest, which the proxy's routing already
 // evens out. Readings older than the staleness bound are left out, and with none left the signal is
 // unavailable rather than zero.
 import type { LiveReading, LiveScrape, LiveTarget } from '../../../exporters/scrape/live.ts';
-import { age, SignalUnavailable } from './errors.ts';
+import { age, MetricUnavailable } from './errors.ts';
 
 export interface ScrapedQuery {
   signal: 'kv_cache_usage' | 'gpu_utilization';
@@ -22,7 +22,7 @@ export interface ScrapedQuery {
 export function freshMean(live: LiveScrape, kind: LiveTarget['kind'], q: ScrapedQuery): number {
   const targets = live.targetList(kind);
   if (targets.length === 0)
-    throw new SignalUnavailable(q.signal, q.tier, `no ${kind} scrape target is configured in this collector (scrape.targets with kind: ${kind})`);
+    throw new MetricUnavailable(q.signal, q.tier, `no ${kind} scrape target is configured in this collector (scrape.targets with kind: ${kind})`);
   let sum = 0;
   let n = 0;
   let matched = 0;
@@ -45,8 +45,8 @@ export function freshMean(live: LiveScrape, kind: LiveTarget['kind'], q: Scraped
   }
   if (n > 0) return sum / n;
   if (matched === 0)
-    throw new SignalUnavailable(q.signal, q.tier, `no reading for ${q.looking} from the ${kind} targets (${targets.map((t) => t.name).join(', ')})`);
-  throw new SignalUnavailable(
+    throw new MetricUnavailable(q.signal, q.tier, `no reading for ${q.looking} from the ${kind} targets (${targets.map((t) => t.name).join(', ')})`);
+  throw new MetricUnavailable(
     q.signal,
     q.tier,
     `readings are stale: the newest of ${matched} is ${age(q.now - newest)} old (bound ${age(bound)}); is the ${kind} target up?`,

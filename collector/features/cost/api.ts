@@ -8,7 +8,7 @@ import { HttpError, sendJson, type HttpServer } from '../../core/http/server.ts'
 import { bearerToken, KeyRing, parseDigest, readKeyFile } from '../../core/security/keys.ts';
 import type { Store } from '../../core/store/store.ts';
 import { ParamError, parseChargebackParams } from './params.ts';
-import { renderChargeback } from './render.ts';
+import { renderChargeback } from './report.ts';
 
 type Principal = { role: 'admin' } | { role: 'tenant'; tenant: string };
 

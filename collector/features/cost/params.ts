@@ -2,7 +2,7 @@
 // the same bad input with the same message.
 import { GROUP_DIMS, type GroupDim, type IdlePolicy, type IdleScope } from './chargeback-sql.ts';
 import type { ChargebackOptions } from './chargeback.ts';
-import type { ReportFormat } from './report-format.ts';
+import type { ReportFormat } from './formats.ts';
 
 export class ParamError extends Error {}
 

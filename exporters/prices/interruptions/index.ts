@@ -11,7 +11,8 @@ import { EventFileFollower, mountEventRoute } from './eventbridge.ts';
 import { GcpMetadataWatcher } from './gcp-metadata.ts';
 import { NoticeHub } from './hub.ts';
 import type { InterruptionsConfig } from './config.ts';
-import { WatcherMetrics, type Poller } from './poller.ts';
+import type { WatcherMetrics } from './poller.ts';
+import { type Poller } from './poller.ts';
 
 const MAX_BACKOFF_MS = 60_000;
 const PRELOAD_MS = 7 * 24 * 3_600_000;

@@ -142,13 +142,13 @@ export class FaroReceiver implements Component {
     let app = '';
     let outcome = 'accepted';
     try {
-      if (this.closed) throw new Outcome('unavailable', new HttpError(503, 'shutting down', { 'retry-after': '5' }));
-      if (origin && !this.anyOrigin.allows(origin)) throw new Outcome('forbidden_origin', new HttpError(403, `origin ${origin} is not allowed`));
+      if (this.closed) throw new FaroRefusal('unavailable', new HttpError(503, 'shutting down', { 'retry-after': '5' }));
+      if (origin && !this.anyOrigin.allows(origin)) throw new FaroRefusal('forbidden_origin', new HttpError(403, `origin ${origin} is not allowed`));
       const key = header(req, 'x-api-key');
       let known = key ? this.keys.lookup(key) : undefined;
-      if (key && !known) throw new Outcome('unauthorized', new HttpError(401, 'unknown API key'));
+      if (key && !known) throw new FaroRefusal('unauthorized', new HttpError(401, 'unknown API key'));
       const idem = parseIdempotencyKey(header(req, 'idempotency-key'));
-      if (idem && 'error' in idem) throw new Outcome('malformed', new HttpError(400, idem.error));
+      if (idem && 'error' in idem) throw new FaroRefusal('malformed', new HttpError(400, idem.error));
       let body: { payload: FaroPayload; bytes: number } | undefined;
       if (!known) {
         // Without a key the app is named by the payload, so the body is read first.
@@ -156,7 +156,7 @@ export class FaroReceiver implements Component {
         const meta = body.payload.meta;
         const name = typeof meta?.app?.name === 'string' ? meta.app.name : '';
         known = this.keyless.get(name);
-        if (!known) throw new Outcome('unauthorized', new HttpError(401, 'an x-api-key header is required'));
+        if (!known) throw new FaroRefusal('unauthorized', new HttpError(401, 'an x-api-key header is required'));
       }
       app = known.name;
       this.admit(known, origin);
@@ -179,7 +179,7 @@ export class FaroReceiver implements Component {
       this.metrics.bytes.inc({ app }, body.bytes);
       sendJson(res, 202, { status: 'accepted', ...result }, cors);
     } catch (err) {
-      const o = err instanceof Outcome ? err : undefined;
+      const o = err instanceof FaroRefusal ? err : undefined;
       const httpErr = o?.error ?? (err instanceof HttpError ? err : undefined);
       outcome = o?.outcome ?? (httpErr?.status === 413 ? 'too_large' : httpErr ? 'malformed' : 'error');
       if (!httpErr) {
@@ -197,9 +197,11 @@ export class FaroReceiver implements Component {
 
   /** The app's own origin list and its rate. */
   private admit(app: App, origin: string | undefined): void {
-    if (origin && !app.origins.allows(origin)) throw new Outcome('forbidden_origin', new HttpError(403, `origin ${origin} is not allowed for app ${app.name}`));
+    if (origin && !app.origins.allows(origin))
+      throw new FaroRefusal('forbidden_origin', new HttpError(403, `origin ${origin} is not allowed for app ${app.name}`));
     const d = app.limiter.take(app.name);
-    if (!d.allowed) throw new Outcome('rate_limited', new HttpError(429, `rate limit of app ${app.name} exceeded`, { 'retry-after': String(d.retryAfterS) }));
+    if (!d.allowed)
+      throw new FaroRefusal('rate_limited', new HttpError(429, `rate limit of app ${app.name} exceeded`, { 'retry-after': String(d.retryAfterS) }));
   }
 
   private async readPayload(req: IncomingMessage): Promise<{ payload: FaroPayload; bytes: number }> {
@@ -300,7 +302,7 @@ function corsHeaders(origin: string): Record<string, string> {
 }
 
 /** An HTTP refusal with the metric outcome it counts as. */
-class Outcome extends Error {
+class FaroRefusal extends Error {
   readonly outcome: string;
   readonly error: HttpError;
   constructor(outcome: string, error: HttpError) {

@@ -3,8 +3,8 @@
 import { Counter, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { autoscaleConfigSchema } from '../../collector/features/autoscale/config.ts';
-import { SignalUnavailable } from '../../collector/features/autoscale/errors.ts';
-import { Signals, type Signal, type SignalQuery } from '../../collector/features/autoscale/signals.ts';
+import { MetricUnavailable } from '../../collector/features/autoscale/errors.ts';
+import { ScalerMetrics, type ScalerMetric, type MetricQuery } from '../../collector/features/autoscale/scaler-metrics.ts';
 import type { GpuSampleRecord, ModelServerSampleRecord } from '../../collector/core/schema/tables.ts';
 import { LivePrices } from '../../exporters/prices/live.ts';
 import { dec } from '../../exporters/prices/money.ts';
@@ -36,13 +36,13 @@ function setup(idle = 60) {
     { name: 'gpu-b', node: 'n2' },
     { name: 'cpu', node: 'n3' },
   ];
-  const signals = new Signals({ config: cfg, state, upstreams, registry, now: () => now });
+  const signals = new ScalerMetrics({ config: cfg, state, upstreams, registry, now: () => now });
   const changed: string[] = [];
   signals.onChange((t) => changed.push(t));
   return { state, signals, requests, changed, advance: (ms: number) => (now += ms), at: () => now };
 }
 
-describe('Signals', () => {
+describe('ScalerMetrics', () => {
   it('is active while anything is in flight or waiting, then until idle_seconds after the last request', () => {
     const { state, signals, advance, at } = setup(60);
     const q = { tier: 'premium', model: '' };
@@ -113,7 +113,7 @@ describe('Signals', () => {
   it('refuses tiers that name unknown upstreams, or share one', () => {
     const state = new ProxyState();
     const mk = (tiers: unknown) => () =>
-      new Signals({ config: autoscaleConfigSchema.parse({ tiers }), state, upstreams: [{ name: 'a', node: 'n' }], registry: new Registry() });
+      new ScalerMetrics({ config: autoscaleConfigSchema.parse({ tiers }), state, upstreams: [{ name: 'a', node: 'n' }], registry: new Registry() });
     expect(mk([{ name: 't', upstreams: ['b'] }])).toThrow(/names upstream 'b'/);
     expect(
       mk([
@@ -156,7 +156,7 @@ function liveSetup(autoscale: Record<string, unknown> = {}) {
   ];
   const scraped = new LiveScrape();
   const prices = new LivePrices();
-  const signals = new Signals({ config: cfg, state, upstreams, registry, now: () => now, scraped, prices });
+  const signals = new ScalerMetrics({ config: cfg, state, upstreams, registry, now: () => now, scraped, prices });
   return { signals, registry, tokens, scraped, prices, advance: (ms: number) => (now += ms), at: () => now };
 }
 
@@ -170,11 +170,11 @@ const util = (node: string, uuid: string, value: number, mig = ''): SignalBatch 
   return { signal: 'gpu_sample', records: [r] };
 };
 
-function unavailable(signals: Signals, q: SignalQuery, s: Signal): string {
+function unavailable(signals: ScalerMetrics, q: MetricQuery, s: ScalerMetric): string {
   try {
     signals.value(q, s);
   } catch (err) {
-    expect(err).toBeInstanceOf(SignalUnavailable);
+    expect(err).toBeInstanceOf(MetricUnavailable);
     return (err as Error).message;
   }
   throw new Error(`${s} was available`);
@@ -182,7 +182,7 @@ function unavailable(signals: Signals, q: SignalQuery, s: Signal): string {
 
 const premium = { tier: 'premium', model: '' };
 
-describe('Signals from scrapes, prices and notices', () => {
+describe('ScalerMetrics from scrapes, prices and notices', () => {
   it('tokens_per_second: output tokens (not input) per second over the rate window', async () => {
     const { signals, tokens, advance } = liveSetup();
     await signals.tick();
@@ -351,7 +351,7 @@ describe('Signals from scrapes, prices and notices', () => {
   it('without hubs, the scraped and price signals say what is missing', () => {
     const state = new ProxyState();
     const cfg = autoscaleConfigSchema.parse({ tiers: [{ name: 't', upstreams: ['a'], pricing: { instance_type: 'x' } }] });
-    const signals = new Signals({ config: cfg, state, upstreams: [{ name: 'a', node: 'n' }], registry: new Registry() });
+    const signals = new ScalerMetrics({ config: cfg, state, upstreams: [{ name: 'a', node: 'n' }], registry: new Registry() });
     const q = { tier: 't', model: '' };
     expect(unavailable(signals, q, 'kv_cache_usage')).toMatch(/runs no scrapers/);
     expect(unavailable(signals, q, 'gpu_utilization')).toMatch(/runs no scrapers/);

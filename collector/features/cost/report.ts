@@ -1,7 +1,7 @@
 // Produces a chargeback in the asked format; the HTML page also gets per-day and per-model totals.
 import type { Store } from '../../core/store/store.ts';
 import { chargeback, type ChargebackOptions, type ChargebackReport } from './chargeback.ts';
-import { toCsv, toHtml, toJson, type ReportFormat } from './report-format.ts';
+import { toCsv, toHtml, toJson, type ReportFormat } from './formats.ts';
 
 export interface Rendered {
   report: ChargebackReport;

@@ -10,11 +10,11 @@ import type { LivePrices } from '../../../exporters/prices/live.ts';
 import type { ProxyState } from '../../../exporters/proxy/state.ts';
 import type { LiveReading, LiveScrape, LiveTarget } from '../../../exporters/scrape/live.ts';
 import type { AutoscaleConfig, TierConfig } from './config.ts';
-import { SignalUnavailable } from './errors.ts';
-import { priceSignal, type PriceSignal } from './pricing.ts';
+import { MetricUnavailable } from './errors.ts';
+import { priceMetric, type PriceMetric } from './pricing.ts';
 import { freshMean } from './scraped.ts';
 
-export const SIGNALS = [
+export const SCALER_METRICS = [
   'load',
   'inflight',
   'queued',
@@ -31,23 +31,23 @@ export const SIGNALS = [
   'on_demand_price',
   'spot_discount',
 ] as const;
-export type Signal = (typeof SIGNALS)[number];
+export type ScalerMetric = (typeof SCALER_METRICS)[number];
 
-export function isSignal(s: string): s is Signal {
-  return (SIGNALS as readonly string[]).includes(s);
+export function isScalerMetric(s: string): s is ScalerMetric {
+  return (SCALER_METRICS as readonly string[]).includes(s);
 }
 
 /** Node-level quantities: one value per tier, no per-model view. */
-export const TIER_ONLY: ReadonlySet<Signal> = new Set(['gpu_utilization', 'spot_price', 'on_demand_price', 'spot_discount', 'interruptions_pending']);
-/** Signals that need the tier's `pricing`. */
-export const PRICE_SIGNALS: ReadonlySet<Signal> = new Set(['spot_price', 'on_demand_price', 'spot_discount']);
+export const TIER_ONLY: ReadonlySet<ScalerMetric> = new Set(['gpu_utilization', 'spot_price', 'on_demand_price', 'spot_discount', 'interruptions_pending']);
+/** ScalerMetrics that need the tier's `pricing`. */
+export const PRICE_METRICS: ReadonlySet<ScalerMetric> = new Set(['spot_price', 'on_demand_price', 'spot_discount']);
 
-function isPriceSignal(s: Signal): s is PriceSignal {
-  return PRICE_SIGNALS.has(s);
+function isPriceMetric(s: ScalerMetric): s is PriceMetric {
+  return PRICE_METRICS.has(s);
 }
 
 /** A tier, or one model within it (model ''). */
-export interface SignalQuery {
+export interface MetricQuery {
   tier: string;
   model: string;
 }
@@ -71,7 +71,7 @@ export interface PendingNotice {
   until: number;
 }
 
-export interface SignalsOptions {
+export interface ScalerMetricsOptions {
   config: AutoscaleConfig;
   state: ProxyState;
   upstreams: readonly UpstreamInfo[];
@@ -101,7 +101,7 @@ function bare(model: string): string {
   return model.endsWith(':latest') ? model.slice(0, -7) : model;
 }
 
-export class Signals {
+export class ScalerMetrics {
   private readonly cfg: AutoscaleConfig;
   private readonly state: ProxyState;
   private readonly registry: Registry;
@@ -127,7 +127,7 @@ export class Signals {
   private readonly unsubscribe: () => void;
   readonly gauges: Gauge<'tier' | 'model'>[] = [];
 
-  constructor(o: SignalsOptions) {
+  constructor(o: ScalerMetricsOptions) {
     this.cfg = o.config;
     this.state = o.state;
     this.registry = o.registry;
@@ -261,14 +261,14 @@ export class Signals {
   }
 
   /**
-   * The signal's current value for a tier (or a model within it). Throws SignalUnavailable when its
+   * The signal's current value for a tier (or a model within it). Throws MetricUnavailable when its
    * source is not configured or has no fresh data; node-level signals ignore the model.
    */
-  value(q: SignalQuery, signal: Signal): number {
+  value(q: MetricQuery, signal: ScalerMetric): number {
     const ups = this.upstreamsOf(q.tier);
     const now = this.now();
     const want = q.model === '' ? undefined : bare(q.model);
-    if (isPriceSignal(signal)) return this.price(q.tier, signal, now);
+    if (isPriceMetric(signal)) return this.price(q.tier, signal, now);
     const cells = this.state.snapshot().filter((c) => ups.includes(c.upstream) && (want === undefined || bare(c.model) === want));
     switch (signal) {
       case 'inflight':
@@ -301,7 +301,7 @@ export class Signals {
       case 'active':
         return this.active(q) ? 1 : 0;
       case 'kv_cache_usage': {
-        if (!this.scraped) throw new SignalUnavailable(signal, q.tier, 'this collector runs no scrapers (scrape.enabled with vLLM targets)');
+        if (!this.scraped) throw new MetricUnavailable(signal, q.tier, 'this collector runs no scrapers (scrape.enabled with vLLM targets)');
         return freshMean(this.scraped, 'vllm', {
           signal,
           tier: q.tier,
@@ -312,7 +312,7 @@ export class Signals {
         });
       }
       case 'gpu_utilization': {
-        if (!this.scraped) throw new SignalUnavailable(signal, q.tier, 'this collector runs no scrapers (scrape.enabled with dcgm targets)');
+        if (!this.scraped) throw new MetricUnavailable(signal, q.tier, 'this collector runs no scrapers (scrape.enabled with dcgm targets)');
         const nodes = this.nodesOf(q.tier);
         return freshMean(this.scraped, 'dcgm', {
           signal,
@@ -331,15 +331,15 @@ export class Signals {
     }
   }
 
-  private price(tier: string, signal: PriceSignal, now: number): number {
+  private price(tier: string, signal: PriceMetric, now: number): number {
     const pricing = this.tiers.get(tier)?.pricing;
-    if (!pricing) throw new SignalUnavailable(signal, tier, 'the tier has no `pricing` (instance type, region) configured');
-    if (!this.prices) throw new SignalUnavailable(signal, tier, 'this collector runs no price syncs (prices.enabled)');
-    return priceSignal(this.prices, { signal, tier, pricing, staleAfterMs: this.cfg.price_stale_after_ms, now });
+    if (!pricing) throw new MetricUnavailable(signal, tier, 'the tier has no `pricing` (instance type, region) configured');
+    if (!this.prices) throw new MetricUnavailable(signal, tier, 'this collector runs no price syncs (prices.enabled)');
+    return priceMetric(this.prices, { signal, tier, pricing, staleAfterMs: this.cfg.price_stale_after_ms, now });
   }
 
   /** Whether the tier (or model) needs its pool up: anything in flight or waiting, or a request within the idle period. */
-  active(q: SignalQuery): boolean {
+  active(q: MetricQuery): boolean {
     const t = this.tiers.get(q.tier);
     if (!t) return false;
     if (this.value(q, 'load') > 0) return true;
@@ -394,7 +394,7 @@ export class Signals {
   }
 
   private registerGauges(registry: Registry): void {
-    const help: Record<Signal, string> = {
+    const help: Record<ScalerMetric, string> = {
       load: 'Requests in flight plus waiting in the proxy (KEDA target: load per replica).',
       inflight: "Requests in flight to the tier's upstreams.",
       queued: 'Requests waiting in the proxy for the tier (including those held while it wakes from zero).',
@@ -411,15 +411,15 @@ export class Signals {
       on_demand_price: "On-demand price of the tier's instance type (USD per hour); absent when unknown or stale.",
       spot_discount: "1 - spot / on-demand price of the tier's instance type; absent when either is unknown or stale.",
     };
-    const set = (g: Gauge<'tier' | 'model'>, s: Signal, tier: string, model: string) => {
+    const set = (g: Gauge<'tier' | 'model'>, s: ScalerMetric, tier: string, model: string) => {
       try {
         g.set({ tier, model: model || '*' }, this.value({ tier, model }, s));
       } catch (err) {
         // No series rather than a zero KEDA would scale on; the scaler says why.
-        if (!(err instanceof SignalUnavailable)) throw err;
+        if (!(err instanceof MetricUnavailable)) throw err;
       }
     };
-    for (const s of SIGNALS) {
+    for (const s of SCALER_METRICS) {
       const g: Gauge<'tier' | 'model'> = new Gauge({
         name: `llmeter_autoscale_${s}`,
         help: `${help[s]} model="*" is the whole tier: one series per tier for a ScaledObject query.`,
@@ -428,7 +428,7 @@ export class Signals {
         collect: () => {
           g.reset();
           for (const tier of this.tiers.keys()) {
-            if (PRICE_SIGNALS.has(s) && !this.tiers.get(tier)!.pricing) continue;
+            if (PRICE_METRICS.has(s) && !this.tiers.get(tier)!.pricing) continue;
             set(g, s, tier, '');
             if (TIER_ONLY.has(s)) continue;
             const models = s === 'kv_cache_usage' ? new Set([...this.models(tier), ...this.servedModels(tier)]) : this.models(tier);
