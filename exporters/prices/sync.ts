@@ -1,6 +1,7 @@
 // One sync of one source: fetch (retried with backoff), keep only what changed against the stored
 // series, then submit. A fetch that fails or answers garbage writes nothing, so prices already
 // stored are never erased or overwritten by a bad answer.
+import { errorMessage } from '../../collector/core/errors.ts';
 import { backoffMs } from '../../collector/core/lifecycle/component.ts';
 import type { Logger } from '../../collector/core/log.ts';
 import type { RecordSink } from '../../collector/core/pipeline/pipeline.ts';
@@ -125,7 +126,7 @@ export async function fetchWithRetry(
         throw err;
       }
       const delay = Math.min(deps.retry.max_ms, c.delay ?? backoffMs(attempt - 1, deps.retry.initial_ms, deps.retry.max_ms));
-      deps.log.warn('price source failed; retrying', { source: source.name, attempt, delay_ms: delay, error: (err as Error).message });
+      deps.log.warn('price source failed; retrying', { source: source.name, attempt, delay_ms: delay, error: errorMessage(err) });
       await pause(delay, w.signal);
       if (w.signal?.aborted) {
         const stopped = abortedError(w.signal, err);
@@ -221,7 +222,7 @@ export async function syncSource(source: PriceSource, deps: SyncDeps, opts: Sync
     deps.metrics.lastSuccess.set({ source: source.name }, Date.now() / 1000);
   } catch (err) {
     report.attempts = (err as { attempts?: number }).attempts ?? report.attempts;
-    report.error = (err as Error).message;
+    report.error = errorMessage(err);
     deps.metrics.syncs.inc({ source: source.name, outcome: 'failure' });
     deps.metrics.up.set({ source: source.name }, 0);
     deps.metrics.lastFailure.set({ source: source.name }, Date.now() / 1000);

@@ -70,7 +70,7 @@ function parseJson(text: string): unknown {
 }
 
 /** The message of an error body in any of the shapes the servers use. */
-export function errorMessage(body: unknown): string {
+export function bodyErrorMessage(body: unknown): string {
   if (!isObject(body)) return '';
   const e = body.error;
   if (typeof e === 'string') return e;
@@ -88,7 +88,7 @@ export function readUsage(obj: unknown, u: Usage): void {
   // A Responses API stream event (`response.completed`, `.failed`, `.incomplete`) carries the whole
   // response, usage and error included, one level down.
   if (typeof obj.type === 'string' && obj.type.startsWith('response.') && isObject(obj.response)) return readUsage(obj.response, u);
-  const err = errorMessage(obj);
+  const err = bodyErrorMessage(obj);
   if (err) u.error = err;
   if (obj.done === true || 'prompt_eval_count' in obj || 'eval_count' in obj || 'total_duration' in obj) {
     u.inputTokens = num(obj.prompt_eval_count);

@@ -1,6 +1,7 @@
 // Model residency: polls each Ollama upstream's /api/ps and turns every resident model into a
 // model_state record (which model holds how much VRAM until when), and into ProxyState for the
 // live view. vLLM serves one model for its whole life, so only Ollama upstreams are polled.
+import { errorMessage } from '../../collector/core/errors.ts';
 import { once, type Component } from '../../collector/core/lifecycle/component.ts';
 import type { Logger } from '../../collector/core/log.ts';
 import type { RecordSink } from '../../collector/core/pipeline/pipeline.ts';
@@ -131,7 +132,7 @@ export class PsPoller implements Component {
       this.o.metrics.pollErrors.inc({ upstream: u.name });
       const prev = this.o.state.residency(u.name)[0];
       this.o.state.setResidency({ upstream: u.name, polledAt: prev?.polledAt ?? 0, reachable: false, models: prev?.models ?? [] });
-      this.o.log.debug('/api/ps poll failed', { upstream: u.name, error: (err as Error).message });
+      this.o.log.debug('/api/ps poll failed', { upstream: u.name, error: errorMessage(err) });
     }
   }
 

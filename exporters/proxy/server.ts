@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Dispatcher } from 'undici';
+import { errorMessage } from '../../collector/core/errors.ts';
 import { parseListen } from '../../collector/core/http/server.ts';
 import { once, type Component } from '../../collector/core/lifecycle/component.ts';
 import type { Logger } from '../../collector/core/log.ts';
@@ -245,14 +246,14 @@ export class ProxyServer implements Component {
         ex.overheadMs += performance.now() - t;
         void this.forward(ex, out, info.model, injected, stripKey);
       },
-      (err: Error) => {
+      (err: unknown) => {
         if (err instanceof BodyTooLargeError) {
           res.setHeader('connection', 'close');
           ex.fail(413, 'too_large', err.message, 'request_too_large');
           req.resume();
           return;
         }
-        ex.fail(0, 'client_abort', `request body: ${err.message}`);
+        ex.fail(0, 'client_abort', `request body: ${errorMessage(err)}`);
       },
     );
   }
@@ -296,7 +297,7 @@ export class ProxyServer implements Component {
         this.metrics.queueWait.observe({ upstream: up.name }, ex.queueMs / 1000);
         if (ex.clientAborted) return ex.fail(0, 'client_abort', 'client closed the connection while queued');
         const full = err instanceof QueueFullError || err instanceof QueueTimeoutError;
-        return ex.fail(503, 'queue_full', `server busy, please try again. ${(err as Error).message} for upstream ${up.name}`, full ? 'queue_full' : null);
+        return ex.fail(503, 'queue_full', `server busy, please try again. ${errorMessage(err)} for upstream ${up.name}`, full ? 'queue_full' : null);
       } finally {
         this.state.queueDelta(up.name, modelLabel, -1);
       }

@@ -1,6 +1,7 @@
 // One HTTP GET of a metrics page with a deadline and a size limit. The body is read as it streams so
 // an oversized page is cut off at the limit instead of being buffered whole.
 import { request } from 'undici';
+import { errorMessage } from '../../collector/core/errors.ts';
 
 export interface FetchOptions {
   timeoutMs: number;
@@ -79,5 +80,5 @@ function classify(err: unknown, signal: AbortSignal): ScrapeError {
   const code = e.code ?? e.cause?.code ?? '';
   if (/TIMEOUT/i.test(code)) return new ScrapeError('timeout', e.message ?? 'timed out');
   if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ECONNRESET|EAI_AGAIN|SOCKET/i.test(code)) return new ScrapeError('connect', `${code}: ${e.message ?? ''}`.trim());
-  return new ScrapeError('body', e.message ?? String(err));
+  return new ScrapeError('body', errorMessage(err));
 }

@@ -2,6 +2,7 @@
 // limit. A target's failure is recorded on the target (up, last error, duration) and on the metrics,
 // and never touches the other targets: each target runs its own timer chain and catches its own
 // errors. A scrape still running when the next tick comes makes that tick skip (counted).
+import { errorMessage } from '../../collector/core/errors.ts';
 import { once, type Component } from '../../collector/core/lifecycle/component.ts';
 import type { Logger } from '../../collector/core/log.ts';
 import type { RecordSink } from '../../collector/core/pipeline/pipeline.ts';
@@ -226,7 +227,7 @@ export class Scraper implements Component {
       };
     } catch (err) {
       const kind = err instanceof ScrapeError ? err.kind : 'submit';
-      const msg = err instanceof Error ? err.message : String(err);
+      const msg = errorMessage(err);
       const secs = (performance.now() - t0) / 1000;
       m.duration.observe(lbl, secs);
       m.up.set(lbl, 0);

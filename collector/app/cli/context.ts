@@ -2,6 +2,7 @@
 // clean way to run until Ctrl-C.
 import type { Command } from 'commander';
 import { ConfigError, type LoadedConfig } from '../../core/config/load.ts';
+import { errorMessage } from '../../core/errors.ts';
 import { loadConfig, type Config } from '../config-schema.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
 
@@ -113,7 +114,7 @@ export async function runCommand(fn: () => Promise<number | void>): Promise<void
       process.exitCode = 2;
       return;
     }
-    process.stderr.write(`llmeter: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`llmeter: ${errorMessage(err)}\n`);
     process.exitCode = 1;
   } finally {
     clearInterval(keepAlive);

@@ -2,6 +2,7 @@
 // or to run them on their own: one poll of each (`--once`) or polling until Ctrl-C. Notices are
 // stored in the configured store as under the collector; each is printed as it is published.
 import type { Command } from 'commander';
+import { errorMessage } from '../../core/errors.ts';
 import { runCommand, stopSignal, UsageError, type CliContext } from './context.ts';
 import { startCollector } from '../runtime.ts';
 import { NoticeHub } from '../../../exporters/prices/interruptions/hub.ts';
@@ -71,7 +72,7 @@ export function registerWatchCommand(prices: Command, cli: CliContext): void {
                 process.stdout.write(`${w.name}: ok, ${n} notice${n === 1 ? '' : 's'}\n`);
               } catch (err) {
                 failed++;
-                const msg = err instanceof Error ? err.message : String(err);
+                const msg = errorMessage(err);
                 process.stdout.write(`${w.name}: FAILED\n`);
                 process.stderr.write(`llmeter: ${w.name}: ${msg}\n`);
               }

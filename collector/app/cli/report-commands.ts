@@ -1,6 +1,7 @@
 // `llmeter report chargeback`: the per-tenant chargeback for a period, as CSV, JSON or HTML.
 import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
+import { errorMessage } from '../../core/errors.ts';
 import { ParamError, parseChargebackParams } from '../../features/cost/params.ts';
 import { renderChargeback } from '../../features/cost/report.ts';
 import { parseTime } from '../../features/cost/params.ts';
@@ -104,7 +105,7 @@ export function registerWhatIfCommand(program: Command, cli: CliContext): void {
           from = parseTime('from', o.from);
           to = parseTime('to', o.to);
         } catch (err) {
-          throw new UsageError((err as Error).message);
+          throw new UsageError(errorMessage(err));
         }
         if (to <= from) throw new UsageError('to: must be after from');
         const { config } = cli.load();

@@ -2,6 +2,7 @@
 // other commands go through its HTTP API: `llmeter sql` through /api/sql, `llmeter ingest` through
 // /api/v1/ingest, with the admin key from LLMETER_ADMIN_KEY.
 import type { Readable } from 'node:stream';
+import { errorMessage } from '../../core/errors.ts';
 import type { Config } from '../config-schema.ts';
 import type { RejectionReason } from '../../core/pipeline/pipeline.ts';
 import { readRunningCollector } from './running.ts';
@@ -24,7 +25,7 @@ async function send(config: Config, path: string, body: string | Buffer, content
     return { address, res: await fetch(`http://${address}${path}`, { method: 'POST', body, headers: adminHeaders(contentType) }) };
   } catch (err) {
     throw new Error(
-      `the embedded store in ${config.store.data_dir} is held by another process, and no collector answered at ${address}: ${err instanceof Error ? err.message : String(err)}`,
+      `the embedded store in ${config.store.data_dir} is held by another process, and no collector answered at ${address}: ${errorMessage(err)}`,
       { cause: err },
     );
   }

@@ -4,6 +4,7 @@
 // moves, and three tenants with their keys. The shapes, models and habits come from catalog.ts and
 // habits.ts, which the history generator reads too. Everything listens on 127.0.0.1 on ports the OS
 // picks. Names say "sim" so nothing here is mistaken for a real server, node or price.
+import { errorMessage } from '../../core/errors.ts';
 import type { Component } from '../../core/lifecycle/component.ts';
 import type { RecordSink } from '../../core/pipeline/pipeline.ts';
 import type { PricePointRecord } from '../../core/schema/tables.ts';
@@ -230,7 +231,7 @@ export class SimPriceFeed implements Component {
   private write(points: PricePointRecord[]): void {
     this.pending = this.sink
       .submit('price_point', points, { source: SIM_SOURCE })
-      .catch((err: unknown) => this.log.warn('simulated price not written', { error: (err as Error).message }));
+      .catch((err: unknown) => this.log.warn('simulated price not written', { error: errorMessage(err) }));
   }
 
   async start(): Promise<void> {

@@ -10,6 +10,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { errorMessage } from '../../core/errors.ts';
 import { simModelDigest, type SimModel } from './catalog.ts';
 import { tokensOf, tokensOfMessages } from './habits.ts';
 import type { Prng } from './prng.ts';
@@ -117,7 +118,7 @@ export class SimModelServer {
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
-        res.end(JSON.stringify({ error: (err as Error).message }));
+        res.end(JSON.stringify({ error: errorMessage(err) }));
       });
     });
     this.server.keepAliveTimeout = 60_000;

@@ -2,6 +2,7 @@
 // in flight, queued, budgets, alert gauges), POST /api/sql (the store: per-model request stats over a
 // window, newest GPU readings, prices, nodes) and GET /api/chargeback (spend so far today).
 import { parsePrometheusText, type Sample } from '../../../exporters/scrape/prometheus/parse.ts';
+import { errorMessage } from '../../core/errors.ts';
 
 export interface TopFilter {
   tenants?: readonly string[];
@@ -165,7 +166,7 @@ export async function readSnapshot(o: SnapshotOptions): Promise<Snapshot> {
     try {
       return await fn();
     } catch (err) {
-      problems.push(`${what}: ${(err as Error).message}`);
+      problems.push(`${what}: ${errorMessage(err)}`);
       return fallback;
     }
   };

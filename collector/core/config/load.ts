@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
+import { errorMessage } from '../errors.ts';
 import type { CoreConfig } from './schema.ts';
 
 export const DEFAULT_CONFIG_FILES = ['llmeter.yaml', 'llmeter.yml'];
@@ -103,7 +104,7 @@ export function loadConfigWith<C extends CoreConfig>(schema: z.ZodType<C>, opts:
     try {
       config.store.password = readFileSync(pf, 'utf8').trim();
     } catch (err) {
-      throw new ConfigError(file ?? 'environment', [`store.password_file: cannot read ${pf}: ${(err as Error).message}`]);
+      throw new ConfigError(file ?? 'environment', [`store.password_file: cannot read ${pf}: ${errorMessage(err)}`]);
     }
   }
   if (!config.store.url && config.store.cluster) {

@@ -3,6 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, type Registry } from 'prom-client';
+import { errorMessage } from '../errors.ts';
 import { once, type Component } from '../lifecycle/component.ts';
 import type { Logger } from '../log.ts';
 import { refuse, type Exposure, type GuardConfig } from './guard.ts';
@@ -163,7 +164,7 @@ export class HttpServer implements Component {
         else res.destroy();
         return;
       }
-      this.opts.log.error('request failed', { path: url.pathname, error: (err as Error).message });
+      this.opts.log.error('request failed', { path: url.pathname, error: errorMessage(err) });
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       else res.destroy();
     }

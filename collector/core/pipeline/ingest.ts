@@ -3,6 +3,7 @@
 // too deep to read is dead-lettered as it was sent, with its line number and the reason, like a record
 // that fails validation; the good lines around it are stored. The report says how many of each.
 import type { Readable } from 'node:stream';
+import { errorMessage } from '../errors.ts';
 import type { Signal, SignalRecords } from '../schema/tables.ts';
 import { Unparsable, type RecordSink, type RejectionReason } from './pipeline.ts';
 
@@ -111,7 +112,7 @@ export async function ingestNdjson(sink: RecordSink, signal: Signal, input: Read
       rec = JSON.parse(trimmed);
     } catch (err) {
       // RangeError too: a line nested deeper than the parser's stack.
-      unparsable(trimmed, `not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+      unparsable(trimmed, `not valid JSON: ${errorMessage(err)}`);
       continue;
     }
     chunk.push(rec);

@@ -2,6 +2,7 @@
 // written so that running it twice is harmless (IF NOT EXISTS, MODIFY), so a migration that stopped
 // half-way is simply applied again.
 import { createHash } from 'node:crypto';
+import { errorMessage } from '../errors.ts';
 import type { Store } from '../store/store.ts';
 import { chargebackRollupsSql } from './chargeback-migration.ts';
 import { resortGpuMetrics } from './gpu-metrics-resort.ts';
@@ -144,7 +145,7 @@ export async function migrate(store: Store, target: DdlTarget): Promise<Migratio
       await store.command(sql);
     } catch (err) {
       // REMOVE TTL on a table that has none is already the wanted state.
-      if (!/doesn't have any table TTL/i.test((err as Error).message)) throw err;
+      if (!/doesn't have any table TTL/i.test(errorMessage(err))) throw err;
     }
   }
   return result;

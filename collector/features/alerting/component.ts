@@ -1,6 +1,7 @@
 // Recomputes the alert-facing gauges from the store on a fixed interval. One refresh runs at a
 // time (a slow store makes ticks skip, never pile up); a failed refresh keeps the previous values
 // and is counted, so an alert does not flap because one query timed out.
+import { errorMessage } from '../../core/errors.ts';
 import { once, type Component } from '../../core/lifecycle/component.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Store } from '../../core/store/store.ts';
@@ -66,7 +67,7 @@ export class AlertGaugeRefresher implements Component {
       if (this.o.gauges.truncated > 0) this.o.log.warn('alert gauges truncated at max_series', { left_out: this.o.gauges.truncated });
     } catch (err) {
       this.o.gauges.refreshFailures.inc();
-      this.o.log.warn('alert gauge refresh failed', { error: (err as Error).message });
+      this.o.log.warn('alert gauge refresh failed', { error: errorMessage(err) });
     } finally {
       stopTimer();
     }

@@ -13,6 +13,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { errorMessage } from '../../core/errors.ts';
 import { parseListen } from '../../core/http/server.ts';
 import { once, type Component } from '../../core/lifecycle/component.ts';
 import type { Logger } from '../../core/log.ts';
@@ -212,7 +213,7 @@ export class ExternalScalerServer implements Component {
       trigger = parseTrigger(ref, this.o.signals);
     } catch (err) {
       this.calls.inc({ method, code: 'INVALID_ARGUMENT' });
-      cb({ code: grpc.status.INVALID_ARGUMENT, details: (err as Error).message });
+      cb({ code: grpc.status.INVALID_ARGUMENT, details: errorMessage(err) });
       return;
     }
     let res: Res;
@@ -234,7 +235,7 @@ export class ExternalScalerServer implements Component {
       trigger = parseTrigger(call.request, this.o.signals);
     } catch (err) {
       this.calls.inc({ method: 'StreamIsActive', code: 'INVALID_ARGUMENT' });
-      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: (err as Error).message });
+      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: errorMessage(err) });
       return;
     }
     if (this.streams.size >= this.o.maxStreams) {

@@ -3,6 +3,7 @@
 // budget says hard_stop — a verdict the proxy consults before forwarding a request.
 import { Decimal } from 'decimal.js';
 import { Gauge, type Registry } from 'prom-client';
+import { errorMessage } from '../../core/errors.ts';
 import { once, type Component } from '../../core/lifecycle/component.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Store } from '../../core/store/store.ts';
@@ -83,7 +84,7 @@ export class Budgets implements Component {
   /** One scheduled refresh; shutdown waits for it so it never runs against a closed store. */
   private async tick(): Promise<void> {
     if (this.stopped || this.running) return;
-    this.running = this.refresh().catch((err) => this.log.warn('budget refresh failed', { error: (err as Error).message }));
+    this.running = this.refresh().catch((err) => this.log.warn('budget refresh failed', { error: errorMessage(err) }));
     await this.running;
     this.running = undefined;
   }

@@ -9,6 +9,7 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import type { PipelineConfig } from '../../core/config/schema.ts';
+import { errorMessage } from '../../core/errors.ts';
 import { once, type Component } from '../../core/lifecycle/component.ts';
 import type { Logger } from '../../core/log.ts';
 import { Unparsable, type Pipeline } from '../../core/pipeline/pipeline.ts';
@@ -139,7 +140,7 @@ export class KafkaConsumer implements Component {
     this.resumeTimer = setInterval(() => this.resumeDrained(), c.resume_check_ms);
     this.resumeTimer.unref();
     this.lagTimer = setInterval(
-      () => void this.measureLag().catch((err: Error) => this.log.debug('kafka lag measurement failed', { error: err.message })),
+      () => void this.measureLag().catch((err: unknown) => this.log.debug('kafka lag measurement failed', { error: errorMessage(err) })),
       c.lag_interval_ms,
     );
     this.lagTimer.unref();
@@ -270,7 +271,7 @@ export class KafkaConsumer implements Component {
         } catch (err) {
           // Handed on in the record's place: dead-lettered with its offset (and line) under the
           // batch's token; the other lines of its message go on.
-          records[r] = new Unparsable(text, `not valid JSON: ${(err as Error).message}`);
+          records[r] = new Unparsable(text, `not valid JSON: ${errorMessage(err)}`);
           this.metrics.poison.inc({ topic, reason: 'not_json' });
         }
         r++;
@@ -304,7 +305,7 @@ export class KafkaConsumer implements Component {
         partition,
         start,
         end,
-        error: (err as Error).message,
+        error: errorMessage(err),
       });
       return false;
     }
@@ -395,7 +396,7 @@ export class KafkaConsumer implements Component {
     if (this.resumeTimer) clearInterval(this.resumeTimer);
     if (this.lagTimer) clearInterval(this.lagTimer);
     this.stopping.abort();
-    await this.consumer?.disconnect().catch((err: Error) => this.log.warn('kafka consumer disconnect failed', { error: err.message }));
+    await this.consumer?.disconnect().catch((err: unknown) => this.log.warn('kafka consumer disconnect failed', { error: errorMessage(err) }));
     await this.admin?.disconnect().catch(() => {});
   });
 }

@@ -4,6 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import { promisify } from 'node:util';
 import { gunzip, inflate } from 'node:zlib';
+import { errorMessage } from '../../core/errors.ts';
 import { HttpError, readBody } from '../../core/http/server.ts';
 
 const gunzipAsync = promisify(gunzip);
@@ -20,7 +21,7 @@ export async function readDecodedBody(req: IncomingMessage, limit: number): Prom
     return await (encoding === 'gzip' ? gunzipAsync(raw, { maxOutputLength: limit }) : inflateAsync(raw, { maxOutputLength: limit }));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new HttpError(413, `decompressed body exceeds the limit of ${limit} bytes`);
-    throw new HttpError(400, `body is not valid ${encoding}: ${(err as Error).message}`);
+    throw new HttpError(400, `body is not valid ${encoding}: ${errorMessage(err)}`);
   }
 }
 

@@ -10,6 +10,7 @@ import { OTLPTraceExporter as OTLPProtoTraceExporter } from '@opentelemetry/expo
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { errorMessage } from '../../core/errors.ts';
 import { once, type Component } from '../../core/lifecycle/component.ts';
 import type { Logger } from '../../core/log.ts';
 import type { TelemetryConfig } from './config.ts';
@@ -87,7 +88,7 @@ export class Telemetry implements Component {
     try {
       await this.sdk.shutdown();
     } catch (err) {
-      this.opts.log.warn('self-tracing shutdown failed', { error: (err as Error).message });
+      this.opts.log.warn('self-tracing shutdown failed', { error: errorMessage(err) });
     }
     // Unregister the globals so the API is back to no-op spans, as if the SDK had never started.
     trace.disable();

@@ -2,6 +2,7 @@
 // no-op spans, so instrumented code costs next to nothing while telemetry is off.
 import { context, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
+import { errorMessage } from '../../core/errors.ts';
 
 export const TRACER_NAME = 'llmeter';
 
@@ -15,8 +16,8 @@ export async function inSpan<T>(name: string, attributes: Attributes, fn: (span:
     try {
       return await fn(span);
     } catch (err) {
-      span.recordException(err as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      span.recordException(err instanceof Error ? err : errorMessage(err));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(err) });
       throw err;
     } finally {
       span.end();

@@ -4,6 +4,7 @@
 // channel's id but published only once.
 import { EventEmitter } from 'node:events';
 import { Counter, type Registry } from 'prom-client';
+import { errorMessage } from '../../../collector/core/errors.ts';
 import type { Logger } from '../../../collector/core/log.ts';
 import type { RecordSink } from '../../../collector/core/pipeline/pipeline.ts';
 import type { Store } from '../../../collector/core/store/store.ts';
@@ -68,7 +69,7 @@ export class NoticeHub {
 
   private listenerFailed(err: unknown): void {
     this.listenerErrors.inc();
-    this.o.log.error('capacity notice listener failed', { error: (err as Error).message });
+    this.o.log.error('capacity notice listener failed', { error: errorMessage(err) });
   }
 
   /** Remembers ids already stored (after a restart) so they are not published again. */

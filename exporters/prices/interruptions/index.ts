@@ -1,5 +1,6 @@
 // Builds the interruption watchers enabled in `prices.interruptions` and the hub they report to.
 import os from 'node:os';
+import { errorMessage } from '../../../collector/core/errors.ts';
 import { adminKeyRing, requireAdmin } from '../../../collector/core/http/admin-auth.ts';
 import { once, type Component } from '../../../collector/core/lifecycle/component.ts';
 import type { Store } from '../../../collector/core/store/store.ts';
@@ -32,7 +33,7 @@ class HubPreload implements Component {
     try {
       await this.hub.preload(this.store, Date.now() - PRELOAD_MS);
     } catch (err) {
-      this.log.warn('could not load recent capacity notices; a notice seen before the restart may be published again', { error: (err as Error).message });
+      this.log.warn('could not load recent capacity notices; a notice seen before the restart may be published again', { error: errorMessage(err) });
     }
   }
   async forceFlush(): Promise<void> {}

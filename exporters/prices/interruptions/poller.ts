@@ -1,6 +1,7 @@
 // The loop every metadata watcher runs: poll, wait, poll again; after an error back off (capped)
 // and count it, so a metadata service that is down or refuses us shows on /metrics.
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { errorMessage } from '../../../collector/core/errors.ts';
 import { backoffMs, once, sleep, type Component } from '../../../collector/core/lifecycle/component.ts';
 import type { Logger } from '../../../collector/core/log.ts';
 
@@ -72,8 +73,7 @@ export abstract class Poller implements Component {
         this.po.metrics.errors.inc({ watcher: this.name, reason });
         this.po.metrics.up.set({ watcher: this.name }, 0);
         const delay = backoffMs(failures++, this.po.intervalMs, this.po.maxBackoffMs);
-        if (failures === 1 || failures % 20 === 0)
-          this.po.log.warn('metadata poll failed', { watcher: this.name, reason, error: (err as Error).message, failures });
+        if (failures === 1 || failures % 20 === 0) this.po.log.warn('metadata poll failed', { watcher: this.name, reason, error: errorMessage(err), failures });
         await sleep(delay, signal);
       }
     }

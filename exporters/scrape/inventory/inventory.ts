@@ -3,6 +3,7 @@
 // filled in from what dcgm-exporter reported for the node; in static mode, nodes seen only through
 // dcgm-exporter get a record too (GPU facts only). It also teaches the node directory the names a
 // node appears under (static aliases; exporter pods looked up in the Kubernetes API).
+import { errorMessage } from '../../../collector/core/errors.ts';
 import { once, type Component } from '../../../collector/core/lifecycle/component.ts';
 import type { Logger } from '../../../collector/core/log.ts';
 import type { RecordSink, SubmitResult } from '../../../collector/core/pipeline/pipeline.ts';
@@ -66,7 +67,7 @@ export class Inventory implements Component {
       })
       .catch((err: unknown) => {
         this.o.metrics.inventoryErrors.inc({ source: this.source });
-        this.o.log.warn('node inventory read failed', { source: this.source, error: err instanceof Error ? err.message : String(err) });
+        this.o.log.warn('node inventory read failed', { source: this.source, error: errorMessage(err) });
         return { nodes: 0 };
       })
       .finally(() => {

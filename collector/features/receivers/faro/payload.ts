@@ -2,6 +2,7 @@
 // Alloy's faro.receiver decodes): meta plus optional arrays of logs, exceptions, measurements and
 // events, and traces as OTLP/JSON `{resourceSpans: [...]}`. Everything is optional on the wire, so
 // the types say `unknown` where a browser could send anything and the mapper checks as it reads.
+import { errorMessage } from '../../../core/errors.ts';
 
 export interface FaroTraceContext {
   trace_id?: unknown;
@@ -69,7 +70,7 @@ export function parseFaroPayload(body: Buffer | string): FaroPayload {
   try {
     parsed = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
   } catch (err) {
-    throw new Error(`payload is not JSON: ${(err as Error).message}`, { cause: err });
+    throw new Error(`payload is not JSON: ${errorMessage(err)}`, { cause: err });
   }
   if (!isObject(parsed)) throw new Error('payload must be a JSON object');
   if (parsed.meta !== undefined && !isObject(parsed.meta)) throw new Error('meta must be an object');

@@ -5,6 +5,7 @@
 // answer) gets its 202 again and is not stored twice. Preflights are answered for any origin some
 // app allows, since a preflight carries no key.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errorMessage } from '../../../core/errors.ts';
 import type { Logger } from '../../../core/log.ts';
 import { HttpError, sendJson, type HttpServer } from '../../../core/http/server.ts';
 import { once, type Component } from '../../../core/lifecycle/component.ts';
@@ -183,7 +184,7 @@ export class FaroReceiver implements Component {
       const httpErr = o?.error ?? (err instanceof HttpError ? err : undefined);
       outcome = o?.outcome ?? (httpErr?.status === 413 ? 'too_large' : httpErr ? 'malformed' : 'error');
       if (!httpErr) {
-        this.log.error('faro request failed', { app, error: (err as Error).message });
+        this.log.error('faro request failed', { app, error: errorMessage(err) });
         throw err;
       }
       // The body of a refused request is not wanted; drain it so the connection can be reused.
@@ -209,7 +210,7 @@ export class FaroReceiver implements Component {
     try {
       return { payload: parseFaroPayload(body), bytes: body.length };
     } catch (err) {
-      throw new HttpError(400, (err as Error).message);
+      throw new HttpError(400, errorMessage(err));
     }
   }
 
@@ -218,7 +219,7 @@ export class FaroReceiver implements Component {
     try {
       mapped = faroRecords(payload, app.name, app.tenant, Date.now(), idempotencyKey);
     } catch (err) {
-      throw new HttpError(400, (err as Error).message);
+      throw new HttpError(400, errorMessage(err));
     }
     if (mapped.records.length > this.cfg.max_items) throw new HttpError(413, `payload has ${mapped.records.length} items; the limit is ${this.cfg.max_items}`);
     const r = await inSpan('llmeter.faro.ingest', { 'llmeter.app': app.name, 'llmeter.records': mapped.records.length }, () =>
@@ -271,7 +272,7 @@ export class FaroReceiver implements Component {
       if (n > 0) this.log.info('recent Idempotency-Keys read back from the store', { keys: n });
     } catch (err) {
       this.log.warn('could not read recent Idempotency-Keys back from the store; retries of payloads stored before the restart may be stored twice', {
-        error: (err as Error).message,
+        error: errorMessage(err),
       });
     }
   }

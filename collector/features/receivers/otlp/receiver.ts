@@ -3,6 +3,7 @@
 // counted and left out. The answer follows OTLP/HTTP: 200 with an ExportTraceServiceResponse in the
 // request's encoding, carrying a partial success when some spans were refused.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errorMessage } from '../../../core/errors.ts';
 import type { Logger } from '../../../core/log.ts';
 import { HttpError, sendJson, type HttpServer } from '../../../core/http/server.ts';
 import { once, type Component } from '../../../core/lifecycle/component.ts';
@@ -83,7 +84,7 @@ export class OtlpReceiver implements Component {
       try {
         spans = encoding === 'json' ? spansFromJson(JSON.parse(body.toString('utf8'))) : spansFromProtobuf(body);
       } catch (err) {
-        throw new HttpError(400, `not an OTLP ExportTraceServiceRequest (${encoding}): ${(err as Error).message}`);
+        throw new HttpError(400, `not an OTLP ExportTraceServiceRequest (${encoding}): ${errorMessage(err)}`);
       }
       const { rejected, message } = await this.store(spans, header(req, this.cfg.tenant_header), principal);
       this.respond(res, encoding, rejected, message);
