@@ -1,17 +1,21 @@
 // HTTP for the price sources: a timeout on every request, a bounded body, and errors that say which
 // answers are worth retrying (network, 429, 5xx) and which are not (4xx, garbage).
+import { LlmeterError } from '../../collector/core/errors.ts';
 import { GarbageAnswer } from './source.ts';
 
-export class HttpStatusError extends Error {
-  readonly status: number;
+/** A price API's answer with an HTTP status that is not success (its code). */
+export class HttpStatusError extends LlmeterError {
+  declare readonly code: number;
   readonly retryable: boolean;
   readonly retryAfterMs?: number;
   constructor(url: string, status: number, body: string, retryAfterMs?: number) {
-    super(`${redact(url)} answered ${status}: ${body.slice(0, 200)}`);
-    this.name = 'HttpStatusError';
-    this.status = status;
+    super(`${redact(url)} answered ${status}: ${body.slice(0, 200)}`, status);
     this.retryable = status === 429 || status === 408 || status >= 500;
     this.retryAfterMs = retryAfterMs;
+  }
+
+  get status(): number {
+    return this.code;
   }
 }
 

@@ -1,6 +1,7 @@
 // What a price source is: something that fetches the current answer of one API and turns it into
 // price changes. Sources do no I/O other than HTTP and never touch the store; the sync decides what
 // is new and writes it.
+import { LlmeterError } from '../../collector/core/errors.ts';
 import type { PricePointRecord } from '../../collector/core/schema/tables.ts';
 
 export interface FetchWindow {
@@ -29,18 +30,16 @@ export interface PriceSource {
 }
 
 /** An answer that is not what the API is documented to send: not retried differently, but reported. */
-export class GarbageAnswer extends Error {
+export class GarbageAnswer extends LlmeterError {
   constructor(message: string) {
-    super(message);
-    this.name = 'GarbageAnswer';
+    super(message, 'garbage');
   }
 }
 
 /** A source that cannot work as configured (no credentials…): retrying would not help. */
-export class SourceConfigError extends Error {
+export class SourceConfigError extends LlmeterError {
   constructor(message: string) {
-    super(message);
-    this.name = 'SourceConfigError';
+    super(message, 'source_config');
   }
 }
 

@@ -3,6 +3,7 @@
 // (with backpressure both ways), the last ones are kept by reference for the final-frame parse.
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
+import { LlmeterError } from '../../collector/core/errors.ts';
 import type { LlmRequestRecord } from '../../collector/core/schema/tables.ts';
 import { sendError, type ApiStyle } from './errors.ts';
 import { countByte, emptyUsage, StreamTail, usageFromBody, usageFromNdjson, usageFromSse, UsageChunkStripper, type Usage } from './frames.ts';
@@ -348,9 +349,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 }
 
-export class ClientGoneError extends Error {
+/** Why an upstream request is aborted when its client disconnects. */
+export class ClientGoneError extends LlmeterError {
   constructor() {
-    super('client went away');
+    super('client went away', 'client_abort');
   }
 }
 

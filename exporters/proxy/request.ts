@@ -2,8 +2,14 @@
 // whether it streams, and — for OpenAI-style streams that did not ask for usage — the one change
 // the proxy makes to a body: `stream_options.include_usage: true`.
 import type { IncomingMessage } from 'node:http';
+import { LlmeterError } from '../../collector/core/errors.ts';
 
-export class BodyTooLargeError extends Error {}
+/** A request body past the proxy's limit: answered 413. */
+export class BodyTooLargeError extends LlmeterError {
+  constructor(message: string) {
+    super(message, 'too_large');
+  }
+}
 
 /** Reads the body into memory up to `limit` bytes; rejects with BodyTooLargeError past it. */
 export function readRequestBody(req: IncomingMessage, limit: number): Promise<Buffer> {

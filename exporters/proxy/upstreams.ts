@@ -2,11 +2,23 @@
 // requests in flight with a bounded waiting line, and the routing of a request to one of them.
 import path from 'node:path';
 import { Pool } from 'undici';
+import { LlmeterError } from '../../collector/core/errors.ts';
 import { readKeyFile } from '../../collector/core/security/keys.ts';
 import type { UpstreamConfig } from './config.ts';
 
-export class QueueFullError extends Error {}
-export class QueueTimeoutError extends Error {}
+/** The upstream's waiting line is full: answered 503 at once. */
+export class QueueFullError extends LlmeterError {
+  constructor(message: string) {
+    super(message, 'queue_full');
+  }
+}
+
+/** No slot of the upstream came free in time: answered 503. */
+export class QueueTimeoutError extends LlmeterError {
+  constructor(message: string) {
+    super(message, 'queue_timeout');
+  }
+}
 
 /** Requests in flight to one upstream, with a FIFO of bounded length for those that must wait. */
 export class ConcurrencyGate {

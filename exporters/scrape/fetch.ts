@@ -1,7 +1,7 @@
 // One HTTP GET of a metrics page with a deadline and a size limit. The body is read as it streams so
 // an oversized page is cut off at the limit instead of being buffered whole.
 import { request } from 'undici';
-import { errorMessage } from '../../collector/core/errors.ts';
+import { errorMessage, LlmeterError } from '../../collector/core/errors.ts';
 
 export interface FetchOptions {
   timeoutMs: number;
@@ -15,12 +15,15 @@ export interface FetchedPage {
   status: number;
 }
 
-export class ScrapeError extends Error {
-  /** Short class for the `reason` label: timeout, http_status, too_large, connect, body. */
-  readonly kind: string;
+/** A page that could not be had; its code is the `reason` label: timeout, http_status, too_large, connect, body. */
+export class ScrapeError extends LlmeterError {
+  declare readonly code: string;
   constructor(kind: string, message: string) {
-    super(message);
-    this.kind = kind;
+    super(message, kind);
+  }
+
+  get kind(): string {
+    return this.code;
   }
 }
 

@@ -2,7 +2,7 @@
 // clean way to run until Ctrl-C.
 import type { Command } from 'commander';
 import { ConfigError, type LoadedConfig } from '../../core/config/load.ts';
-import { errorMessage } from '../../core/errors.ts';
+import { errorMessage, LlmeterError } from '../../core/errors.ts';
 import { loadConfig, type Config } from '../config-schema.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
 
@@ -121,4 +121,9 @@ export async function runCommand(fn: () => Promise<number | void>): Promise<void
   }
 }
 
-export class UsageError extends Error {}
+/** A command line that cannot run as given: its message is printed and the exit status is 2. */
+export class UsageError extends LlmeterError {
+  constructor(message: string) {
+    super(message, 'usage');
+  }
+}

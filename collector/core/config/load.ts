@@ -4,16 +4,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
-import { errorMessage } from '../errors.ts';
+import { errorMessage, LlmeterError } from '../errors.ts';
 import type { CoreConfig } from './schema.ts';
 
 export const DEFAULT_CONFIG_FILES = ['llmeter.yaml', 'llmeter.yml'];
 
-export class ConfigError extends Error {
+export class ConfigError extends LlmeterError {
   readonly issues: string[];
   constructor(source: string, issues: string[]) {
-    super(`invalid configuration (${source}):\n  - ${issues.join('\n  - ')}`);
-    this.name = 'ConfigError';
+    super(`invalid configuration (${source}):\n  - ${issues.join('\n  - ')}`, 'invalid_config');
     this.issues = issues;
   }
 }

@@ -3,20 +3,24 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, type Registry } from 'prom-client';
-import { errorMessage } from '../errors.ts';
+import { errorMessage, LlmeterError } from '../errors.ts';
 import { once, type Component } from '../lifecycle/component.ts';
 import type { Logger } from '../log.ts';
 import { refuse, type Exposure, type GuardConfig } from './guard.ts';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 
-export class HttpError extends Error {
-  readonly status: number;
+/** A refusal answered with its HTTP status (its code) and message. */
+export class HttpError extends LlmeterError {
+  declare readonly code: number;
   readonly headers: Record<string, string>;
   constructor(status: number, message: string, headers: Record<string, string> = {}) {
-    super(message);
-    this.status = status;
+    super(message, status);
     this.headers = headers;
+  }
+
+  get status(): number {
+    return this.code;
   }
 }
 

@@ -2,7 +2,8 @@
 // (`llmeter sql` while a collector holds the embedded store, `llmeter top`) and admin-key holders.
 import type { ServerResponse } from 'node:http';
 import type { CoreConfig } from '../config/schema.ts';
-import { EngineError, QueryBusy, QueryRefused, type ReadOnlyQueries } from '../query/index.ts';
+import { QueryBusy, QueryRefused, type ReadOnlyQueries } from '../query/index.ts';
+import { ClickHouseError } from '../store/errors.ts';
 import { adminKeyRing, requireAdmin } from './admin-auth.ts';
 import { HttpError, readBody, type HttpServer } from './server.ts';
 
@@ -29,7 +30,7 @@ const SQL_FORMATS = new Set([
 export function queryErrorStatus(err: unknown): HttpError | undefined {
   if (err instanceof QueryRefused) return new HttpError(400, err.message);
   if (err instanceof QueryBusy) return new HttpError(503, err.message, { 'retry-after': String(err.retryAfterS) });
-  if (err instanceof EngineError) {
+  if (err instanceof ClickHouseError) {
     if (err.code === 159) return new HttpError(504, `query stopped at its time limit (query.timeout_ms): ${err.message}`);
     if (err.code === 396 || err.code === 158)
       return new HttpError(413, `the result is larger than query.max_result_rows / query.max_result_bytes allow: ${err.message}`);

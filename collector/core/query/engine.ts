@@ -1,6 +1,7 @@
 // What the read-only query service needs from a ClickHouse engine: its parser, its syntax tree, its
 // list of table functions, a run that obeys the engine's readonly mode and the limits, and a way to
 // stop a running query. The embedded (chDB) and server implementations live beside this file.
+import { ClickHouseError } from '../store/errors.ts';
 import type { QueryConfig } from './config.ts';
 
 export interface RunOptions {
@@ -38,36 +39,14 @@ export function limitSettings(cfg: QueryConfig): Record<string, string | number>
   };
 }
 
-/** An engine's error with the ClickHouse code it carried, if any. */
-export class EngineError extends Error {
-  override readonly name = 'EngineError';
-  readonly code: number | undefined;
-  constructor(message: string, code: number | undefined, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
-  }
-}
+/** What an engine call throws: ClickHouse's error with its code (the query service's name for it). */
+export { ClickHouseError as EngineError } from '../store/errors.ts';
 
-/** ClickHouse's code from an error: the client's `code` field, or `Code: N.` in chDB's message. */
-export function engineError(err: unknown): EngineError {
-  if (err instanceof EngineError) return err;
-  const e = err as { code?: unknown; message?: unknown } | null;
-  const message = typeof e?.message === 'string' ? e.message : String(err);
-  let code: number | undefined;
-  if (typeof e?.code === 'string' && /^\d+$/.test(e.code)) code = Number(e.code);
-  else if (typeof e?.code === 'number') code = e.code;
-  const m = /Code: (\d+)\. DB::Exception: /.exec(message);
-  if (code === undefined && m) code = Number(m[1]);
-  // chDB nests the engine's message (`Code: 164. DB::Exception: Code: 164. DB::Exception: …`).
-  const text = message.replace(/^(Code: \d+\. DB::Exception: )+/, '').replace(/ \(version [\d.]+\)\.?/, '');
-  return new EngineError(text, code, { cause: err });
-}
-
-/** Runs an engine call, turning what it throws into an EngineError. */
+/** Runs an engine call, turning what it throws into a ClickHouseError. */
 export async function engineCall<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    throw engineError(err);
+    throw ClickHouseError.from(err);
   }
 }

@@ -4,10 +4,13 @@
 // anywhere (a subquery's SETTINGS can lower `readonly`), INTO OUTFILE (written even in readonly
 // mode), table functions that read files, URLs, other servers or processes, the functions that do
 // the same, and tables of other databases. The query that runs is the formatted text that was judged.
+import { LlmeterError } from '../errors.ts';
 
 /** A statement the read-only service will not run; the message says why. */
-export class QueryRefused extends Error {
-  override readonly name = 'QueryRefused';
+export class QueryRefused extends LlmeterError {
+  constructor(message: string) {
+    super(message, 'refused');
+  }
 }
 
 /** Statement kinds (the tree's root) that only read. */

@@ -1,5 +1,6 @@
-// Classifies ClickHouse and transport errors so writers know whether to retry, split or give up.
-import { errorMessage } from '../errors.ts';
+// ClickHouse's errors, whichever way they arrive (a server through @clickhouse/client, chDB in-process):
+// their code read once, and classified so writers know whether to retry, split or give up.
+import { errorMessage, LlmeterError } from '../errors.ts';
 
 export type InsertErrorClass = 'retryable' | 'too_large' | 'bad_data' | 'fatal';
 
@@ -38,14 +39,45 @@ const BAD_DATA_CODES = new Set([
 
 const NETWORK_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', 'UND_ERR_SOCKET']);
 
+/** `Code: 62. DB::Exception: ` (chDB repeats it when it passes on the engine's message). */
+const ENGINE_MESSAGE = /Code: (\d+)\. DB::Exception: /;
+
+/**
+ * ClickHouse's code for an error: chDB's `clickhouseCode`, the client's `code` (a number, or digits
+ * as text), or the `Code: N.` that opens an engine message. Undefined for errors that are not
+ * ClickHouse's (a socket's `ECONNRESET` code is not one).
+ */
 export function clickhouseCode(err: unknown): number | undefined {
+  if (err instanceof ClickHouseError) return err.code;
   if (typeof err !== 'object' || err === null) return undefined;
   const e = err as { code?: unknown; clickhouseCode?: unknown };
   for (const v of [e.clickhouseCode, e.code]) {
     if (typeof v === 'number') return v;
     if (typeof v === 'string' && /^\d+$/.test(v)) return Number(v);
   }
-  return undefined;
+  const m = ENGINE_MESSAGE.exec(errorMessage(err));
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * An error of ClickHouse with its code (`clickhouseCode()`) parsed once, where it is made. The message
+ * is the engine's own, without the code prefix and the version suffix (what a user reads); the
+ * error it was made from is its cause.
+ */
+export class ClickHouseError extends LlmeterError {
+  declare readonly code: number | undefined;
+
+  constructor(message: string, code: number | undefined, options?: ErrorOptions) {
+    super(message, code, options);
+  }
+
+  static from(err: unknown): ClickHouseError {
+    if (err instanceof ClickHouseError) return err;
+    const text = errorMessage(err)
+      .replace(/^(Code: \d+\. DB::Exception: )+/, '')
+      .replace(/ \(version [\d.]+\)\.?/, '');
+    return new ClickHouseError(text, clickhouseCode(err), { cause: err });
+  }
 }
 
 export function classifyInsertError(err: unknown): InsertErrorClass {
@@ -56,9 +88,9 @@ export function classifyInsertError(err: unknown): InsertErrorClass {
     if (code === 62 && /max_query_size/i.test(errorMessage(err))) return 'too_large';
     return 'fatal';
   }
-  const e = err as { code?: unknown; message?: unknown; name?: unknown } | null;
+  const e = err as { code?: unknown } | null;
   if (e && typeof e.code === 'string' && NETWORK_ERRNOS.has(e.code)) return 'retryable';
-  const msg = e && typeof e.message === 'string' ? e.message : String(err);
+  const msg = errorMessage(err);
   if (/timeout|socket hang up|ECONNRESET|ECONNREFUSED|network/i.test(msg)) return 'retryable';
   if (/request entity too large|413|max_query_size|too large/i.test(msg)) return 'too_large';
   return 'fatal';

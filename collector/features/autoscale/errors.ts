@@ -1,12 +1,13 @@
 // Why a signal has no value right now (no source, no reading yet, readings too old). The external
 // scaler answers it as a gRPC error naming the signal, so KEDA logs it and applies the
 // ScaledObject's fallback instead of scaling on a made-up zero; /metrics leaves the series out.
+import { LlmeterError } from '../../core/errors.ts';
 
-export class MetricUnavailable extends Error {
+export class MetricUnavailable extends LlmeterError {
   readonly signal: string;
   readonly tier: string;
   constructor(signal: string, tier: string, why: string) {
-    super(`${signal} for tier '${tier}': ${why}`);
+    super(`${signal} for tier '${tier}': ${why}`, 'metric_unavailable');
     this.signal = signal;
     this.tier = tier;
   }

@@ -13,7 +13,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { errorMessage } from '../../core/errors.ts';
+import { errorMessage, LlmeterError } from '../../core/errors.ts';
 import { parseListen } from '../../core/http/server.ts';
 import { once, type Component } from '../../core/lifecycle/component.ts';
 import type { Logger } from '../../core/log.ts';
@@ -71,7 +71,12 @@ export interface Trigger {
   metricName: string;
 }
 
-export class TriggerError extends Error {}
+/** A ScaledObject trigger whose metadata the scaler cannot serve (answered INVALID_ARGUMENT). */
+export class TriggerError extends LlmeterError {
+  constructor(message: string) {
+    super(message, 'invalid_trigger');
+  }
+}
 
 export function parseTrigger(ref: ScaledObjectRef | null | undefined, signals: ScalerMetrics): Trigger {
   const md = ref?.scalerMetadata ?? {};

@@ -1,10 +1,16 @@
 // Parsing and validating chargeback parameters, shared by the CLI and the HTTP API, so both refuse
 // the same bad input with the same message.
+import { LlmeterError } from '../../core/errors.ts';
 import { GROUP_DIMS, type GroupDim, type IdlePolicy, type IdleScope } from './chargeback-sql.ts';
 import type { ChargebackOptions } from './chargeback.ts';
 import type { ReportFormat } from './formats.ts';
 
-export class ParamError extends Error {}
+/** A chargeback parameter that is missing or malformed (the CLI's usage error, the API's 400). */
+export class ParamError extends LlmeterError {
+  constructor(message: string) {
+    super(message, 'invalid_param');
+  }
+}
 
 const IDLE: readonly IdlePolicy[] = ['separate', 'share-weighted', 'share-even'];
 const SCOPES: readonly IdleScope[] = ['node', 'pool'];

@@ -1,16 +1,19 @@
 // The loop every metadata watcher runs: poll, wait, poll again; after an error back off (capped)
 // and count it, so a metadata service that is down or refuses us shows on /metrics.
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { errorMessage } from '../../../collector/core/errors.ts';
+import { errorMessage, LlmeterError } from '../../../collector/core/errors.ts';
 import { backoffMs, once, sleep, type Component } from '../../../collector/core/lifecycle/component.ts';
 import type { Logger } from '../../../collector/core/log.ts';
 
-export class WatcherError extends Error {
-  readonly reason: string;
+/** A metadata service's answer a watcher cannot use; its code is the `reason` label it counts under. */
+export class WatcherError extends LlmeterError {
+  declare readonly code: string;
   constructor(reason: string, message: string) {
-    super(message);
-    this.name = 'WatcherError';
-    this.reason = reason;
+    super(message, reason);
+  }
+
+  get reason(): string {
+    return this.code;
   }
 }
 

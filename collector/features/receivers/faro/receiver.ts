@@ -5,7 +5,7 @@
 // answer) gets its 202 again and is not stored twice. Preflights are answered for any origin some
 // app allows, since a preflight carries no key.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errorMessage } from '../../../core/errors.ts';
+import { errorMessage, LlmeterError } from '../../../core/errors.ts';
 import type { Logger } from '../../../core/log.ts';
 import { HttpError, sendJson, type HttpServer } from '../../../core/http/server.ts';
 import { once, type Component } from '../../../core/lifecycle/component.ts';
@@ -302,13 +302,16 @@ function corsHeaders(origin: string): Record<string, string> {
   };
 }
 
-/** An HTTP refusal with the metric outcome it counts as. */
-class FaroRefusal extends Error {
-  readonly outcome: string;
+/** An HTTP refusal with the metric outcome it counts as (its code). */
+class FaroRefusal extends LlmeterError {
+  declare readonly code: string;
   readonly error: HttpError;
   constructor(outcome: string, error: HttpError) {
-    super(error.message);
-    this.outcome = outcome;
+    super(error.message, outcome);
     this.error = error;
+  }
+
+  get outcome(): string {
+    return this.code;
   }
 }
