@@ -20,7 +20,7 @@ import { silentLogger } from '../collector/core/log.ts';
 import type { RecordSink } from '../collector/core/pipeline/pipeline.ts';
 import { proxyConfigSchema } from '../exporters/proxy/config.ts';
 import { ProxyServer } from '../exporters/proxy/server.ts';
-import { kedaClient } from '../test/autoscale/keda-client.ts';
+import { kedaClient } from '../test/helpers/keda-client.ts';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);

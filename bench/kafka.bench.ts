@@ -25,9 +25,9 @@ import { codecFor, Pipeline, storeInserter } from '../collector/core/pipeline/pi
 import { kafkaConsumerSchema } from '../collector/features/kafka/config.ts';
 import { validatorFor, type Row } from '../collector/core/records/validate.ts';
 import { openTestStore } from '../test/helpers/store.ts';
-import { startBroker, TEST_JVM } from '../test/kafka/broker.ts';
-import { metric, removeScratch, scenarioConfig, startMember, startSink, waitFor } from '../test/kafka/harness.ts';
-import { requests } from '../test/kafka/records.ts';
+import { startBroker, TEST_JVM } from '../test/features/kafka/broker.ts';
+import { metric, removeScratch, scenarioConfig, startMember, startSink, waitFor } from '../test/features/kafka/harness.ts';
+import { requests } from '../test/features/kafka/records.ts';
 
 const N = Number(process.env.BENCH_RECORDS ?? 200_000);
 const RATE = Number(process.env.BENCH_RATE ?? 20_000);

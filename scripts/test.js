@@ -46,6 +46,6 @@ if (args.length > 0) {
 } else {
   // The scale-out tests drive a real Kafka broker (a JVM) and kill and restart it and collectors:
   // they run on their own after the rest, so no other test competes with them for the two cores.
-  run(bin('vitest'), ['run', '--exclude', 'test/kafka/**']);
-  run(bin('vitest'), ['run', 'test/kafka', '--no-file-parallelism']);
+  run(bin('vitest'), ['run', '--exclude', 'test/features/kafka/**']);
+  run(bin('vitest'), ['run', 'test/features/kafka', '--no-file-parallelism']);
 }

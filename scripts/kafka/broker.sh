@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A single-node KRaft broker (combined broker + controller) from the cached jars, for local runs and
-# benchmarks. The tests start their own through test/kafka/broker.ts.
+# benchmarks. The tests start their own through test/features/kafka/broker.ts.
 #
 #   scripts/kafka/broker.sh start [port] [dir]   # default 9092, .cache/kafka/run; prints the pid
 #   scripts/kafka/broker.sh stop  [dir]

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { parse } from 'yaml';
 import { tempDir } from '../helpers/store.ts';
-import { ALERTS_DIR, runTool } from './tools.ts';
+import { ALERTS_DIR, runTool } from '../helpers/prometheus-tools.ts';
 
 const CONFIG = path.join(ALERTS_DIR, 'alertmanager.yml');
 

@@ -1,14 +1,10 @@
 // The PagerDuty stand-in used by the paging test answers PagerDuty's own examples like PagerDuty and
 // refuses what PagerDuty refuses, so a pass in the paging test means Alertmanager kept the contract.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PagerDutyReceiver } from './pagerduty-receiver.ts';
+import { fixtureText } from '../helpers/paths.ts';
 
-const samples = JSON.parse(readFileSync(path.resolve(import.meta.dirname, '../fixtures/pagerduty/pagerduty-event-samples.json'), 'utf8')) as Record<
-  string,
-  Record<string, unknown>
->;
+const samples = JSON.parse(fixtureText('pagerduty', 'pagerduty-event-samples.json')) as Record<string, Record<string, unknown>>;
 const KEY = 'e93facc04764012d7bfb002500d5d1a6';
 
 describe('PagerDuty Events v2 receiver', () => {

@@ -10,8 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
-
-const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/pagerduty');
+import { FIXTURES } from '../helpers/paths.ts';
 
 export interface PagerDutyEvent {
   routing_key: string;
@@ -45,7 +44,7 @@ interface OpenApi {
 
 /** The /enqueue request schema with the document's components beside it, so its $refs resolve. */
 export function enqueueValidator(): ValidateFunction {
-  const doc = JSON.parse(readFileSync(path.join(FIXTURES, 'pagerduty-events-v2.openapi.json'), 'utf8')) as OpenApi;
+  const doc = JSON.parse(readFileSync(path.join(FIXTURES, 'pagerduty', 'pagerduty-events-v2.openapi.json'), 'utf8')) as OpenApi;
   const schema = { ...doc.paths['/enqueue']!.post.requestBody.content['application/json']!.schema, components: doc.components };
   const ajv = new Ajv({ strict: false, allErrors: true });
   ajv.addFormat('url', (s: string) => URL.canParse(s));

@@ -20,7 +20,7 @@ import type { CapacityEventRecord, GpuSampleRecord } from '../../collector/core/
 import { tempDir, testConfig } from '../helpers/store.ts';
 import { freePort, startDaemon, waitFor, type Daemon } from './daemons.ts';
 import { PagerDutyReceiver, type PagerDutyEvent } from './pagerduty-receiver.ts';
-import { ALERTS_DIR } from './tools.ts';
+import { ALERTS_DIR } from '../helpers/prometheus-tools.ts';
 
 const ROUTING_KEY = 'c0ffee00c0ffee00c0ffee00c0ffee00';
 const HOT_NODE = 'gpu-node-1';

@@ -7,7 +7,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { parse } from 'yaml';
 import { FOREIGN_METRICS, STORE_GAUGES, XID_RESET_REGEX } from '../../collector/features/alerting/metric-names.ts';
 import { tempDir } from '../helpers/store.ts';
-import { ALERTS_DIR, ruleFiles, ruleTestFiles, runTool } from './tools.ts';
+import { ALERTS_DIR, ruleFiles, ruleTestFiles, runTool } from '../helpers/prometheus-tools.ts';
 
 interface Rule {
   alert?: string;

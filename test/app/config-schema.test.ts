@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../collector/core/config/load.ts';
-import { loadConfig } from '../collector/app/config-schema.ts';
+import { ConfigError } from '../../collector/core/config/load.ts';
+import { loadConfig } from '../../collector/app/config-schema.ts';
 
 function dir(files: Record<string, string>): string {
   const d = mkdtempSync(path.join(os.tmpdir(), 'llmeter-cfg-'));

@@ -15,7 +15,7 @@ import { silentLogger } from '../../collector/core/log.ts';
 import { startCollector, type Collector } from '../../collector/app/runtime.ts';
 import { testConfig } from '../helpers/store.ts';
 import { FLEET_FROM, FLEET_TO, loadFleet, type DeadLetterRow, type FleetRecords } from './fleet.ts';
-import { expandMacros, type ExpandOptions } from './macros.ts';
+import { expandMacros, type ExpandOptions } from '../helpers/grafana-macros.ts';
 import { TIME_UNITS, UNIT_BOUNDS } from './units.ts';
 
 interface JsonResult {

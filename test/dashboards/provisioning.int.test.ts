@@ -10,11 +10,11 @@ import { FOREIGN_METRICS, STORE_GAUGES } from '../../collector/features/alerting
 import { DASHBOARDS } from '../../dashboards/index.ts';
 import type { PrometheusQuery } from '../../dashboards/lib/grafana.ts';
 import { renderProvisioning } from '../../dashboards/render.ts';
-import { runTool } from '../alerts/tools.ts';
+import { runTool } from '../helpers/prometheus-tools.ts';
 import { tempDir } from '../helpers/store.ts';
 import { TIME_UNITS, UNIT_BOUNDS } from './units.ts';
+import { ROOT } from '../helpers/paths.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const PROVISIONING = path.join(ROOT, 'dashboards', 'provisioning');
 
 interface DatasourceFile {

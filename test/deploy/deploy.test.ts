@@ -15,10 +15,10 @@ import { ScalerMetrics } from '../../collector/features/autoscale/scaler-metrics
 import { ProxyState } from '../../exporters/proxy/state.ts';
 import { configSchema } from '../../collector/app/config-schema.ts';
 import { check, modelName } from './k8s-models.ts';
+import { FIXTURES, ROOT } from '../helpers/paths.ts';
 
-const ROOT = path.join(import.meta.dirname, '../..');
 const K8S = path.join(ROOT, 'deploy/kubernetes');
-const CRD = path.join(import.meta.dirname, 'fixtures/keda.sh_scaledobjects.v2.20.2.yaml');
+const CRD = path.join(FIXTURES, 'keda/keda.sh_scaledobjects.v2.20.2.yaml');
 
 type Obj = Record<string, unknown>;
 interface K8sObject {

@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import { configSchema } from '../../collector/app/config-schema.ts';
 import { silentLogger } from '../../collector/core/log.ts';
 import { Pipeline, storeInserter } from '../../collector/core/pipeline/pipeline.ts';
-import { openTestStore, type TestStore } from '../helpers/store.ts';
+import { openTestStore, type TestStore } from './store.ts';
 import type { GpuSampleRecord, LlmRequestRecord, ModelStateRecord, NodeRecord, PricePointRecord } from '../../collector/core/schema/tables.ts';
 
 export const H = 3_600_000;

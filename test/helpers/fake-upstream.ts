@@ -2,15 +2,12 @@
 // it answers with the bytes of real captures (test/fixtures/ollama), streamed line by line or event
 // by event with the capture's own pacing (scaled down so tests stay fast). Which capture answers
 // depends on the path and the requested model, as with a real server holding those models.
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
-
-const DIR = path.join(import.meta.dirname, '../fixtures/ollama');
+import { fixtureText } from './paths.ts';
 
 export function fixture(name: string): string {
-  return readFileSync(path.join(DIR, name), 'utf8');
+  return fixtureText('ollama', name);
 }
 
 /** A pretty-printed docs example as the server writes it (gin's c.JSON: compact). */

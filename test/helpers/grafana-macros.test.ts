@@ -1,6 +1,6 @@
 // The macro expansion the panel tests rely on produces what Grafana and the ClickHouse plugin send.
 import { describe, expect, it } from 'vitest';
-import { expandMacros, type ExpandOptions } from './macros.ts';
+import { expandMacros, type ExpandOptions } from './grafana-macros.ts';
 
 const FROM = Date.parse('2026-03-02T00:00:00Z');
 const TO = Date.parse('2026-03-02T08:00:00.250Z');

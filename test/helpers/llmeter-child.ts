@@ -1,9 +1,7 @@
 // `llmeter` as a user runs it: a child process whose output is watched while it runs, that can be
 // sent signals, and whose exit code (or killing signal) is reported once it ends.
 import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
-
-export const BIN = path.join(import.meta.dirname, '..', '..', 'bin', 'llmeter.js');
+import { LLMETER_BIN } from './paths.ts';
 
 export interface Exit {
   code: number | null;
@@ -18,7 +16,11 @@ export class LlmeterChild {
   private ended: Exit | undefined;
 
   constructor(args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd?: string) {
-    this.child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, LLMETER_CONFIG: '', ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [LLMETER_BIN, ...args], {
+      env: { ...process.env, LLMETER_CONFIG: '', ...env },
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
     this.exited = new Promise((resolve) => {

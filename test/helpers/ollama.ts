@@ -6,16 +6,14 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { once } from '../../collector/core/lifecycle/component.ts';
 import { tempDir } from './store.ts';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+import { ROOT } from './paths.ts';
 
 /** The pinned Ollama release (scripts/ollama/VERSION) as the binary reports it, without the `v`. */
-export const OLLAMA_VERSION = readFileSync(path.join(root, 'scripts/ollama/VERSION'), 'utf8').trim().replace(/^v/, '');
-export const OLLAMA_BINARY = path.join(root, '.cache/ollama', `v${OLLAMA_VERSION}`, 'ollama');
-export const TINY_GGUF = path.join(root, '.cache/ollama/models/tiny.gguf');
+export const OLLAMA_VERSION = readFileSync(path.join(ROOT, 'scripts/ollama/VERSION'), 'utf8').trim().replace(/^v/, '');
+export const OLLAMA_BINARY = path.join(ROOT, '.cache/ollama', `v${OLLAMA_VERSION}`, 'ollama');
+export const TINY_GGUF = path.join(ROOT, '.cache/ollama/models/tiny.gguf');
 
 /** The model the helper creates: the name a client asks for, and Ollama's full `name:tag`. */
 export const TINY = 'tiny';

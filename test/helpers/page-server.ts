@@ -1,15 +1,12 @@
 // A real HTTP server that serves metrics pages the way dcgm-exporter and vLLM do (text/plain;
 // version=0.0.4), from the captured fixtures or from text a test sets. Pages can be changed, made to
 // fail, hang or grow between scrapes.
-import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
-
-export const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures');
+import { fixtureText } from './paths.ts';
 
 export function fixture(kind: 'dcgm' | 'vllm', file: string): string {
-  return readFileSync(path.join(FIXTURES, kind, file), 'utf8');
+  return fixtureText(kind, file);
 }
 
 export interface PageBehaviour {

@@ -1,16 +1,13 @@
 // Helpers shared by the price tests: validated rows written straight to the store, and a local HTTP
 // server that answers with captured payloads.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { rowToObject, validatorFor } from '../../collector/core/records/validate.ts';
 import { pricePoints, type PricePointRecord } from '../../collector/core/schema/tables.ts';
 import type { Store } from '../../collector/core/store/store.ts';
-
-export const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/prices');
+import { fixtureText } from './paths.ts';
 
 export function fixture(name: string): string {
-  return readFileSync(path.join(FIXTURES, name), 'utf8');
+  return fixtureText('prices', name);
 }
 
 export function fixtureJson<T = unknown>(name: string): T {

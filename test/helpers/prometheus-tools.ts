@@ -3,8 +3,8 @@
 import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
+import { ROOT } from './paths.ts';
 
-export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const ALERTS_DIR = path.join(ROOT, 'alerts');
 
 export interface ToolResult {

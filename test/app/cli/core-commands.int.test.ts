@@ -4,18 +4,17 @@ import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MIGRATIONS } from '../collector/core/schema/migrations.ts';
-import { tempDir } from './helpers/store.ts';
+import { MIGRATIONS } from '../../../collector/core/schema/migrations.ts';
+import { tempDir } from '../../helpers/store.ts';
+import { FIXTURES, LLMETER_BIN } from '../../helpers/paths.ts';
 
-const root = path.resolve(import.meta.dirname, '..');
-const bin = path.join(root, 'bin', 'llmeter.js');
 const dataDir = tempDir();
 // Fixture dates are fixed: keep rows forever so retention never ages them out of the test.
 writeFileSync(path.join(dataDir, 'llmeter.yaml'), 'store:\n  ttl_days: { raw: 0, reference: 0, rollup: 0 }\n');
 const env = { ...process.env, LLMETER_DATA_DIR: dataDir, LLMETER_LOG_LEVEL: 'warn', LLMETER_CONFIG: '' };
 
 function llmeter(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: dataDir, env, input, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [LLMETER_BIN, ...args], { cwd: dataDir, env, input, encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -67,7 +66,7 @@ describe('llmeter CLI', () => {
     expect(b.out).toMatch(/1 × ts: required; request_id: required \(first at line 1\)/);
     expect(b.out).toMatch(/1 × record: expected a JSON object, got array \(first at line 2\)/);
     expect(b.out).toMatch(/1 × not valid JSON.* \(first at line 3\)/);
-    const m = llmeter(['ingest', 'llm_request', path.join(root, 'test/fixtures/records/llm_request-mixed.ndjson')]);
+    const m = llmeter(['ingest', 'llm_request', path.join(FIXTURES, 'records/llm_request-mixed.ndjson')]);
     expect(m.code).toBe(3);
     expect(m.out).toContain('llm_request: 4 accepted, 3 rejected');
     const counts = llmeter([
@@ -112,7 +111,7 @@ describe('llmeter CLI', () => {
   });
 
   it('start serves /healthz and /metrics, answers sql through the running collector, and Ctrl-C exits 0 after flushing', async () => {
-    const child = spawn(process.execPath, [bin, 'start', '--listen', '127.0.0.1:0'], { cwd: dataDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [LLMETER_BIN, 'start', '--listen', '127.0.0.1:0'], { cwd: dataDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     let errOut = '';

@@ -4,8 +4,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Decimal } from 'decimal.js';
-import { runDemo, type DemoResult } from '../../collector/app/cli/demo-command.ts';
-import { tempDir } from '../helpers/store.ts';
+import { runDemo, type DemoResult } from '../../../collector/app/cli/demo-command.ts';
+import { tempDir } from '../../helpers/store.ts';
 
 describe('llmeter demo', () => {
   let result: DemoResult;

@@ -4,12 +4,11 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../helpers/store.ts';
-import { LlmeterChild } from '../scrape/child.ts';
-import { fakeServer, fixture, send, type FakeServer } from './helpers.ts';
+import { tempDir } from '../../helpers/store.ts';
+import { LlmeterChild } from '../../helpers/llmeter-child.ts';
+import { fakeServer, fixture, send, type FakeServer } from '../../helpers/prices.ts';
+import { LLMETER_BIN } from '../../helpers/paths.ts';
 
-const root = path.resolve(import.meta.dirname, '../..');
-const bin = path.join(root, 'bin', 'llmeter.js');
 const dataDir = tempDir();
 const configFile = path.join(dataDir, 'llmeter.yaml');
 let server: FakeServer;
@@ -17,7 +16,7 @@ let server: FakeServer;
 function llmeter(args: string[], more: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
     const env = { ...process.env, LLMETER_DATA_DIR: dataDir, LLMETER_LOG_LEVEL: 'error', LLMETER_CONFIG: configFile, ...more };
-    const child = spawn(process.execPath, [bin, ...args], { cwd: dataDir, env });
+    const child = spawn(process.execPath, [LLMETER_BIN, ...args], { cwd: dataDir, env });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

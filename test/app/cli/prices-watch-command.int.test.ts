@@ -3,9 +3,9 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../helpers/store.ts';
-import { LlmeterChild, runLlmeter } from '../scrape/child.ts';
-import { fakeServer, fixture, send, type FakeServer } from './helpers.ts';
+import { tempDir } from '../../helpers/store.ts';
+import { LlmeterChild, runLlmeter } from '../../helpers/llmeter-child.ts';
+import { fakeServer, fixture, send, type FakeServer } from '../../helpers/prices.ts';
 
 let imds: FakeServer;
 let gcp: FakeServer;

@@ -5,11 +5,11 @@ import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { Ollama } from 'ollama';
-import { openStore } from '../../collector/core/store/store.ts';
-import { testConfig, tempDir } from '../helpers/store.ts';
-import { FakeUpstream } from './fake-upstream.ts';
+import { openStore } from '../../../collector/core/store/store.ts';
+import { testConfig, tempDir } from '../../helpers/store.ts';
+import { FakeUpstream } from '../../helpers/fake-upstream.ts';
+import { ROOT } from '../../helpers/paths.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const dir = tempDir('llmeter-proxy-cli-');
 const upstream = new FakeUpstream();
 

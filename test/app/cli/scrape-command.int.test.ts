@@ -1,17 +1,16 @@
 import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../helpers/store.ts';
-import { LlmeterChild, runLlmeter } from './child.ts';
-import { deadUrl, fixture, PageServer } from './page-server.ts';
+import { tempDir } from '../../helpers/store.ts';
+import { LlmeterChild, runLlmeter } from '../../helpers/llmeter-child.ts';
+import { deadUrl, fixture, PageServer } from '../../helpers/page-server.ts';
+import { LLMETER_BIN } from '../../helpers/paths.ts';
 
 const run = promisify(execFile);
-const BIN = path.join(import.meta.dirname, '..', '..', 'bin', 'llmeter.js');
 
 async function llmeter(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, [BIN, ...args], { env: { ...process.env, LLMETER_CONFIG: '' }, timeout: 60_000 });
+    const r = await run(process.execPath, [LLMETER_BIN, ...args], { env: { ...process.env, LLMETER_CONFIG: '' }, timeout: 60_000 });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

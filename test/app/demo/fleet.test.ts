@@ -1,9 +1,9 @@
 // The simulated fleet's parts on their own: seeded generator, Ollama and OpenAI wire formats, the
 // dcgm-exporter page as the real scraper's parser and mapping read it, the spot price walk.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Prng } from '../../collector/app/demo/prng.ts';
-import { SimFleet } from '../../collector/app/demo/fleet.ts';
-import { parsePrometheusText } from '../../exporters/scrape/prometheus/parse.ts';
+import { Prng } from '../../../collector/app/demo/prng.ts';
+import { SimFleet } from '../../../collector/app/demo/fleet.ts';
+import { parsePrometheusText } from '../../../exporters/scrape/prometheus/parse.ts';
 
 describe('simulated fleet', () => {
   let fleet: SimFleet;

@@ -2,9 +2,9 @@
 // that table in the full history, the demo's fleet by default, and tables that agree with each other
 // (the vLLM page's counters with the requests the proxy recorded, gauges with the servers' limits).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SimFleet } from '../../collector/app/demo/fleet.ts';
-import { generate, generateHistory, historyChunks, historyLayout, type HistoryOptions, type HistoryRecords } from '../../collector/app/demo/history.ts';
-import { SIM_SHAPES } from '../../collector/app/demo/catalog.ts';
+import { SimFleet } from '../../../collector/app/demo/fleet.ts';
+import { generate, generateHistory, historyChunks, historyLayout, type HistoryOptions, type HistoryRecords } from '../../../collector/app/demo/history.ts';
+import { SIM_SHAPES } from '../../../collector/app/demo/catalog.ts';
 
 const FROM = Date.parse('2026-05-04T00:00:00Z');
 const HOUR = 3_600_000;

@@ -1,13 +1,13 @@
 // Regenerates docs/images/demo-top.png and demo-report.png: a 50 s demo, `llmeter top` in tmux
-// captured with its colours, rendered to PNG by Chromium. Run: node test/demo/screenshots.ts
+// captured with its colours, rendered to PNG by Chromium. Run: node test/app/demo/screenshots.ts
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { runDemo } from '../../collector/app/cli/demo-command.ts';
-const root = path.resolve(import.meta.dirname, '../..');
-const entry = path.join(root, 'collector/app/top/standalone.ts');
+import { runDemo } from '../../../collector/app/cli/demo-command.ts';
+import { ROOT } from '../../helpers/paths.ts';
+const entry = path.join(ROOT, 'collector/app/top/standalone.ts');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'llmeter-shots-'));
 const S = 'llmeter-shot';
 let ansi = '',
@@ -79,9 +79,9 @@ writeFileSync(path.join(tmp, 'top.html'), page);
 const b = await chromium.launch({ executablePath: '/usr/bin/chromium' });
 const p = await b.newPage({ viewport: { width: 1100, height: 800 }, deviceScaleFactor: 1 });
 await p.goto('file://' + path.join(tmp, 'top.html'));
-await p.locator('#t').screenshot({ path: path.join(root, 'docs/images/demo-top.png') });
+await p.locator('#t').screenshot({ path: path.join(ROOT, 'docs/images/demo-top.png') });
 await p.setViewportSize({ width: 1100, height: 900 });
 await p.goto('file://' + path.join(tmp, 'report.html'));
-await p.screenshot({ path: path.join(root, 'docs/images/demo-report.png'), fullPage: false });
+await p.screenshot({ path: path.join(ROOT, 'docs/images/demo-report.png'), fullPage: false });
 await b.close();
 console.log(`screenshots in docs/images; text captures in ${tmp}`);

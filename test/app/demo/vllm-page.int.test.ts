@@ -4,17 +4,17 @@
 // running and waiting at the moment of the scrape.
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/core/log.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import { SIM_MODELS } from '../../collector/app/demo/catalog.ts';
-import { tokensOf } from '../../collector/app/demo/habits.ts';
-import { SimModelServer } from '../../collector/app/demo/model-server.ts';
-import { Prng } from '../../collector/app/demo/prng.ts';
-import { promFloat, VLLM_BUCKETS } from '../../collector/app/demo/vllm-page.ts';
-import { parsePrometheusText } from '../../exporters/scrape/prometheus/parse.ts';
-import { buildScrape, type ScrapeParts } from '../../exporters/scrape/build.ts';
-import { scrapeConfigSchema } from '../../exporters/scrape/config.ts';
-import { testConfig } from '../helpers/store.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import { SIM_MODELS } from '../../../collector/app/demo/catalog.ts';
+import { tokensOf } from '../../../collector/app/demo/habits.ts';
+import { SimModelServer } from '../../../collector/app/demo/model-server.ts';
+import { Prng } from '../../../collector/app/demo/prng.ts';
+import { promFloat, VLLM_BUCKETS } from '../../../collector/app/demo/vllm-page.ts';
+import { parsePrometheusText } from '../../../exporters/scrape/prometheus/parse.ts';
+import { buildScrape, type ScrapeParts } from '../../../exporters/scrape/build.ts';
+import { scrapeConfigSchema } from '../../../exporters/scrape/config.ts';
+import { testConfig } from '../../helpers/store.ts';
 
 interface Seen {
   status: number;

@@ -3,16 +3,16 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import { createLogger } from '../../collector/core/log.ts';
-import { chargeback } from '../../collector/features/cost/chargeback.ts';
-import { SimFleet, SimPriceFeed } from '../../collector/app/demo/fleet.ts';
-import { demoConfig } from '../../collector/app/demo/config.ts';
-import { driveTraffic } from '../../collector/app/demo/traffic.ts';
-import { tempDir } from '../helpers/store.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import { createLogger } from '../../../collector/core/log.ts';
+import { chargeback } from '../../../collector/features/cost/chargeback.ts';
+import { SimFleet, SimPriceFeed } from '../../../collector/app/demo/fleet.ts';
+import { demoConfig } from '../../../collector/app/demo/config.ts';
+import { driveTraffic } from '../../../collector/app/demo/traffic.ts';
+import { tempDir } from '../../helpers/store.ts';
+import { ROOT } from '../../helpers/paths.ts';
 
-const root = path.resolve(import.meta.dirname, '../..');
-const entry = path.join(root, 'collector/app/top/standalone.ts');
+const entry = path.join(ROOT, 'collector/app/top/standalone.ts');
 const session = `llmeter-top-test-${process.pid}`;
 /** Runs top as a child without blocking this process (it hosts the collector that top asks). */
 function runTop(args: string[], key: string): Promise<{ status: number; stdout: string; stderr: string }> {

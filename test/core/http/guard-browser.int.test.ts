@@ -10,9 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/core/log.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import { testConfig } from '../helpers/store.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import { testConfig } from '../../helpers/store.ts';
 
 // The proxy in front of a model server that counts what reaches it, with an anonymous tenant: a
 // page that could drive it would spend that tenant's budget.

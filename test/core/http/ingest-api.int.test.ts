@@ -3,9 +3,9 @@
 // says so with 503 and Retry-After instead of a 200 that dropped rows; bad lines are dead-lettered
 // with their line number and reason while the good lines of the same body are stored.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/core/log.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import { testConfig } from '../helpers/store.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import { testConfig } from '../../helpers/store.ts';
 
 // The retention a user gets (testConfig would keep rows forever).
 const DEFAULT_TTL = { raw: 90, reference: 730, rollup: 730 };

@@ -4,9 +4,9 @@
 // once, and once shutdown begins new bodies get 503 while the one being uploaded is stored.
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/core/log.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import { testConfig } from '../helpers/store.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import { testConfig } from '../../helpers/store.ts';
 
 let collector: Collector;
 let base: string;
@@ -155,7 +155,7 @@ describe('shutdown', () => {
     await stopping;
     collector = undefined as unknown as Collector;
     // The store is closed with the collector: what was acknowledged was flushed to it before.
-    const { openStore } = await import('../../collector/core/store/store.ts');
+    const { openStore } = await import('../../../collector/core/store/store.ts');
     const store = await openStore(c.store.dataDir ? { ...testConfig().store, data_dir: c.store.dataDir } : testConfig().store);
     expect(Number((await store.queryRows<{ n: string }>(`SELECT count() AS n FROM llmeter.llm_requests WHERE tenant = 'uploading'`))[0]!.n)).toBe(2_000);
     await store.close();

@@ -2,13 +2,13 @@
 // inserter wrapper (never a fake database).
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configSchema } from '../collector/app/config-schema.ts';
-import { silentLogger } from '../collector/core/log.ts';
-import { codecFor, Pipeline, storeInserter } from '../collector/core/pipeline/pipeline.ts';
-import type { Inserter } from '../collector/core/pipeline/table-writer.ts';
-import { replaySpill } from '../collector/core/pipeline/spill-replay.ts';
-import { gpuMetrics, llmRequests, type LlmRequestRecord } from '../collector/core/schema/tables.ts';
-import { count, openTestStore, tempDir, type TestStore } from './helpers/store.ts';
+import { configSchema } from '../../../collector/app/config-schema.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { codecFor, Pipeline, storeInserter } from '../../../collector/core/pipeline/pipeline.ts';
+import type { Inserter } from '../../../collector/core/pipeline/table-writer.ts';
+import { replaySpill } from '../../../collector/core/pipeline/spill-replay.ts';
+import { gpuMetrics, llmRequests, type LlmRequestRecord } from '../../../collector/core/schema/tables.ts';
+import { count, openTestStore, tempDir, type TestStore } from '../../helpers/store.ts';
 
 const REQUEST_ID = Object.keys(llmRequests.columns).indexOf('request_id');
 let t: TestStore;

@@ -6,9 +6,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../collector/core/log.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import { tempDir, testConfig } from '../helpers/store.ts';
+import { createLogger } from '../../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import { tempDir, testConfig } from '../../helpers/store.ts';
 
 let collector: Collector;
 let base: string;

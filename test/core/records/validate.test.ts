@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compileValidator, rowToObject, validatorFor, type Validation } from '../collector/core/records/validate.ts';
-import { llmRequests, pricePoints, type TableDef } from '../collector/core/schema/tables.ts';
-import { chTime } from '../collector/core/schema/columns.ts';
+import { compileValidator, rowToObject, validatorFor, type Validation } from '../../../collector/core/records/validate.ts';
+import { llmRequests, pricePoints, type TableDef } from '../../../collector/core/schema/tables.ts';
+import { chTime } from '../../../collector/core/schema/columns.ts';
 
 function obj(table: TableDef, v: Validation) {
   if (!v.ok) throw new Error(v.errors.join('; '));

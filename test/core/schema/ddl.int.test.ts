@@ -2,10 +2,10 @@
 // for a cluster. No ClickHouse server runs here, so the statements are checked as generated SQL and
 // parsed by the real ClickHouse parser (chDB's formatQuery), which rejects anything a server would.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { schemaSql, ttlSql, type DdlTarget } from '../collector/core/schema/ddl.ts';
-import { migrationsTableSql } from '../collector/core/schema/migrations.ts';
-import { ALL_TABLES } from '../collector/core/schema/tables.ts';
-import { openTestStore, type TestStore } from './helpers/store.ts';
+import { schemaSql, ttlSql, type DdlTarget } from '../../../collector/core/schema/ddl.ts';
+import { migrationsTableSql } from '../../../collector/core/schema/migrations.ts';
+import { ALL_TABLES } from '../../../collector/core/schema/tables.ts';
+import { openTestStore, type TestStore } from '../../helpers/store.ts';
 
 const single: DdlTarget = { database: 'llmeter', rawTtlDays: 90, referenceTtlDays: 730, rollupTtlDays: 365 };
 const cluster: DdlTarget = { ...single, cluster: 'fleet' };

@@ -2,13 +2,13 @@
 // from before it is made here as it was: the table with its old key and monthly partitions, under the
 // views that read it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { codecFor, storeInserter } from '../collector/core/pipeline/pipeline.ts';
-import { validatorFor } from '../collector/core/records/validate.ts';
-import { createTableSql, type DdlTarget } from '../collector/core/schema/ddl.ts';
-import { RESORT_TABLE, resortGpuMetricsSql } from '../collector/core/schema/gpu-metrics-resort.ts';
-import { migrate } from '../collector/core/schema/migrations.ts';
-import { gpuMetrics, type GpuSampleRecord } from '../collector/core/schema/tables.ts';
-import { openTestStore, type TestStore } from './helpers/store.ts';
+import { codecFor, storeInserter } from '../../../collector/core/pipeline/pipeline.ts';
+import { validatorFor } from '../../../collector/core/records/validate.ts';
+import { createTableSql, type DdlTarget } from '../../../collector/core/schema/ddl.ts';
+import { RESORT_TABLE, resortGpuMetricsSql } from '../../../collector/core/schema/gpu-metrics-resort.ts';
+import { migrate } from '../../../collector/core/schema/migrations.ts';
+import { gpuMetrics, type GpuSampleRecord } from '../../../collector/core/schema/tables.ts';
+import { openTestStore, type TestStore } from '../../helpers/store.ts';
 
 const OLD_DEF = { ...gpuMetrics, orderBy: ['node', 'gpu_uuid', 'field', 'ts'], partitionBy: 'toYYYYMM(ts)', settings: undefined };
 

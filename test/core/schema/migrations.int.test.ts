@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, MIGRATIONS } from '../collector/core/schema/migrations.ts';
-import { ALL_TABLES } from '../collector/core/schema/tables.ts';
-import { ROLLUPS } from '../collector/core/schema/rollups.ts';
-import { openTestStore, type TestStore } from './helpers/store.ts';
+import { migrate, MIGRATIONS } from '../../../collector/core/schema/migrations.ts';
+import { ALL_TABLES } from '../../../collector/core/schema/tables.ts';
+import { ROLLUPS } from '../../../collector/core/schema/rollups.ts';
+import { openTestStore, type TestStore } from '../../helpers/store.ts';
 
 describe('migrations on embedded ClickHouse', () => {
   let t: TestStore;

@@ -1,11 +1,11 @@
 // Migration 7 adds gpu_metrics.pci_bus_id. A store from before it is made here as it was (the whole
 // schema with gpu_metrics lacking the column, versions 1–6 recorded), then migrated.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validatorFor } from '../../collector/core/records/validate.ts';
-import { createTableSql, schemaSql, type DdlTarget } from '../../collector/core/schema/ddl.ts';
-import { gpuPciBusIdSql, migrate, migrationsTableSql } from '../../collector/core/schema/migrations.ts';
-import { gpuMetrics, type TableDef } from '../../collector/core/schema/tables.ts';
-import { openTestStore, type TestStore } from '../helpers/store.ts';
+import { validatorFor } from '../../../collector/core/records/validate.ts';
+import { createTableSql, schemaSql, type DdlTarget } from '../../../collector/core/schema/ddl.ts';
+import { gpuPciBusIdSql, migrate, migrationsTableSql } from '../../../collector/core/schema/migrations.ts';
+import { gpuMetrics, type TableDef } from '../../../collector/core/schema/tables.ts';
+import { openTestStore, type TestStore } from '../../helpers/store.ts';
 
 let t: TestStore;
 

@@ -1,12 +1,12 @@
 // The GPU hourly rollup is filled by a view that does not group: the rollup table's own aggregation
 // (on insert and on merge) must give exactly what grouping the raw rows gives.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { codecFor, storeInserter } from '../collector/core/pipeline/pipeline.ts';
-import { validatorFor } from '../collector/core/records/validate.ts';
-import type { NativeBlocks } from '../collector/core/store/native-blocks.ts';
-import { migrate } from '../collector/core/schema/migrations.ts';
-import type { GpuSampleRecord } from '../collector/core/schema/tables.ts';
-import { openTestStore, type TestStore } from './helpers/store.ts';
+import { codecFor, storeInserter } from '../../../collector/core/pipeline/pipeline.ts';
+import { validatorFor } from '../../../collector/core/records/validate.ts';
+import type { NativeBlocks } from '../../../collector/core/store/native-blocks.ts';
+import { migrate } from '../../../collector/core/schema/migrations.ts';
+import type { GpuSampleRecord } from '../../../collector/core/schema/tables.ts';
+import { openTestStore, type TestStore } from '../../helpers/store.ts';
 
 const T0 = Date.UTC(2026, 2, 1, 10);
 

@@ -3,11 +3,11 @@
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classifyInsertError } from '../collector/core/store/errors.ts';
-import { nativeInsertSql } from '../collector/core/store/insert-sql.ts';
-import { NativeCodec } from '../collector/core/store/native-blocks.ts';
-import { insertDirFor } from '../collector/core/store/store.ts';
-import { openTestStore, tempDir, type TestStore } from './helpers/store.ts';
+import { classifyInsertError } from '../../../collector/core/store/errors.ts';
+import { nativeInsertSql } from '../../../collector/core/store/insert-sql.ts';
+import { NativeCodec } from '../../../collector/core/store/native-blocks.ts';
+import { insertDirFor } from '../../../collector/core/store/store.ts';
+import { openTestStore, tempDir, type TestStore } from '../../helpers/store.ts';
 
 let t: TestStore;
 beforeAll(async () => {

@@ -1,9 +1,9 @@
 // Rows as ClickHouse Native blocks: every column type the record tables use, read back by the codec
 // and by the engine, and blocks joined and cut at any row without being decoded.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nativeInsertSql } from '../collector/core/store/insert-sql.ts';
-import { NativeBlocks, NativeCodec } from '../collector/core/store/native-blocks.ts';
-import { openTestStore, type TestStore } from './helpers/store.ts';
+import { nativeInsertSql } from '../../../collector/core/store/insert-sql.ts';
+import { NativeBlocks, NativeCodec } from '../../../collector/core/store/native-blocks.ts';
+import { openTestStore, type TestStore } from '../../helpers/store.ts';
 
 // One column of each type the schema declares (collector/core/schema/columns.ts).
 const TYPES: Record<string, string> = {

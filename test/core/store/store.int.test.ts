@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestStore, type TestStore } from './helpers/store.ts';
+import { openTestStore, type TestStore } from '../../helpers/store.ts';
 
 let t: TestStore;
 beforeAll(async () => {

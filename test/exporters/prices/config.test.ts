@@ -1,7 +1,7 @@
 // The `prices:` configuration section: defaults, strictness, and the price book's decimal rules.
 import { describe, expect, it } from 'vitest';
-import { pricesConfigSchema } from '../../exporters/prices/config.ts';
-import { dec, hoursInUnit, money, perHour } from '../../exporters/prices/money.ts';
+import { pricesConfigSchema } from '../../../exporters/prices/config.ts';
+import { dec, hoursInUnit, money, perHour } from '../../../exporters/prices/money.ts';
 
 describe('prices config', () => {
   it('has defaults for every source and watcher, all off', () => {

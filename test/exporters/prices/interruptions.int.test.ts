@@ -4,12 +4,12 @@
 import { appendFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/core/log.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import type { CapacityNotice } from '../../exporters/prices/interruptions/notice.ts';
-import { eventToNotice, unwrapEvents } from '../../exporters/prices/interruptions/eventbridge.ts';
-import { count, tempDir, testConfig } from '../helpers/store.ts';
-import { fakeServer, fixture, send, type FakeServer } from './helpers.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import type { CapacityNotice } from '../../../exporters/prices/interruptions/notice.ts';
+import { eventToNotice, unwrapEvents } from '../../../exporters/prices/interruptions/eventbridge.ts';
+import { count, tempDir, testConfig } from '../../helpers/store.ts';
+import { fakeServer, fixture, send, type FakeServer } from '../../helpers/prices.ts';
 
 const INSTANCE = 'i-1234567890abcdef0';
 const TOKEN_TTL = 21_600;
@@ -294,7 +294,7 @@ describe('EventBridge events', () => {
 
 describe('AWS IMDSv1 fallback', () => {
   it('reads without a token only when imdsv1_fallback allows it', async () => {
-    const { AwsImdsWatcher } = await import('../../exporters/prices/interruptions/aws-imds.ts');
+    const { AwsImdsWatcher } = await import('../../../exporters/prices/interruptions/aws-imds.ts');
     const hub = collector.provided!.prices.notices;
     imdsState.refuse = true;
     imdsState.acceptV1 = true;
@@ -328,7 +328,7 @@ describe('AWS IMDSv1 fallback', () => {
 
 describe('after a restart', () => {
   it('a hub that preloads stored ids does not publish an old notice again', async () => {
-    const { NoticeHub } = await import('../../exporters/prices/interruptions/hub.ts');
+    const { NoticeHub } = await import('../../../exporters/prices/interruptions/hub.ts');
     const { Registry } = await import('prom-client');
     await collector.pipeline.forceFlush();
     const hub = new NoticeHub({ sink: collector.pipeline, registry: new Registry(), log: silentLogger, dedupeWindow: 100, suppressMs: 0 });

@@ -1,15 +1,15 @@
 // Each price source against a local server that answers with the captured payloads (pagination
 // included), through the real clients: the AWS SDKs for EC2 and Price List, fetch for the rest.
 import { afterEach, describe, expect, it } from 'vitest';
-import { GpuCatalog } from '../../exporters/prices/catalog.ts';
-import { AwsOnDemandSource } from '../../exporters/prices/sources/aws-on-demand.ts';
-import { AwsSpotSource, osOfProduct } from '../../exporters/prices/sources/aws-spot.ts';
-import { AzureSource, nextPageUrl } from '../../exporters/prices/sources/azure.ts';
-import { BookSource } from '../../exporters/prices/sources/book.ts';
-import { GcpSource } from '../../exporters/prices/sources/gcp.ts';
-import { LambdaSource, RunPodSource, VastSource } from '../../exporters/prices/sources/marketplaces.ts';
-import { bookEntrySchema } from '../../exporters/prices/config.ts';
-import { fakeServer, fixture, fixtureJson, send, type FakeServer } from './helpers.ts';
+import { GpuCatalog } from '../../../exporters/prices/catalog.ts';
+import { AwsOnDemandSource } from '../../../exporters/prices/sources/aws-on-demand.ts';
+import { AwsSpotSource, osOfProduct } from '../../../exporters/prices/sources/aws-spot.ts';
+import { AzureSource, nextPageUrl } from '../../../exporters/prices/sources/azure.ts';
+import { BookSource } from '../../../exporters/prices/sources/book.ts';
+import { GcpSource } from '../../../exporters/prices/sources/gcp.ts';
+import { LambdaSource, RunPodSource, VastSource } from '../../../exporters/prices/sources/marketplaces.ts';
+import { bookEntrySchema } from '../../../exporters/prices/config.ts';
+import { fakeServer, fixture, fixtureJson, send, type FakeServer } from '../../helpers/prices.ts';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
 const http = { timeoutMs: 5_000, maxBodyBytes: 1 << 20 };

@@ -2,13 +2,13 @@
 // idempotent, a source that is down or answers garbage is retried with backoff, reported on /metrics,
 // and leaves the stored prices as they were; the scheduler syncs under `llmeter start`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/core/log.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import { buildSource } from '../../exporters/prices/sources/index.ts';
-import { PriceSyncScheduler } from '../../exporters/prices/scheduler.ts';
-import { syncSource, type SyncDeps } from '../../exporters/prices/sync.ts';
-import { count, testConfig } from '../helpers/store.ts';
-import { fakeServer, fixture, send, type FakeServer } from './helpers.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import { buildSource } from '../../../exporters/prices/sources/index.ts';
+import { PriceSyncScheduler } from '../../../exporters/prices/scheduler.ts';
+import { syncSource, type SyncDeps } from '../../../exporters/prices/sync.ts';
+import { count, testConfig } from '../../helpers/store.ts';
+import { fakeServer, fixture, send, type FakeServer } from '../../helpers/prices.ts';
 
 let collector: Collector;
 let lambda: FakeServer;

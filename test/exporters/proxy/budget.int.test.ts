@@ -2,14 +2,14 @@
 // without hard stop, or within budget, goes through.
 import { Ollama } from 'ollama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/core/log.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import { keyDigestHex } from '../../collector/core/security/keys.ts';
-import type { Budgets } from '../../collector/features/cost/budgets.ts';
-import type { ProxyServer } from '../../exporters/proxy/server.ts';
-import { FleetBuilder, H } from '../cost/fleet.ts';
-import { testConfig } from '../helpers/store.ts';
-import { FakeUpstream } from './fake-upstream.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import { keyDigestHex } from '../../../collector/core/security/keys.ts';
+import type { Budgets } from '../../../collector/features/cost/budgets.ts';
+import type { ProxyServer } from '../../../exporters/proxy/server.ts';
+import { FleetBuilder, H } from '../../helpers/cost-fleet.ts';
+import { testConfig } from '../../helpers/store.ts';
+import { FakeUpstream } from '../../helpers/fake-upstream.ts';
 
 const KEY_SPENT = 'llm_test_spent_0123456789';
 const KEY_FINE = 'llm_test_fine_0123456789';

@@ -1,16 +1,16 @@
 // The proxy's parts on their own: final-frame parsing of the captures, the usage-chunk stripper
 // under arbitrary TCP splits, the include_usage splice, tenants, limits and routing.
 import { describe, expect, it } from 'vitest';
-import { keyDigestHex } from '../../collector/core/security/keys.ts';
-import { proxyConfigSchema } from '../../exporters/proxy/config.ts';
-import { StreamTail, usageFromBody, usageFromKeys, usageFromNdjson, usageFromSse, UsageChunkStripper } from '../../exporters/proxy/frames.ts';
-import { TenantLimiter } from '../../exporters/proxy/limits.ts';
-import { ollamaModelName } from '../../exporters/proxy/model-name.ts';
-import { parseExpiry } from '../../exporters/proxy/ps-poller.ts';
-import { endpointLabel, injectUsage, inspectBody, needsUsageInjection } from '../../exporters/proxy/request.ts';
-import { TenantResolver, type Tenant } from '../../exporters/proxy/tenants.ts';
-import { Router, Upstream } from '../../exporters/proxy/upstreams.ts';
-import { FIX, fixture, sseEvents } from './fake-upstream.ts';
+import { keyDigestHex } from '../../../collector/core/security/keys.ts';
+import { proxyConfigSchema } from '../../../exporters/proxy/config.ts';
+import { StreamTail, usageFromBody, usageFromKeys, usageFromNdjson, usageFromSse, UsageChunkStripper } from '../../../exporters/proxy/frames.ts';
+import { TenantLimiter } from '../../../exporters/proxy/limits.ts';
+import { ollamaModelName } from '../../../exporters/proxy/model-name.ts';
+import { parseExpiry } from '../../../exporters/proxy/ps-poller.ts';
+import { endpointLabel, injectUsage, inspectBody, needsUsageInjection } from '../../../exporters/proxy/request.ts';
+import { TenantResolver, type Tenant } from '../../../exporters/proxy/tenants.ts';
+import { Router, Upstream } from '../../../exporters/proxy/upstreams.ts';
+import { FIX, fixture, sseEvents } from '../../helpers/fake-upstream.ts';
 
 describe('final frames of the captures', () => {
   it('Ollama NDJSON: counts, durations and prompt_eval_cached_count from the done line', () => {

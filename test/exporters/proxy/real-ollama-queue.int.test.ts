@@ -1,15 +1,15 @@
-// Ollama's own queue overflow behind the proxy: a real Ollama (see real-ollama.test.ts) with
+// Ollama's own queue overflow behind the proxy: a real Ollama (see real-ollama.int.test.ts) with
 // OLLAMA_MAX_QUEUE=1. Requests for a model that is not loaded wait in Ollama's scheduler queue until
 // the load has begun; the ones that find the queue full get Ollama's 503. The clients' answers, 503s
 // and successes alike, must be what the proxy recorded.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Ollama, type GenerateResponse } from 'ollama';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import { silentLogger } from '../../collector/core/log.ts';
-import type { ProxyServer } from '../../exporters/proxy/server.ts';
-import { startOllama, TINY, TINY_FULL, type RealOllama } from '../helpers/ollama.ts';
-import type { LlmRequestRow } from '../helpers/rows.ts';
-import { testConfig } from '../helpers/store.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import type { ProxyServer } from '../../../exporters/proxy/server.ts';
+import { startOllama, TINY, TINY_FULL, type RealOllama } from '../../helpers/ollama.ts';
+import type { LlmRequestRow } from '../../helpers/rows.ts';
+import { testConfig } from '../../helpers/store.ts';
 
 let server: RealOllama;
 let collector: Collector;

@@ -1,17 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/core/log.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import { DcgmMapper } from '../../exporters/scrape/dcgm/map.ts';
-import { identityOf } from '../../exporters/scrape/dcgm/identity.ts';
-import { fieldTable, resolveField } from '../../exporters/scrape/dcgm/fields.ts';
-import { isBlankSentinel } from '../../exporters/scrape/dcgm/units.ts';
-import { NodeDirectory } from '../../exporters/scrape/inventory/directory.ts';
-import { parsePrometheusText } from '../../exporters/scrape/prometheus/parse.ts';
-import { scrapeConfigSchema } from '../../exporters/scrape/config.ts';
-import { buildScrape, type ScrapeParts } from '../../exporters/scrape/build.ts';
-import type { GpuSampleRecord } from '../../collector/core/schema/tables.ts';
-import { testConfig } from '../helpers/store.ts';
-import { fixture, PageServer } from './page-server.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import { DcgmMapper } from '../../../exporters/scrape/dcgm/map.ts';
+import { identityOf } from '../../../exporters/scrape/dcgm/identity.ts';
+import { fieldTable, resolveField } from '../../../exporters/scrape/dcgm/fields.ts';
+import { isBlankSentinel } from '../../../exporters/scrape/dcgm/units.ts';
+import { NodeDirectory } from '../../../exporters/scrape/inventory/directory.ts';
+import { parsePrometheusText } from '../../../exporters/scrape/prometheus/parse.ts';
+import { scrapeConfigSchema } from '../../../exporters/scrape/config.ts';
+import { buildScrape, type ScrapeParts } from '../../../exporters/scrape/build.ts';
+import type { GpuSampleRecord } from '../../../collector/core/schema/tables.ts';
+import { testConfig } from '../../helpers/store.ts';
+import { fixture, PageServer } from '../../helpers/page-server.ts';
 
 const FILES = [
   'dcgm-k8s-empty-pod-labels-8gpu-titanv.prom',

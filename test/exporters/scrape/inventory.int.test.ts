@@ -3,13 +3,13 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/core/log.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import { capacityTypeOf, nodeIdentity, parseProviderId } from '../../exporters/scrape/inventory/labels.ts';
-import { scrapeConfigSchema } from '../../exporters/scrape/config.ts';
-import { buildScrape } from '../../exporters/scrape/build.ts';
-import { tempDir, testConfig } from '../helpers/store.ts';
-import { fixture, PageServer } from './page-server.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import { capacityTypeOf, nodeIdentity, parseProviderId } from '../../../exporters/scrape/inventory/labels.ts';
+import { scrapeConfigSchema } from '../../../exporters/scrape/config.ts';
+import { buildScrape } from '../../../exporters/scrape/build.ts';
+import { tempDir, testConfig } from '../../helpers/store.ts';
+import { fixture, PageServer } from '../../helpers/page-server.ts';
 
 // Node objects as the API server returns them (v1 NodeList), one per provisioner's labelling; label
 // keys and values follow the provider documentation collected in the shared node-label reference.

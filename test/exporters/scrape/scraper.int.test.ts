@@ -1,13 +1,13 @@
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/core/log.ts';
-import type { RecordSink } from '../../collector/core/pipeline/pipeline.ts';
-import { buildScrape } from '../../exporters/scrape/build.ts';
-import { scrapeConfigSchema } from '../../exporters/scrape/config.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import type { TargetStatus } from '../../exporters/scrape/scraper.ts';
-import { testConfig } from '../helpers/store.ts';
-import { deadUrl, fixture, PageServer } from './page-server.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import type { RecordSink } from '../../../collector/core/pipeline/pipeline.ts';
+import { buildScrape } from '../../../exporters/scrape/build.ts';
+import { scrapeConfigSchema } from '../../../exporters/scrape/config.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import type { TargetStatus } from '../../../exporters/scrape/scraper.ts';
+import { testConfig } from '../../helpers/store.ts';
+import { deadUrl, fixture, PageServer } from '../../helpers/page-server.ts';
 
 // The whole feature as `llmeter start` runs it: scrape.targets in the configuration, real timers.
 describe('scraper core in a running collector', () => {

@@ -1,11 +1,11 @@
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/core/log.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import { scrapeConfigSchema } from '../../exporters/scrape/config.ts';
-import { buildScrape } from '../../exporters/scrape/build.ts';
-import { testConfig } from '../helpers/store.ts';
-import { fixture, PageServer } from './page-server.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import { scrapeConfigSchema } from '../../../exporters/scrape/config.ts';
+import { buildScrape } from '../../../exporters/scrape/build.ts';
+import { testConfig } from '../../helpers/store.ts';
+import { fixture, PageServer } from '../../helpers/page-server.ts';
 
 const FILES = [
   'vllm-metrics.prom',

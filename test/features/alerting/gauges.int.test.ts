@@ -1,12 +1,12 @@
 // The alerting component: gauges computed from what is in the store (through the real pipeline and
 // the embedded ClickHouse), with a fixed clock so the windows are exact.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alertingConfigSchema, alertingFor, buildAlerting, type AlertingDeps } from '../../collector/features/alerting/index.ts';
-import { memoryUsedRatio } from '../../collector/features/alerting/queries.ts';
-import { silentLogger } from '../../collector/core/log.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import type { CapacityEventRecord, GpuSampleRecord, LlmRequestRecord, SignalRecords } from '../../collector/core/schema/tables.ts';
-import { testConfig } from '../helpers/store.ts';
+import { alertingConfigSchema, alertingFor, buildAlerting, type AlertingDeps } from '../../../collector/features/alerting/index.ts';
+import { memoryUsedRatio } from '../../../collector/features/alerting/queries.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import type { CapacityEventRecord, GpuSampleRecord, LlmRequestRecord, SignalRecords } from '../../../collector/core/schema/tables.ts';
+import { testConfig } from '../../helpers/store.ts';
 
 const NOW = Date.parse('2026-03-02T12:00:00Z');
 const MIN = 60_000;

@@ -5,14 +5,14 @@ import { createServer as createTcpServer, connect, type Server as TcpServer, typ
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { autoscaleConfigSchema } from '../../collector/features/autoscale/config.ts';
-import { ExternalScalerServer } from '../../collector/features/autoscale/scaler.ts';
-import { silentLogger } from '../../collector/core/log.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import type { ProxyServer } from '../../exporters/proxy/server.ts';
-import { FakeUpstream, FIX, fixture } from '../proxy/fake-upstream.ts';
-import { testConfig } from '../helpers/store.ts';
-import { kedaClient, type KedaClient, type Ref } from './keda-client.ts';
+import { autoscaleConfigSchema } from '../../../collector/features/autoscale/config.ts';
+import { ExternalScalerServer } from '../../../collector/features/autoscale/scaler.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import type { ProxyServer } from '../../../exporters/proxy/server.ts';
+import { FakeUpstream, FIX, fixture } from '../../helpers/fake-upstream.ts';
+import { testConfig } from '../../helpers/store.ts';
+import { kedaClient, type KedaClient, type Ref } from '../../helpers/keda-client.ts';
 
 /** A port with nothing listening on it (yet). */
 async function freePort(): Promise<number> {

@@ -6,15 +6,15 @@
 // value is read on /metrics and through GetMetrics, as KEDA would.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { silentLogger } from '../../collector/core/log.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import { ExternalScalerServer } from '../../collector/features/autoscale/scaler.ts';
-import type { Scraper } from '../../exporters/scrape/scraper.ts';
-import { FakeUpstream, lines, FIX } from '../proxy/fake-upstream.ts';
-import { fakeServer, fixture as priceFixture, send, type FakeServer } from '../prices/helpers.ts';
-import { fixture, PageServer } from '../scrape/page-server.ts';
-import { testConfig } from '../helpers/store.ts';
-import { kedaClient, type KedaClient, type Ref } from './keda-client.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import { ExternalScalerServer } from '../../../collector/features/autoscale/scaler.ts';
+import type { Scraper } from '../../../exporters/scrape/scraper.ts';
+import { FakeUpstream, lines, FIX } from '../../helpers/fake-upstream.ts';
+import { fakeServer, fixture as priceFixture, send, type FakeServer } from '../../helpers/prices.ts';
+import { fixture, PageServer } from '../../helpers/page-server.ts';
+import { testConfig } from '../../helpers/store.ts';
+import { kedaClient, type KedaClient, type Ref } from '../../helpers/keda-client.ts';
 
 const SCRAPE_MS = 250;
 const STALE_MS = 2_000;

@@ -2,16 +2,16 @@
 // that end, per-model views, and configurations that cannot work.
 import { Counter, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { autoscaleConfigSchema } from '../../collector/features/autoscale/config.ts';
-import { MetricUnavailable } from '../../collector/features/autoscale/errors.ts';
-import { ScalerMetrics, type ScalerMetric, type MetricQuery } from '../../collector/features/autoscale/scaler-metrics.ts';
-import type { GpuSampleRecord, ModelServerSampleRecord } from '../../collector/core/schema/tables.ts';
-import { LivePrices } from '../../exporters/prices/live.ts';
-import { dec } from '../../exporters/prices/money.ts';
-import { pricePoint, type CapacityType } from '../../exporters/prices/point.ts';
-import { ProxyState } from '../../exporters/proxy/state.ts';
-import type { SignalBatch } from '../../exporters/scrape/handler.ts';
-import { LiveScrape, type LiveTarget } from '../../exporters/scrape/live.ts';
+import { autoscaleConfigSchema } from '../../../collector/features/autoscale/config.ts';
+import { MetricUnavailable } from '../../../collector/features/autoscale/errors.ts';
+import { ScalerMetrics, type ScalerMetric, type MetricQuery } from '../../../collector/features/autoscale/scaler-metrics.ts';
+import type { GpuSampleRecord, ModelServerSampleRecord } from '../../../collector/core/schema/tables.ts';
+import { LivePrices } from '../../../exporters/prices/live.ts';
+import { dec } from '../../../exporters/prices/money.ts';
+import { pricePoint, type CapacityType } from '../../../exporters/prices/point.ts';
+import { ProxyState } from '../../../exporters/proxy/state.ts';
+import type { SignalBatch } from '../../../exporters/scrape/handler.ts';
+import { LiveScrape, type LiveTarget } from '../../../exporters/scrape/live.ts';
 
 function setup(idle = 60) {
   let now = 1_000_000;

@@ -3,13 +3,13 @@
 // the metering proxy to upstreams that replay real Ollama captures.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { autoscaleConfigSchema } from '../../collector/features/autoscale/config.ts';
-import { silentLogger } from '../../collector/core/log.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import { ExternalScalerServer } from '../../collector/features/autoscale/scaler.ts';
-import { FakeUpstream } from '../proxy/fake-upstream.ts';
-import { testConfig } from '../helpers/store.ts';
-import { decodeFields, encodeRef, kedaClient, rawUnary, type KedaClient, type Ref } from './keda-client.ts';
+import { autoscaleConfigSchema } from '../../../collector/features/autoscale/config.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import { ExternalScalerServer } from '../../../collector/features/autoscale/scaler.ts';
+import { FakeUpstream } from '../../helpers/fake-upstream.ts';
+import { testConfig } from '../../helpers/store.ts';
+import { decodeFields, encodeRef, kedaClient, rawUnary, type KedaClient, type Ref } from '../../helpers/keda-client.ts';
 
 let cpu: FakeUpstream;
 let gpu: FakeUpstream;

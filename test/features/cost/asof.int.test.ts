@@ -2,11 +2,11 @@
 // stored series: changes, gaps before the first price, the book winning, zone before region, the
 // on-demand fallback named in the source, and exact decimal costs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { costOver, priceAt, seriesFor, type AsofPoint, type NodeSpec } from '../../collector/features/cost/asof.ts';
-import { nodeCostsFromStore, priceAtFromStore } from '../../collector/features/cost/asof-sql.ts';
-import type { PricePointRecord } from '../../collector/core/schema/tables.ts';
-import { openTestStore, type TestStore } from '../helpers/store.ts';
-import { insertPoints } from './helpers.ts';
+import { costOver, priceAt, seriesFor, type AsofPoint, type NodeSpec } from '../../../collector/features/cost/asof.ts';
+import { nodeCostsFromStore, priceAtFromStore } from '../../../collector/features/cost/asof-sql.ts';
+import type { PricePointRecord } from '../../../collector/core/schema/tables.ts';
+import { openTestStore, type TestStore } from '../../helpers/store.ts';
+import { insertPoints } from '../../helpers/prices.ts';
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
 const H = 3_600_000;

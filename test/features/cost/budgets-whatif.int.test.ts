@@ -1,12 +1,12 @@
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configSchema } from '../../collector/app/config-schema.ts';
-import { Budgets } from '../../collector/features/cost/budgets.ts';
-import { whatIf } from '../../collector/features/cost/whatif.ts';
-import { silentLogger } from '../../collector/core/log.ts';
-import { Pipeline, storeInserter } from '../../collector/core/pipeline/pipeline.ts';
-import { openTestStore, type TestStore } from '../helpers/store.ts';
-import { FleetBuilder, H } from './fleet.ts';
+import { configSchema } from '../../../collector/app/config-schema.ts';
+import { Budgets } from '../../../collector/features/cost/budgets.ts';
+import { whatIf } from '../../../collector/features/cost/whatif.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { Pipeline, storeInserter } from '../../../collector/core/pipeline/pipeline.ts';
+import { openTestStore, type TestStore } from '../../helpers/store.ts';
+import { FleetBuilder, H } from '../../helpers/cost-fleet.ts';
 
 let t: TestStore;
 const T = Date.UTC(2026, 9, 10, 10);

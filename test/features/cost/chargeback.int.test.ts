@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chargeback } from '../../collector/features/cost/chargeback.ts';
-import type { Pipeline } from '../../collector/core/pipeline/pipeline.ts';
-import { FleetBuilder, H, M, openCostStore, type CostStore } from './fleet.ts';
+import { chargeback } from '../../../collector/features/cost/chargeback.ts';
+import type { Pipeline } from '../../../collector/core/pipeline/pipeline.ts';
+import { FleetBuilder, H, M, openCostStore, type CostStore } from '../../helpers/cost-fleet.ts';
 
 let t: CostStore;
 let pipeline: Pipeline;

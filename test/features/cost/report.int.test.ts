@@ -4,11 +4,12 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/core/log.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import { keyDigestHex } from '../../collector/core/security/keys.ts';
-import { testConfig } from '../helpers/store.ts';
-import { FleetBuilder, H } from './fleet.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import { keyDigestHex } from '../../../collector/core/security/keys.ts';
+import { testConfig } from '../../helpers/store.ts';
+import { FleetBuilder, H } from '../../helpers/cost-fleet.ts';
+import { ARTIFACTS } from '../../helpers/paths.ts';
 
 const T = Date.UTC(2026, 9, 20, 10);
 const keys = { admin: 'admin-key-0123456789', acme: 'acme-key-0123456789', globex: 'globex-key-0123456789' };
@@ -114,9 +115,8 @@ describe('GET /api/chargeback', () => {
       expect(await page.locator('#chart-tenants rect.bar').count()).toBe(2);
       expect(await page.locator('#chart-days rect.bar').count()).toBe(1);
       expect(await page.locator('#chart-models rect.bar').count()).toBe(2);
-      const dir = path.resolve(import.meta.dirname, '../artifacts');
-      mkdirSync(dir, { recursive: true });
-      await page.screenshot({ path: path.join(dir, 'chargeback-report.png'), fullPage: true });
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: path.join(ARTIFACTS, 'chargeback-report.png'), fullPage: true });
     } finally {
       await browser.close();
     }

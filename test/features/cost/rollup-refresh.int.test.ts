@@ -2,10 +2,10 @@
 // cent for every policy, scope and grouping, over aligned and unaligned periods, and still equal after
 // late requests for an old hour, a price change for a past hour and a node moving pools.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chargeback, type ChargebackOptions, type ChargebackReport } from '../../collector/features/cost/chargeback.ts';
-import type { GroupDim } from '../../collector/features/cost/chargeback-sql.ts';
-import { refreshChargebackRollup, withChargebackLock } from '../../collector/features/cost/rollup-refresh.ts';
-import { FleetBuilder, H, M, openCostStore, type CostStore } from './fleet.ts';
+import { chargeback, type ChargebackOptions, type ChargebackReport } from '../../../collector/features/cost/chargeback.ts';
+import type { GroupDim } from '../../../collector/features/cost/chargeback-sql.ts';
+import { refreshChargebackRollup, withChargebackLock } from '../../../collector/features/cost/rollup-refresh.ts';
+import { FleetBuilder, H, M, openCostStore, type CostStore } from '../../helpers/cost-fleet.ts';
 
 let t: CostStore;
 // Days in the past, so that their hours are complete and kept.

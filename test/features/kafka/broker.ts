@@ -8,10 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { tempDir } from '../helpers/store.ts';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+import { tempDir } from '../../helpers/store.ts';
+import { ROOT } from '../../helpers/paths.ts';
 
 export interface Broker {
   readonly bootstrap: string;
@@ -35,7 +33,7 @@ export interface Broker {
 }
 
 export function kafkaJars(version = process.env.KAFKA_VERSION ?? '3.9.2'): string {
-  const out = execFileSync('bash', [path.join(root, 'scripts/kafka/fetch-jars.sh')], {
+  const out = execFileSync('bash', [path.join(ROOT, 'scripts/kafka/fetch-jars.sh')], {
     env: { ...process.env, KAFKA_VERSION: version },
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],

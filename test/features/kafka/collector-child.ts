@@ -6,15 +6,15 @@
 //     before the pipeline acknowledges it (the window in which a crash leaves rows uncommitted).
 // Argument: a JSON object { dataDir, brokers, prefix, group, ackDelayMs, pipeline }.
 import { Registry } from 'prom-client';
-import { configSchema } from '../../collector/app/config-schema.ts';
-import { createLogger, silentLogger, type Logger } from '../../collector/core/log.ts';
-import { Pipeline, storeInserter } from '../../collector/core/pipeline/pipeline.ts';
-import type { Inserter } from '../../collector/core/pipeline/table-writer.ts';
-import { migrate } from '../../collector/core/schema/migrations.ts';
-import { openStore } from '../../collector/core/store/store.ts';
-import { ensureTopics } from '../../collector/features/kafka/admin.ts';
-import { createKafkaClient } from '../../collector/features/kafka/client.ts';
-import { KafkaConsumer } from '../../collector/features/kafka/consumer.ts';
+import { configSchema } from '../../../collector/app/config-schema.ts';
+import { createLogger, silentLogger, type Logger } from '../../../collector/core/log.ts';
+import { Pipeline, storeInserter } from '../../../collector/core/pipeline/pipeline.ts';
+import type { Inserter } from '../../../collector/core/pipeline/table-writer.ts';
+import { migrate } from '../../../collector/core/schema/migrations.ts';
+import { openStore } from '../../../collector/core/store/store.ts';
+import { ensureTopics } from '../../../collector/features/kafka/admin.ts';
+import { createKafkaClient } from '../../../collector/features/kafka/client.ts';
+import { KafkaConsumer } from '../../../collector/features/kafka/consumer.ts';
 
 interface Args {
   dataDir: string;

@@ -6,14 +6,12 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/core/log.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import { count, testConfig } from '../helpers/store.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import { count, testConfig } from '../../helpers/store.ts';
 import { startBroker, type Broker } from './broker.ts';
 import { removeScratch, scratchDir, waitFor } from './harness.ts';
-
-const root = path.resolve(import.meta.dirname, '../..');
-const bin = path.join(root, 'bin', 'llmeter.js');
+import { LLMETER_BIN } from '../../helpers/paths.ts';
 
 let broker: Broker;
 let central: Collector;
@@ -33,7 +31,7 @@ function edgeEnv() {
 }
 
 async function startEdge(): Promise<void> {
-  const child = spawn(process.execPath, [bin, 'start', '--listen', '127.0.0.1:0'], { cwd: edgeDir, env: edgeEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [LLMETER_BIN, 'start', '--listen', '127.0.0.1:0'], { cwd: edgeDir, env: edgeEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   edge = child;
   let out = '';
   child.stdout!.on('data', (d) => {
@@ -126,7 +124,7 @@ it("the edge's ingest API publishes to Kafka: the central store has the records,
 
 it('llmeter ingest on an edge publishes to Kafka, through the running edge and on its own', async () => {
   writeFileSync(path.join(edgeDir, 'through.ndjson'), lines('edge-cli-running', 120));
-  const through = spawnSync(process.execPath, [bin, 'ingest', 'llm_request', path.join(edgeDir, 'through.ndjson')], {
+  const through = spawnSync(process.execPath, [LLMETER_BIN, 'ingest', 'llm_request', path.join(edgeDir, 'through.ndjson')], {
     cwd: edgeDir,
     env: edgeEnv(),
     encoding: 'utf8',
@@ -138,7 +136,7 @@ it('llmeter ingest on an edge publishes to Kafka, through the running edge and o
   // The exit line says where the records went: all sent, nothing left in the spool.
   expect(edgeOut).toMatch(/llmeter stopped: 0 rows written, 0 dropped, 0 spilled to disk; Kafka: 420 records sent, 0 left in the spool/);
   writeFileSync(path.join(edgeDir, 'alone.ndjson'), lines('edge-cli-alone', 80));
-  const alone = spawnSync(process.execPath, [bin, 'ingest', 'llm_request', path.join(edgeDir, 'alone.ndjson')], {
+  const alone = spawnSync(process.execPath, [LLMETER_BIN, 'ingest', 'llm_request', path.join(edgeDir, 'alone.ndjson')], {
     cwd: edgeDir,
     env: edgeEnv(),
     encoding: 'utf8',

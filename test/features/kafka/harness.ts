@@ -7,16 +7,16 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
-import { configSchema, type Config } from '../../collector/app/config-schema.ts';
-import { silentLogger } from '../../collector/core/log.ts';
-import { Pipeline, storeInserter } from '../../collector/core/pipeline/pipeline.ts';
-import type { Inserter } from '../../collector/core/pipeline/table-writer.ts';
-import type { Store } from '../../collector/core/store/store.ts';
-import { createKafkaClient } from '../../collector/features/kafka/client.ts';
-import { ensureTopics } from '../../collector/features/kafka/admin.ts';
-import { KafkaConsumer, type CommittedBatch } from '../../collector/features/kafka/consumer.ts';
-import { KafkaSink } from '../../collector/features/kafka/producer-sink.ts';
-import { tempDir } from '../helpers/store.ts';
+import { configSchema, type Config } from '../../../collector/app/config-schema.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { Pipeline, storeInserter } from '../../../collector/core/pipeline/pipeline.ts';
+import type { Inserter } from '../../../collector/core/pipeline/table-writer.ts';
+import type { Store } from '../../../collector/core/store/store.ts';
+import { createKafkaClient } from '../../../collector/features/kafka/client.ts';
+import { ensureTopics } from '../../../collector/features/kafka/admin.ts';
+import { KafkaConsumer, type CommittedBatch } from '../../../collector/features/kafka/consumer.ts';
+import { KafkaSink } from '../../../collector/features/kafka/producer-sink.ts';
+import { tempDir } from '../../helpers/store.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -134,7 +134,7 @@ export interface ChildRun {
   logged(pred: (line: Record<string, unknown>) => boolean, timeoutMs?: number, nth?: number): Promise<Record<string, unknown>>;
 }
 
-/** Starts test/kafka/runtime-child.ts with its JSON argument (see that file). */
+/** Starts test/features/kafka/runtime-child.ts with its JSON argument (see that file). */
 export function startChild(args: Record<string, unknown>): ChildRun {
   const proc = spawn(process.execPath, [path.join(here, 'runtime-child.ts'), JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];

@@ -1,7 +1,7 @@
 // Records the Kafka tests publish: valid llm_request and gpu_sample records, tagged with a run name
 // (in tenant / node) so each test counts only its own rows. Times are recent: rows older than the
 // raw retention (90 days by default) are dropped by ClickHouse's TTL.
-import type { GpuSampleRecord, LlmRequestRecord } from '../../collector/core/schema/tables.ts';
+import type { GpuSampleRecord, LlmRequestRecord } from '../../../collector/core/schema/tables.ts';
 
 const BASE = Date.now() - 3_600_000;
 

@@ -12,12 +12,12 @@
 //   the producer's dropped counter, and records it still holds (memory + spool).
 // Argument: a JSON object (see Args).
 import { appendFileSync } from 'node:fs';
-import { untilSignal } from '../../collector/app/cli/context.ts';
-import { configSchema } from '../../collector/app/config-schema.ts';
-import type { Component } from '../../collector/core/lifecycle/component.ts';
-import { createLogger } from '../../collector/core/log.ts';
-import { startCollector, type ExtraFactory } from '../../collector/app/runtime.ts';
-import type { KafkaSink } from '../../collector/features/kafka/producer-sink.ts';
+import { untilSignal } from '../../../collector/app/cli/context.ts';
+import { configSchema } from '../../../collector/app/config-schema.ts';
+import type { Component } from '../../../collector/core/lifecycle/component.ts';
+import { createLogger } from '../../../collector/core/log.ts';
+import { startCollector, type ExtraFactory } from '../../../collector/app/runtime.ts';
+import type { KafkaSink } from '../../../collector/features/kafka/producer-sink.ts';
 import { requests } from './records.ts';
 
 interface Args {

@@ -7,11 +7,11 @@
 // from the start of the file, whichever test sets such a timer first.
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import { silentLogger } from '../../collector/core/log.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import type { CoreServices } from '../../collector/core/feature.ts';
-import { createKafkaSink, kafkaConsumerComponents } from '../../collector/features/kafka/index.ts';
-import { count, testConfig } from '../helpers/store.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import type { CoreServices } from '../../../collector/core/feature.ts';
+import { createKafkaSink, kafkaConsumerComponents } from '../../../collector/features/kafka/index.ts';
+import { count, testConfig } from '../../helpers/store.ts';
 import { startBroker, type Broker } from './broker.ts';
 import { removeScratch, scratchDir, waitFor } from './harness.ts';
 import { requests } from './records.ts';

@@ -3,14 +3,14 @@
 // and the configuration section.
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { configSchema } from '../../collector/app/config-schema.ts';
-import { NDJSON, packedHeaders, unpack } from '../../collector/features/kafka/framing.ts';
-import { decodeIntent, dedupToken, encodeIntent } from '../../collector/features/kafka/intent.ts';
-import { packBatch } from '../../collector/features/kafka/producer-sink.ts';
-import { DiskSpool, spoolRecords, type SpoolBatch } from '../../collector/features/kafka/spool.ts';
-import { allTopics, messageKey, topicName } from '../../collector/features/kafka/topics.ts';
-import { SIGNALS } from '../../collector/core/schema/tables.ts';
-import { tempDir } from '../helpers/store.ts';
+import { configSchema } from '../../../collector/app/config-schema.ts';
+import { NDJSON, packedHeaders, unpack } from '../../../collector/features/kafka/framing.ts';
+import { decodeIntent, dedupToken, encodeIntent } from '../../../collector/features/kafka/intent.ts';
+import { packBatch } from '../../../collector/features/kafka/producer-sink.ts';
+import { DiskSpool, spoolRecords, type SpoolBatch } from '../../../collector/features/kafka/spool.ts';
+import { allTopics, messageKey, topicName } from '../../../collector/features/kafka/topics.ts';
+import { SIGNALS } from '../../../collector/core/schema/tables.ts';
+import { tempDir } from '../../helpers/store.ts';
 import { gpuSamples, requests } from './records.ts';
 
 const batch = (topic: string, from: number, n: number): SpoolBatch => ({

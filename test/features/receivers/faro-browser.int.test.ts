@@ -11,17 +11,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/core/log.ts';
-import { receiversFor, receiversConfigSchema } from '../../collector/features/receivers/index.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import { keyDigestHex } from '../../collector/core/security/keys.ts';
-import { testConfig } from '../helpers/store.ts';
-import { bundlePage } from './bundle.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { receiversFor, receiversConfigSchema } from '../../../collector/features/receivers/index.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import { keyDigestHex } from '../../../collector/core/security/keys.ts';
+import { testConfig } from '../../helpers/store.ts';
+import { bundlePage } from './faro-page/bundle.ts';
+import { ARTIFACTS } from '../../helpers/paths.ts';
 
 const KEY = 'browser-test-public-key';
 const MARKER = `m${Date.now().toString(36)}`;
 const RELAYED_MARKER = `r${Date.now().toString(36)}`;
-const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
 
 const config = testConfig();
 let collector: Collector;
@@ -36,7 +36,7 @@ let profile: string;
 
 beforeAll(async () => {
   const bundle = await bundlePage();
-  const html = readFileSync(new URL('./page/index.html', import.meta.url), 'utf8');
+  const html = readFileSync(new URL('./faro-page/index.html', import.meta.url), 'utf8');
   let pageHtml = '';
   let relayedHtml = '';
   page = createServer((req, res) => {

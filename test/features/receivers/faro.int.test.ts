@@ -1,23 +1,24 @@
 // The Faro receiver on a real collector (HTTP on loopback, embedded ClickHouse): payloads of every
 // kind, and every way a request is refused.
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RecentKeys } from '../../collector/features/receivers/faro/idempotency.ts';
-import { parseFaroPayload } from '../../collector/features/receivers/faro/payload.ts';
-import { faroRecords } from '../../collector/features/receivers/faro/records.ts';
-import { receiversFor, receiversConfigSchema } from '../../collector/features/receivers/index.ts';
-import { silentLogger } from '../../collector/core/log.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import { createTableSql, schemaSql, type DdlTarget } from '../../collector/core/schema/ddl.ts';
-import { frontendIdempotencySql, frontendMetaSql, migrate, migrationsTableSql } from '../../collector/core/schema/migrations.ts';
-import { frontendEvents, type TableDef } from '../../collector/core/schema/tables.ts';
-import { validatorFor } from '../../collector/core/records/validate.ts';
-import { keyDigestHex } from '../../collector/core/security/keys.ts';
-import { count, testConfig } from '../helpers/store.ts';
+import { RecentKeys } from '../../../collector/features/receivers/faro/idempotency.ts';
+import { parseFaroPayload } from '../../../collector/features/receivers/faro/payload.ts';
+import { faroRecords } from '../../../collector/features/receivers/faro/records.ts';
+import { receiversFor, receiversConfigSchema } from '../../../collector/features/receivers/index.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import { createTableSql, schemaSql, type DdlTarget } from '../../../collector/core/schema/ddl.ts';
+import { frontendIdempotencySql, frontendMetaSql, migrate, migrationsTableSql } from '../../../collector/core/schema/migrations.ts';
+import { frontendEvents, type TableDef } from '../../../collector/core/schema/tables.ts';
+import { validatorFor } from '../../../collector/core/records/validate.ts';
+import { keyDigestHex } from '../../../collector/core/security/keys.ts';
+import { count, testConfig } from '../../helpers/store.ts';
+import { fixtureText } from '../../helpers/paths.ts';
 
-const FIXTURE = readFileSync(new URL('../fixtures/faro/faro-payload.json', import.meta.url), 'utf8');
-const VITALS = readFileSync(new URL('../fixtures/faro/faro-web-vitals.example.json', import.meta.url), 'utf8');
+const FIXTURE = fixtureText('faro', 'faro-payload.json');
+const VITALS = fixtureText('faro', 'faro-web-vitals.example.json');
 const KEY = 'chat-ui-public-key';
 const LIMITED_KEY = 'limited-key';
 const ORIGIN = 'http://app.example';

@@ -9,13 +9,13 @@ import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/core/log.ts';
-import { receiversFor, receiversConfigSchema } from '../../collector/features/receivers/index.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import { tenantKeysOf } from '../../collector/app/features.ts';
-import { keyDigestHex } from '../../collector/core/security/keys.ts';
-import { count, testConfig } from '../helpers/store.ts';
-import type { LlmRequestRow } from '../helpers/rows.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { receiversFor, receiversConfigSchema } from '../../../collector/features/receivers/index.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import { tenantKeysOf } from '../../../collector/app/features.ts';
+import { keyDigestHex } from '../../../collector/core/security/keys.ts';
+import { count, testConfig } from '../../helpers/store.ts';
+import type { LlmRequestRow } from '../../helpers/rows.ts';
 
 const KEY = 'otlp-ingest-key';
 /** The key the proxy knows tenant acme by; the receiver takes it as acme's. */

@@ -1,10 +1,10 @@
 // The receivers' small parts on their own: config defaults, the rate limiter, OTLP time and id
 // conversions, and the GenAI span test.
 import { describe, expect, it } from 'vitest';
-import { receiversConfigSchema } from '../../collector/features/receivers/config.ts';
-import { isGenAiSpan, tenantOf } from '../../collector/features/receivers/otlp/genai.ts';
-import { idHex, nanosToMs, type Span } from '../../collector/features/receivers/otlp/spans.ts';
-import { RateLimiter } from '../../collector/features/receivers/rate-limit.ts';
+import { receiversConfigSchema } from '../../../collector/features/receivers/config.ts';
+import { isGenAiSpan, tenantOf } from '../../../collector/features/receivers/otlp/genai.ts';
+import { idHex, nanosToMs, type Span } from '../../../collector/features/receivers/otlp/spans.ts';
+import { RateLimiter } from '../../../collector/features/receivers/rate-limit.ts';
 
 const span = (attributes: Span['attributes'], resource: Span['attributes'] = {}): Span => ({
   traceId: 'a'.repeat(32),

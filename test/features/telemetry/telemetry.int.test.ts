@@ -5,16 +5,16 @@ import type { AddressInfo } from 'node:net';
 import { rmSync } from 'node:fs';
 import { trace } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../collector/core/log.ts';
-import { receiversFor, receiversConfigSchema } from '../../collector/features/receivers/index.ts';
-import { spansFromJson, type Span } from '../../collector/features/receivers/otlp/spans.ts';
-import { spansFromProtobuf } from '../../collector/features/receivers/otlp/protobuf.ts';
-import { startCollector, type Collector } from '../../collector/app/runtime.ts';
-import { telemetryConfigSchema, telemetryFeature, tracedInserter, tracedSink, tracer } from '../../collector/features/telemetry/index.ts';
-import type { CoreServices } from '../../collector/core/feature.ts';
-import { NativeBlocks } from '../../collector/core/store/native-blocks.ts';
-import { Telemetry } from '../../collector/features/telemetry/sdk.ts';
-import { testConfig } from '../helpers/store.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { receiversFor, receiversConfigSchema } from '../../../collector/features/receivers/index.ts';
+import { spansFromJson, type Span } from '../../../collector/features/receivers/otlp/spans.ts';
+import { spansFromProtobuf } from '../../../collector/features/receivers/otlp/protobuf.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import { telemetryConfigSchema, telemetryFeature, tracedInserter, tracedSink, tracer } from '../../../collector/features/telemetry/index.ts';
+import type { CoreServices } from '../../../collector/core/feature.ts';
+import { NativeBlocks } from '../../../collector/core/store/native-blocks.ts';
+import { Telemetry } from '../../../collector/features/telemetry/sdk.ts';
+import { testConfig } from '../../helpers/store.ts';
 
 const receivers = receiversConfigSchema.parse({
   faro: { enabled: true, apps: [{ name: 'web', tenant: 'acme' }] },

@@ -2,9 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { familyOf, LabelCache, parsePrometheusText, parseValue } from '../../exporters/scrape/prometheus/parse.ts';
-
-const FIX = path.join(import.meta.dirname, '..', 'fixtures');
+import { familyOf, LabelCache, parsePrometheusText, parseValue } from '../../../../exporters/scrape/prometheus/parse.ts';
+import { FIXTURES } from '../../../helpers/paths.ts';
 
 describe('Prometheus text parser', () => {
   it('reads HELP and TYPE, labels, values and timestamps', () => {
@@ -160,8 +159,8 @@ describe('Prometheus text parser', () => {
 
   it('reads every shared fixture page, counting exactly the literal "..." lines as invalid', () => {
     for (const dir of ['dcgm', 'vllm']) {
-      for (const f of readdirSync(path.join(FIX, dir)).filter((x) => x.endsWith('.prom'))) {
-        const text = readFileSync(path.join(FIX, dir, f), 'utf8');
+      for (const f of readdirSync(path.join(FIXTURES, dir)).filter((x) => x.endsWith('.prom'))) {
+        const text = readFileSync(path.join(FIXTURES, dir, f), 'utf8');
         const p = parsePrometheusText(text);
         const lines = text.split('\n').map((l) => l.trim());
         const dots = lines.filter((l) => l === '...').length;

@@ -3,7 +3,7 @@ import { build } from 'esbuild';
 
 export async function bundlePage(): Promise<string> {
   const out = await build({
-    entryPoints: [new URL('./page/app.js', import.meta.url).pathname],
+    entryPoints: [new URL('./app.js', import.meta.url).pathname],
     bundle: true,
     format: 'iife',
     platform: 'browser',
