@@ -32,6 +32,8 @@ export interface Collector {
   readonly queries: ReadOnlyQueries;
   readonly http: HttpServer;
   readonly registry: Registry;
+  /** Where background work that failed is logged and counted (llmeter_background_failures_total). */
+  readonly failures: BackgroundFailures;
   readonly components: readonly Component[];
   /** What the configured features offered (undefined with withoutFeatures). */
   readonly provided: Provided | undefined;
@@ -57,6 +59,7 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
   const registry = new Registry();
   registry.setDefaultLabels({ service: 'llmeter' });
   collectDefaultMetrics({ register: registry, prefix: 'llmeter_process_' });
+  const failures = new BackgroundFailures(registry, log);
   const store = await openStore(config.store);
   const started: Component[] = [];
   let queries: ReadOnlyQueries | undefined;
@@ -82,13 +85,12 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
       guard: config.http,
       ready: () => pipeline.failingForMs() < config.pipeline.unready_after_ms,
     });
-    const q = (queries = readOnlyQueries(store, config.query, registry, log.child('query')));
+    const q = (queries = readOnlyQueries(store, config.query, registry, log.child('query'), failures));
     mountSqlApi(http, q, config);
     // Scale-out: exporters publish to Kafka instead of the local pipeline, and this collector (unless
     // transport.kafka.consume is off, on an edge node) consumes the topics into the pipeline.
     const kafkaSink = config.transport.kind === 'kafka' ? createKafkaSink(config.transport.kafka, registry, log, { env: opts.env }) : undefined;
     const base: RecordSink = kafkaSink ?? pipeline;
-    const failures = new BackgroundFailures(registry, log);
     const core: CoreServices = { config, store, sink: traced ? tracedSink(base) : base, pipeline, queries: q, registry, log, http, failures };
     // Records posted to the ingest API go where every other intake's go: on an edge, to Kafka.
     const ingest = new IngestApi(core.sink, config);
@@ -105,7 +107,7 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
     for (const f of opts.features ?? []) components.push(...(await f(core)));
     // A command that only loads records (`llmeter ingest`) publishes them; it consumes nothing.
     if (!opts.withoutConsumer)
-      components.push(...kafkaConsumerComponents(config.transport, { pipeline, pipelineConfig: config.pipeline, registry, log }, { env: opts.env }));
+      components.push(...kafkaConsumerComponents(config.transport, { pipeline, pipelineConfig: config.pipeline, registry, log, failures }, { env: opts.env }));
     if (!opts.withoutHttp) {
       await http.start();
       started.push(http);
@@ -139,12 +141,15 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
       sink: core.sink,
       http,
       registry,
+      failures,
       components,
       provided,
       address: opts.withoutHttp ? '' : http.address(),
       shutdown,
     };
   } catch (err) {
+    // Best-effort cleanup of a start that failed: the start's own error is the one to report, and a
+    // part that cannot stop now must not hide it.
     await queries?.shutdown().catch(() => {});
     for (const c of started.reverse()) await c.shutdown().catch(() => {});
     await store.close().catch(() => {});

@@ -56,7 +56,7 @@ export const pricesFeature = defineFeature({
         log: core.log.child('prices'),
         live: provides.live,
       };
-      components.push(new PriceSyncScheduler(entries, deps, config.first_sync_delay_ms));
+      components.push(new PriceSyncScheduler(entries, deps, config.first_sync_delay_ms, { failures: core.failures }));
     }
     components.push(...buildInterruptions(core, config.interruptions, provides.notices, provides.watcherMetrics));
     return { components, provides };

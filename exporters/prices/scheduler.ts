@@ -1,5 +1,7 @@
 // Runs each enabled source's sync on its interval under `llmeter start`. One sync per source at a
 // time; a failed sync is retried inside the sync and then waits for the next interval.
+import { errorMessage } from '../../collector/core/errors.ts';
+import type { BackgroundFailures } from '../../collector/core/lifecycle/background.ts';
 import { once, type Component } from '../../collector/core/lifecycle/component.ts';
 import type { PriceSource } from './source.ts';
 import { syncSource, type SyncDeps, type SyncReport } from './sync.ts';
@@ -18,13 +20,19 @@ export class PriceSyncScheduler implements Component {
   private readonly abort = new AbortController();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly running = new Map<string, Promise<SyncReport>>();
+  private readonly failures: BackgroundFailures | undefined;
   /** Called after every sync (tests, logs). */
   onReport?: (r: SyncReport) => void;
 
-  constructor(entries: readonly ScheduledSource[], deps: Omit<SyncDeps, 'lookbackMs'>, firstDelayMs: number) {
+  /**
+   * `failures`: where a scheduled sync that threw (the store unreadable before the sync began, not a
+   * source's failure, which its report carries) is logged and counted.
+   */
+  constructor(entries: readonly ScheduledSource[], deps: Omit<SyncDeps, 'lookbackMs'>, firstDelayMs: number, opts: { failures?: BackgroundFailures } = {}) {
     this.entries = entries;
     this.deps = deps;
     this.firstDelayMs = firstDelayMs;
+    this.failures = opts.failures;
   }
 
   async start(): Promise<void> {
@@ -35,7 +43,13 @@ export class PriceSyncScheduler implements Component {
     if (this.abort.signal.aborted) return;
     const t = setTimeout(() => {
       this.timers.delete(t);
-      void this.runNow(e).finally(() => this.schedule(e, e.intervalMs));
+      void this.runNow(e)
+        .catch((err: unknown) =>
+          this.failures
+            ? this.failures.report('prices', err, `price sync of ${e.source.name} failed`)
+            : this.deps.log.error('price sync failed', { source: e.source.name, error: errorMessage(err) }),
+        )
+        .finally(() => this.schedule(e, e.intervalMs));
     }, delay);
     t.unref();
     this.timers.add(t);

@@ -188,6 +188,7 @@ export class Activation {
     try {
       ok = await this.probeFn(up);
     } catch {
+      // A probe that fails is the answer "not up yet"; the held requests wait for the next one.
       ok = false;
     } finally {
       w.probing = false;
@@ -213,6 +214,7 @@ export class Activation {
       await res.body.dump();
       return res.statusCode < 500;
     } catch {
+      // Refused, reset or timed out: the pool is not up yet.
       return false;
     } finally {
       clearTimeout(t);

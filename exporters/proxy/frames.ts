@@ -61,6 +61,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** The value, or undefined for text that is not JSON (a frame cut short, an error page): no usage in it. */
 function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);

@@ -58,6 +58,7 @@ export function inspectBody(body: Buffer): RequestInfo {
   try {
     v = JSON.parse(body.toString('utf8'));
   } catch {
+    // Forwarded as it is: the upstream answers a body that is not JSON, and the record keeps its answer.
     return info;
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return info;

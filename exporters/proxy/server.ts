@@ -174,6 +174,7 @@ export class ProxyServer implements Component {
       for (const ex of this.active) ex.res.destroy();
     }
     this.server.closeAllConnections();
+    // Best effort at shutdown: an upstream pool that fails to close holds nothing the proxy still needs.
     await Promise.all(this.router.upstreams.map((u) => u.destroy().catch(() => {})));
     await this.submitsSettled();
   });

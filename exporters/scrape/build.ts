@@ -2,6 +2,7 @@
 // vllm), the scraper that runs them, the node directory they share and the node inventory.
 import { readFileSync } from 'node:fs';
 import type { Registry } from 'prom-client';
+import type { BackgroundFailures } from '../../collector/core/lifecycle/background.ts';
 import type { Logger } from '../../collector/core/log.ts';
 import type { RecordSink } from '../../collector/core/pipeline/pipeline.ts';
 import { DcgmMapper } from './dcgm/map.ts';
@@ -29,6 +30,8 @@ export interface BuildOptions {
   sink: RecordSink;
   registry: Registry;
   log: Logger;
+  /** Where background lookups that failed are logged and counted. */
+  failures?: BackgroundFailures;
   /** Build the inventory component (default: config.inventory.enabled). */
   inventory?: boolean;
   /** Where the newest pages go (default: a new one). */
@@ -37,6 +40,7 @@ export interface BuildOptions {
   random?: () => number;
 }
 
+/** The URL's host name, or '' when the URL does not parse (the target then has no fallback node name). */
 function hostOf(url: string): string {
   try {
     return new URL(url).hostname;
@@ -65,7 +69,7 @@ export function buildScrape(o: BuildOptions): ScrapeParts {
   const now = o.now ?? Date.now;
   const startedAt = now();
   const metrics = new ScrapeMetrics(o.registry);
-  const directory = new NodeDirectory(c.node_aliases);
+  const directory = new NodeDirectory(c.node_aliases, { failures: o.failures });
   const targets: TargetSpec[] = c.targets.map((t) => {
     const headers = { ...t.headers };
     if (t.bearer_token_file) headers.authorization = `Bearer ${readFileSync(t.bearer_token_file, 'utf8').trim()}`;

@@ -47,6 +47,7 @@ export async function fetchPage(url: string, o: FetchOptions): Promise<FetchedPa
       throw classify(err, ac.signal);
     }
     if (res.statusCode < 200 || res.statusCode >= 300) {
+      // Reads the body away for the connection's reuse; the status is the failure reported.
       await res.body.dump().catch(() => {});
       throw new ScrapeError('http_status', `HTTP ${res.statusCode}`);
     }

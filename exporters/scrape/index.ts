@@ -22,7 +22,7 @@ export const scrapeFeature = defineFeature({
   needs: [],
   create: (core, config, _needs: Record<string, never>) => {
     if (!config.enabled) return { components: [], provides: { live: new LiveScrape() } as ScrapeProvides };
-    const f = buildScrape({ config, sink: core.sink, registry: core.registry, log: core.log });
+    const f = buildScrape({ config, sink: core.sink, registry: core.registry, log: core.log, failures: core.failures });
     const ring = adminKeyRing(core.config.http);
     core.http.route('GET', '/api/scrape/targets', (req, res) => {
       requireAdmin(req, ring);

@@ -31,6 +31,7 @@ export interface LiveReading {
   at: number;
 }
 
+/** host:port of a URL ('' when it does not parse), the key that ties a scrape target to a proxy upstream. */
 export function originOf(url: string): string {
   try {
     const u = new URL(url);

@@ -146,6 +146,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
     if (tty) write('\n');
     // One more scrape and price tick land, then everything buffered reaches the store.
     await new Promise((r) => setTimeout(r, 2_500));
+    // A part that cannot flush only leaves its last rows out of the counts below; the others still land.
     for (const c of collector.components) await c.forceFlush().catch(() => {});
     await collector.pipeline.forceFlush();
     const to = new Date(Math.ceil((Date.now() + 1) / 60_000) * 60_000);

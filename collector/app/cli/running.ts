@@ -14,6 +14,7 @@ export function writeRunningCollector(dataDir: string, address: string): void {
   writeFileSync(path.join(dataDir, FILE), JSON.stringify({ pid: process.pid, address } satisfies RunningCollector));
 }
 
+/** The collector that says it holds the store; undefined when none wrote the file (or it is not readable JSON). */
 export function readRunningCollector(dataDir: string): RunningCollector | undefined {
   try {
     const r = JSON.parse(readFileSync(path.join(dataDir, FILE), 'utf8')) as RunningCollector;
@@ -32,7 +33,8 @@ export function isAlive(pid: number | undefined): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    // Signal 0 only asks: ESRCH is the answer "gone"; EPERM is a live process of another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

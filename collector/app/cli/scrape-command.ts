@@ -74,7 +74,7 @@ export function registerScrapeCommands(program: Command, cli: CliContext): void 
       log.debug('starting the collector');
       const collector = await startCollector(config, log, { withoutFeatures: true, withoutHttp: true, withoutConsumer: true });
       try {
-        const f = buildScrape({ config: scrape, sink: collector.sink, registry: collector.registry, log });
+        const f = buildScrape({ config: scrape, sink: collector.sink, registry: collector.registry, log, failures: collector.failures });
         if (o.once) {
           const [r] = await f.scraper.scrapeAll();
           if (!r) return 1;

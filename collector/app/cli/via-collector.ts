@@ -63,6 +63,7 @@ export async function ingestViaCollector(config: Config, signal: string, input: 
     const deadline = Date.now() + RETRY_FOR_MS;
     for (;;) {
       const { address, res } = await send(config, `/api/v1/ingest/${encodeURIComponent(signal)}`, chunk, 'application/x-ndjson');
+      // A body that is not JSON (a proxy's error page) says nothing more than its status does.
       const body = (await res.json().catch(() => ({}))) as Partial<RemoteIngestReport> & { error?: string };
       if (res.status === 503 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 1000 * Math.max(1, Number(res.headers.get('retry-after')) || 1)));

@@ -418,6 +418,7 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
     const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
     return v && typeof v === 'object' ? (v as Record<string, unknown>) : {};
   } catch {
+    // The simulated server answers a body that is not JSON as one without options.
     return {};
   }
 }

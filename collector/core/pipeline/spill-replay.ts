@@ -4,6 +4,7 @@
 import { createReadStream } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { deadLetters, SIGNAL_TABLES, type Signal } from '../schema/tables.ts';
 import { ingestNdjson } from './ingest.ts';
@@ -23,7 +24,10 @@ export async function replaySpill(pipeline: Pipeline, dir: string, log: Logger):
   let names: string[];
   try {
     names = (await readdir(dir)).filter((n) => n.endsWith('.ndjson')).sort();
-  } catch {
+  } catch (err) {
+    // No spill directory: no shutdown ever had to spill. Any other failure leaves spilled rows unread.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      log.warn('spilled rows not replayed: the spill directory cannot be read', { dir, error: errorMessage(err) });
     return out;
   }
   for (const name of names) {

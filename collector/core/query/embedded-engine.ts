@@ -3,6 +3,7 @@
 // heavy query never holds up inserts), and its readonly mode and limits are set once, when it opens:
 // with `readonly = 1` the engine refuses every write, every settings change and every table function
 // that reaches outside, whatever the statement says.
+import type { BackgroundFailures } from '../lifecycle/background.ts';
 import { sqlString } from '../schema/ddl.ts';
 import { engineCall as call, limitSettings, type QueryEngine, type RunOptions } from './engine.ts';
 import type { QueryConfig } from './config.ts';
@@ -20,6 +21,8 @@ export interface EmbeddedEngineOptions {
   config: QueryConfig;
   /** Runs a statement on the store's writable session (KILL QUERY is not a reading statement). */
   command: (sql: string) => Promise<void>;
+  /** Where a session that could not be reopened is logged and counted. */
+  failures?: BackgroundFailures;
 }
 
 // Decimals and 64-bit integers come back as strings in JSON formats, as from the store itself.
@@ -68,10 +71,20 @@ export class EmbeddedQueryEngine implements QueryEngine {
       // hands it out with the next query's result: the session is replaced, never reused.
       this.all.delete(s);
       s.close();
-      next = this.closed ? undefined : await this.openSession().catch(() => undefined);
+      next = this.closed ? undefined : await this.reopen();
       throw err;
     } finally {
       if (next) this.handOn(next);
+    }
+  }
+
+  /** A session in place of one that failed; undefined when none opens, and one fewer query runs at a time. */
+  private async reopen(): Promise<ChdbSession | undefined> {
+    try {
+      return await this.openSession();
+    } catch (err) {
+      this.o.failures?.report('query-sessions', err, 'a query session could not be reopened: one fewer query runs at a time');
+      return undefined;
     }
   }
 

@@ -1,6 +1,7 @@
 // Builds the read-only query service for a store: sessions of its own on the embedded engine, or the
 // store's client on a server.
 import type { Registry } from 'prom-client';
+import type { BackgroundFailures } from '../lifecycle/background.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/store.ts';
 import type { QueryConfig } from './config.ts';
@@ -16,10 +17,10 @@ export function readableDatabases(store: Store): string[] {
   return [store.database, 'system', 'information_schema', 'INFORMATION_SCHEMA'];
 }
 
-export function readOnlyQueries(store: Store, config: QueryConfig, registry: Registry, log: Logger): ReadOnlyQueries {
+export function readOnlyQueries(store: Store, config: QueryConfig, registry: Registry, log: Logger, failures?: BackgroundFailures): ReadOnlyQueries {
   const engine =
     store.mode === 'embedded' && store.dataDir
-      ? new EmbeddedQueryEngine({ dataDir: store.dataDir, database: store.database, config, command: (sql) => store.command(sql) })
+      ? new EmbeddedQueryEngine({ dataDir: store.dataDir, database: store.database, config, command: (sql) => store.command(sql), failures })
       : new ServerQueryEngine(store.client, config);
   return new ReadOnlyQueries({ engine, config, databases: readableDatabases(store), registry, log });
 }

@@ -120,6 +120,7 @@ class ClickHouseStore implements Store {
     try {
       return await fn();
     } catch (err) {
+      // The call's own error is the one to report; a drain that fails too leaves nothing to add.
       if (this.chdb) await this.chdb.queryAsync('SELECT 1').catch(() => undefined);
       throw err;
     }

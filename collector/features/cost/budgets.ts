@@ -4,6 +4,7 @@
 import { Decimal } from 'decimal.js';
 import { Gauge, type Registry } from 'prom-client';
 import { errorMessage } from '../../core/errors.ts';
+import type { BackgroundFailures } from '../../core/lifecycle/background.ts';
 import { once, type Component } from '../../core/lifecycle/component.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Store } from '../../core/store/store.ts';
@@ -26,6 +27,7 @@ export class Budgets implements Component {
   private readonly budgets: readonly BudgetConfig[];
   private readonly store: Store;
   private readonly log: Logger;
+  private readonly failures: BackgroundFailures | undefined;
   private readonly refreshMs: number;
   private readonly now: () => Date;
   private timer: NodeJS.Timeout | undefined;
@@ -37,10 +39,20 @@ export class Budgets implements Component {
   private readonly threshold: Gauge<'tenant' | 'period' | 'threshold'>;
   private readonly blocked: Gauge<'tenant'>;
 
-  constructor(o: { budgets: readonly BudgetConfig[]; store: Store; registry: Registry; log: Logger; refreshMs: number; now?: () => Date }) {
+  constructor(o: {
+    budgets: readonly BudgetConfig[];
+    store: Store;
+    registry: Registry;
+    log: Logger;
+    refreshMs: number;
+    now?: () => Date;
+    /** Where a refresh that failed is logged and counted (burn ratios and hard stops stay as they were). */
+    failures?: BackgroundFailures;
+  }) {
     this.budgets = o.budgets;
     this.store = o.store;
     this.log = o.log;
+    this.failures = o.failures;
     this.refreshMs = o.refreshMs;
     this.now = o.now ?? (() => new Date());
     const registers = [o.registry];
@@ -84,7 +96,9 @@ export class Budgets implements Component {
   /** One scheduled refresh; shutdown waits for it so it never runs against a closed store. */
   private async tick(): Promise<void> {
     if (this.stopped || this.running) return;
-    this.running = this.refresh().catch((err) => this.log.warn('budget refresh failed', { error: errorMessage(err) }));
+    this.running = this.refresh().catch((err: unknown) =>
+      this.failures ? this.failures.report('budgets', err, 'budget refresh failed') : this.log.warn('budget refresh failed', { error: errorMessage(err) }),
+    );
     await this.running;
     this.running = undefined;
   }

@@ -30,6 +30,7 @@ export const costFeature = defineFeature({
       registry: core.registry,
       log: core.log.child('budgets'),
       refreshMs: config.budget_refresh_ms,
+      failures: core.failures,
     });
     const components: Component[] = config.budgets.length > 0 ? [budgets] : [];
     const provides: CostProvides = { budgetRefusal: (t) => budgets.refusal(t) };

@@ -45,6 +45,7 @@ const cleanAt = new WeakMap<Store, string>();
 export function withChargebackLock<T>(store: Store, fn: () => Promise<T>): Promise<T> {
   const prev = locks.get(store) ?? Promise.resolve();
   const run = prev.then(fn, fn);
+  // The caller gets run's failure; the lock only waits for it to settle before the next one starts.
   locks.set(
     store,
     run.catch(() => undefined),

@@ -38,6 +38,10 @@ export class Scratch {
     return table;
   }
 
+  /**
+   * Called in a finally: a table that cannot be dropped must not replace the computation's own result
+   * or error. Its name (`_chargeback_<stage>_<id>`) tells a leftover apart from the kept tables.
+   */
   async drop(): Promise<void> {
     for (const t of this.tables.splice(0)) await this.store.command(`DROP TABLE IF EXISTS ${t}`).catch(() => {});
   }

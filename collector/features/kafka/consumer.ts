@@ -10,6 +10,7 @@ import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kaf
 import type { Registry } from 'prom-client';
 import type { PipelineConfig } from '../../core/config/schema.ts';
 import { errorMessage } from '../../core/errors.ts';
+import type { BackgroundFailures } from '../../core/lifecycle/background.ts';
 import { once, type Component } from '../../core/lifecycle/component.ts';
 import type { Logger } from '../../core/log.ts';
 import { Unparsable, type Pipeline } from '../../core/pipeline/pipeline.ts';
@@ -46,6 +47,8 @@ export interface KafkaConsumerOptions {
   log: Logger;
   /** Called after each commit (benchmarks and tests watch progress with it). */
   onCommitted?: (b: CommittedBatch) => void;
+  /** Where a lag measurement that failed is logged and counted (it leaves the lag gauges stale). */
+  failures?: BackgroundFailures;
 }
 
 interface PartitionState {
@@ -64,6 +67,7 @@ export class KafkaConsumer implements Component {
   private readonly target: ConsumerTarget;
   private readonly log: Logger;
   private readonly onCommitted?: (b: CommittedBatch) => void;
+  private readonly failures: BackgroundFailures | undefined;
   private readonly topics: Map<string, Signal>;
   private consumer: Consumer | undefined;
   private admin: Admin | undefined;
@@ -87,6 +91,7 @@ export class KafkaConsumer implements Component {
     this.target = o.target;
     this.log = o.log;
     this.onCommitted = o.onCommitted;
+    this.failures = o.failures;
     this.metrics = new ConsumerMetrics(o.registry);
     this.topics = allTopics(o.config.topic_prefix);
   }
@@ -111,6 +116,8 @@ export class KafkaConsumer implements Component {
       if (this.stopping.signal.aborted) {
         // A restart that began before shutdown and joined after it disconnected: leave again once
         // kafkajs has marked it running (right after this event), or it would keep the process alive.
+        // Best effort: shutdown has already disconnected (and logged a failure to); this only leaves
+        // the group a late restart joined.
         setImmediate(() => void consumer.disconnect().catch(() => {}));
         return;
       }
@@ -139,10 +146,10 @@ export class KafkaConsumer implements Component {
     });
     this.resumeTimer = setInterval(() => this.resumeDrained(), c.resume_check_ms);
     this.resumeTimer.unref();
-    this.lagTimer = setInterval(
-      () => void this.measureLag().catch((err: unknown) => this.log.debug('kafka lag measurement failed', { error: errorMessage(err) })),
-      c.lag_interval_ms,
-    );
+    const lagFailed =
+      this.failures?.handler('kafka-consumer-lag', 'kafka lag not measured') ??
+      ((err: unknown) => this.log.debug('kafka lag measurement failed', { error: errorMessage(err) }));
+    this.lagTimer = setInterval(() => void this.measureLag().catch(lagFailed), c.lag_interval_ms);
     this.lagTimer.unref();
   }
 
@@ -154,6 +161,8 @@ export class KafkaConsumer implements Component {
     if (!signal || batch.messages.length === 0) return;
     // Heartbeats continue while an insert waits on ClickHouse, so a slow store does not cost the
     // partition its place in the group.
+    // A heartbeat refused in a rebalance needs no handling here: the batch's commit finds the
+    // partition gone, and the next heartbeat tries again.
     const hb = setInterval(() => void p.heartbeat().catch(() => {}), Math.max(500, this.cfg.consumer.heartbeat_interval_ms));
     hb.unref();
     try {
@@ -342,6 +351,7 @@ export class KafkaConsumer implements Component {
           }
         }
       });
+      // The batch that awaits the load gets its failure; this only forgets it, so the next batch asks again.
       p.catch(() => this.intentsLoading.delete(topic));
       this.intentsLoading.set(topic, p);
     }
@@ -397,6 +407,7 @@ export class KafkaConsumer implements Component {
     if (this.lagTimer) clearInterval(this.lagTimer);
     this.stopping.abort();
     await this.consumer?.disconnect().catch((err: unknown) => this.log.warn('kafka consumer disconnect failed', { error: errorMessage(err) }));
+    // Best effort at shutdown: the admin client only measured lag and read intents.
     await this.admin?.disconnect().catch(() => {});
   });
 }

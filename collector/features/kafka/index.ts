@@ -1,6 +1,7 @@
 // The Kafka transport's entry points, for the runtime: the producer sink exporters write to when
 // transport.kind is kafka, and the consumer-group member that feeds the pipeline from Kafka.
 import type { Registry } from 'prom-client';
+import type { BackgroundFailures } from '../../core/lifecycle/background.ts';
 import type { Component } from '../../core/lifecycle/component.ts';
 import type { Logger } from '../../core/log.ts';
 import type { PipelineConfig } from '../../core/config/schema.ts';
@@ -40,6 +41,7 @@ export interface ConsumerCore {
   pipelineConfig: PipelineConfig;
   registry: Registry;
   log: Logger;
+  failures?: BackgroundFailures;
 }
 
 /** The consumer-group member of a collector with transport kind kafka that consumes; none otherwise. */
@@ -48,7 +50,15 @@ export function kafkaConsumerComponents(transport: TransportConfig, core: Consum
   const t = transport;
   const log = core.log.child('kafka-consumer');
   const kafka = createKafkaClient(t.kafka, log, { env: opts.env, role: 'consumer' });
-  const consumer = new KafkaConsumer({ config: t.kafka, pipelineConfig: core.pipelineConfig, kafka, target: core.pipeline, registry: core.registry, log });
+  const consumer = new KafkaConsumer({
+    config: t.kafka,
+    pipelineConfig: core.pipelineConfig,
+    kafka,
+    target: core.pipeline,
+    registry: core.registry,
+    log,
+    failures: core.failures,
+  });
   return [
     {
       name: consumer.name,

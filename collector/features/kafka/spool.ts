@@ -191,6 +191,7 @@ function readPos(file: string): number {
   try {
     return Number(readFileSync(file + '.pos', 'utf8')) || 0;
   } catch {
+    // No position saved yet: the file is sent from its start (a record sent twice is stored once).
     return 0;
   }
 }

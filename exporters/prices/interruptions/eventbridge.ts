@@ -23,6 +23,7 @@ export function unwrapEvents(v: unknown, depth = 0): unknown[] {
     try {
       return unwrapEvents(JSON.parse(v), depth + 1);
     } catch {
+      // A string that is not JSON is no envelope: it is the event itself.
       return [v];
     }
   }

@@ -3,6 +3,7 @@
 // the node: configured aliases, static node aliases and pods looked up in the Kubernetes API map it
 // back. Lookups never block a scrape: an unknown name is queued for the inventory to resolve, and
 // the name itself is used until then.
+import type { BackgroundFailures } from '../../../collector/core/lifecycle/background.ts';
 
 export interface GpuObservation {
   /** The model last reported on the node. */
@@ -37,11 +38,14 @@ export class NodeDirectory {
   private lookup: HostLookup | undefined;
   private readonly retryMs: number;
   private readonly maxEntries: number;
+  private readonly failures: BackgroundFailures | undefined;
 
-  constructor(aliases: Record<string, string> = {}, opts: { retryMs?: number; maxEntries?: number } = {}) {
+  /** `failures`: where a lookup that failed (the API down, a pod list it may not read) is logged and counted. */
+  constructor(aliases: Record<string, string> = {}, opts: { retryMs?: number; maxEntries?: number; failures?: BackgroundFailures } = {}) {
     for (const [k, v] of Object.entries(aliases)) this.aliases.set(k, v);
     this.retryMs = opts.retryMs ?? 300_000;
     this.maxEntries = opts.maxEntries ?? 50_000;
+    this.failures = opts.failures;
   }
 
   addAlias(name: string, node: string): void {
@@ -71,7 +75,11 @@ export class NodeDirectory {
           this.learned.set(hostname, node);
         } else this.negative.set(hostname, now + this.retryMs);
       })
-      .catch(() => this.negative.set(hostname, now + this.retryMs))
+      .catch((err: unknown) => {
+        // Asked again after retryMs, like a name that is no pod; meanwhile the name itself is used.
+        this.negative.set(hostname, now + this.retryMs);
+        this.failures?.report('node-directory', err, 'exporter pod lookup failed');
+      })
       .finally(() => this.pending.delete(hostname));
   }
 
