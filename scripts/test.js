@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: makes sure what the tests need is installed (each prerequisite script is idempotent
-// and fast when already satisfied), type-checks and lints, then runs the whole vitest suite.
+// and fast when already satisfied), type-checks and lints, then runs the whole vitest suite: the unit
+// tests, the integration tests, then the Kafka broker tests (the three projects of vitest.config.ts;
+// CONTRIBUTING.md). With arguments, it runs `vitest run <arguments>` after the prerequisites.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -44,8 +46,7 @@ if (!process.env.LLMETER_SKIP_LINT && args.length === 0) {
 if (args.length > 0) {
   run(bin('vitest'), ['run', ...args]);
 } else {
-  // The scale-out tests drive a real Kafka broker (a JVM) and kill and restart it and collectors:
-  // they run on their own after the rest, so no other test competes with them for the two cores.
-  run(bin('vitest'), ['run', '--exclude', 'test/features/kafka/**']);
-  run(bin('vitest'), ['run', 'test/features/kafka', '--no-file-parallelism']);
+  // Fast failures first. The Kafka tests drive a real broker (a JVM) and kill and restart it and
+  // collectors: they run on their own after the rest, one file at a time (vitest.config.ts).
+  for (const project of ['unit', 'integration', 'kafka']) run(bin('vitest'), ['run', '--project', project]);
 }

@@ -2,6 +2,7 @@
 // sent signals, and whose exit code (or killing signal) is reported once it ends.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { LLMETER_BIN } from './paths.ts';
+import { requireTier } from './tiers.ts';
 
 export interface Exit {
   code: number | null;
@@ -16,6 +17,7 @@ export class LlmeterChild {
   private ended: Exit | undefined;
 
   constructor(args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd?: string) {
+    requireTier('An llmeter child process', 'integration', 'kafka');
     this.child = spawn(process.execPath, [LLMETER_BIN, ...args], {
       env: { ...process.env, LLMETER_CONFIG: '', ...env },
       cwd,

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { once } from '../../collector/core/lifecycle/component.ts';
 import { tempDir } from './store.ts';
 import { ROOT } from './paths.ts';
+import { requireTier } from './tiers.ts';
 
 /** The pinned Ollama release (scripts/ollama/VERSION) as the binary reports it, without the `v`. */
 export const OLLAMA_VERSION = readFileSync(path.join(ROOT, 'scripts/ollama/VERSION'), 'utf8').trim().replace(/^v/, '');
@@ -53,6 +54,7 @@ async function freePort(): Promise<number> {
 
 /** Starts `ollama serve` and creates the tiny model in it. */
 export async function startOllama(o: RealOllamaOptions = {}): Promise<RealOllama> {
+  requireTier('A real Ollama', 'integration');
   if (!existsSync(OLLAMA_BINARY) || !existsSync(TINY_GGUF)) {
     throw new Error(`no Ollama build at ${OLLAMA_BINARY} (or no model at ${TINY_GGUF}): run scripts/prereqs/30-ollama.sh, which \`npm test\` runs first`);
   }

@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from './paths.ts';
+import { requireTier } from './tiers.ts';
 
 export const ALERTS_DIR = path.join(ROOT, 'alerts');
 
@@ -13,6 +14,7 @@ export interface ToolResult {
 }
 
 export function runTool(cmd: string, args: readonly string[], cwd = ROOT): Promise<ToolResult> {
+  requireTier(cmd, 'integration');
   return new Promise((resolve) => {
     execFile(cmd, args, { cwd, timeout: 30_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;

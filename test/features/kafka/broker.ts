@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { tempDir } from '../../helpers/store.ts';
 import { ROOT } from '../../helpers/paths.ts';
+import { requireTier } from '../../helpers/tiers.ts';
 
 export interface Broker {
   readonly bootstrap: string;
@@ -64,6 +65,7 @@ function kafkaUuid(): string {
 export const TEST_JVM = ['-Xms128m', '-Xmx768m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xshare:auto'];
 
 export async function startBroker(opts: { version?: string; extra?: Record<string, string>; jvm?: string[] } = {}): Promise<Broker> {
+  requireTier('A Kafka broker', 'kafka');
   const version = opts.version ?? process.env.KAFKA_VERSION ?? '3.9.2';
   const jars = kafkaJars(version);
   const dir = tempDir('llmeter-kafka-');
