@@ -5,7 +5,6 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../collector/core/log.ts';
 import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
-import { capacityTypeOf, nodeIdentity, parseProviderId } from '../../../exporters/scrape/inventory/labels.ts';
 import { scrapeConfigSchema } from '../../../exporters/scrape/config.ts';
 import { buildScrape } from '../../../exporters/scrape/build.ts';
 import { tempDir, testConfig } from '../../helpers/store.ts';
@@ -240,25 +239,5 @@ describe('node inventory from the Kubernetes API', () => {
     expect(api.requests.some((r) => r.url.includes('fieldSelector=metadata.name%3Ddcgm-exporter-lcxpl'))).toBe(true);
     // The node's own labels win over what dcgm-exporter reported.
     expect(nodes.get('gpu-node-titan')).toMatchObject({ gpu_model: 'NVIDIA-TITAN-V', gpu_count: 8, tier: 'premium' });
-  });
-});
-
-describe('node label rules', () => {
-  it('absent spot labels mean on-demand; unknown values too', () => {
-    expect(capacityTypeOf({})).toBe('on_demand');
-    expect(capacityTypeOf({ 'cloud.google.com/gke-spot': 'false' })).toBe('on_demand');
-    expect(capacityTypeOf({ 'karpenter.sh/capacity-type': 'on-demand' })).toBe('on_demand');
-    expect(capacityTypeOf({ lifecycle: 'Ec2Spot' })).toBe('spot');
-  });
-
-  it('parses provider IDs', () => {
-    expect(parseProviderId('aws:///us-east-1a/i-0123')).toEqual({ provider: 'aws', instanceId: 'i-0123' });
-    expect(parseProviderId('gce://p/z/n')).toEqual({ provider: 'gcp', instanceId: 'n' });
-    expect(parseProviderId('kind://docker/kind/kind-control-plane')).toEqual({ provider: 'kind', instanceId: 'kind-control-plane' });
-    expect(parseProviderId(undefined)).toEqual({ provider: '', instanceId: '' });
-  });
-
-  it('takes the GPU count from the node capacity when no label gives it', () => {
-    expect(nodeIdentity({ name: 'n', labels: {}, gpuCapacity: '4' }, 'llmeter.io/tier')).toMatchObject({ gpu_count: 4, tier: 'premium' });
   });
 });
