@@ -7,32 +7,20 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { PipelineConfig } from '../config/schema.ts';
-import { backoffMs, sleep } from '../lifecycle/component.ts';
+import { BoundedBatcher } from '../lifecycle/bounded-batcher.ts';
 import type { Logger } from '../log.ts';
 import { rowToObject, type Row } from '../records/validate.ts';
 import type { TableDef } from '../schema/tables.ts';
-import { classifyInsertError, errorMessage } from '../store/errors.ts';
+import { errorMessage } from '../store/errors.ts';
+import type { BatchSpan, Inserter } from './inserter.ts';
+import { RetryingInserter, type RetryObserver } from './retrying-inserter.ts';
 import { NativeBlocks, type NativeCodec } from '../store/native-blocks.ts';
 import type { PipelineMetrics } from './metrics.ts';
 
 /** Rows of small submits held as they are before they are encoded as one block (native-blocks.ts). */
 const HOLD_ROWS = 1024;
 
-/** The earliest and latest time (epoch milliseconds) of a batch's rows: where its identities may already be stored. */
-export interface BatchSpan {
-  from: number;
-  to: number;
-  /** Some row came from a producer that may send a record twice (EnqueueOptions.unique not set). */
-  repeats: boolean;
-}
-
-export interface Inserter {
-  /**
-   * `span` is given for tables with an identity: rows already stored are to be left out. Resolves
-   * with the number of rows stored when known.
-   */
-  insert(table: string, rows: NativeBlocks, dedupToken: string, span?: BatchSpan): Promise<number | undefined | void>;
-}
+export type { BatchSpan, Inserter } from './inserter.ts';
 
 /** What happens to rows ClickHouse refuses as bad data, one by one. */
 export type RejectHandler = (row: Row, reason: string) => void;
@@ -69,12 +57,6 @@ interface Batch {
   span: BatchSpan;
 }
 
-interface Waiter {
-  rows: number;
-  since: number;
-  resolve: () => void;
-}
-
 export interface TableWriterOptions {
   table: TableDef;
   /** How the table's rows are Native blocks; also turns refused or spilled blocks back into rows. */
@@ -97,7 +79,6 @@ export class TableWriter {
   private readonly def: TableDef;
   private readonly codec: NativeCodec;
   private readonly cfg: PipelineConfig;
-  private readonly inserter: Inserter;
   private readonly m: PipelineMetrics;
   private readonly log: Logger;
   private readonly onReject: RejectHandler;
@@ -105,13 +86,12 @@ export class TableWriter {
   private readonly runId = randomUUID().slice(0, 8);
   private seq = 0;
 
+  /** The queue's bound and the timing of the batch being gathered (shared with the Kafka producer). */
+  private readonly batcher: BoundedBatcher;
   /** The batch being gathered: blocks, then rows not yet encoded (fewer than HOLD_ROWS). */
   private buffer: NativeBlocks[] = [];
   private pending: Row[] = [];
-  private bufferRows = 0;
   private bufferAcks: (() => void)[] = [];
-  /** When the buffer's batch must be cut: the earliest deadline of the rows in it. */
-  private bufferDue = 0;
   /** The time span of the buffer's rows. */
   private bufferSpan: BatchSpan = emptySpan();
   /** Position of the time column of a table with an identity (its batches carry their time span). */
@@ -121,12 +101,9 @@ export class TableWriter {
   private readonly ready: Batch[] = [];
   private inflight = 0;
   private readonly inflightBatches = new Set<Batch>();
-  /** Rows held: buffered + batched + in flight. Bounded by queue_capacity. */
-  private held = 0;
-  private readonly waiters: Waiter[] = [];
-  private waitingRows = 0;
   private closed = false;
   private readonly stopRetries = new AbortController();
+  private readonly retrying: RetryingInserter;
   /** When the current run of failed inserts began (undefined while inserts succeed). */
   private failingSince: number | undefined;
   private idleResolvers: (() => void)[] = [];
@@ -136,18 +113,27 @@ export class TableWriter {
     this.codec = o.codec;
     this.table = o.table.name;
     this.cfg = o.config;
-    this.inserter = o.inserter;
+    this.retrying = new RetryingInserter(o.inserter, o.config.retry, this.stopRetries.signal);
     this.m = o.metrics;
     this.log = o.log;
     this.onReject = o.onReject;
     this.spillDir = o.spillDir;
     this.timeAt = o.table.identity ? Object.keys(o.table.columns).indexOf(o.table.ttlColumn) : undefined;
+    // Rows held (buffered, batched, in flight) are bounded by queue_capacity; producers wait for room
+    // in a waiting room as large as the queue. Rows a paused producer holds are admitted even if
+    // shutdown starts meanwhile: they are already in memory, so the final flush takes them too.
+    this.batcher = new BoundedBatcher({
+      capacity: this.cfg.queue_capacity,
+      waitingRoom: this.cfg.queue_capacity,
+      maxBatch: this.cfg.batch_rows,
+      onClose: 'admit',
+    });
     this.m.queueCapacity.set({ table: this.table }, this.cfg.queue_capacity);
     this.m.queueRows.set({ table: this.table }, 0);
   }
 
   get heldRows(): number {
-    return this.held;
+    return this.batcher.held;
   }
 
   /** How long inserts have been failing without one success (0 while they succeed). */
@@ -156,7 +142,7 @@ export class TableWriter {
   }
 
   get isFull(): boolean {
-    return this.held >= this.cfg.queue_capacity;
+    return this.batcher.isFull;
   }
 
   /**
@@ -167,15 +153,16 @@ export class TableWriter {
   async enqueue(rows: readonly Row[], opts: EnqueueOptions = {}): Promise<EnqueueResult> {
     const n = rows.length;
     if (n === 0) return { accepted: 0, dropped: 0, durable: Promise.resolve() };
-    if (this.closed) return this.drop(n, 'closed');
-    if (this.held + n > this.cfg.queue_capacity && this.held > 0) {
-      if (opts.onFull === 'drop' || this.waitingRows + n > this.cfg.queue_capacity) return this.drop(n, 'queue_full');
-      // Rows a paused producer holds are admitted even if shutdown starts meanwhile: they are
-      // already in memory and the waiting room is bounded, so the final flush takes them too.
-      await this.waitForRoom(n);
+    let admitted = this.batcher.take(n, { noWait: opts.onFull === 'drop' });
+    if (admitted instanceof Promise) {
+      this.m.producerPauses.inc({ table: this.table });
+      const since = performance.now();
+      admitted = await admitted;
+      this.m.producerPausedSeconds.inc({ table: this.table }, (performance.now() - since) / 1000);
     }
-    this.held += n;
-    this.m.queueRows.set({ table: this.table }, this.held);
+    if (admitted === 'closed') return this.drop(n, 'closed');
+    if (admitted === 'full') return this.drop(n, 'queue_full');
+    this.m.queueRows.set({ table: this.table }, this.batcher.held);
     let ack!: () => void;
     const durable = new Promise<void>((r) => (ack = r));
     if (opts.token !== undefined) {
@@ -216,17 +203,15 @@ export class TableWriter {
     };
     const max = this.cfg.batch_rows;
     for (let from = 0; from < rows.length;) {
-      const due = Date.now() + waitMs;
-      if (this.bufferRows === 0 || due < this.bufferDue) this.bufferDue = due;
-      const to = Math.min(rows.length, from + max - this.bufferRows);
+      const to = Math.min(rows.length, from + max - this.batcher.gathered);
       this.hold(rows, from, to);
-      this.bufferRows += to - from;
+      this.batcher.gather(to - from, Date.now() + waitMs);
       from = to;
       if (this.bufferAcks[this.bufferAcks.length - 1] !== piece) {
         pieces++;
         this.bufferAcks.push(piece);
       }
-      if (this.bufferRows >= max) this.cut();
+      if (this.batcher.gathered >= max) this.cut();
     }
     sealed = true;
     if (pieces === 0) ack();
@@ -259,28 +244,11 @@ export class TableWriter {
     return { accepted: 0, dropped: n, durable: Promise.resolve() };
   }
 
-  private waitForRoom(n: number): Promise<void> {
-    this.m.producerPauses.inc({ table: this.table });
-    this.waitingRows += n;
-    return new Promise((resolve) => this.waiters.push({ rows: n, since: performance.now(), resolve }));
-  }
-
-  private wakeWaiters(): void {
-    while (this.waiters.length > 0) {
-      const w = this.waiters[0]!;
-      if (!this.closed && this.held + w.rows > this.cfg.queue_capacity && this.held > 0) break;
-      this.waiters.shift();
-      this.waitingRows -= w.rows;
-      this.m.producerPausedSeconds.inc({ table: this.table }, (performance.now() - w.since) / 1000);
-      w.resolve();
-    }
-  }
-
   private arm(): void {
-    if (this.bufferRows === 0 || (this.timer && this.timerDue <= this.bufferDue)) return;
+    const due = this.batcher.dueIn(Date.now());
+    if (due === undefined || (this.timer && this.timerDue <= this.batcher.due)) return;
     if (this.timer) clearTimeout(this.timer);
-    this.timerDue = this.bufferDue;
-    const due = Math.max(0, this.bufferDue - Date.now());
+    this.timerDue = this.batcher.due;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.cut();
@@ -294,7 +262,8 @@ export class TableWriter {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.bufferRows === 0) return;
+    if (this.batcher.gathered === 0) return;
+    this.batcher.cut();
     this.encodePending();
     this.ready.push({
       rows: NativeBlocks.concat(this.buffer),
@@ -305,7 +274,6 @@ export class TableWriter {
     });
     this.bufferSpan = emptySpan();
     this.buffer = [];
-    this.bufferRows = 0;
     this.bufferAcks = [];
   }
 
@@ -322,10 +290,9 @@ export class TableWriter {
         this.inflight--;
         this.inflightBatches.delete(batch);
         this.m.inflightInserts.set({ table: this.table }, this.inflight);
-        this.held -= batch.rows.count;
-        this.m.queueRows.set({ table: this.table }, this.held);
+        this.batcher.release(batch.rows.count);
+        this.m.queueRows.set({ table: this.table }, this.batcher.held);
         for (const a of batch.acks) a();
-        this.wakeWaiters();
         this.pump();
         this.checkIdle();
       });
@@ -344,48 +311,44 @@ export class TableWriter {
     else this.spill(batch.rows);
   }
 
-  /** Returns false only when shutdown gave up on the rows (they are spilled by the caller). */
+  /**
+   * Inserts a batch, retried until it lands (RetryingInserter). A batch ClickHouse refuses as bad
+   * data or as too large is halved until the refused rows are isolated and dead-lettered. Returns
+   * false only when shutdown gave up on the rows (they are spilled by the caller).
+   */
   private async insertWithRetry(rows: NativeBlocks, token: string, span: BatchSpan | undefined): Promise<boolean> {
-    for (let attempt = 0; ; attempt++) {
-      const t0 = performance.now();
-      try {
-        const stored = await this.inserter.insert(this.table, rows, token, span);
+    const r = await this.retrying.insert(this.table, rows, token, span, this.observer(rows.count));
+    if (r.kind === 'stopped') return false;
+    if (r.kind === 'stored') {
+      this.m.insertSeconds.observe({ table: this.table }, r.seconds);
+      this.m.rowsWritten.inc({ table: this.table }, r.stored);
+      if (r.stored < rows.count) this.m.duplicates.inc({ table: this.table, stage: 'store' }, rows.count - r.stored);
+      return true;
+    }
+    if (rows.count > 1) {
+      this.m.batchSplits.inc({ table: this.table, class: r.class });
+      const [first, second] = this.codec.halve(rows);
+      const a = await this.insertWithRetry(first, `${token}/a`, span);
+      const b = await this.insertWithRetry(second, `${token}/b`, span);
+      return a && b;
+    }
+    this.onReject(this.codec.decode(rows)[0] as Row, `ClickHouse refused the row: ${errorMessage(r.error).slice(0, 500)}`);
+    return true;
+  }
+
+  /** Counts and logs the retries of one insert; readiness follows how long inserts have been failing. */
+  private observer(rows: number): RetryObserver {
+    return {
+      landed: () => {
         this.failingSince = undefined;
-        this.m.insertSeconds.observe({ table: this.table }, (performance.now() - t0) / 1000);
-        const written = typeof stored === 'number' ? stored : rows.count;
-        this.m.rowsWritten.inc({ table: this.table }, written);
-        if (written < rows.count) this.m.duplicates.inc({ table: this.table, stage: 'store' }, rows.count - written);
-        return true;
-      } catch (err) {
-        const cls = classifyInsertError(err);
-        if ((cls === 'bad_data' || cls === 'too_large') && rows.count > 1) {
-          this.m.batchSplits.inc({ table: this.table, class: cls });
-          const [first, second] = this.codec.halve(rows);
-          const a = await this.insertWithRetry(first, `${token}/a`, span);
-          const b = await this.insertWithRetry(second, `${token}/b`, span);
-          return a && b;
-        }
-        if (cls === 'bad_data' || cls === 'too_large') {
-          this.onReject(this.codec.decode(rows)[0] as Row, `ClickHouse refused the row: ${errorMessage(err).slice(0, 500)}`);
-          return true;
-        }
-        if (this.stopRetries.signal.aborted) return false;
+      },
+      retrying: (attempt, cls, err, waitMs) => {
         this.failingSince ??= Date.now();
         this.m.insertRetries.inc({ table: this.table, class: cls });
-        const wait = backoffMs(attempt, this.cfg.retry.initial_ms, this.cfg.retry.max_ms);
-        const level = attempt + 1 >= this.cfg.retry.max_attempts ? 'error' : 'warn';
-        this.log[level]('insert failed; retrying', {
-          table: this.table,
-          rows: rows.count,
-          attempt: attempt + 1,
-          class: cls,
-          in_ms: wait,
-          error: errorMessage(err).slice(0, 300),
-        });
-        await sleep(wait, this.stopRetries.signal);
-        if (this.stopRetries.signal.aborted) return false;
-      }
-    }
+        const level = attempt >= this.cfg.retry.max_attempts ? 'error' : 'warn';
+        this.log[level]('insert failed; retrying', { table: this.table, rows, attempt, class: cls, in_ms: waitMs, error: errorMessage(err).slice(0, 300) });
+      },
+    };
   }
 
   private spill(rows: NativeBlocks): void {
@@ -411,12 +374,12 @@ export class TableWriter {
   async flush(): Promise<void> {
     this.cut();
     this.pump();
-    if (this.held === 0) return;
+    if (this.batcher.held === 0) return;
     await new Promise<void>((r) => this.idleResolvers.push(r));
   }
 
   private checkIdle(): void {
-    if (this.held === 0 && this.bufferRows === 0) {
+    if (this.batcher.held === 0 && this.batcher.gathered === 0) {
       const rs = this.idleResolvers;
       this.idleResolvers = [];
       for (const r of rs) r();
@@ -426,7 +389,7 @@ export class TableWriter {
   /** Stops intake, flushes, and waits up to `timeoutMs`; what is still unwritten then is spilled. */
   async close(timeoutMs: number): Promise<void> {
     this.closed = true;
-    this.wakeWaiters();
+    this.batcher.close();
     const flushed = this.flush();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
@@ -443,11 +406,11 @@ export class TableWriter {
       this.stopRetries.abort();
       for (const b of this.ready.splice(0)) {
         this.spill(b.rows);
-        this.held -= b.rows.count;
+        this.batcher.release(b.rows.count);
         for (const a of b.acks) a();
       }
       await flushed;
     }
-    this.m.queueRows.set({ table: this.table }, this.held);
+    this.m.queueRows.set({ table: this.table }, this.batcher.held);
   }
 }

@@ -39,9 +39,6 @@ export function limitSettings(cfg: QueryConfig): Record<string, string | number>
   };
 }
 
-/** What an engine call throws: ClickHouse's error with its code (the query service's name for it). */
-export { ClickHouseError as EngineError } from '../store/errors.ts';
-
 /** Runs an engine call, turning what it throws into a ClickHouseError. */
 export async function engineCall<T>(fn: () => Promise<T>): Promise<T> {
   try {

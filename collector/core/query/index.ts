@@ -9,7 +9,7 @@ import { EmbeddedQueryEngine } from './embedded-engine.ts';
 import { ServerQueryEngine } from './server-engine.ts';
 import { ReadOnlyQueries } from './service.ts';
 
-export { ReadOnlyQueries, QueryBusy, QueryRefused, EngineError, outputFormat, type QueryAnswer, type QueryRequest } from './service.ts';
+export { ReadOnlyQueries, QueryBusy, QueryRefused, ClickHouseError, outputFormat, type QueryAnswer, type QueryRequest } from './service.ts';
 export { queryConfigSchema, type QueryConfig } from './config.ts';
 
 /** Databases user queries may read: the store's own and the engine's catalogue. */

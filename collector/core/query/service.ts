@@ -5,14 +5,17 @@
 // down. Used by /api/sql, `llmeter sql`, `llmeter top` and the ClickHouse HTTP interface.
 import { randomUUID } from 'node:crypto';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Admission } from '../lifecycle/bounded-batcher.ts';
 import { once, type Component } from '../lifecycle/component.ts';
 import type { Logger } from '../log.ts';
 import type { QueryConfig } from './config.ts';
-import { EngineError, type QueryEngine } from './engine.ts';
+import type { QueryEngine } from './engine.ts';
+import { ClickHouseError } from '../store/errors.ts';
+import { errorMessage, LlmeterError } from '../errors.ts';
 import { judgeStatement, QueryRefused, refuseSettingsClause } from './guard.ts';
 
 export { QueryRefused } from './guard.ts';
-export { EngineError } from './engine.ts';
+export { ClickHouseError } from '../store/errors.ts';
 
 /** Output formats a query may ask for: the engine's data formats that need no schema file or settings. */
 const FORMATS = [
@@ -75,7 +78,7 @@ export function outputFormat(name: string): string | undefined {
 }
 
 /** The service cannot take the query now (slots and queue full, or shutting down): retry later. */
-export class QueryBusy extends Error {
+export class QueryBusy extends LlmeterError {
   override readonly name = 'QueryBusy';
   readonly retryAfterS: number;
   constructor(message: string, retryAfterS: number) {
@@ -118,8 +121,8 @@ export class ReadOnlyQueries implements Component {
   private readonly databases: readonly string[];
   private readonly log: Logger;
   private tableFunctions: Promise<Set<string>> | undefined;
-  private running = 0;
-  private readonly waiters: ((granted: boolean) => void)[] = [];
+  /** Query slots: at most max_concurrent run, max_queued wait; at shutdown those waiting are turned away. */
+  private readonly slots: Admission;
   private readonly live = new Map<string, Promise<unknown>>();
   private closed = false;
   private readonly queries: Counter<'outcome'>;
@@ -130,6 +133,7 @@ export class ReadOnlyQueries implements Component {
   constructor(o: ReadOnlyQueriesOptions) {
     this.engine = o.engine;
     this.cfg = o.config;
+    this.slots = new Admission({ capacity: o.config.max_concurrent, waitingRoom: o.config.max_queued, roomCounts: 'waiters', onClose: 'refuse' });
     this.databases = o.databases;
     this.log = o.log;
     const registers = [o.registry];
@@ -165,7 +169,7 @@ export class ReadOnlyQueries implements Component {
       refuseSettingsClause(formatted);
       ast = await this.engine.explainAst(formatted, params);
     } catch (err) {
-      throw err instanceof EngineError ? new QueryRefused(err.message) : err;
+      throw err instanceof ClickHouseError ? new QueryRefused(err.message) : err;
     }
     this.tableFunctions ??= this.engine.tableFunctions();
     return judgeStatement(formatted, ast, { databases: this.databases, tableFunctions: await this.tableFunctions });
@@ -196,7 +200,7 @@ export class ReadOnlyQueries implements Component {
       }
     } catch (err) {
       if (err instanceof QueryBusy) outcome = 'busy';
-      else if (err instanceof EngineError)
+      else if (err instanceof ClickHouseError)
         outcome = err.code === 159 ? 'timeout' : err.code === 396 || err.code === 158 ? 'too_large' : err.code === 394 ? 'cancelled' : outcome;
       throw err;
     } finally {
@@ -208,7 +212,7 @@ export class ReadOnlyQueries implements Component {
   private async execute(id: string, sql: string, format: string, req: QueryRequest): Promise<Buffer> {
     const stop = () => {
       this.log.debug('stopping query', { id });
-      this.engine.kill(id).catch((err: unknown) => this.log.warn('could not stop a query', { id, error: err instanceof Error ? err.message : String(err) }));
+      this.engine.kill(id).catch((err: unknown) => this.log.warn('could not stop a query', { id, error: errorMessage(err) }));
     };
     req.signal?.addEventListener('abort', stop, { once: true });
     // The engine stops a query at its time limit itself; this is the backstop when it does not.
@@ -216,12 +220,13 @@ export class ReadOnlyQueries implements Component {
     const p = this.engine.run({ sql, format, params: req.params, id });
     this.live.set(
       id,
+      // Its outcome is the caller's (run() awaits `p`); shutdown only waits for it to end.
       p.catch(() => undefined),
     );
     try {
       const body = await p;
       if (body.length > this.cfg.max_result_bytes)
-        throw new EngineError(`the result is larger than query.max_result_bytes (${this.cfg.max_result_bytes} bytes)`, 396);
+        throw new ClickHouseError(`the result is larger than query.max_result_bytes (${this.cfg.max_result_bytes} bytes)`, 396);
       return body;
     } finally {
       clearTimeout(backstop);
@@ -230,51 +235,33 @@ export class ReadOnlyQueries implements Component {
     }
   }
 
+  /** A slot to run in: at once, or after waiting at most what is left of the time limit. */
   private async admit(since: number): Promise<void> {
-    if (this.running < this.cfg.max_concurrent) {
-      this.running++;
-      this.runningGauge.set(this.running);
-      return;
+    let a = this.slots.take(1, { timeoutMs: Math.max(0, this.cfg.timeout_ms - (performance.now() - since)) });
+    if (a === 'full')
+      throw new QueryBusy(`${this.slots.held} queries are running and ${this.slots.waiting} waiting (query.max_concurrent, query.max_queued)`, 1);
+    if (a instanceof Promise) {
+      this.waitingGauge.set(this.slots.waiting);
+      a = await a;
+      this.waitingGauge.set(this.slots.waiting);
+      if (a === 'full') throw new QueryBusy(`no query slot came free within query.timeout_ms (${this.cfg.timeout_ms} ms)`, 5);
     }
-    if (this.waiters.length >= this.cfg.max_queued)
-      throw new QueryBusy(`${this.running} queries are running and ${this.waiters.length} waiting (query.max_concurrent, query.max_queued)`, 1);
-    let wake!: (granted: boolean) => void;
-    const granted = new Promise<boolean>((r) => (wake = r));
-    this.waiters.push(wake);
-    this.waitingGauge.set(this.waiters.length);
-    const left = Math.max(0, this.cfg.timeout_ms - (performance.now() - since));
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), left)));
-    const r = await Promise.race([granted, timedOut]);
-    clearTimeout(timer);
-    if (r === 'timeout') {
-      const i = this.waiters.indexOf(wake);
-      if (i >= 0) this.waiters.splice(i, 1);
-      // Granted at the same moment: hand the slot on.
-      else if (await granted) this.release();
-      this.waitingGauge.set(this.waiters.length);
-      throw new QueryBusy(`no query slot came free within query.timeout_ms (${this.cfg.timeout_ms} ms)`, 5);
-    }
-    this.waitingGauge.set(this.waiters.length);
-    if (!r) throw new QueryBusy('the collector is shutting down', 5);
+    if (a === 'closed') throw new QueryBusy('the collector is shutting down', 5);
+    this.runningGauge.set(this.slots.held);
   }
 
-  /** Hands the slot to the longest waiter, or frees it. */
   private release(): void {
-    const next = this.waiters.shift();
-    if (next) {
-      next(true);
-      return;
-    }
-    this.running--;
-    this.runningGauge.set(this.running);
+    this.slots.release(1);
+    this.runningGauge.set(this.slots.held);
+    this.waitingGauge.set(this.slots.waiting);
   }
 
   /** Refuses new queries, stops the running ones and waits for them to end. */
   shutdown = once(async () => {
     this.closed = true;
-    for (const w of this.waiters.splice(0)) w(false);
+    this.slots.close();
     const live = [...this.live];
+    // A query that ended on its own meanwhile leaves nothing to stop.
     await Promise.all(live.map(([id]) => this.engine.kill(id).catch(() => undefined)));
     await Promise.all(live.map(([, p]) => p));
     await this.engine.close();

@@ -16,6 +16,8 @@
 // Meanwhile new records go to the spool, as they do after a failed send.
 import { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
+import { errorMessage } from '../../core/errors.ts';
+import { BoundedBatcher } from '../../core/lifecycle/bounded-batcher.ts';
 import { once, type Component } from '../../core/lifecycle/component.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Origin, RecordSink, SubmitResult } from '../../core/pipeline/pipeline.ts';
@@ -42,11 +44,6 @@ interface Queued {
   timestamp: string;
   bytes: number;
   owner: Pending;
-}
-
-interface Waiter {
-  bytes: number;
-  resolve: () => void;
 }
 
 type SendOutcome = 'sent' | 'failed' | 'timed_out';
@@ -80,10 +77,8 @@ export class KafkaSink implements RecordSink, Component {
   private readonly producer: Producer;
   private readonly spool: DiskSpool;
   private queue: Queued[] = [];
-  private queuedBytes = 0;
-  private queueSince = 0;
-  private readonly waiters: Waiter[] = [];
-  private waitingBytes = 0;
+  /** Bytes in memory (bounded by buffer_max_bytes, with a waiting room as large) and the linger of what waits to go out. */
+  private readonly batcher: BoundedBatcher;
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   /** Set once the loop has returned: a submit released after that spools its records itself. */
@@ -101,6 +96,9 @@ export class KafkaSink implements RecordSink, Component {
     this.log = o.log;
     this.metrics = new ProducerMetrics(o.registry);
     this.prepare = o.prepare;
+    const p = o.config.producer;
+    // Producers paused for room when shutdown begins are admitted: their records are in memory already.
+    this.batcher = new BoundedBatcher({ capacity: p.buffer_max_bytes, waitingRoom: p.buffer_max_bytes, maxBatch: p.batch_max_bytes, onClose: 'admit' });
     this.producer = o.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
@@ -126,7 +124,7 @@ export class KafkaSink implements RecordSink, Component {
         this.prepared = true;
         return true;
       } catch (err) {
-        error = (err as Error).message;
+        error = errorMessage(err);
         return false;
       }
     })();
@@ -149,7 +147,7 @@ export class KafkaSink implements RecordSink, Component {
       try {
         value = JSON.stringify(rec);
       } catch (err) {
-        const reason = `not serialisable: ${(err as Error).message}`;
+        const reason = `not serialisable: ${errorMessage(err)}`;
         reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
         continue;
       }
@@ -170,30 +168,24 @@ export class KafkaSink implements RecordSink, Component {
       lost: () => owner?.lost ?? false,
     });
     if (items.length === 0) return result(0, 0, Promise.resolve());
-    if (this.closing) {
-      this.metrics.recordsDropped.inc({ topic, reason: 'closed' }, items.length);
-      return result(0, items.length, Promise.resolve());
-    }
-    const max = this.cfg.producer.buffer_max_bytes;
-    if (this.queuedBytes + bytes > max && this.queuedBytes > 0) {
-      if (opts?.onFull === 'drop' || this.waitingBytes + bytes > max) {
-        this.metrics.recordsDropped.inc({ topic, reason: 'buffer_full' }, items.length);
-        return result(0, items.length, Promise.resolve());
-      }
+    let admitted = this.batcher.take(bytes, { noWait: opts?.onFull === 'drop' });
+    if (admitted instanceof Promise) {
       const t0 = performance.now();
-      this.waitingBytes += bytes;
-      await new Promise<void>((resolve) => this.waiters.push({ bytes, resolve }));
+      admitted = await admitted;
       this.metrics.submitWaitSeconds.inc((performance.now() - t0) / 1000);
+    }
+    if (admitted !== 'admitted') {
+      this.metrics.recordsDropped.inc({ topic, reason: admitted === 'closed' ? 'closed' : 'buffer_full' }, items.length);
+      return result(0, items.length, Promise.resolve());
     }
     let resolve!: () => void;
     const durable = new Promise<void>((r) => (resolve = r));
     const owner: Pending = { remaining: items.length, resolve, lost: false };
     const now = Date.now();
-    if (this.queue.length === 0) this.queueSince = now;
     const timestamp = String(now);
     for (const it of items) this.queue.push({ topic, key: it.key, value: it.value, timestamp, bytes: it.bytes, owner });
-    this.queuedBytes += bytes;
-    this.metrics.bufferedBytes.set(this.queuedBytes);
+    this.batcher.gather(bytes, now + this.cfg.producer.linger_ms);
+    this.metrics.bufferedBytes.set(this.batcher.held);
     // Released from waiting for room by a shutdown whose loop has already finished: nobody else will.
     if (this.loopDone) this.spoolQueue();
     this.wake?.();
@@ -247,9 +239,8 @@ export class KafkaSink implements RecordSink, Component {
   /** Milliseconds until what is in memory is due to go out (0: now); undefined when memory is empty. */
   private dueIn(): number | undefined {
     if (this.queue.length === 0) return undefined;
-    const p = this.cfg.producer;
-    if (this.closing || this.flushWaiters.length > 0 || this.queuedBytes >= p.batch_max_bytes) return 0;
-    return Math.max(0, this.queueSince + p.linger_ms - Date.now());
+    if (this.closing || this.flushWaiters.length > 0) return 0;
+    return this.batcher.dueIn(Date.now());
   }
 
   /**
@@ -283,10 +274,11 @@ export class KafkaSink implements RecordSink, Component {
     while (n < this.queue.length && (n === 0 || bytes + this.queue[n]!.bytes <= maxBytes)) bytes += this.queue[n++]!.bytes;
     const batch = this.queue.slice(0, n);
     this.queue = this.queue.slice(n);
-    this.queuedBytes -= bytes;
-    this.queueSince = Date.now();
-    this.metrics.bufferedBytes.set(this.queuedBytes);
-    this.releaseWaiters();
+    // What stays in memory starts a new linger, as records that arrive now would.
+    const left = this.batcher.cut() - bytes;
+    if (left > 0) this.batcher.gather(left, Date.now() + this.cfg.producer.linger_ms);
+    this.batcher.release(bytes);
+    this.metrics.bufferedBytes.set(this.batcher.held);
     return batch;
   }
 
@@ -428,8 +420,8 @@ export class KafkaSink implements RecordSink, Component {
       return undefined;
     } catch (err) {
       this.metrics.sendSeconds.observe({ outcome: 'failed' }, (performance.now() - t0) / 1000);
-      this.log.debug('kafka send failed', { records: batches.reduce((n, b) => n + spoolRecords(b), 0), error: (err as Error).message });
-      return err as Error;
+      this.log.debug('kafka send failed', { records: batches.reduce((n, b) => n + spoolRecords(b), 0), error: errorMessage(err) });
+      return err instanceof Error ? err : new Error(errorMessage(err));
     }
   }
 
@@ -448,17 +440,6 @@ export class KafkaSink implements RecordSink, Component {
       this.wake = done;
       if (ms !== undefined && ms !== Infinity) t = setTimeout(done, Math.max(1, ms));
     });
-  }
-
-  private releaseWaiters(): void {
-    const max = this.cfg.producer.buffer_max_bytes;
-    while (this.waiters.length > 0) {
-      const w = this.waiters[0]!;
-      if (this.queuedBytes + w.bytes > max && this.queuedBytes > 0 && !this.closing) break;
-      this.waiters.shift();
-      this.waitingBytes -= w.bytes;
-      w.resolve();
-    }
   }
 
   private updateSpoolGauges(): void {
@@ -495,11 +476,12 @@ export class KafkaSink implements RecordSink, Component {
    */
   shutdown = once(async () => {
     this.closing = true;
-    this.releaseWaiters();
+    this.batcher.close();
     this.wake?.();
     await this.loop;
     if (!this.spool.isEmpty)
       this.log.warn('kafka spool not empty at shutdown; it is replayed at the next start', { records: this.spool.records, bytes: this.spool.bytes });
+    // A disconnect that fails leaves nothing to do: everything accepted is in Kafka or the spool.
     await this.producer.disconnect().catch(() => {});
   });
 }

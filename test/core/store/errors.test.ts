@@ -4,7 +4,6 @@
 import { ClickHouseError as ClientError, parseError } from '@clickhouse/client';
 import { describe, expect, it } from 'vitest';
 import { LlmeterError } from '../../../collector/core/errors.ts';
-import { EngineError } from '../../../collector/core/query/engine.ts';
 import { ClickHouseError, classifyInsertError, clickhouseCode } from '../../../collector/core/store/errors.ts';
 
 const chdbError = (message: string, code: number) => Object.assign(new Error(message), { clickhouseCode: code, code: 'CHDB_QUERY' });
@@ -44,10 +43,6 @@ describe('ClickHouseError', () => {
     expect(ClickHouseError.from(e)).toBe(e);
     expect(clickhouseCode(e)).toBe(396);
     expect(ClickHouseError.from('not an Error')).toMatchObject({ message: 'not an Error', code: undefined });
-  });
-
-  it('is what the query engine throws under its older name', () => {
-    expect(EngineError).toBe(ClickHouseError);
   });
 
   it('classifies by the parsed code however the error arrived', () => {
