@@ -12,7 +12,7 @@ import path from 'node:path';
 import { configSchema } from '../collector/app/config-schema.ts';
 import { chargeback, type ChargebackOptions } from '../collector/features/cost/chargeback.ts';
 import { refreshChargebackRollup, withChargebackLock } from '../collector/features/cost/rollup-refresh.ts';
-import { migrate } from '../collector/core/schema/migrations.ts';
+import { migrate } from '../collector/core/schema/migrations/index.ts';
 import { openStore } from '../collector/core/store/store.ts';
 
 const ROWS = Number(process.argv[2] ?? 20_000_000);

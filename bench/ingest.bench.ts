@@ -18,7 +18,7 @@ import { validatorFor, type Row } from '../collector/core/records/validate.ts';
 import { chTime } from '../collector/core/schema/columns.ts';
 import { ROLLUPS } from '../collector/core/schema/rollups.ts';
 import { SIGNAL_TABLES } from '../collector/core/schema/tables.ts';
-import { migrate } from '../collector/core/schema/migrations.ts';
+import { migrate } from '../collector/core/schema/migrations/index.ts';
 import { openStore } from '../collector/core/store/store.ts';
 import { generate } from '../collector/app/demo/history.ts';
 

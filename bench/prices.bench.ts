@@ -8,7 +8,7 @@ import path from 'node:path';
 import { configSchema } from '../collector/app/config-schema.ts';
 import { costOver, seriesFor, type AsofPoint, type NodeSpec } from '../collector/features/cost/asof.ts';
 import { nodeCostSql } from '../collector/features/cost/asof-sql.ts';
-import { migrate } from '../collector/core/schema/migrations.ts';
+import { migrate } from '../collector/core/schema/migrations/index.ts';
 import { openStore } from '../collector/core/store/store.ts';
 
 const NODES = Number(process.argv[2] ?? 1000);

@@ -14,7 +14,7 @@ import { once, type Component } from '../core/lifecycle/component.ts';
 import type { Logger } from '../core/log.ts';
 import { defaultSpillDir, Pipeline, storeInserter, type RecordSink } from '../core/pipeline/pipeline.ts';
 import { replaySpill } from '../core/pipeline/spill-replay.ts';
-import { migrate } from '../core/schema/migrations.ts';
+import { migrate } from '../core/schema/migrations/index.ts';
 import { openStore, type Store } from '../core/store/store.ts';
 import { readOnlyQueries, type ReadOnlyQueries } from '../core/query/index.ts';
 import { tracedInserter, tracedSink } from '../features/telemetry/index.ts';

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { configSchema, type Config } from '../../collector/app/config-schema.ts';
-import { migrate } from '../../collector/core/schema/migrations.ts';
+import { migrate } from '../../collector/core/schema/migrations/index.ts';
 import { openStore, type Store } from '../../collector/core/store/store.ts';
 
 export function tempDir(prefix = 'llmeter-test-'): string {

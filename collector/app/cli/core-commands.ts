@@ -8,7 +8,7 @@ import { loadConfig } from '../config-schema.ts';
 import { exposureOf } from '../exposure.ts';
 import { ingestNdjson } from '../../core/pipeline/ingest.ts';
 import { isSignal } from '../../core/records/validate.ts';
-import { migrate } from '../../core/schema/migrations.ts';
+import { migrate } from '../../core/schema/migrations/index.ts';
 import { SIGNALS } from '../../core/schema/tables.ts';
 import { openStore } from '../../core/store/store.ts';
 import { QueryRefused, readOnlyQueries } from '../../core/query/index.ts';

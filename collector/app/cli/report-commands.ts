@@ -7,7 +7,7 @@ import { renderChargeback } from '../../features/cost/report.ts';
 import { parseTime } from '../../features/cost/params.ts';
 import { whatIf, whatIfText } from '../../features/cost/whatif.ts';
 import { openStore } from '../../core/store/store.ts';
-import { migrate } from '../../core/schema/migrations.ts';
+import { migrate } from '../../core/schema/migrations/index.ts';
 import { isAlive, readRunningCollector } from './running.ts';
 import { runCommand, UsageError, type CliContext } from './context.ts';
 

@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MIGRATIONS } from '../../../collector/core/schema/migrations.ts';
+import { MIGRATIONS } from '../../../collector/core/schema/migrations/index.ts';
 import { tempDir } from '../../helpers/store.ts';
 import { FIXTURES, LLMETER_BIN } from '../../helpers/paths.ts';
 

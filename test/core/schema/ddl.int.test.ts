@@ -3,7 +3,7 @@
 // parsed by the real ClickHouse parser (chDB's formatQuery), which rejects anything a server would.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schemaSql, ttlSql, type DdlTarget } from '../../../collector/core/schema/ddl.ts';
-import { migrationsTableSql } from '../../../collector/core/schema/migrations.ts';
+import { migrationsTableSql } from '../../../collector/core/schema/migrations/index.ts';
 import { ALL_TABLES } from '../../../collector/core/schema/tables.ts';
 import { openTestStore, type TestStore } from '../../helpers/store.ts';
 

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codecFor, storeInserter } from '../../../collector/core/pipeline/pipeline.ts';
 import { validatorFor } from '../../../collector/core/records/validate.ts';
 import { createTableSql, type DdlTarget } from '../../../collector/core/schema/ddl.ts';
-import { RESORT_TABLE, resortGpuMetricsSql } from '../../../collector/core/schema/gpu-metrics-resort.ts';
-import { migrate } from '../../../collector/core/schema/migrations.ts';
+import { RESORT_TABLE, resortGpuMetricsSql } from '../../../collector/core/schema/migrations/006-gpu-metrics-resort.ts';
+import { migrate } from '../../../collector/core/schema/migrations/index.ts';
 import { gpuMetrics, type GpuSampleRecord } from '../../../collector/core/schema/tables.ts';
 import { openTestStore, type TestStore } from '../../helpers/store.ts';
 

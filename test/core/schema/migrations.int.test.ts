@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, MIGRATIONS } from '../../../collector/core/schema/migrations.ts';
+import { migrate, MIGRATIONS } from '../../../collector/core/schema/migrations/index.ts';
 import { ALL_TABLES } from '../../../collector/core/schema/tables.ts';
 import { ROLLUPS } from '../../../collector/core/schema/rollups.ts';
 import { openTestStore, type TestStore } from '../../helpers/store.ts';

@@ -3,7 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validatorFor } from '../../../collector/core/records/validate.ts';
 import { createTableSql, schemaSql, type DdlTarget } from '../../../collector/core/schema/ddl.ts';
-import { gpuPciBusIdSql, migrate, migrationsTableSql } from '../../../collector/core/schema/migrations.ts';
+import { gpuPciBusIdSql } from '../../../collector/core/schema/migrations/007-gpu-pci-bus-id.ts';
+import { migrate, migrationsTableSql } from '../../../collector/core/schema/migrations/index.ts';
 import { gpuMetrics, type TableDef } from '../../../collector/core/schema/tables.ts';
 import { openTestStore, type TestStore } from '../../helpers/store.ts';
 

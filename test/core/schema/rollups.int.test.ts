@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codecFor, storeInserter } from '../../../collector/core/pipeline/pipeline.ts';
 import { validatorFor } from '../../../collector/core/records/validate.ts';
 import type { NativeBlocks } from '../../../collector/core/store/native-blocks.ts';
-import { migrate } from '../../../collector/core/schema/migrations.ts';
+import { migrate } from '../../../collector/core/schema/migrations/index.ts';
 import type { GpuSampleRecord } from '../../../collector/core/schema/tables.ts';
 import { openTestStore, type TestStore } from '../../helpers/store.ts';
 

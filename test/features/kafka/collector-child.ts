@@ -10,7 +10,7 @@ import { configSchema } from '../../../collector/app/config-schema.ts';
 import { createLogger, silentLogger, type Logger } from '../../../collector/core/log.ts';
 import { Pipeline, storeInserter } from '../../../collector/core/pipeline/pipeline.ts';
 import type { Inserter } from '../../../collector/core/pipeline/table-writer.ts';
-import { migrate } from '../../../collector/core/schema/migrations.ts';
+import { migrate } from '../../../collector/core/schema/migrations/index.ts';
 import { openStore } from '../../../collector/core/store/store.ts';
 import { ensureTopics } from '../../../collector/features/kafka/admin.ts';
 import { createKafkaClient } from '../../../collector/features/kafka/client.ts';

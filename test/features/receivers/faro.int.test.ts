@@ -9,7 +9,9 @@ import { receiversFor, receiversConfigSchema } from '../../../collector/features
 import { silentLogger } from '../../../collector/core/log.ts';
 import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
 import { createTableSql, schemaSql, type DdlTarget } from '../../../collector/core/schema/ddl.ts';
-import { frontendIdempotencySql, frontendMetaSql, migrate, migrationsTableSql } from '../../../collector/core/schema/migrations.ts';
+import { frontendIdempotencySql } from '../../../collector/core/schema/migrations/002-frontend-idempotency.ts';
+import { frontendMetaSql } from '../../../collector/core/schema/migrations/005-frontend-meta.ts';
+import { migrate, migrationsTableSql } from '../../../collector/core/schema/migrations/index.ts';
 import { frontendEvents, type TableDef } from '../../../collector/core/schema/tables.ts';
 import { validatorFor } from '../../../collector/core/records/validate.ts';
 import { keyDigestHex } from '../../../collector/core/security/keys.ts';

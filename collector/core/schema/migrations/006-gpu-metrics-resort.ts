@@ -1,4 +1,4 @@
-// Migration 6: gpu_metrics gets the sort key and partitioning it has now (see its definition in
+// gpu_metrics gets the sort key and partitioning it has now (see its definition in
 // tables.ts). ClickHouse changes neither in place, so the rows are copied into a new table that then
 // takes the old one's name in one step (EXCHANGE TABLES). The materialized views that read
 // gpu_metrics name it, not its storage, so after the exchange they feed from the new table; the copy
@@ -12,9 +12,10 @@
 // definition is now (like migration 1, which creates it): an install that skips versions gets the
 // newest layout in one copy, and a later migration to that layout, run with the same check, then
 // has nothing to copy.
-import type { Store } from '../store/store.ts';
-import { createDistributedSql, createTableSql, localName, onCluster, q, type DdlTarget } from './ddl.ts';
-import { gpuMetrics } from './tables.ts';
+import type { Store } from '../../store/store.ts';
+import { createDistributedSql, createTableSql, localName, onCluster, q, type DdlTarget } from '../ddl.ts';
+import { gpuMetrics } from '../tables.ts';
+import type { Migration } from './migration.ts';
 
 // Named for the migration: in a cluster the table's Keeper path keeps this name after the exchange, so a
 // later copy of the same kind needs a name of its own.
@@ -50,8 +51,8 @@ function dropResortSql(target: DdlTarget): string[] {
 /** ClickHouse's spelling of the definition's sort key, as system.tables reports it. */
 const WANTED_KEY = gpuMetrics.orderBy.join(', ');
 
-/** Runs migration 6 against the store; returns the statements it ran. */
-export async function resortGpuMetrics(store: Store, target: DdlTarget): Promise<string[]> {
+/** Runs the migration against the store; returns the statements it ran. */
+async function resortGpuMetrics(store: Store, target: DdlTarget): Promise<string[]> {
   const local = localName(gpuMetrics.name, target);
   const [t] = await store.queryRows<{ sorting_key: string; partition_key: string }>(
     'SELECT sorting_key, partition_key FROM system.tables WHERE database = {db:String} AND name = {name:String}',
@@ -75,3 +76,9 @@ async function columnsOf(store: Store, db: string, table: string): Promise<strin
   // A column the old table lacks gets its default in the copy.
   return rows.map((r) => r.name).filter((n) => wanted.has(n));
 }
+
+export const gpuMetricsResort: Migration = {
+  version: 6,
+  name: 'gpu_metrics: sorted by (node, gpu_uuid, ts, field), partitioned by day, merging about ten parts at a time (merge cost; whole days dropped by the retention); rows copied into the new table',
+  run: resortGpuMetrics,
+};

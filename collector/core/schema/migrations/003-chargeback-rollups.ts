@@ -1,9 +1,10 @@
-// Migration 3: the chargeback's own rollups for stores created before them. Creating them is
+// The chargeback's own rollups for stores created before them. Creating them is
 // idempotent; so is filling them from the rows already stored: inventory is an argMax (the same rows
 // twice give the same state), and a counter counted twice only differs from what the refresh saw,
 // which marks its hours for one more recomputation and changes no result.
-import { CHARGEBACK_ROLLUPS } from './chargeback-rollups.ts';
-import { createRollupSql, q, viewSelectSql, type DdlTarget } from './ddl.ts';
+import { CHARGEBACK_ROLLUPS } from '../chargeback-rollups.ts';
+import { createRollupSql, q, viewSelectSql, type DdlTarget } from '../ddl.ts';
+import type { Migration } from './migration.ts';
 
 export function chargebackRollupsSql(target: DdlTarget): string[] {
   const db = q(target.database);
@@ -15,3 +16,9 @@ export function chargebackRollupsSql(target: DdlTarget): string[] {
   }
   return out;
 }
+
+export const chargebackRollups: Migration = {
+  version: 3,
+  name: 'chargeback rollups: node inventory and input counts per hour, the cost split per hour and day',
+  statements: chargebackRollupsSql,
+};
