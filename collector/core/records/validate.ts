@@ -4,8 +4,8 @@ import { Invalid, typeOf, type Normalized } from '../schema/columns.ts';
 import { SIGNAL_TABLES, type Signal, type TableDef } from '../schema/tables.ts';
 
 /**
- * A validated row, positional in the table's column order: it is sent as JSONCompactEachRow, which
- * is cheaper to serialise and for ClickHouse to parse than one object per row.
+ * A validated row, positional in the table's column order: the table writer encodes such rows into
+ * Native blocks column by column (store/native-blocks.ts) without looking names up per row.
  */
 export type Row = Normalized[];
 

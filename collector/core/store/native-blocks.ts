@@ -1,9 +1,9 @@
 // Rows as blocks of ClickHouse's Native format: column after column, numbers as little-endian
 // binary, strings length-prefixed, LowCardinality columns as a dictionary and one index a row. The
-// engine reads such a block without parsing text: inserting request rows costs it about a quarter
-// of the CPU it spends on the same rows as JSONCompactEachRow text, while encoding them here costs
-// about what JSON.stringify did (bench/README.md, "Ingest"). The table writer encodes rows once a
-// thousand or so are held and keeps the blocks outside the JavaScript heap until they are inserted.
+// engine reads such a block without parsing text, so inserting rows costs it far less CPU than the
+// same rows as JSON text, while encoding them here costs about what serialising JSON did (measured in
+// bench/README.md, "Ingest"). The table writer encodes rows in blocks as they are held and keeps the
+// blocks outside the JavaScript heap until they are inserted.
 
 /** How one column's values are laid out; the closed set of types the record tables use. */
 type Kind = 'string' | 'lc' | 'time' | 'u8' | 'bool' | 'u16' | 'u32' | 'u64' | 'i64' | 'f64' | 'decimal9' | 'map';
