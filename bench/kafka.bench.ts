@@ -26,7 +26,9 @@ import { kafkaConsumerSchema } from '../collector/features/kafka/config.ts';
 import { validatorFor, type Row } from '../collector/core/records/validate.ts';
 import { openTestStore } from '../test/helpers/store.ts';
 import { startBroker, TEST_JVM } from '../test/features/kafka/broker.ts';
-import { metric, removeScratch, scenarioConfig, startMember, startSink, waitFor } from '../test/features/kafka/harness.ts';
+import { removeScratch, scenarioConfig, startMember, startSink } from '../test/features/kafka/harness.ts';
+import { metric } from '../test/helpers/metrics.ts';
+import { waitFor } from '../test/helpers/wait.ts';
 import { requests } from '../test/features/kafka/records.ts';
 
 const N = Number(process.env.BENCH_RECORDS ?? 200_000);
@@ -206,7 +208,7 @@ try {
       acks.push((await sink.submit('llm_request', requests(`perf-${f.name}`, i, Math.min(CHUNK, N - i), TENANTS), { source: 'bench' })).durable);
     await Promise.all(acks);
     // `durable` also resolves for records spooled to disk; the stage ends when Kafka has them all.
-    await waitFor('producer', async () => (await metric(registry, 'llmeter_kafka_producer_records_sent_total')) >= N, 600_000, 20);
+    await waitFor('producer', async () => (await metric(registry, 'llmeter_kafka_producer_records_sent_total')) >= N, 600_000, { everyMs: 20 });
     const produced = (performance.now() - t0) / 1000;
     const messages = await metric(registry, 'llmeter_kafka_producer_messages_sent_total');
     const spooled = await metric(registry, 'llmeter_kafka_spool_records_written_total');
@@ -222,7 +224,7 @@ try {
     mark();
     t0 = performance.now();
     const drain = await startMember(t.store, cfg);
-    await waitFor('drain', () => sumOf(drain.committed, (c) => c.records) >= N, 600_000, 50);
+    await waitFor('drain', () => sumOf(drain.committed, (c) => c.records) >= N, 600_000, { everyMs: 50 });
     add(
       'Kafka → collector → ClickHouse (drain)',
       f.label,
@@ -241,7 +243,7 @@ try {
     t0 = performance.now();
     for (let i = 0; i < N; i += CHUNK)
       await e2eSink.submit('llm_request', requests(`perf-e2e-${f.name}`, i, Math.min(CHUNK, N - i), TENANTS), { source: 'bench' });
-    await waitFor('e2e', () => sumOf(e2eMember.committed, (c) => c.records) >= N, 600_000, 50);
+    await waitFor('e2e', () => sumOf(e2eMember.committed, (c) => c.records) >= N, 600_000, { everyMs: 50 });
     add(
       'end to end: submit → Kafka → ClickHouse → commit',
       f.label,
@@ -274,7 +276,7 @@ try {
     if (due > 0) await new Promise((r) => setTimeout(r, due));
   }
   const achieved = total / ((performance.now() - start) / 1000);
-  await waitFor('load drained', () => sumOf(loadMember.committed, (c) => c.records) >= total, 120_000, 20);
+  await waitFor('load drained', () => sumOf(loadMember.committed, (c) => c.records) >= total, 120_000, { everyMs: 20 });
   clearInterval(sampler);
   // A batch is committed at one moment; each record's lag is that moment minus its message's timestamp.
   for (const c of loadMember.committed) for (const ts of c.timestamps) lags.push(c.committedAt - ts);

@@ -1,18 +1,6 @@
 // Starts Prometheus and Alertmanager (Debian's binaries) on loopback for the paging test: free
 // ports, temporary directories, readiness polled on /-/ready, and a kill that waits for the exit.
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface Daemon {
   readonly name: string;
@@ -58,20 +46,4 @@ export async function startDaemon(name: string, cmd: string, args: readonly stri
   }
   await daemon.stop();
   throw new Error(`${name} not ready within ${timeoutMs} ms:\n${output}`);
-}
-
-/** Polls `check` until it returns a value (not undefined) or the time is up. */
-export async function waitFor<T>(
-  what: string,
-  check: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 30_000,
-  explain: () => string = () => '',
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${explain()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }

@@ -18,9 +18,11 @@ import { silentLogger } from '../../collector/core/log.ts';
 import { startCollector, type Collector } from '../../collector/app/runtime.ts';
 import type { CapacityEventRecord, GpuSampleRecord } from '../../collector/core/schema/tables.ts';
 import { tempDir, testConfig } from '../helpers/store.ts';
-import { freePort, startDaemon, waitFor, type Daemon } from './daemons.ts';
+import { startDaemon, type Daemon } from './daemons.ts';
 import { PagerDutyReceiver, type PagerDutyEvent } from './pagerduty-receiver.ts';
 import { ALERTS_DIR } from '../helpers/prometheus-tools.ts';
+import { freePort } from '../helpers/net.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const ROUTING_KEY = 'c0ffee00c0ffee00c0ffee00c0ffee00';
 const HOT_NODE = 'gpu-node-1';
@@ -154,7 +156,7 @@ describe('paging end to end: GPU overheats in the data → Prometheus → Alertm
         return body.data.result.length === 2 ? body.data.result : undefined;
       },
       30_000,
-      explain,
+      { explain },
     );
 
     // The down node's GPU overheats too, but the node is down: NodeDown inhibits its GPU alerts.
@@ -169,12 +171,12 @@ describe('paging end to end: GPU overheats in the data → Prometheus → Alertm
         return alerts.length > 0 ? alerts : undefined;
       },
       20_000,
-      explain,
+      { explain },
     );
     expect(pd.events).toEqual([]);
     await submitGpu([gpuSample(HOT_NODE, HOT_UUID, 0, 'gpu_temp', 92, 'celsius'), gpuSample(DOWN_NODE, 'GPU-down-0', 0, 'gpu_temp', 97, 'celsius')]);
 
-    const trigger = await waitFor('a PagerDuty trigger', () => pd.events.find((e) => e.body.event_action === 'trigger')?.body, 40_000, explain);
+    const trigger = await waitFor('a PagerDuty trigger', () => pd.events.find((e) => e.body.event_action === 'trigger')?.body, 40_000, { explain });
     expect(pd.rejected, explain()).toEqual([]);
     expect(trigger.routing_key).toBe(ROUTING_KEY);
     expect(trigger.client).toBe('llmeter');
@@ -203,7 +205,7 @@ describe('paging end to end: GPU overheats in the data → Prometheus → Alertm
         return downGpu && alerts.some((a) => a.labels.alertname === 'NodeDown') ? alerts : undefined;
       },
       20_000,
-      explain,
+      { explain },
     );
     const downGpu = amAlerts.find((a) => a.labels.alertname === 'GpuTemperatureHigh' && a.labels.node === DOWN_NODE && a.labels.severity === 'critical')!;
     expect(downGpu.status.state).toBe('suppressed');
@@ -214,7 +216,7 @@ describe('paging end to end: GPU overheats in the data → Prometheus → Alertm
 
     // It cools down: the rule stops firing and PagerDuty gets the resolve for the same incident.
     await submitGpu([gpuSample(HOT_NODE, HOT_UUID, 0, 'gpu_temp', 64, 'celsius')]);
-    const resolve = await waitFor('a PagerDuty resolve', () => pd.events.find((e) => e.body.event_action === 'resolve')?.body, 40_000, explain);
+    const resolve = await waitFor('a PagerDuty resolve', () => pd.events.find((e) => e.body.event_action === 'resolve')?.body, 40_000, { explain });
     expect(resolve.dedup_key).toBe(trigger.dedup_key);
     expect(resolve.routing_key).toBe(ROUTING_KEY);
 
@@ -227,6 +229,6 @@ describe('paging end to end: GPU overheats in the data → Prometheus → Alertm
     expect(new Set(all.map((e) => e.dedup_key))).toEqual(new Set([trigger.dedup_key]));
     expect(pd.rejected).toEqual([]);
     // Warnings went to chat instead (NodeDown is a warning).
-    await waitFor('NodeDown in chat', () => (pd.chat.some((c) => JSON.stringify(c.body).includes('NodeDown')) ? true : undefined), 20_000, explain);
+    await waitFor('NodeDown in chat', () => (pd.chat.some((c) => JSON.stringify(c.body).includes('NodeDown')) ? true : undefined), 20_000, { explain });
   });
 });

@@ -4,12 +4,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { once } from '../../collector/core/lifecycle/component.ts';
 import { tempDir } from './store.ts';
 import { ROOT } from './paths.ts';
 import { requireTier } from './tiers.ts';
+import { freePort } from './net.ts';
 
 /** The pinned Ollama release (scripts/ollama/VERSION) as the binary reports it, without the `v`. */
 export const OLLAMA_VERSION = readFileSync(path.join(ROOT, 'scripts/ollama/VERSION'), 'utf8').trim().replace(/^v/, '');
@@ -39,17 +39,6 @@ export interface RealOllama {
   /** What the server printed so far (for a failing test's message). */
   log(): string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = srv.address() as { port: number };
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
 }
 
 /** Starts `ollama serve` and creates the tiny model in it. */

@@ -4,6 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fixtureText } from './paths.ts';
+import { freePort } from './net.ts';
 
 export function fixture(kind: 'dcgm' | 'vllm', file: string): string {
   return fixtureText(kind, file);
@@ -60,9 +61,5 @@ export class PageServer {
 
 /** A URL on which nothing listens. */
 export async function deadUrl(): Promise<string> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return `http://127.0.0.1:${port}/metrics`;
+  return `http://127.0.0.1:${await freePort()}/metrics`;
 }

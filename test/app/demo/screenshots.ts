@@ -7,6 +7,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { runDemo } from '../../../collector/app/cli/demo-command.ts';
 import { ROOT } from '../../helpers/paths.ts';
+import { CHROMIUM } from '../../helpers/chromium.ts';
 const entry = path.join(ROOT, 'collector/app/top/standalone.ts');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'llmeter-shots-'));
 const S = 'llmeter-shot';
@@ -76,7 +77,7 @@ for (const part of ansi.split(new RegExp(`(${ESC}\\[[0-9;]*m)`))) {
 html += '</span>'.repeat(open);
 const page = `<html><body style="margin:0;background:#0d1117"><pre id="t" style="display:inline-block;margin:0;padding:14px 18px;color:#e6edf3;background:#0d1117;font:13px/1.35 'DejaVu Sans Mono',monospace">${html.replace(/\s+$/, '')}</pre></body></html>`;
 writeFileSync(path.join(tmp, 'top.html'), page);
-const b = await chromium.launch({ executablePath: '/usr/bin/chromium' });
+const b = await chromium.launch({ executablePath: CHROMIUM });
 const p = await b.newPage({ viewport: { width: 1100, height: 800 }, deviceScaleFactor: 1 });
 await p.goto('file://' + path.join(tmp, 'top.html'));
 await p.locator('#t').screenshot({ path: path.join(ROOT, 'docs/images/demo-top.png') });

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../collector/core/log.ts';
 import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
 import { testConfig } from '../../helpers/store.ts';
+import { CHROMIUM, CHROMIUM_ARGS } from '../../helpers/chromium.ts';
 
 // The proxy in front of a model server that counts what reaches it, with an anonymous tenant: a
 // page that could drive it would spend that tenant's budget.
@@ -103,17 +104,10 @@ beforeAll(async () => {
   attackerOrigin = `http://evil.attacker.example:${(attacker.address() as AddressInfo).port}`;
   profile = mkdtempSync(path.join(os.tmpdir(), 'llmeter-chromium-'));
   browser = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
+    executablePath: CHROMIUM,
     headless: true,
     args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
+      ...CHROMIUM_ARGS,
       // The attacker's names resolve to this machine, as a DNS-rebinding attack makes them.
       '--host-resolver-rules=MAP evil.attacker.example 127.0.0.1, MAP rebind.attacker.example 127.0.0.1',
     ],

@@ -9,6 +9,7 @@ import type { Inserter } from '../../../collector/core/pipeline/table-writer.ts'
 import { replaySpill } from '../../../collector/core/pipeline/spill-replay.ts';
 import { gpuMetrics, llmRequests, type LlmRequestRecord } from '../../../collector/core/schema/tables.ts';
 import { count, openTestStore, tempDir, type TestStore } from '../../helpers/store.ts';
+import { metric } from '../../helpers/metrics.ts';
 
 const REQUEST_ID = Object.keys(llmRequests.columns).indexOf('request_id');
 let t: TestStore;
@@ -33,11 +34,6 @@ function requests(tenant: string, n: number, t0 = Date.UTC(2026, 10, 1, 12), fir
 
 function pipelineConfig(patch: Record<string, unknown> = {}) {
   return configSchema.parse({ pipeline: { batch_ms: 20, retry: { initial_ms: 5, max_ms: 20 }, ...patch } }).pipeline;
-}
-
-async function metric(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
-  const m = await registry.getSingleMetric(name)?.get();
-  return (m?.values ?? []).filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((a, v) => a + v.value, 0);
 }
 
 describe('pipeline into embedded ClickHouse', () => {

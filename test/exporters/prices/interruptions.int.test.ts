@@ -10,6 +10,8 @@ import type { CapacityNotice } from '../../../exporters/prices/interruptions/not
 import { eventToNotice, unwrapEvents } from '../../../exporters/prices/interruptions/eventbridge.ts';
 import { count, tempDir, testConfig } from '../../helpers/store.ts';
 import { fakeServer, fixture, send, type FakeServer } from '../../helpers/prices.ts';
+import { metric } from '../../helpers/metrics.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 const INSTANCE = 'i-1234567890abcdef0';
 const TOKEN_TTL = 21_600;
@@ -102,31 +104,17 @@ afterAll(async () => {
   await Promise.all([imds?.close(), gcp?.close(), azure?.close()]);
 });
 
-async function waitFor(fn: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error('condition not met in time');
-}
-
 async function stored(kind: string, provider: string): Promise<number> {
   await collector.pipeline.forceFlush();
   return count(collector.store, `capacity_events FINAL WHERE kind = '${kind}' AND provider = '${provider}'`);
 }
 
-async function metric(name: string, labels: Record<string, string>): Promise<number> {
-  const m = await collector.registry.getSingleMetric(name)?.get();
-  return m?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value ?? 0;
-}
-
 describe('AWS IMDSv2', () => {
   it('reads the spot instance-action with a session token, and records a notice polled many times once', async () => {
     imdsState.action = fixture('aws-imds-spot-instance-action-terminate.json');
-    await waitFor(() => notices.some((n) => n.kind === 'spot_interruption' && n.channel === 'imds'));
+    await waitFor('the IMDS interruption notice', () => notices.some((n) => n.kind === 'spot_interruption' && n.channel === 'imds'));
     const polls = imds.requests.length;
-    await waitFor(() => imds.requests.length > polls + 20);
+    await waitFor('20 more IMDS polls', () => imds.requests.length > polls + 20);
     const n = notices.filter((x) => x.kind === 'spot_interruption' && x.channel === 'imds');
     expect(n).toHaveLength(1);
     expect(n[0]).toMatchObject({
@@ -138,7 +126,7 @@ describe('AWS IMDSv2', () => {
       eventId: `aws-imds:${INSTANCE}:instance-action:terminate:2017-09-18T08:22:00Z`,
     });
     expect(await stored('spot_interruption', 'aws')).toBe(1);
-    expect(await metric('llmeter_spot_notices_duplicate_total', { channel: 'imds' })).toBeGreaterThan(5);
+    expect(await metric(collector.registry, 'llmeter_spot_notices_duplicate_total', { channel: 'imds' })).toBeGreaterThan(5);
     // Every read carried a token, and one token served them all.
     const reads = imds.requests.filter((r) => r.method === 'GET');
     expect(reads.every((r) => r.headers['x-aws-ec2-metadata-token'] === 't1')).toBe(true);
@@ -149,6 +137,7 @@ describe('AWS IMDSv2', () => {
     imdsState.rebalance = fixture('aws-imds-rebalance-recommendation.json');
     imdsState.scheduled = fixture('aws-imds-scheduled-maintenance-events.json');
     await waitFor(
+      'the rebalance recommendation and the scheduled event',
       () => notices.some((n) => n.kind === 'rebalance_recommendation') && notices.some((n) => n.kind === 'scheduled_event' && n.provider === 'aws'),
     );
     const r = notices.find((n) => n.kind === 'rebalance_recommendation')!;
@@ -163,32 +152,39 @@ describe('AWS IMDSv2', () => {
 
   it('fetches a new token when a read answers 401 (expired)', async () => {
     imdsState.expired.add('t1');
-    await waitFor(() => imds.requests.some((r) => r.method === 'GET' && r.headers['x-aws-ec2-metadata-token'] === 't2'));
+    await waitFor('a read with the new token', () => imds.requests.some((r) => r.method === 'GET' && r.headers['x-aws-ec2-metadata-token'] === 't2'));
     expect(imds.requests.filter((r) => r.method === 'PUT').length).toBe(2);
   });
 
   it('reports a refused token PUT and never reads without a token', async () => {
-    const errorsBefore = await metric('llmeter_spot_watcher_errors_total', { watcher: 'aws-imds', reason: 'token_refused' });
+    const errorsBefore = await metric(collector.registry, 'llmeter_spot_watcher_errors_total', { watcher: 'aws-imds', reason: 'token_refused' });
     imdsState.expired.add('t2');
     imdsState.refuse = true;
     const mark = imds.requests.length;
-    await waitFor(async () => (await metric('llmeter_spot_watcher_errors_total', { watcher: 'aws-imds', reason: 'token_refused' })) > errorsBefore);
+    await waitFor(
+      'a token_refused error counted',
+      async () => (await metric(collector.registry, 'llmeter_spot_watcher_errors_total', { watcher: 'aws-imds', reason: 'token_refused' })) > errorsBefore,
+    );
     const since = imds.requests.slice(mark);
     expect(since.filter((r) => r.method === 'GET' && r.headers['x-aws-ec2-metadata-token'] === undefined)).toHaveLength(0);
-    expect(await metric('llmeter_spot_watcher_up', { watcher: 'aws-imds' })).toBe(0);
+    expect(await metric(collector.registry, 'llmeter_spot_watcher_up', { watcher: 'aws-imds' })).toBe(0);
     imdsState.refuse = false;
-    await waitFor(async () => (await metric('llmeter_spot_watcher_up', { watcher: 'aws-imds' })) === 1, 15_000);
+    await waitFor(
+      'the IMDS watcher up again',
+      async () => (await metric(collector.registry, 'llmeter_spot_watcher_up', { watcher: 'aws-imds' })) === 1,
+      15_000,
+    );
   });
 });
 
 describe('GCE metadata', () => {
   it('waits on instance/preempted with the Metadata-Flavor header and records TRUE once', async () => {
-    await waitFor(() => gcpState.waits >= 2);
+    await waitFor('two waits on instance/preempted', () => gcpState.waits >= 2);
     expect(notices.some((n) => n.provider === 'gcp')).toBe(false);
     gcpState.preempted = true;
-    await waitFor(() => notices.some((n) => n.kind === 'preemption' && n.provider === 'gcp'));
+    await waitFor('the GCE preemption notice', () => notices.some((n) => n.kind === 'preemption' && n.provider === 'gcp'));
     const w = gcpState.waits;
-    await waitFor(() => gcpState.waits > w + 3);
+    await waitFor('three more waits', () => gcpState.waits > w + 3);
     const g = notices.filter((n) => n.provider === 'gcp');
     expect(g).toHaveLength(1);
     expect(g[0]).toMatchObject({ instanceId: '4520031799277581759', eventId: 'gcp-metadata:4520031799277581759:preempted:7e0ee7a5d0fa1f2a' });
@@ -221,7 +217,7 @@ describe('Azure Scheduled Events', () => {
       ],
     };
     azureDocs = [...docs, preempt].map((d) => JSON.stringify(d));
-    await waitFor(() => notices.some((n) => n.provider === 'azure' && n.kind === 'preemption'));
+    await waitFor('the Azure preemption notice', () => notices.some((n) => n.provider === 'azure' && n.kind === 'preemption'));
     const a = notices.filter((n) => n.provider === 'azure');
     expect(a.map((n) => [n.kind, n.action])).toEqual([
       ['scheduled_event', 'Freeze'],
@@ -258,7 +254,7 @@ describe('EventBridge events', () => {
     const warning = fixture('aws-spot-interruption-eventbridge-nth-example.json').replace('"1970-01-01T00:00:00Z"', '"2026-03-01T10:00:00Z"');
     const line = JSON.stringify(JSON.parse(warning));
     appendFileSync(eventFile, `${line}\n${line}\n`);
-    await waitFor(() => notices.some((n) => n.channel === 'eventbridge'));
+    await waitFor('the EventBridge notice from the file', () => notices.some((n) => n.channel === 'eventbridge'));
     const res = await fetch(`http://${collector.address}/api/v1/spot/events`, {
       method: 'POST',
       body: JSON.stringify({ Records: [{ body: line }] }),
@@ -315,7 +311,7 @@ describe('AWS IMDSv1 fallback', () => {
     });
     await w.start();
     try {
-      await waitFor(() => notices.some((n) => n.instanceId === 'i-0aaaaaaaaaaaaaaaa'));
+      await waitFor('the IMDSv1 notice', () => notices.some((n) => n.instanceId === 'i-0aaaaaaaaaaaaaaaa'));
     } finally {
       await w.shutdown();
       imdsState.refuse = false;

@@ -9,6 +9,8 @@ import { PriceSyncScheduler } from '../../../exporters/prices/scheduler.ts';
 import { syncSource, type SyncDeps } from '../../../exporters/prices/sync.ts';
 import { count, testConfig } from '../../helpers/store.ts';
 import { fakeServer, fixture, send, type FakeServer } from '../../helpers/prices.ts';
+import { metricValue } from '../../helpers/metrics.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 let collector: Collector;
 let lambda: FakeServer;
@@ -66,27 +68,13 @@ function deps(): SyncDeps {
   };
 }
 
-async function waitFor(fn: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('condition not met in time');
-}
-
-async function metric(name: string, labels: Record<string, string>): Promise<number | undefined> {
-  const m = await collector.registry.getSingleMetric(name)?.get();
-  return m?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value;
-}
-
 describe('scheduled syncs under the collector', () => {
   it('syncs the enabled sources and the price book at start-up', async () => {
-    await waitFor(async () => (await count(collector.store, "price_points FINAL WHERE provider = 'lambda'")) === 3);
-    await waitFor(async () => (await count(collector.store, "price_points FINAL WHERE provider = 'book'")) === 1);
+    await waitFor('the lambda prices stored', async () => (await count(collector.store, "price_points FINAL WHERE provider = 'lambda'")) === 3);
+    await waitFor('the book price stored', async () => (await count(collector.store, "price_points FINAL WHERE provider = 'book'")) === 1);
     const [book] = await collector.store.queryRows<{ p: string }>("SELECT toString(usd_per_hour) AS p FROM price_points FINAL WHERE provider = 'book'");
     expect(book!.p).toBe('25');
-    expect(await metric('llmeter_prices_source_up', { source: 'lambda' })).toBe(1);
+    expect(await metricValue(collector.registry, 'llmeter_prices_source_up', { source: 'lambda' })).toBe(1);
   });
 });
 
@@ -109,10 +97,10 @@ describe('one sync', () => {
   it('retries a source that answers 503, with backoff, and succeeds', async () => {
     flakyFailures = 2;
     const src = buildSource(testConfig({ prices: { sources: { lambda: { endpoint: flaky.url } } } }).prices, 'lambda');
-    const before = (await metric('llmeter_prices_fetch_attempts_total', { source: 'lambda', result: 'retryable' })) ?? 0;
+    const before = (await metricValue(collector.registry, 'llmeter_prices_fetch_attempts_total', { source: 'lambda', result: 'retryable' })) ?? 0;
     const r = await syncSource(src, deps());
     expect(r).toMatchObject({ ok: true, attempts: 3 });
-    expect(await metric('llmeter_prices_fetch_attempts_total', { source: 'lambda', result: 'retryable' })).toBe(before + 2);
+    expect(await metricValue(collector.registry, 'llmeter_prices_fetch_attempts_total', { source: 'lambda', result: 'retryable' })).toBe(before + 2);
   });
 
   it('a source that is down or answers garbage fails, is reported, and erases nothing', async () => {
@@ -133,7 +121,7 @@ describe('one sync', () => {
     lambdaMode = 'ok';
     await collector.pipeline.forceFlush();
     expect(await snapshot()).toEqual(before);
-    expect(await metric('llmeter_prices_syncs_total', { source: 'lambda', outcome: 'failure' })).toBeGreaterThanOrEqual(1);
+    expect(await metricValue(collector.registry, 'llmeter_prices_syncs_total', { source: 'lambda', outcome: 'failure' })).toBeGreaterThanOrEqual(1);
     const text = await collector.registry.metrics();
     expect(text).toMatch(/llmeter_prices_source_up\{source="lambda",service="llmeter"\} 1/);
     expect(text).toContain('llmeter_prices_items_skipped_total{source="lambda",reason="bad_price"');
@@ -146,8 +134,8 @@ describe('one sync', () => {
       const r = await syncSource(src, deps());
       expect(r).toMatchObject({ ok: false, attempts: 3, written: 0 });
       expect(junk.requests).toHaveLength(3);
-      expect(await metric('llmeter_prices_fetch_attempts_total', { source: 'runpod', result: 'garbage' })).toBe(3);
-      expect(await metric('llmeter_prices_source_up', { source: 'runpod' })).toBe(0);
+      expect(await metricValue(collector.registry, 'llmeter_prices_fetch_attempts_total', { source: 'runpod', result: 'garbage' })).toBe(3);
+      expect(await metricValue(collector.registry, 'llmeter_prices_source_up', { source: 'runpod' })).toBe(0);
     } finally {
       await junk.close();
     }
@@ -208,10 +196,10 @@ describe('AWS syncs: timeouts, shutdown, Retry-After and garbage like every othe
       send(res, 200, fixture('aws-spot-price-history-response.xml'), 'text/xml');
     });
     try {
-      const before = (await metric('llmeter_prices_fetch_attempts_total', { source: 'aws-spot', result: 'garbage' })) ?? 0;
+      const before = (await metricValue(collector.registry, 'llmeter_prices_fetch_attempts_total', { source: 'aws-spot', result: 'garbage' })) ?? 0;
       const r = await syncSource(buildSource(spotCfg(server.url), 'aws-spot'), deps(), window);
       expect(r).toMatchObject({ ok: true, attempts: 2 });
-      expect(await metric('llmeter_prices_fetch_attempts_total', { source: 'aws-spot', result: 'garbage' })).toBe(before + 1);
+      expect(await metricValue(collector.registry, 'llmeter_prices_fetch_attempts_total', { source: 'aws-spot', result: 'garbage' })).toBe(before + 1);
     } finally {
       await server.close();
     }
@@ -226,7 +214,7 @@ describe('AWS syncs: timeouts, shutdown, Retry-After and garbage like every othe
         0,
       );
       await scheduler.start();
-      await waitFor(async () => silent.requests.length > 0);
+      await waitFor('a request at the silent endpoint', async () => silent.requests.length > 0);
       const t0 = Date.now();
       await scheduler.shutdown();
       expect(Date.now() - t0).toBeLessThan(5_000);
@@ -244,7 +232,7 @@ describe('AWS syncs: timeouts, shutdown, Retry-After and garbage like every othe
       const r = await syncSource(buildSource(spotCfg(silent.url, 600_000), 'aws-spot'), deps(), { ...window, signal: stop.signal });
       expect(r).toMatchObject({ ok: false, attempts: 1 });
       expect(Date.now() - t0).toBeLessThan(5_000);
-      expect(await metric('llmeter_prices_fetch_attempts_total', { source: 'aws-spot', result: 'aborted' })).toBeGreaterThanOrEqual(1);
+      expect(await metricValue(collector.registry, 'llmeter_prices_fetch_attempts_total', { source: 'aws-spot', result: 'aborted' })).toBeGreaterThanOrEqual(1);
     } finally {
       await silent.close();
     }

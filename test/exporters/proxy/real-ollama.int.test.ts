@@ -24,6 +24,7 @@ import { expandMacros } from '../../helpers/grafana-macros.ts';
 import { OLLAMA_VERSION, startOllama, TINY, TINY_FULL, TINY_GGUF, type RealOllama } from '../../helpers/ollama.ts';
 import type { LlmRequestRow } from '../../helpers/rows.ts';
 import { testConfig } from '../../helpers/store.ts';
+import { servedMetricValue } from '../../helpers/metrics.ts';
 
 const KEY_ACME = 'llm_test_acme_0123456789';
 const KEY_GLOBEX = 'llm_test_globex_0123456789';
@@ -91,18 +92,6 @@ function fromUsage(u: { prompt_tokens: number; completion_tokens: number; prompt
 }
 
 const OK = { tenant: 'acme', model: TINY_FULL, backend: UPSTREAM, node: NODE, status: 200, error: '', error_kind: '', source: 'proxy' };
-
-/** The value of one series on the collector's /metrics (undefined when it is not there). */
-async function metric(name: string, labels: Record<string, string>): Promise<number | undefined> {
-  const text = await (await fetch(`http://${collector.address}/metrics`)).text();
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const set = line.slice(name.length + 1, line.lastIndexOf('}')).split(',');
-    if (want.every((w) => set.includes(w))) return Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return undefined;
-}
 
 /** A dashboard panel's SQL with Grafana's macros expanded over the last hour. */
 function panelSql(title: string, variables: Record<string, readonly string[] | 'all'>): string {
@@ -187,7 +176,9 @@ describe(`a real Ollama ${OLLAMA_VERSION} behind the proxy`, () => {
     expect(cold).toBeGreaterThanOrEqual(1);
     // A warm request's load_duration is the scheduler's hand-off, not a load.
     expect(loads.filter((_, i) => i % 2 === 1).every((l) => l < COLD_START_LOAD_NS)).toBe(true);
-    expect(await metric('llmeter_proxy_cold_starts_total', { upstream: UPSTREAM, model: TINY_FULL })).toBe(cold);
+    expect(await servedMetricValue(`http://${collector.address}/metrics`, 'llmeter_proxy_cold_starts_total', { upstream: UPSTREAM, model: TINY_FULL })).toBe(
+      cold,
+    );
     const [stat] = await query<{ cold_starts: string }>(panelSql('Cold starts', {}));
     expect(Number(stat!.cold_starts)).toBe(cold);
   });
@@ -353,7 +344,14 @@ describe(`a real Ollama ${OLLAMA_VERSION} behind the proxy`, () => {
     const r = await rows();
     expect(r.find((x) => x.tenant === 'acme')).toMatchObject({ ...OK, tenant: 'acme', stream: true, ...fromOllama(fa) });
     expect(r.find((x) => x.tenant === 'globex')).toMatchObject({ ...OK, tenant: 'globex', stream: true, ...fromOllama(fb) });
-    expect(await metric('llmeter_proxy_tokens_total', { upstream: UPSTREAM, model: TINY_FULL, tenant: 'globex', kind: 'output' })).toBe(200);
+    expect(
+      await servedMetricValue(`http://${collector.address}/metrics`, 'llmeter_proxy_tokens_total', {
+        upstream: UPSTREAM,
+        model: TINY_FULL,
+        tenant: 'globex',
+        kind: 'output',
+      }),
+    ).toBe(200);
   });
 
   it('/api/ps and model residency: the names of llm_requests, model_states and the VRAM metric agree, and a CPU node counts as resident', async () => {
@@ -379,7 +377,7 @@ describe(`a real Ollama ${OLLAMA_VERSION} behind the proxy`, () => {
       size_vram_bytes: '0',
       context_length: 512,
     });
-    expect(await metric('llmeter_proxy_model_vram_bytes', { upstream: UPSTREAM, model: TINY_FULL })).toBe(0);
+    expect(await servedMetricValue(`http://${collector.address}/metrics`, 'llmeter_proxy_model_vram_bytes', { upstream: UPSTREAM, model: TINY_FULL })).toBe(0);
 
     // The dashboards' model variable lists llm_requests' names; the residency panel filters by it.
     const r = await rows();

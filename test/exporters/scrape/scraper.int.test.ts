@@ -8,6 +8,7 @@ import { startCollector, type Collector } from '../../../collector/app/runtime.t
 import type { TargetStatus } from '../../../exporters/scrape/scraper.ts';
 import { testConfig } from '../../helpers/store.ts';
 import { deadUrl, fixture, PageServer } from '../../helpers/page-server.ts';
+import { metricValue } from '../../helpers/metrics.ts';
 
 // The whole feature as `llmeter start` runs it: scrape.targets in the configuration, real timers.
 describe('scraper core in a running collector', () => {
@@ -70,11 +71,6 @@ describe('scraper core in a running collector', () => {
     return new Map(body.targets.map((s) => [s.name, s]));
   }
 
-  async function metric(name: string, labels: Record<string, string>): Promise<number | undefined> {
-    const m = await collector.registry.getSingleMetric(name)?.get();
-    return m?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value;
-  }
-
   it('scrapes every target repeatedly on its interval', () => {
     expect(pages.hits.get('/good')).toBeGreaterThanOrEqual(4);
     expect(pages.hits.get('/vllm')).toBeGreaterThanOrEqual(4);
@@ -90,12 +86,12 @@ describe('scraper core in a running collector', () => {
     expect(st.get('hang')).toMatchObject({ up: false, lastError: 'timed out after 300 ms' });
     expect(st.get('huge')!.lastError).toMatch(/exceeds the limit of 8192 bytes/);
     expect(st.get('error')).toMatchObject({ up: false, lastError: 'HTTP 500' });
-    expect(await metric('llmeter_scrape_up', { target: 'good' })).toBe(1);
-    expect(await metric('llmeter_scrape_up', { target: 'dead' })).toBe(0);
-    expect(await metric('llmeter_scrape_failures_total', { target: 'dead', reason: 'connect' })).toBeGreaterThanOrEqual(2);
-    expect(await metric('llmeter_scrape_failures_total', { target: 'hang', reason: 'timeout' })).toBeGreaterThanOrEqual(1);
-    expect(await metric('llmeter_scrape_failures_total', { target: 'huge', reason: 'too_large' })).toBeGreaterThanOrEqual(1);
-    expect(await metric('llmeter_scrape_failures_total', { target: 'error', reason: 'http_status' })).toBeGreaterThanOrEqual(1);
+    expect(await metricValue(collector.registry, 'llmeter_scrape_up', { target: 'good' })).toBe(1);
+    expect(await metricValue(collector.registry, 'llmeter_scrape_up', { target: 'dead' })).toBe(0);
+    expect(await metricValue(collector.registry, 'llmeter_scrape_failures_total', { target: 'dead', reason: 'connect' })).toBeGreaterThanOrEqual(2);
+    expect(await metricValue(collector.registry, 'llmeter_scrape_failures_total', { target: 'hang', reason: 'timeout' })).toBeGreaterThanOrEqual(1);
+    expect(await metricValue(collector.registry, 'llmeter_scrape_failures_total', { target: 'huge', reason: 'too_large' })).toBeGreaterThanOrEqual(1);
+    expect(await metricValue(collector.registry, 'llmeter_scrape_failures_total', { target: 'error', reason: 'http_status' })).toBeGreaterThanOrEqual(1);
     const dur = await collector.registry.getSingleMetric('llmeter_scrape_duration_seconds')!.get();
     expect(
       dur.values.find((v) => v.labels.target === 'good' && (v as { metricName?: string }).metricName === 'llmeter_scrape_duration_seconds_count')!.value,
@@ -105,10 +101,10 @@ describe('scraper core in a running collector', () => {
   it('a page without samples is counted and named, not a silent success', async () => {
     const st = (await statuses()).get('empty')!;
     expect(st).toMatchObject({ up: true, samples: 0, lastError: 'the page has no samples' });
-    const scrapes = (await metric('llmeter_scrape_scrapes_total', { target: 'empty', result: 'ok' }))!;
+    const scrapes = (await metricValue(collector.registry, 'llmeter_scrape_scrapes_total', { target: 'empty', result: 'ok' }))!;
     expect(scrapes).toBeGreaterThanOrEqual(2);
-    expect(await metric('llmeter_scrape_empty_pages_total', { target: 'empty', kind: 'dcgm' })).toBe(scrapes);
-    expect(await metric('llmeter_scrape_empty_pages_total', { target: 'good' })).toBeUndefined();
+    expect(await metricValue(collector.registry, 'llmeter_scrape_empty_pages_total', { target: 'empty', kind: 'dcgm' })).toBe(scrapes);
+    expect(await metricValue(collector.registry, 'llmeter_scrape_empty_pages_total', { target: 'good' })).toBeUndefined();
   });
 
   it('a corrupted page yields its good samples plus a counted error, and the target stays up', async () => {
@@ -116,8 +112,8 @@ describe('scraper core in a running collector', () => {
     expect(st.up).toBe(true);
     expect(st.invalidLines).toBe(3);
     expect(st.lastError).toMatch(/^3 invalid line\(s\); first at line 5/);
-    const scrapes = (await metric('llmeter_scrape_scrapes_total', { target: 'corrupt', result: 'ok' }))!;
-    expect(await metric('llmeter_scrape_invalid_lines_total', { target: 'corrupt' })).toBe(3 * scrapes);
+    const scrapes = (await metricValue(collector.registry, 'llmeter_scrape_scrapes_total', { target: 'corrupt', result: 'ok' }))!;
+    expect(await metricValue(collector.registry, 'llmeter_scrape_invalid_lines_total', { target: 'corrupt' })).toBe(3 * scrapes);
     // Same good rows per scrape as the clean page: 9 samples + 1 derived utilization row.
     await collector.pipeline.forceFlush();
     const perScrape = await collector.store.queryRows<{ ts: string; n: string }>(

@@ -2,7 +2,6 @@
 // zero) is held, activation is pushed to KEDA through StreamIsActive at once, and the request is
 // answered once the upstream comes up; when none does, the client gets 503 with Retry-After.
 import { createServer as createTcpServer, connect, type Server as TcpServer, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { autoscaleConfigSchema } from '../../../collector/features/autoscale/config.ts';
@@ -13,15 +12,7 @@ import type { ProxyServer } from '../../../exporters/proxy/server.ts';
 import { FakeUpstream, FIX, fixture } from '../../helpers/fake-upstream.ts';
 import { testConfig } from '../../helpers/store.ts';
 import { kedaClient, type KedaClient, type Ref } from '../../helpers/keda-client.ts';
-
-/** A port with nothing listening on it (yet). */
-async function freePort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
+import { freePort } from '../../helpers/net.ts';
 
 /** Brings "the pool" up on a fixed port: a TCP relay to a running fake upstream. */
 async function bringUp(port: number, target: string): Promise<TcpServer> {

@@ -15,6 +15,8 @@ import { fakeServer, fixture as priceFixture, send, type FakeServer } from '../.
 import { fixture, PageServer } from '../../helpers/page-server.ts';
 import { testConfig } from '../../helpers/store.ts';
 import { kedaClient, type KedaClient, type Ref } from '../../helpers/keda-client.ts';
+import { waitFor } from '../../helpers/wait.ts';
+import { textMetricValue } from '../../helpers/metrics.ts';
 
 const SCRAPE_MS = 250;
 const STALE_MS = 2_000;
@@ -47,19 +49,7 @@ async function scrape(): Promise<string> {
 }
 
 function series(page: string, name: string, tier: string, model = '*'): number | undefined {
-  const m = new RegExp(
-    `^llmeter_autoscale_${name}\\{tier="${tier}",model="${model.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}",service="llmeter"\\} (\\S+)$`,
-    'm',
-  ).exec(page);
-  return m ? Number(m[1]) : undefined;
-}
-
-async function until(what: string, ok: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  return textMetricValue(page, `llmeter_autoscale_${name}`, { tier, model });
 }
 
 function scraper(): Scraper {
@@ -136,7 +126,7 @@ beforeAll(async () => {
   );
   const s = collector.components.find((c) => c instanceof ExternalScalerServer) as ExternalScalerServer;
   keda = kedaClient(s.address());
-  await until('every target scraped', () =>
+  await waitFor('every target scraped', () =>
     scraper()
       .statuses()
       .every((t) => t.lastSuccessAt !== null),
@@ -185,7 +175,7 @@ describe('scraped signals', () => {
 
 describe('prices', () => {
   it("spot and on-demand price of the tier's instance type, and the discount", async () => {
-    await until('the spot price sync', async () => series(await scrape(), 'spot_price', 'premium') !== undefined);
+    await waitFor('the spot price sync', async () => series(await scrape(), 'spot_price', 'premium') !== undefined);
     // The capture's Linux/UNIX price in us-west-2a; its Windows row (0.033) is another OS.
     expect(await metric({ tier: 'premium', metric: 'spot_price' })).toBe(0.287);
     expect(await metric({ tier: 'premium', metric: 'on_demand_price' })).toBe(Number(ON_DEMAND));
@@ -264,10 +254,10 @@ describe('staleness', () => {
   it('readings older than stale_after_ms are left out; with none left the signal is UNAVAILABLE and off /metrics', async () => {
     pages.set('/vllm-b', { status: 500, body: 'engine dead' });
     const failedAt = Date.now();
-    await until('vllm-b to go stale', async () => (await metric({ tier: 'premium', metric: 'kv_cache_usage' })) === KV_A);
+    await waitFor('vllm-b to go stale', async () => (await metric({ tier: 'premium', metric: 'kv_cache_usage' })) === KV_A);
     expect(Date.now() - failedAt).toBeGreaterThanOrEqual(STALE_MS - SCRAPE_MS);
     pages.set('/vllm-a', { status: 500, body: 'engine dead' });
-    await until('vllm-a to go stale', async () => series(await scrape(), 'kv_cache_usage', 'premium') === undefined);
+    await waitFor('vllm-a to go stale', async () => series(await scrape(), 'kv_cache_usage', 'premium') === undefined);
     await expect(keda.metrics(ref({ tier: 'premium', metric: 'kv_cache_usage' }), 'm')).rejects.toMatchObject({
       code: 14,
       details: expect.stringMatching(/^kv_cache_usage for tier 'premium': readings are stale: the newest of 2 is \d+ s old \(bound 2 s\)/),

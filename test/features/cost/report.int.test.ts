@@ -10,6 +10,7 @@ import { keyDigestHex } from '../../../collector/core/security/keys.ts';
 import { testConfig } from '../../helpers/store.ts';
 import { FleetBuilder, H } from '../../helpers/cost-fleet.ts';
 import { ARTIFACTS } from '../../helpers/paths.ts';
+import { CHROMIUM, CHROMIUM_ARGS } from '../../helpers/chromium.ts';
 
 const T = Date.UTC(2026, 9, 20, 10);
 const keys = { admin: 'admin-key-0123456789', acme: 'acme-key-0123456789', globex: 'globex-key-0123456789' };
@@ -92,17 +93,8 @@ describe('GET /api/chargeback', () => {
   it('the HTML page renders in Chromium with totals and charts', async () => {
     const html = await (await get(`${period}&format=html&idle=share-weighted`, keys.admin)).text();
     const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      executablePath: CHROMIUM,
+      args: [...CHROMIUM_ARGS],
     });
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });

@@ -6,11 +6,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { tempDir } from '../../helpers/store.ts';
 import { ROOT } from '../../helpers/paths.ts';
 import { requireTier } from '../../helpers/tiers.ts';
+import { freePort } from '../../helpers/net.ts';
 
 export interface Broker {
   readonly bootstrap: string;
@@ -40,17 +40,6 @@ export function kafkaJars(version = process.env.KAFKA_VERSION ?? '3.9.2'): strin
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return out.trim().split('\n').pop()!;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function kafkaUuid(): string {

@@ -10,8 +10,9 @@ import { silentLogger } from '../../../collector/core/log.ts';
 import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
 import { count, testConfig } from '../../helpers/store.ts';
 import { startBroker, type Broker } from './broker.ts';
-import { removeScratch, scratchDir, waitFor } from './harness.ts';
+import { removeScratch, scratchDir } from './harness.ts';
 import { LLMETER_BIN } from '../../helpers/paths.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 let broker: Broker;
 let central: Collector;

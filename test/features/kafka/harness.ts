@@ -1,6 +1,6 @@
 // Shared pieces of the Kafka tests: a transport config for one scenario (its own topic prefix and
 // group, so scenarios never see each other's records), a consumer-group member with its own
-// pipeline over the shared store, a metric reader, and an llmeter process to signal (runtime-child.ts).
+// pipeline over the shared store, and an llmeter process to signal (runtime-child.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
@@ -110,20 +110,6 @@ export async function startSink(config: Config, registry = new Registry()): Prom
   });
   await sink.start();
   return sink;
-}
-
-export async function metric(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const m = await registry.getSingleMetric(name)?.get();
-  return (m?.values ?? []).filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((a, v) => a + v.value, 0);
-}
-
-export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000, everyMs = 100): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 export interface ChildRun {

@@ -13,8 +13,9 @@ import type { CoreServices } from '../../../collector/core/feature.ts';
 import { createKafkaSink, kafkaConsumerComponents } from '../../../collector/features/kafka/index.ts';
 import { count, testConfig } from '../../helpers/store.ts';
 import { startBroker, type Broker } from './broker.ts';
-import { removeScratch, scratchDir, waitFor } from './harness.ts';
+import { removeScratch, scratchDir } from './harness.ts';
 import { requests } from './records.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 const warnings: Error[] = [];
 const consumerCore = (c: CoreServices) => ({ pipeline: c.pipeline, pipelineConfig: c.config.pipeline, registry: c.registry, log: c.log });

@@ -17,9 +17,12 @@ import { KafkaSink } from '../../../collector/features/kafka/producer-sink.ts';
 import { topicName } from '../../../collector/features/kafka/topics.ts';
 import { createLogger, silentLogger } from '../../../collector/core/log.ts';
 import { count, openTestStore, type TestStore } from '../../helpers/store.ts';
-import { freePort, startBroker, type Broker } from './broker.ts';
-import { metric, removeScratch, scenarioConfig, scratchDir, startChild, startMember, startSink, waitFor, type Member } from './harness.ts';
+import { startBroker, type Broker } from './broker.ts';
+import { removeScratch, scenarioConfig, scratchDir, startChild, startMember, startSink, type Member } from './harness.ts';
 import { gpuSamples, requests } from './records.ts';
+import { metric } from '../../helpers/metrics.ts';
+import { freePort } from '../../helpers/net.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 let broker: Broker;
@@ -655,7 +658,7 @@ describe('kafka transport', () => {
         if (m.error) throw new Error(`collector: ${m.error}`);
         return m;
       };
-      await waitFor('restarted collector caught up', async () => (await ask()).count >= 3000, 60_000, 300);
+      await waitFor('restarted collector caught up', async () => (await ask()).count >= 3000, 60_000, { everyMs: 300 });
       await new Promise((res) => setTimeout(res, 1000));
       const final = await ask();
       expect(final.count).toBe(3000);

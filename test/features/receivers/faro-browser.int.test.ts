@@ -18,6 +18,7 @@ import { keyDigestHex } from '../../../collector/core/security/keys.ts';
 import { testConfig } from '../../helpers/store.ts';
 import { bundlePage } from './faro-page/bundle.ts';
 import { ARTIFACTS } from '../../helpers/paths.ts';
+import { CHROMIUM, CHROMIUM_ARGS } from '../../helpers/chromium.ts';
 
 const KEY = 'browser-test-public-key';
 const MARKER = `m${Date.now().toString(36)}`;
@@ -60,18 +61,9 @@ beforeAll(async () => {
 
   profile = mkdtempSync(path.join(os.tmpdir(), 'llmeter-chromium-'));
   browser = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
+    executablePath: CHROMIUM,
     headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    args: [...CHROMIUM_ARGS],
   });
 });
 

@@ -15,6 +15,7 @@ import type { CoreServices } from '../../../collector/core/feature.ts';
 import { NativeBlocks } from '../../../collector/core/store/native-blocks.ts';
 import { Telemetry } from '../../../collector/features/telemetry/sdk.ts';
 import { testConfig } from '../../helpers/store.ts';
+import { servedMetricValue } from '../../helpers/metrics.ts';
 
 const receivers = receiversConfigSchema.parse({
   faro: { enabled: true, apps: [{ name: 'web', tenant: 'acme' }] },
@@ -58,12 +59,6 @@ const faroPost = () =>
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ meta: { app: { name: 'web' } }, logs: [{ message: 'hi', level: 'info' }] }),
   });
-
-async function metric(name: string, labels: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const m = new RegExp(`^${name}\\{${labels}[^}]*\\} (\\S+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
-}
 
 describe('self-tracing', () => {
   it('is off by default: no component, no SDK, spans are non-recording', async () => {
@@ -141,7 +136,7 @@ describe('self-tracing', () => {
   });
 
   it('exports to its own OTLP receiver without tracing that intake (no loop, no double reporting)', async () => {
-    const ignoredBefore = await metric('llmeter_otlp_spans_total', 'outcome="ignored"');
+    const ignoredBefore = (await servedMetricValue(`${base}/metrics`, 'llmeter_otlp_spans_total', { outcome: 'ignored' })) ?? 0;
     const t = new Telemetry({
       config: telemetryConfigSchema.parse({ enabled: true, otlp: { endpoint: `${base}/v1/traces`, protocol: 'http/protobuf' } }),
       log: silentLogger,
@@ -151,12 +146,12 @@ describe('self-tracing', () => {
       expect((await faroPost()).status).toBe(202);
       await t.forceFlush();
       // The receiver got the Faro request's two spans; receiving them made none, so further flushes send nothing.
-      expect(await metric('llmeter_otlp_spans_total', 'outcome="ignored"')).toBe(ignoredBefore + 2);
+      expect((await servedMetricValue(`${base}/metrics`, 'llmeter_otlp_spans_total', { outcome: 'ignored' })) ?? 0).toBe(ignoredBefore + 2);
       await t.forceFlush();
       await new Promise((r) => setTimeout(r, 100));
       await t.forceFlush();
-      expect(await metric('llmeter_otlp_spans_total', 'outcome="ignored"')).toBe(ignoredBefore + 2);
-      expect(await metric('llmeter_otlp_requests_total', 'encoding="protobuf",outcome="accepted"')).toBe(1);
+      expect((await servedMetricValue(`${base}/metrics`, 'llmeter_otlp_spans_total', { outcome: 'ignored' })) ?? 0).toBe(ignoredBefore + 2);
+      expect((await servedMetricValue(`${base}/metrics`, 'llmeter_otlp_requests_total', { encoding: 'protobuf', outcome: 'accepted' })) ?? 0).toBe(1);
     } finally {
       await t.shutdown();
     }
