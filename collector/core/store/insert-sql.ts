@@ -1,6 +1,6 @@
 // The statement that inserts a batch of Native blocks (native-blocks.ts). The embedded store writes
-// the blocks to a file and reads it with file(): chDB's engine reads a file for half the CPU or less
-// that it spends on the same data handed over inline. A server reads them from the request body.
+// the blocks to a file and reads it with file(): chDB's engine reads a file for much less CPU than
+// it spends on the same data handed over inline (bench/README.md, "Ingest"). A server reads them from the request body.
 import type { ClickHouseSettings } from '@clickhouse/client';
 import { sqlString } from '../schema/ddl.ts';
 
