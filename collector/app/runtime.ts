@@ -58,7 +58,13 @@ export interface StartOptions {
 export async function startCollector(config: Config, log: Logger, opts: StartOptions = {}): Promise<Collector> {
   const registry = new Registry();
   registry.setDefaultLabels({ service: 'llmeter' });
-  collectDefaultMetrics({ register: registry, prefix: 'llmeter_process_' });
+  // The standard process_* and nodejs_* names, as every Prometheus client library writes them, so
+  // the usual dashboards and recording rules for a process work as they are.
+  collectDefaultMetrics({ register: registry });
+  // prom-client also writes the sums of nodejs_active_{handles,requests,resources} as gauges named
+  // *_total, which Prometheus reads as counters (promtool flags them); sum() over the per-type
+  // gauges gives the same number.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
   const failures = new BackgroundFailures(registry, log);
   const store = await openStore(config.store);
   const started: Component[] = [];
