@@ -9,8 +9,9 @@ import { chargeback } from '../../../collector/features/cost/chargeback.ts';
 import { SimFleet, SimPriceFeed } from '../../../collector/app/demo/fleet.ts';
 import { demoConfig } from '../../../collector/app/demo/config.ts';
 import { driveTraffic } from '../../../collector/app/demo/traffic.ts';
-import { tempDir } from '../../helpers/store.ts';
+import { count, tempDir } from '../../helpers/store.ts';
 import { ROOT } from '../../helpers/paths.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 const entry = path.join(ROOT, 'collector/app/top/standalone.ts');
 const session = `llmeter-top-test-${process.pid}`;
@@ -41,14 +42,40 @@ beforeAll(async () => {
   const proxy = collector.components.find((c) => c.name === 'proxy') as unknown as { address(): string };
   const stop = new AbortController();
   const traffic = driveTraffic({ proxyUrl: `http://${proxy.address()}`, tenants: fleet.tenants, prng: fleet.prng.fork('t'), rate: 2 }, stop.signal);
-  await sleep(7_000);
+  // Traffic until the store holds some of everything the screen is checked against.
+  await waitFor('requests of every tenant on both kinds of server, a spot price and every GPU in the store', everythingStored, 60_000, { everyMs: 250 });
   stop.abort();
-  await traffic;
-  // Traffic is over: let the last rows, scrapes and gauges land so the numbers hold still.
-  await sleep(2_500);
-  await collector.pipeline.forceFlush();
-  await sleep(1_500);
+  const stats = await traffic;
+  // Traffic is over. Every request it sent is one llm_requests row, answered or refused: once all of
+  // them are stored, the numbers hold still.
+  await waitFor(
+    `the ${stats.sent} requests sent stored`,
+    async () => {
+      await collector.pipeline.forceFlush();
+      return (await count(collector.store, 'llm_requests')) === stats.sent;
+    },
+    30_000,
+    { everyMs: 250 },
+  );
 }, 120_000);
+
+/**
+ * Requests (answered or refused) of every tenant, on qwen2.5:14b (the vLLM-like server) and on
+ * acme-chat's llama3.2:3b (Ollama), a spot price, and frame buffer and utilisation samples of every node.
+ */
+async function everythingStored(): Promise<boolean> {
+  await collector.pipeline.forceFlush();
+  const [r] = await rows<{ tenants: string; qwen: string; llama: string; spot: string; gpus: string }>(
+    `SELECT (SELECT uniqExact(tenant) FROM llm_requests) AS tenants,
+      (SELECT count() FROM llm_requests WHERE model = 'qwen2.5:14b') AS qwen,
+      (SELECT count() FROM llm_requests WHERE tenant = 'acme-chat' AND model = 'llama3.2:3b') AS llama,
+      (SELECT count() FROM price_points WHERE capacity_type = 'spot') AS spot,
+      (SELECT count() FROM (SELECT node FROM gpu_metrics WHERE field IN ('fb_used', 'fb_free', 'gpu_util') GROUP BY node HAVING uniqExact(field) = 3)) AS gpus`,
+  );
+  return (
+    Number(r!.tenants) === fleet.tenants.length && Number(r!.qwen) > 0 && Number(r!.llama) > 0 && Number(r!.spot) > 0 && Number(r!.gpus) === fleet.nodes.length
+  );
+}
 
 afterAll(async () => {
   spawnSync('tmux', ['kill-session', '-t', session]);
@@ -135,7 +162,7 @@ describe('llmeter top', () => {
 
     // q quits and restores the terminal.
     execFileSync('tmux', ['send-keys', '-t', session, 'q']);
-    await sleep(1_000);
+    await waitFor('top to quit', () => spawnSync('tmux', ['has-session', '-t', session]).status !== 0, 10_000);
     expect(spawnSync('tmux', ['has-session', '-t', session]).status).not.toBe(0);
   });
 
