@@ -347,13 +347,15 @@ export class ProxyServer implements Component {
     }
     const r = o.record;
     const up = o.upstream;
-    const counted = up !== undefined && o.usage.found;
+    // The counter counts what the record stores: the server's usage, or for a stream cut short the
+    // frames forwarded (an estimate the record marks by its error kind).
+    const counted = up !== undefined;
     this.figures.overheadS = (r.proxy_overhead_ms ?? 0) / 1000;
     this.figures.durationS = up ? (r.duration_ms ?? 0) / 1000 : null;
     this.figures.ttftS = up && r.ttft_ms !== null && r.ttft_ms !== undefined ? r.ttft_ms / 1000 : null;
-    this.figures.inputTokens = counted ? o.usage.inputTokens : 0;
-    this.figures.outputTokens = counted ? o.usage.outputTokens : 0;
-    this.figures.cachedTokens = counted ? o.usage.cachedTokens : 0;
+    this.figures.inputTokens = counted ? (r.input_tokens ?? 0) : 0;
+    this.figures.outputTokens = counted ? (r.output_tokens ?? 0) : 0;
+    this.figures.cachedTokens = counted ? (r.cached_tokens ?? 0) : 0;
     this.figures.coldStart = up !== undefined && isColdStart(o.usage.loadNs);
     this.metrics.finished(
       up?.name ?? '',

@@ -18,6 +18,7 @@ import type { PsPoller } from '../../../exporters/proxy/ps-poller.ts';
 import type { LlmRequestRow } from '../../helpers/rows.ts';
 import { tempDir, testConfig } from '../../helpers/store.ts';
 import { FakeUpstream, FIX, fixture, lines } from '../../helpers/fake-upstream.ts';
+import { metric } from '../../helpers/metrics.ts';
 
 const KEY_ACME = 'llm_test_acme_0123456789';
 const KEY_LIMITED = 'llm_test_limited_0123456789';
@@ -378,6 +379,7 @@ describe('failures are answered like the upstream would and recorded', () => {
 
   it('a client that goes away mid-stream: the upstream request is aborted and what was used is recorded', async () => {
     const abortedBefore = upstream.aborted;
+    const countedBefore = await metric(collector.registry, 'llmeter_proxy_tokens_total', { model: 'slow:latest', kind: 'output' });
     const stream = await ollama().generate({ model: 'slow', prompt: 'q', stream: true });
     let n = 0;
     // The ollama client ends an aborted iteration with an AbortError.
@@ -391,6 +393,8 @@ describe('failures are answered like the upstream would and recorded', () => {
     // No final chunk came: output tokens are the lines forwarded (one token each for Ollama).
     expect(r.output_tokens).toBeGreaterThanOrEqual(5);
     expect(r.output_tokens).toBeLessThan(100);
+    // The token counter on /metrics counts the same estimate as the table.
+    expect((await metric(collector.registry, 'llmeter_proxy_tokens_total', { model: 'slow:latest', kind: 'output' })) - countedBefore).toBe(r.output_tokens);
     await expect.poll(() => upstream.aborted).toBe(abortedBefore + 1);
     expect(proxy.state.inflight()).toBe(0);
   });
