@@ -12,6 +12,7 @@ import type { LivePrices } from '../../../exporters/prices/live.ts';
 import type { ProxyProvides } from '../../../exporters/proxy/index.ts';
 import { originOf, type LiveScrape } from '../../../exporters/scrape/live.ts';
 import { autoscaleConfigSchema, type AutoscaleConfig } from './config.ts';
+import { storedActivity, type Activity } from './history.ts';
 import { ExternalScalerServer } from './scaler.ts';
 import { ScalerMetrics } from './scaler-metrics.ts';
 
@@ -31,7 +32,11 @@ const DRAINING_KINDS: ReadonlySet<CapacityNotice['kind']> = new Set([
 /** Notices that announce a node going away later: the draining ones but node_down (it already has). */
 const PENDING_KINDS: ReadonlySet<CapacityNotice['kind']> = new Set([...DRAINING_KINDS].filter((k) => k !== 'node_down'));
 
-/** Recomputes time-driven signals on an interval and follows capacity notices. */
+/**
+ * Recomputes time-driven signals on an interval and follows capacity notices. At start it reads when
+ * the tiers' upstreams last worked (`history`: the store's newest requests), before the first tick
+ * and before the scaler serves anything, so a restart does not count as activity.
+ */
 export class ScalerMetricsTicker implements Component {
   readonly name = 'autoscale-signals';
   readonly signals: ScalerMetrics;
@@ -40,15 +45,32 @@ export class ScalerMetricsTicker implements Component {
   private readonly stops: (() => void)[] = [];
 
   private readonly failures: BackgroundFailures | undefined;
+  private readonly history: (() => Promise<Activity[]>) | undefined;
 
-  constructor(signals: ScalerMetrics, everyMs: number, subscribe: ((s: ScalerMetrics) => () => void)[] = [], failures?: BackgroundFailures) {
+  constructor(
+    signals: ScalerMetrics,
+    everyMs: number,
+    subscribe: ((s: ScalerMetrics) => () => void)[] = [],
+    failures?: BackgroundFailures,
+    history?: () => Promise<Activity[]>,
+  ) {
     this.signals = signals;
     this.everyMs = everyMs;
     this.failures = failures;
+    this.history = history;
     for (const f of subscribe) this.stops.push(f(signals));
   }
 
   async start(): Promise<void> {
+    if (this.history) {
+      try {
+        this.signals.remember(await this.history());
+      } catch (err) {
+        // The scaler still runs: tiers with no request since start-up then count as idle (inactive),
+        // which at worst lets KEDA scale a pool down that the next request wakes again.
+        this.failures?.report('autoscale-signals', err, 'the end of the last stored requests could not be read; tiers count as idle until their next request');
+      }
+    }
     await this.signals.tick();
     // A failing tick leaves KEDA reading stale signals: it is logged and counted, never swallowed.
     const failed = this.failures?.handler('autoscale-signals', 'autoscaling signals not recomputed') ?? (() => undefined);
@@ -109,7 +131,12 @@ export function buildAutoscale(core: CoreServices, config: AutoscaleConfig, need
     scraped: needs.scraped,
     prices: needs.prices,
   });
-  const out: Component[] = [new ScalerMetricsTicker(signals, config.evaluate_ms, [drainOnNotice(config, needs.notices, log)], core.failures)];
+  // A day past the longest idle period: an older request leaves its tier inactive anyway, and the
+  // scan at start-up stays small on a large store.
+  const lookbackS = Math.max(0, ...config.tiers.map((t) => t.idle_seconds)) + 86_400;
+  const inTiers = new Set(config.tiers.flatMap((t) => t.upstreams));
+  const history = () => storedActivity(core.store, { upstreams: upstreams.filter((u) => inTiers.has(u.name)), lookbackS, now: Date.now() });
+  const out: Component[] = [new ScalerMetricsTicker(signals, config.evaluate_ms, [drainOnNotice(config, needs.notices, log)], core.failures, history)];
   if (config.scaler.enabled)
     out.push(new ExternalScalerServer({ listen: config.scaler.listen, signals, registry: core.registry, log, maxStreams: config.scaler.max_streams }));
   return out;

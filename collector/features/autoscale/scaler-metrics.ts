@@ -4,13 +4,16 @@
 // should be up at all — from the proxy's live state; vLLM KV-cache usage and GPU utilisation from the
 // scrapers' latest pages; spot and on-demand prices from the price syncs. Load changes arrive from
 // the proxy as they happen; time-driven changes (idle timeouts, the end of a drain, the rate window)
-// on each evaluation tick; scraped values and prices are read when a signal is asked for.
+// on each evaluation tick; scraped values and prices are read when a signal is asked for. Idle time
+// counts from the last moment a request was waiting or in flight (a request's end, not its arrival),
+// and after a restart from the newest request the store holds (history.ts), never from start-up.
 import { Gauge, type Registry } from 'prom-client';
 import type { LivePrices } from '../../../exporters/prices/live.ts';
 import type { ProxyState } from '../../../exporters/proxy/state.ts';
 import type { LiveReading, LiveScrape, LiveTarget } from '../../../exporters/scrape/live.ts';
 import type { AutoscaleConfig, TierConfig } from './config.ts';
 import { MetricUnavailable } from './errors.ts';
+import type { Activity } from './history.ts';
 import { priceMetric, type PriceMetric } from './pricing.ts';
 import { freshMean } from './scraped.ts';
 
@@ -122,6 +125,11 @@ export class ScalerMetrics {
   private readonly prices: LivePrices | undefined;
   private readonly listeners = new Set<TierListener>();
   private readonly startedAt: number;
+  /**
+   * upstream\0model → epoch ms of the last change in its requests waiting or in flight (a request
+   * held, forwarded or ended), or of the end of its newest stored request (remember()).
+   */
+  private readonly lastActive = new Map<string, number>();
   /** Samples of the proxy's counters, oldest first, for the rate window. */
   private samples: Sample[] = [];
   private readonly unsubscribe: () => void;
@@ -159,9 +167,12 @@ export class ScalerMetrics {
         if (origin) add(this.originTiers, origin, t.name);
       }
     }
-    this.unsubscribe = this.state.onChange((upstream) => {
+    this.unsubscribe = this.state.onChange((upstream, model) => {
       const tier = this.tierOf.get(upstream);
-      if (tier !== undefined) this.emit(tier);
+      if (tier === undefined) return;
+      // Every change is work the pool did just now: a request ending counts as much as one arriving.
+      this.lastActive.set(upstream + '\u0000' + model, this.now());
+      this.emit(tier);
     });
     this.registerGauges(o.registry);
   }
@@ -187,6 +198,30 @@ export class ScalerMetrics {
   close(): void {
     this.unsubscribe();
     this.listeners.clear();
+  }
+
+  /** Takes the ends of requests served before this collector started (the store's), keeping whatever is newer. */
+  remember(activity: readonly Activity[]): void {
+    const tiers = new Set<string>();
+    for (const a of activity) {
+      const tier = this.tierOf.get(a.upstream);
+      if (tier === undefined) continue;
+      const k = a.upstream + '\u0000' + a.model;
+      if (a.at > (this.lastActive.get(k) ?? 0)) this.lastActive.set(k, a.at);
+      tiers.add(tier);
+    }
+    for (const t of tiers) this.emit(t);
+  }
+
+  /** Epoch ms of the last work for the upstreams (and model); undefined when none is known. */
+  private lastWork(ups: readonly string[], want: string | undefined): number | undefined {
+    let last: number | undefined;
+    for (const [k, at] of this.lastActive) {
+      const i = k.indexOf('\u0000');
+      if (!ups.includes(k.slice(0, i)) || (want !== undefined && bare(k.slice(i + 1)) !== want)) continue;
+      if (last === undefined || at > last) last = at;
+    }
+    return last;
   }
 
   /** Models seen in a tier (as the proxy labels them). */
@@ -287,10 +322,10 @@ export class ScalerMetrics {
         return this.rate(ups, want, (s) => s.requests);
       case 'tokens_per_second':
         return this.rate(ups, want, (s) => s.outputTokens);
-      case 'idle_seconds': {
-        const last = cells.reduce((m, c) => Math.max(m, c.lastRequestAt), this.startedAt);
-        return Math.max(0, (now - last) / 1000);
-      }
+      case 'idle_seconds':
+        // With no request known at all (none stored, none since), the time since start-up: the
+        // tier is then inactive all the same (active()).
+        return Math.max(0, (now - (this.lastWork(ups, want) ?? this.startedAt)) / 1000);
       case 'draining':
         return ups.filter((u) => this.isDraining(u, now)).length;
       case 'interruptions_pending': {
@@ -338,12 +373,17 @@ export class ScalerMetrics {
     return priceMetric(this.prices, { signal, tier, pricing, staleAfterMs: this.cfg.price_stale_after_ms, now });
   }
 
-  /** Whether the tier (or model) needs its pool up: anything in flight or waiting, or a request within the idle period. */
+  /**
+   * Whether the tier (or model) needs its pool up: anything in flight or waiting, or work that ended
+   * within the idle period. A tier with no request known is not active: starting the collector
+   * wakes no pool.
+   */
   active(q: MetricQuery): boolean {
     const t = this.tiers.get(q.tier);
     if (!t) return false;
     if (this.value(q, 'load') > 0) return true;
-    return this.value(q, 'idle_seconds') < t.idle_seconds;
+    const last = this.lastWork(this.upstreamsOf(q.tier), q.model === '' ? undefined : bare(q.model));
+    return last !== undefined && (this.now() - last) / 1000 < t.idle_seconds;
   }
 
   private rate(ups: string[], model: string | undefined, counter: (s: Sample) => Map<string, number>): number {
@@ -401,10 +441,10 @@ export class ScalerMetrics {
       held: "Requests held while the tier's pool wakes from zero.",
       request_rate: 'Completed requests per second over the rate window.',
       tokens_per_second: 'Output tokens per second the proxy metered over the rate window (counted when each request finishes).',
-      idle_seconds: 'Seconds since the last request for the tier (or model).',
+      idle_seconds: 'Seconds since the tier (or model) last had a request waiting or in flight (since start-up when no request is known).',
       draining: 'Upstreams of the tier on nodes with a pending interruption notice.',
       interruptions_pending: 'Nodes of the tier with an interruption, preemption, rebalance or maintenance notice whose time has not come.',
-      active: '1 while the tier should be up (load, or a request within its idle period), else 0.',
+      active: '1 while the tier should be up (load, or a request that ended within its idle period), else 0.',
       kv_cache_usage: "Mean vLLM KV-cache usage (0..1) over the tier's fresh server readings; absent when none.",
       gpu_utilization: "Mean GPU (or MIG slice) utilisation (0..1) over the tier's nodes' fresh DCGM readings; absent when none.",
       spot_price: "Spot price of the tier's instance type (USD per hour); absent when unknown or stale.",

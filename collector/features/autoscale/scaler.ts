@@ -264,8 +264,11 @@ export class ExternalScalerServer implements Component {
     this.dirty.add(tier);
     if (this.flushQueued) return;
     this.flushQueued = true;
-    // Coalesces a burst of load changes into one evaluation, still within the same turn of I/O.
-    queueMicrotask(() => this.flush());
+    // One evaluation after everything the current event has moved: a request released from a hold
+    // leaves the held count and enters the in-flight one a few awaits apart, and evaluated between
+    // the two the tier would look empty for an instant (a false and a true pushed within
+    // milliseconds). setImmediate runs once those awaits are done, before any further I/O.
+    setImmediate(() => this.flush());
   }
 
   private flush(): void {

@@ -119,6 +119,12 @@ describe('scale from zero', () => {
     expect(proxy.activation!.held()).toBe(0);
     // Nothing left in flight and idle_seconds 0: the tier goes inactive again, pushed.
     expect(await s.next(2_000)).toBe(false);
+    // Released from the hold, the request left the held count and entered the in-flight one as one
+    // change: KEDA saw the wake and the end, no inactive instant between them.
+    const ticker = collector.components.find((c) => c.name === 'autoscale-signals')!;
+    for (let i = 0; i < 3; i++) await ticker.forceFlush();
+    await new Promise((r) => setImmediate(r));
+    expect(s.values).toEqual([false, true, false]);
     s.cancel();
 
     // Now known ready: the next request passes without a hold.

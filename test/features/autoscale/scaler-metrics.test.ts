@@ -43,9 +43,11 @@ function setup(idle = 60) {
 }
 
 describe('ScalerMetrics', () => {
-  it('is active while anything is in flight or waiting, then until idle_seconds after the last request', () => {
+  it('is active while anything is in flight or waiting, then until idle_seconds after the last request ended', () => {
     const { state, signals, advance, at } = setup(60);
     const q = { tier: 'premium', model: '' };
+    // Nothing known: a collector that just started wakes no pool.
+    expect(signals.active(q)).toBe(false);
     advance(61_000);
     expect(signals.active(q)).toBe(false);
     state.arrived('gpu-a', 'llama3.1:70b', at());
@@ -54,8 +56,9 @@ describe('ScalerMetrics', () => {
     advance(120_000);
     expect(signals.active(q)).toBe(true); // still in flight, however long
     state.inflightDelta('gpu-a', 'llama3.1:70b', -1);
-    expect(signals.active(q)).toBe(false); // last request arrived 120 s ago
-    state.arrived('gpu-b', 'llama3.1:70b', at());
+    // It arrived 120 s ago but ended just now: idle counts from its end.
+    expect(signals.value(q, 'idle_seconds')).toBe(0);
+    expect(signals.active(q)).toBe(true);
     advance(59_000);
     expect(signals.active(q)).toBe(true);
     expect(signals.value(q, 'idle_seconds')).toBe(59);
@@ -63,7 +66,48 @@ describe('ScalerMetrics', () => {
     expect(signals.active(q)).toBe(false);
     // Per model: `llama3.1:70b` and its `:latest`-less name agree; other models are separate.
     expect(signals.value({ tier: 'premium', model: 'llama3.1:70b' }, 'idle_seconds')).toBe(60);
+    expect(signals.active({ tier: 'premium', model: 'qwen3' })).toBe(false);
     expect(signals.value({ tier: 'standard', model: '' }, 'load')).toBe(0);
+  });
+
+  it('a request held while the pool wakes counts as work until it has been answered', () => {
+    const { state, signals, advance } = setup(60);
+    const q = { tier: 'premium', model: '' };
+    state.queueDelta('gpu-a', 'llama3.1:70b', 1);
+    advance(300_000); // a slow wake, far longer than idle_seconds
+    expect(signals.active(q)).toBe(true);
+    // Released from the hold: the held count drops before the in-flight one rises.
+    state.queueDelta('gpu-a', 'llama3.1:70b', -1);
+    expect(signals.active(q)).toBe(true);
+    state.inflightDelta('gpu-a', 'llama3.1:70b', 1);
+    advance(5_000);
+    state.inflightDelta('gpu-a', 'llama3.1:70b', -1);
+    advance(59_000);
+    expect(signals.active(q)).toBe(true);
+    advance(1_000);
+    expect(signals.active(q)).toBe(false);
+  });
+
+  it('after a restart, idle time counts from the end of the last stored request, not from start-up', () => {
+    const { signals, advance, at, changed } = setup(60);
+    const q = { tier: 'premium', model: '' };
+    advance(7_200_000);
+    // Requests that ended 30 s before start (gpu-b) and an hour before (gpu-a); one for an upstream in no tier.
+    signals.remember([
+      { upstream: 'gpu-a', model: 'llama3.1:70b', at: at() - 3_600_000 },
+      { upstream: 'gpu-b', model: 'qwen3:latest', at: at() - 30_000 },
+      { upstream: 'elsewhere', model: 'm', at: at() },
+    ]);
+    expect(changed).toEqual(['premium']);
+    expect(signals.active(q)).toBe(true);
+    expect(signals.value(q, 'idle_seconds')).toBe(30);
+    expect(signals.active({ tier: 'premium', model: 'qwen3' })).toBe(true);
+    expect(signals.active({ tier: 'premium', model: 'llama3.1:70b' })).toBe(false);
+    expect(signals.value({ tier: 'premium', model: 'llama3.1:70b' }, 'idle_seconds')).toBe(3_600);
+    advance(30_000);
+    expect(signals.active(q)).toBe(false);
+    // A tier with nothing stored is inactive at once.
+    expect(signals.active({ tier: 'standard', model: '' })).toBe(false);
   });
 
   it('tells listeners which tier changed, on load changes and on every tick', async () => {

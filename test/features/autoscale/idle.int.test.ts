@@ -1,0 +1,191 @@
+// The scaler's idea of "idle" follows real work, as KEDA sees it through the external scaler: a
+// collector that restarts does not wake pools that were idle before it (idle time comes from the
+// store's requests, not from start-up); a request held while its pool wakes, longer than the tier's
+// idle_seconds, keeps the tier active until idle_seconds after its answer; and its release from the
+// hold is one change on StreamIsActive, not an inactive instant between the hold and the forward.
+import { createServer as createTcpServer, connect, type Server as TcpServer, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { autoscaleConfigSchema } from '../../../collector/features/autoscale/config.ts';
+import { ExternalScalerServer } from '../../../collector/features/autoscale/scaler.ts';
+import { silentLogger } from '../../../collector/core/log.ts';
+import { startCollector, type Collector } from '../../../collector/app/runtime.ts';
+import type { Config } from '../../../collector/app/config-schema.ts';
+import type { LlmRequestRecord } from '../../../collector/core/schema/tables.ts';
+import type { ProxyServer } from '../../../exporters/proxy/server.ts';
+import { FakeUpstream } from '../../helpers/fake-upstream.ts';
+import { tempDir, testConfig } from '../../helpers/store.ts';
+import { kedaClient, type KedaClient, type Ref } from '../../helpers/keda-client.ts';
+import { freePort } from '../../helpers/net.ts';
+import { waitFor } from '../../helpers/wait.ts';
+
+/** The "burst" tier's idle period: shorter than the hold below. */
+const BURST_IDLE_S = 1;
+
+let fake: FakeUpstream;
+let fakeUrl: string;
+let burstPort: number;
+let config: Config;
+let collector: Collector | undefined;
+let keda: KedaClient | undefined;
+const relays: TcpServer[] = [];
+
+const ref = (md: Record<string, string>): Ref => ({ name: `ollama-${md.tier}`, namespace: 'llm', scalerMetadata: md });
+
+/** Brings "the pool" up on a fixed port: a TCP relay to the running fake upstream. */
+async function bringUp(port: number): Promise<void> {
+  const to = new URL(fakeUrl);
+  const sockets = new Set<Socket>();
+  const s = createTcpServer((a) => {
+    const b = connect(Number(to.port), to.hostname);
+    sockets.add(a).add(b);
+    a.pipe(b).pipe(a);
+    const end = () => {
+      a.destroy();
+      b.destroy();
+    };
+    a.on('error', end).on('close', end);
+    b.on('error', end).on('close', end);
+  });
+  s.on('close', () => {
+    for (const x of sockets) x.destroy();
+  });
+  await new Promise<void>((resolve) => s.listen(port, '127.0.0.1', resolve));
+  relays.push(s);
+}
+
+async function start(): Promise<void> {
+  collector = await startCollector(config, silentLogger);
+  keda = kedaClient((collector.components.find((c) => c instanceof ExternalScalerServer) as ExternalScalerServer).address());
+}
+
+async function stop(): Promise<void> {
+  keda?.close();
+  await collector?.shutdown();
+  keda = undefined;
+  collector = undefined;
+}
+
+function stored(backend: string, node: string, model: string, endedAgoMs: number): LlmRequestRecord {
+  const durationMs = 2_000;
+  return {
+    ts: Date.now() - endedAgoMs - durationMs,
+    request_id: `stored-${backend}-${model}`,
+    tenant: 'acme',
+    model,
+    backend,
+    node,
+    status: 200,
+    duration_ms: durationMs,
+    output_tokens: 10,
+    source: 'proxy',
+  } as LlmRequestRecord;
+}
+
+beforeAll(async () => {
+  fake = new FakeUpstream({ pace: 0.05 });
+  fakeUrl = await fake.start();
+  burstPort = await freePort();
+  const premiumPort = await freePort();
+  config = {
+    ...testConfig(
+      {
+        proxy: {
+          enabled: true,
+          listen: '127.0.0.1:0',
+          anonymous_tenant: 'anon',
+          ps_poll_ms: 0,
+          upstreams: [
+            { name: 'gpu-a', url: `http://127.0.0.1:${premiumPort}`, node: 'gpu-node-1', models: ['llama3*', 'qwen3*'] },
+            { name: 'gpu-b', url: `http://127.0.0.1:${burstPort}`, node: 'gpu-node-2', models: ['mixtral*'] },
+          ],
+          activation: { enabled: true, timeout_ms: 20_000, max_held: 4, probe_interval_ms: 50 },
+        },
+      },
+      tempDir(),
+    ),
+    autoscale: autoscaleConfigSchema.parse({
+      enabled: true,
+      evaluate_ms: 50,
+      tiers: [
+        { name: 'premium', upstreams: ['gpu-a'], idle_seconds: 600 },
+        { name: 'burst', upstreams: ['gpu-b'], idle_seconds: BURST_IDLE_S },
+      ],
+      scaler: { listen: '127.0.0.1:0' },
+    }),
+  };
+});
+
+afterAll(async () => {
+  await stop();
+  for (const r of relays) await new Promise<void>((resolve) => r.close(() => resolve()));
+  await fake?.close();
+});
+
+describe('idle follows real work', () => {
+  it('a collector that restarts wakes no pool: idle time counts from the last stored request, not from start-up', async () => {
+    // The traffic before the restart: llama3.2 ended two hours ago, qwen3 a minute ago; a request
+    // with the same upstream name on another node is another proxy's, and does not count.
+    await start();
+    const r = await collector!.sink.submit(
+      'llm_request',
+      [
+        stored('gpu-a', 'gpu-node-1', 'llama3.2:latest', 2 * 3_600_000),
+        stored('gpu-a', 'gpu-node-1', 'qwen3:latest', 60_000),
+        stored('gpu-b', 'elsewhere', 'mixtral:latest', 1_000),
+      ],
+      { source: 'test' },
+    );
+    expect(r.accepted).toBe(3);
+    await collector!.pipeline.forceFlush();
+    await stop();
+
+    await start();
+    const s = keda!.stream(ref({ tier: 'burst' }));
+    // The first answer, right after start-up: nothing stored for the burst tier, so it stays at zero.
+    expect(await s.next(2_000)).toBe(false);
+    expect(await keda!.isActive(ref({ tier: 'burst' }))).toBe(false);
+    expect(await keda!.isActive(ref({ tier: 'premium', model: 'llama3.2' }))).toBe(false);
+    // qwen3's request ended a minute ago, within premium's idle period: active, and the idle time
+    // is the one before the restart.
+    expect(await keda!.isActive(ref({ tier: 'premium', model: 'qwen3' }))).toBe(true);
+    expect(await keda!.isActive(ref({ tier: 'premium' }))).toBe(true);
+    const idle = (await keda!.metrics(ref({ tier: 'premium', metric: 'idle_seconds' }), 'i'))[0]!.metricValueFloat;
+    expect(idle).toBeGreaterThanOrEqual(60);
+    expect(idle).toBeLessThan(120);
+    const llamaIdle = (await keda!.metrics(ref({ tier: 'premium', model: 'llama3.2', metric: 'idle_seconds' }), 'i'))[0]!.metricValueFloat;
+    expect(llamaIdle).toBeGreaterThanOrEqual(2 * 3_600);
+    s.cancel();
+  });
+
+  it('a request held through a wake longer than idle_seconds keeps the tier active until idle_seconds after its answer, with one push each way', async () => {
+    const proxy = collector!.components.find((c) => c.name === 'proxy') as ProxyServer;
+    const s = keda!.stream(ref({ tier: 'burst' }));
+    expect(await s.next(2_000)).toBe(false);
+    const t0 = performance.now();
+    const pending = request(`http://${proxy.address()}/api/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'mixtral:8x7b', messages: [{ role: 'user', content: 'hi' }], stream: false }),
+    }).then(async (res) => ({ status: res.statusCode, body: await res.body.text(), at: performance.now() }));
+    expect(await s.next(2_000)).toBe(true);
+    // The pool takes longer to come up than the tier's idle period.
+    await waitFor('a hold longer than idle_seconds', () => performance.now() - t0 > BURST_IDLE_S * 1000 + 300, 10_000, { everyMs: 20 });
+    expect(proxy.activation!.held('gpu-b')).toBe(1);
+    await bringUp(burstPort);
+    const res = await pending;
+    expect(res.status, res.body).toBe(200);
+    // Answered just now: still active, though it arrived more than idle_seconds ago.
+    expect(await keda!.isActive(ref({ tier: 'burst' }))).toBe(true);
+    // Inactive idle_seconds after the answer, pushed once.
+    expect(await s.next(5_000)).toBe(false);
+    const idleAfterMs = performance.now() - res.at;
+    expect(idleAfterMs).toBeGreaterThanOrEqual(BURST_IDLE_S * 1000 - 50);
+    // A few more evaluations push nothing: the stream saw the wake and the idle, nothing between.
+    const ticker = collector!.components.find((c) => c.name === 'autoscale-signals')!;
+    for (let i = 0; i < 3; i++) await ticker.forceFlush();
+    await new Promise((r) => setImmediate(r));
+    expect(s.values).toEqual([false, true, false]);
+    s.cancel();
+  });
+});
