@@ -22,7 +22,7 @@ function tableDoc(t: TableDef, signal?: string): string {
     '',
     t.doc,
     '',
-    `Sort key \`(${t.orderBy.join(', ')})\`, partitions \`${t.partitionBy}\`, engine ${t.engine.kind === 'replacing' ? `ReplacingMergeTree (newest \`${t.engine.version}\` wins)` : 'MergeTree'}, retention \`store.ttl_days.${t.retention}\` on \`${t.ttlColumn}\`, sharded by \`${t.shardingKey}\` in a cluster.${t.identity ? ` Stored once by \`(${t.identity.join(', ')})\`.` : ''}`,
+    `Sort key \`(${t.orderBy.join(', ')})\`, partitions \`${t.partitionBy}\`, engine ${t.engine.kind === 'replacing' ? `ReplacingMergeTree (newest \`${t.engine.version}\` wins)` : 'MergeTree'}, ${t.inForceKey ? `kept while in force: a row that a newer one of the same \`(${t.inForceKey.join(', ')})\` replaced before the retention \`store.ttl_days.${t.retention}\` is deleted, the one in force is kept whatever its age` : `retention \`store.ttl_days.${t.retention}\` on \`${t.ttlColumn}\``}, sharded by \`${t.shardingKey}\` in a cluster.${t.identity ? ` Stored once by \`(${t.identity.join(', ')})\`.` : ''}`,
     '',
     '| field | ClickHouse type | required | in a record | meaning |',
     '|---|---|---|---|---|',

@@ -15,6 +15,7 @@ import type { Logger } from '../core/log.ts';
 import { defaultSpillDir, Pipeline, storeInserter, type RecordSink } from '../core/pipeline/pipeline.ts';
 import { replaySpill } from '../core/pipeline/spill-replay.ts';
 import { migrate } from '../core/schema/migrations/index.ts';
+import { RetentionSweep } from '../core/store/retention.ts';
 import { openStore, type Store } from '../core/store/store.ts';
 import { readOnlyQueries, type ReadOnlyQueries } from '../core/query/index.ts';
 import { tracedInserter, tracedSink } from '../features/telemetry/index.ts';
@@ -80,7 +81,7 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
       registry,
       log: log.child('pipeline'),
       spillDir: store.dataDir ? defaultSpillDir(store.dataDir) : undefined,
-      rawTtlDays: config.store.ttl_days.raw,
+      retention: store.ddlTarget(),
     });
     await pipeline.start();
     if (store.dataDir) await replaySpill(pipeline, defaultSpillDir(store.dataDir), log.child('pipeline'));
@@ -106,6 +107,7 @@ export async function startCollector(config: Config, log: Logger, opts: StartOpt
     const components: Component[] = kafkaSink ? [kafkaSink] : [];
     let provided: Provided | undefined;
     if (!opts.withoutFeatures) {
+      components.push(new RetentionSweep(store, failures));
       const built = await buildFeatures(core, config);
       components.push(...built.components);
       provided = built.provided;

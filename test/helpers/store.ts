@@ -15,9 +15,10 @@ export function tempDir(prefix = 'llmeter-test-'): string {
 /** A validated configuration with an isolated data directory; `patch` is a partial raw config. */
 export function testConfig(patch: Record<string, unknown> = {}, dataDir = tempDir()): Config {
   const raw = structuredClone(patch) as Record<string, Record<string, unknown>>;
-  // Fixtures carry fixed dates; retention would drop them as they age, so tests keep rows forever
-  // unless a test sets ttl_days itself.
-  raw.store = { data_dir: dataDir, ttl_days: { raw: 0, reference: 0, rollup: 0 }, ...(raw.store ?? {}) };
+  // Fixtures carry fixed dates and the raw retention refuses records older than it, so tests keep raw
+  // rows forever unless a test sets ttl_days itself; prices, events, nodes and rollups keep the
+  // retention a user gets.
+  raw.store = { data_dir: dataDir, ttl_days: { raw: 0 }, ...(raw.store ?? {}) };
   raw.http = { listen: '127.0.0.1:0', ...(raw.http ?? {}) };
   return configSchema.parse(raw);
 }

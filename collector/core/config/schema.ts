@@ -27,7 +27,12 @@ export const storeConfigSchema = z
     ttl_days: z
       .strictObject({
         raw: z.number().int().min(0).default(90).describe('Retention of raw signal rows (0 = forever).'),
-        reference: z.number().int().min(0).default(730).describe('Retention of prices, events, nodes, dead letters.'),
+        reference: z
+          .number()
+          .int()
+          .min(0)
+          .default(730)
+          .describe('Retention of events, nodes, dead letters; prices are kept while in force, replaced ones this long.'),
         rollup: z.number().int().min(0).default(730).describe('Retention of hourly rollups.'),
       })
       .prefault({}),

@@ -7,6 +7,7 @@ import type { PipelineConfig } from '../config/schema.ts';
 import { once, type Component } from '../lifecycle/component.ts';
 import type { Logger } from '../log.ts';
 import { deadLetters, SIGNAL_TABLES, SIGNALS, type Signal, type SignalRecords, type TableDef } from '../schema/tables.ts';
+import { ttlDays, type Retention } from '../schema/ddl.ts';
 import type { AlreadyStored } from '../store/insert-sql.ts';
 import { columnNames, compileValidator, rowToObject, validatorFor, type Row } from '../records/validate.ts';
 import { NativeCodec } from '../store/native-blocks.ts';
@@ -135,8 +136,11 @@ export interface PipelineOptions {
   log: Logger;
   /** Directory for rows that shutdown could not insert in time. */
   spillDir?: string;
-  /** Retention of raw signal rows in days (store.ttl_days.raw; 0 keeps them forever): older records are refused. */
-  rawTtlDays?: number;
+  /**
+   * The retention in days (store.ttl_days; 0 keeps rows forever): a record the retention would delete
+   * at once is refused. Absent: nothing is refused for its age.
+   */
+  retention?: Retention;
 }
 
 export class Pipeline implements RecordSink, Component {
@@ -146,12 +150,12 @@ export class Pipeline implements RecordSink, Component {
   private readonly dead: TableWriter;
   private readonly cfg: PipelineConfig;
   private readonly log: Logger;
-  private readonly rawTtlMs: number;
+  private readonly retention: Retention;
 
   constructor(o: PipelineOptions) {
     this.cfg = o.config;
     this.log = o.log;
-    this.rawTtlMs = (o.rawTtlDays ?? 0) * 86_400_000;
+    this.retention = o.retention ?? { rawTtlDays: 0, referenceTtlDays: 0 };
     this.metrics = new PipelineMetrics(o.registry);
     const spillDir = o.spillDir;
     this.dead = new TableWriter({
@@ -199,7 +203,8 @@ export class Pipeline implements RecordSink, Component {
     const validate = validatorFor(signal);
     const table = SIGNAL_TABLES[signal];
     // Rows the retention would delete at once are refused, not acknowledged and then lost.
-    const oldest = table.retention === 'raw' && this.rawTtlMs > 0 ? Date.now() - this.rawTtlMs : -Infinity;
+    const ttl = ttlDays(table, this.retention);
+    const oldest = ttl > 0 ? Date.now() - ttl * 86_400_000 : -Infinity;
     const timeAt = oldest === -Infinity ? -1 : columnNames(table).indexOf(table.ttlColumn);
     const good: Row[] = [];
     const reasons = new Map<string, RejectionReason>();
@@ -218,7 +223,7 @@ export class Pipeline implements RecordSink, Component {
           continue;
         }
         reason = v.ok
-          ? `${table.ttlColumn}: older than the raw retention (store.ttl_days.raw = ${this.rawTtlMs / 86_400_000} days), which would delete it at once`
+          ? `${table.ttlColumn}: older than the ${table.retention} retention (store.ttl_days.${table.retention} = ${ttl} days), which would delete it at once`
           : v.errors.join('; ');
       }
       const where = origin.locate?.(i);

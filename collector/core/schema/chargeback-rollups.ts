@@ -41,6 +41,9 @@ export const CHARGEBACK_ROLLUPS: readonly RollupDef[] = [
     orderBy: 'input, hour',
     timeColumn: 'hour',
     shardingKey: 'cityHash64(input)',
+    // Compared with the counts each kept day was computed from (its state rows): deleting one side
+    // before the other would make days look changed. A price set long ago is counted at its old hour.
+    retention: 'none',
     views: [
       { name: 'chargeback_inputs_requests_mv', source: 'llm_requests', select: counter('requests', 'ts'), groupBy: 'hour' },
       { name: 'chargeback_inputs_gpu_mv', source: 'gpu_metrics', select: counter('up', 'ts'), groupBy: 'hour' },
@@ -87,6 +90,8 @@ export const CHARGEBACK_ROLLUPS: readonly RollupDef[] = [
     partitionBy: 'toYYYYMMDD(hour)',
     engine: 'MergeTree',
     unsharded: true,
+    // State rows stay with the input counts they are compared with (chargeback_inputs keeps its rows).
+    retention: { deleteWhere: "kind != 'state'" },
     shardingKey: 'rand()',
     views: [],
   },

@@ -43,13 +43,25 @@ function engineClause(
   return `${target.cluster ? 'Replicated' : ''}${kind}(${args.join(', ')})`;
 }
 
-function ttlClause(column: string, days: number, wrap = true): string {
+function ttlClause(column: string, days: number): string {
   if (days <= 0) return '';
-  return `\nTTL ${wrap ? `toDateTime(${column})` : column} + INTERVAL ${days} DAY`;
+  return `\nTTL toDateTime(${column}) + INTERVAL ${days} DAY`;
 }
 
-function ttlDays(t: TableDef, target: DdlTarget): number {
+/** The retention settings a table's TTL is made from. */
+export type Retention = Pick<DdlTarget, 'rawTtlDays' | 'referenceTtlDays'>;
+
+/** Days after which `t`'s TTL deletes a row (0: no TTL). */
+export function ttlDays(t: TableDef, target: Retention): number {
+  if (t.inForceKey) return 0;
   return t.retention === 'raw' ? target.rawTtlDays : target.referenceTtlDays;
+}
+
+/** A rollup's TTL expression, or '' when it keeps its rows. */
+function rollupTtl(r: RollupDef, target: DdlTarget): string {
+  if (target.rollupTtlDays <= 0 || r.retention === 'none') return '';
+  const where = r.retention?.deleteWhere ? ` DELETE WHERE ${r.retention.deleteWhere}` : '';
+  return `${r.timeColumn} + INTERVAL ${target.rollupTtlDays} DAY${where}`;
 }
 
 // Deduplication of retried inserts needs a window on non-replicated MergeTree (replicated tables have
@@ -90,7 +102,7 @@ export function createRollupSql(r: RollupDef, target: DdlTarget): string[] {
   const local = rollupTable(r, target);
   const engine = engineClause(r.engine ?? 'AggregatingMergeTree', undefined, local, target, r.unsharded ? 'all' : '{shard}');
   const stmts = [
-    `CREATE TABLE IF NOT EXISTS ${db}.${q(local)}${onCluster(target)}\n(${r.columns}\n)\nENGINE = ${engine}\nPARTITION BY ${r.partitionBy ?? `toYYYYMM(${r.timeColumn})`}\nORDER BY (${r.orderBy})${ttlClause(r.timeColumn, target.rollupTtlDays, false)}${SETTINGS}`,
+    `CREATE TABLE IF NOT EXISTS ${db}.${q(local)}${onCluster(target)}\n(${r.columns}\n)\nENGINE = ${engine}\nPARTITION BY ${r.partitionBy ?? `toYYYYMM(${r.timeColumn})`}\nORDER BY (${r.orderBy})${rollupTtl(r, target) ? `\nTTL ${rollupTtl(r, target)}` : ''}${SETTINGS}`,
   ];
   for (const v of r.views) {
     // The view reads the local source table so that, in a cluster, each shard rolls up its own rows.
@@ -128,9 +140,8 @@ export function ttlSql(target: DdlTarget): string[] {
   }
   for (const r of ROLLUPS) {
     const tbl = `${db}.${q(rollupTable(r, target))}${onCluster(target)}`;
-    out.push(
-      target.rollupTtlDays > 0 ? `ALTER TABLE ${tbl} MODIFY TTL ${r.timeColumn} + INTERVAL ${target.rollupTtlDays} DAY` : `ALTER TABLE ${tbl} REMOVE TTL`,
-    );
+    const ttl = rollupTtl(r, target);
+    out.push(ttl ? `ALTER TABLE ${tbl} MODIFY TTL ${ttl}` : `ALTER TABLE ${tbl} REMOVE TTL`);
   }
   return out;
 }

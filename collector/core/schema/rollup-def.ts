@@ -24,4 +24,9 @@ export interface RollupDef {
   engine?: 'MergeTree';
   /** In a cluster: one full copy on every replica, under the plain name, with no Distributed table. */
   unsharded?: boolean;
+  /**
+   * Default: rows older than the rollup retention are deleted. `none`: kept forever (a small table
+   * that other rows' meaning depends on); `deleteWhere`: only the rows the condition selects are.
+   */
+  retention?: 'none' | { deleteWhere: string };
 }

@@ -24,6 +24,13 @@ export interface TableDef<Cols extends Record<string, Column> = Record<string, C
    */
   readonly identity?: readonly string[];
   readonly retention: 'raw' | 'reference';
+  /**
+   * For a table whose rows are versions of a value that holds from `ttlColumn` until the next row of
+   * the same key (a price): the key. Such a table has no TTL, since age says nothing about whether a
+   * version is still in force; the retention sweep (store/retention.ts) deletes only the versions
+   * that a newer one had replaced before the retention horizon.
+   */
+  readonly inForceKey?: readonly string[];
   /** How rows spread across shards in a cluster: rows that are queried together stay together. */
   readonly shardingKey: string;
 }
@@ -188,6 +195,7 @@ export const pricePoints = table({
   partitionBy: 'toYYYYMM(effective_from)',
   ttlColumn: 'effective_from',
   retention: 'reference',
+  inForceKey: ['provider', 'instance_type', 'region', 'zone', 'capacity_type', 'os'],
   shardingKey: 'cityHash64(instance_type)',
 });
 

@@ -10,7 +10,7 @@ import { FIXTURES, LLMETER_BIN } from '../../helpers/paths.ts';
 
 const dataDir = tempDir();
 // Fixture dates are fixed: keep rows forever so retention never ages them out of the test.
-writeFileSync(path.join(dataDir, 'llmeter.yaml'), 'store:\n  ttl_days: { raw: 0, reference: 0, rollup: 0 }\n');
+writeFileSync(path.join(dataDir, 'llmeter.yaml'), 'store:\n  ttl_days: { raw: 0 }\n');
 const env = { ...process.env, LLMETER_DATA_DIR: dataDir, LLMETER_LOG_LEVEL: 'warn', LLMETER_CONFIG: '' };
 
 function llmeter(args: string[], input?: string) {

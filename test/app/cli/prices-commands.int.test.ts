@@ -49,8 +49,10 @@ beforeAll(async () => {
     configFile,
     [
       'store:',
-      '  ttl_days: { raw: 0, reference: 0, rollup: 0 }',
+      '  ttl_days: { raw: 0 }',
       'prices:',
+      '  book:',
+      '    - { instance_type: dgx-a100, capacity_type: on_prem, price: "18250", unit: month, gpu_model: NVIDIA A100, gpu_count: 8 }',
       '  timeout_ms: 500',
       '  retry: { max_attempts: 3, initial_ms: 20, max_ms: 100 }',
       '  sources:',
@@ -88,6 +90,14 @@ describe('llmeter prices', () => {
     const r = await llmeter(['prices', 'cost', 'm3.medium', 'us-west-2a', '2020-11-01T20:56:05Z', '2020-11-01T21:26:05Z', '--capacity-type', 'spot', '--json']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.out)).toMatchObject({ cost: '0.1435', priced_ms: 1_800_000, unpriced_ms: 0, sources: ['aws-spot'] });
+  }, 60_000);
+
+  it('sync book, then at: the documented book entry (in force since 2000) is the price today, with the default retention', async () => {
+    const r = await llmeter(['prices', 'sync', 'book']);
+    expect(r.out).toMatch(/^book: ok .* 1 changes written/);
+    const at = await llmeter(['prices', 'at', 'dgx-a100', '-', 'now', '--provider', 'book', '--capacity-type', 'on_prem', '--json']);
+    expect(at.code).toBe(0);
+    expect(JSON.parse(at.out)).toMatchObject({ price: { source: 'book', effective_from: '2000-01-01 00:00:00.000' } });
   }, 60_000);
 
   it('sync lambda, then an unknown source is a usage error', async () => {
@@ -157,10 +167,7 @@ describe('llmeter prices sync: retries run to their end, a failure exits 1 with 
 
   it('AWS without credentials fails at once, saying so', async () => {
     const bare = path.join(dataDir, 'no-credentials.yaml');
-    writeFileSync(
-      bare,
-      ['store:', '  ttl_days: { raw: 0, reference: 0, rollup: 0 }', 'prices:', '  retry: { max_attempts: 3, initial_ms: 20, max_ms: 100 }', ''].join('\n'),
-    );
+    writeFileSync(bare, ['store:', '  ttl_days: { raw: 0 }', 'prices:', '  retry: { max_attempts: 3, initial_ms: 20, max_ms: 100 }', ''].join('\n'));
     const noAws = {
       LLMETER_CONFIG: bare,
       AWS_ACCESS_KEY_ID: '',
@@ -179,7 +186,7 @@ describe('llmeter prices sync: retries run to their end, a failure exits 1 with 
   it('Ctrl-C during a sync stops it at once: nothing written, one line, exit 1', async () => {
     // A long timeout, so only the signal can end the request.
     const slow = path.join(dataDir, 'slow.yaml');
-    writeFileSync(slow, ['store:', '  ttl_days: { raw: 0, reference: 0, rollup: 0 }', 'prices:', '  timeout_ms: 600000', ''].join('\n'));
+    writeFileSync(slow, ['store:', '  ttl_days: { raw: 0 }', 'prices:', '  timeout_ms: 600000', ''].join('\n'));
     const hangs = () => server.requests.filter((q) => q.url.endsWith('/lambda/hang')).length;
     const before = hangs();
     const c = new LlmeterChild(

@@ -10,9 +10,10 @@ import { fakeServer, fixture, send, type FakeServer } from '../../helpers/prices
 let imds: FakeServer;
 let gcp: FakeServer;
 const dataDir = tempDir();
-// The captured notice is from 2017: retention would drop it at once.
+// The captured notice is AWS's documented example, dated 2017: the reference retention a user gets
+// would refuse it, so this test keeps events forever.
 const configFile = path.join(dataDir, 'llmeter.yaml');
-writeFileSync(configFile, 'store:\n  ttl_days: { raw: 0, reference: 0, rollup: 0 }\n');
+writeFileSync(configFile, 'store:\n  ttl_days: { raw: 0, reference: 0 }\n');
 const env = { LLMETER_DATA_DIR: dataDir, LLMETER_LOG_LEVEL: 'error', LLMETER_CONFIG: configFile };
 
 beforeAll(async () => {

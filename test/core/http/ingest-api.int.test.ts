@@ -149,6 +149,21 @@ describe('bad input', () => {
     expect(deepDead.payload).toBe(deepObject);
   });
 
+  it('refuses an event older than the reference retention, and keeps a price set long ago that is still in force', async () => {
+    const old = { ts: Date.parse('2017-09-18T08:20:00Z'), event_id: 'old-notice', kind: 'spot_interruption', node: 'n1', provider: 'aws' };
+    const recent = { ...old, ts: hourAgo, event_id: 'recent-notice' };
+    const r = await post([old, recent].map((e) => JSON.stringify(e)).join('\n') + '\n', 'capacity_event');
+    expect(r.body).toMatchObject({ accepted: 1, rejected: 1 });
+    expect(r.body.reasons[0]!.reason).toMatch(/^ts: older than the reference retention \(store\.ttl_days\.reference = 730 days\)/);
+    const price = { effective_from: '2000-01-01T00:00:00Z', provider: 'book', instance_type: 'dgx-a100', capacity_type: 'on_prem', usd_per_hour: '25' };
+    expect((await post(JSON.stringify(price) + '\n', 'price_point')).body).toMatchObject({ accepted: 1, rejected: 0 });
+    await collector.pipeline.forceFlush();
+    await collector.store.command('OPTIMIZE TABLE price_points FINAL');
+    await collector.store.command('OPTIMIZE TABLE capacity_events FINAL');
+    expect(await one(`SELECT count() AS n FROM price_points WHERE instance_type = 'dgx-a100'`)).toEqual({ n: '1' });
+    expect(await one(`SELECT groupArray(event_id) AS ids FROM capacity_events`)).toEqual({ ids: ['recent-notice'] });
+  });
+
   it('dead-letters a line that is not UTF-8 instead of storing it altered', async () => {
     const good = Buffer.from(JSON.stringify(record('utf', 1)) + '\n');
     const bad = Buffer.concat([Buffer.from(JSON.stringify(record('utf', 2)).slice(0, -2)), Buffer.from([0xff, 0xfe]), Buffer.from('"}\n')]);

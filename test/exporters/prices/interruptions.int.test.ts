@@ -80,6 +80,9 @@ beforeAll(async () => {
   writeFileSync(eventFile, '');
   collector = await startCollector(
     testConfig({
+      // The captured notices are the providers' documented examples, dated 2017 to 2022: the reference
+      // retention a user gets would refuse them (test/core/http/ingest-api.int.test.ts), so events stay.
+      store: { ttl_days: { raw: 0, reference: 0 } },
       pipeline: { batch_ms: 50 },
       prices: {
         enabled: true,
