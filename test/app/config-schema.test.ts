@@ -61,6 +61,8 @@ describe('configuration', () => {
 
   it('refuses a cluster without a server', () => {
     const cwd = dir({});
-    expect(() => loadConfig({ cwd, env: { CLICKHOUSE_CLUSTER: 'c1' } })).toThrow(/store\.cluster: a cluster needs a ClickHouse server/);
+    expect(() => loadConfig({ cwd, env: { CLICKHOUSE_CLUSTER: 'c1' } })).toThrow(
+      /^invalid configuration \(environment variable CLICKHOUSE_CLUSTER\):\n {2}- store\.cluster \(CLICKHOUSE_CLUSTER=c1\): a cluster needs a ClickHouse server/,
+    );
   });
 });

@@ -1,10 +1,27 @@
 // What every CLI command shares: the global options, loading the configuration, a logger, and a
 // clean way to run until Ctrl-C.
 import type { Command } from 'commander';
-import { ConfigError, type LoadedConfig } from '../../core/config/load.ts';
+import { ConfigError, type LoadedConfig, type SettingOrigin } from '../../core/config/load.ts';
 import { errorMessage, LlmeterError } from '../../core/errors.ts';
+import { StoreUnreachable } from '../../core/store/errors.ts';
 import { loadConfig, type Config } from '../config-schema.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
+
+/** The global flags and the setting each one sets, for the overrides and for error messages. */
+const GLOBAL_FLAGS: Record<string, string> = { 'store.data_dir': '--data-dir', 'store.url': '--clickhouse-url', log_level: '--log-level' };
+
+/**
+ * Where the settings of the configuration this process loaded came from (a process runs one
+ * command): an error about a setting, raised far from the loading, names its origin.
+ */
+let loaded: { file?: string; origins: Readonly<Record<string, SettingOrigin>> } = { origins: {} };
+
+/** `store.url, from CLICKHOUSE_URL` / `store.url in llmeter.yaml`: the setting, and where its value came from. */
+export function describeSetting(key: string): string {
+  const origin = loaded.origins[key];
+  if (origin) return `${key}, from ${origin.source.replace(/^environment variable /, '')}`;
+  return loaded.file ? `${key} in ${loaded.file}` : key;
+}
 
 export interface GlobalOptions {
   config?: string;
@@ -23,17 +40,35 @@ export class CliContext {
     return this.program.opts<GlobalOptions>();
   }
 
-  /** Loads and validates the configuration; CLI flags win over the environment and the file. */
-  load(overrides: Record<string, unknown> = {}): LoadedConfig<Config> {
+  /**
+   * Loads and validates the configuration; CLI flags win over the environment and the file. `flags`
+   * names the flag behind each override (`http.listen` → `--listen`), so a bad value is blamed on it.
+   */
+  load(overrides: Record<string, unknown> = {}, flags: Record<string, string> = {}, file?: string): LoadedConfig<Config> {
     const g = this.globals;
-    return loadConfig({
-      file: g.config,
+    const r = loadConfig({
+      file: file ?? g.config,
       overrides: { 'store.data_dir': g.dataDir, 'store.url': g.clickhouseUrl, log_level: g.logLevel, ...overrides },
+      flags: { ...GLOBAL_FLAGS, ...flags },
     });
+    loaded = { file: r.file, origins: r.origins };
+    return r;
   }
 
+  /**
+   * The logger of a service (start, proxy, a scrape or watch that runs until Ctrl-C): JSON lines when
+   * stderr is not a terminal, for whatever collects its log.
+   */
   logger(level: Config['log_level']): Logger {
     return createLogger({ level });
+  }
+
+  /**
+   * The logger of a command a person runs and reads (sql, ingest, report, migrate, …): readable
+   * lines on stderr, never JSON, whatever stderr is.
+   */
+  consoleLogger(level: Config['log_level']): Logger {
+    return createLogger({ level, json: false });
   }
 }
 
@@ -112,6 +147,11 @@ export async function runCommand(fn: () => Promise<number | void>): Promise<void
     if (err instanceof UsageError) {
       process.stderr.write(`llmeter: ${err.message}\n`);
       process.exitCode = 2;
+      return;
+    }
+    if (err instanceof StoreUnreachable) {
+      process.stderr.write(`llmeter: cannot reach the ClickHouse server at ${err.url} (${describeSetting('store.url')}): ${errorMessage(err.cause)}\n`);
+      process.exitCode = 1;
       return;
     }
     process.stderr.write(`llmeter: ${errorMessage(err)}\n`);

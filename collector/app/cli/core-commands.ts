@@ -4,7 +4,6 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { Registry } from 'prom-client';
 import { ConfigError } from '../../core/config/load.ts';
-import { loadConfig } from '../config-schema.ts';
 import { exposureOf } from '../exposure.ts';
 import { ingestNdjson } from '../../core/pipeline/ingest.ts';
 import { isSignal } from '../../core/records/validate.ts';
@@ -31,7 +30,7 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
     .option('--listen <host:port>', 'HTTP address (config http.listen)')
     .action((o: { listen?: string }) =>
       runCommand(async () => {
-        const { config, file } = cli.load({ 'http.listen': o.listen });
+        const { config, file } = cli.load({ 'http.listen': o.listen }, { 'http.listen': '--listen' });
         const log = cli.logger(config.log_level);
         const exposure = exposureOf(config);
         if (exposure.errors.length > 0) throw new ConfigError(file ?? 'defaults', exposure.errors);
@@ -113,7 +112,7 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
           process.stdout.write(await sqlViaCollector(config, sql, format));
           return;
         }
-        const queries = readOnlyQueries(store, config.query, new Registry(), cli.logger(config.log_level));
+        const queries = readOnlyQueries(store, config.query, new Registry(), cli.consoleLogger(config.log_level));
         try {
           if (store.mode === 'embedded') await migrate(store, store.ddlTarget());
           process.stdout.write((await queries.run({ sql, format })).body);
@@ -137,7 +136,7 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
         if (!isSignal(signal)) throw new UsageError(`unknown signal ${JSON.stringify(signal)}; expected one of ${SIGNALS.join(', ')}`);
         if (file !== '-' && !existsSync(file)) throw new UsageError(`no such file: ${file}`);
         const { config } = cli.load();
-        const log = cli.logger(config.log_level);
+        const log = cli.consoleLogger(config.log_level);
         const input = () => (file === '-' ? process.stdin : createReadStream(file));
         let report: { accepted: number; rejected: number; dropped?: number; reasons: RejectionReason[] };
         // A live collector holds the embedded store: load through it, as `llmeter sql` queries.
@@ -179,7 +178,7 @@ export function registerCoreCommands(program: Command, cli: CliContext): void {
     .action((file: string | undefined) =>
       runCommand(async () => {
         if (file && !existsSync(file)) throw new ConfigError(file, ['file not found']);
-        const { file: used, config } = loadConfig({ file: file ?? cli.globals.config });
+        const { file: used, config } = cli.load({}, {}, file);
         const exposure = exposureOf(config);
         if (exposure.errors.length > 0) throw new ConfigError(used ?? 'defaults', exposure.errors);
         process.stdout.write(`${used ?? 'defaults (no llmeter.yaml found)'}: valid\n`);

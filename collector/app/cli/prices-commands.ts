@@ -61,7 +61,7 @@ export function registerPricesCommands(program: Command, cli: CliContext): void 
         const since = o.since ? parseTimeArg(o.since, '--since') : undefined;
         const until = o.until ? parseTimeArg(o.until, '--until') : undefined;
         const { config } = cli.load();
-        const log = cli.logger(config.log_level);
+        const log = cli.consoleLogger(config.log_level);
         const source = buildSource(config.prices, name, o.endpoint);
         // Ctrl-C, from start-up on, stops the sync (nothing is written) and the store is closed cleanly.
         const stop = stopSignal(log);
@@ -116,7 +116,7 @@ export function registerPricesCommands(program: Command, cli: CliContext): void 
       const t = parseTimeArg(time, 'time');
       const node = nodeSpec(instanceType, zone, o);
       const { config } = cli.load();
-      const collector = await startCollector(config, cli.logger(config.log_level), { withoutFeatures: true, withoutHttp: true, withoutConsumer: true });
+      const collector = await startCollector(config, cli.consoleLogger(config.log_level), { withoutFeatures: true, withoutHttp: true, withoutConsumer: true });
       try {
         const p = await priceAtFromStore(collector.store, node, t);
         if (o.json) process.stdout.write(JSON.stringify({ ...node, at: new Date(t).toISOString(), price: p ?? null }) + '\n');
@@ -147,7 +147,7 @@ export function registerPricesCommands(program: Command, cli: CliContext): void 
       if (b <= a) throw new UsageError('to must be after from');
       const node = { node: instanceType, ...nodeSpec(instanceType, zone, o) };
       const { config } = cli.load();
-      const collector = await startCollector(config, cli.logger(config.log_level), { withoutFeatures: true, withoutHttp: true, withoutConsumer: true });
+      const collector = await startCollector(config, cli.consoleLogger(config.log_level), { withoutFeatures: true, withoutHttp: true, withoutConsumer: true });
       try {
         const [c] = await nodeCostsFromStore(collector.store, [node], a, b);
         if (o.json) process.stdout.write(JSON.stringify(c) + '\n');

@@ -40,7 +40,7 @@ export function registerWatchCommand(prices: Command, cli: CliContext): void {
       runCommand(async () => {
         const only = watcherNames(o.watcher, o.endpoint);
         const { config } = cli.load();
-        const log = cli.logger(config.log_level);
+        const log = o.once ? cli.consoleLogger(config.log_level) : cli.logger(config.log_level);
         const c = config.prices.interruptions;
         const stop = stopSignal(log);
         const collector = await startCollector(config, log, { withoutFeatures: true, withoutHttp: true, withoutConsumer: true });

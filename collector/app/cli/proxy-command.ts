@@ -50,7 +50,12 @@ export function registerProxyCommands(program: Command, cli: CliContext): void {
         }
         if (o.anonymous) overrides['proxy.anonymous_tenant'] = o.anonymous;
         else if (base.proxy.tenants.length === 0 && !base.proxy.anonymous_tenant) overrides['proxy.anonymous_tenant'] = 'anonymous';
-        const { config, file } = cli.load(overrides);
+        const { config, file } = cli.load(overrides, {
+          'proxy.listen': '--listen',
+          'http.listen': '--http-listen',
+          'proxy.upstreams': '--upstream',
+          'proxy.anonymous_tenant': '--anonymous',
+        });
         const log = cli.logger(config.log_level);
         const collector = await startCollector(config, log, { env: process.env });
         const proxy = collector.components.find((c) => c.name === 'proxy') as { address(): string } | undefined;

@@ -51,7 +51,7 @@ export function registerScrapeCommands(program: Command, cli: CliContext): void 
         throw new UsageError(`not a URL: ${JSON.stringify(o.url)}`);
       }
       const { config } = cli.load();
-      const log = cli.logger(config.log_level);
+      const log = o.once ? cli.consoleLogger(config.log_level) : cli.logger(config.log_level);
       const base = config.scrape;
       const scrape: ScrapeConfig = scrapeConfigSchema.parse({
         ...base,

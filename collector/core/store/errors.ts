@@ -80,6 +80,31 @@ export class ClickHouseError extends LlmeterError {
   }
 }
 
+/**
+ * The ClickHouse server of `store.url` did not answer at all (refused, unknown host, timed out): a
+ * setting to check rather than a bug, said in one line.
+ */
+export class StoreUnreachable extends LlmeterError {
+  readonly url: string;
+  constructor(url: string, cause: unknown) {
+    super(`cannot reach the ClickHouse server at ${url}: ${reachReason(cause)}`, 'store_unreachable', { cause });
+    this.url = url;
+  }
+}
+
+/** Whether an error is a connection that never got an answer (as opposed to ClickHouse refusing a statement). */
+export function isUnreachable(err: unknown): boolean {
+  if (clickhouseCode(err) !== undefined) return false;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && NETWORK_ERRNOS.has(code)) return true;
+  return /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|EAI_AGAIN|ETIMEDOUT|Timeout error|socket hang up/i.test(errorMessage(err));
+}
+
+function reachReason(err: unknown): string {
+  const msg = errorMessage(err);
+  return /timeout/i.test(msg) && !/ETIMEDOUT/.test(msg) ? `no answer (${msg})` : msg;
+}
+
 export function classifyInsertError(err: unknown): InsertErrorClass {
   const code = clickhouseCode(err);
   if (code !== undefined) {

@@ -5,9 +5,10 @@ import { open, rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import path from 'node:path';
-import { createClient, type ClickHouseClient, type ClickHouseSettings, type DataFormat } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings, type DataFormat } from '@clickhouse/client';
 import type { StoreConfig } from '../config/schema.ts';
 import type { DdlTarget } from '../schema/ddl.ts';
+import { isUnreachable, StoreUnreachable } from './errors.ts';
 import { alreadyStoredCountSql, nativeInsertSql, spanHasRowsSql, type AlreadyStored } from './insert-sql.ts';
 import { NativeCodec, type NativeBlocks } from './native-blocks.ts';
 
@@ -283,6 +284,12 @@ export interface OpenStoreOptions {
   useDatabase?: boolean;
 }
 
+/**
+ * The client's own log is off: every failure it would print (with its arguments and stack) is thrown
+ * to the caller too, which reports it in its own words.
+ */
+const QUIET = { level: ClickHouseLogLevel.OFF };
+
 export async function openStore(cfg: StoreConfig, opts: OpenStoreOptions = { useDatabase: true }): Promise<Store> {
   if (cfg.url) {
     const client = createClient({
@@ -293,10 +300,18 @@ export async function openStore(cfg: StoreConfig, opts: OpenStoreOptions = { use
       request_timeout: cfg.request_timeout_ms,
       max_open_connections: cfg.max_open_connections,
       compression: { request: true, response: true },
+      log: QUIET,
     });
     const store = new ClickHouseStore('server', client, cfg);
     if (opts.useDatabase) {
-      await store.command(`CREATE DATABASE IF NOT EXISTS \`${cfg.database}\`${cfg.cluster ? ` ON CLUSTER \`${cfg.cluster}\`` : ''}`);
+      try {
+        await store.command(`CREATE DATABASE IF NOT EXISTS \`${cfg.database}\`${cfg.cluster ? ` ON CLUSTER \`${cfg.cluster}\`` : ''}`);
+      } catch (err) {
+        await client.close().catch(() => {});
+        // The first statement: a server that does not answer at all is a setting to fix, said once.
+        if (isUnreachable(err)) throw new StoreUnreachable(cfg.url, err);
+        throw err;
+      }
       // A fresh client bound to the database: @clickhouse/client sends it with every request.
       await client.close();
       const bound = createClient({
@@ -307,6 +322,7 @@ export async function openStore(cfg: StoreConfig, opts: OpenStoreOptions = { use
         request_timeout: cfg.request_timeout_ms,
         max_open_connections: cfg.max_open_connections,
         compression: { request: true, response: true },
+        log: QUIET,
       });
       return new ClickHouseStore('server', bound, cfg);
     }
@@ -320,7 +336,7 @@ export async function openStore(cfg: StoreConfig, opts: OpenStoreOptions = { use
   // contract is the same, the declarations differ only by package identity.
   type ConnectionOption = NonNullable<Parameters<typeof createClient>[0]>['connection'];
   const conn = createChdbConnection({ path: dataDir });
-  const client = createClient({ connection: conn as unknown as ConnectionOption });
+  const client = createClient({ connection: conn as unknown as ConnectionOption, log: QUIET });
   const store = new ClickHouseStore('embedded', client, cfg, dataDir, conn.chdb as unknown as ChdbSession);
   if (opts.useDatabase) {
     await store.command(`CREATE DATABASE IF NOT EXISTS \`${cfg.database}\``);
