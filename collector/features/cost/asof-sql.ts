@@ -3,30 +3,35 @@
 // capacity type before the on-demand fallback), joined on the price table's key, cut into segments
 // with a window function, and each series is clipped where a more preferred one begins. Costs are
 // Decimal128 sums of price × milliseconds, divided by 3 600 000 once at the end (rounded down).
+import { sqlString } from '../../core/schema/ddl.ts';
 import type { Store } from '../../core/store/store.ts';
-import { BOOK_PROVIDER, FALLBACK_RANK, fallbackSource, toMs, type NodeSpec } from './asof.ts';
+import { BOOK_PROVIDER, candidateKeys, FALLBACK_RANK, fallbackSource, toMs, type NodeSpec } from './asof.ts';
 
 /** Columns the nodes subquery must give: node (unique per row), the NodeSpec fields, t_from, t_to. */
 export const NODE_COLUMNS = ['node', 'provider', 'instance_type', 'region', 'zone', 'capacity_type', 'os', 't_from', 't_to'] as const;
 
+/** A price's operating system: a source that does not say means linux (see the table's `os`). */
+const OS = "if(os = '', 'linux', os)";
+
+// The node's own columns, as a NodeSpec whose values name them: candidateKeys (the rule) run on it
+// gives the candidate series as SQL, so the rule is written once.
+const COLUMN = '\u0000';
+const BY_COLUMN: NodeSpec = {
+  provider: `${COLUMN}provider`,
+  instance_type: '',
+  region: `${COLUMN}region`,
+  zone: `${COLUMN}zone`,
+  capacity_type: `${COLUMN}capacity_type`,
+};
+const sqlValue = (v: string) => (v.startsWith(COLUMN) ? v.slice(1) : sqlString(v));
+
 function candidateArray(): string {
-  const tuples: string[] = [];
-  for (const [ci, cap] of [
-    [0, 'capacity_type'],
-    [1, "'on_demand'"],
-  ] as const) {
-    let rank = ci * FALLBACK_RANK;
-    for (const provider of [`'${BOOK_PROVIDER}'`, 'provider']) {
-      for (const [region, zone] of [
-        ['region', 'zone'],
-        ['region', "''"],
-        ["''", "''"],
-      ]) {
-        rank++;
-        tuples.push(`(${provider}, ${region}, ${zone}, ${cap}, toUInt16(${rank}))`);
-      }
-    }
-  }
+  // With column names for values no two keys look alike, so every candidate is listed for every node;
+  // for a node whose own values make two of them the same series (a book node, an on-demand node),
+  // the lower rank wins, as candidateKeys' own de-duplication keeps the first.
+  const tuples = candidateKeys(BY_COLUMN).map(
+    (k) => `(${sqlValue(k.provider)}, ${sqlValue(k.region)}, ${sqlValue(k.zone)}, ${sqlValue(k.capacity_type)}, toUInt16(${k.rank}))`,
+  );
   return `[${tuples.join(', ')}]`;
 }
 
@@ -47,10 +52,10 @@ cand AS (
 ),
 series AS (
   -- First change of every series the nodes could use (duplicates of the replacing key share it).
-  SELECT provider, instance_type, region, zone, capacity_type, os, min(effective_from) AS s
+  SELECT provider, instance_type, region, zone, capacity_type, ${OS} AS os_n, min(effective_from) AS s
   FROM ${table}
   WHERE instance_type IN (SELECT instance_type FROM nodes)
-  GROUP BY provider, instance_type, region, zone, capacity_type, os
+  GROUP BY provider, instance_type, region, zone, capacity_type, os_n
 ),
 covered AS (
   -- Each candidate that has a series, with where it stops counting: where a more preferred
@@ -63,7 +68,7 @@ covered AS (
     FROM cand AS c
     INNER JOIN series AS sr
     ON sr.provider = c.k_provider AND sr.instance_type = c.instance_type AND sr.region = c.k_region
-       AND sr.zone = c.k_zone AND sr.capacity_type = c.k_capacity AND sr.os = c.os
+       AND sr.zone = c.k_zone AND sr.capacity_type = c.k_capacity AND sr.os_n = c.os
   )
 ),
 pts AS (
@@ -71,14 +76,14 @@ pts AS (
   SELECT c.node AS node, c.rnk AS rnk, c.t_from AS t_from, c.t_to AS t_to, c.cover_end AS cover_end,
          p.effective_from AS effective_from, p.usd_per_hour AS usd_per_hour, p.source AS source
   FROM (
-    SELECT provider, instance_type, region, zone, capacity_type, os, effective_from, usd_per_hour, source
+    SELECT provider, instance_type, region, zone, capacity_type, ${OS} AS os_n, effective_from, usd_per_hour, source
     FROM ${table} FINAL
     WHERE effective_from < (SELECT max(t_to) FROM nodes)
       AND instance_type IN (SELECT instance_type FROM nodes)
   ) AS p
   INNER JOIN covered AS c
   ON p.provider = c.k_provider AND p.instance_type = c.instance_type AND p.region = c.k_region
-     AND p.zone = c.k_zone AND p.capacity_type = c.k_capacity AND p.os = c.os
+     AND p.zone = c.k_zone AND p.capacity_type = c.k_capacity AND p.os_n = c.os
   WHERE p.effective_from < least(c.t_to, c.cover_end)
 ),
 ranked AS (
@@ -116,7 +121,7 @@ ORDER BY node`;
 }
 
 function nodeRowSql(n: NodeSpec & { node?: string }, i: number, from: number, to: number): string {
-  const s = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  const s = sqlString;
   return `SELECT ${s(n.node ?? String(i))} AS node, ${s(n.provider)} AS provider, ${s(n.instance_type)} AS instance_type, ${s(n.region)} AS region, ${s(n.zone)} AS zone, ${s(n.capacity_type)} AS capacity_type, ${s(n.os ?? 'linux')} AS os, fromUnixTimestamp64Milli(toInt64(${Math.trunc(from)}), 'UTC') AS t_from, fromUnixTimestamp64Milli(toInt64(${Math.trunc(to)}), 'UTC') AS t_to`;
 }
 

@@ -77,7 +77,7 @@ export function seriesFor(n: NodeSpec, points: readonly AsofPoint[]): PriceSerie
   const series = candidateKeys(n).map((k) => ({ ...k, points: [] as AsofPoint[] }));
   const byKey = new Map(series.map((s) => [`${s.provider}\u0001${s.region}\u0001${s.zone}\u0001${s.capacity_type}`, s]));
   for (const p of points) {
-    if (p.instance_type !== n.instance_type || p.os !== os) continue;
+    if (p.instance_type !== n.instance_type || (p.os || 'linux') !== os) continue;
     byKey.get(`${p.provider}\u0001${p.region}\u0001${p.zone}\u0001${p.capacity_type}`)?.points.push(p);
   }
   for (const s of series) s.points.sort((a, b) => a.effective_from - b.effective_from);

@@ -8,6 +8,8 @@
 // computed for one report or kept in the chargeback_rollup table (rollup-refresh.ts): the stages
 // below take a condition on `hour` that says which hours of the period to compute.
 
+import { segmentsSql } from './asof-sql.ts';
+
 export type IdlePolicy = 'separate' | 'share-weighted' | 'share-even';
 export type IdleScope = 'node' | 'pool';
 export type GroupDim = 'model' | 'node' | 'pool' | 'tier' | 'day';
@@ -40,30 +42,18 @@ const DAY_FROM = `toDateTime({day_from:UInt32}, 'UTC')`;
 const DAY_TO = `toDateTime({day_to:UInt32}, 'UTC')`;
 
 /**
- * Stage 1: every node-hour with its up minutes, devices and cost. Up-time is a bitmask of minutes
- * per node-hour (node_hours). A node's attributes in an hour are those of its last inventory
- * observation up to the end of that hour (node_inventory_hourly, as of the hour); a node-hour before
- * the node's first inventory is not part of the fleet (its requests are unattributed). A node-hour
- * with no price change inside it is priced once, at the price in force at the start of the hour,
- * for all its up minutes; only node-hours with a change inside are priced minute by minute.
+ * Stage 1: every node-hour of the period with its up minutes (a bitmask of minutes, node_hours) and
+ * the node's attributes in that hour: those of its last inventory observation up to the end of the
+ * hour (node_inventory_hourly, as of the hour). A node-hour before the node's first inventory is not
+ * part of the fleet (its requests are unattributed). `price_key` names the attributes a price depends
+ * on: node-hours with the same key are priced from the same price segments (stage 2).
  */
-export function nodeHourStageSql(hours: string): string {
+export function nodeUpStageSql(hours: string): string {
   const window = (bound: string) => `toUInt8(greatest(0, least(60, ceil(dateDiff('second', h.hour, ${bound}) / 60))))`;
-  const unit = (at: string, minutes: string) =>
-    `node, ${at} AS at, hour, toUInt32(${minutes}) AS minutes, instance_type, provider, region, zone, capacity_type, devices, pool, tier`;
   const attr = (i: number) => `tupleElement(n.info, ${i})`;
   return `WITH
 inventory AS (
   SELECT node, hour AS info_hour, argMaxMerge(info) AS info FROM node_inventory_hourly WHERE hour < ${TO} GROUP BY node, hour
-),
-prices AS (
-  SELECT provider, instance_type, region, zone, capacity_type, effective_from, usd_per_hour
-  FROM price_points FINAL WHERE os IN ('', 'linux') AND effective_from < ${TO}
-),
--- Hours in which some price of an instance type changes other than on the hour.
-mixed AS (
-  SELECT DISTINCT instance_type, toDateTime(toStartOfHour(effective_from), 'UTC') AS hour
-  FROM prices WHERE effective_from != toStartOfHour(effective_from)
 ),
 hours AS (
   -- The period may start or end inside an hour: keep only the minutes in [from, to).
@@ -74,34 +64,48 @@ hours AS (
     SELECT node, hour, groupBitOr(minutes) AS mask FROM node_hours
     WHERE hour >= toStartOfHour(${FROM}) AND hour < ${TO} AND (${hours}) GROUP BY node, hour
   ) AS h
+)
+SELECT hs.node AS node, hs.hour AS hour, hs.mask AS mask, ${attr(1)} AS instance_type, ${attr(2)} AS provider, ${attr(3)} AS region,
+  ${attr(4)} AS zone, ${attr(5)} AS capacity_type, greatest(${attr(6)}, 1) AS devices, ${attr(7)} AS pool, ${attr(8)} AS tier,
+  toString(cityHash64(provider, instance_type, region, zone, capacity_type)) AS price_key
+FROM hours AS hs ASOF INNER JOIN inventory AS n ON n.node = hs.node AND hs.hour >= n.info_hour
+WHERE hs.mask != 0`;
+}
+
+/**
+ * Stage 2: the price segments of every price key over the hours it is up, by the one as-of rule
+ * (asof-sql.ts, as \`llmeter prices at\` answers): each segment is a price in force over a time range.
+ */
+export function priceSegmentsStageSql(up: string): string {
+  return segmentsSql(`SELECT price_key AS node, any(provider) AS provider, any(instance_type) AS instance_type, any(region) AS region, any(zone) AS zone,
+  any(capacity_type) AS capacity_type, 'linux' AS os, toDateTime64(min(hour), 3, 'UTC') AS t_from, toDateTime64(max(hour), 3, 'UTC') + toIntervalHour(1) AS t_to
+FROM ${up} GROUP BY price_key`);
+}
+
+/**
+ * Stage 3: every node-hour with its cost. A minute costs the price in force at its start / 60: the
+ * minutes of each segment are those whose start lies in it, so a price change at 10:30 makes 10:00–
+ * 10:30 cost the old price and 10:30–11:00 the new one. Up minutes no segment covers are unpriced.
+ */
+export function nodeHourStageSql(up: string, segments: string, hours: string): string {
+  const edge = (t: string) => `toUInt8(greatest(0, least(60, ceil(dateDiff('millisecond', toDateTime64(u.hour, 3, 'UTC'), ${t}) / 60000))))`;
+  return `WITH
+segment_hours AS (
+  SELECT node AS price_key, seg_from, seg_to, usd_per_hour, fallback,
+    arrayJoin(arrayMap(i -> toDateTime(toStartOfHour(seg_from), 'UTC') + toIntervalHour(i),
+      range(toUInt32(dateDiff('hour', toStartOfHour(seg_from), toStartOfHour(seg_to - toIntervalMillisecond(1))) + 1)))) AS hour
+  FROM ${segments}
 ),
-up AS (
-  SELECT hs.node AS node, hs.hour AS hour, hs.mask AS mask, ${attr(1)} AS instance_type, ${attr(2)} AS provider, ${attr(3)} AS region,
-    ${attr(4)} AS zone, ${attr(5)} AS capacity_type, greatest(${attr(6)}, 1) AS devices, ${attr(7)} AS pool, ${attr(8)} AS tier,
-    (hs.hour, instance_type) IN (SELECT hour, instance_type FROM mixed) AS is_mixed
-  FROM hours AS hs ASOF INNER JOIN inventory AS n ON n.node = hs.node AND hs.hour >= n.info_hour
-  WHERE hs.mask != 0
-),
-units AS (
-  SELECT ${unit('hour', 'bitCount(mask)')} FROM up WHERE NOT is_mixed
-  UNION ALL
-  SELECT ${unit('hour + toIntervalMinute(m)', '1')} FROM up ARRAY JOIN bitPositionsToArray(mask) AS m WHERE is_mixed
+covered AS (
+  SELECT u.node AS node, u.hour AS hour, s.usd_per_hour AS usd_per_hour, s.fallback AS fallback,
+    bitCount(bitAnd(u.mask, if(${edge('s.seg_to')} > ${edge('s.seg_from')},
+      bitShiftLeft(toUInt64(1), ${edge('s.seg_to')}) - bitShiftLeft(toUInt64(1), ${edge('s.seg_from')}), toUInt64(0)))) AS minutes
+  FROM ${up} AS u INNER JOIN segment_hours AS s ON s.price_key = u.price_key AND s.hour = u.hour
 ),
 priced AS (
-  SELECT u.node AS node, u.hour AS hour, u.minutes AS minutes, u.capacity_type AS capacity_type, u.devices AS devices, u.pool AS pool, u.tier AS tier,
-    bk.usd_per_hour AS p_book, bk.effective_from AS f_book,
-    zn.usd_per_hour AS p_zone, zn.effective_from AS f_zone,
-    rg.usd_per_hour AS p_region, rg.effective_from AS f_region,
-    od.usd_per_hour AS p_od, od.effective_from AS f_od
-  FROM units AS u
-  ASOF LEFT JOIN (SELECT instance_type, effective_from, usd_per_hour FROM prices WHERE provider = 'book') AS bk
-    ON bk.instance_type = u.instance_type AND u.at >= bk.effective_from
-  ASOF LEFT JOIN (SELECT * FROM prices WHERE zone != '' AND provider != 'book') AS zn
-    ON zn.provider = u.provider AND zn.instance_type = u.instance_type AND zn.zone = u.zone AND zn.capacity_type = u.capacity_type AND u.at >= zn.effective_from
-  ASOF LEFT JOIN (SELECT * FROM prices WHERE zone = '' AND provider != 'book') AS rg
-    ON rg.provider = u.provider AND rg.instance_type = u.instance_type AND rg.region = u.region AND rg.capacity_type = u.capacity_type AND u.at >= rg.effective_from
-  ASOF LEFT JOIN (SELECT * FROM prices WHERE capacity_type = 'on_demand' AND provider != 'book') AS od
-    ON od.provider = u.provider AND od.instance_type = u.instance_type AND od.region = u.region AND u.at >= od.effective_from
+  SELECT node, hour, sum(toDecimal128(usd_per_hour, 20) * minutes / 60) AS cost, toUInt32(sumIf(minutes, fallback)) AS fallback_minutes,
+    toUInt32(sum(minutes)) AS priced_minutes
+  FROM covered GROUP BY node, hour
 ),
 resident AS (
   -- A model is resident when it holds memory: on a CPU-only node Ollama reports its size with no VRAM.
@@ -110,19 +114,13 @@ resident AS (
   WHERE ${hours}
   GROUP BY hour, node
 )
-SELECT nh.hour AS hour, nh.node AS node, nh.devices AS devices, nh.pool AS pool, nh.tier AS tier, nh.up_minutes AS up_minutes,
-  nh.cost AS cost, nh.fallback_minutes AS fallback_minutes, nh.unpriced_minutes AS unpriced_minutes,
+SELECT u.hour AS hour, u.node AS node, toUInt32(u.devices) AS devices, u.pool AS pool, u.tier AS tier, toUInt32(bitCount(u.mask)) AS up_minutes,
+  ifNull(p.cost, toDecimal128(0, 20)) AS cost, ifNull(p.fallback_minutes, toUInt32(0)) AS fallback_minutes,
+  toUInt32(up_minutes - ifNull(p.priced_minutes, 0)) AS unpriced_minutes,
   toUInt32(ifNull(r.resident_minutes, 0)) AS resident_minutes
-FROM (
-  SELECT hour, node, toUInt32(any(devices)) AS devices, any(pool) AS pool, any(tier) AS tier,
-    toUInt32(sum(minutes)) AS up_minutes,
-    -- A price holds from its effective_from until the next change; each up minute costs price / 60.
-    sum(toDecimal128(multiIf(f_book IS NOT NULL, p_book, f_zone IS NOT NULL, p_zone, f_region IS NOT NULL, p_region, f_od IS NOT NULL, p_od, toDecimal64(0, 9)), 20) * minutes / 60) AS cost,
-    toUInt32(sumIf(minutes, f_book IS NULL AND f_zone IS NULL AND f_region IS NULL AND f_od IS NOT NULL AND capacity_type != 'on_demand')) AS fallback_minutes,
-    toUInt32(sumIf(minutes, f_book IS NULL AND f_zone IS NULL AND f_region IS NULL AND f_od IS NULL)) AS unpriced_minutes
-  FROM priced GROUP BY hour, node
-) AS nh
-LEFT JOIN resident AS r ON r.hour = nh.hour AND r.node = nh.node
+FROM ${up} AS u
+LEFT JOIN priced AS p ON p.hour = u.hour AND p.node = u.node
+LEFT JOIN resident AS r ON r.hour = u.hour AND r.node = u.node
 SETTINGS join_use_nulls = 1`;
 }
 

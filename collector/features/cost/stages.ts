@@ -2,7 +2,7 @@
 // and read by the next: a CTE would be computed again for every reference), and drops them after.
 import { randomUUID } from 'node:crypto';
 import type { Store } from '../../core/store/store.ts';
-import { nodeHourStageSql, nodeResultSql, splitStageSql, usageStageSql } from './chargeback-sql.ts';
+import { nodeHourStageSql, nodeResultSql, nodeUpStageSql, priceSegmentsStageSql, splitStageSql, usageStageSql } from './chargeback-sql.ts';
 
 export type Params = Record<string, string | number>;
 
@@ -61,7 +61,9 @@ export interface StageOptions {
 }
 
 export async function computeStages(store: Store, scratch: Scratch, o: StageOptions, params: Params): Promise<StageTables> {
-  const nodeHour = await scratch.create('nh', nodeHourStageSql(o.hours), params);
+  const up = await scratch.create('up', nodeUpStageSql(o.hours), params);
+  const segments = await scratch.create('seg', priceSegmentsStageSql(up), params);
+  const nodeHour = await scratch.create('nh', nodeHourStageSql(up, segments, o.hours), params);
   const usage = await scratch.create('usage', usageStageSql(o.source, o.hours), params);
   const split = await scratch.create('split', splitStageSql(usage, nodeHour), params);
   const nodes = await scratch.create('nodes', nodeResultSql(nodeHour, split), params);
