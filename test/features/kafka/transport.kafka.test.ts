@@ -347,6 +347,9 @@ describe('kafka transport', () => {
     // while the first batch cannot be inserted, the others find the writer full and are paused.
     const r = await sink.submit('llm_request', requests('chdown', 0, 2000, 16), { source: 'proxy' });
     await r.durable;
+    // On a busy machine a first send can outlast its deadline and go through the spool: wait until
+    // everything is in Kafka.
+    await waitFor('records in Kafka', () => sink.pendingRecords === 0, 30_000);
     const messages = await metric(sinkRegistry, 'llmeter_kafka_producer_messages_sent_total');
     expect(messages).toBeLessThan(2000);
     const m = await startMember(t.store, cfg, flaky);
@@ -432,6 +435,11 @@ describe('kafka transport', () => {
       await (
         await sink.submit('llm_request', requests('hung', 0, 100), { source: 'proxy' })
       ).durable;
+      // On a busy machine a first send can outlast its deadline and go through the spool: the broker
+      // is frozen only once everything before is in Kafka.
+      await waitFor('records in Kafka', () => sink.pendingRecords === 0, 30_000);
+      const timeoutsBefore = await metric(registry, 'llmeter_kafka_producer_send_failures_total', { reason: 'send_timeout' });
+      const spooledBefore = await metric(registry, 'llmeter_kafka_spool_records_written_total');
       // Frozen: connections stay open and nothing answers, so the client waits for its request timeout.
       broker.pause();
       paused = true;
@@ -441,8 +449,8 @@ describe('kafka transport', () => {
       expect(durable).toBeDefined();
       expect(durable!).toBeGreaterThanOrEqual(1_000);
       expect(durable!).toBeLessThan(1_000 + 1_500);
-      expect(await metric(registry, 'llmeter_kafka_producer_send_failures_total', { reason: 'send_timeout' })).toBe(1);
-      expect(await metric(registry, 'llmeter_kafka_spool_records_written_total')).toBe(100);
+      expect(await metric(registry, 'llmeter_kafka_producer_send_failures_total', { reason: 'send_timeout' })).toBe(timeoutsBefore + 1);
+      expect(await metric(registry, 'llmeter_kafka_spool_records_written_total')).toBe(spooledBefore + 100);
       // What comes meanwhile goes to disk behind it, without waiting for the hung send.
       const later = await sink.submit('llm_request', requests('hung', 200, 100), { source: 'proxy' });
       expect(await Promise.race([later.durable.then(() => true), new Promise((res) => setTimeout(() => res(false), 1_000))])).toBe(true);
