@@ -28,6 +28,13 @@ export const upstreamSchema = z.strictObject({
   name: name.describe('Name of the model server; the `backend` of every record.'),
   url: z.url().describe('Base URL, e.g. http://127.0.0.1:11434 (Ollama) or http://10.0.0.5:8000 (vLLM).'),
   node: z.string().max(256).default('').describe("Node it runs on, for cost joins (default: the upstream URL's host)."),
+  node_header: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,64}$/, 'a header name: letters, digits and -')
+    .optional()
+    .describe(
+      "Response header naming the node that answered, for a pool of servers behind one address (a sidecar beside each server sets it from the Downward API's spec.nodeName). A well-formed value is the record's node; without one, `node` is. It is not passed on to the client.",
+    ),
   kind: z.enum(['ollama', 'vllm', 'openai']).default('ollama').describe('Server kind: ollama servers are polled on /api/ps for model residency.'),
   models: z
     .array(z.string().min(1))

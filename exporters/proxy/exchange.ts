@@ -65,6 +65,9 @@ export interface ExchangeInit {
   onDone: (o: ExchangeResult, ex: Exchange) => void;
 }
 
+/** A node name as Kubernetes and hosts spell them; anything else in the node header is ignored. */
+const NODE_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$/;
+
 /** The error text as stored: keys the upstream may have echoed replaced, at most 1024 characters. */
 function storedError(error: string, upstream: Upstream | undefined, req: IncomingMessage): string {
   if (!error) return error;
@@ -110,6 +113,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   overheadMs = 0;
   private controller: Controller | undefined;
   private status = 0;
+  /** The node that answered, when the upstream's node header named one. */
+  private servedBy: string | undefined;
   private kind: BodyKind = 'body';
   private ttfbMs: number | null = null;
   private ttftMs: number | null = null;
@@ -187,9 +192,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (strip) this.stripper = new UsageChunkStripper();
     // A flat [name, value, …] list goes to the socket as it is: no per-header setHeader pass.
     const out: string[] = ['x-llmeter-request-id', this.requestId];
+    const nodeHeader = this.upstream?.nodeHeader;
     for (const k in headers) {
       const v = headers[k];
       if (v === undefined || HOP_BY_HOP.has(k)) continue;
+      if (k === nodeHeader) {
+        // Which node of the pool answered: the record's, not the client's business.
+        if (typeof v === 'string' && NODE_NAME.test(v)) this.servedBy = v;
+        continue;
+      }
       if (k === 'content-length') {
         if (strip) continue;
         this.expectBytes = Number(v);
@@ -326,7 +337,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       endpoint: endpointLabel(this.pathname),
       api: apiOf(this.pathname),
       backend: this.upstream?.name ?? '',
-      node: this.upstream?.node ?? '',
+      node: this.servedBy ?? this.upstream?.node ?? '',
       status,
       error: storedError(error, this.upstream, this.req),
       error_kind: kind,

@@ -89,6 +89,8 @@ export class Upstream {
   readonly name: string;
   readonly kind: UpstreamConfig['kind'];
   readonly node: string;
+  /** The response header naming the node that answered (lower case), when a pool sits behind this upstream. */
+  readonly nodeHeader: string | undefined;
   readonly origin: string;
   /** Path prefix of the base URL (for upstreams mounted under a path), without a trailing slash. */
   readonly basePath: string;
@@ -105,6 +107,7 @@ export class Upstream {
     this.kind = cfg.kind;
     const url = new URL(cfg.url);
     this.node = cfg.node || url.hostname;
+    this.nodeHeader = cfg.node_header?.toLowerCase();
     this.origin = url.origin;
     this.basePath = url.pathname.replace(/\/+$/, '');
     this.pool = new Pool(this.origin, {

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Debian packages the tests drive for real: Prometheus and Alertmanager (promtool, amtool, the
-# paging test) and Chromium (browser and report tests). Installed only when missing.
+# paging test), Chromium (browser and report tests) and nginx (the node-naming sidecar the
+# Kubernetes layout puts beside each model server). Installed only when missing.
 set -euo pipefail
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+[ -x /usr/sbin/nginx ] || need+=(nginx-light)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing Debian packages: ${need[*]} — install them (as root: apt-get install ${need[*]})" >&2

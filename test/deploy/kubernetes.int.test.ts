@@ -226,6 +226,42 @@ describe.each(LAYOUTS)('deploy/kubernetes/%s', (layout) => {
     expect(sources.length, 'a price feed').toBeGreaterThan(0);
   });
 
+  it("each upstream names the node that answered: its Service's pods carry a sidecar that sets the upstream's node_header from spec.nodeName, and only the collector reaches it", () => {
+    const cfg = collectorConfig();
+    expect(cfg.proxy.upstreams.length).toBeGreaterThan(0);
+    const collectorLabels = workload(find('Deployment', 'llmeter-collector')!).template.metadata.labels;
+    for (const u of cfg.proxy.upstreams) {
+      expect(u.node_header, u.name).toBeTruthy();
+      const url = new URL(u.url);
+      const [svcName, svcNs] = url.hostname.split('.');
+      const svc = find('Service', svcName!, svcNs)!;
+      expect(svc, `${u.name}: Service ${url.hostname}`).toBeDefined();
+      const spec = svc.spec as { selector: Record<string, string>; ports: { port: number; targetPort: string }[] };
+      const port = spec.ports.find((p) => p.port === Number(url.port))!;
+      const w = [...byKind('Deployment')].find((d) => matches(spec.selector, workload(d).template.metadata.labels))!;
+      const pod = workload(w).template.spec;
+      const sidecar = pod.containers.find((c) => c.ports?.some((p) => p.name === port.targetPort))!;
+      expect(sidecar, `${u.name}: the container behind ${port.targetPort}`).toBeDefined();
+      const containerPort = sidecar.ports!.find((p) => p.name === port.targetPort)!.containerPort;
+      expect(sidecar.env).toContainEqual({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
+      // Its nginx template listens there, passes to the pod's Ollama and sets the header the upstream reads.
+      const templateVolume = pod.volumes!.find((v) => v.name === sidecar.volumeMounts!.find((m) => m.mountPath === '/etc/nginx/templates')!.name)!;
+      const template = Object.values(find('ConfigMap', templateVolume.configMap!.name)!.data!)[0]!;
+      expect(template).toContain(`listen ${containerPort};`);
+      const ollamaPort = pod.containers.find((c) => c !== sidecar)!.ports!.find((p) => p.name === 'ollama')!.containerPort;
+      expect(template).toContain(`proxy_pass http://127.0.0.1:${ollamaPort};`);
+      expect(template.toLowerCase()).toContain(`add_header ${u.node_header!.toLowerCase()} "\${node_name}" always;`);
+      // The NetworkPolicy lets the collector in on the sidecar's port, and only there.
+      const np = byKind('NetworkPolicy').find((p) => p.metadata.name === 'ollama-from-proxy-only')!.spec as {
+        podSelector: { matchLabels: Record<string, string> };
+        ingress: { from: { podSelector: { matchLabels: Record<string, string> } }[]; ports: { port: number }[] }[];
+      };
+      expect(matches(np.podSelector.matchLabels, workload(w).template.metadata.labels)).toBe(true);
+      expect(np.ingress.flatMap((r) => r.ports.map((p) => p.port))).toEqual([containerPort]);
+      expect(np.ingress.every((r) => r.from.every((f) => matches(f.podSelector.matchLabels, collectorLabels)))).toBe(true);
+    }
+  });
+
   it('the collector has probes and a PDB; the premium pool runs only on GPU nodes with nvidia.com/gpu; the standard pool only on CPU nodes', () => {
     const col = find('Deployment', 'llmeter-collector')!;
     const c = workload(col).template.spec.containers[0]!;
