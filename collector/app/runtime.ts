@@ -57,8 +57,9 @@ export interface StartOptions {
 }
 
 export async function startCollector(config: Config, log: Logger, opts: StartOptions = {}): Promise<Collector> {
+  // No constant labels: the scrape gives the target its job, instance (and, through the Prometheus
+  // Operator, service, namespace, pod); a label of ours by one of those names would be renamed.
   const registry = new Registry();
-  registry.setDefaultLabels({ service: 'llmeter' });
   // The standard process_* and nodejs_* names, as every Prometheus client library writes them, so
   // the usual dashboards and recording rules for a process work as they are.
   collectDefaultMetrics({ register: registry });

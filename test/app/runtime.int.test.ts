@@ -40,4 +40,11 @@ describe('the collector /metrics page', () => {
     expect([...types.keys()].filter((n) => n.startsWith('llmeter_process_'))).toEqual([]);
     expect([...types].filter(([n, t]) => n.endsWith('_total') && t !== 'counter')).toEqual([]);
   });
+
+  it("carries none of the labels Prometheus gives a target (the Operator's service, pod, namespace…), which a scrape would rename to exported_*", () => {
+    const targetLabels = new Set(['job', 'instance', 'service', 'namespace', 'pod', 'container', 'endpoint']);
+    const used = new Set([...page.matchAll(/^[a-zA-Z_:][\w:]*\{([^}]*)\}/gm)].flatMap((m) => [...m[1]!.matchAll(/(\w+)="/g)].map((l) => l[1]!)));
+    expect(used.size).toBeGreaterThan(0);
+    expect([...used].filter((l) => targetLabels.has(l))).toEqual([]);
+  });
 });

@@ -130,7 +130,7 @@ describe('llmeter CLI', () => {
     expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok' });
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    expect(metrics).toContain('llmeter_queue_capacity_rows{table="llm_requests",service="llmeter"} 500000');
+    expect(metrics).toContain('llmeter_queue_capacity_rows{table="llm_requests"} 500000');
     expect(metrics).toContain('# TYPE llmeter_insert_duration_seconds histogram');
     // The store is held by the running collector: `llmeter sql` goes through its /api/sql.
     const r = llmeter(['sql', "SELECT count() AS n FROM llm_requests WHERE tenant = 'good'", '--format', 'JSONEachRow']);

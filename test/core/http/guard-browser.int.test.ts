@@ -141,7 +141,7 @@ describe('a page from another origin', () => {
     expect(await count('victim')).toBe(5);
     expect(await count('fake')).toBe(0);
     const metrics = await (await fetch(`http://${collector.address}/metrics`)).text();
-    expect(metrics).toMatch(/llmeter_http_refused_total\{reason="origin",service="llmeter"\} [1-9]/);
+    expect(metrics).toMatch(/llmeter_http_refused_total\{reason="origin"\} [1-9]/);
   });
 });
 

@@ -187,7 +187,7 @@ describe('limits and cancellation', () => {
     const cpu = process.cpuUsage(cpu0);
     expect((cpu.user + cpu.system) / 1000).toBeLessThan(400);
     const m = await (await fetch(`${base}/metrics`)).text();
-    expect(m).toMatch(/llmeter_queries_total\{outcome="cancelled",service="llmeter"\} [1-9]/);
+    expect(m).toMatch(/llmeter_queries_total\{outcome="cancelled"\} [1-9]/);
   });
 
   it('refuses a result larger than the limit with a message naming it', async () => {

@@ -123,7 +123,7 @@ describe('one sync', () => {
     expect(await snapshot()).toEqual(before);
     expect(await metricValue(collector.registry, 'llmeter_prices_syncs_total', { source: 'lambda', outcome: 'failure' })).toBeGreaterThanOrEqual(1);
     const text = await collector.registry.metrics();
-    expect(text).toMatch(/llmeter_prices_source_up\{source="lambda",service="llmeter"\} 1/);
+    expect(text).toMatch(/llmeter_prices_source_up\{source="lambda"\} 1/);
     expect(text).toContain('llmeter_prices_items_skipped_total{source="lambda",reason="bad_price"');
   });
 

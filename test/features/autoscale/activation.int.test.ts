@@ -175,9 +175,9 @@ describe('scale from zero', () => {
     expect(first.queue_ms).toBeGreaterThanOrEqual(250);
     const timedOut = rows.filter((r) => r.backend === 'gpu-b');
     const page = await (await request(`http://${collector.address}/metrics`)).body.text();
-    expect(page).toMatch(/^llmeter_proxy_activation_holds_total\{upstream="gpu-a",outcome="woken",service="llmeter"\} 1$/m);
-    expect(page).toMatch(/^llmeter_proxy_activation_holds_total\{upstream="gpu-b",outcome="timeout",service="llmeter"\} 3$/m);
-    expect(page).toMatch(/^llmeter_proxy_activation_holds_total\{upstream="gpu-b",outcome="full",service="llmeter"\} 1$/m);
+    expect(page).toMatch(/^llmeter_proxy_activation_holds_total\{upstream="gpu-a",outcome="woken"\} 1$/m);
+    expect(page).toMatch(/^llmeter_proxy_activation_holds_total\{upstream="gpu-b",outcome="timeout"\} 3$/m);
+    expect(page).toMatch(/^llmeter_proxy_activation_holds_total\{upstream="gpu-b",outcome="full"\} 1$/m);
     expect(timedOut.map((r) => r.error_kind).sort()).toEqual(['queue_full', 'upstream_down', 'upstream_down', 'upstream_down']);
   });
 });

@@ -177,16 +177,16 @@ describe('KEDA external scaler', () => {
     expect((await keda.metrics(ref({ tier: 'premium', metric: 'draining' }), 'd'))[0]!.metricValueFloat).toBe(1);
     expect((await keda.metrics(ref({ tier: 'standard', metric: 'draining' }), 'd'))[0]!.metricValueFloat).toBe(0);
     const page = await scrape();
-    expect(page).toMatch(/llmeter_autoscale_draining\{tier="premium",model="\*",service="llmeter"\} 1/);
-    expect(page).toMatch(/llmeter_autoscale_draining\{tier="standard",model="\*",service="llmeter"\} 0/);
+    expect(page).toMatch(/llmeter_autoscale_draining\{tier="premium",model="\*"\} 1/);
+    expect(page).toMatch(/llmeter_autoscale_draining\{tier="standard",model="\*"\} 0/);
   });
 
   it('serves one series per tier (model="*") and per model on /metrics for the Prometheus scaler', async () => {
     const page = await scrape();
     for (const s of ['load', 'inflight', 'queued', 'held', 'request_rate', 'idle_seconds', 'draining', 'active']) {
-      expect(page).toMatch(new RegExp(`^llmeter_autoscale_${s}\\{tier="premium",model="\\*",service="llmeter"\\} `, 'm'));
+      expect(page).toMatch(new RegExp(`^llmeter_autoscale_${s}\\{tier="premium",model="\\*"\\} `, 'm'));
     }
-    expect(page).toMatch(/^llmeter_autoscale_active\{tier="premium",model="llama3.2:latest",service="llmeter"\} 0$/m);
-    expect(page).toMatch(/^llmeter_autoscale_active\{tier="standard",model="\*",service="llmeter"\} 1$/m);
+    expect(page).toMatch(/^llmeter_autoscale_active\{tier="premium",model="llama3.2:latest"\} 0$/m);
+    expect(page).toMatch(/^llmeter_autoscale_active\{tier="standard",model="\*"\} 1$/m);
   });
 });
