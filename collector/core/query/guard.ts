@@ -6,10 +6,24 @@
 // the same, and tables of other databases. The query that runs is the formatted text that was judged.
 import { LlmeterError } from '../errors.ts';
 
-/** A statement the read-only service will not run; the message says why. */
+/** ClickHouse's codes for the refusals, so that the ClickHouse HTTP interface answers as a server would. */
+export const REFUSAL_CODES = {
+  /** SYNTAX_ERROR: an empty or too long statement (the engine's own parse errors keep their code). */
+  syntax: 62,
+  /** UNKNOWN_FORMAT */
+  format: 73,
+  /** READONLY: a statement or clause that writes or changes settings. */
+  readonly: 164,
+  /** ACCESS_DENIED: what reaches files, URLs, other servers, processes or other databases. */
+  access: 497,
+} as const;
+
+/** A statement the read-only service will not run; the message says why, `clickhouseCode` in ClickHouse's terms. */
 export class QueryRefused extends LlmeterError {
-  constructor(message: string) {
-    super(message, 'refused');
+  readonly clickhouseCode: number;
+  constructor(message: string, clickhouseCode: number = REFUSAL_CODES.readonly, options?: ErrorOptions) {
+    super(message, 'refused', options);
+    this.clickhouseCode = clickhouseCode;
   }
 }
 
@@ -75,7 +89,7 @@ const SETTINGS_MESSAGE = 'SETTINGS clauses are not allowed: the service sets the
  * setting rather than the clause. The formatter starts each clause on a line of its own.
  */
 export function refuseSettingsClause(formatted: string): void {
-  if (/^\s*SETTINGS \w+ = /m.test(formatted)) throw new QueryRefused(SETTINGS_MESSAGE);
+  if (/^\s*SETTINGS \w+ = /m.test(formatted)) throw new QueryRefused(SETTINGS_MESSAGE, REFUSAL_CODES.readonly);
 }
 
 interface Node {
@@ -103,7 +117,7 @@ function parseTree(ast: string): Node[] {
 export function judgeStatement(formatted: string, ast: string, policy: GuardPolicy): JudgedStatement {
   const nodes = parseTree(ast);
   const root = nodes[0];
-  if (!root) throw new QueryRefused('empty statement');
+  if (!root) throw new QueryRefused('empty statement', REFUSAL_CODES.syntax);
   if (!READING_ROOTS.has(root.kind)) {
     throw new QueryRefused(
       `only one reading statement is allowed (SELECT, WITH, SHOW TABLES/COLUMNS/CREATE TABLE, DESCRIBE, EXISTS, EXPLAIN); this is ${describeKind(root.kind)}`,
@@ -118,23 +132,29 @@ export function judgeStatement(formatted: string, ast: string, policy: GuardPoli
     const n = nodes[i]!;
     if (n.kind === 'Set') throw new QueryRefused(SETTINGS_MESSAGE);
     // A literal directly under the statement is its INTO OUTFILE target.
-    if (n.depth === root.depth + 1 && n.kind === 'Literal') throw new QueryRefused('INTO OUTFILE is not allowed');
+    if (n.depth === root.depth + 1 && n.kind === 'Literal') throw new QueryRefused('INTO OUTFILE is not allowed', REFUSAL_CODES.access);
     if (n.kind === 'Function') {
       const fn = n.name.toLowerCase();
       const parent = parentOf(nodes, i);
       const asTable = parent?.kind === 'TableExpression';
       if ((asTable || policy.tableFunctions.has(fn)) && !HARMLESS_TABLE_FUNCTIONS.has(fn)) {
-        throw new QueryRefused(`table function ${n.name}() is not allowed: only ${[...HARMLESS_TABLE_FUNCTIONS].sort().join(', ')} may be used`);
+        throw new QueryRefused(
+          `table function ${n.name}() is not allowed: only ${[...HARMLESS_TABLE_FUNCTIONS].sort().join(', ')} may be used`,
+          REFUSAL_CODES.access,
+        );
       }
-      if (REFUSED_FUNCTIONS.has(fn)) throw new QueryRefused(`function ${n.name}() is not allowed`);
+      if (REFUSED_FUNCTIONS.has(fn)) throw new QueryRefused(`function ${n.name}() is not allowed`, REFUSAL_CODES.access);
     }
     if (n.kind === 'TableIdentifier' && n.name.includes('.')) {
       const db = n.name.slice(0, n.name.indexOf('.')).toLowerCase();
       if (!allowed.has(db))
-        throw new QueryRefused(`database ${n.name.slice(0, n.name.indexOf('.'))} is not readable here; tables of ${policy.databases.join(', ')} are`);
+        throw new QueryRefused(
+          `database ${n.name.slice(0, n.name.indexOf('.'))} is not readable here; tables of ${policy.databases.join(', ')} are`,
+          REFUSAL_CODES.access,
+        );
     }
     if ((n.kind === 'ShowCreateTableQuery' || n.kind === 'ExistsTableQuery') && n.name && !allowed.has(n.name.toLowerCase())) {
-      throw new QueryRefused(`database ${n.name} is not readable here; tables of ${policy.databases.join(', ')} are`);
+      throw new QueryRefused(`database ${n.name} is not readable here; tables of ${policy.databases.join(', ')} are`, REFUSAL_CODES.access);
     }
   }
   // The formatter writes the FORMAT clause on a line of its own, last (no SETTINGS may follow it),
@@ -156,5 +176,5 @@ function describeKind(kind: string): string {
     .replace(/Query$/, '')
     .replace(/([a-z])([A-Z])/g, '$1 $2')
     .toUpperCase();
-  return `a ${words} statement`;
+  return `${/^[AEIOU]/.test(words) ? 'an' : 'a'} ${words} statement`;
 }

@@ -2,7 +2,15 @@
 // settings of each query (the server applies them to that query alone), a query id to stop it by,
 // and the server cancelling a reading query whose client went away.
 import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
-import { engineCall as call, limitSettings, type QueryEngine, type RunOptions } from './engine.ts';
+import {
+  engineCall as call,
+  limitSettings,
+  LLMETER_OUTPUT_SETTINGS,
+  TABLES_WITH_COLUMN_SQL,
+  type QueryEngine,
+  type RunOptions,
+  type RunResult,
+} from './engine.ts';
 import type { QueryConfig } from './config.ts';
 
 export class ServerQueryEngine implements QueryEngine {
@@ -35,11 +43,16 @@ export class ServerQueryEngine implements QueryEngine {
     );
   }
 
-  async run(o: RunOptions): Promise<Buffer> {
+  async tablesWithColumn(column: string): Promise<string[]> {
+    const text = await call(async () =>
+      (await this.client.query({ query: TABLES_WITH_COLUMN_SQL, query_params: { column }, format: 'TabSeparatedRaw' })).text(),
+    );
+    return text.split('\n').filter(Boolean);
+  }
+
+  async run(o: RunOptions): Promise<RunResult> {
     const settings = {
-      ...limitSettings(this.cfg),
-      output_format_json_quote_64bit_integers: 1,
-      output_format_json_quote_decimals: 1,
+      ...(o.settings ?? { ...limitSettings(this.cfg), ...LLMETER_OUTPUT_SETTINGS }),
       cancel_http_readonly_queries_on_client_close: 1,
       // Last: the server checks each setting against the ones before it.
       readonly: '1',
@@ -56,7 +69,14 @@ export class ServerQueryEngine implements QueryEngine {
         }
         chunks.push(c);
       }
-      return Buffer.concat(chunks, size);
+      const summary = r.summary;
+      const n = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+      return {
+        body: Buffer.concat(chunks, size),
+        readRows: n(summary?.read_rows),
+        readBytes: n(summary?.read_bytes),
+        resultRows: n(summary?.result_rows),
+      };
     });
   }
 

@@ -9,12 +9,14 @@ import { Admission } from '../lifecycle/bounded-batcher.ts';
 import { once, type Component } from '../lifecycle/component.ts';
 import type { Logger } from '../log.ts';
 import type { QueryConfig } from './config.ts';
-import type { QueryEngine } from './engine.ts';
+import { limitSettings, LLMETER_OUTPUT_SETTINGS, type QueryEngine, type RunStats } from './engine.ts';
 import { ClickHouseError } from '../store/errors.ts';
 import { errorMessage, LlmeterError } from '../errors.ts';
-import { judgeStatement, QueryRefused, refuseSettingsClause } from './guard.ts';
+import { judgeStatement, QueryRefused, REFUSAL_CODES, refuseSettingsClause } from './guard.ts';
+import { decideSettings } from './settings.ts';
+import { tableFiltersSetting, tenantFilters } from './tenant.ts';
 
-export { QueryRefused } from './guard.ts';
+export { QueryRefused, REFUSAL_CODES } from './guard.ts';
 export { ClickHouseError } from '../store/errors.ts';
 
 /** Output formats a query may ask for: the engine's data formats that need no schema file or settings. */
@@ -64,6 +66,9 @@ const FORMATS = [
   'RowBinary',
   'RowBinaryWithNames',
   'RowBinaryWithNamesAndTypes',
+  'JSONCompactStringsEachRowWithNames',
+  'JSONCompactStringsEachRowWithNamesAndTypes',
+  'PrettyJSONEachRow',
   'Parquet',
   'Arrow',
   'ArrowStream',
@@ -95,12 +100,24 @@ export interface QueryRequest {
   params?: Record<string, string>;
   /** Aborted when the client goes away: the query is stopped. */
   signal?: AbortSignal;
+  /**
+   * Settings the client asked for (the ClickHouse HTTP interface's parameters). When given, the query
+   * writes its result with the engine's own defaults and the harmless ones of these (settings.ts);
+   * the service's limits win over any asked for.
+   */
+  settings?: Readonly<Record<string, string>>;
+  /** The tenant whose rows alone the query may read (tenant.ts); undefined: every row. */
+  tenant?: string;
 }
 
-export interface QueryAnswer {
+export interface QueryAnswer extends RunStats {
   id: string;
   body: Buffer;
   format: string;
+  /** Time from the request's arrival to its answer. */
+  elapsedMs: number;
+  /** Settings asked for that the query did not run with. */
+  ignoredSettings: string[];
 }
 
 export interface ReadOnlyQueriesOptions {
@@ -121,6 +138,8 @@ export class ReadOnlyQueries implements Component {
   private readonly databases: readonly string[];
   private readonly log: Logger;
   private tableFunctions: Promise<Set<string>> | undefined;
+  private tenantTables: Promise<string[]> | undefined;
+  private readonly database: string;
   /** Query slots: at most max_concurrent run, max_queued wait; at shutdown those waiting are turned away. */
   private readonly slots: Admission;
   private readonly live = new Map<string, Promise<unknown>>();
@@ -135,6 +154,7 @@ export class ReadOnlyQueries implements Component {
     this.cfg = o.config;
     this.slots = new Admission({ capacity: o.config.max_concurrent, waitingRoom: o.config.max_queued, roomCounts: 'waiters', onClose: 'refuse' });
     this.databases = o.databases;
+    this.database = o.databases[0]!;
     this.log = o.log;
     const registers = [o.registry];
     this.queries = new Counter({
@@ -160,8 +180,8 @@ export class ReadOnlyQueries implements Component {
   /** Parses and judges a statement without running it. */
   async judge(sql: string, params?: Record<string, string>) {
     if (Buffer.byteLength(sql) > this.cfg.max_sql_bytes)
-      throw new QueryRefused(`the statement is longer than query.max_sql_bytes (${this.cfg.max_sql_bytes} bytes)`);
-    if (sql.trim() === '') throw new QueryRefused('empty query');
+      throw new QueryRefused(`the statement is longer than query.max_sql_bytes (${this.cfg.max_sql_bytes} bytes)`, REFUSAL_CODES.syntax);
+    if (sql.trim() === '') throw new QueryRefused('empty query', REFUSAL_CODES.syntax);
     let formatted: string;
     let ast: string;
     try {
@@ -169,7 +189,7 @@ export class ReadOnlyQueries implements Component {
       refuseSettingsClause(formatted);
       ast = await this.engine.explainAst(formatted, params);
     } catch (err) {
-      throw err instanceof ClickHouseError ? new QueryRefused(err.message) : err;
+      throw err instanceof ClickHouseError ? new QueryRefused(err.message, err.code ?? REFUSAL_CODES.syntax, { cause: err }) : err;
     }
     this.tableFunctions ??= this.engine.tableFunctions();
     return judgeStatement(formatted, ast, { databases: this.databases, tableFunctions: await this.tableFunctions });
@@ -187,14 +207,15 @@ export class ReadOnlyQueries implements Component {
       const format = outputFormat(judged.format ?? req.format);
       if (!format) {
         outcome = 'refused';
-        throw new QueryRefused(`unknown or unsupported output format ${judged.format ?? req.format}`);
+        throw new QueryRefused(`unknown or unsupported output format ${judged.format ?? req.format}`, REFUSAL_CODES.format);
       }
-      await this.admit(t0);
+      const { settings, timeoutMs, ignored } = await this.sessionSettings(req);
+      await this.admit(t0, timeoutMs);
       const id = randomUUID();
       try {
-        const body = await this.execute(id, judged.sql, format, req);
+        const { body, ...stats } = await this.execute(id, judged.sql, format, req, settings, timeoutMs);
         outcome = 'ok';
-        return { id, body, format };
+        return { id, body, format, ...stats, ignoredSettings: ignored, elapsedMs: performance.now() - t0 };
       } finally {
         this.release();
       }
@@ -209,25 +230,48 @@ export class ReadOnlyQueries implements Component {
     }
   }
 
-  private async execute(id: string, sql: string, format: string, req: QueryRequest): Promise<Buffer> {
+  /**
+   * The settings a request runs with when it brings its own (asked settings, a tenant): the limits,
+   * lowered where the request asked for less, the output settings, and the tenant's filters last.
+   * Undefined settings: the engine's defaults for user queries.
+   */
+  private async sessionSettings(req: QueryRequest): Promise<{ settings?: Record<string, string | number>; timeoutMs: number; ignored: string[] }> {
+    if (req.settings === undefined && req.tenant === undefined) return { timeoutMs: this.cfg.timeout_ms, ignored: [] };
+    const decided = decideSettings(req.settings ?? {}, this.cfg);
+    const settings: Record<string, string | number> = {
+      ...limitSettings(this.cfg),
+      ...(req.settings === undefined ? LLMETER_OUTPUT_SETTINGS : {}),
+      ...decided.applied,
+    };
+    if (req.tenant !== undefined) {
+      this.tenantTables ??= this.engine.tablesWithColumn('tenant').catch((err: unknown) => {
+        this.tenantTables = undefined;
+        throw err;
+      });
+      settings.additional_table_filters = tableFiltersSetting(tenantFilters(req.tenant, this.database, await this.tenantTables));
+    }
+    return { settings, timeoutMs: Math.round(Number(settings.max_execution_time) * 1000), ignored: decided.ignored };
+  }
+
+  private async execute(id: string, sql: string, format: string, req: QueryRequest, settings: Record<string, string | number> | undefined, timeoutMs: number) {
     const stop = () => {
       this.log.debug('stopping query', { id });
       this.engine.kill(id).catch((err: unknown) => this.log.warn('could not stop a query', { id, error: errorMessage(err) }));
     };
     req.signal?.addEventListener('abort', stop, { once: true });
     // The engine stops a query at its time limit itself; this is the backstop when it does not.
-    const backstop = setTimeout(stop, this.cfg.timeout_ms + 5_000);
-    const p = this.engine.run({ sql, format, params: req.params, id });
+    const backstop = setTimeout(stop, timeoutMs + 5_000);
+    const p = this.engine.run({ sql, format, params: req.params, id, settings });
     this.live.set(
       id,
       // Its outcome is the caller's (run() awaits `p`); shutdown only waits for it to end.
       p.catch(() => undefined),
     );
     try {
-      const body = await p;
-      if (body.length > this.cfg.max_result_bytes)
+      const r = await p;
+      if (r.body.length > this.cfg.max_result_bytes)
         throw new ClickHouseError(`the result is larger than query.max_result_bytes (${this.cfg.max_result_bytes} bytes)`, 396);
-      return body;
+      return r;
     } finally {
       clearTimeout(backstop);
       req.signal?.removeEventListener('abort', stop);
@@ -236,8 +280,8 @@ export class ReadOnlyQueries implements Component {
   }
 
   /** A slot to run in: at once, or after waiting at most what is left of the time limit. */
-  private async admit(since: number): Promise<void> {
-    let a = this.slots.take(1, { timeoutMs: Math.max(0, this.cfg.timeout_ms - (performance.now() - since)) });
+  private async admit(since: number, timeoutMs: number): Promise<void> {
+    let a = this.slots.take(1, { timeoutMs: Math.max(0, timeoutMs - (performance.now() - since)) });
     if (a === 'full')
       throw new QueryBusy(`${this.slots.held} queries are running and ${this.slots.waiting} waiting (query.max_concurrent, query.max_queued)`, 1);
     if (a instanceof Promise) {

@@ -225,6 +225,43 @@ describe('limits and cancellation', () => {
   });
 });
 
+describe("a tenant's query and a client's settings", () => {
+  const run = (sql: string, o: { tenant?: string; settings?: Record<string, string> } = {}) =>
+    collector.queries.run({ sql, format: 'TabSeparated', ...o }).then((a) => a.body.toString());
+
+  beforeAll(async () => {
+    expect((await ingest(rows('t2', 2))).status).toBe(200);
+  });
+
+  it('reads only the tenant’s rows of every table with a tenant column, however the statement reaches them', async () => {
+    expect(await run('SELECT DISTINCT tenant FROM llm_requests ORDER BY tenant')).toMatch(/^(.*\n)*t1\nt2\n$/);
+    expect(await run('SELECT DISTINCT tenant FROM llm_requests ORDER BY tenant', { tenant: 't2' })).toBe('t2\n');
+    expect(await run("SELECT count() FROM llmeter.llm_requests WHERE tenant = 't1'", { tenant: 't2' })).toBe('0\n');
+    expect(await run('SELECT count() FROM (SELECT * FROM view(SELECT * FROM llm_requests))', { tenant: 't2' })).toBe('2\n');
+    expect(await run('SELECT DISTINCT tenant FROM llm_requests_hourly', { tenant: 't2' })).toBe('t2\n');
+    expect(await run('SELECT count() FROM dead_letters', { tenant: 't2' })).toBe('0\n');
+  });
+
+  it('cannot lift the filter', async () => {
+    await expect(run('SELECT count() FROM llm_requests SETTINGS additional_table_filters = {}', { tenant: 't2' })).rejects.toMatchObject({
+      clickhouseCode: 164,
+    });
+    expect(await run('SELECT count() FROM llm_requests', { tenant: 't2', settings: { additional_table_filters: '{}', readonly: '0' } })).toBe('2\n');
+  });
+
+  it('applies harmless settings and lower limits, never higher ones', async () => {
+    expect(await run('SELECT toUInt64(1) AS n FORMAT JSONEachRow', { settings: { output_format_json_quote_64bit_integers: '1' } })).toBe('{"n":"1"}\n');
+    await expect(run('SELECT number FROM numbers(10)', { settings: { max_result_rows: '5' } })).rejects.toMatchObject({ code: 396 });
+    const t0 = Date.now();
+    await expect(
+      run('SELECT count() FROM numbers(100000000000) WHERE NOT ignore(sipHash64(number))', { settings: { max_execution_time: '1' } }),
+    ).rejects.toMatchObject({ code: 159 });
+    expect(Date.now() - t0).toBeLessThan(2_900);
+    const a = await collector.queries.run({ sql: 'SELECT 1', format: 'TabSeparated', settings: { max_execution_time: '600', readonly: '0' } });
+    expect(a.ignoredSettings.sort()).toEqual(['max_execution_time', 'readonly']);
+  });
+});
+
 describe('shutdown', () => {
   it('stops a running query so that the collector stops at once', async () => {
     const running = sql('SELECT count() FROM numbers(100000000000) WHERE sipHash64(number) % 7 = 1').then(
