@@ -4,6 +4,9 @@ import { Option, type Command } from 'commander';
 import { errorMessage } from '../../core/errors.ts';
 import { ParamError, parseChargebackParams } from '../../features/cost/params.ts';
 import { renderChargeback } from '../../features/cost/report.ts';
+import type { ChargebackReport } from '../../features/cost/chargeback.ts';
+import { tenantNamesOf } from '../tenant-names.ts';
+import { reportGaps } from './chargeback-gaps.ts';
 import { parseTime } from '../../features/cost/params.ts';
 import { whatIf, whatIfText } from '../../features/cost/whatif.ts';
 import { openStore } from '../../core/store/store.ts';
@@ -21,6 +24,7 @@ interface Opts {
   format?: string;
   out?: string;
   source?: string;
+  allowUnpriced?: boolean;
 }
 
 export function registerReportCommands(program: Command, cli: CliContext): void {
@@ -41,6 +45,7 @@ export function registerReportCommands(program: Command, cli: CliContext): void 
     .addOption(new Option('--format <format>', 'output format').choices(['csv', 'json', 'html']).default('csv'))
     .option('--out <file>', 'write to a file instead of stdout')
     .addOption(new Option('--source <source>', 'read usage from the hourly rollups or the raw table').choices(['rollup', 'raw']).default('rollup'))
+    .option('--allow-unpriced', 'exit 0 even when node-minutes of the period had no price (they are still warned about)')
     .action((o: Opts) =>
       runCommand(async () => {
         let parsed;
@@ -52,6 +57,7 @@ export function registerReportCommands(program: Command, cli: CliContext): void 
         }
         const { config } = cli.load();
         let body: string;
+        let report: ChargebackReport;
         const running = readRunningCollector(config.store.data_dir);
         if (!config.store.url && isAlive(running?.pid)) {
           // A running collector holds the embedded store: ask it.
@@ -70,11 +76,20 @@ export function registerReportCommands(program: Command, cli: CliContext): void 
           const res = await fetch(`http://${running!.address}/api/chargeback?${q}`, { headers });
           body = await res.text();
           if (!res.ok) throw new Error(`collector answered ${res.status}: ${body}`);
+          if (parsed.format === 'json') report = JSON.parse(body) as ChargebackReport;
+          else {
+            // The gaps to warn about come with the report's JSON.
+            q.set('format', 'json');
+            const j = await fetch(`http://${running!.address}/api/chargeback?${q}`, { headers });
+            if (!j.ok) throw new Error(`collector answered ${j.status}: ${await j.text()}`);
+            report = (await j.json()) as ChargebackReport;
+          }
         } else {
           const store = await openStore(config.store);
           try {
             if (store.mode === 'embedded') await migrate(store, store.ddlTarget());
-            body = (await renderChargeback(store, parsed.options, parsed.format)).body;
+            // The configured tenants are on the bill even with no traffic (the collector's API does the same).
+            ({ body, report } = await renderChargeback(store, { ...parsed.options, configuredTenants: tenantNamesOf(config.proxy) }, parsed.format));
           } finally {
             await store.close();
           }
@@ -83,6 +98,7 @@ export function registerReportCommands(program: Command, cli: CliContext): void 
           writeFileSync(o.out, body);
           process.stdout.write(`wrote ${o.out}\n`);
         } else process.stdout.write(body);
+        return reportGaps(report, o.allowUnpriced === true);
       }),
     );
 }

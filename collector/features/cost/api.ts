@@ -1,6 +1,6 @@
 // GET /api/chargeback on the collector. A tenant's API key (the proxy's tenant keys) sees only its own
-// tenant — asking for another is 403; an admin key sees all. Parameters are validated (400 with the
-// reason).
+// tenant — asking for another is 403; an admin key sees all, the configured tenants with no traffic
+// among them (at 0.00). Parameters are validated (400 with the reason).
 import type { HttpConfig } from '../../core/config/schema.ts';
 import type { TenantKeys } from '../../core/feature.ts';
 import { adminKeyRing, isLocalClient } from '../../core/http/admin-auth.ts';
@@ -20,7 +20,13 @@ export function principalRing(http: HttpConfig, tenants: readonly TenantKeys[]):
   return ring;
 }
 
-export function mountChargebackApi(http: HttpServer, store: Store, httpConfig: HttpConfig, tenants: readonly TenantKeys[]): void {
+export function mountChargebackApi(
+  http: HttpServer,
+  store: Store,
+  httpConfig: HttpConfig,
+  tenants: readonly TenantKeys[],
+  configuredTenants: readonly string[] = [],
+): void {
   const ring = principalRing(httpConfig, tenants);
   const adminRing = adminKeyRing(httpConfig);
   http.route('GET', '/api/chargeback', async (req, res, url) => {
@@ -55,6 +61,7 @@ export function mountChargebackApi(http: HttpServer, store: Store, httpConfig: H
       // bill) are not theirs to see.
       parsed.options.tenants = [who.tenant];
     }
+    parsed.options.configuredTenants = configuredTenants;
     const out = await renderChargeback(store, parsed.options, parsed.format);
     if (who.role === 'tenant' && parsed.format === 'json') {
       const own = out.report.tenants[0];

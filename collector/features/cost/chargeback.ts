@@ -20,11 +20,15 @@ import {
   type IdleScope,
   type ReportSources,
 } from './chargeback-sql.ts';
+import { chargebackNodesSql, nodeInventorySql, unattributedSql } from './report-sections-sql.ts';
+import { gapWarnings, priceGaps, unattributedRequests, type PriceGap, type UnattributedRequests } from './gaps.ts';
 import { refreshChargebackRollup, withChargebackLock } from './rollup-refresh.ts';
 import { computeStages, DAY, HOUR, Scratch, secs, type Params } from './stages.ts';
 
 const D = Decimal.clone({ precision: 50, rounding: Decimal.ROUND_HALF_EVEN });
 type Dec = InstanceType<typeof D>;
+export type { PriceGap, UnattributedRequests } from './gaps.ts';
+
 export interface ChargebackOptions {
   from: Date;
   to: Date;
@@ -33,6 +37,8 @@ export interface ChargebackOptions {
   groupBy?: readonly GroupDim[];
   /** Only these tenants' lines are returned (the split itself always uses every tenant). */
   tenants?: readonly string[];
+  /** Tenants the bill always lists (the proxy's configured tenants and its anonymous tenant): 0.00 when they had no traffic. */
+  configuredTenants?: readonly string[];
   /** Read request usage from the hourly rollups (fast) or the raw table (every hour computed; same numbers). */
   source?: 'rollup' | 'raw';
   /**
@@ -58,6 +64,13 @@ export interface ChargebackLine {
   usage_cost: string;
   idle_share: string;
   total: string;
+  /**
+   * The same amounts to six decimals, before rounding to cents: what a short run or a cheap tenant
+   * really cost where cents would show $0.00 or $0.01. The cent amounts are the ones that reconcile.
+   */
+  usage_cost_exact: string;
+  idle_share_exact: string;
+  total_exact: string;
 }
 
 export interface ChargebackGroup extends ChargebackLine {
@@ -71,6 +84,33 @@ export interface ChargebackTenant extends ChargebackLine {
   /** total per million tokens (in + out); empty when the tenant moved no tokens. */
   usd_per_million_tokens: string;
   groups: ChargebackGroup[];
+  /** The tenant's requests that could not be priced (see `unattributed`): not in its lines. */
+  unattributed_requests: number;
+}
+
+/** A node over the period: its device-hours, what it cost, what its tenants used and its idle. */
+export interface ChargebackNode {
+  node: string;
+  pool: string;
+  /** The node's inventory as last observed in the period. */
+  instance_type: string;
+  provider: string;
+  region: string;
+  zone: string;
+  capacity_type: string;
+  device_hours: number;
+  cost: string;
+  cost_exact: string;
+  /** Usage cost charged to tenants on this node. */
+  used: string;
+  used_exact: string;
+  /** cost − used. */
+  idle: string;
+  idle_exact: string;
+  /** Part of the idle during which a model sat loaded with no request. */
+  idle_with_model_resident: string;
+  on_demand_fallback_minutes: number;
+  unpriced_minutes: number;
 }
 
 export interface ChargebackReport {
@@ -86,6 +126,14 @@ export interface ChargebackReport {
    */
   computed: { kept_hours: number; computed_hours: number };
   tenants: ChargebackTenant[];
+  /** Per node (and pool): device-hours, cost, used, idle; by node. */
+  nodes: ChargebackNode[];
+  /** Each node's unpriced and on-demand-fallback minutes, with how to price it. */
+  price_gaps: PriceGap[];
+  /** Requests that could not be priced, per node (empty node: requests recorded with no node). */
+  unattributed: UnattributedRequests[];
+  /** One line per gap (and first, when no node had any price), as `llmeter report chargeback` prints them on stderr. */
+  warnings: string[];
   totals: {
     /** What the fleet cost over the period: the bill. */
     fleet_cost: string;
@@ -98,6 +146,12 @@ export interface ChargebackReport {
     idle_total: string;
     /** tenants_total + unshared_idle − fleet_cost: always 0.00. */
     reconciliation: string;
+    /** The amounts above to six decimals, before rounding to cents (see ChargebackLine.total_exact). */
+    fleet_cost_exact: string;
+    tenants_total_exact: string;
+    unshared_idle_exact: string;
+    idle_total_exact: string;
+    idle_with_model_resident_exact: string;
     node_count: number;
     device_hours: number;
     /** Minutes priced at on-demand because no spot price was known (said here, never silent). */
@@ -127,6 +181,8 @@ export function roundToCents(amounts: readonly Dec[]): Dec[] {
 }
 
 const money = (d: Dec) => d.toFixed(2);
+/** An amount to six decimals (millionths of a dollar), half to even. */
+export const exactMoney = (d: Dec) => d.toFixed(6);
 
 interface LineRow {
   tenant: string;
@@ -152,6 +208,26 @@ interface TotalsRow {
   out_unpriced_minutes: string;
   out_nodes: string;
   out_unattributed: string | null;
+}
+
+interface NodeRow {
+  node: string;
+  pool: string;
+  out_device_minutes: string;
+  out_cost: string | null;
+  out_used: string | null;
+  out_idle_resident: string | null;
+  out_fallback_minutes: string;
+  out_unpriced_minutes: string;
+}
+
+interface InventoryRow {
+  node: string;
+  instance_type: string;
+  provider: string;
+  region: string;
+  zone: string;
+  capacity_type: string;
 }
 
 const basesOf = (mask: number) => BASES.filter(([, bit]) => (Number(mask) & bit) !== 0).map(([name]) => name);
@@ -199,7 +275,10 @@ async function reportRows(store: Store, q: ChargebackQuery, o: ChargebackOptions
   const src: ReportSources = { usage: parts.usage.join('\nUNION ALL\n'), nodes: parts.nodes.join('\nUNION ALL\n') };
   const lines = await store.queryRows<LineRow>(chargebackLinesSql(q, src), params);
   const totals = await store.queryRows<TotalsRow>(chargebackTotalsSql(src), params);
-  return { lines, totals: totals[0]!, keptHours: (plan.keptTo - plan.keptFrom) / HOUR, computedHours: plan.computed };
+  const nodes = await store.queryRows<NodeRow>(chargebackNodesSql(src), params);
+  const unattributed = await store.queryRows<{ node: string; tenant: string; out_requests: string }>(unattributedSql(src), params);
+  const inventory = nodes.length ? await store.queryRows<InventoryRow>(nodeInventorySql(), { ...params, nodes: [...new Set(nodes.map((n) => n.node))] }) : [];
+  return { lines, totals: totals[0]!, nodes, unattributed, inventory, keptHours: (plan.keptTo - plan.keptFrom) / HOUR, computedHours: plan.computed };
 }
 
 export async function chargeback(store: Store, o: ChargebackOptions): Promise<ChargebackReport> {
@@ -218,7 +297,7 @@ export async function chargeback(store: Store, o: ChargebackOptions): Promise<Ch
       await scratch.drop();
     }
   };
-  const { lines, totals, keptHours, computedHours } = kept ? await withChargebackLock(store, run) : await run();
+  const { lines, totals, nodes, unattributed, inventory, keptHours, computedHours } = kept ? await withChargebackLock(store, run) : await run();
   const fleet = dec(totals.out_fleet_cost);
 
   const byTenant = new Map<string, LineRow[]>();
@@ -237,6 +316,8 @@ export async function chargeback(store: Store, o: ChargebackOptions): Promise<Ch
   const tenantTotals = rounded.slice(0, -1);
   const unshared = rounded[rounded.length - 1]!;
 
+  const unattributedOf = new Map<string, number>();
+  for (const u of unattributed) unattributedOf.set(u.tenant, (unattributedOf.get(u.tenant) ?? 0) + Number(u.out_requests));
   const tenants: ChargebackTenant[] = tenantNames.map((name, ti) => {
     const rows = byTenant.get(name)!;
     const usageExact = rows.map((r) => dec(r.out_usage_cost));
@@ -256,6 +337,7 @@ export async function chargeback(store: Store, o: ChargebackOptions): Promise<Ch
     // With no idle share, usage is the total (rounding usage on its own could leave a cent of "idle").
     const idleExactSum = idleExact.reduce((a, b) => a.plus(b), new D(0));
     const usage = idleExactSum.isZero() ? tenantTotals[ti]! : usageExact.reduce((a, b) => a.plus(b), new D(0)).toDecimalPlaces(2, Decimal.ROUND_HALF_EVEN);
+    const totalExact = exactTenantTotals[ti]!;
     return {
       tenant: name,
       requests: sum('out_requests'),
@@ -267,7 +349,11 @@ export async function chargeback(store: Store, o: ChargebackOptions): Promise<Ch
       usage_cost: money(usage),
       idle_share: money(total.minus(usage)),
       total: money(total),
-      usd_per_million_tokens: tokens > 0 ? total.times(1_000_000).div(tokens).toFixed(4) : '',
+      usage_cost_exact: exactMoney(totalExact.minus(idleExactSum)),
+      idle_share_exact: exactMoney(idleExactSum),
+      total_exact: exactMoney(totalExact),
+      // From the exact total: a cheap tenant's cents would make its price per token 0 or a multiple of a cent.
+      usd_per_million_tokens: tokens > 0 ? totalExact.times(1_000_000).div(tokens).toFixed(4) : '',
       bases: [...new Set(rows.flatMap((r) => basesOf(r.out_bases)))].sort(),
       groups: rows.map((r, i) => ({
         dims: Object.fromEntries(q.groupBy.map((d) => [d, String(r[d])])),
@@ -282,9 +368,24 @@ export async function chargeback(store: Store, o: ChargebackOptions): Promise<Ch
         usage_cost: money(usageRounded[i]!),
         idle_share: money(groupTotals[i]!.minus(usageRounded[i]!)),
         total: money(groupTotals[i]!),
+        usage_cost_exact: exactMoney(usageExact[i]!),
+        idle_share_exact: exactMoney(idleExact[i]!),
+        total_exact: exactMoney(usageExact[i]!.plus(idleExact[i]!)),
       })),
+      unattributed_requests: unattributedOf.get(name) ?? 0,
     };
   });
+  // Configured tenants with no traffic, and tenants whose every request could not be priced, are on
+  // the bill too, at 0.00: absent, they would read as unknown rather than as costing nothing.
+  for (const name of new Set([...(o.configuredTenants ?? []), ...unattributedOf.keys()])) {
+    if (!byTenant.has(name)) tenants.push(zeroTenant(name, unattributedOf.get(name) ?? 0));
+  }
+  tenants.sort((a, b) => (a.tenant < b.tenant ? -1 : a.tenant > b.tenant ? 1 : 0));
+  const nodeSection = reportNodes(nodes, inventory);
+  const gaps = priceGaps(nodeSection);
+  const unattributedByNode = unattributedRequests(unattributed.map((u) => ({ node: u.node, tenant: u.tenant, requests: Number(u.out_requests) })));
+  // No price at all: the fleet had minutes, every node had unpriced ones and nothing cost anything.
+  const noPriceAtAll = nodeSection.length > 0 && fleet.isZero() && nodeSection.every((n) => n.unpriced_minutes > 0);
 
   const tenantsTotal = tenantTotals.reduce((a, b) => a.plus(b), new D(0));
   const fleetRounded = fleet.toDecimalPlaces(2, Decimal.ROUND_HALF_EVEN);
@@ -297,6 +398,10 @@ export async function chargeback(store: Store, o: ChargebackOptions): Promise<Ch
     currency: 'USD',
     computed: { kept_hours: keptHours, computed_hours: computedHours },
     tenants: wanted ? tenants.filter((t) => wanted.has(t.tenant)) : tenants,
+    nodes: nodeSection,
+    price_gaps: gaps,
+    unattributed: unattributedByNode,
+    warnings: gapWarnings(noPriceAtAll, gaps, unattributedByNode),
     totals: {
       fleet_cost: money(fleetRounded),
       tenants_total: money(tenantsTotal),
@@ -304,6 +409,11 @@ export async function chargeback(store: Store, o: ChargebackOptions): Promise<Ch
       idle_with_model_resident: money(dec(totals.out_idle_resident).toDecimalPlaces(2, Decimal.ROUND_HALF_EVEN)),
       idle_total: money(dec(totals.out_idle).toDecimalPlaces(2, Decimal.ROUND_HALF_EVEN)),
       reconciliation: money(tenantsTotal.plus(unshared).minus(fleetRounded)),
+      fleet_cost_exact: exactMoney(fleet),
+      tenants_total_exact: exactMoney(tenantsExact),
+      unshared_idle_exact: exactMoney(unsharedExact),
+      idle_total_exact: exactMoney(dec(totals.out_idle)),
+      idle_with_model_resident_exact: exactMoney(dec(totals.out_idle_resident)),
       node_count: Number(totals.out_nodes),
       device_hours: Number(totals.out_device_minutes) / 60,
       on_demand_fallback_minutes: Number(totals.out_fallback_minutes),
@@ -311,4 +421,59 @@ export async function chargeback(store: Store, o: ChargebackOptions): Promise<Ch
       unattributed_requests: Number(totals.out_unattributed ?? 0),
     },
   };
+}
+
+function zeroTenant(tenant: string, unattributed: number): ChargebackTenant {
+  return {
+    tenant,
+    requests: 0,
+    errors: 0,
+    input_tokens: 0,
+    output_tokens: 0,
+    cached_tokens: 0,
+    gpu_seconds: 0,
+    bases: [],
+    usage_cost: '0.00',
+    idle_share: '0.00',
+    total: '0.00',
+    usage_cost_exact: exactMoney(new D(0)),
+    idle_share_exact: exactMoney(new D(0)),
+    total_exact: exactMoney(new D(0)),
+    usd_per_million_tokens: '',
+    groups: [],
+    unattributed_requests: unattributed,
+  };
+}
+
+/**
+ * The node section: per node (and pool), cost rounded to cents by largest remainder so the nodes add
+ * up to the fleet cost, used likewise, idle the difference; with the node's inventory as last observed.
+ */
+function reportNodes(rows: readonly NodeRow[], inventory: readonly InventoryRow[]): ChargebackNode[] {
+  const inv = new Map(inventory.map((i) => [i.node, i]));
+  const cost = roundToCents(rows.map((r) => dec(r.out_cost)));
+  // Usage is a part of the cost: rounded on its own, never above the node's rounded cost, so idle is never negative.
+  const used = rows.map((r, i) => D.min(dec(r.out_used).toDecimalPlaces(2, Decimal.ROUND_HALF_EVEN), cost[i]!));
+  return rows.map((r, i) => {
+    const at = inv.get(r.node);
+    return {
+      node: r.node,
+      pool: r.pool,
+      instance_type: at?.instance_type ?? '',
+      provider: at?.provider ?? '',
+      region: at?.region ?? '',
+      zone: at?.zone ?? '',
+      capacity_type: at?.capacity_type ?? '',
+      device_hours: Number(r.out_device_minutes) / 60,
+      cost: money(cost[i]!),
+      cost_exact: exactMoney(dec(r.out_cost)),
+      used: money(used[i]!),
+      used_exact: exactMoney(dec(r.out_used)),
+      idle: money(cost[i]!.minus(used[i]!)),
+      idle_exact: exactMoney(dec(r.out_cost).minus(dec(r.out_used))),
+      idle_with_model_resident: money(dec(r.out_idle_resident).toDecimalPlaces(2, Decimal.ROUND_HALF_EVEN)),
+      on_demand_fallback_minutes: Number(r.out_fallback_minutes),
+      unpriced_minutes: Number(r.out_unpriced_minutes),
+    };
+  });
 }

@@ -10,6 +10,8 @@ export { costConfigSchema, type CostConfig } from './config.ts';
 
 export interface CostNeeds {
   tenantKeys: readonly TenantKeys[];
+  /** The tenants a bill always lists (the proxy's tenants and its anonymous tenant), 0.00 when idle; default: the keyed tenants. */
+  tenantNames?: readonly string[];
 }
 
 export interface CostProvides {
@@ -21,9 +23,9 @@ export const costFeature = defineFeature({
   name: 'cost',
   section: 'cost',
   schema: costConfigSchema,
-  needs: ['tenantKeys'],
+  needs: ['tenantKeys', 'tenantNames'],
   create: (core, config, needs: CostNeeds) => {
-    mountChargebackApi(core.http, core.store, core.config.http, needs.tenantKeys);
+    mountChargebackApi(core.http, core.store, core.config.http, needs.tenantKeys, needs.tenantNames ?? needs.tenantKeys.map((t) => t.tenant));
     const budgets = new Budgets({
       budgets: config.budgets,
       store: core.store,

@@ -11,7 +11,7 @@ export interface Rendered {
 
 function totalsBy(r: ChargebackReport, dim: string): { label: string; value: number }[] {
   const m = new Map<string, number>();
-  for (const t of r.tenants) for (const g of t.groups) m.set(g.dims[dim]!, (m.get(g.dims[dim]!) ?? 0) + Number(g.total));
+  for (const t of r.tenants) for (const g of t.groups) m.set(g.dims[dim]!, (m.get(g.dims[dim]!) ?? 0) + Number(g.total_exact));
   return [...m].map(([label, value]) => ({ label, value })).sort((a, b) => a.label.localeCompare(b.label));
 }
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chargeback } from '../../../collector/features/cost/chargeback.ts';
+import { toCsv, toHtml } from '../../../collector/features/cost/formats.ts';
 import type { Pipeline } from '../../../collector/core/pipeline/pipeline.ts';
 import { FleetBuilder, H, M, openCostStore, type CostStore } from '../../helpers/cost-fleet.ts';
 
@@ -67,6 +68,46 @@ describe('chargeback: the hand-computed scenario', () => {
     expect(a.computed).toEqual({ kept_hours: 0, computed_hours: 1 });
     expect(b.computed).toEqual({ kept_hours: 1, computed_hours: 0 });
     expect({ ...a, computed: b.computed }).toEqual(b);
+  });
+
+  it('the node section: the device-hours, cost, use, idle and price gaps; in CSV lines of their own', async () => {
+    const r = await chargeback(t.store, { from: new Date(T), to: new Date(T + H), idle: 'share-weighted' });
+    expect(r.nodes).toEqual([
+      {
+        node: 'hand-1',
+        pool: 'gpu-pool',
+        instance_type: 'g5.xlarge',
+        provider: 'aws',
+        region: 'us-east-1',
+        zone: 'us-east-1a',
+        capacity_type: 'on_demand',
+        device_hours: 1,
+        cost: '2.00',
+        cost_exact: '2.000000',
+        used: '1.50',
+        used_exact: '1.500000',
+        idle: '0.50',
+        idle_exact: '0.500000',
+        idle_with_model_resident: '0.00',
+        on_demand_fallback_minutes: 0,
+        unpriced_minutes: 0,
+      },
+    ]);
+    const csv = toCsv(r).trim().split('\n');
+    const head = csv[0]!.split(',');
+    const node = csv.find((l) => l.startsWith('node,'))!.split(',');
+    const col = (name: string) => node[head.indexOf(name)];
+    expect([node[1], col('node_pool'), col('device_hours'), col('usage_cost_usd'), col('idle_share_usd'), col('total_usd'), col('unpriced_minutes')]).toEqual([
+      'hand-1',
+      'gpu-pool',
+      '1',
+      '1.50',
+      '0.50',
+      '2.00',
+      '0',
+    ]);
+    const page = toHtml(r, { byDay: [], byModel: [], generatedAt: new Date(0) });
+    expect(page).toMatch(/<table id="nodes">[\s\S]*<td>hand-1<\/td><td>gpu-pool<\/td>/);
   });
 
   it('effective price per million tokens', async () => {
@@ -141,6 +182,36 @@ describe('chargeback: prices, overlap, departures, idle tenants', () => {
     const pool = await chargeback(t.store, { from: new Date(T), to: new Date(T + 2 * H), idle: 'share-weighted', scope: 'pool' });
     expect(pool.tenants[0]!.total).toBe('4.00');
     expect(pool.totals.unshared_idle).toBe('0.00');
+  });
+
+  it('small amounts keep their digits: a one-minute run and a cheap tenant, while totals reconcile to the cent', async () => {
+    const T = day(9) + 10 * H;
+    const f = new FleetBuilder()
+      .node({ node: 'brief-1', instance_type: 'g5.xlarge', up: [[T, T + M]] })
+      .price({ instance_type: 'g5.xlarge', from: day(9), usd: '2.00' });
+    // One minute at $2.00/h = $0.033333…; A used 10 s ($0.005556), B 2 s ($0.001111).
+    f.request({ tenant: 'A', node: 'brief-1', at: T, gpuSeconds: 10 }).request({ tenant: 'B', node: 'brief-1', at: T, gpuSeconds: 2 });
+    await f.load(pipeline);
+    const r = await chargeback(t.store, { from: new Date(T), to: new Date(T + H) });
+    expect(r.tenants.map((x) => [x.tenant, x.total, x.total_exact, x.usage_cost_exact, x.idle_share_exact])).toEqual([
+      ['A', '0.00', '0.005556', '0.005556', '0.000000'],
+      ['B', '0.00', '0.001111', '0.001111', '0.000000'],
+    ]);
+    expect(r.totals).toMatchObject({
+      fleet_cost: '0.03',
+      fleet_cost_exact: '0.033333',
+      tenants_total_exact: '0.006667',
+      unshared_idle_exact: '0.026667',
+      reconciliation: '0.00',
+    });
+    const csv = toCsv(r).trim().split('\n');
+    const head = csv[0]!.split(',');
+    const line = (prefix: string) => csv.find((l) => l.startsWith(prefix))!.split(',')[head.indexOf('total_exact_usd')];
+    expect([line('tenant,A,'), line('tenant,B,'), line('total,fleet_cost,')]).toEqual(['0.005556', '0.001111', '0.033333']);
+    const page = toHtml(r, { byDay: [], byModel: [], generatedAt: new Date(0) });
+    expect(page).toContain('$0.005556');
+    expect(page).toContain('$0.001111');
+    expect(page).toContain('$0.033333');
   });
 
   it('requests without durations fall back to wall-clock time, then to token share, and say so', async () => {

@@ -102,13 +102,27 @@ describe('chargeback invariant', () => {
             expect(x.groups.reduce((a, g) => a.plus(g.total), new Decimal(0)).toFixed(2)).toBe(x.total);
           }
           if (idle === 'separate') expect(rep.totals.unshared_idle).toBe(new Decimal(rep.totals.idle_total).toFixed(2));
+          // The node section adds up to the bill too, idle never negative; the exact amounts (six
+          // decimals, each rounded on its own) agree with it to a millionth.
+          expect(rep.nodes.reduce((a, n) => a.plus(n.cost), new Decimal(0)).toFixed(2)).toBe(rep.totals.fleet_cost);
+          for (const n of rep.nodes) expect(new Decimal(n.idle).isNegative(), `${n.node} idle ${n.idle}`).toBe(false);
+          const exactGap = new Decimal(rep.totals.tenants_total_exact).plus(rep.totals.unshared_idle_exact).minus(rep.totals.fleet_cost_exact).abs();
+          expect(exactGap.lessThanOrEqualTo('0.000001')).toBe(true);
           // The same report with these hours kept in chargeback_rollup (a clock after them) and
           // computed from scratch: equal to the cent.
           const period = { from: new Date(base + periodFrom * M), to: new Date(base + (periodFrom + periodLen) * M), idle, scope, groupBy };
           const kept = await chargeback(t.store, { ...period, now: new Date(Date.UTC(2030, 0, 1)) });
           const scratch = await chargeback(t.store, { ...period, compute: 'scratch' });
-          expect({ tenants: kept.tenants, totals: kept.totals }).toEqual({ tenants: scratch.tenants, totals: scratch.totals });
-          expect({ tenants: rep.tenants, totals: rep.totals }).toEqual({ tenants: scratch.tenants, totals: scratch.totals });
+          expect({ tenants: kept.tenants, totals: kept.totals, nodes: kept.nodes }).toEqual({
+            tenants: scratch.tenants,
+            totals: scratch.totals,
+            nodes: scratch.nodes,
+          });
+          expect({ tenants: rep.tenants, totals: rep.totals, nodes: rep.nodes }).toEqual({
+            tenants: scratch.tenants,
+            totals: scratch.totals,
+            nodes: scratch.nodes,
+          });
         },
       ),
       { numRuns: 25, seed: 20261123 },

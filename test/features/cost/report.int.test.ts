@@ -82,11 +82,14 @@ describe('GET /api/chargeback', () => {
   it('CSV has a line per tenant and the totals', async () => {
     const text = await (await get(`${period}&format=csv`, keys.admin)).text();
     const lines = text.trim().split('\n');
+    // The first columns as they always were; what came later is added after them.
     expect(lines[0]).toBe(
-      'line,tenant,requests,errors,input_tokens,output_tokens,cached_tokens,gpu_seconds,usage_cost_usd,idle_share_usd,total_usd,usd_per_million_tokens,basis',
+      'line,tenant,requests,errors,input_tokens,output_tokens,cached_tokens,gpu_seconds,usage_cost_usd,idle_share_usd,total_usd,usd_per_million_tokens,basis,' +
+        'total_exact_usd,node_pool,device_hours,idle_resident_usd,fallback_minutes,unpriced_minutes,instance_type,provider,region,capacity_type,message',
     );
     expect(lines.filter((l) => l.startsWith('tenant,'))).toHaveLength(2);
-    expect(lines.at(-1)).toBe('total,reconciliation,,,,,,,,,0.00,,');
+    expect(lines.filter((l) => l.startsWith('node,r-1,'))).toHaveLength(1);
+    expect(lines.at(-1)).toBe('total,reconciliation,,,,,,,,,0.00,,' + ','.repeat(11));
     expect(lines.find((l) => l.startsWith('total,fleet_cost'))).toContain(',2.01,');
   });
 
