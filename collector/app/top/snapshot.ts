@@ -4,10 +4,9 @@
 import { parsePrometheusText, type Sample } from '../../../exporters/scrape/prometheus/parse.ts';
 import { errorMessage } from '../../core/errors.ts';
 
-export interface TopFilter {
-  tenants?: readonly string[];
-  models?: readonly string[];
-}
+import { alertsFrom, type AlertRow, type TopFilter } from './alerts.ts';
+
+export { alertsFrom, type AlertRow, type TopFilter } from './alerts.ts';
 
 export interface ModelRow {
   model: string;
@@ -53,13 +52,6 @@ export interface PriceRow {
   usdPerHour: string;
   provider: string;
   since: string;
-}
-
-export interface AlertRow {
-  severity: 'critical' | 'warning' | 'info';
-  name: string;
-  subject: string;
-  value: string;
 }
 
 export interface Snapshot {
@@ -314,74 +306,4 @@ export async function readSnapshot(o: SnapshotOptions): Promise<Snapshot> {
     problems,
     simulated: nodeRows.some((n) => n.provider === 'sim'),
   };
-}
-
-/**
- * The alert rules of alerts/*.rules.yml whose condition holds on the gauges right now (without their
- * `for:` durations, so a condition shows here before Alertmanager would page).
- */
-export function alertsFrom(samples: readonly Sample[], f: TopFilter = {}): AlertRow[] {
-  const out: AlertRow[] = [];
-  const get = (name: string) => samples.filter((s) => s.name === name);
-  const window = new Map(get('llmeter_model_window_requests').map((s) => [s.labels.model ?? '', s.value]));
-  const modelOk = (m: string) => !f.models?.length || f.models.includes(m);
-  const tenantOk = (t: string) => !f.tenants?.length || f.tenants.includes(t);
-  for (const s of get('llmeter_gpu_temperature_celsius')) {
-    if (s.value >= 85)
-      out.push({ severity: 'critical', name: 'GpuTemperatureCritical', subject: `${s.labels.node} ${s.labels.gpu_uuid ?? ''}`.trim(), value: `${s.value} °C` });
-    else if (s.value >= 75)
-      out.push({ severity: 'warning', name: 'GpuTemperatureHigh', subject: `${s.labels.node} ${s.labels.gpu_uuid ?? ''}`.trim(), value: `${s.value} °C` });
-  }
-  for (const s of get('llmeter_gpu_memory_used_ratio')) {
-    if (s.value >= 0.95) out.push({ severity: 'critical', name: 'GpuMemoryFull', subject: String(s.labels.node), value: pct(s.value) });
-    else if (s.value >= 0.8) out.push({ severity: 'warning', name: 'GpuMemoryHigh', subject: String(s.labels.node), value: pct(s.value) });
-  }
-  for (const s of get('llmeter_gpu_xid_events'))
-    if (s.value > 0) out.push({ severity: 'critical', name: 'GpuXidError', subject: `${s.labels.node} xid ${s.labels.xid}`, value: String(s.value) });
-  for (const s of get('llmeter_model_latency_p95_seconds')) {
-    const m = s.labels.model ?? '';
-    if (modelOk(m) && s.value > 3 && (window.get(m) ?? 0) >= 20)
-      out.push({ severity: 'warning', name: 'ModelLatencyHigh', subject: m, value: `p95 ${s.value.toFixed(2)} s` });
-  }
-  for (const s of get('llmeter_model_error_ratio')) {
-    const m = s.labels.model ?? '';
-    if (modelOk(m) && s.value > 0.05 && (window.get(m) ?? 0) >= 20)
-      out.push({ severity: 'warning', name: 'ModelErrorRateHigh', subject: m, value: pct(s.value) });
-  }
-  for (const s of get('llmeter_model_queue_full_requests')) {
-    const m = s.labels.model ?? '';
-    if (modelOk(m) && s.value > 0) out.push({ severity: 'warning', name: 'ModelQueueFull', subject: m, value: `${s.value} refused (503)` });
-  }
-  for (const s of get('llmeter_budget_burn_ratio')) {
-    const t = s.labels.tenant ?? '';
-    if (!tenantOk(t)) continue;
-    const sev = s.value >= 1 ? 'critical' : 'warning';
-    if (s.value >= 0.5)
-      out.push({
-        severity: sev,
-        name: s.value >= 1 ? 'BudgetExhausted' : s.value >= 0.8 ? 'BudgetBurn80' : 'BudgetBurn50',
-        subject: `${t} (${s.labels.period})`,
-        value: pct(s.value),
-      });
-  }
-  for (const s of get('llmeter_capacity_notice_action_timestamp_seconds'))
-    if (s.value > 0)
-      out.push({
-        severity: /rebalance|scheduled/.test(s.labels.kind ?? '') ? 'info' : 'warning',
-        name: 'CapacityNotice',
-        subject: `${s.labels.node} ${s.labels.kind}`,
-        value: new Date(s.value * 1000).toISOString().slice(11, 19),
-      });
-  for (const s of get('llmeter_node_down'))
-    if (s.value === 1) out.push({ severity: 'critical', name: 'NodeDown', subject: String(s.labels.node), value: 'down' });
-  for (const s of get('llmeter_scrape_up'))
-    if (s.value === 0) out.push({ severity: 'warning', name: 'ScrapeTargetDown', subject: String(s.labels.target), value: 'down' });
-  for (const s of get('llmeter_store_dead_letters_window'))
-    if (s.value > 0) out.push({ severity: 'warning', name: 'DeadLetters', subject: String(s.labels.signal), value: String(s.value) });
-  const order = { critical: 0, warning: 1, info: 2 };
-  return out.sort((a, b) => order[a.severity] - order[b.severity] || a.name.localeCompare(b.name));
-}
-
-function pct(x: number): string {
-  return `${(x * 100).toFixed(0)} %`;
 }
