@@ -13,6 +13,7 @@ import { telemetryFeature } from '../features/telemetry/index.ts';
 import { pricesFeature } from '../../exporters/prices/index.ts';
 import { proxyFeature } from '../../exporters/proxy/index.ts';
 import { scrapeFeature } from '../../exporters/scrape/index.ts';
+import { dashboardsConfigSchema } from '../../dashboards/lib/options.ts';
 
 export const configSchema = z
   .strictObject({
@@ -26,6 +27,7 @@ export const configSchema = z
     telemetry: telemetryFeature.schema,
     alerting: alertingFeature.schema,
     autoscale: autoscaleFeature.schema,
+    dashboards: dashboardsConfigSchema,
     log_level: logLevelSchema,
   })
   .prefault({});

@@ -7,6 +7,7 @@ import {
   PROMETHEUS,
   type ClickHouseQuery,
   type Dashboard,
+  type DatasourceVariable,
   type FieldOverride,
   type Panel,
   type PanelType,
@@ -38,7 +39,6 @@ function target(q: PanelSpec['query']): ClickHouseQuery | PrometheusQuery {
       refId: 'A',
       datasource: CLICKHOUSE,
       editorType: 'sql',
-      queryType: 'sql',
       format: q.format === 'table' ? FORMAT_TABLE : FORMAT_TIME_SERIES,
       rawSql: q.sql.trim().replace(/\n\s+/g, '\n  '),
     };
@@ -107,6 +107,30 @@ function queryVariable(name: string, label: string, sql: string): QueryVariable 
   };
 }
 
+function datasourceVariable(name: string, label: string, type: DatasourceVariable['query']): DatasourceVariable {
+  return {
+    type: 'datasource',
+    name,
+    label,
+    query: type,
+    current: {},
+    regex: '',
+    refresh: 1,
+    multi: false,
+    includeAll: false,
+    hide: 0,
+    skipUrlSync: false,
+    options: [],
+  };
+}
+
+/** The datasource variables a dashboard needs: ClickHouse always (the filter variables query it), Prometheus where a panel reads it. */
+function datasourceVariables(panels: readonly Panel[]): DatasourceVariable[] {
+  const vars = [datasourceVariable(CLICKHOUSE.uid.slice(2, -1), 'ClickHouse', CLICKHOUSE.type)];
+  if (panels.some((p) => p.datasource.type === PROMETHEUS.type)) vars.push(datasourceVariable(PROMETHEUS.uid.slice(2, -1), 'Prometheus', PROMETHEUS.type));
+  return vars;
+}
+
 export function textbox(name: string, label: string, value: string, description: string): TextboxVariable {
   return { type: 'textbox', name, label, description, query: value, current: { selected: false, text: value, value }, hide: 0, options: [] };
 }
@@ -141,6 +165,7 @@ export interface DashboardSpec {
 }
 
 export function dashboard(s: DashboardSpec): Dashboard {
+  const panels = layout(s.panels);
   return {
     uid: s.uid,
     title: s.title,
@@ -157,7 +182,7 @@ export function dashboard(s: DashboardSpec): Dashboard {
     liveNow: false,
     links: [],
     annotations: { list: [] },
-    templating: { list: [...FILTER_VARIABLES, ...(s.extraVariables ?? [])] },
-    panels: layout(s.panels),
+    templating: { list: [...datasourceVariables(panels), ...FILTER_VARIABLES, ...(s.extraVariables ?? [])] },
+    panels,
   };
 }

@@ -1,9 +1,18 @@
 // The parts of Grafana's dashboard JSON model (schemaVersion 39) that llmeter's dashboards use, and
 // the query models of the two datasources: grafana-clickhouse-datasource v4 (editorType sql,
-// rawSql, format 0 = time series / 1 = table) and Prometheus.
+// rawSql, format 0 = time series / 1 = table; the model the plugin's own dashboards use, without
+// the legacy queryType) and Prometheus. Panels name their datasource through a datasource template
+// variable, as the plugin's dashboards do, so that a dashboard imported into any Grafana runs on
+// whichever ClickHouse (and Prometheus) datasource is picked there.
 
-export const CLICKHOUSE = { type: 'grafana-clickhouse-datasource', uid: 'llmeter-clickhouse' } as const;
-export const PROMETHEUS = { type: 'prometheus', uid: 'llmeter-prometheus' } as const;
+/** The ClickHouse datasource a dashboard's panels use: the `datasource` variable. */
+export const CLICKHOUSE = { type: 'grafana-clickhouse-datasource', uid: '${datasource}' } as const;
+/** The Prometheus datasource a dashboard's panels use: the `prometheus` variable. */
+export const PROMETHEUS = { type: 'prometheus', uid: '${prometheus}' } as const;
+
+/** The uids of the provisioned datasources (dashboards/provisioning/datasources): what alert rules, which cannot use variables, name. */
+export const CLICKHOUSE_UID = 'llmeter-clickhouse';
+export const PROMETHEUS_UID = 'llmeter-prometheus';
 
 export type DatasourceRef = typeof CLICKHOUSE | typeof PROMETHEUS;
 
@@ -14,7 +23,6 @@ export interface ClickHouseQuery {
   refId: string;
   datasource: typeof CLICKHOUSE;
   editorType: 'sql';
-  queryType: 'sql';
   format: typeof FORMAT_TIME_SERIES | typeof FORMAT_TABLE;
   rawSql: string;
 }
@@ -75,7 +83,25 @@ export interface TextboxVariable {
   options: [];
 }
 
-export type Variable = QueryVariable | TextboxVariable;
+/** A choice of datasource of one type; panels name it as `${name}`. */
+export interface DatasourceVariable {
+  type: 'datasource';
+  name: string;
+  label: string;
+  /** The datasource type (plugin id) to choose from. */
+  query: DatasourceRef['type'];
+  /** Empty: Grafana takes the default datasource of the type (the provisioned one is the default). */
+  current: Record<string, never>;
+  regex: '';
+  refresh: 1;
+  multi: false;
+  includeAll: false;
+  hide: 0;
+  skipUrlSync: false;
+  options: [];
+}
+
+export type Variable = DatasourceVariable | QueryVariable | TextboxVariable;
 
 export interface Dashboard {
   uid: string;

@@ -208,7 +208,9 @@ describe('dashboard SQL against a generated fleet', () => {
   }
 
   describe('Grafana-managed cost alert rules', () => {
-    const committed = parse(renderProvisioning().get('alerting/cost-rules.yaml')!) as typeof costAlertRules;
+    // Rendered as for an installation with a monthly budget, so that the budget burn rule exists.
+    const BUDGET = 10_000;
+    const committed = parse(renderProvisioning({ monthlyBudgetUsd: BUDGET }).get('alerting/cost-rules.yaml')!) as ReturnType<typeof costAlertRules>;
     for (const rule of committed.groups.flatMap((g) => g.rules)) {
       it(`${rule.title}: its ClickHouse query runs over its relative time range and returns a number per series`, async () => {
         const q = rule.data.find((x) => x.refId === 'A')!;
@@ -234,7 +236,8 @@ describe('dashboard SQL against a generated fleet', () => {
     }
 
     it('the budget burn projects month-to-date spend onto the month', async () => {
-      const sql = expandMacros(committed.groups[0]!.rules[0]!.data[0]!.model.rawSql as string, {
+      const burn = committed.groups[0]!.rules.find((r) => r.title === 'Budget burn')!;
+      const sql = expandMacros(burn.data[0]!.model.rawSql as string, {
         fromMs: FLEET_FROM - 86_400_000,
         toMs: FLEET_TO,
         intervalMs: 60_000,
@@ -254,7 +257,7 @@ describe('dashboard SQL against a generated fleet', () => {
       const spent = Number(cost.data[0]!.usd);
       // March 2026 has 31 days; the fleet has run 1 day 8 hours into it (from midnight 1 March to 08:00 on the 2nd).
       const elapsed = (FLEET_TO - Date.parse('2026-03-01T00:00:00Z')) / 1000;
-      expect(ratio).toBeCloseTo(((spent / elapsed) * 31 * 86_400) / 10_000, 6);
+      expect(ratio).toBeCloseTo(((spent / elapsed) * 31 * 86_400) / BUDGET, 6);
     });
   });
 });

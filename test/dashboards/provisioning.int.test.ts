@@ -8,12 +8,14 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { FOREIGN_METRICS, STORE_GAUGES } from '../../collector/features/alerting/metric-names.ts';
 import { DASHBOARDS } from '../../dashboards/index.ts';
-import type { PrometheusQuery } from '../../dashboards/lib/grafana.ts';
+import { CLICKHOUSE_UID, PROMETHEUS_UID, type PrometheusQuery } from '../../dashboards/lib/grafana.ts';
 import { renderProvisioning } from '../../dashboards/render.ts';
+import { provisioningOptions } from '../../dashboards/lib/options.ts';
+import { configSchema } from '../../collector/app/config-schema.ts';
 import { runTool } from '../helpers/prometheus-tools.ts';
 import { tempDir } from '../helpers/store.ts';
 import { TIME_UNITS, UNIT_BOUNDS } from './units.ts';
-import { ROOT } from '../helpers/paths.ts';
+import { fixtureText, ROOT } from '../helpers/paths.ts';
 
 const PROVISIONING = path.join(ROOT, 'dashboards', 'provisioning');
 
@@ -30,18 +32,16 @@ describe('provisioning files', () => {
     expect(committedJson.sort()).toEqual([...rendered.keys()].filter((f) => f.startsWith('dashboards/')).sort());
   });
 
-  it('provisions the ClickHouse and Prometheus datasources with the uids the dashboards use, secrets from the environment', () => {
+  it('provisions the ClickHouse datasource over HTTP on 8123 (the collector’s interface or a server) and Prometheus, secrets from the environment', () => {
     const text = readFileSync(path.join(PROVISIONING, 'datasources', 'llmeter.yaml'), 'utf8');
     const ds = parse(text) as DatasourceFile;
     expect(ds.apiVersion).toBe(1);
     const ch = ds.datasources.find((d) => d.type === 'grafana-clickhouse-datasource');
-    expect(ch?.uid).toBe('llmeter-clickhouse');
-    expect(ch?.jsonData).toMatchObject({ protocol: 'native', defaultDatabase: 'llmeter' });
+    expect(ch?.uid).toBe(CLICKHOUSE_UID);
+    expect(ch?.jsonData).toMatchObject({ protocol: 'http', port: 8123, host: '${LLMETER_CLICKHOUSE_HOST}', defaultDatabase: 'llmeter' });
     expect(ch?.secureJsonData?.password).toMatch(/^\$\{[A-Z_]+\}$/);
     const prom = ds.datasources.find((d) => d.type === 'prometheus');
-    expect(prom?.uid).toBe('llmeter-prometheus');
-    const uids = new Set(ds.datasources.map((d) => d.uid));
-    for (const d of Object.values(DASHBOARDS)) for (const p of d.panels) expect(uids, `${d.title} / ${p.title}`).toContain(p.datasource.uid);
+    expect(prom?.uid).toBe(PROMETHEUS_UID);
   });
 
   it('the dashboard provider points at the generated JSON', () => {
@@ -56,6 +56,32 @@ describe('provisioning files', () => {
 describe('dashboards', () => {
   const all = Object.entries(DASHBOARDS);
 
+  for (const [file, d] of all) {
+    it(`${file}: imports into any Grafana — datasources through variables as the plugin's dashboards have them, the current query model`, () => {
+      const reference = JSON.parse(fixtureText('grafana', 'clickhouse-datasource-dashboard.json')) as {
+        templating: { list: Record<string, unknown>[] };
+        panels: { targets?: Record<string, unknown>[] }[];
+      };
+      const refVariable = reference.templating.list.find((v) => v.type === 'datasource')!;
+      const refTarget = reference.panels.flatMap((p) => p.targets ?? [])[0]!;
+      const variables = d.templating.list.filter((v) => v.type === 'datasource');
+      expect(variables[0]).toMatchObject({ name: 'datasource', query: 'grafana-clickhouse-datasource' });
+      for (const v of variables) expect(Object.keys(v).sort()).toEqual(Object.keys(refVariable).sort());
+      const byUid = new Map(variables.map((v) => [`\${${v.name}}`, v.query]));
+      for (const p of d.panels) {
+        expect(byUid.get(p.datasource.uid), `${p.title}: its datasource is a variable of its type`).toBe(p.datasource.type);
+        for (const t of p.targets) {
+          expect(t.datasource).toEqual(p.datasource);
+          if ('rawSql' in t) expect(Object.keys(t).sort(), p.title).toEqual(Object.keys(refTarget).sort());
+        }
+      }
+      const json = JSON.stringify(d);
+      expect(json).not.toContain(CLICKHOUSE_UID);
+      expect(json).not.toContain(PROMETHEUS_UID);
+      expect(json).not.toContain('queryType');
+    });
+  }
+
   it('are the five of the design, with unique uids', () => {
     expect(all.map(([, d]) => d.uid)).toEqual(['llmeter-gpu-fleet', 'llmeter-llm-serving', 'llmeter-cost', 'llmeter-spot-market', 'llmeter-pipeline-health']);
   });
@@ -64,7 +90,7 @@ describe('dashboards', () => {
     it(`${file}: tenant / model / node / pool variables, ids, layout, units, descriptions`, () => {
       const vars = d.templating.list.filter((v) => v.type === 'query');
       expect(vars.map((v) => v.name)).toEqual(['tenant', 'model', 'node', 'pool']);
-      for (const v of vars) expect(v).toMatchObject({ multi: true, includeAll: true, datasource: { uid: 'llmeter-clickhouse' } });
+      for (const v of vars) expect(v).toMatchObject({ multi: true, includeAll: true, datasource: { uid: '${datasource}' } });
       expect(new Set(d.panels.map((p) => p.id)).size).toBe(d.panels.length);
       for (const p of d.panels) {
         expect(p.gridPos.x + p.gridPos.w, p.title).toBeLessThanOrEqual(24);
@@ -135,16 +161,48 @@ describe('Grafana-managed cost alert rules', () => {
         condition: string;
         data: { refId: string; datasourceUid: string; model: Record<string, unknown> }[];
         labels: Record<string, string>;
+        annotations: Record<string, string>;
       }[];
     }[];
   };
 
-  it('budget burn and cost anomaly, each a ClickHouse query reduced and compared with a threshold', () => {
+  it('as committed (no configuration): the cost anomaly rule alone — no budget, no budget burn; no runbook base, no runbook link', () => {
     expect(file.apiVersion).toBe(1);
     const rules = file.groups.flatMap((g) => g.rules);
+    expect(rules.map((r) => r.title)).toEqual(['Cost anomaly']);
+    expect(JSON.stringify(file)).not.toContain('runbook');
+    expect(JSON.stringify(file)).not.toContain('queryType');
+  });
+
+  it('with a configuration: budget burn against its monthly budget, runbook_url annotations under its base', () => {
+    const config = configSchema.parse({
+      dashboards: { runbook_base_url: 'https://git.example.com/llmeter/blob/main/docs' },
+      cost: {
+        budgets: [
+          { tenant: 'a', monthly_usd: '2500.10' },
+          { tenant: 'b', monthly_usd: '0.2' },
+          { tenant: 'c', daily_usd: '5' },
+        ],
+      },
+    });
+    const options = provisioningOptions(config);
+    expect(options).toEqual({ monthlyBudgetUsd: 2500.3, runbookBaseUrl: 'https://git.example.com/llmeter/blob/main/docs' });
+    const explicit = provisioningOptions(configSchema.parse({ dashboards: { monthly_budget_usd: 40_000 }, cost: config.cost }));
+    expect(explicit.monthlyBudgetUsd).toBe(40_000);
+    const rendered = parse(renderProvisioning(options).get('alerting/cost-rules.yaml')!) as typeof file;
+    const rules = rendered.groups.flatMap((g) => g.rules);
     expect(rules.map((r) => r.title)).toEqual(['Budget burn', 'Cost anomaly']);
+    expect(String(rules[0]!.data[0]!.model.rawSql)).toMatch(/\/ 2500\.3 AS projected_budget_ratio/);
+    for (const r of rules) expect(r.annotations.runbook_url).toBe('https://git.example.com/llmeter/blob/main/docs/alerting.md#grafana-managed-cost-alerts');
+    expect(() => configSchema.parse({ dashboards: { runbook_base_url: 'docs/' } })).toThrow(/runbook_base_url/);
+  });
+
+  it('each rule a ClickHouse query on the provisioned datasource, reduced and compared with a threshold', () => {
+    const rules = (parse(renderProvisioning({ monthlyBudgetUsd: 10_000 }).get('alerting/cost-rules.yaml')!) as typeof file).groups.flatMap((g) => g.rules);
+    expect(rules).toHaveLength(2);
     for (const r of rules) {
-      expect(r.data.map((d) => d.datasourceUid)).toEqual(['llmeter-clickhouse', '__expr__', '__expr__']);
+      expect(r.data.map((d) => d.datasourceUid)).toEqual([CLICKHOUSE_UID, '__expr__', '__expr__']);
+      expect(r.data[0]!.model.datasource).toEqual({ type: 'grafana-clickhouse-datasource', uid: CLICKHOUSE_UID });
       expect(r.data[1]!.model).toMatchObject({ type: 'reduce', expression: 'A' });
       expect(r.data[2]!.model).toMatchObject({ type: 'threshold', expression: 'B' });
       expect(r.condition).toBe('C');
