@@ -13,6 +13,7 @@ import { telemetryFeature } from '../features/telemetry/index.ts';
 import { pricesFeature, type PricesProvides } from '../../exporters/prices/index.ts';
 import { proxyFeature, type ProxyConfig, type ProxyProvides } from '../../exporters/proxy/index.ts';
 import { scrapeFeature, type ScrapeProvides } from '../../exporters/scrape/index.ts';
+import { isThisHost, nodeOfUrl } from '../core/node-name.ts';
 import type { Config } from './config-schema.ts';
 
 /** The descriptors, for the configuration schema and the documentation. */
@@ -40,6 +41,11 @@ export function tenantKeysOf(proxy: ProxyConfig): TenantKeys[] {
   return proxy.tenants.map((t) => ({ tenant: t.name, digests: [...t.keys.map((d) => parseDigest(d)), ...t.key_files.map((f) => sha256(readKeyFile(f)))] }));
 }
 
+/** Whether the proxy runs and meters a model server on this host (an upstream whose node is this host). */
+export function proxyOnThisHost(proxy: ProxyConfig): boolean {
+  return proxy.enabled && proxy.upstreams.some((u) => !u.node_header && isThisHost(u.node || nodeOfUrl(new URL(u.url))));
+}
+
 /** Builds every feature of the configuration; returns their components in start order and what they offer. */
 export async function buildFeatures(core: CoreServices, config: Config): Promise<{ components: Component[]; provided: Provided }> {
   const components: Component[] = [];
@@ -51,7 +57,7 @@ export async function buildFeatures(core: CoreServices, config: Config): Promise
   take(await telemetryFeature.create(core, config.telemetry, {}));
   const cost = take(await costFeature.create(core, config.cost, { tenantKeys }));
   const proxy = take(await proxyFeature.create(core, config.proxy, { budgetRefusal: cost.budgetRefusal }));
-  const scrape = take(await scrapeFeature.create(core, config.scrape, {}));
+  const scrape = take(await scrapeFeature.create(core, config.scrape, { intakeOnThisHost: proxyOnThisHost(config.proxy) }));
   const prices = take(await pricesFeature.create(core, config.prices, {}));
   take(await autoscaleFeature.create(core, config.autoscale, { proxy, scraped: scrape.live, prices: prices.live, notices: prices.notices }));
   take(await receiversFeature.create(core, config.receivers, { tenantKeys }));

@@ -27,7 +27,7 @@ export const tenantSchema = z.strictObject({
 export const upstreamSchema = z.strictObject({
   name: name.describe('Name of the model server; the `backend` of every record.'),
   url: z.url().describe('Base URL, e.g. http://127.0.0.1:11434 (Ollama) or http://10.0.0.5:8000 (vLLM).'),
-  node: z.string().max(256).default('').describe("Node it runs on, for cost joins (default: the upstream URL's host)."),
+  node: z.string().max(256).default('').describe("Node it runs on, for cost joins (default: the upstream URL's host; this host's name for a loopback URL)."),
   node_header: z
     .string()
     .regex(/^[A-Za-z0-9-]{1,64}$/, 'a header name: letters, digits and -')

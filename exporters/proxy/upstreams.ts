@@ -1,5 +1,6 @@
 // The model servers behind the proxy: one keep-alive connection pool each, an optional bound on
 // requests in flight with a bounded waiting line, and the routing of a request to one of them.
+import { nodeOfUrl } from '../../collector/core/node-name.ts';
 import path from 'node:path';
 import { Pool } from 'undici';
 import { LlmeterError } from '../../collector/core/errors.ts';
@@ -106,7 +107,7 @@ export class Upstream {
     this.name = cfg.name;
     this.kind = cfg.kind;
     const url = new URL(cfg.url);
-    this.node = cfg.node || url.hostname;
+    this.node = cfg.node || nodeOfUrl(url);
     this.nodeHeader = cfg.node_header?.toLowerCase();
     this.origin = url.origin;
     this.basePath = url.pathname.replace(/\/+$/, '');

@@ -1,5 +1,6 @@
 // Puts the scrape feature together from its configuration: one page handler per target (dcgm or
 // vllm), the scraper that runs them, the node directory they share and the node inventory.
+import { nodeOfUrl } from '../../collector/core/node-name.ts';
 import { readFileSync } from 'node:fs';
 import type { Registry } from 'prom-client';
 import type { BackgroundFailures } from '../../collector/core/lifecycle/background.ts';
@@ -40,10 +41,10 @@ export interface BuildOptions {
   random?: () => number;
 }
 
-/** The URL's host name, or '' when the URL does not parse (the target then has no fallback node name). */
+/** The node the URL names (this host for a loopback URL), or '' when it does not parse (the target then has no fallback node name). */
 function hostOf(url: string): string {
   try {
-    return new URL(url).hostname;
+    return nodeOfUrl(new URL(url));
   } catch {
     return '';
   }

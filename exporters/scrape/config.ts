@@ -30,9 +30,39 @@ export const staticNodeSchema = z.strictObject({
   pool: z.string().default(''),
   tier: z.string().default('').describe('Empty: premium when the node has GPUs, else standard.'),
   labels: z.record(z.string(), z.string()).default({}),
+  local: z
+    .boolean()
+    .default(false)
+    .describe(
+      "The machine llmeter runs on (when its host name differs, as in a container): it is up while llmeter runs. A node of the host's own name is this machine anyway; any other entry only lists a node, and its up-time comes from evidence (scrapes, requests, resident models).",
+    ),
 });
 
 export type StaticNode = z.infer<typeof staticNodeSchema>;
+
+export const localHostSchema = z
+  .strictObject({
+    enabled: z
+      .enum(['auto', 'on', 'off'])
+      .default('auto')
+      .describe(
+        'Write a node record for the machine llmeter runs on. auto: when the proxy has an upstream on this host, or the scrapers run with no other inventory; not when a static entry (of its name, or local: true) or the Kubernetes inventory covers it.',
+      ),
+    node: z.string().default('').describe("Its node name (default: this host's name)."),
+    instance_type: z
+      .string()
+      .default('')
+      .describe('What it is priced by: a price book entry of this name (default: its node name), or its cloud instance type.'),
+    provider: z.string().default('on_prem'),
+    region: z.string().default(''),
+    zone: z.string().default(''),
+    capacity_type: z.enum(CAPACITY_TYPES).default('on_prem'),
+    pool: z.string().default(''),
+    tier: z.string().default('').describe('Empty: premium when nvidia-smi lists GPUs, else standard.'),
+  })
+  .prefault({});
+
+export type LocalHostConfig = z.infer<typeof localHostSchema>;
 
 export const inventoryConfigSchema = z
   .strictObject({
@@ -40,6 +70,7 @@ export const inventoryConfigSchema = z
     source: z.enum(['auto', 'kubernetes', 'static']).default('auto').describe('auto: Kubernetes when kubernetes.enabled, else the static list.'),
     refresh_ms: z.number().int().positive().default(300_000).describe('How often the inventory is read and node records are written.'),
     nodes: z.array(staticNodeSchema).default([]).describe('Static inventory (hosts outside Kubernetes).'),
+    local_host: localHostSchema,
     kubernetes: z
       .strictObject({
         enabled: z.boolean().default(false).describe('Read node labels from the Kubernetes API.'),

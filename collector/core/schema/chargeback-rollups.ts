@@ -1,10 +1,10 @@
 // Rollups the chargeback reads instead of the raw tables: node inventory per hour and input counters
 // per hour (both filled by materialized views), and the per-hour and per-day results of the cost split
 // (written by the chargeback refresh, collector/features/cost/rollup-refresh.ts, a day partition at a time).
-import type { RollupDef } from './rollup-def.ts';
+import { REQUEST_END, type RollupDef } from './rollup-def.ts';
 
 /** Inputs of the cost split whose rows are counted per hour; a changed count marks the hour dirty. */
-export const CHARGEBACK_INPUTS = ['requests', 'up', 'nodes', 'states', 'prices'] as const;
+export const CHARGEBACK_INPUTS = ['requests', 'up', 'nodes', 'states', 'prices', 'events'] as const;
 
 const INVENTORY_TUPLE = 'Tuple(String, String, String, String, String, UInt16, String, String)';
 const counter = (input: string, time: string) => `toStartOfHour(${time}) AS hour, '${input}' AS input, count() AS rows, max(now64(3)) AS last_insert`;
@@ -50,6 +50,12 @@ export const CHARGEBACK_ROLLUPS: readonly RollupDef[] = [
       { name: 'chargeback_inputs_nodes_mv', source: 'nodes', select: counter('nodes', 'ts'), groupBy: 'hour' },
       { name: 'chargeback_inputs_states_mv', source: 'model_states', select: counter('states', 'ts'), groupBy: 'hour' },
       { name: 'chargeback_inputs_prices_mv', source: 'price_points', select: counter('prices', 'effective_from'), groupBy: 'hour' },
+      // Up-time evidence beyond the GPU samples: a vLLM scrape, and a request's end (its start is
+      // counted with the requests).
+      { name: 'chargeback_inputs_server_mv', source: 'model_server_metrics', select: counter('up', 'ts'), groupBy: 'hour' },
+      { name: 'chargeback_inputs_request_ends_mv', source: 'llm_requests', select: counter('up', REQUEST_END), groupBy: 'hour' },
+      // A node that left stops costing at the event, in the event's hour.
+      { name: 'chargeback_inputs_events_mv', source: 'capacity_events', select: counter('events', 'coalesce(action_at, ts)'), groupBy: 'hour' },
     ],
   },
   {

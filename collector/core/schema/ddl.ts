@@ -94,7 +94,18 @@ export function rollupTable(r: RollupDef, target: DdlTarget): string {
 
 /** A rollup view's SELECT over `source` (a qualified table name): the view's body, or a backfill. */
 export function viewSelectSql(v: RollupView, source: string): string {
-  return `SELECT ${v.select}\nFROM ${source}${v.groupBy ? `\nGROUP BY ${v.groupBy}` : ''}`;
+  return `SELECT ${v.select}\nFROM ${source}${v.arrayJoin ? `\nARRAY JOIN ${v.arrayJoin}` : ''}${v.where ? `\nWHERE ${v.where}` : ''}${v.groupBy ? `\nGROUP BY ${v.groupBy}` : ''}`;
+}
+
+/** A view's body as it reads its source: the local table, so that in a cluster each shard rolls up its own rows. */
+export function viewQuerySql(v: RollupView, target: DdlTarget): string {
+  return viewSelectSql(v, `${q(target.database)}.${q(localName(v.source, target))}`);
+}
+
+/** One materialized view of a rollup, into the rollup's table. */
+export function createViewSql(r: RollupDef, v: RollupView, target: DdlTarget): string {
+  const db = q(target.database);
+  return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${q(v.name)}${onCluster(target)} TO ${db}.${q(rollupTable(r, target))}\nAS ${viewQuerySql(v, target)}`;
 }
 
 export function createRollupSql(r: RollupDef, target: DdlTarget): string[] {
@@ -104,12 +115,7 @@ export function createRollupSql(r: RollupDef, target: DdlTarget): string[] {
   const stmts = [
     `CREATE TABLE IF NOT EXISTS ${db}.${q(local)}${onCluster(target)}\n(${r.columns}\n)\nENGINE = ${engine}\nPARTITION BY ${r.partitionBy ?? `toYYYYMM(${r.timeColumn})`}\nORDER BY (${r.orderBy})${rollupTtl(r, target) ? `\nTTL ${rollupTtl(r, target)}` : ''}${SETTINGS}`,
   ];
-  for (const v of r.views) {
-    // The view reads the local source table so that, in a cluster, each shard rolls up its own rows.
-    stmts.push(
-      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${q(v.name)}${onCluster(target)} TO ${db}.${q(local)}\nAS ${viewSelectSql(v, `${db}.${q(localName(v.source, target))}`)}`,
-    );
-  }
+  for (const v of r.views) stmts.push(createViewSql(r, v, target));
   if (target.cluster && !r.unsharded) stmts.push(createDistributedSql(r.name, r.shardingKey, target));
   return stmts;
 }

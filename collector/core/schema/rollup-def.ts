@@ -7,6 +7,10 @@ export interface RollupView {
   select: string;
   /** Absent: one output row per inserted row, aggregated by the target's merges (see GPU_HOURLY_SELECT). */
   groupBy?: string;
+  /** `<array expression> AS <alias>`: each source row becomes one row per element (ARRAY JOIN). */
+  arrayJoin?: string;
+  /** Only the source rows this condition selects. */
+  where?: string;
 }
 
 export interface RollupDef {
@@ -30,3 +34,9 @@ export interface RollupDef {
    */
   retention?: 'none' | { deleteWhere: string };
 }
+
+/**
+ * When a request stopped occupying its node, in SQL over `llm_requests`: its arrival plus its duration
+ * (at least a millisecond, at most a day), as evidence of the node running and as an input count.
+ */
+export const REQUEST_END = 'ts + toIntervalMillisecond(least(greatest(duration_ms, 1), 86400000))';

@@ -1,6 +1,6 @@
 // Every hourly rollup of the schema, the cost engine's included (chargeback-rollups.ts).
 import { CHARGEBACK_ROLLUPS } from './chargeback-rollups.ts';
-import type { RollupDef } from './rollup-def.ts';
+import { REQUEST_END, type RollupDef } from './rollup-def.ts';
 
 /**
  * The GPU rollup rows are not grouped in the view: with one scrape per GPU and field in an insert (a
@@ -10,6 +10,20 @@ import type { RollupDef } from './rollup-def.ts';
  */
 export const GPU_HOURLY_SELECT = `toStartOfHour(ts) AS hour, node, gpu_uuid, mig_instance, gpu_model, field, unit,
   toUInt64(1) AS samples, value AS sum_value, value AS min_value, value AS max_value`;
+
+/** A sample's minute, as a bit of its hour's mask. */
+const MINUTE_OF_SAMPLE = 'toStartOfHour(ts) AS hour, node, groupBitOr(bitShiftLeft(toUInt64(1), toMinute(ts))) AS minutes';
+
+/**
+ * The minutes from `from` to `last` (both in), as (hour, 60-bit mask of its minutes) pairs, one for
+ * each hour the span touches.
+ */
+function minuteMasks(from: string, last: string): string {
+  const first = `toStartOfHour(${from})`;
+  const end = `toStartOfHour(${last})`;
+  return `arrayMap(h -> (toDateTime(h, 'UTC'), bitShiftLeft(toUInt64(1), if(h = ${end}, toMinute(${last}), 59) + 1) - bitShiftLeft(toUInt64(1), if(h = ${first}, toMinute(${from}), 0))),
+  arrayMap(i -> ${first} + toIntervalHour(i), range(toUInt32(greatest(0, dateDiff('hour', ${first}, ${end})) + 1))))`;
+}
 
 // Rollups filled by materialized views on insert. AggregatingMergeTree with SimpleAggregateFunction
 // for sums/min/max (readable without -Merge) and quantile states for latency.
@@ -81,7 +95,7 @@ export const ROLLUPS: readonly RollupDef[] = [
   },
   {
     name: 'node_hours',
-    doc: 'Per node and hour, the minutes in which the node was seen (any GPU sample or inventory observation), as a 60-bit mask: the up-time that node cost is charged for.',
+    doc: 'Per node and hour, the minutes in which something showed the node running, as a 60-bit mask: a GPU sample (a DCGM scrape of it), a model server sample (a vLLM scrape), a model resident in its Ollama, a request it answered (the minutes from its arrival to its end), an inventory observation that saw it up until its next refresh (Kubernetes Ready, the host itself). The up-time that node cost is charged for.',
     columns: `
   hour DateTime('UTC'),
   node LowCardinality(String),
@@ -90,16 +104,26 @@ export const ROLLUPS: readonly RollupDef[] = [
     timeColumn: 'hour',
     shardingKey: 'cityHash64(node)',
     views: [
-      {
-        name: 'node_hours_from_gpu_mv',
-        source: 'gpu_metrics',
-        select: 'toStartOfHour(ts) AS hour, node, groupBitOr(bitShiftLeft(toUInt64(1), toMinute(ts))) AS minutes',
-        groupBy: 'hour, node',
-      },
+      { name: 'node_hours_from_gpu_mv', source: 'gpu_metrics', select: MINUTE_OF_SAMPLE, groupBy: 'hour, node' },
       {
         name: 'node_hours_from_nodes_mv',
         source: 'nodes',
-        select: 'toStartOfHour(ts) AS hour, node, groupBitOr(bitShiftLeft(toUInt64(1), toMinute(ts))) AS minutes',
+        // An observation stands for at most a day, whatever it claims.
+        arrayJoin: `${minuteMasks('ts', 'least(assumeNotNull(up_until), ts + toIntervalDay(1)) - toIntervalMillisecond(1)')} AS span`,
+        select: 'span.1 AS hour, node, groupBitOr(span.2) AS minutes',
+        where: 'up_until IS NOT NULL AND up_until > ts',
+        groupBy: 'hour, node',
+      },
+      { name: 'node_hours_from_server_mv', source: 'model_server_metrics', select: MINUTE_OF_SAMPLE, where: "node != ''", groupBy: 'hour, node' },
+      { name: 'node_hours_from_states_mv', source: 'model_states', select: MINUTE_OF_SAMPLE, where: "node != ''", groupBy: 'hour, node' },
+      {
+        name: 'node_hours_from_requests_mv',
+        source: 'llm_requests',
+        arrayJoin: `${minuteMasks('ts', `${REQUEST_END} - toIntervalMillisecond(1)`)} AS span`,
+        select: 'span.1 AS hour, node, groupBitOr(span.2) AS minutes',
+        // Answered by the node: it sent a first byte, or reported its own timing or tokens. A request
+        // the proxy refused, or that found the node down, shows nothing about the node.
+        where: "node != '' AND (ttfb_ms IS NOT NULL OR total_duration_ns > 0 OR output_tokens > 0)",
         groupBy: 'hour, node',
       },
     ],

@@ -240,6 +240,9 @@ export const nodes = table({
     pool: c.label(),
     tier: c.label({ doc: 'standard (CPU) or premium (GPU), or any name the config uses.' }),
     labels: c.labels(),
+    up_until: c.nullableTime({
+      doc: 'Until when this observation shows the node up (Kubernetes Ready, the host llmeter runs on): when the next refresh is due. NULL when the source only lists the node (a static entry, a NotReady node): a listing is no evidence that it runs.',
+    }),
   },
   engine: { kind: 'merge' },
   orderBy: ['node', 'ts'],

@@ -11,7 +11,8 @@
 import { segmentsSql } from './asof-sql.ts';
 
 export type IdlePolicy = 'separate' | 'share-weighted' | 'share-even';
-export type IdleScope = 'node' | 'pool';
+export type IdleScope = 'node' | 'pool' | 'fleet';
+export const IDLE_SCOPES: readonly IdleScope[] = ['node', 'pool', 'fleet'];
 export type GroupDim = 'model' | 'node' | 'pool' | 'tier' | 'day';
 export const GROUP_DIMS: readonly GroupDim[] = ['model', 'node', 'pool', 'tier', 'day'];
 
@@ -55,21 +56,35 @@ export function nodeUpStageSql(hours: string): string {
 inventory AS (
   SELECT node, hour AS info_hour, argMaxMerge(info) AS info FROM node_inventory_hourly WHERE hour < ${TO} GROUP BY node, hour
 ),
+departures AS (
+  -- A node that left (node_down, a preemption, a spot interruption that stops it) stops costing at
+  -- the event: minutes that start at or after it are not up in its hour.
+  SELECT node, toDateTime(toStartOfHour(left_at), 'UTC') AS hour, min(left_at) AS at
+  FROM (
+    SELECT node, coalesce(action_at, ts) AS left_at FROM capacity_events FINAL
+    WHERE node != '' AND (kind IN ('node_down', 'preemption') OR (kind = 'spot_interruption' AND action IN ('', 'terminate', 'stop', 'hibernate')))
+  )
+  WHERE left_at >= toStartOfHour(${FROM}) AND left_at < ${TO}
+  GROUP BY node, hour
+),
 hours AS (
   -- The period may start or end inside an hour: keep only the minutes in [from, to).
   SELECT h.node AS node, h.hour AS hour,
-    bitAnd(h.mask, if(${window(TO)} > ${window(FROM)},
-      bitShiftLeft(toUInt64(1), ${window(TO)}) - bitShiftLeft(toUInt64(1), ${window(FROM)}), toUInt64(0))) AS mask
+    bitAnd(bitAnd(h.mask, if(${window(TO)} > ${window(FROM)},
+      bitShiftLeft(toUInt64(1), ${window(TO)}) - bitShiftLeft(toUInt64(1), ${window(FROM)}), toUInt64(0))),
+      if(d.at IS NULL, toUInt64(-1), bitShiftLeft(toUInt64(1), ${window('d.at')}) - 1)) AS mask
   FROM (
     SELECT node, hour, groupBitOr(minutes) AS mask FROM node_hours
     WHERE hour >= toStartOfHour(${FROM}) AND hour < ${TO} AND (${hours}) GROUP BY node, hour
   ) AS h
+  LEFT JOIN departures AS d ON d.node = h.node AND d.hour = h.hour
 )
 SELECT hs.node AS node, hs.hour AS hour, hs.mask AS mask, ${attr(1)} AS instance_type, ${attr(2)} AS provider, ${attr(3)} AS region,
   ${attr(4)} AS zone, ${attr(5)} AS capacity_type, greatest(${attr(6)}, 1) AS devices, ${attr(7)} AS pool, ${attr(8)} AS tier,
   toString(cityHash64(provider, instance_type, region, zone, capacity_type)) AS price_key
 FROM hours AS hs ASOF INNER JOIN inventory AS n ON n.node = hs.node AND hs.hour >= n.info_hour
-WHERE hs.mask != 0`;
+WHERE hs.mask != 0
+SETTINGS join_use_nulls = 1`;
 }
 
 /**
@@ -235,12 +250,13 @@ export interface ReportSources {
 }
 
 function scopeExpr(scope: IdleScope): string {
-  return scope === 'node' ? 'node' : 'pool';
+  // The fleet is one scope: a constant key.
+  return scope === 'node' ? 'node' : scope === 'pool' ? 'pool' : "''";
 }
 
 /**
  * Lines of the report: one per tenant × requested dimensions, with usage, cost from usage, and the
- * share of idle the policy gives it. Idle is allocated within each scope (node or pool) over the
+ * share of idle the policy gives it. Idle is allocated within each scope (node, pool or the whole fleet) over the
  * whole period: share-weighted by each tenant's usage cost there, share-even equally between the
  * tenants active there; idle of a scope nobody used stays unshared.
  */

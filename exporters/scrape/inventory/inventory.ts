@@ -4,6 +4,7 @@
 // dcgm-exporter get a record too (GPU facts only). It also teaches the node directory the names a
 // node appears under (static aliases; exporter pods looked up in the Kubernetes API).
 import { errorMessage } from '../../../collector/core/errors.ts';
+import { isThisHost } from '../../../collector/core/node-name.ts';
 import { once, type Component } from '../../../collector/core/lifecycle/component.ts';
 import type { Logger } from '../../../collector/core/log.ts';
 import type { RecordSink, SubmitResult } from '../../../collector/core/pipeline/pipeline.ts';
@@ -61,7 +62,9 @@ export class Inventory implements Component {
       .then(async (ids) => {
         this.o.metrics.inventoryNodes.set({ source: this.source }, ids.length);
         const ts = this.now();
-        const records: NodeRecord[] = ids.map((i) => ({ ts, ...i }));
+        // A node seen up stays up until the next refresh is due, with a minute to spare for a late timer.
+        const upUntil = ts + this.o.config.refresh_ms + 60_000;
+        const records: NodeRecord[] = ids.map(({ up, ...i }) => ({ ts, ...i, up_until: up ? upUntil : null }));
         const result = records.length ? await this.o.sink.submit('node', records, { source: 'scrape' }) : undefined;
         return { nodes: ids.length, result };
       })
@@ -98,6 +101,8 @@ export class Inventory implements Component {
         pool: n.pool,
         tier: n.tier,
         labels: n.labels,
+        // Listed is not running; only the machine llmeter runs on is known to be up.
+        up: n.local || isThisHost(n.node),
       }));
       const known = new Set(ids.map((i) => i.node));
       for (const node of dir.nodesWithGpus()) {
@@ -115,6 +120,8 @@ export class Inventory implements Component {
           pool: '',
           tier: '',
           labels: { source: 'dcgm' },
+          // Its GPU samples are what shows it up.
+          up: false,
         });
       }
       const countGiven = new Set(this.o.config.nodes.filter((n) => n.gpu_count !== undefined).map((n) => n.node));

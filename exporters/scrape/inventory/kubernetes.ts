@@ -58,5 +58,6 @@ function factsOf(n: V1Node): NodeFacts {
     labels: { ...(n.metadata?.labels ?? {}) },
     providerID: n.spec?.providerID,
     gpuCapacity: gpu === undefined ? undefined : String(gpu),
+    ready: n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
   };
 }

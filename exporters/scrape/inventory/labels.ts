@@ -11,6 +11,8 @@ export interface NodeFacts {
   providerID?: string;
   /** status.capacity['nvidia.com/gpu'] */
   gpuCapacity?: string;
+  /** The Ready condition is True: the node runs (an absent or Unknown condition is not evidence). */
+  ready?: boolean;
 }
 
 export interface NodeIdentity {
@@ -26,6 +28,8 @@ export interface NodeIdentity {
   pool: string;
   tier: string;
   labels: Record<string, string>;
+  /** The source saw the node running (Kubernetes Ready, the host llmeter runs on), not only listed. */
+  up: boolean;
 }
 
 function first(l: Record<string, string>, keys: readonly string[]): string {
@@ -130,5 +134,6 @@ export function nodeIdentity(n: NodeFacts, tierLabel: string): NodeIdentity {
     pool: first(l, POOL),
     tier: l[tierLabel] || (count > 0 ? 'premium' : 'standard'),
     labels: kept,
+    up: n.ready === true,
   };
 }

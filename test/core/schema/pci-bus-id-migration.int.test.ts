@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validatorFor } from '../../../collector/core/records/validate.ts';
 import { createTableSql, schemaSql, type DdlTarget } from '../../../collector/core/schema/ddl.ts';
 import { gpuPciBusIdSql } from '../../../collector/core/schema/migrations/007-gpu-pci-bus-id.ts';
-import { migrate, migrationsTableSql } from '../../../collector/core/schema/migrations/index.ts';
+import { migrate, MIGRATIONS, migrationsTableSql } from '../../../collector/core/schema/migrations/index.ts';
 import { gpuMetrics, type TableDef } from '../../../collector/core/schema/tables.ts';
 import { openTestStore, type TestStore } from '../../helpers/store.ts';
 
@@ -43,7 +43,7 @@ describe('migration 7: gpu_metrics.pci_bus_id', () => {
     expect((await columnsOf('llmeter_v6')).map((c) => c.name)).not.toContain('pci_bus_id');
 
     const r = await migrate(t.store, target);
-    expect(r.applied.map((a) => a.version)).toEqual([7]);
+    expect(r.applied.map((a) => a.version)).toEqual(MIGRATIONS.filter((m) => m.version >= 7).map((m) => m.version));
     expect(await columnsOf('llmeter_v6')).toEqual(await columnsOf('llmeter'));
     expect(await t.store.queryRows(`SELECT node, pci_bus_id FROM llmeter_v6.gpu_metrics`)).toEqual([{ node: 'old-node', pci_bus_id: '' }]);
 

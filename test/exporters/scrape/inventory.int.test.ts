@@ -12,7 +12,8 @@ import { fixture, PageServer } from '../../helpers/page-server.ts';
 
 // Node objects as the API server returns them (v1 NodeList), one per provisioner's labelling; label
 // keys and values follow the provider documentation collected in the shared node-label reference.
-function node(name: string, labels: Record<string, string>, providerID?: string, gpus?: string) {
+// `ready`: the Ready condition's status; null: the node object has no conditions yet.
+function node(name: string, labels: Record<string, string>, providerID?: string, gpus?: string, ready: 'True' | 'False' | null = 'True') {
   return {
     metadata: {
       name,
@@ -22,7 +23,18 @@ function node(name: string, labels: Record<string, string>, providerID?: string,
       labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', ...labels },
     },
     spec: providerID ? { providerID } : {},
-    status: { capacity: { cpu: '8', memory: '32Gi', ...(gpus ? { 'nvidia.com/gpu': gpus } : {}) }, allocatable: { cpu: '8' } },
+    status: {
+      capacity: { cpu: '8', memory: '32Gi', ...(gpus ? { 'nvidia.com/gpu': gpus } : {}) },
+      allocatable: { cpu: '8' },
+      ...(ready
+        ? {
+            conditions: [
+              { type: 'MemoryPressure', status: 'False', reason: 'KubeletHasSufficientMemory' },
+              { type: 'Ready', status: ready, reason: ready === 'True' ? 'KubeletReady' : 'KubeletNotReady' },
+            ],
+          }
+        : {}),
+    },
   };
 }
 
@@ -82,6 +94,8 @@ const NODES = [
     'gke-preemptible',
     { ...WELL_KNOWN('n1-standard-4', 'us-central1', 'us-central1-b'), 'cloud.google.com/gke-preemptible': 'true' },
     'gce://my-project/us-central1-b/gke-old-pool-5678',
+    undefined,
+    'False',
   ),
   node(
     'aks-spot',
@@ -97,6 +111,8 @@ const NODES = [
     'oke-preemptible',
     { ...WELL_KNOWN('VM.GPU.A10.1', 'us-ashburn-1', 'US-ASHBURN-AD-1'), 'oci.oraclecloud.com/oke-is-preemptible': 'true' },
     'ocid1.instance.oc1.iad.abc',
+    undefined,
+    null,
   ),
   node('self-managed', {
     ...WELL_KNOWN('g4dn.xlarge', 'eu-west-1', 'eu-west-1a'),
@@ -232,6 +248,18 @@ describe('node inventory from the Kubernetes API', () => {
     expect(nodes.get('oke-preemptible')).toMatchObject({ capacity_type: 'spot', zone: 'US-ASHBURN-AD-1' });
     expect(nodes.get('self-managed')).toMatchObject({ capacity_type: 'spot', gpu_model: 'Tesla-T4', gpu_count: 1, tier: 'gold' });
     expect((nodes.get('eks-spot')!.labels as Record<string, string>)['eks.amazonaws.com/capacityType']).toBe('SPOT');
+  });
+
+  it('says a Ready node is up until the next refresh is due; a NotReady node, or one with no Ready condition, only listed', () => {
+    const upFor = (n: string) => {
+      const r = nodes.get(n)!;
+      return r.up_until === null ? null : Date.parse(`${r.up_until as string}Z`) - Date.parse(`${r.ts as string}Z`);
+    };
+    // The default refresh, and a minute for a late timer.
+    expect(upFor('eks-spot')).toBe(300_000 + 60_000);
+    expect(upFor('gpu-node-titan')).toBe(300_000 + 60_000);
+    expect(upFor('gke-preemptible')).toBeNull();
+    expect(upFor('oke-preemptible')).toBeNull();
   });
 
   it('maps the dcgm-exporter pod name in Hostname to the node the pod runs on', () => {

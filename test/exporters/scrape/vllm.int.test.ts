@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../collector/core/log.ts';
@@ -80,7 +81,7 @@ describe('vLLM pages scraped over HTTP into ClickHouse', () => {
 
   it('docs page: gauge, counters by finished_reason, histogram buckets with their le; "..." skipped', async () => {
     const rows = await rowsOf('vllm-metrics');
-    expect(rows.every((r) => r.model === 'meta-llama/Llama-3.1-8B-Instruct' && r.engine === '' && r.node === '127.0.0.1')).toBe(true);
+    expect(rows.every((r) => r.model === 'meta-llama/Llama-3.1-8B-Instruct' && r.engine === '' && r.node === hostname())).toBe(true);
     expect(rows.find((r) => r.metric === 'vllm:num_requests_running')).toMatchObject({ kind: 'gauge', value: 8 });
     expect(rows.find((r) => r.metric === 'vllm:generation_tokens_total')).toMatchObject({ kind: 'counter_delta', value: 27453 });
     const success = rows.filter((r) => r.metric === 'vllm:request_success_total').map((r) => [r.labels.finished_reason, r.value]);

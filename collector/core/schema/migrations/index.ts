@@ -11,6 +11,7 @@ import { gpuHourlyUngrouped } from './004-gpu-hourly-ungrouped.ts';
 import { frontendMeta } from './005-frontend-meta.ts';
 import { gpuMetricsResort } from './006-gpu-metrics-resort.ts';
 import { gpuPciBusId } from './007-gpu-pci-bus-id.ts';
+import { uptimeEvidence } from './008-uptime-evidence.ts';
 import type { Migration } from './migration.ts';
 
 export type { Migration } from './migration.ts';
@@ -23,6 +24,7 @@ export const MIGRATIONS: readonly Migration[] = [
   frontendMeta,
   gpuMetricsResort,
   gpuPciBusId,
+  uptimeEvidence,
 ];
 
 export interface MigrationResult {
