@@ -1,4 +1,5 @@
-// The scaler's idea of "idle" follows real work, as KEDA sees it through the external scaler: a
+// The scaler's idea of "idle" follows real work, as KEDA sees it: KEDA's own external and
+// external-push scalers (keda-check, through KEDA's scalers cache) against a running collector. A
 // collector that restarts does not wake pools that were idle before it (idle time comes from the
 // store's requests, not from start-up); a request held while its pool wakes, longer than the tier's
 // idle_seconds, keeps the tier active until idle_seconds after its answer; and its release from the
@@ -15,22 +16,21 @@ import type { LlmRequestRecord } from '../../../collector/core/schema/tables.ts'
 import type { ProxyServer } from '../../../exporters/proxy/server.ts';
 import { FakeUpstream } from '../../helpers/fake-upstream.ts';
 import { tempDir, testConfig } from '../../helpers/store.ts';
-import { kedaClient, type KedaClient, type Ref } from '../../helpers/keda-client.ts';
+import { kedaPoll, kedaPush } from '../../helpers/keda-check.ts';
 import { freePort } from '../../helpers/net.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 /** The "burst" tier's idle period: shorter than the hold below. */
-const BURST_IDLE_S = 1;
+const BURST_IDLE_S = 3;
 
 let fake: FakeUpstream;
 let fakeUrl: string;
 let burstPort: number;
 let config: Config;
 let collector: Collector | undefined;
-let keda: KedaClient | undefined;
+/** The collector's external scaler, as a ScaledObject's scalerAddress names it. */
+let scaler = '';
 const relays: TcpServer[] = [];
-
-const ref = (md: Record<string, string>): Ref => ({ name: `ollama-${md.tier}`, namespace: 'llm', scalerMetadata: md });
 
 /** Brings "the pool" up on a fixed port: a TCP relay to the running fake upstream. */
 async function bringUp(port: number): Promise<void> {
@@ -56,13 +56,11 @@ async function bringUp(port: number): Promise<void> {
 
 async function start(): Promise<void> {
   collector = await startCollector(config, silentLogger);
-  keda = kedaClient((collector.components.find((c) => c instanceof ExternalScalerServer) as ExternalScalerServer).address());
+  scaler = (collector.components.find((c) => c instanceof ExternalScalerServer) as ExternalScalerServer).address();
 }
 
 async function stop(): Promise<void> {
-  keda?.close();
   await collector?.shutdown();
-  keda = undefined;
   collector = undefined;
 }
 
@@ -141,51 +139,57 @@ describe('idle follows real work', () => {
     await stop();
 
     await start();
-    const s = keda!.stream(ref({ tier: 'burst' }));
-    // The first answer, right after start-up: nothing stored for the burst tier, so it stays at zero.
-    expect(await s.next(2_000)).toBe(false);
-    expect(await keda!.isActive(ref({ tier: 'burst' }))).toBe(false);
-    expect(await keda!.isActive(ref({ tier: 'premium', model: 'llama3.2' }))).toBe(false);
-    // qwen3's request ended a minute ago, within premium's idle period: active, and the idle time
-    // is the one before the restart.
-    expect(await keda!.isActive(ref({ tier: 'premium', model: 'qwen3' }))).toBe(true);
-    expect(await keda!.isActive(ref({ tier: 'premium' }))).toBe(true);
-    const idle = (await keda!.metrics(ref({ tier: 'premium', metric: 'idle_seconds' }), 'i'))[0]!.metricValueFloat;
-    expect(idle).toBeGreaterThanOrEqual(60);
-    expect(idle).toBeLessThan(120);
-    const llamaIdle = (await keda!.metrics(ref({ tier: 'premium', model: 'llama3.2', metric: 'idle_seconds' }), 'i'))[0]!.metricValueFloat;
-    expect(llamaIdle).toBeGreaterThanOrEqual(2 * 3_600);
-    s.cancel();
+    const push = kedaPush(scaler, { tier: 'burst' });
+    try {
+      // The first answer, right after start-up: nothing stored for the burst tier, so it stays at zero.
+      expect(await push.next(10_000)).toBe(false);
+      expect(await kedaPoll(scaler, { tier: 'burst' })).toMatchObject({ metric: 's0-llmeter-load-burst', value: 0, active: false });
+      expect((await kedaPoll(scaler, { tier: 'premium', model: 'llama3.2' })).active).toBe(false);
+      // qwen3's request ended a minute ago, within premium's idle period: active, and the idle time
+      // is the one before the restart.
+      expect((await kedaPoll(scaler, { tier: 'premium', model: 'qwen3' })).active).toBe(true);
+      const premium = await kedaPoll(scaler, { tier: 'premium', metric: 'idle_seconds' });
+      expect(premium.active).toBe(true);
+      expect(premium.value).toBeGreaterThanOrEqual(60);
+      expect(premium.value).toBeLessThan(120);
+      const llama = await kedaPoll(scaler, { tier: 'premium', model: 'llama3.2', metric: 'idle_seconds' });
+      expect(llama.value).toBeGreaterThanOrEqual(2 * 3_600);
+    } finally {
+      await push.close();
+    }
   });
 
   it('a request held through a wake longer than idle_seconds keeps the tier active until idle_seconds after its answer, with one push each way', async () => {
     const proxy = collector!.components.find((c) => c.name === 'proxy') as ProxyServer;
-    const s = keda!.stream(ref({ tier: 'burst' }));
-    expect(await s.next(2_000)).toBe(false);
-    const t0 = performance.now();
-    const pending = request(`http://${proxy.address()}/api/chat`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'mixtral:8x7b', messages: [{ role: 'user', content: 'hi' }], stream: false }),
-    }).then(async (res) => ({ status: res.statusCode, body: await res.body.text(), at: performance.now() }));
-    expect(await s.next(2_000)).toBe(true);
-    // The pool takes longer to come up than the tier's idle period.
-    await waitFor('a hold longer than idle_seconds', () => performance.now() - t0 > BURST_IDLE_S * 1000 + 300, 10_000, { everyMs: 20 });
-    expect(proxy.activation!.held('gpu-b')).toBe(1);
-    await bringUp(burstPort);
-    const res = await pending;
-    expect(res.status, res.body).toBe(200);
-    // Answered just now: still active, though it arrived more than idle_seconds ago.
-    expect(await keda!.isActive(ref({ tier: 'burst' }))).toBe(true);
-    // Inactive idle_seconds after the answer, pushed once.
-    expect(await s.next(5_000)).toBe(false);
-    const idleAfterMs = performance.now() - res.at;
-    expect(idleAfterMs).toBeGreaterThanOrEqual(BURST_IDLE_S * 1000 - 50);
-    // A few more evaluations push nothing: the stream saw the wake and the idle, nothing between.
-    const ticker = collector!.components.find((c) => c.name === 'autoscale-signals')!;
-    for (let i = 0; i < 3; i++) await ticker.forceFlush();
-    await new Promise((r) => setImmediate(r));
-    expect(s.values).toEqual([false, true, false]);
-    s.cancel();
+    const s = kedaPush(scaler, { tier: 'burst' });
+    try {
+      expect(await s.next(10_000)).toBe(false);
+      const t0 = performance.now();
+      const pending = request(`http://${proxy.address()}/api/chat`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'mixtral:8x7b', messages: [{ role: 'user', content: 'hi' }], stream: false }),
+      }).then(async (res) => ({ status: res.statusCode, body: await res.body.text(), at: Date.now() }));
+      expect(await s.next(2_000)).toBe(true);
+      // The pool takes longer to come up than the tier's idle period.
+      await waitFor('a hold longer than idle_seconds', () => performance.now() - t0 > BURST_IDLE_S * 1000 + 300, 15_000, { everyMs: 20 });
+      expect(proxy.activation!.held('gpu-b')).toBe(1);
+      await bringUp(burstPort);
+      const res = await pending;
+      expect(res.status, res.body).toBe(200);
+      // Answered just now: still active, though it arrived more than idle_seconds ago.
+      expect((await kedaPoll(scaler, { tier: 'burst' })).active).toBe(true);
+      // Inactive idle_seconds after the answer, pushed once.
+      expect(await s.next(BURST_IDLE_S * 1000 + 5_000)).toBe(false);
+      // KEDA received it idle_seconds after the answer, not after the arrival.
+      expect(s.at[2]! - res.at).toBeGreaterThanOrEqual(BURST_IDLE_S * 1000 - 100);
+      // A few more evaluations push nothing: the stream saw the wake and the idle, nothing between.
+      const ticker = collector!.components.find((c) => c.name === 'autoscale-signals')!;
+      for (let i = 0; i < 3; i++) await ticker.forceFlush();
+      await new Promise((r) => setImmediate(r));
+      expect(s.values).toEqual([false, true, false]);
+    } finally {
+      await s.close();
+    }
   });
 });
